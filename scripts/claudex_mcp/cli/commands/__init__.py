@@ -1,0 +1,1 @@
+"""One module per verb of `claudex mcp`; each has a docstring summary and main(argv) -> int."""

@@ -1,0 +1,40 @@
+"""Create the registry: registry.json, core/, installed/ and disabled/.
+
+The registry is $CLAUDEX_MCP_REGISTRY, else /opt/mcp-servers when it exists and is writable,
+else $XDG_DATA_HOME/claudex/mcp-servers. Running it again changes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Sequence
+
+from ... import paths, registry
+from .. import common
+
+EXAMPLES = (
+    "claudex mcp init",
+    "CLAUDEX_MCP_REGISTRY=/tmp/registry claudex mcp init --json",
+)
+
+
+def build_parser(prog: str) -> argparse.ArgumentParser:
+    p = common.parser(prog, __doc__, EXAMPLES)
+    common.add_json(p)
+    return p
+
+
+def action(args: argparse.Namespace) -> int:
+    where = paths.registry_dir()
+    created = registry.init(where)
+    if args.json:
+        common.write_json({"created": created, "registry": str(where)})
+    elif created:
+        print(f"initialised the registry at {where} ({len(created)} created)")
+    else:
+        print(f"the registry at {where} is ready; nothing to do")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "claudex mcp init") -> int:
+    return common.run(prog, lambda: build_parser(prog), action, argv)

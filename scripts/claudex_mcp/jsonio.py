@@ -1,0 +1,137 @@
+"""Reading JSON documents defensively and writing them in one stable format."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import sys
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from .errors import InvalidInput, NotFound
+
+# Manifests, registries and configs are small; anything bigger is a mistake (a wrong file).
+MAX_DOCUMENT_BYTES = 8 * 1024 * 1024
+STDIN = "-"
+
+
+def dumps(obj: Any) -> str:
+    """The one output format: 2-space indent, sorted keys, UTF-8, newline at the end."""
+    return json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def display_name(source: str | os.PathLike) -> str:
+    return "<stdin>" if str(source) == STDIN else str(source)
+
+
+def read_bytes(source: str | os.PathLike, *, limit: int = MAX_DOCUMENT_BYTES,
+               stdin: BinaryIO | None = None) -> bytes:
+    """The bytes of a file (or of stdin for ``-``), refusing directories and oversized input."""
+    name = display_name(source)
+    if str(source) == STDIN:
+        stream = stdin if stdin is not None else sys.stdin.buffer
+        if stream.isatty():
+            raise InvalidInput("refusing to read JSON from a terminal", path=name,
+                               hint="pipe a document in, or name a file instead of '-'",
+                               code="stdin_is_terminal")
+        data = stream.read(limit + 1)
+    else:
+        path = Path(source)
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            raise NotFound(f"no such file: {name}", path=name,
+                           hint="check the path; relative paths start at the current directory") from None
+        except PermissionError:
+            raise InvalidInput(f"permission denied: {name}", path=name,
+                               hint="check the file's permissions", code="permission_denied") from None
+        except OSError as exc:
+            raise InvalidInput(f"cannot read {name}: {exc.strerror}", path=name, code="unreadable") from None
+        if stat.S_ISDIR(st.st_mode):
+            raise InvalidInput(f"{name} is a directory, not a file", path=name,
+                               hint="name the JSON file inside it", code="is_directory")
+        if not stat.S_ISREG(st.st_mode):
+            raise InvalidInput(f"{name} is not a regular file", path=name, code="not_a_file")
+        if st.st_size > limit:
+            raise _too_large(name, st.st_size, limit)
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read(limit + 1)
+        except PermissionError:
+            raise InvalidInput(f"permission denied: {name}", path=name,
+                               hint="check the file's permissions", code="permission_denied") from None
+        except OSError as exc:
+            raise InvalidInput(f"cannot read {name}: {exc.strerror}", path=name, code="unreadable") from None
+    if len(data) > limit:
+        raise _too_large(name, len(data), limit)
+    return data
+
+
+def _too_large(name: str, size: int, limit: int) -> InvalidInput:
+    return InvalidInput(
+        f"{name} is too large ({_mib(size)}; the limit is {_mib(limit)})", path=name,
+        hint="manifests, registries and configs are small JSON files; check that this is the right file",
+        code="too_large")
+
+
+def _mib(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f} MiB" if size >= 1024 * 1024 else f"{size} bytes"
+
+
+def _line_col(text: str, pos: int) -> tuple[int, int]:
+    line = text.count("\n", 0, pos) + 1
+    col = pos - (text.rfind("\n", 0, pos) + 1) + 1
+    return line, col
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict:
+    result: dict = {}
+    for key, value in pairs:
+        if key in result:
+            raise _DuplicateKey(key)
+        result[key] = value
+    return result
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse(data: bytes, name: str = "<input>") -> Any:
+    """Parse UTF-8 JSON; every failure is an InvalidInput that says where and why."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]  # a UTF-8 byte order mark is harmless; editors on Windows add it
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line, col = _line_col(data[: exc.start].decode("utf-8", "replace"), exc.start)
+        raise InvalidInput(f"{name}:{line}:{col}: not UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start})",
+                           path=name, hint="save the file as UTF-8", code="not_utf8") from None
+    if not text.strip():
+        raise InvalidInput(f"{name} is empty", path=name,
+                           hint="a JSON document is expected, e.g. {\"apiVersion\": \"v1\", ...}", code="empty")
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"{name}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}", path=name,
+                           hint="fix the syntax at that line and column (a missing comma or quote, "
+                                "a trailing comma, or a comment)", code="invalid_json") from None
+    except _DuplicateKey as exc:
+        raise InvalidInput(f"{name}: duplicate key {str(exc)!r}", path=name,
+                           hint="a key may appear once per object; remove one of them",
+                           code="duplicate_key") from None
+    except ValueError as exc:  # NaN / Infinity
+        raise InvalidInput(f"{name}: {exc}", path=name, hint="use a number or null",
+                           code="invalid_json") from None
+    except RecursionError:
+        raise InvalidInput(f"{name}: nested too deeply", path=name, code="too_deep") from None
+
+
+def load(source: str | os.PathLike, *, stdin: BinaryIO | None = None) -> Any:
+    """Read and parse a JSON document from a path or ``-``."""
+    return parse(read_bytes(source, stdin=stdin), display_name(source))

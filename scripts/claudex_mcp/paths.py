@@ -1,0 +1,94 @@
+"""Every path claudex uses, resolved in one place from the environment.
+
+Functions take an optional ``env`` mapping so tests and callers can resolve paths for an
+environment other than the current process's.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Mapping
+
+DEFAULT_REGISTRY = "/opt/mcp-servers"
+REGISTRY_FILE = "registry.json"
+LOCATIONS = ("core", "installed", "disabled")
+LOCK_FILE = ".lock"
+
+# The source tree this package lives in (scripts/claudex_mcp -> repo root).
+PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
+SCHEMAS_DIR = PROJECT_ROOT / "schemas"
+
+
+def _env(env: Mapping[str, str] | None) -> Mapping[str, str]:
+    return os.environ if env is None else env
+
+
+def home(env: Mapping[str, str] | None = None) -> Path:
+    value = _env(env).get("HOME")
+    return Path(value) if value else Path.home()
+
+
+def _xdg(name: str, fallback: str, env: Mapping[str, str] | None) -> Path:
+    value = _env(env).get(name)
+    # The XDG spec says relative values are invalid and must be ignored.
+    if value and os.path.isabs(value):
+        return Path(value)
+    return home(env) / fallback
+
+
+def data_home(env: Mapping[str, str] | None = None) -> Path:
+    return _xdg("XDG_DATA_HOME", ".local/share", env)
+
+
+def cache_home(env: Mapping[str, str] | None = None) -> Path:
+    return _xdg("XDG_CACHE_HOME", ".cache", env)
+
+
+def config_home(env: Mapping[str, str] | None = None) -> Path:
+    return _xdg("XDG_CONFIG_HOME", ".config", env)
+
+
+def state_home(env: Mapping[str, str] | None = None) -> Path:
+    return _xdg("XDG_STATE_HOME", ".local/state", env)
+
+
+def registry_dir(env: Mapping[str, str] | None = None) -> Path:
+    """``$CLAUDEX_MCP_REGISTRY``; else /opt/mcp-servers when it exists and is writable;
+    else ``$XDG_DATA_HOME/claudex/mcp-servers``."""
+    value = _env(env).get("CLAUDEX_MCP_REGISTRY")
+    if value:
+        return Path(value).expanduser().absolute()
+    default = Path(DEFAULT_REGISTRY)
+    if default.is_dir() and os.access(default, os.W_OK | os.X_OK):
+        return default
+    return data_home(env) / "claudex" / "mcp-servers"
+
+
+def registry_file(registry: Path) -> Path:
+    return registry / REGISTRY_FILE
+
+
+def registry_lock_file(registry: Path) -> Path:
+    return registry / LOCK_FILE
+
+
+def cache_file(env: Mapping[str, str] | None = None) -> Path:
+    return cache_home(env) / "claudex" / "mcp-registry.json"
+
+
+def user_config_file(env: Mapping[str, str] | None = None) -> Path:
+    return config_home(env) / "claudex" / "mcp.json"
+
+
+def logs_dir(env: Mapping[str, str] | None = None) -> Path:
+    return state_home(env) / "claudex" / "logs"
+
+
+def projects_dir(env: Mapping[str, str] | None = None) -> Path:
+    value = _env(env).get("CLAUDEX_PROJECTS_DIR")
+    return Path(value).expanduser() if value else home(env) / "claudex"
+
+
+def schema_file(name: str) -> Path:
+    return SCHEMAS_DIR / f"{name}-v1.schema.json"

@@ -1,0 +1,67 @@
+"""The registry on disk: its folders, its registry.json, and creating them."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from . import atomic, jsonio, paths
+from .errors import ClaudexError, InvalidInput
+from .lock import registry_lock
+
+DIR_MODE = 0o755
+FILE_MODE = 0o644
+
+
+def empty_index() -> dict:
+    return {"apiVersion": "v1", "servers": {}}
+
+
+def _mkdir(path: Path, created: list[str]) -> None:
+    if path.is_dir():
+        return
+    if path.exists() or path.is_symlink():
+        raise InvalidInput(f"{path} exists but is not a directory", path=str(path),
+                           hint="move it away, or point CLAUDEX_MCP_REGISTRY elsewhere", code="not_a_directory")
+    try:
+        path.mkdir(mode=DIR_MODE)
+    except PermissionError:
+        raise InvalidInput(f"permission denied creating {path}", path=str(path),
+                           hint="set CLAUDEX_MCP_REGISTRY to a folder you can write", code="permission_denied") from None
+    os.chmod(path, DIR_MODE)  # mkdir's mode is filtered by the umask
+    created.append(str(path))
+
+
+def init(registry: Path) -> list[str]:
+    """Create whatever is missing of the registry layout; return the paths created.
+    Existing files are never rewritten, so a second run changes nothing."""
+    created: list[str] = []
+    missing_parents = [p for p in reversed(registry.parents) if not p.exists()]
+    for parent in missing_parents + [registry]:
+        _mkdir(parent, created)
+    with registry_lock(registry):
+        for location in paths.LOCATIONS:
+            _mkdir(registry / location, created)
+        index = paths.registry_file(registry)
+        if index.exists():
+            _check_index(index)
+        else:
+            atomic.write_json(index, empty_index(), mode=FILE_MODE)
+            created.append(str(index))
+    return created
+
+
+def _check_index(index: Path) -> None:
+    from . import validation
+
+    try:
+        doc = jsonio.load(index)
+    except ClaudexError as exc:
+        raise InvalidInput(f"{index} is not a valid registry: {exc.message}", path=str(index),
+                           hint=f"run 'claudex mcp validate {index}' to see every problem", code="invalid_registry") from None
+    problems = validation.validate_document(doc, "registry", str(index))
+    if problems:
+        first = problems[0]
+        raise InvalidInput(f"{index} is not a valid registry: {first['pointer'] or '/'}: {first['message']}",
+                           path=str(index), hint=f"run 'claudex mcp validate {index}' to see every problem",
+                           code="invalid_registry")

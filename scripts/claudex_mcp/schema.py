@@ -1,0 +1,98 @@
+"""Validating a JSON document against one of the claudex schemas, every problem at once.
+
+jsonschema is imported here, on first use, never at start-up.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from functools import lru_cache
+from typing import Any
+
+from . import paths
+
+KINDS = ("manifest", "registry", "config")
+
+
+@lru_cache(maxsize=None)
+def load_schema(kind: str) -> dict:
+    with open(paths.schema_file(kind), encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+@lru_cache(maxsize=None)
+def _validator(kind: str):
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(load_schema(kind))
+
+
+def pointer(parts) -> str:
+    """RFC 6901 JSON pointer of a path of keys and indexes ("" is the document root)."""
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+def _leaves(error):
+    # if/then/else and $ref errors carry the precise failures in their context.
+    if error.context:
+        for sub in error.context:
+            yield from _leaves(sub)
+    else:
+        yield error
+
+
+def _resolve(schema: Any, root: dict) -> Any:
+    while isinstance(schema, dict) and "$ref" in schema and schema["$ref"].startswith("#/"):
+        node: Any = root
+        for part in schema["$ref"][2:].split("/"):
+            node = node[part]
+        schema = node
+    return schema
+
+
+def _describe(schema: Any, root: dict) -> str | None:
+    schema = _resolve(schema, root)
+    return schema.get("description") if isinstance(schema, dict) else None
+
+
+def _problem(error, root: dict) -> dict:
+    where = pointer(error.absolute_path)
+    rule = error.validator
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    message = error.message
+    hint = _describe(schema, root)
+    if "propertyNames" in error.absolute_schema_path:
+        # jsonschema reports a bad key at its object, with the key itself as the instance.
+        rule = "propertyNames"
+        message = f"invalid key {error.instance!r}"
+    elif rule == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else ""
+        props = _resolve(schema, root).get("properties", {})
+        message = f"missing required key {missing!r}"
+        hint = _describe(props.get(missing), root) or f"add the key {missing!r}"
+    elif rule == "additionalProperties":
+        allowed = sorted(_resolve(schema, root).get("properties", {}))
+        unknown = sorted(set(error.instance) - set(allowed)) if isinstance(error.instance, dict) else []
+        message = "unknown key" + ("s " if len(unknown) > 1 else " ") + ", ".join(repr(k) for k in unknown)
+        guesses = [g for k in unknown for g in difflib.get_close_matches(k, allowed, n=1)]
+        hint = (f"did you mean {', '.join(repr(g) for g in guesses)}? " if guesses else "") + \
+            f"allowed keys here: {', '.join(allowed)}"
+    elif rule == "not":
+        # A key forbidden by the object's other settings ({"not": {}}); its description says why.
+        key = error.absolute_path[-1] if error.absolute_path else ""
+        message = f"key {key!r} is not allowed here"
+    elif rule == "pattern":
+        message = f"{error.instance!r} does not have the required format"
+    return {"pointer": where, "rule": rule, "message": message, "hint": hint}
+
+
+def validate(doc: Any, kind: str) -> list[dict]:
+    """All schema problems of ``doc`` as dicts (pointer, rule, message, hint), in document order."""
+    root = load_schema(kind)
+    problems = []
+    for error in _validator(kind).iter_errors(doc):
+        for leaf in _leaves(error):
+            problems.append(_problem(leaf, root))
+    unique = {(p["pointer"], p["rule"], p["message"]): p for p in problems}
+    return sorted(unique.values(), key=lambda p: (p["pointer"], p["rule"]))

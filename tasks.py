@@ -1,0 +1,101 @@
+"""Invoke tasks: `inv mcp.<verb>` for every `claudex mcp` verb, plus the project chores.
+
+Verb tasks pass their arguments on unchanged: `inv mcp.validate --args "x.json --json"` or
+`inv mcp.validate -- x.json --json`. Nothing goes through a shell.
+"""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from invoke import Collection, Exit, task
+
+ROOT = Path(__file__).resolve().parent
+BIN = Path(sys.executable).parent
+TOOLS = ROOT / ".tools"
+BATS_VERSION = "1.13.0"
+ARGS_HELP = {"args": "the verb's arguments as one string, e.g. \"PATH --json\" (or give them after --)"}
+
+
+def _call(argv: list[str]) -> None:
+    code = subprocess.call(argv, cwd=ROOT)
+    if code:
+        raise Exit(code=code)
+
+
+def _claudex(c, verb: str, args: str) -> None:
+    claudex = BIN / "claudex"
+    head = [str(claudex)] if claudex.exists() else [sys.executable, "-m", "claudex_mcp.cli.dispatch"]
+    code = subprocess.call(head + ["mcp", verb] + shlex.split(args) + shlex.split(c.remainder or ""))
+    if code:
+        raise Exit(code=code)
+
+
+@task(help=ARGS_HELP)
+def init(c, args=""):
+    """Create the registry (claudex mcp init)."""
+    _claudex(c, "init", args)
+
+
+@task(help=ARGS_HELP)
+def validate(c, args=""):
+    """Validate manifests, server folders, registry and config files (claudex mcp validate)."""
+    _claudex(c, "validate", args)
+
+
+def bats_path() -> str:
+    """bats from PATH, else from npm's `bats` package under .tools/ (installed on first use)."""
+    found = shutil.which("bats")
+    if found:
+        return found
+    local = TOOLS / "node_modules" / ".bin" / "bats"
+    if not local.exists():
+        _call(["npm", "install", "--silent", "--no-audit", "--no-fund", "--prefix", str(TOOLS),
+               f"bats@{BATS_VERSION}"])
+    return str(local)
+
+
+@task
+def pytest(c):
+    """Run the Python test suite."""
+    _call([sys.executable, "-m", "pytest", "-q"])
+
+
+@task
+def bats(c):
+    """Run the bats tests of the CLI and the shell scripts."""
+    _call([bats_path(), "--print-output-on-failure", str(ROOT / "tests" / "bats")])
+
+
+@task(pre=[pytest, bats])
+def test(c):
+    """Run every test: pytest, then bats."""
+
+
+@task
+def bench(c):
+    """Measure start-up and command times; write build/bench.json."""
+    _call([sys.executable, str(ROOT / "tests" / "bench" / "bench.py"), "--output", str(ROOT / "build" / "bench.json")])
+
+
+@task
+def docs(c):
+    """Regenerate the CLI reference (docs/cli.md) from the verbs' --help."""
+    _call([sys.executable, str(ROOT / "tests" / "cli_reference.py"), "--write"])
+
+
+@task
+def run(c):
+    """The main job: create the registry and validate it."""
+    _claudex(c, "init", "")
+    from claudex_mcp import paths
+
+    _claudex(c, "validate", shlex.quote(str(paths.registry_file(paths.registry_dir()))))
+
+
+mcp = Collection("mcp", init, validate)
+ns = Collection(mcp, test, pytest, bats, bench, docs, run)

@@ -1,0 +1,113 @@
+"""Shared fixtures: every test gets its own HOME, registry, config, cache and state, and any
+attempt to touch the real home directory from the test process fails."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+sys.path.insert(0, str(ROOT / "scripts"))
+
+REAL_HOME = os.path.realpath(os.path.expanduser("~"))
+_ALLOWED = tuple(os.path.realpath(p) for p in {sys.prefix, sys.base_prefix, sys.exec_prefix,
+                                                 tempfile.gettempdir(), str(ROOT)})
+_PATH_EVENTS = {"open", "os.mkdir", "os.remove", "os.rmdir", "os.rename", "os.replace", "os.chmod",
+                "os.symlink", "os.link", "os.truncate", "os.listdir", "os.scandir", "shutil.rmtree",
+                "shutil.copyfile", "shutil.move", "os.utime", "os.chown"}
+
+
+class RealHomeTouched(AssertionError):
+    """A test reached into the real home directory."""
+
+
+class _Guard:
+    active = False
+
+
+def _audit(event: str, args: tuple) -> None:
+    if not _Guard.active or event not in _PATH_EVENTS or not args:
+        return
+    target = args[0]
+    if isinstance(target, int) or target is None:
+        return
+    try:
+        path = os.path.realpath(os.fsdecode(target))
+    except (TypeError, ValueError):
+        return
+    if (path == REAL_HOME or path.startswith(REAL_HOME + os.sep)) and not any(
+            path == a or path.startswith(a + os.sep) for a in _ALLOWED):
+        raise RealHomeTouched(f"test touched the real home directory: {event} {path}")
+
+
+sys.addaudithook(_audit)
+
+
+@dataclass
+class Sandbox:
+    root: Path
+    home: Path
+    registry: Path
+    env: dict = field(default_factory=dict)
+
+    @property
+    def cache(self) -> Path:
+        return Path(self.env["XDG_CACHE_HOME"])
+
+    @property
+    def config(self) -> Path:
+        return Path(self.env["XDG_CONFIG_HOME"])
+
+    @property
+    def state(self) -> Path:
+        return Path(self.env["XDG_STATE_HOME"])
+
+    def run(self, *argv: str, input: str | bytes | None = None, cwd: Path | None = None,
+            env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+        """Run `claudex <argv>` in a subprocess with this sandbox's environment."""
+        return run_script("claudex", *argv, input=input, cwd=cwd, env={**self.env, **(env or {})},
+                          timeout=timeout)
+
+
+def run_script(name: str, *argv: str, input=None, cwd=None, env=None, timeout: float = 60):
+    """Run one of scripts/ with this interpreter (the venv's), text in and out."""
+    if isinstance(input, str):
+        input = input.encode()
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / name), *argv], input=input,
+                          capture_output=True, cwd=cwd, env=env, timeout=timeout)
+    proc.stdout = proc.stdout.decode("utf-8", "replace")
+    proc.stderr = proc.stderr.decode("utf-8", "replace")
+    return proc
+
+
+@pytest.fixture(autouse=True)
+def sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {
+        "HOME": str(home),
+        "XDG_CACHE_HOME": str(home / ".cache"),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "XDG_DATA_HOME": str(home / ".local" / "share"),
+        "XDG_STATE_HOME": str(home / ".local" / "state"),
+        "CLAUDEX_MCP_REGISTRY": str(tmp_path / "registry"),
+        "CLAUDEX_PROJECTS_DIR": str(home / "claudex"),
+        "CLAUDEX_MCP_LOCK_TIMEOUT": "5",
+    }
+    for name in ("CLAUDEX_DEBUG", "NO_COLOR", "CODEX_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    box = Sandbox(root=tmp_path, home=home, registry=tmp_path / "registry", env=dict(os.environ))
+    _Guard.active = True
+    try:
+        yield box
+    finally:
+        _Guard.active = False
