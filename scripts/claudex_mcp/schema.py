@@ -62,15 +62,17 @@ def _problem(error, root: dict) -> dict:
     schema = error.schema if isinstance(error.schema, dict) else {}
     message = error.message
     hint = _describe(schema, root)
+    extra: dict = {}
     if "propertyNames" in error.absolute_schema_path:
         # jsonschema reports a bad key at its object, with the key itself as the instance.
         rule = "propertyNames"
         message = f"invalid key {error.instance!r}"
     elif rule == "required":
         missing = error.message.split("'")[1] if "'" in error.message else ""
-        props = _resolve(schema, root).get("properties", {})
         message = f"missing required key {missing!r}"
-        hint = _describe(props.get(missing), root) or f"add the key {missing!r}"
+        hint = _describe(_property_schema(root, list(error.absolute_schema_path), missing), root) \
+            or f"add the key {missing!r}"
+        extra["missing"] = missing
     elif rule == "additionalProperties":
         allowed = sorted(_resolve(schema, root).get("properties", {}))
         unknown = sorted(set(error.instance) - set(allowed)) if isinstance(error.instance, dict) else []
@@ -78,13 +80,38 @@ def _problem(error, root: dict) -> dict:
         guesses = [g for k in unknown for g in difflib.get_close_matches(k, allowed, n=1)]
         hint = (f"did you mean {', '.join(repr(g) for g in guesses)}? " if guesses else "") + \
             f"allowed keys here: {', '.join(allowed)}"
+        extra["guesses"] = guesses
     elif rule == "not":
         # A key forbidden by the object's other settings ({"not": {}}); its description says why.
         key = error.absolute_path[-1] if error.absolute_path else ""
         message = f"key {key!r} is not allowed here"
     elif rule == "pattern":
         message = f"{error.instance!r} does not have the required format"
-    return {"pointer": where, "rule": rule, "message": message, "hint": hint}
+    return {"pointer": where, "rule": rule, "message": message, "hint": hint, **extra}
+
+
+def _property_schema(root: dict, schema_path: list, key: str) -> Any:
+    """The schema of property ``key`` of the nearest enclosing object schema on the path
+    (a `required` inside if/then/else names a property declared one level up)."""
+    for end in range(len(schema_path), -1, -1):
+        node: Any = root
+        try:
+            for part in schema_path[:end]:
+                node = _resolve(node, root)[part]
+        except (KeyError, IndexError, TypeError):
+            continue
+        props = _resolve(node, root).get("properties") if isinstance(_resolve(node, root), dict) else None
+        if isinstance(props, dict) and key in props:
+            return props[key]
+    return None
+
+
+def _fold_typos(problems: list[dict]) -> list[dict]:
+    """A misspelt required key is one mistake: keep "unknown key 'comand' (did you mean
+    'command'?)" and drop "missing required key 'command'" at the same place."""
+    guessed = {(p["pointer"], g) for p in problems for g in p.get("guesses", ())}
+    kept = [p for p in problems if (p["pointer"], p.get("missing")) not in guessed]
+    return [{k: v for k, v in p.items() if k not in ("guesses", "missing")} for p in kept]
 
 
 def validate(doc: Any, kind: str) -> list[dict]:
@@ -94,5 +121,5 @@ def validate(doc: Any, kind: str) -> list[dict]:
     for error in _validator(kind).iter_errors(doc):
         for leaf in _leaves(error):
             problems.append(_problem(leaf, root))
-    unique = {(p["pointer"], p["rule"], p["message"]): p for p in problems}
+    unique = {(p["pointer"], p["rule"], p["message"]): p for p in _fold_typos(problems)}
     return sorted(unique.values(), key=lambda p: (p["pointer"], p["rule"]))

@@ -9,11 +9,9 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from .. import __version__
-from ..errors import UsageError
-from .common import report_error
 
 COMMANDS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "commands")
 PROG = "claudex"
@@ -62,7 +60,12 @@ Exit codes: 0 ok, 1 invalid input or state, 2 usage, 3 conflict or lock held,
 """
 
 
-def _fail(exc, prog: str) -> int:
+def _usage_error(message: str, hint: str, prog: str) -> int:
+    # Imported here: the common path (help, a known verb) does not need argparse or JSON output.
+    from ..errors import UsageError
+    from .common import report_error
+
+    exc = UsageError(message, hint=hint)
     report_error(exc, prog)
     return exc.exit_code
 
@@ -76,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write(f"claudex {__version__}\n")
         return 0
     if args[0] != "mcp":
-        return _fail(UsageError(f"unknown command {args[0]!r}", hint="the commands are: mcp"), PROG)
+        return _usage_error(f"unknown command {args[0]!r}", "the commands are: mcp", PROG)
     return mcp_main(args[1:])
 
 
@@ -91,7 +94,7 @@ def mcp_main(args: list[str]) -> int:
     known = verbs()
     if verb not in known:
         what = "option" if verb.startswith("-") else "verb"
-        return _fail(UsageError(f"unknown {what} {verb!r}", hint="the verbs are: " + ", ".join(known)), prog)
+        return _usage_error(f"unknown {what} {verb!r}", "the verbs are: " + ", ".join(known), prog)
     module = importlib.import_module(f"claudex_mcp.cli.commands.{verb.replace('-', '_')}")
     return module.main(args[1:], prog=f"{prog} {verb}")
 

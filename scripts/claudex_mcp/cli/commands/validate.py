@@ -15,7 +15,7 @@ from ... import jsonio
 from .. import common
 
 EXAMPLES = (
-    "claudex mcp validate mcp-servers/qdrant",
+    "claudex mcp validate ./my-server",
     "claudex mcp validate --schema config ~/.config/claudex/mcp.json",
     "cat manifest.json | claudex mcp validate -",
     "claudex mcp validate --json registry.json",

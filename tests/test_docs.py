@@ -1,0 +1,60 @@
+"""Every verb is reachable the same way everywhere: help, docs section, invoke task, make target."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import subprocess
+
+import pytest
+
+import cli_reference
+from conftest import ROOT
+from claudex_mcp.cli.dispatch import verbs
+
+VERBS = sorted(verbs())
+
+
+def test_cli_reference_is_generated_from_help():
+    assert (ROOT / "docs" / "cli.md").read_text() == cli_reference.render(), "run `make docs`"
+
+
+@pytest.mark.parametrize("verb", VERBS)
+def test_verb_has_a_docs_section(verb):
+    assert re.search(rf"^## {re.escape(verb)}$", (ROOT / "docs" / "cli.md").read_text(), re.M)
+
+
+@pytest.mark.parametrize("verb", VERBS)
+def test_verb_has_an_invoke_task(verb):
+    spec = importlib.util.spec_from_file_location("tasks", ROOT / "tasks.py")
+    tasks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tasks)
+    task = tasks.mcp.tasks.get(verb)
+    assert task is not None, f"tasks.py has no mcp.{verb}"
+    assert task.__doc__ and f"claudex mcp {verb}" in task.__doc__
+
+
+@pytest.mark.parametrize("verb", VERBS)
+def test_verb_has_a_make_target(verb):
+    proc = subprocess.run(["make", "-n", f"mcp-{verb}", "ARGS=--help"], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert f"mcp.{verb} --args" in proc.stdout
+
+
+def test_make_target_runs_the_verb(sandbox):
+    proc = subprocess.run(["make", "--no-print-directory", "mcp-validate", "ARGS=--json -"], cwd=ROOT,
+                          input='{"servers": {}}', capture_output=True, text=True, env=sandbox.env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.rstrip().endswith("[]")
+
+
+def test_readme_opens_with_the_two_commands():
+    head = (ROOT / "README.md").read_text().splitlines()[:15]
+    assert any("make run" in line for line in head) and any("make test" in line for line in head)
+
+
+def test_readme_documents_every_environment_variable():
+    readme = (ROOT / "README.md").read_text()
+    source = "".join(p.read_text() for p in (ROOT / "scripts" / "claudex_mcp").rglob("*.py"))
+    for name in sorted(set(re.findall(r'"((?:CLAUDEX|XDG)_[A-Z_]+)"', source))):
+        assert f"`{name}`" in readme, f"README does not document {name}"
