@@ -47,6 +47,30 @@ def validate(c, args=""):
     _claudex(c, "validate", args)
 
 
+@task(help=ARGS_HELP)
+def list_servers(c, args=""):
+    """List the servers in the registry (claudex mcp list)."""
+    _claudex(c, "list", args)
+
+
+@task(help=ARGS_HELP)
+def cache(c, args=""):
+    """Show or clear the registry cache (claudex mcp cache)."""
+    _claudex(c, "cache", args)
+
+
+@task(help=ARGS_HELP)
+def config(c, args=""):
+    """Show, explain and set layered configuration (claudex mcp config)."""
+    _claudex(c, "config", args)
+
+
+@task(help=ARGS_HELP)
+def run_server(c, args=""):
+    """Start a server as a client would (claudex mcp run)."""
+    _claudex(c, "run", args)
+
+
 def bats_path() -> str:
     """bats from PATH, else from npm's `bats` package under .tools/ (installed on first use)."""
     found = shutil.which("bats")
@@ -97,5 +121,7 @@ def run(c):
     _claudex(c, "validate", shlex.quote(str(paths.registry_file(paths.registry_dir()))))
 
 
-mcp = Collection("mcp", init, validate)
+mcp = Collection("mcp", init, validate, cache, config)
+mcp.add_task(list_servers, name="list")
+mcp.add_task(run_server, name="run")
 ns = Collection(mcp, test, pytest, bats, bench, docs, run)

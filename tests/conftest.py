@@ -111,3 +111,27 @@ def sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         yield box
     finally:
         _Guard.active = False
+
+
+def manifest(name: str, version: str = "1.0.0", **server) -> dict:
+    """A valid stdio manifest; keyword arguments replace keys of "server"."""
+    body = {"command": "python3", "args": ["${SERVER_DIR}/server.py"]}
+    body.update(server)
+    return {"apiVersion": "v1", "metadata": {"name": name, "version": version, "description": f"The {name} server"},
+            "server": body}
+
+
+def add_server(registry: Path, name: str, location: str = "installed", doc: dict | None = None,
+               files: dict | None = None) -> Path:
+    """Put a server folder into a registry (creating the registry layout when missing)."""
+    import json
+
+    for sub in ("core", "installed", "disabled"):
+        (registry / sub).mkdir(parents=True, exist_ok=True)
+    folder = registry / location / name
+    folder.mkdir(parents=True)
+    (folder / "manifest.json").write_text(json.dumps(doc or manifest(name)))
+    for rel, text in (files if files is not None else {"server.py": "print('hi')\n"}).items():
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_text(text)
+    return folder

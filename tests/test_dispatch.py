@@ -11,7 +11,7 @@ import pytest
 from claudex_mcp import __version__
 from claudex_mcp.cli import dispatch
 
-HEAVY = ("jsonschema", "jq", "copier", "requests", "mcp", "qdrant_client", "docker", "filelock")
+HEAVY = ("jsonschema", "jq", "copier", "requests", "mcp", "qdrant_client", "docker")
 
 
 def imported_modules(*argv: str, env=None) -> set[str]:

@@ -79,12 +79,6 @@ def _mib(size: int) -> str:
     return f"{size / (1024 * 1024):.1f} MiB" if size >= 1024 * 1024 else f"{size} bytes"
 
 
-def _line_col(text: str, pos: int) -> tuple[int, int]:
-    line = text.count("\n", 0, pos) + 1
-    col = pos - (text.rfind("\n", 0, pos) + 1) + 1
-    return line, col
-
-
 class _DuplicateKey(ValueError):
     pass
 
@@ -109,7 +103,9 @@ def parse(data: bytes, name: str = "<input>") -> Any:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line, col = _line_col(data[: exc.start].decode("utf-8", "replace"), exc.start)
+        line_start = data.rfind(b"\n", 0, exc.start) + 1
+        line = data.count(b"\n", 0, exc.start) + 1
+        col = len(data[line_start:exc.start].decode("utf-8", "replace")) + 1
         raise InvalidInput(f"{name}:{line}:{col}: not UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start})",
                            path=name, hint="save the file as UTF-8", code="not_utf8") from None
     if not text.strip():

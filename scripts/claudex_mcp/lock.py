@@ -1,8 +1,18 @@
-"""The registry lock: every mutation of the registry holds it."""
+"""Locks: the registry lock (every registry mutation holds it) and per-file locks for the files
+claudex writes outside the registry (client configs, config layers).
+
+Both are advisory ``flock`` locks on a lock file. The stdlib ``fcntl`` is used rather than the
+filelock package, whose import alone costs 25-50 ms on the start-up path of `claudex mcp generate`
+(the Docker entrypoint); flock is what filelock uses on Linux anyway, so the two interoperate.
+"""
 
 from __future__ import annotations
 
+import errno
+import fcntl
+import hashlib
 import os
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -11,6 +21,7 @@ from . import paths
 from .errors import Conflict
 
 DEFAULT_TIMEOUT = 30.0
+_POLL = 0.05
 
 
 def _timeout() -> float:
@@ -22,20 +33,42 @@ def _timeout() -> float:
 
 
 @contextmanager
-def registry_lock(registry: Path, timeout: float | None = None) -> Iterator[None]:
-    """Hold the registry's lock; raise Conflict (exit 3) when another process keeps it
-    longer than ``timeout`` seconds (default ``$CLAUDEX_MCP_LOCK_TIMEOUT`` or 30)."""
-    from filelock import FileLock, Timeout
-
-    lock_path = paths.registry_lock_file(registry)
-    lock = FileLock(str(lock_path), timeout=_timeout() if timeout is None else timeout, mode=0o644)
+def _flock(lock_path: Path, timeout: float | None, what: str) -> Iterator[None]:
+    timeout = _timeout() if timeout is None else timeout
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
-        lock.acquire()
-    except Timeout:
-        raise Conflict(f"the registry at {registry} is locked by another claudex process",
-                       path=str(lock_path), code="locked",
-                       hint="wait for the other command to finish, or raise CLAUDEX_MCP_LOCK_TIMEOUT") from None
-    try:
+        try:
+            os.fchmod(fd, 0o644)  # the umask filtered the mode; another user's lock file stays as it is
+        except OSError:
+            pass
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise Conflict(f"{what} is locked by another claudex process", path=str(lock_path),
+                                   code="locked", hint="wait for the other command to finish, "
+                                   "or raise CLAUDEX_MCP_LOCK_TIMEOUT") from None
+                time.sleep(_POLL)
         yield
     finally:
-        lock.release()
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+def registry_lock(registry: Path, timeout: float | None = None):
+    """Hold the registry's lock; raise Conflict (exit 3) when another process keeps it longer
+    than ``timeout`` seconds (default ``$CLAUDEX_MCP_LOCK_TIMEOUT`` or 30)."""
+    return _flock(paths.registry_lock_file(registry), timeout, f"the registry at {registry}")
+
+
+def path_lock(target: Path, timeout: float | None = None):
+    """Hold the lock for a file claudex writes outside the registry. Lock files live under
+    the state folder, never beside the user's files."""
+    folder = paths.state_home() / "claudex" / "locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256(str(Path(target).absolute()).encode()).hexdigest()[:32]
+    return _flock(folder / f"{digest}.lock", timeout, str(target))

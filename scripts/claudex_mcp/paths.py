@@ -53,12 +53,19 @@ def state_home(env: Mapping[str, str] | None = None) -> Path:
     return _xdg("XDG_STATE_HOME", ".local/state", env)
 
 
+def _expand_user(value: str, env: Mapping[str, str] | None) -> Path:
+    """``~`` and ``~/x`` against the HOME of ``env`` (Path.expanduser would read os.environ)."""
+    if value == "~" or value.startswith("~/"):
+        return home(env) / value[2:]
+    return Path(value)
+
+
 def registry_dir(env: Mapping[str, str] | None = None) -> Path:
     """``$CLAUDEX_MCP_REGISTRY``; else /opt/mcp-servers when it exists and is writable;
     else ``$XDG_DATA_HOME/claudex/mcp-servers``."""
     value = _env(env).get("CLAUDEX_MCP_REGISTRY")
     if value:
-        return Path(value).expanduser().absolute()
+        return _expand_user(value, env).absolute()
     default = Path(DEFAULT_REGISTRY)
     if default.is_dir() and os.access(default, os.W_OK | os.X_OK):
         return default
@@ -87,7 +94,7 @@ def logs_dir(env: Mapping[str, str] | None = None) -> Path:
 
 def projects_dir(env: Mapping[str, str] | None = None) -> Path:
     value = _env(env).get("CLAUDEX_PROJECTS_DIR")
-    return Path(value).expanduser() if value else home(env) / "claudex"
+    return _expand_user(value, env) if value else home(env) / "claudex"
 
 
 def schema_file(name: str) -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from . import atomic, jsonio, paths
+from . import atomic, cache, jsonio, paths
 from .errors import ClaudexError, InvalidInput
 from .lock import registry_lock
 
@@ -28,6 +28,9 @@ def _mkdir(path: Path, created: list[str]) -> None:
     except PermissionError:
         raise InvalidInput(f"permission denied creating {path}", path=str(path),
                            hint="set CLAUDEX_MCP_REGISTRY to a folder you can write", code="permission_denied") from None
+    except OSError as exc:  # e.g. a regular file where a parent folder should be
+        raise InvalidInput(f"cannot create {path}: {exc.strerror}", path=str(path),
+                           hint="point CLAUDEX_MCP_REGISTRY at a folder path you can create", code="not_a_directory") from None
     os.chmod(path, DIR_MODE)  # mkdir's mode is filtered by the umask
     created.append(str(path))
 
@@ -36,18 +39,20 @@ def init(registry: Path) -> list[str]:
     """Create whatever is missing of the registry layout; return the paths created.
     Existing files are never rewritten, so a second run changes nothing."""
     created: list[str] = []
+    index = paths.registry_file(registry)
+    if index.exists():
+        _check_index(index)  # before creating anything: bad state changes nothing on disk
     missing_parents = [p for p in reversed(registry.parents) if not p.exists()]
     for parent in missing_parents + [registry]:
         _mkdir(parent, created)
     with registry_lock(registry):
         for location in paths.LOCATIONS:
             _mkdir(registry / location, created)
-        index = paths.registry_file(registry)
-        if index.exists():
-            _check_index(index)
-        else:
+        if not index.exists():
             atomic.write_json(index, empty_index(), mode=FILE_MODE)
             created.append(str(index))
+        if created:
+            cache.invalidate()
     return created
 
 

@@ -31,6 +31,11 @@ def parser(prog: str, doc: str | None, examples: Sequence[str] = ()) -> Parser:
 
 def add_json(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    p.add_argument("--jq", metavar="EXPR", help="filter the JSON result with a jq expression (implies --json)")
+
+
+class _Output:
+    jq: str | None = None
 
 
 def color_enabled(stream) -> bool:
@@ -43,29 +48,46 @@ def paint(text: str, code: str, stream=None) -> str:
 
 
 def write_json(obj: Any) -> None:
-    sys.stdout.write(dumps(obj))
+    """The result on stdout: JSON, or with --jq each output of the filter (strings raw, like gh)."""
+    if _Output.jq is None:
+        sys.stdout.write(dumps(obj))
+        return
+    import jq
+
+    try:
+        outputs = jq.compile(_Output.jq).input_value(obj).all()
+    except ValueError as exc:
+        raise UsageError(f"--jq: {str(exc).splitlines()[0]}", hint="check the jq expression") from None
+    for value in outputs:
+        sys.stdout.write((value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)) + "\n")
 
 
-def report_error(exc: ClaudexError, prog: str) -> None:
-    """One JSON object on stderr, plus one readable line when stderr is a terminal."""
-    if sys.stderr.isatty():
+def report_error(exc: ClaudexError, prog: str, human: bool = False) -> None:
+    """One JSON object on stderr, plus one readable line first when stderr is a terminal. The
+    launcher (``human``) writes only the readable line: clients show its stderr to people."""
+    if human or sys.stderr.isatty():
         line = f"{prog}: error: {exc.message}"
         if exc.hint:
             line += f" (hint: {exc.hint})"
         sys.stderr.write(paint(line, "31", sys.stderr) + "\n")
-    sys.stderr.write(json.dumps(exc.to_dict(), sort_keys=True) + "\n")
+    if not human:
+        sys.stderr.write(json.dumps(exc.to_dict(), sort_keys=True) + "\n")
 
 
 def run(prog: str, build: Callable[[], argparse.ArgumentParser],
-        action: Callable[[argparse.Namespace], int], argv: Sequence[str] | None) -> int:
+        action: Callable[[argparse.Namespace], int], argv: Sequence[str] | None,
+        human_errors: bool = False) -> int:
     """Parse ``argv``, run ``action``, and turn every outcome into an exit code."""
     try:
         args = build().parse_args(sys.argv[1:] if argv is None else list(argv))
+        _Output.jq = getattr(args, "jq", None)
+        if _Output.jq is not None:
+            args.json = True
         code = action(args)
         sys.stdout.flush()
         return code
     except ClaudexError as exc:
-        report_error(exc, prog)
+        report_error(exc, prog, human_errors)
         return exc.exit_code
     except KeyboardInterrupt:
         sys.stderr.write(json.dumps({"error": {"code": "interrupted", "message": "interrupted"}}) + "\n")
@@ -85,3 +107,59 @@ def run(prog: str, build: Callable[[], argparse.ArgumentParser],
             "code": "internal", "message": message,
             "hint": "this is a bug in claudex; run again with CLAUDEX_DEBUG=1 for the traceback and report it"}}) + "\n")
         return errors.UNEXPECTED
+
+
+def add_project(p: argparse.ArgumentParser) -> None:
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--project", metavar="NAME",
+                       help="the project $CLAUDEX_PROJECTS_DIR/NAME (default: the nearest folder above "
+                            "the working directory that has .claudex/)")
+    group.add_argument("--project-dir", metavar="DIR", help="the project folder itself")
+
+
+def add_refresh(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--refresh", action="store_true", help="rescan the registry instead of using the cache")
+
+
+def registry_index(refresh: bool = False):
+    """(registry path, index) through the cache."""
+    from .. import cache, paths
+
+    registry = paths.registry_dir()
+    index, _ = cache.load(registry, refresh=refresh)
+    return registry, index
+
+
+def server_entry(index: dict, name: str) -> dict:
+    from ..errors import NotFound
+
+    entry = index["servers"].get(name)
+    if entry is None:
+        import difflib
+
+        close = difflib.get_close_matches(name, list(index["servers"]), n=3)
+        raise NotFound(f"no server {name!r} in the registry at {index['registry']}", code="no_server",
+                       hint=(f"did you mean {', '.join(close)}? " if close else "") + "see 'claudex mcp list'")
+    return entry
+
+
+def warn(message: str) -> None:
+    sys.stderr.write(paint(f"warning: {message}", "33", sys.stderr) + "\n")
+
+
+def print_table(rows: list[dict], columns: list[tuple[str, Any]]) -> None:
+    """Aligned columns on a terminal; tab-separated plain lines (no header) when piped."""
+    def cell(row, getter) -> str:
+        value = getter(row) if callable(getter) else row.get(getter)
+        return "-" if value is None else str(value)
+
+    table = [[cell(r, g) for _, g in columns] for r in rows]
+    if not sys.stdout.isatty():
+        for line in table:
+            sys.stdout.write("\t".join(line) + "\n")
+        return
+    header = [title for title, _ in columns]
+    widths = [max(len(x) for x in column) for column in zip(header, *table)]
+    sys.stdout.write(paint("  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip(), "1") + "\n")
+    for line in table:
+        sys.stdout.write("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() + "\n")

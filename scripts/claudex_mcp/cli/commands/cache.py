@@ -1,0 +1,52 @@
+"""Show or clear the registry cache: `cache stats`, `cache clear`, `cache refresh`.
+
+The cache (${XDG_CACHE_HOME:-~/.cache}/claudex/mcp-registry.json) holds the registry index while
+the registry is unchanged and CLAUDEX_MCP_CACHE_TTL seconds (default 300) have not passed.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Sequence
+
+from .. import common
+
+EXAMPLES = (
+    "claudex mcp cache stats",
+    "claudex mcp cache clear",
+    "claudex mcp cache refresh --json",
+)
+
+
+def build_parser(prog: str) -> argparse.ArgumentParser:
+    p = common.parser(prog, __doc__, EXAMPLES)
+    p.add_argument("action", choices=("stats", "clear", "refresh"),
+                   help="stats: hit rate and state; clear: remove the cache and its counters; refresh: rescan now")
+    common.add_json(p)
+    return p
+
+
+def action(args: argparse.Namespace) -> int:
+    from ... import cache, paths
+
+    if args.action == "stats":
+        result = cache.stats()
+        line = (f"{result['hits']} hits, {result['misses']} misses"
+                + (f", hit rate {result['hitRate']:.1%}" if result["hitRate"] is not None else "")
+                + f"; {'cached' if result['cached'] else 'empty'} ({result['file']}, ttl {result['ttl']:g} s)")
+    elif args.action == "clear":
+        result = cache.clear()
+        line = f"cleared ({len(result['removed'])} files removed)"
+    else:
+        index, _ = cache.load(paths.registry_dir(), refresh=True)
+        result = {"registry": index["registry"], "servers": len(index["servers"])}
+        line = f"rescanned {result['registry']}: {result['servers']} servers"
+    if args.json:
+        common.write_json(result)
+    else:
+        print(line)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "claudex mcp cache") -> int:
+    return common.run(prog, lambda: build_parser(prog), action, argv)

@@ -1,0 +1,54 @@
+"""Start a server as a client would (the launcher that generated client configs point at).
+
+Resolves the effective config for the project, checks the required variables, expands
+${VAR}, changes to the server's folder, appends its stderr to
+${XDG_STATE_HOME:-~/.local/state}/claudex/logs/<server>.log, records pid and start time, and
+then execs the server: stdin and stdout pass straight through, no process in between.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Sequence
+
+from .. import common
+
+EXAMPLES = (
+    "claudex mcp run qdrant",
+    "claudex mcp run codex --project-dir ~/claudex/demo",
+)
+
+
+def build_parser(prog: str) -> argparse.ArgumentParser:
+    p = common.parser(prog, __doc__, EXAMPLES)
+    p.add_argument("server")
+    common.add_project(p)
+    return p
+
+
+def action(args: argparse.Namespace) -> int:
+    from ... import config, launcher, project
+
+    registry, index = common.registry_index()
+    entry = common.server_entry(index, args.server)
+    where = project.resolve(args.project, args.project_dir)
+    launch = launcher.prepare(entry, config.Layers(registry, where), dict(os.environ))
+    log_fd = launcher.open_log(launch)
+    launcher.record_start(launch, where)
+    os.chdir(launch.cwd)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(log_fd, 2)
+    os.close(log_fd)
+    try:
+        os.execve(launch.argv[0], launch.argv, launch.env)
+    except OSError as exc:  # stderr is the log now: say it there, and exit as a failed start
+        os.write(2, f"claudex mcp run {args.server}: cannot start {launch.argv[0]}: {exc.strerror}\n".encode())
+        return 5
+    return 0  # not reached
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "claudex mcp run") -> int:
+    return common.run(prog, lambda: build_parser(prog), action, argv, human_errors=True)

@@ -1,0 +1,244 @@
+"""Layered configuration: Global -> Registry -> Project -> User, the later layer wins.
+
+Objects deep-merge; scalars and arrays are replaced; null removes the key. Every leaf remembers
+the layer and file it came from and the values it shadows, which is what `config explain` shows.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+from typing import Any
+
+from . import jsonio, paths
+from .errors import InvalidInput, NotFound
+from .project import Project
+
+LAYERS = ("global", "registry", "project", "user")
+SERVER_KEYS = ("enabled", "env", "args", "headers", "settings")
+MASK = "********"
+_SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH)", re.I)
+
+
+def global_file(registry: Path) -> Path:
+    return registry / "config.json"
+
+
+def layer_files(registry: Path, project: Project | None) -> list[tuple[str, Path]]:
+    """The config files of the file-backed layers, lowest first (registry layer excluded)."""
+    files = [("global", global_file(registry))]
+    if project is not None:
+        files.append(("project", project.config_file))
+    files.append(("user", paths.user_config_file()))
+    return files
+
+
+def load_layer(path: Path) -> dict | None:
+    """A layer file's document, validated against config-v1; None when the file is absent."""
+    from . import validated
+
+    try:
+        data = jsonio.read_bytes(path)
+    except NotFound:
+        return None
+    doc = jsonio.parse(data, str(path))
+    problems = validated.problems(path, data, doc, "config")
+    if problems:
+        first = problems[0]
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise InvalidInput(f"invalid config layer {path}: {first['pointer'] or '/'}: {first['message']}{more}",
+                           path=str(path), hint=f"run 'claudex mcp validate --schema config {path}' to see every problem",
+                           code="invalid_config")
+    return doc
+
+
+def registry_entry(entry: dict) -> dict:
+    """The registry layer for one server: the manifest's defaults."""
+    server = entry["manifest"]["server"]
+    doc: dict = {"enabled": entry["location"] != "disabled"}
+    for key in ("env", "args", "headers"):
+        if key in server:
+            doc[key] = copy.deepcopy(server[key])
+    return doc
+
+
+class Layers:
+    """The loaded layers for one registry and project; asks for each server's sources."""
+
+    def __init__(self, registry: Path, project: Project | None) -> None:
+        self.registry = registry
+        self.project = project
+        self.files = [(name, path, load_layer(path)) for name, path in layer_files(registry, project)]
+
+    def describe(self) -> list[dict]:
+        return [{"layer": name, "file": str(path), "exists": doc is not None} for name, path, doc in self.files]
+
+    def configured_servers(self) -> set[str]:
+        return {name for _, _, doc in self.files if doc for name in doc.get("servers", {})}
+
+    def sources(self, entry: dict) -> list[tuple[str, str, dict]]:
+        """(layer, file, server document) for one server, lowest layer first."""
+        by_layer = {layer: (path, doc) for layer, path, doc in self.files}
+        found = []
+        for layer in LAYERS:
+            if layer == "registry":
+                found.append(("registry", str(Path(entry["folder"]) / "manifest.json"), registry_entry(entry)))
+            elif layer in by_layer:
+                path, doc = by_layer[layer]
+                server = (doc or {}).get("servers", {}).get(entry["name"])
+                if server is not None:
+                    found.append((layer, str(path), server))
+        return found
+
+
+def pointer_key(parts: list) -> str:
+    return ".".join(str(p) for p in parts)
+
+
+def merge(sources: list[tuple[str, str, dict]]) -> tuple[dict, dict[tuple, list[dict]]]:
+    """Merge layer documents, lowest first. Returns (merged, history) where history maps each
+    key path ever set or removed to the list of {layer, file, value[, removed]}, oldest first."""
+    merged: dict = {}
+    history: dict[tuple, list[dict]] = {}
+
+    def into(target: dict, doc: dict, prefix: tuple, layer: str, file: str) -> None:
+        for key, value in doc.items():
+            here = prefix + (key,)
+            if value is None:
+                target.pop(key, None)
+                history.setdefault(here, []).append({"layer": layer, "file": file, "value": None, "removed": True})
+            elif isinstance(value, dict):
+                if not isinstance(target.get(key), dict):
+                    target[key] = {}
+                if not value:
+                    history.setdefault(here, []).append({"layer": layer, "file": file, "value": {}})
+                into(target[key], value, here, layer, file)
+            else:
+                target[key] = copy.deepcopy(value)
+                history.setdefault(here, []).append({"layer": layer, "file": file, "value": copy.deepcopy(value)})
+
+    for layer, file, doc in sources:
+        into(merged, doc, (), layer, file)
+    return merged, history
+
+
+def _leaves(value: Any, prefix: tuple = ()) -> list[tuple[tuple, Any]]:
+    if isinstance(value, dict) and value:
+        return [leaf for key, item in value.items() for leaf in _leaves(item, prefix + (key,))]
+    return [(prefix, value)]
+
+
+def secret_names(entry: dict) -> set[str]:
+    """Variables whose values are secret: declared so in the manifest (secret defaults to true)."""
+    server = entry.get("manifest", {}).get("server", {})
+    names = set()
+    for item in server.get("requiredEnv", []) + server.get("optionalEnv", []):
+        if isinstance(item, str):
+            names.add(item)
+        elif item.get("secret", True):
+            names.add(item["name"])
+    return names
+
+
+def is_secret(path: tuple, secrets: set[str]) -> bool:
+    if len(path) == 2 and path[0] == "env":
+        return path[1] in secrets or bool(_SECRET_NAME.search(path[1]))
+    return len(path) == 2 and path[0] == "headers" and bool(_SECRET_NAME.search(path[1]))
+
+
+def mask(path: tuple, value: Any, secrets: set[str]) -> Any:
+    """A secret's literal value is masked; a ${VAR} reference is not a secret and stays."""
+    if isinstance(value, str) and value and is_secret(path, secrets) and "${" not in value:
+        return MASK
+    return value
+
+
+def _record(path: tuple, r: dict, secrets: set[str]) -> dict:
+    item = {"layer": r["layer"], "file": r["file"], "value": mask(path, r["value"], secrets)}
+    if r.get("removed"):
+        item["removed"] = True
+    return item
+
+
+def explain(entry: dict, layers: Layers) -> dict:
+    """Every leaf of the server's effective config with the layer and file it came from and the
+    values it shadows; keys removed by a null are listed too, with what they removed."""
+    merged, history = merge(layers.sources(entry))
+    secrets = secret_names(entry)
+    present = {path for path, _ in _leaves(merged) if path}
+    values = []
+    for path in sorted(history, key=lambda p: (p[0] != "enabled", tuple(str(x) for x in p))):
+        record = history[path]
+        if path in present:
+            shadows = [_record(path, r, secrets) for r in reversed(record[:-1])]
+        elif record[-1].get("removed") and not any(q[:len(path)] == path for q in present):
+            gone = [(q, history[q][-1]) for q in history
+                    if len(q) > len(path) and q[:len(path)] == path and q not in present]
+            shadows = [_record(path, r, secrets) for r in reversed(record[:-1])] + \
+                      [dict(_record(q, r, secrets), key=pointer_key(list(q))) for q, r in gone if not r.get("removed")]
+        else:
+            continue  # a member of an object that a later layer replaced or removed
+        item = dict(_record(path, record[-1], secrets), key=pointer_key(list(path)), shadows=shadows)
+        values.append(item)
+    return {"server": entry["name"], "enabled": bool(merged.get("enabled")), "location": entry["location"],
+            "layers": layers.describe(), "values": values}
+
+
+def show(entry: dict, layers: Layers) -> dict:
+    merged, _ = merge(layers.sources(entry))
+    secrets = secret_names(entry)
+    for key in ("env", "headers"):
+        if isinstance(merged.get(key), dict):
+            merged[key] = {k: mask((key, k), v, secrets) for k, v in merged[key].items()}
+    server = entry["manifest"]["server"]
+    result = {"server": entry["name"], "location": entry["location"], "folder": entry["folder"],
+              "transport": server.get("transport", "stdio"), "config": merged}
+    for key in ("command", "url"):
+        if key in server:
+            result[key] = server[key]
+    return result
+
+
+def parse_value(raw: str) -> Any:
+    """JSON-typed values with a string fallback: 'true' is a boolean, '[1]' a list, 'abc' a string."""
+    import json
+
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+def set_value(doc: dict | None, server: str, key: str, value: Any) -> dict:
+    """A copy of layer document ``doc`` with servers.<server>.<key> set (dotted key)."""
+    parts = key.split(".")
+    if not all(parts) or parts[0] not in SERVER_KEYS:
+        raise InvalidInput(f"unknown config key {key!r}", code="unknown_key",
+                           hint=f"keys start with one of: {', '.join(SERVER_KEYS)} (e.g. env.API_URL, settings.limit)")
+    if parts[0] in ("enabled", "args") and len(parts) > 1:
+        raise InvalidInput(f"{parts[0]!r} has no sub-keys", code="unknown_key", hint=f"use the key {parts[0]!r}")
+    result = copy.deepcopy(doc) if doc else {"apiVersion": "v1", "servers": {}}
+    node = result.setdefault("servers", {}).setdefault(server, {})
+    for part in parts[:-1]:
+        if not isinstance(node.get(part), dict):
+            node[part] = {}
+        node = node[part]
+    node[parts[-1]] = value
+    return result
+
+
+def env_reference_problems(entry: dict, merged: dict, environ: dict) -> list[str]:
+    """Names of required variables that neither the environment nor the config provides."""
+    from .expand import expand
+
+    server = entry["manifest"]["server"]
+    env = merged.get("env") or {}
+    missing = []
+    for item in server.get("requiredEnv", []):
+        name = item if isinstance(item, str) else item["name"]
+        value = env.get(name)
+        provided = expand(value, environ) if isinstance(value, str) else environ.get(name)
+        if not provided:
+            missing.append(name)
+    return missing

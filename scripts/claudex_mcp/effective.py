@@ -1,0 +1,75 @@
+"""The effective configuration of every server for one project: the merged layers plus what a
+client needs to start each server (through the launcher) or reach it (remote)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from . import config, expand
+from .project import Project
+
+# Passed on to the launcher when set, so it finds the same registry, config and state.
+LOCATION_VARS = ("CLAUDEX_MCP_REGISTRY", "CLAUDEX_PROJECTS_DIR", "XDG_CONFIG_HOME", "XDG_CACHE_HOME",
+                 "XDG_STATE_HOME", "XDG_DATA_HOME")
+
+
+def launcher_argv() -> list[str]:
+    """How a client runs `claudex`: the executable beside this interpreter (the venv's), else
+    the one on PATH, else this interpreter with the module."""
+    beside = Path(sys.executable).parent / "claudex"
+    if beside.exists():
+        return [str(beside)]
+    found = shutil.which("claudex")
+    return [found] if found else [sys.executable, "-m", "claudex_mcp.cli.dispatch"]
+
+
+def server_entry(entry: dict, merged: dict, project: Project | None, registry: Path) -> dict:
+    server = entry["manifest"]["server"]
+    transport = server.get("transport", "stdio")
+    result = {
+        "enabled": bool(merged.get("enabled")),
+        "transport": transport,
+        "location": entry["location"],
+        "folder": entry["folder"],
+        "version": entry["version"],
+        "settings": merged.get("settings", {}),
+    }
+    declared = {item if isinstance(item, str) else item["name"]
+                for item in server.get("requiredEnv", []) + server.get("optionalEnv", [])}
+    if transport == "stdio":
+        result.update(command=server["command"], args=merged.get("args", []), env=merged.get("env", {}))
+        argv = launcher_argv()
+        args = argv[1:] + ["mcp", "run", entry["name"]]
+        if project is not None:
+            args += ["--project-dir", str(project.dir)]
+        result["launch"] = {"command": argv[0], "args": args, "env": {"CLAUDEX_MCP_REGISTRY": str(registry)}}
+        referenced = expand.references([server["command"], result["args"], result["env"]])
+    else:
+        result.update(url=server["url"], headers=merged.get("headers", {}))
+        referenced = expand.references([result["url"], result["headers"]])
+    located = {name for name in LOCATION_VARS if name in os.environ and name != "CLAUDEX_MCP_REGISTRY"}
+    result["passEnv"] = sorted((declared | referenced | located) - {"SERVER_DIR"})
+    return result
+
+
+def build(index: dict, project: Project | None, registry: Path) -> dict:
+    """The effective config document (the input of generate-mcp-json)."""
+    layers = config.Layers(registry, project)
+    servers = {}
+    warnings = list(index.get("warnings", []))
+    for name, entry in sorted(index["servers"].items()):
+        if not entry.get("valid"):
+            if "/" not in name:
+                warnings.append(f"{name} is invalid and left out: {entry['problems'][0]['message']}"
+                                if entry["problems"] else f"{name} is invalid and left out")
+            continue
+        merged, _ = config.merge(layers.sources(entry))
+        servers[name] = server_entry(entry, merged, project, registry)
+    for name in sorted(layers.configured_servers() - set(servers)):
+        if name not in index["servers"]:
+            warnings.append(f"the config names {name!r}, which is not in the registry")
+    return {"apiVersion": "v1", "project": project.to_dict() if project else None, "registry": str(registry),
+            "servers": servers, "warnings": warnings}

@@ -1,0 +1,41 @@
+"""${VAR} and ${VAR:-default} in command, args, env, url and headers."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Mapping
+
+REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def expand(value: str, env: Mapping[str, str]) -> str:
+    """Replace each reference by its value; ``${VAR:-default}`` uses the default when VAR is
+    unset or empty (as in the shell and in Claude Code); an unset ``${VAR}`` becomes ''."""
+    def one(match: re.Match) -> str:
+        name, default = match.group(1), match.group(2)
+        current = env.get(name)
+        if default is not None and not current:
+            return default
+        return current or ""
+    return REFERENCE.sub(one, value)
+
+
+def expand_all(value: Any, env: Mapping[str, str]) -> Any:
+    if isinstance(value, str):
+        return expand(value, env)
+    if isinstance(value, list):
+        return [expand_all(v, env) for v in value]
+    if isinstance(value, dict):
+        return {k: expand_all(v, env) for k, v in value.items()}
+    return value
+
+
+def references(value: Any) -> set[str]:
+    """Names of the variables ``value`` refers to (strings, lists and dict values)."""
+    if isinstance(value, str):
+        return {m.group(1) for m in REFERENCE.finditer(value)}
+    if isinstance(value, list):
+        return set().union(*(references(v) for v in value)) if value else set()
+    if isinstance(value, dict):
+        return set().union(*(references(v) for v in value.values())) if value else set()
+    return set()

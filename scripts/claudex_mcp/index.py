@@ -1,0 +1,140 @@
+"""Scanning the registry folders into the index: every server, where it is, its version,
+manifest digest and source, and whether it is valid (with the reasons when not).
+
+registry.json records what a scan cannot know (source, install time); when it is missing or
+corrupt it is rebuilt from the folders, with a warning. No server folder is dropped silently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from . import atomic, jsonio, paths
+from .errors import ClaudexError, Conflict, NotFound
+
+MAX_PROBLEMS = 5
+
+
+def _read_recorded(registry: Path) -> tuple[dict | None, str | None]:
+    """The servers registry.json records, or (None, why) when it is missing or invalid."""
+    from . import validation
+
+    index_file = paths.registry_file(registry)
+    try:
+        doc = jsonio.load(index_file)
+    except NotFound:
+        return None, f"{index_file} is missing"
+    except ClaudexError as exc:
+        return None, f"{index_file} is corrupt ({exc.message})"
+    problems = validation.validate_document(doc, "registry", str(index_file))
+    if problems:
+        first = problems[0]
+        return None, f"{index_file} is invalid ({first['pointer'] or '/'}: {first['message']})"
+    return doc["servers"], None
+
+
+def _scan_server(folder: Path, location: str, recorded: dict | None) -> dict:
+    from . import validation
+
+    name = folder.name
+    entry: dict = {"name": name, "location": location, "folder": str(folder), "valid": False,
+                   "problems": [], "version": None, "manifestDigest": None,
+                   "source": (recorded or {}).get("source") or _default_source(location, folder)}
+    for key in ("installedAt", "updatedAt"):
+        if recorded and key in recorded:
+            entry[key] = recorded[key]
+    manifest_file = folder / validation.MANIFEST
+    manifest = None
+    try:
+        data = manifest_file.read_bytes()
+        entry["manifestDigest"] = "sha256:" + hashlib.sha256(data).hexdigest()
+        manifest = jsonio.parse(data, str(manifest_file))
+    except (OSError, ClaudexError):
+        pass  # validate_folder below says what is wrong
+    try:
+        problems = validation.validate_folder(folder)
+    except ClaudexError as exc:
+        problems = [{"file": str(folder), "pointer": "", "rule": exc.code, "message": exc.message, "hint": exc.hint}]
+    if isinstance(manifest, dict):
+        meta = manifest.get("metadata") if isinstance(manifest.get("metadata"), dict) else {}
+        entry["version"] = meta.get("version") if isinstance(meta.get("version"), str) else None
+        entry["description"] = meta.get("description") if isinstance(meta.get("description"), str) else None
+        if meta.get("name") != name:
+            problems.append({"file": str(manifest_file), "pointer": "/metadata/name", "rule": "folder-name",
+                             "message": f"the folder is named {name!r} but metadata.name is {meta.get('name')!r}",
+                             "hint": "rename the folder or fix metadata.name; they must be equal"})
+    if not problems:
+        entry["valid"] = True
+        entry["manifest"] = manifest
+    entry["problems"] = problems[:MAX_PROBLEMS]
+    return entry
+
+
+def _default_source(location: str, folder: Path) -> dict:
+    # A folder registry.json does not know: core servers ship with claudex; anything else is
+    # recorded as coming from its own folder, which an upgrade re-copies unchanged.
+    return {"type": "core"} if location == "core" else {"type": "path", "path": str(folder)}
+
+
+def scan(registry: Path) -> dict:
+    """The index of the registry at ``registry`` (a plain dict, JSON-ready)."""
+    if not registry.is_dir():
+        raise NotFound(f"there is no registry at {registry}", path=str(registry),
+                       hint="run 'claudex mcp init', or set CLAUDEX_MCP_REGISTRY", code="no_registry")
+    recorded, why = _read_recorded(registry)
+    warnings = []
+    servers: dict[str, dict] = {}
+    for location in paths.LOCATIONS:
+        base = registry / location
+        try:
+            names = sorted(os.listdir(base))
+        except FileNotFoundError:
+            warnings.append(f"{base} is missing; run 'claudex mcp init'")
+            continue
+        for name in names:
+            if name.startswith("."):
+                continue  # staging leftovers and editor files
+            folder = base / name
+            if folder.is_symlink() or not folder.is_dir():
+                warnings.append(f"{folder} is not a server folder (only folders are servers); ignored")
+                continue
+            entry = _scan_server(folder, location, (recorded or {}).get(name))
+            if name in servers:
+                other = servers[name]["location"]
+                entry["valid"] = False
+                entry["problems"].insert(0, {"file": str(folder), "pointer": "", "rule": "duplicate",
+                                             "message": f"{name!r} is also in {other}/", "hint":
+                                             f"remove one of {registry}/{other}/{name} and {folder}"})
+                warnings.append(f"{name} is in both {other}/ and {location}/; {folder} is ignored")
+                servers[f"{location}/{name}"] = entry
+                continue
+            servers[name] = entry
+    if recorded is not None:
+        for name in sorted(set(recorded) - set(servers)):
+            warnings.append(f"registry.json lists {name!r} but there is no folder for it")
+    else:
+        warnings.append(f"{why}; rebuilt from the server folders")
+        _rebuild(registry, servers, warnings)
+    return {"apiVersion": "v1", "registry": str(registry), "servers": servers, "warnings": warnings}
+
+
+def record_of(entry: dict) -> dict:
+    """The registry.json entry for a scanned server."""
+    record = {"location": entry["location"], "version": entry["version"] or "0.0.0", "source": entry["source"]}
+    for key in ("manifestDigest", "installedAt", "updatedAt"):
+        if entry.get(key):
+            record[key] = entry[key]
+    return record
+
+
+def _rebuild(registry: Path, servers: dict, warnings: list) -> None:
+    from .lock import registry_lock
+
+    records = {name: record_of(e) for name, e in servers.items() if "/" not in name and e["version"]}
+    try:
+        with registry_lock(registry, timeout=2):
+            atomic.write_json(paths.registry_file(registry), {"apiVersion": "v1", "servers": records})
+    except (OSError, Conflict) as exc:
+        warnings.append(f"could not rewrite registry.json ({getattr(exc, 'message', exc)})")
