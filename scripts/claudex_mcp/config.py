@@ -56,7 +56,7 @@ def load_layer(path: Path) -> dict | None:
 def registry_entry(entry: dict) -> dict:
     """The registry layer for one server: the manifest's defaults."""
     server = entry["manifest"]["server"]
-    doc: dict = {"enabled": entry["location"] != "disabled"}
+    doc: dict = {}
     for key in ("env", "args", "headers"):
         if key in server:
             doc[key] = copy.deepcopy(server[key])
@@ -80,7 +80,9 @@ class Layers:
     def sources(self, entry: dict) -> list[tuple[str, str, dict]]:
         """(layer, file, server document) for one server, lowest layer first."""
         by_layer = {layer: (path, doc) for layer, path, doc in self.files}
-        found = []
+        # Whether a server is on by default follows where it is in the registry (core/ and
+        # installed/ on, disabled/ off); every file layer, the global one included, can override it.
+        found = [("registry", entry["folder"], {"enabled": entry["location"] != "disabled"})]
         for layer in LAYERS:
             if layer == "registry":
                 found.append(("registry", str(Path(entry["folder"]) / "manifest.json"), registry_entry(entry)))

@@ -3,6 +3,8 @@
 Layers, the later wins: global ($CLAUDEX_MCP_REGISTRY/config.json), registry (the manifest's
 defaults), project (<project>/.claudex/mcp.json), user (${XDG_CONFIG_HOME:-~/.config}/claudex/mcp.json).
 Objects merge key by key; scalars and arrays are replaced; null removes the inherited value.
+Whether a server is enabled starts from its place in the registry (core/ and installed/ on,
+disabled/ off) and every layer can override it: a project can switch off a global server.
 """
 
 from __future__ import annotations

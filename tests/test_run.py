@@ -1,0 +1,126 @@
+"""The launcher: `claudex mcp run` checks, expands, logs, records and execs the server."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT, add_server, manifest
+from claudex_mcp import registry as registry_mod
+
+SERVER = """
+import json, os, sys
+line = sys.stdin.readline()
+print(json.dumps({"pid": os.getpid(), "script": sys.argv[0], "argv": sys.argv[1:], "cwd": os.getcwd(), "stdin": line,
+                  "token": os.environ.get("TOKEN"), "mode": os.environ.get("MODE")}), flush=True)
+print("a line for the log", file=sys.stderr)
+"""
+
+
+@pytest.fixture
+def reg(sandbox):
+    registry_mod.init(sandbox.registry)
+    add_server(sandbox.registry, "probe", doc=manifest(
+        "probe", command=sys.executable, args=["${SERVER_DIR}/server.py", "--greeting", "${GREETING:-hello}"],
+        env={"TOKEN": "${PROBE_TOKEN}", "MODE": "plain"}, requiredEnv=["PROBE_TOKEN"]),
+        files={"server.py": SERVER})
+    return sandbox.registry
+
+
+def start(sandbox, *argv, env=None, input="ping\n"):
+    proc = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "claudex"), "mcp", "run", *argv],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**sandbox.env, **(env or {})})
+    try:
+        out, err = proc.communicate(input, timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return proc, out, err
+
+
+def test_run_execs_the_server_with_expanded_config(sandbox, reg):
+    proc, out, err = start(sandbox, "probe", env={"PROBE_TOKEN": "tok-123"})
+    assert proc.returncode == 0, err
+    seen = json.loads(out)
+    assert seen["pid"] == proc.pid  # exec: no process in between
+    assert seen["argv"] == ["--greeting", "hello"]
+    assert seen["script"] == str(reg / "installed" / "probe" / "server.py")
+    assert seen["cwd"] == str(reg / "installed" / "probe")
+    assert seen["stdin"] == "ping\n"
+    assert (seen["token"], seen["mode"]) == ("tok-123", "plain")
+    assert err == ""  # the server's stderr went to its log
+    log = (sandbox.state / "claudex" / "logs" / "probe.log").read_text()
+    assert "claudex mcp run probe" in log and "a line for the log" in log
+    record = json.loads((sandbox.state / "claudex" / "run" / "probe.json").read_text())
+    assert record["pid"] == proc.pid and record["command"] == sys.executable
+    assert "tok-123" not in json.dumps(record)
+
+
+def test_layers_apply_to_the_launch(sandbox, reg):
+    assert sandbox.run("mcp", "config", "set", "probe", "env.MODE", "from-user").returncode == 0
+    assert sandbox.run("mcp", "config", "set", "probe", "args", '["${SERVER_DIR}/server.py", "x"]').returncode == 0
+    proc, out, err = start(sandbox, "probe", env={"PROBE_TOKEN": "t"})
+    seen = json.loads(out)
+    assert seen["mode"] == "from-user" and seen["argv"] == ["x"]
+
+
+def test_missing_required_variable_is_one_clear_line(sandbox, reg):
+    proc, out, err = start(sandbox, "probe")
+    assert proc.returncode == 1 and out == ""
+    [line] = err.splitlines()
+    assert "PROBE_TOKEN" in line and "claudex mcp config set probe env.PROBE_TOKEN" in line
+    assert not (sandbox.state / "claudex" / "run" / "probe.json").exists()
+
+
+def test_required_variable_may_come_from_the_config(sandbox, reg):
+    sandbox.run("mcp", "config", "set", "probe", "env.PROBE_TOKEN", "from-config")
+    proc, out, err = start(sandbox, "probe")
+    assert proc.returncode == 0, err
+
+
+@pytest.mark.parametrize("case,code", [("unknown", 4), ("disabled", 1), ("no-command", 4), ("remote", 2)])
+def test_refusals(sandbox, reg, case, code):
+    name = "probe"
+    if case == "unknown":
+        name = "nope"
+    elif case == "disabled":
+        sandbox.run("mcp", "config", "set", "probe", "enabled", "false")
+    elif case == "no-command":
+        add_server(reg, "ghost", doc=manifest("ghost", command="no-such-binary-xyz", args=[]), files={})
+        name = "ghost"
+    else:
+        add_server(reg, "far", doc={"apiVersion": "v1", "metadata": {"name": "far", "version": "1.0.0",
+                                    "description": "remote"}, "server": {"transport": "http", "url": "https://x.example/mcp"}},
+                   files={})
+        name = "far"
+    proc, out, err = start(sandbox, name, env={"PROBE_TOKEN": "t"})
+    assert proc.returncode == code, err
+    assert out == "" and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_log_is_rotated_at_the_cap(sandbox, reg):
+    logs = sandbox.state / "claudex" / "logs"
+    logs.mkdir(parents=True)
+    (logs / "probe.log").write_text("old\n" * 100)
+    proc, _, err = start(sandbox, "probe", env={"PROBE_TOKEN": "t", "CLAUDEX_MCP_LOG_MAX_BYTES": "100"})
+    assert proc.returncode == 0, err
+    assert (logs / "probe.log.1").read_text() == "old\n" * 100
+    assert "old" not in (logs / "probe.log").read_text()
+
+
+def test_warm_run_and_list_do_not_import_heavy_modules(sandbox, reg):
+    sandbox.run("mcp", "list")  # fills the cache and the validation memo
+    for argv in (["mcp", "list"], ["mcp", "run", "probe"]):
+        proc = subprocess.run([sys.executable, "-X", "importtime", str(ROOT / "scripts" / "claudex"), *argv],
+                              input="x\n", capture_output=True, text=True, env={**sandbox.env, "PROBE_TOKEN": "t"})
+        assert proc.returncode == 0, proc.stderr[-400:]
+        loaded = {line.rsplit("|", 1)[1].strip().split(".")[0] for line in proc.stderr.splitlines()
+                  if line.startswith("import time:")}
+        assert "claudex_mcp" in loaded
+        assert not loaded & {"jsonschema", "jq", "copier", "requests", "mcp", "qdrant_client", "docker"}, argv
