@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from . import atomic, config, expand, paths
@@ -16,13 +15,13 @@ from .project import Project
 DEFAULT_LOG_MAX_BYTES = 5 * 1024 * 1024
 
 
-@dataclass
 class Launch:
-    name: str
-    argv: list[str]
-    env: dict[str, str]
-    cwd: str
-    log: Path
+    """What to exec: the resolved argv, the environment, the folder and the log file."""
+
+    __slots__ = ("name", "argv", "env", "cwd", "log")
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], cwd: str, log: Path) -> None:
+        self.name, self.argv, self.env, self.cwd, self.log = name, argv, env, cwd, log
 
 
 def log_file(name: str) -> Path:

@@ -32,6 +32,65 @@ def time_command(argv: list[str], runs: int, env: dict) -> dict:
             "p90_ms": round(samples[int(len(samples) * 0.9) - 1], 2), "min_ms": round(samples[0], 2)}
 
 
+def make_registry(root: Path, count: int) -> Path:
+    """A registry with ``count`` small valid servers."""
+    registry = root / f"registry-{count}"
+    for location in ("core", "installed", "disabled"):
+        (registry / location).mkdir(parents=True, exist_ok=True)
+    (registry / "registry.json").write_text('{"apiVersion": "v1", "servers": {}}')
+    for i in range(count):
+        folder = registry / ("core" if i == 0 else "installed") / f"server-{i:03d}"
+        folder.mkdir()
+        (folder / "server.py").write_text("print('hi')\n")
+        (folder / "manifest.json").write_text(json.dumps({
+            "apiVersion": "v1", "metadata": {"name": folder.name, "version": "1.0.0", "description": "bench"},
+            "server": {"command": "python3", "args": ["${SERVER_DIR}/server.py"], "env": {"TOKEN": "${TOKEN}"},
+                       "requiredEnv": ["TOKEN"]}}))
+    return registry
+
+
+def time_in_process(func, runs: int) -> dict:
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        func()
+        samples.append((time.perf_counter() - start) * 1000)
+    samples.sort()
+    return {"runs": runs, "median_ms": round(statistics.median(samples), 3),
+            "p90_ms": round(samples[int(len(samples) * 0.9) - 1], 3), "min_ms": round(samples[0], 3)}
+
+
+def cache_lookup(env: dict, registry: Path, runs: int) -> dict:
+    sys.path.insert(0, str(ROOT / "scripts"))
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        from claudex_mcp import cache
+
+        cache.load(registry)  # warm
+        return time_in_process(lambda: cache.load(registry), runs)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def hit_rate(env: dict, registry: Path) -> dict:
+    """A scripted session: list, explain, run-like lookups, one config change, more lookups."""
+    env = dict(env, CLAUDEX_MCP_REGISTRY=str(registry))
+    subprocess.run([CLAUDEX, "mcp", "cache", "clear"], capture_output=True, env=env)
+    session = [["mcp", "list"]] * 5 + [["mcp", "config", "explain", "server-001"]] * 5 + \
+        [["mcp", "list", "--enabled"]] * 5
+    for argv in session:
+        subprocess.run([CLAUDEX, *argv], capture_output=True, env=env)
+    (registry / "installed" / "server-002" / "manifest.json").touch()  # an edit: the next lookup must miss
+    for argv in session:
+        subprocess.run([CLAUDEX, *argv], capture_output=True, env=env)
+    stats = json.loads(subprocess.run([CLAUDEX, "mcp", "cache", "stats", "--json"], capture_output=True,
+                                      env=env, text=True).stdout)
+    return {"lookups": stats["hits"] + stats["misses"], "hits": stats["hits"], "misses": stats["misses"],
+            "hit_rate": stats["hitRate"], "target": "> 0.9"}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--output", type=Path, default=ROOT / "build" / "bench.json")
@@ -45,12 +104,21 @@ def main(argv: list[str] | None = None) -> int:
             "validate_manifest": time_command([CLAUDEX, "mcp", "validate", str(MANIFEST)], args.runs, env),
             "python_startup": time_command([sys.executable, "-c", "pass"], args.runs, env),
         }
+        registry = make_registry(Path(tmp), 100)
+        env100 = dict(env, CLAUDEX_MCP_REGISTRY=str(registry))
+        subprocess.run([CLAUDEX, "mcp", "list"], capture_output=True, env=env100)
+        results["list_100_servers"] = dict(time_command([CLAUDEX, "mcp", "list"], args.runs, env100), target_ms=50)
+        results["cache_lookup_100_servers"] = dict(cache_lookup(env100, registry, args.runs * 10), target_ms=2)
+        results["cache_hit_rate_session"] = hit_rate(env, registry)
     report = {"cpus": os.cpu_count(), "python": sys.version.split()[0], "results": results}
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
     for name, r in results.items():
+        if "median_ms" not in r:
+            print(f"{name:28} {json.dumps(r)}")
+            continue
         target = f"  (target < {r['target_ms']} ms)" if "target_ms" in r else ""
-        print(f"{name:20} median {r['median_ms']:8.2f} ms   p90 {r['p90_ms']:8.2f} ms{target}")
+        print(f"{name:28} median {r['median_ms']:8.2f} ms   p90 {r['p90_ms']:8.2f} ms{target}")
     print(f"written to {args.output}")
     return 0
 
