@@ -76,7 +76,8 @@ def bats_path() -> str:
     found = shutil.which("bats")
     if found:
         return found
-    local = TOOLS / "node_modules" / ".bin" / "bats"
+    # npm 11 makes no .bin link for bats (it declares its command under directories.bin).
+    local = TOOLS / "node_modules" / "bats" / "bin" / "bats"
     if not local.exists():
         _call(["npm", "install", "--silent", "--no-audit", "--no-fund", "--prefix", str(TOOLS),
                f"bats@{BATS_VERSION}"])

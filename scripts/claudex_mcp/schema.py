@@ -87,6 +87,8 @@ def _problem(error, root: dict) -> dict:
         message = f"key {key!r} is not allowed here"
     elif rule == "pattern":
         message = f"{error.instance!r} does not have the required format"
+    if len(message) > 200:  # jsonschema quotes the whole offending value
+        message = message[:197] + "..."
     return {"pointer": where, "rule": rule, "message": message, "hint": hint, **extra}
 
 

@@ -18,7 +18,7 @@ class Parser(argparse.ArgumentParser):
     """argparse that raises UsageError (exit 2, JSON on stderr) instead of printing and exiting."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"{self.prog}: {message}", hint=f"run '{self.prog} --help' for usage")
+        raise UsageError(message, hint=f"run '{self.prog} --help' for usage")
 
 
 def parser(prog: str, doc: str | None, examples: Sequence[str] = ()) -> Parser:

@@ -73,7 +73,7 @@ def _usage_error(message: str, hint: str, prog: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help", "help"):
-        sys.stdout.write(TOP_HELP)
+        (sys.stdout if args else sys.stderr).write(TOP_HELP)
         return 0 if args else 2
     if args[0] in ("-V", "--version", "version"):
         sys.stdout.write(f"claudex {__version__}\n")

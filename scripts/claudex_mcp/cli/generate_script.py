@@ -1,0 +1,85 @@
+"""Write an MCP client's config (~/.mcp.json, ~/.codex/config.toml, ...) from the effective config.
+
+Reads the effective config (JSON, from the merge step) on stdin or from --input, renders the
+enabled servers for one client and merges them into that client's file: entries claudex did not
+write are kept, claudex's entries that are no longer enabled are removed, the previous file is
+kept as <file>.bak, and writing the same content again changes nothing. Stdio servers start
+through claudex's launcher, so no secret is written; remote servers keep their ${VAR} references
+in the client's own syntax, or are skipped with a warning when the client cannot express them.
+
+targets (--scope):
+  claude-code     default ~/.mcp.json, project <project>/.mcp.json, user ~/.claude.json
+  codex           $CODEX_HOME/config.toml (default ~/.codex), project <project>/.codex/config.toml
+  claude-desktop  $XDG_CONFIG_HOME/Claude/claude_desktop_config.json (stdio servers only)
+  cursor          project <project>/.cursor/mcp.json (default with a project), user ~/.cursor/mcp.json
+  vscode          project <project>/.vscode/mcp.json
+Exit 0 written (or already up to date), 1 bad input or target file, 2 usage (e.g. --scope project
+without a project), 3 the target is locked by another claudex process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from .. import clients, jsonio
+from . import common
+
+EXAMPLES = (
+    "mcp-utils scan | merge-config --project demo | generate-mcp-json",
+    "generate-mcp-json --client codex --input effective.json --json",
+    "generate-mcp-json --client cursor --scope user < effective.json",
+    "generate-mcp-json --client vscode --output - < effective.json   # print, write nothing",
+)
+
+
+def build_parser(prog: str) -> argparse.ArgumentParser:
+    p = common.parser(prog, __doc__, EXAMPLES)
+    p.add_argument("--client", choices=clients.CLIENTS, default=clients.CLAUDE_CODE,
+                   help="the client whose config to write (default: claude-code)")
+    p.add_argument("--scope", choices=("default", "project", "user"), default="default",
+                   help="which of the client's config files (default: the client's usual one)")
+    p.add_argument("--output", metavar="PATH",
+                   help="write this file instead; - prints the rendered document and writes nothing")
+    p.add_argument("--input", metavar="FILE", default=jsonio.STDIN,
+                   help="the effective config (default: - for stdin)")
+    common.add_json(p)
+    return p
+
+
+def action(args: argparse.Namespace) -> int:
+    from .. import generate
+
+    effective = jsonio.load(args.input)
+    clients.check_effective(effective, jsonio.display_name(args.input))
+    if args.output == "-":
+        data, warnings = generate.render_document(effective, args.client)
+        for warning in warnings:
+            common.warn(warning)
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return 0
+    result = generate.write(effective, args.client, args.scope, args.output)
+    if args.json:
+        common.write_json(result)
+    else:
+        _print_human(result)
+    return 0
+
+
+def _print_human(result: dict) -> None:
+    state = common.paint("wrote", "32") if result["changed"] else "unchanged"
+    print(f"{state}  {result['target']} ({result['client']}, {result['scope']} scope)")
+    for label, key in (("servers", "servers"), ("removed", "removed"), ("kept yours", "kept")):
+        if result[key]:
+            print(f"  {label}: {', '.join(result[key])}")
+    if result["backup"]:
+        print(f"  previous file: {result['backup']}")
+    for warning in result["warnings"]:
+        common.warn(warning)
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "generate-mcp-json") -> int:
+    return common.run(prog, lambda: build_parser(prog), action, argv)

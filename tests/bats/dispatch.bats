@@ -1,0 +1,191 @@
+#!/usr/bin/env bats
+# The command line around the verbs: --version, help, unknown commands, verbs and options.
+
+bats_require_minimum_version 1.5.0
+
+load test_helper
+
+setup() {
+    setup_sandbox
+    VERBS="$(verb_modules)"
+    [ -n "$VERBS" ] || { echo "no verb modules found in $REPO/scripts/claudex_mcp/cli/commands" >&2; return 1; }
+}
+
+# The verbs, as dispatch finds them: one module per verb in cli/commands/.
+verb_modules() {
+    local f name
+    for f in "$REPO"/scripts/claudex_mcp/cli/commands/*.py; do
+        name="$(basename "$f" .py)"
+        [[ "$name" == _* ]] && continue
+        echo "${name//_/-}"
+    done
+}
+
+@test "claudex --version prints 'claudex <version>' and exits 0" {
+    local version
+    version="$(python3 -c 'import claudex_mcp; print(claudex_mcp.__version__)')"
+    [[ "$version" =~ ^[0-9]+\.[0-9]+\.[0-9]+ ]]
+    run --separate-stderr claudex --version
+    assert_status 0
+    [ "$output" = "claudex $version" ] || fail "expected 'claudex $version'"
+    assert_stderr_empty
+}
+
+@test "claudex -V and claudex version print the same as --version" {
+    run --separate-stderr claudex --version
+    assert_status 0
+    local expected="$output"
+    for form in -V version; do
+        run --separate-stderr claudex "$form"
+        assert_status 0
+        [ "$output" = "$expected" ] || fail "claudex $form differs from --version"
+    done
+}
+
+@test "claudex --help shows the usage and the mcp command on stdout" {
+    run --separate-stderr claudex --help
+    assert_status 0
+    [[ "${lines[0]}" == "usage: claudex "* ]] || fail "first line is not the usage line"
+    [[ "$output" =~ (^|$'\n')"  mcp "+[a-z] ]] || fail "the mcp command is not listed with a summary"
+    assert_stderr_empty
+}
+
+@test "claudex mcp --help lists every verb with its summary" {
+    run --separate-stderr claudex mcp --help
+    assert_status 0
+    assert_stderr_empty
+    [[ "${lines[0]}" == "usage: claudex mcp "* ]] || fail "first line is not the usage line"
+    # The two verbs that exist today, with their summaries...
+    [[ "$output" =~ $'\n'"  init "+"Create the registry" ]] || fail "init is not listed with its summary"
+    [[ "$output" =~ $'\n'"  validate "+"Validate manifests" ]] || fail "validate is not listed with its summary"
+    # ...and every verb module, each on a line of its own with a non-empty summary.
+    local verb
+    for verb in $VERBS; do
+        [[ "$output" =~ $'\n'"  $verb "+[A-Za-z] ]] || fail "verb $verb is not listed with a summary"
+    done
+}
+
+@test "claudex mcp help and claudex mcp -h are the same as --help" {
+    run --separate-stderr claudex mcp --help
+    local expected="$output"
+    for form in -h help; do
+        run --separate-stderr claudex mcp "$form"
+        assert_status 0
+        [ "$output" = "$expected" ] || fail "claudex mcp $form differs from --help"
+    done
+}
+
+@test "claudex mcp without a verb exits 2 with the help on stderr and nothing on stdout" {
+    run --separate-stderr claudex mcp
+    assert_status 2
+    assert_stdout_empty
+    assert_stderr_contains "usage: claudex mcp"
+    assert_stderr_contains "init"
+    assert_stderr_contains "validate"
+}
+
+@test "an unknown verb exits 2 with a usage error whose hint lists the verbs" {
+    run --separate-stderr claudex mcp frobnicate
+    assert_status 2
+    assert_stdout_empty
+    assert_stderr_error usage
+    local message hint verb
+    message="$(stderr_error_field message)"
+    [[ "$message" == *frobnicate* ]] || fail "the message does not name the verb: $message"
+    hint="$(stderr_error_field hint)"
+    for verb in $VERBS; do
+        [[ "$hint" == *"$verb"* ]] || fail "the hint does not list $verb: $hint"
+    done
+}
+
+@test "an unknown option in place of a verb exits 2 with a usage error" {
+    run --separate-stderr claudex mcp --frobnicate
+    assert_status 2
+    assert_stdout_empty
+    assert_stderr_error usage
+    [[ "$(stderr_error_field message)" == *--frobnicate* ]] || fail "the message does not name the option"
+}
+
+@test "an unknown top-level command exits 2 with a usage error" {
+    run --separate-stderr claudex frobnicate
+    assert_status 2
+    assert_stdout_empty
+    assert_stderr_error usage
+    [[ "$(stderr_error_field message)" == *frobnicate* ]] || fail "the message does not name the command"
+    [[ "$(stderr_error_field hint)" == *mcp* ]] || fail "the hint does not name the mcp command"
+}
+
+@test "every verb's --help exits 0 with its usage and examples" {
+    local verb
+    for verb in $VERBS; do
+        run --separate-stderr claudex mcp "$verb" --help
+        assert_status 0
+        assert_stderr_empty
+        [[ "${lines[0]}" == "usage: claudex mcp $verb"* ]] || fail "$verb: first line is not its usage"
+        assert_stdout_contains "examples:"
+        # The first example runs this verb.
+        assert_stdout_contains "examples:"$'\n'"  claudex mcp $verb"
+    done
+}
+
+@test "claudex mcp help VERB is the same as claudex mcp VERB --help" {
+    local verb
+    for verb in $VERBS; do
+        run --separate-stderr claudex mcp "$verb" --help
+        local expected="$output"
+        run --separate-stderr claudex mcp help "$verb"
+        assert_status 0
+        [ "$output" = "$expected" ] || fail "claudex mcp help $verb differs from --help"
+    done
+}
+
+# Verbs whose errors are one readable line on stderr instead of the JSON object: the launcher
+# (`run`), whose stderr MCP clients show to people (see report_error in cli/common.py).
+HUMAN_ERROR_VERBS="run"
+
+@test "an unknown option to a verb exits 2 with a usage error and empty stdout" {
+    local verb
+    for verb in $VERBS; do
+        run --separate-stderr claudex mcp "$verb" --no-such-option
+        assert_status 2
+        assert_stdout_empty
+        assert_no_traceback
+        if [[ " $HUMAN_ERROR_VERBS " == *" $verb "* ]]; then
+            [ "${#stderr_lines[@]}" -eq 1 ] || fail "$verb: expected one line on stderr"
+            [[ "$stderr" == "claudex mcp $verb: error: "*"claudex mcp $verb --help"* ]] ||
+                fail "$verb: stderr is not a readable usage error pointing to --help"
+        else
+            assert_stderr_error usage
+            [[ "$(stderr_error_field hint)" == *"claudex mcp $verb --help"* ]] ||
+                fail "$verb: the hint does not point to --help"
+        fi
+    done
+}
+
+@test "the usage error for an unknown option names the option" {
+    # Given their required arguments, so that the unknown option is what fails.
+    run --separate-stderr claudex mcp init --no-such-option
+    assert_status 2
+    assert_stdout_empty
+    assert_stderr_error usage
+    [[ "$(stderr_error_field message)" == *"unrecognized arguments: --no-such-option"* ]] || fail "init: the option is not named"
+    run --separate-stderr claudex mcp validate --no-such-option "$FIXTURES/manifest/valid/minimal.json"
+    assert_status 2
+    assert_stdout_empty
+    assert_stderr_error usage
+    [[ "$(stderr_error_field message)" == *"unrecognized arguments: --no-such-option"* ]] || fail "validate: the option is not named"
+}
+
+@test "an unknown option to a verb does not run the verb" {
+    # init would create the registry if the bad option were ignored.
+    run --separate-stderr claudex mcp init --no-such-option
+    assert_status 2
+    [ ! -e "$CLAUDEX_MCP_REGISTRY" ] || fail "init created the registry despite a usage error"
+}
+
+@test "claudex without a command exits 2 with the help on stderr and nothing on stdout" {
+    run --separate-stderr claudex
+    assert_status 2
+    assert_stdout_empty
+    assert_stderr_contains "usage: claudex"
+}
