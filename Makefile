@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 INV := $(VENV)/bin/inv
 STAMP := $(VENV)/.installed
-MCP_VERBS := init validate list cache config run
+MCP_VERBS := init validate list cache config generate run
 
 .PHONY: install test run bench docs clean $(addprefix mcp-,$(MCP_VERBS))
 

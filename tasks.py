@@ -66,6 +66,12 @@ def config(c, args=""):
 
 
 @task(help=ARGS_HELP)
+def generate(c, args=""):
+    """Write the MCP client config for the enabled servers (claudex mcp generate)."""
+    _claudex(c, "generate", args)
+
+
+@task(help=ARGS_HELP)
 def run_server(c, args=""):
     """Start a server as a client would (claudex mcp run)."""
     _claudex(c, "run", args)
@@ -122,7 +128,7 @@ def run(c):
     _claudex(c, "validate", shlex.quote(str(paths.registry_file(paths.registry_dir()))))
 
 
-mcp = Collection("mcp", init, validate, cache, config)
+mcp = Collection("mcp", init, validate, cache, config, generate)
 mcp.add_task(list_servers, name="list")
 mcp.add_task(run_server, name="run")
 ns = Collection(mcp, test, pytest, bats, bench, docs, run)

@@ -34,25 +34,35 @@ EXAMPLES = (
 )
 
 
-def build_parser(prog: str) -> argparse.ArgumentParser:
-    p = common.parser(prog, __doc__, EXAMPLES)
+def add_options(p: argparse.ArgumentParser) -> None:
+    """The options `claudex mcp generate` shares with this script."""
     p.add_argument("--client", choices=clients.CLIENTS, default=clients.CLAUDE_CODE,
                    help="the client whose config to write (default: claude-code)")
     p.add_argument("--scope", choices=("default", "project", "user"), default="default",
                    help="which of the client's config files (default: the client's usual one)")
     p.add_argument("--output", metavar="PATH",
                    help="write this file instead; - prints the rendered document and writes nothing")
+    common.add_json(p)
+
+
+def build_parser(prog: str) -> argparse.ArgumentParser:
+    p = common.parser(prog, __doc__, EXAMPLES)
+    add_options(p)
     p.add_argument("--input", metavar="FILE", default=jsonio.STDIN,
                    help="the effective config (default: - for stdin)")
-    common.add_json(p)
     return p
 
 
 def action(args: argparse.Namespace) -> int:
-    from .. import generate
-
     effective = jsonio.load(args.input)
     clients.check_effective(effective, jsonio.display_name(args.input))
+    return emit(effective, args)
+
+
+def emit(effective: dict, args: argparse.Namespace) -> int:
+    """Write (or with --output - print) the client config, and report what happened."""
+    from .. import generate
+
     if args.output == "-":
         data, warnings = generate.render_document(effective, args.client)
         for warning in warnings:

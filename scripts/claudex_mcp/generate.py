@@ -1,0 +1,277 @@
+"""Writing a client's MCP config file: where it lives, the per-file lock, the backup, the record
+of which entries claudex wrote there, and the atomic write. Never prints.
+
+Entries claudex did not write are the user's: they are kept, and one with the name of a server
+claudex would write wins (with a warning). The record is ``$XDG_STATE_HOME/claudex/generated.json``:
+``{target: {"client": ..., "servers": [names]}}``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Mapping, NamedTuple
+
+from . import atomic, clients, jsonio, lock, paths
+from .errors import InvalidInput, UsageError
+
+SCOPES = ("default", "project", "user")
+STATE_FILE = "generated.json"
+# ~/.claude.json can grow large (Claude Code keeps per-project history in it); read it whole.
+MAX_TARGET_BYTES = 256 * 1024 * 1024
+PRIVATE = 0o600
+PUBLIC = 0o644
+
+
+class Target(NamedTuple):
+    path: Path
+    scope: str
+    new_mode: int  # the mode of a file claudex creates; an existing file keeps its own
+
+
+def _env(env: Mapping[str, str] | None) -> Mapping[str, str]:
+    return os.environ if env is None else env
+
+
+def _project_dir(effective: Mapping[str, Any]) -> Path | None:
+    project = effective.get("project")
+    return Path(project["dir"]) if isinstance(project, dict) and project.get("dir") else None
+
+
+def _need_project(project: Path | None, client: str) -> Path:
+    if project is None:
+        raise UsageError(f"--scope project needs a project, and the effective config has none",
+                         code="no_project",
+                         hint=f"generate with a project in effect, or use --scope user for {client} "
+                              f"(or --output PATH)")
+    return project
+
+
+def codex_home(env: Mapping[str, str] | None = None) -> Path:
+    value = _env(env).get("CODEX_HOME")
+    return Path(value).expanduser().absolute() if value else paths.home(env) / ".codex"
+
+
+def resolve_target(client: str, scope: str, effective: Mapping[str, Any], output: str | None = None,
+                   env: Mapping[str, str] | None = None) -> Target:
+    """The file ``client`` reads for ``scope``; ``output`` overrides the path but not the mode."""
+    project = _project_dir(effective)
+    home = paths.home(env)
+    if client == clients.CLAUDE_CODE:
+        if scope == "project":
+            target = Target(_need_project(project, client) / ".mcp.json", scope, PUBLIC)
+        elif scope == "user":
+            target = Target(home / ".claude.json", scope, PRIVATE)
+        else:
+            target = Target(home / ".mcp.json", scope, PUBLIC)
+    elif client == clients.CODEX:
+        if scope == "project":
+            target = Target(_need_project(project, client) / ".codex" / "config.toml", scope, PRIVATE)
+        else:
+            target = Target(codex_home(env) / "config.toml", "user", PRIVATE)
+    elif client == clients.CLAUDE_DESKTOP:
+        if scope == "project" and output is None:
+            raise UsageError("Claude Desktop has no project config; use --scope user", code="bad_scope")
+        target = Target(paths.config_home(env) / "Claude" / "claude_desktop_config.json", "user", PUBLIC)
+    elif client == clients.CURSOR:
+        if scope == "user" or (scope == "default" and project is None):
+            target = Target(home / ".cursor" / "mcp.json", "user", PUBLIC)
+        else:
+            target = Target(_need_project(project, client) / ".cursor" / "mcp.json", "project", PUBLIC)
+    elif client == clients.VSCODE:
+        if scope == "user" and output is None:
+            raise UsageError("claudex writes VS Code's workspace config (.vscode/mcp.json) only",
+                             code="bad_scope", hint="use --scope project, or --output PATH")
+        if output is None and project is None:
+            raise UsageError("VS Code's config lives in the project (.vscode/mcp.json), and the "
+                             "effective config has no project", code="no_project",
+                             hint="generate with a project in effect, or use --output PATH")
+        target = Target((project or Path("/")) / ".vscode" / "mcp.json", "project", PUBLIC)
+    else:
+        raise UsageError(f"unknown client {client!r}", hint="the clients are: " + ", ".join(clients.CLIENTS))
+    if output is not None:
+        target = Target(Path(output).expanduser().absolute(), target.scope, target.new_mode)
+    return target
+
+
+def render_document(effective: Mapping[str, Any], client: str) -> tuple[bytes, list[str]]:
+    """The whole file ``client`` would get from an empty one (for ``--output -``), and warnings."""
+    rendered = clients.render(client, effective)
+    if client == clients.CODEX:
+        return clients.render_codex(rendered.entries).encode("utf-8"), rendered.warnings
+    return clients.dump_json({clients.servers_key(client): rendered.entries}), rendered.warnings
+
+
+# ---- the record of what claudex wrote where -----------------------------------------------
+
+def state_file(env: Mapping[str, str] | None = None) -> Path:
+    return paths.state_home(env) / "claudex" / STATE_FILE
+
+
+def load_state(env: Mapping[str, str] | None = None) -> dict:
+    path = state_file(env)
+    if not path.exists():
+        return {}
+    state = jsonio.load(path)
+    if not isinstance(state, dict) or not all(
+            isinstance(v, dict) and isinstance(v.get("servers"), list) for v in state.values()):
+        raise InvalidInput(f"{path} is not claudex's record of generated entries", path=str(path),
+                           code="invalid_state",
+                           hint="delete it; claudex then treats the entries it finds as yours")
+    return state
+
+
+def _record(key: str, client: str, names: list[str]) -> None:
+    path = state_file()
+    with lock.path_lock(path):  # one record for every target: its own lock, held briefly
+        state = load_state()
+        state[key] = {"client": client, "servers": sorted(names)}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic.write_json(path, state, mode=PRIVATE)
+
+
+# ---- reading and updating a target --------------------------------------------------------
+
+def _refuse(target: Path, message: str) -> InvalidInput:
+    return InvalidInput(message, path=str(target), code="invalid_target",
+                        hint=f"fix {target}, or move it away and generate again; nothing was written")
+
+
+def _read_target(target: Path) -> bytes | None:
+    if not target.exists():
+        return None
+    return jsonio.read_bytes(target, limit=MAX_TARGET_BYTES)
+
+
+class _Plan(NamedTuple):
+    put: dict[str, dict]
+    removed: list[str]
+    kept: list[str]
+    warnings: list[str]
+
+
+def _plan(target: Path, present: set[str], managed: set[str], rendered: clients.Rendered) -> _Plan:
+    users = present - managed
+    put = {name: entry for name, entry in rendered.entries.items() if name not in users}
+    kept = sorted(name for name in rendered.entries if name in users)
+    removed = sorted(name for name in managed & present if name not in put)
+    warnings = list(rendered.warnings) + [
+        f"kept your entry {name} in {target}; claudex's {name} was not written" for name in kept]
+    return _Plan(put, removed, kept, warnings)
+
+
+def _update_json(target: Path, old: bytes | None, client: str, managed: set[str],
+                 rendered: clients.Rendered) -> tuple[bytes, _Plan]:
+    key = clients.servers_key(client)
+    doc: Any = {}
+    if old is not None:
+        try:
+            doc = jsonio.parse(old, str(target))
+        except InvalidInput as exc:
+            raise _refuse(target, exc.message) from None
+    if not isinstance(doc, dict):
+        raise _refuse(target, f"{target}: the top level is not a JSON object")
+    current = doc.get(key, {})
+    if not isinstance(current, dict):
+        raise _refuse(target, f"{target} /{key}: expected an object of servers")
+    plan = _plan(target, set(current), managed, rendered)
+    merged = clients.merge_servers(current, plan.removed, plan.put)
+    if old is not None and merged == current and (key in doc or not merged):
+        return old, plan  # nothing of ours changed: the user's formatting stays as it is
+    doc[key] = merged
+    return clients.dump_json(doc), plan
+
+
+def _update_toml(target: Path, old: bytes | None, managed: set[str],
+                 rendered: clients.Rendered) -> tuple[bytes, _Plan]:
+    import tomllib
+
+    try:
+        text = "" if old is None else old.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _refuse(target, f"{target}: not UTF-8 (byte offset {exc.start})") from None
+    try:
+        before = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise _refuse(target, f"{target}: invalid TOML: {exc}") from None
+    servers = before.get("mcp_servers", {})
+    if not isinstance(servers, dict):
+        raise _refuse(target, f"{target}: mcp_servers is not a table")
+    # Only a [mcp_servers.<name>] table can be taken out again; anything else there is the user's.
+    blocks = clients.codex_blocks(text)
+    managed = {name for name in managed if name in blocks or name not in servers}
+    plan = _plan(target, set(servers), managed, rendered)
+    new_text = clients.splice_codex(text, set(plan.removed) | set(plan.put), clients.render_codex(plan.put))
+    if _check_toml(target, before, new_text, plan) == before and old is not None:
+        return old, plan  # the same settings: the user's arrangement of the file stays
+    return new_text.encode("utf-8"), plan
+
+
+def _check_toml(target: Path, before: dict, new_text: str, plan: _Plan) -> dict:
+    """The spliced text must parse and differ from the old document only in claudex's servers."""
+    import tomllib
+
+    try:
+        after = tomllib.loads(new_text)
+    except tomllib.TOMLDecodeError as exc:
+        after, reason = None, str(exc)
+    else:
+        servers = {k: v for k, v in before.get("mcp_servers", {}).items() if k not in plan.removed}
+        servers.update(plan.put)
+        rest_before = {k: v for k, v in before.items() if k != "mcp_servers"}
+        rest_after = {k: v for k, v in after.items() if k != "mcp_servers"}
+        reason = "the result would change more than claudex's servers"
+        # An emptied [mcp_servers] may vanish with its last table; that is the same config.
+        if rest_after == rest_before and after.get("mcp_servers", {}) == servers:
+            return after
+    raise _refuse(target, f"{target}: cannot update the mcp_servers tables in place ({reason}); "
+                          f"the file defines them in a form claudex does not edit (an inline table or "
+                          f"dotted keys)")
+
+
+def write(effective: Mapping[str, Any], client: str = clients.CLAUDE_CODE, scope: str = "default",
+          output: str | None = None) -> dict:
+    """Render ``effective`` for ``client`` and merge it into the target file. Returns the result:
+    client, scope, target, changed, backup, servers (written), removed, kept (yours, which won
+    over claudex's of the same name), warnings."""
+    if client not in clients.CLIENTS:
+        raise UsageError(f"unknown client {client!r}", hint="the clients are: " + ", ".join(clients.CLIENTS))
+    if scope not in SCOPES:
+        raise UsageError(f"unknown scope {scope!r}", hint="the scopes are: " + ", ".join(SCOPES))
+    target = resolve_target(client, scope, effective, output)
+    # Write through a symlink (dotfile managers link ~/.claude.json and friends), not over it.
+    path = Path(os.path.realpath(target.path))
+    key = str(path)
+    rendered = clients.render(client, effective)
+    with lock.path_lock(path):  # under <state>/claudex/locks/, never beside the user's file
+        old = _read_target(path)
+        mode = (path.stat().st_mode & 0o7777) if old is not None else target.new_mode
+        entry = load_state().get(key) or {}
+        managed = set(entry.get("servers") or [])
+        if client == clients.CODEX:
+            new, plan = _update_toml(path, old, managed, rendered)
+        else:
+            new, plan = _update_json(path, old, client, managed, rendered)
+        backup = None
+        changed = new != old
+        if changed:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if old is not None:
+                backup = path.with_name(path.name + ".bak")
+                atomic.write_bytes(backup, old, mode=mode)
+            # Recorded before the write too: after a crash in between, claudex still knows the
+            # new entries are its own instead of mistaking them for the user's.
+            _record(key, client, sorted(managed | set(plan.put)))
+            atomic.write_bytes(path, new, mode=mode)
+        _record(key, client, sorted(plan.put))
+    return {
+        "client": client,
+        "scope": target.scope,
+        "target": str(path),
+        "changed": changed,
+        "backup": str(backup) if backup else None,
+        "servers": sorted(plan.put),
+        "removed": plan.removed,
+        "kept": plan.kept,
+        "warnings": plan.warnings,
+    }

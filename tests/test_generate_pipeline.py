@@ -1,0 +1,113 @@
+"""`claudex mcp generate` end to end: the pipe scripts compose to the same bytes, the layers
+decide what is written, no secret reaches a file, and the Docker entrypoint never blocks a start."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT, add_server, manifest
+from claudex_mcp import registry as registry_mod
+
+SECRET = "sk-test-SECRET-4242"
+
+
+@pytest.fixture
+def setup(sandbox):
+    reg = sandbox.registry
+    registry_mod.init(reg)
+    add_server(reg, "codex", "core")
+    add_server(reg, "qdrant", "installed", manifest("qdrant", env={"QDRANT_API_KEY": "${QDRANT_API_KEY}"},
+                                                   requiredEnv=["QDRANT_API_KEY"]))
+    add_server(reg, "old", "disabled")
+    add_server(reg, "web", "installed", {"apiVersion": "v1", "metadata": {"name": "web", "version": "1.0.0",
+               "description": "remote"}, "server": {"transport": "http", "url": "https://mcp.example.com/mcp",
+               "headers": {"Authorization": "Bearer ${WEB_TOKEN}"}, "requiredEnv": ["WEB_TOKEN"]}}, files={})
+    project = sandbox.home / "claudex" / "demo"
+    (project / ".claudex").mkdir(parents=True)
+    (project / ".claudex" / "mcp.json").write_text(json.dumps({"servers": {"codex": {"enabled": False}}}))
+    user = sandbox.config / "claudex" / "mcp.json"
+    user.parent.mkdir(parents=True)
+    user.write_text(json.dumps({"servers": {"qdrant": {"env": {"QDRANT_API_KEY": SECRET}}}}))
+    sandbox.env.update(QDRANT_API_KEY=SECRET, WEB_TOKEN=SECRET)
+    return project
+
+
+def pipeline(sandbox, *merge_args: str, client: str = "claude-code") -> bytes:
+    scripts = ROOT / "scripts"
+    cmd = (f"{sys.executable} {scripts}/mcp-utils scan | {sys.executable} {scripts}/merge-config "
+           f"{' '.join(merge_args)} | {sys.executable} {scripts}/generate-mcp-json --client {client} --output -")
+    proc = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], capture_output=True, env=sandbox.env)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+@pytest.mark.parametrize("client", ["claude-code", "codex", "cursor", "vscode", "claude-desktop"])
+@pytest.mark.parametrize("project", [(), ("--project", "demo")])
+def test_pipe_scripts_compose_to_the_verb_output(sandbox, setup, client, project):
+    verb = subprocess.run([sys.executable, str(ROOT / "scripts" / "claudex"), "mcp", "generate", *project,
+                           "--client", client, "--output", "-"], capture_output=True, env=sandbox.env)
+    assert verb.returncode == 0, verb.stderr
+    assert pipeline(sandbox, *project, client=client) == verb.stdout
+
+
+def test_the_layers_decide_what_is_written(sandbox, setup):
+    assert sandbox.run("mcp", "generate").returncode == 0
+    written = json.loads((sandbox.home / ".mcp.json").read_text())["mcpServers"]
+    assert sorted(written) == ["codex", "qdrant", "web"]  # old is in disabled/
+    assert written["qdrant"]["args"] == ["mcp", "run", "qdrant"]
+    assert written["web"] == {"type": "http", "url": "https://mcp.example.com/mcp",
+                              "headers": {"Authorization": "Bearer ${WEB_TOKEN}"}}
+    proc = sandbox.run("mcp", "generate", "--project", "demo", "--scope", "project", "--json")
+    result = json.loads(proc.stdout)
+    assert result["target"] == str(setup / ".mcp.json") and result["servers"] == ["qdrant", "web"]
+    entry = json.loads((setup / ".mcp.json").read_text())["mcpServers"]["qdrant"]
+    assert entry["args"][-2:] == ["--project-dir", str(setup)]
+
+
+def test_no_secret_in_any_generated_file(sandbox, setup):
+    sandbox.env["CODEX_HOME"] = str(sandbox.home / ".codex")
+    for argv in (["--client", "claude-code"], ["--client", "claude-code", "--scope", "user"],
+                 ["--client", "codex"], ["--client", "claude-desktop"], ["--client", "cursor", "--scope", "user"],
+                 ["--client", "vscode", "--project", "demo", "--scope", "project"],
+                 ["--client", "claude-code", "--project", "demo", "--scope", "project"]):
+        proc = sandbox.run("mcp", "generate", *argv)
+        assert proc.returncode == 0, (argv, proc.stderr)
+    sandbox.run("mcp", "config", "set", "qdrant", "enabled", "false")  # a second generation: backups appear
+    sandbox.run("mcp", "generate", "--client", "codex")
+    written = [p for p in sandbox.root.rglob("*") if p.is_file() and "mcp-servers" not in p.parts
+               and p != sandbox.config / "claudex" / "mcp.json"]
+    assert len([p for p in written if p.name in (".mcp.json", ".claude.json", "config.toml", "mcp.json",
+                                                  "claude_desktop_config.json")]) >= 6
+    for path in written:
+        assert SECRET.encode() not in path.read_bytes(), path
+
+
+def test_generate_twice_changes_nothing(sandbox, setup):
+    sandbox.run("mcp", "generate")
+    target = sandbox.home / ".mcp.json"
+    before = target.stat()
+    result = json.loads(sandbox.run("mcp", "generate", "--json").stdout)
+    assert result["changed"] is False
+    assert (target.stat().st_mtime_ns, target.stat().st_ino) == (before.st_mtime_ns, before.st_ino)
+
+
+def test_docker_entrypoint_generates_then_execs(sandbox, setup):
+    env = dict(sandbox.env, PATH=f"{sys.executable.rsplit('/', 1)[0]}:/usr/bin:/bin",
+               CLAUDEX_MCP_GENERATE="claude-code claude-code:user")
+    proc = subprocess.run([str(ROOT / "scripts" / "docker-entrypoint.sh"), "sh", "-c", "echo started $$"],
+                          capture_output=True, text=True, env=env)
+    assert proc.returncode == 0 and proc.stdout.startswith("started"), proc.stderr
+    assert "qdrant" in json.loads((sandbox.home / ".mcp.json").read_text())["mcpServers"]
+    assert "qdrant" in json.loads((sandbox.home / ".claude.json").read_text())["mcpServers"]
+
+
+def test_docker_entrypoint_starts_even_when_generation_fails(sandbox):
+    env = dict(sandbox.env, PATH=f"{sys.executable.rsplit('/', 1)[0]}:/usr/bin:/bin")  # no registry exists
+    proc = subprocess.run([str(ROOT / "scripts" / "docker-entrypoint.sh"), "sh", "-c", "echo started; exit 7"],
+                          capture_output=True, text=True, env=env)
+    assert proc.returncode == 7 and proc.stdout == "started\n"
+    assert "no registry" in proc.stderr and "starting anyway" in proc.stderr
