@@ -110,6 +110,11 @@ def main(argv: list[str] | None = None) -> int:
         results["list_100_servers"] = dict(time_command([CLAUDEX, "mcp", "list"], args.runs, env100), target_ms=50)
         results["cache_lookup_100_servers"] = dict(cache_lookup(env100, registry, args.runs * 10), target_ms=2)
         results["cache_hit_rate_session"] = hit_rate(env, registry)
+        registry50 = make_registry(Path(tmp), 50)
+        env50 = dict(env, CLAUDEX_MCP_REGISTRY=str(registry50), PATH=f"{Path(CLAUDEX).parent}:{os.environ['PATH']}")
+        entrypoint = [str(ROOT / "scripts" / "docker-entrypoint.sh"), "true"]
+        subprocess.run(entrypoint, capture_output=True, env=env50)
+        results["entrypoint_50_servers"] = dict(time_command(entrypoint, args.runs, env50), target_ms=40)
     report = {"cpus": os.cpu_count(), "python": sys.version.split()[0], "results": results}
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
