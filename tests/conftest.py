@@ -135,3 +135,20 @@ def add_server(registry: Path, name: str, location: str = "installed", doc: dict
         (folder / rel).parent.mkdir(parents=True, exist_ok=True)
         (folder / rel).write_text(text)
     return folder
+
+
+ECHO_SERVER = Path(__file__).resolve().parent / "servers" / "echo_server.py"
+
+
+def add_echo_servers(registry: Path) -> None:
+    """Real MCP servers (tests/servers/echo_server.py) in core/, installed/ and disabled/; one
+    needs ECHO_TOKEN. They run on this interpreter, which has the mcp SDK."""
+    echo = {"server.py": ECHO_SERVER.read_text()}
+    python = sys.executable
+    add_server(registry, "echo-core", "core", manifest("echo-core", command=python), files=echo)
+    add_server(registry, "echo", "installed",
+               manifest("echo", command=python, env={"ECHO_PREFIX": "${GREETING:-hey }"}), files=echo)
+    add_server(registry, "echo-key", "installed", manifest(
+        "echo-key", command=python, env={"ECHO_REQUIRE": "ECHO_TOKEN", "ECHO_PREFIX": "[${ECHO_TOKEN}] "},
+        requiredEnv=["ECHO_TOKEN"]), files=echo)
+    add_server(registry, "echo-off", "disabled", manifest("echo-off", command=python), files=echo)

@@ -1,0 +1,90 @@
+"""Generated configs work in the real clients: Claude Code's own `claude mcp list` connects to
+every server claudex wrote (project .mcp.json, ~/.claude.json, ~/.mcp.json), and Codex's
+`codex mcp list --json` reads back the config.toml claudex wrote."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from clients import claude_mcp_list, codex_mcp_list
+from clients import real_clients as clients  # noqa: F401  (the session fixture)
+from conftest import add_echo_servers, add_server
+from claudex_mcp import registry as registry_mod
+
+ENABLED = {"echo", "echo-core", "echo-key"}
+
+
+@pytest.fixture
+def reg(sandbox):
+    registry_mod.init(sandbox.registry)
+    add_echo_servers(sandbox.registry)
+    add_server(sandbox.registry, "web", "installed", {
+        "apiVersion": "v1", "metadata": {"name": "web", "version": "1.0.0", "description": "remote"},
+        "server": {"transport": "http", "url": "https://mcp.example.com/mcp",
+                   "headers": {"Authorization": "Bearer ${WEB_TOKEN}"}}}, files={})
+    project = sandbox.home / "claudex" / "demo"
+    (project / ".claudex").mkdir(parents=True)
+    return project
+
+
+def generate(sandbox, *argv):
+    proc = sandbox.run("mcp", "generate", "--json", *argv)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def launch_env(sandbox) -> dict:
+    return {"CLAUDEX_MCP_REGISTRY": str(sandbox.registry), "ECHO_TOKEN": "tok"}
+
+
+def stdio(statuses: dict) -> dict:
+    return {name: status for name, status in statuses.items() if name != "web"}
+
+
+def test_claude_connects_to_a_generated_project_config(sandbox, reg, clients):
+    result = generate(sandbox, "--project", "demo", "--scope", "project")
+    assert result["target"] == str(reg / ".mcp.json")
+    statuses = claude_mcp_list(clients.claude, reg, sandbox.home, launch_env(sandbox))
+    assert stdio(statuses) == {name: "connected" for name in ENABLED}, statuses
+    assert "web" in statuses  # listed; its host is unreachable here, so it cannot connect
+
+
+def test_claude_connects_to_generated_user_scope_servers(sandbox, reg, clients):
+    (sandbox.home / ".claude.json").write_text(json.dumps({"numStartups": 3, "mcpServers": {
+        "mine": {"type": "stdio", "command": "true", "args": []}}}))
+    generate(sandbox, "--scope", "user")
+    elsewhere = sandbox.root / "elsewhere"  # not under HOME: only the user scope applies
+    elsewhere.mkdir()
+    statuses = claude_mcp_list(clients.claude, elsewhere, sandbox.home, launch_env(sandbox))
+    assert {n: s for n, s in stdio(statuses).items() if n != "mine"} == {name: "connected" for name in ENABLED}
+    assert "mine" in statuses  # the user's own entry was kept
+
+
+def test_claude_reads_the_default_home_mcp_json_below_home(sandbox, reg, clients):
+    generate(sandbox)
+    statuses = claude_mcp_list(clients.claude, reg, sandbox.home, launch_env(sandbox))
+    assert stdio(statuses) == {name: "connected" for name in ENABLED}
+
+
+def test_a_missing_required_variable_fails_only_that_server(sandbox, reg, clients):
+    generate(sandbox, "--project", "demo", "--scope", "project")
+    statuses = claude_mcp_list(clients.claude, reg, sandbox.home, {"CLAUDEX_MCP_REGISTRY": str(sandbox.registry)})
+    assert statuses["echo-key"] == "failed"
+    assert statuses["echo"] == statuses["echo-core"] == "connected"
+
+
+def test_codex_reads_the_generated_config(sandbox, reg, clients):
+    codex_home = sandbox.home / ".codex"
+    sandbox.env["CODEX_HOME"] = str(codex_home)
+    generate(sandbox, "--client", "codex")
+    listed = {entry["name"]: entry for entry in codex_mcp_list(clients.codex, codex_home, {"HOME": str(sandbox.home)})}
+    assert set(listed) == ENABLED | {"web"}
+    echo = listed["echo-key"]["transport"]
+    assert echo["type"] == "stdio" and echo["args"][-3:] == ["mcp", "run", "echo-key"]
+    assert echo["env"] == {"CLAUDEX_MCP_REGISTRY": str(sandbox.registry)}
+    assert "ECHO_TOKEN" in echo["env_vars"]
+    web = listed["web"]["transport"]
+    assert web["type"] == "streamable_http" and web["bearer_token_env_var"] == "WEB_TOKEN"
+    assert all(entry["enabled"] for entry in listed.values())
