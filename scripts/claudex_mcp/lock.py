@@ -33,7 +33,10 @@ def _timeout() -> float:
 
 
 @contextmanager
-def _flock(lock_path: Path, timeout: float | None, what: str) -> Iterator[None]:
+def file_lock(lock_path: Path, timeout: float | None = None, what: str | None = None) -> Iterator[None]:
+    """Hold an exclusive flock on ``lock_path`` (created when missing); raise Conflict (exit 3)
+    after ``timeout`` seconds (default ``$CLAUDEX_MCP_LOCK_TIMEOUT`` or 30)."""
+    what = what or str(lock_path)
     timeout = _timeout() if timeout is None else timeout
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
@@ -62,7 +65,7 @@ def _flock(lock_path: Path, timeout: float | None, what: str) -> Iterator[None]:
 def registry_lock(registry: Path, timeout: float | None = None):
     """Hold the registry's lock; raise Conflict (exit 3) when another process keeps it longer
     than ``timeout`` seconds (default ``$CLAUDEX_MCP_LOCK_TIMEOUT`` or 30)."""
-    return _flock(paths.registry_lock_file(registry), timeout, f"the registry at {registry}")
+    return file_lock(paths.registry_lock_file(registry), timeout, f"the registry at {registry}")
 
 
 def path_lock(target: Path, timeout: float | None = None):
@@ -71,4 +74,4 @@ def path_lock(target: Path, timeout: float | None = None):
     folder = paths.state_home() / "claudex" / "locks"
     folder.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256(str(Path(target).absolute()).encode()).hexdigest()[:32]
-    return _flock(folder / f"{digest}.lock", timeout, str(target))
+    return file_lock(folder / f"{digest}.lock", timeout, str(target))

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from filelock import FileLock
+from claudex_mcp.lock import file_lock
 
 ROOT = Path(__file__).resolve().parents[2]
 CLIENTS_DIR = ROOT / ".tools" / "clients"
@@ -189,7 +189,7 @@ def _ensure_package(name: str, package: str, spec: str, finish) -> Path:
     """
     CLIENTS_DIR.mkdir(parents=True, exist_ok=True)
     prefix = CLIENTS_DIR / name
-    with FileLock(str(CLIENTS_DIR / f".{name}.lock"), timeout=LOCK_TIMEOUT):
+    with file_lock(CLIENTS_DIR / f".{name}.lock", timeout=LOCK_TIMEOUT):
         stamp = _stamp(prefix)
         installed = stamp.get("version") if stamp.get("package") == package and \
             stamp.get("spec") == spec else None
