@@ -53,7 +53,10 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Iterable, Mapping, NamedTuple
+from collections.abc import Iterable, Mapping
+TYPE_CHECKING = False  # typing costs 2 ms of start-up; it is only needed by checkers
+if TYPE_CHECKING:
+    from typing import Any
 
 from .errors import InvalidInput
 
@@ -283,11 +286,12 @@ def render_codex(entries: Mapping[str, Mapping]) -> str:
     return "\n".join(toml_table(("mcp_servers", name), entry) for name, entry in entries.items())
 
 
-class _Line(NamedTuple):
-    start: int
-    end: int
-    kind: str  # "header", "blank", "comment" or "content"
-    path: tuple[str, ...] = ()
+class _Line:
+    __slots__ = ("start", "end", "kind", "path")
+
+    def __init__(self, start: int, end: int, kind: str, path: tuple[str, ...] = ()) -> None:
+        self.start, self.end, self.path = start, end, path
+        self.kind = kind  # "header", "blank", "comment" or "content"
 
 
 def _header_path(line: str) -> tuple[str, ...]:

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Mapping, NamedTuple
+from collections.abc import Mapping
+TYPE_CHECKING = False  # typing costs 2 ms of start-up; it is only needed by checkers
+if TYPE_CHECKING:
+    from typing import Any
 
 from . import atomic, clients, jsonio, lock, paths
 from .errors import InvalidInput, UsageError
@@ -23,10 +26,12 @@ PRIVATE = 0o600
 PUBLIC = 0o644
 
 
-class Target(NamedTuple):
-    path: Path
-    scope: str
-    new_mode: int  # the mode of a file claudex creates; an existing file keeps its own
+class Target:
+    __slots__ = ("path", "scope", "new_mode")
+
+    def __init__(self, path: Path, scope: str, new_mode: int) -> None:
+        self.path, self.scope = path, scope
+        self.new_mode = new_mode  # the mode of a file claudex creates; an existing file keeps its own
 
 
 def _env(env: Mapping[str, str] | None) -> Mapping[str, str]:
@@ -143,11 +148,11 @@ def _read_target(target: Path) -> bytes | None:
     return jsonio.read_bytes(target, limit=MAX_TARGET_BYTES)
 
 
-class _Plan(NamedTuple):
-    put: dict[str, dict]
-    removed: list[str]
-    kept: list[str]
-    warnings: list[str]
+class _Plan:
+    __slots__ = ("put", "removed", "kept", "warnings")
+
+    def __init__(self, put: dict[str, dict], removed: list[str], kept: list[str], warnings: list[str]) -> None:
+        self.put, self.removed, self.kept, self.warnings = put, removed, kept, warnings
 
 
 def _plan(target: Path, present: set[str], managed: set[str], rendered: clients.Rendered) -> _Plan:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import hashlib
 import os
 import time
+import zlib
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 from . import paths
 from .errors import Conflict
@@ -73,5 +73,7 @@ def path_lock(target: Path, timeout: float | None = None):
     the state folder, never beside the user's files."""
     folder = paths.state_home() / "claudex" / "locks"
     folder.mkdir(parents=True, exist_ok=True)
-    digest = hashlib.sha256(str(Path(target).absolute()).encode()).hexdigest()[:32]
-    return file_lock(folder / f"{digest}.lock", timeout, str(target))
+    # crc32, not sha256: hashlib's import costs 2 ms here; two targets sharing a lock file would
+    # only wait for each other.
+    target = Path(target).absolute()
+    return file_lock(folder / f"{zlib.crc32(str(target).encode()):08x}-{target.name}.lock", timeout, str(target))

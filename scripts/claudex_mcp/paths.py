@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Mapping
+from collections.abc import Mapping
 
 DEFAULT_REGISTRY = "/opt/mcp-servers"
 REGISTRY_FILE = "registry.json"

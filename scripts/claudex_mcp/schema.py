@@ -8,7 +8,9 @@ from __future__ import annotations
 import difflib
 import json
 from functools import lru_cache
-from typing import Any
+TYPE_CHECKING = False  # typing costs 2 ms of start-up; it is only needed by checkers
+if TYPE_CHECKING:
+    from typing import Any
 
 from . import paths
 

@@ -7,7 +7,10 @@ import argparse
 import json
 import os
 import sys
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+TYPE_CHECKING = False  # typing costs 2 ms of start-up; it is only needed by checkers
+if TYPE_CHECKING:
+    from typing import Any
 
 from .. import errors
 from ..errors import ClaudexError, UsageError

@@ -7,7 +7,7 @@ usage: mcp-utils scan [--refresh]
 from __future__ import annotations
 
 import argparse
-from typing import Sequence
+from collections.abc import Sequence
 
 from . import common
 

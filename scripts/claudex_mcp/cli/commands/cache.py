@@ -7,7 +7,7 @@ the registry is unchanged and CLAUDEX_MCP_CACHE_TTL seconds (default 300) have n
 from __future__ import annotations
 
 import argparse
-from typing import Sequence
+from collections.abc import Sequence
 
 from .. import common
 

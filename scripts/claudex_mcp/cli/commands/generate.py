@@ -10,7 +10,7 @@ Clients: claude-code (default ~/.mcp.json, --scope project <project>/.mcp.json, 
 from __future__ import annotations
 
 import argparse
-from typing import Sequence
+from collections.abc import Sequence
 
 from .. import common, generate_script
 

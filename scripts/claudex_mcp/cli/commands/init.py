@@ -7,7 +7,7 @@ else $XDG_DATA_HOME/claudex/mcp-servers. Running it again changes nothing.
 from __future__ import annotations
 
 import argparse
-from typing import Sequence
+from collections.abc import Sequence
 
 from ... import paths, registry
 from .. import common

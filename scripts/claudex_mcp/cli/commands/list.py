@@ -6,7 +6,7 @@ Enabled means enabled for the current project after every config layer (see 'con
 from __future__ import annotations
 
 import argparse
-from typing import Sequence
+from collections.abc import Sequence
 
 from .. import common
 

@@ -9,7 +9,7 @@ does not exist.
 from __future__ import annotations
 
 import argparse
-from typing import Sequence
+from collections.abc import Sequence
 
 from ... import jsonio
 from .. import common
