@@ -3,15 +3,18 @@ PYTHON ?= python3
 VENV := .venv
 INV := $(VENV)/bin/inv
 STAMP := $(VENV)/.installed
+# The shipped servers' own requirements go into the same venv, so their tests run in `make test`;
+# `claudex mcp install` gives each installed server a venv of its own.
+SERVER_REQUIREMENTS := $(wildcard mcp-servers/*/requirements.txt mcp-servers/core/*/requirements.txt)
 MCP_VERBS := init validate list cache config generate run
 
 .PHONY: install test run bench docs clean $(addprefix mcp-,$(MCP_VERBS))
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(SERVER_REQUIREMENTS)
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]' $(addprefix -r ,$(SERVER_REQUIREMENTS))
 	$(VENV)/bin/python -m compileall -q scripts/claudex_mcp
 	touch $(STAMP)
 

@@ -90,10 +90,19 @@ def bats_path() -> str:
     return str(local)
 
 
+def server_test_dirs() -> list[Path]:
+    servers = ROOT / "mcp-servers"
+    return sorted(p for pattern in ("*/tests", "core/*/tests") for p in servers.glob(pattern) if p.is_dir())
+
+
 @task
 def pytest(c):
-    """Run the Python test suite."""
+    """Run the Python test suite, then each shipped server's own tests (from its own folder)."""
     _call([sys.executable, "-m", "pytest", "-q"])
+    for tests in server_test_dirs():
+        code = subprocess.call([sys.executable, "-m", "pytest", "-q", "tests"], cwd=tests.parent)
+        if code:
+            raise Exit(code=code)
 
 
 @task
