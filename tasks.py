@@ -72,6 +72,36 @@ def generate(c, args=""):
 
 
 @task(help=ARGS_HELP)
+def install(c, args=""):
+    """Install a server from a folder or git repository (claudex mcp install)."""
+    _claudex(c, "install", args)
+
+
+@task(help=ARGS_HELP)
+def uninstall(c, args=""):
+    """Remove an installed server (claudex mcp uninstall)."""
+    _claudex(c, "uninstall", args)
+
+
+@task(help=ARGS_HELP)
+def upgrade(c, args=""):
+    """Upgrade installed servers (claudex mcp upgrade)."""
+    _claudex(c, "upgrade", args)
+
+
+@task(help=ARGS_HELP)
+def enable(c, args=""):
+    """Enable a server everywhere or for a project (claudex mcp enable)."""
+    _claudex(c, "enable", args)
+
+
+@task(help=ARGS_HELP)
+def disable(c, args=""):
+    """Disable a server everywhere or for a project (claudex mcp disable)."""
+    _claudex(c, "disable", args)
+
+
+@task(help=ARGS_HELP)
 def run_server(c, args=""):
     """Start a server as a client would (claudex mcp run)."""
     _claudex(c, "run", args)
@@ -140,7 +170,7 @@ def run(c):
     _claudex(c, "validate", shlex.quote(str(paths.registry_file(paths.registry_dir()))))
 
 
-mcp = Collection("mcp", init, validate, cache, config, generate)
+mcp = Collection("mcp", init, validate, cache, config, generate, install, uninstall, upgrade, enable, disable)
 mcp.add_task(list_servers, name="list")
 mcp.add_task(run_server, name="run")
 ns = Collection(mcp, test, pytest, bats, bench, docs, run)

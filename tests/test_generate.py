@@ -177,7 +177,7 @@ def test_a_managed_server_that_is_disabled_is_removed_next_time(sandbox):
     assert json.loads(target.read_text())["mcpServers"] == {"mine": {"command": "x"},
                                                             "b": clients.render("claude-code", effective(servers)).entries["b"]}
     state = json.loads(generate.state_file().read_text())
-    assert state == {str(target): {"client": "claude-code", "servers": ["b"]}}
+    assert state == {str(target): {"client": "claude-code", "servers": ["b"], "project": "/abs/project"}}
 
 
 def test_an_entry_the_user_wrote_is_never_removed(sandbox):

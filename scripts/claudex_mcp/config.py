@@ -246,3 +246,14 @@ def env_reference_problems(entry: dict, merged: dict, environ: dict) -> list[str
         if not provided:
             missing.append(name)
     return missing
+
+
+def unset_value(doc: dict | None, server: str, key: str) -> dict | None:
+    """A copy of ``doc`` without servers.<server>.<key> (not null: the lower layers apply again)."""
+    if not doc or key not in doc.get("servers", {}).get(server, {}):
+        return doc
+    result = copy.deepcopy(doc)
+    del result["servers"][server][key]
+    if not result["servers"][server]:
+        del result["servers"][server]
+    return result

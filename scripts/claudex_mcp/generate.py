@@ -126,11 +126,13 @@ def load_state(env: Mapping[str, str] | None = None) -> dict:
     return state
 
 
-def _record(key: str, client: str, names: list[str]) -> None:
+def _record(key: str, client: str, names: list[str], project: str | None) -> None:
+    """What claudex wrote to ``key``, and for which client and project, so that install,
+    upgrade, enable and disable can regenerate the same targets."""
     path = state_file()
     with lock.path_lock(path):  # one record for every target: its own lock, held briefly
         state = load_state()
-        state[key] = {"client": client, "servers": sorted(names)}
+        state[key] = {"client": client, "servers": sorted(names), "project": project}
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic.write_json(path, state, mode=PRIVATE)
 
@@ -247,6 +249,7 @@ def write(effective: Mapping[str, Any], client: str = clients.CLAUDE_CODE, scope
     # Write through a symlink (dotfile managers link ~/.claude.json and friends), not over it.
     path = Path(os.path.realpath(target.path))
     key = str(path)
+    project_dir = (effective.get("project") or {}).get("dir")
     rendered = clients.render(client, effective)
     with lock.path_lock(path):  # under <state>/claudex/locks/, never beside the user's file
         old = _read_target(path)
@@ -266,9 +269,9 @@ def write(effective: Mapping[str, Any], client: str = clients.CLAUDE_CODE, scope
                 atomic.write_bytes(backup, old, mode=mode)
             # Recorded before the write too: after a crash in between, claudex still knows the
             # new entries are its own instead of mistaking them for the user's.
-            _record(key, client, sorted(managed | set(plan.put)))
+            _record(key, client, sorted(managed | set(plan.put)), project_dir)
             atomic.write_bytes(path, new, mode=mode)
-        _record(key, client, sorted(plan.put))
+        _record(key, client, sorted(plan.put), project_dir)
     return {
         "client": client,
         "scope": target.scope,

@@ -70,3 +70,69 @@ def _check_index(index: Path) -> None:
         raise InvalidInput(f"{index} is not a valid registry: {first['pointer'] or '/'}: {first['message']}",
                            path=str(index), hint=f"run 'claudex mcp validate {index}' to see every problem",
                            code="invalid_registry")
+
+
+def read_records(registry: Path) -> dict:
+    """The servers registry.json records ({} when it is missing or invalid)."""
+    from .index import _read_recorded
+
+    recorded, _ = _read_recorded(registry)
+    return dict(recorded or {})
+
+
+def write_records(registry: Path, records: dict) -> None:
+    """Replace registry.json's servers (the caller holds the registry lock)."""
+    atomic.write_json(paths.registry_file(registry), {"apiVersion": "v1", "servers": dict(sorted(records.items()))})
+    cache.invalidate()
+
+
+def _on_disk(registry: Path) -> dict[str, tuple[str, Path]]:
+    import re
+
+    found: dict[str, tuple[str, Path]] = {}
+    for location in paths.LOCATIONS:
+        try:
+            names = sorted(os.listdir(registry / location))
+        except OSError:
+            continue
+        for name in names:
+            folder = registry / location / name
+            if re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", name) and folder.is_dir() and not folder.is_symlink():
+                found.setdefault(name, (location, folder))
+    return found
+
+
+def reconcile(registry: Path) -> bool:
+    """Bring registry.json in line with the folders after an interrupted operation: entries
+    without a folder go, folders without an entry are added (with the source their install
+    marker recorded), locations, versions and digests follow the folders. Returns whether it
+    wrote. The caller holds the registry lock."""
+    import hashlib
+    import json
+
+    from .staging import MARKER
+    from .versions import parse
+
+    records = read_records(registry)
+    updated = {}
+    for name, (location, folder) in _on_disk(registry).items():
+        record = dict(records.get(name) or {})
+        try:
+            data = (folder / "manifest.json").read_bytes()
+            version = json.loads(data)["metadata"]["version"]
+            record["manifestDigest"] = "sha256:" + hashlib.sha256(data).hexdigest()
+        except (OSError, ValueError, KeyError, TypeError):
+            version = None
+        if not record.get("source"):
+            try:
+                marker = json.loads((folder / MARKER).read_text())
+                record.update({k: marker[k] for k in ("source", "installedAt") if k in marker})
+            except (OSError, ValueError):
+                record["source"] = {"type": "core"} if location == "core" else {"type": "path", "path": str(folder)}
+        record["location"] = location
+        record["version"] = version if isinstance(version, str) and parse(version) else record.get("version", "0.0.0")
+        updated[name] = record
+    if updated != records:
+        write_records(registry, updated)
+        return True
+    return False

@@ -166,3 +166,18 @@ def print_table(rows: list[dict], columns: list[tuple[str, Any]]) -> None:
     sys.stdout.write(paint("  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip(), "1") + "\n")
     for line in table:
         sys.stdout.write("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() + "\n")
+
+
+def progress(enabled: bool):
+    """A report(step, detail) callback that shows each step on a terminal's stderr."""
+    def report(step: str, detail: str | None = None) -> None:
+        if enabled and sys.stderr.isatty():
+            sys.stderr.write(paint(f"  {step}", "36", sys.stderr) + (f"  {detail}" if detail else "") + "\n")
+    return report
+
+
+def print_result(result: dict, summary: str) -> None:
+    """A lifecycle verb's result: one summary line, then its warnings on stderr."""
+    print(summary)
+    for warning in result.get("warnings", []):
+        warn(warning)

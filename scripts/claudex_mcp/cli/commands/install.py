@@ -1,0 +1,44 @@
+"""Install a server from a folder or a git repository into the registry's installed/.
+
+Atomic: the server is fetched, validated, checked for compatibility and conflicts, given its
+dependencies (a venv for requirements.txt / pyproject.toml, npm for package.json) and normalised
+in a staging folder on the registry's filesystem, then moved in with one rename. A failure,
+Ctrl-C or SIGTERM leaves the registry as it was. Sources: a path, or a git URL (https://,
+ssh://, git@host:path, file://) with an optional @ref (tag, branch or commit).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from .. import common
+
+EXAMPLES = (
+    "claudex mcp install ./my-server",
+    "claudex mcp install https://github.com/acme/qdrant-mcp.git@v1.4.0",
+    "claudex mcp install git@github.com:acme/tools.git --ref main --json",
+)
+
+
+def build_parser(prog: str) -> argparse.ArgumentParser:
+    p = common.parser(prog, __doc__, EXAMPLES)
+    p.add_argument("source", help="a server folder, or a git URL with an optional @ref")
+    p.add_argument("--ref", help="the git tag, branch or commit (instead of URL@ref)")
+    common.add_json(p)
+    return p
+
+
+def action(args: argparse.Namespace) -> int:
+    from ... import lifecycle, paths
+
+    result = lifecycle.install(paths.registry_dir(), args.source, ref=args.ref, report=common.progress(not args.json))
+    if args.json:
+        common.write_json(result)
+    else:
+        common.print_result(result, f"installed {result['name']} {result['version']} in {result['folder']}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "claudex mcp install") -> int:
+    return common.run(prog, lambda: build_parser(prog), action, argv)
