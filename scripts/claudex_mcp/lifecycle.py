@@ -48,7 +48,6 @@ def _begin(registry: Path) -> None:
         raise NotFound(f"there is no registry at {registry}", path=str(registry),
                        hint="run 'claudex mcp init', or set CLAUDEX_MCP_REGISTRY", code="no_registry")
     staging.recover(registry)
-    registry_mod.reconcile(registry)
 
 
 def _locate(registry: Path, name: str) -> tuple[str, Path] | None:
@@ -192,7 +191,7 @@ def install(registry: Path, spec: str, *, ref: str | None = None, force: bool = 
             atomic.fsync_dir(target.parent)
             try:
                 fault("record")
-                records = registry_mod.read_records(registry)
+                records = registry_mod.reconciled(registry)
                 records[name] = _record(manifest, "installed", record, target)
                 registry_mod.write_records(registry, records)
             except BaseException:
@@ -226,7 +225,7 @@ def uninstall(registry: Path, name: str, *, purge: bool = False, report: Report 
             os.rename(folder, txn.removed)
             try:
                 fault("record")
-                records = registry_mod.read_records(registry)
+                records = registry_mod.reconciled(registry)
                 records.pop(name, None)
                 registry_mod.write_records(registry, records)
             except BaseException:
@@ -317,7 +316,7 @@ def upgrade(registry: Path, name: str, *, check: bool = False, force: bool = Fal
         location, folder = where
         if location == "core":
             raise Conflict(f"{name} is a core server; it is upgraded with claudex itself", code="core_server")
-        record = registry_mod.read_records(registry).get(name, {})
+        record = registry_mod.reconciled(registry).get(name, {})
         current = jsonio.load(folder / "manifest.json")["metadata"]["version"]
         source = record.get("source") or {"type": "path", "path": str(folder)}
         report("check", source.get("url") or source.get("path"))
@@ -351,7 +350,7 @@ def upgrade(registry: Path, name: str, *, check: bool = False, force: bool = Fal
             staging.exchange(txn.new, folder)  # txn.new now holds the old version
             try:
                 fault("record")
-                records = registry_mod.read_records(registry)
+                records = registry_mod.reconciled(registry)
                 records[name] = _record(manifest, location, new_record, folder, record.get("installedAt") or _now())
                 registry_mod.write_records(registry, records)
             except BaseException:
@@ -401,7 +400,7 @@ def set_enabled(registry: Path, name: str, enabled: bool, *, project=None, repor
             report("move", f"{location}/ -> {target.parent.name}/")
             os.rename(folder, target)
             atomic.fsync_dir(target.parent)
-            records = registry_mod.read_records(registry)
+            records = registry_mod.reconciled(registry)
             if name in records:
                 records[name]["location"] = target.parent.name
             registry_mod.write_records(registry, records)

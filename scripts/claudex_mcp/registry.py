@@ -102,11 +102,11 @@ def _on_disk(registry: Path) -> dict[str, tuple[str, Path]]:
     return found
 
 
-def reconcile(registry: Path) -> bool:
-    """Bring registry.json in line with the folders after an interrupted operation: entries
-    without a folder go, folders without an entry are added (with the source their install
-    marker recorded), locations, versions and digests follow the folders. Returns whether it
-    wrote. The caller holds the registry lock."""
+def reconciled(registry: Path) -> dict:
+    """registry.json's records brought in line with the folders, which are the truth after an
+    interrupted operation: entries without a folder go, folders without an entry are added (with
+    the source their install marker recorded), locations, versions and digests follow the
+    folders. Every mutation writes this (plus its own change), so registry.json converges."""
     import hashlib
     import json
 
@@ -132,7 +132,4 @@ def reconcile(registry: Path) -> bool:
         record["location"] = location
         record["version"] = version if isinstance(version, str) and parse(version) else record.get("version", "0.0.0")
         updated[name] = record
-    if updated != records:
-        write_records(registry, updated)
-        return True
-    return False
+    return updated

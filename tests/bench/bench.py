@@ -91,6 +91,28 @@ def hit_rate(env: dict, registry: Path) -> dict:
             "hit_rate": stats["hitRate"], "target": "> 0.9"}
 
 
+def install_times(root: Path, env: dict, runs: int) -> dict:
+    """Install then uninstall a small server without dependencies from a local folder."""
+    registry = root / "registry-install"
+    env = dict(env, CLAUDEX_MCP_REGISTRY=str(registry))
+    subprocess.run([CLAUDEX, "mcp", "init"], capture_output=True, env=env, check=True)
+    source = root / "small-server"
+    source.mkdir()
+    (source / "server.py").write_text("print('hi')\n")
+    (source / "manifest.json").write_text(json.dumps({
+        "apiVersion": "v1", "metadata": {"name": "small", "version": "1.0.0", "description": "bench"},
+        "server": {"command": "python3", "args": ["${SERVER_DIR}/server.py"]}}))
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run([CLAUDEX, "mcp", "install", str(source)], capture_output=True, env=env, check=True)
+        samples.append((time.perf_counter() - start) * 1000)
+        subprocess.run([CLAUDEX, "mcp", "uninstall", "small"], capture_output=True, env=env, check=True)
+    samples.sort()
+    return {"runs": runs, "median_ms": round(statistics.median(samples), 2),
+            "p90_ms": round(samples[int(len(samples) * 0.9) - 1], 2), "min_ms": round(samples[0], 2)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--output", type=Path, default=ROOT / "build" / "bench.json")
@@ -115,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         entrypoint = [str(ROOT / "scripts" / "docker-entrypoint.sh"), "true"]
         subprocess.run(entrypoint, capture_output=True, env=env50)
         results["entrypoint_50_servers"] = dict(time_command(entrypoint, args.runs, env50), target_ms=40)
+        results["install_small_local_server"] = dict(install_times(Path(tmp), env, args.runs), target_ms=300)
     report = {"cpus": os.cpu_count(), "python": sys.version.split()[0], "results": results}
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
