@@ -279,3 +279,29 @@ def test_disable_stops_the_running_server(sandbox, reg):
         if proc.poll() is None:
             proc.kill()
         proc.wait()
+
+
+def test_install_regenerates_the_client_configs_written_before(sandbox, reg):
+    ok(cli(sandbox, "generate"))
+    assert json.loads((sandbox.home / ".mcp.json").read_text())["mcpServers"] == {}
+    ok(cli(sandbox, "install", folder_source(sandbox)))
+    assert list(json.loads((sandbox.home / ".mcp.json").read_text())["mcpServers"]) == ["hello"]
+    ok(cli(sandbox, "disable", "hello"))
+    assert json.loads((sandbox.home / ".mcp.json").read_text())["mcpServers"] == {}
+
+
+def test_install_with_submodules_only_when_asked(sandbox, reg):
+    from lifecycle_helpers import git
+
+    sub = git_repo(sandbox.root, "sub", ["1.0.0"], mcp=False)
+    url = git_repo(sandbox.root, "hello", ["1.0.0"], mcp=False)
+    work = sandbox.root / "hello-work"
+    git("-c", "protocol.file.allow=always", "submodule", "add", "-q", sub, "vendor", cwd=work)
+    git("commit", "-q", "-m", "sub", cwd=work)
+    git("push", "-q", url.removeprefix("file://"), "main", cwd=work)
+    ok(cli(sandbox, "install", url))
+    assert not (reg / "installed" / "hello" / "vendor" / "VERSION").exists()
+    ok(cli(sandbox, "uninstall", "hello"))
+    ok(cli(sandbox, "install", url, "--submodules"))
+    assert (reg / "installed" / "hello" / "vendor" / "VERSION").exists()
+    assert records(reg)["hello"]["source"]["submodules"] is True

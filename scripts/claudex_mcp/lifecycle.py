@@ -159,13 +159,15 @@ def _sigterm_as_interrupt() -> None:
     signal.signal(signal.SIGTERM, interrupt)
 
 
-def install(registry: Path, spec: str, *, ref: str | None = None, force: bool = False,
+def install(registry: Path, spec: str, *, ref: str | None = None, submodules: bool = False,
             report: Report = _quiet) -> dict:
     source = sources.parse(spec)
+    if (ref or submodules) and source["type"] != "git":
+        raise UsageError("--ref and --submodules are for git sources", code="git_option_without_git")
     if ref:
-        if source["type"] != "git":
-            raise UsageError("--ref is for git sources", code="ref_without_git")
         source["ref"] = sources.check_ref(ref)
+    if submodules:
+        source["submodules"] = True
     _sigterm_as_interrupt()
     with registry_lock(registry):
         _begin(registry)

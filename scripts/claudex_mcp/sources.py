@@ -122,6 +122,9 @@ def fetch(source: dict, dest: Path, scratch: Path) -> dict:
     _check_size(clone, source["url"])
     if source.get("ref"):  # a tag, branch or commit; check_ref() made sure it is not an option
         git("checkout", "--quiet", "--detach", source["ref"], cwd=clone)
+    if source.get("submodules"):  # only when asked for (install --submodules)
+        git("-c", "protocol.file.allow=always", "submodule", "--quiet", "update", "--init", "--recursive", cwd=clone)
+        _check_size(clone, source["url"])
     commit = git("rev-parse", "HEAD", cwd=clone).strip()
     copy_tree(clone, dest)
     return {**source, "commit": commit}

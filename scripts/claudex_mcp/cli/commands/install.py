@@ -25,6 +25,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     p = common.parser(prog, __doc__, EXAMPLES)
     p.add_argument("source", help="a server folder, or a git URL with an optional @ref")
     p.add_argument("--ref", help="the git tag, branch or commit (instead of URL@ref)")
+    p.add_argument("--submodules", action="store_true", help="also fetch the repository's git submodules")
     common.add_json(p)
     return p
 
@@ -32,7 +33,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 def action(args: argparse.Namespace) -> int:
     from ... import lifecycle, paths
 
-    result = lifecycle.install(paths.registry_dir(), args.source, ref=args.ref, report=common.progress(not args.json))
+    result = lifecycle.install(paths.registry_dir(), args.source, ref=args.ref, submodules=args.submodules, report=common.progress(not args.json))
     if args.json:
         common.write_json(result)
     else:
