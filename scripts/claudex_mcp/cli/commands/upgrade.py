@@ -32,7 +32,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 
 def action(args: argparse.Namespace) -> int:
     from ... import cache, lifecycle, paths
-    from ...errors import UsageError
+    from ...errors import NotFound, UsageError
 
     if bool(args.server) == bool(args.all):
         raise UsageError("name one server, or give --all", hint="claudex mcp upgrade NAME | --all")
@@ -42,8 +42,15 @@ def action(args: argparse.Namespace) -> int:
         names = sorted(e["name"] for k, e in index["servers"].items() if "/" not in k and e["location"] != "core")
     else:
         names = [args.server]
-    results = [lifecycle.upgrade(registry, name, check=args.check, force=args.force,
-                                 report=common.progress(not args.json)) for name in names]
+    results = []
+    for name in names:
+        try:
+            results.append(lifecycle.upgrade(registry, name, check=args.check, force=args.force,
+                                             report=common.progress(not args.json)))
+        except NotFound:  # with --all: uninstalled by another command since the list was read
+            if not args.all:
+                raise
+
     if args.json:
         common.write_json(results if args.all else results[0])
         return 0
