@@ -102,6 +102,24 @@ def disable(c, args=""):
 
 
 @task(help=ARGS_HELP)
+def status_(c, args=""):
+    """Check the enabled servers in parallel (claudex mcp status)."""
+    _claudex(c, "status", args)
+
+
+@task(help=ARGS_HELP)
+def test_(c, args=""):
+    """Hold a real MCP session with one server (claudex mcp test)."""
+    _claudex(c, "test", args)
+
+
+@task(help=ARGS_HELP)
+def logs_(c, args=""):
+    """Show a server's stderr log (claudex mcp logs)."""
+    _claudex(c, "logs", args)
+
+
+@task(help=ARGS_HELP)
 def run_server(c, args=""):
     """Start a server as a client would (claudex mcp run)."""
     _claudex(c, "run", args)
@@ -173,4 +191,7 @@ def run(c):
 mcp = Collection("mcp", init, validate, cache, config, generate, install, uninstall, upgrade, enable, disable)
 mcp.add_task(list_servers, name="list")
 mcp.add_task(run_server, name="run")
+mcp.add_task(status_, name="status")
+mcp.add_task(test_, name="test")
+mcp.add_task(logs_, name="logs")
 ns = Collection(mcp, test, pytest, bats, bench, docs, run)

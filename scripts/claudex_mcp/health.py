@@ -1,79 +1,189 @@
-"""A real MCP session with a stdio server through the official SDK: initialize, tools/list,
-ping. Used by upgrade's health check (and by test/status). Imports mcp only when called."""
+"""Real MCP sessions with servers through the official SDK (imported only when called):
+initialize, tools/list (prompts/list and resources/list for the capabilities a manifest
+declares), ping, clean shutdown. Used by `test`, `status` and upgrade's health check."""
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 
 from .errors import ExternalFailure
 
 DEFAULT_TIMEOUT = 30.0
+CAPABILITY_FIELDS = {"tools": "tools", "prompts": "prompts", "resources": "resources", "logging": "logging",
+                     "completions": "completions"}
 
 
-def handshake(argv: list[str], env: dict[str, str], cwd: str, timeout: float = DEFAULT_TIMEOUT) -> dict:
-    """Start ``argv`` and talk MCP to it; raise ExternalFailure (exit 5) with the cause."""
+class ProbeFailure(ExternalFailure):
+    """The server did not pass: ``code`` says how (timeout, not_mcp, crashed, capability, schema)."""
+
+
+def _first_cause(exc: BaseException) -> BaseException:
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
+
+
+class _Capture(logging.Handler):
+    """What the SDK logs instead of raising: a line on stdout that is not JSON-RPC. Probes run
+    in parallel threads, each with its own event loop: a handler keeps its own thread's records."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.lines: list[str] = []
+        self.thread = threading.get_ident()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.thread != self.thread:
+            return
+        error = record.exc_info[1] if record.exc_info else None
+        if error is not None and hasattr(error, "errors"):
+            try:
+                self.lines.append(str(error.errors()[0].get("input", "")))
+                return
+            except (IndexError, TypeError, AttributeError):
+                pass
+        self.lines.append(str(error) if error is not None else record.getMessage())
+
+
+_QUIET = {"count": 0, "saved": (logging.NOTSET, True)}
+_QUIET_LOCK = threading.Lock()
+
+
+def _quiet_sdk(logger: logging.Logger, step: int) -> None:
+    """Keep the SDK's parse errors (and their tracebacks) off stderr while any probe runs."""
+    with _QUIET_LOCK:
+        if step > 0 and _QUIET["count"] == 0:
+            _QUIET["saved"] = (logger.level, logger.propagate)
+            logger.setLevel(logging.ERROR)
+            logger.propagate = False
+        _QUIET["count"] += step
+        if step < 0 and _QUIET["count"] == 0:
+            logger.setLevel(_QUIET["saved"][0])
+            logger.propagate = _QUIET["saved"][1]
+
+
+def _check_schemas(tools) -> list[str]:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+
+    bad = []
+    for tool in tools:
+        try:
+            Draft202012Validator.check_schema(tool.input_schema)
+        except SchemaError as exc:
+            bad.append(f"{tool.name}: {exc.message}")
+    return bad
+
+
+def probe(argv: list[str], env: dict[str, str] | None = None, cwd: str | None = None,
+          timeout: float = DEFAULT_TIMEOUT, declared: list[str] | tuple = (), errlog: str | None = None,
+          url: str | None = None, headers: dict | None = None, label: str | None = None) -> dict:
+    """One MCP session (stdio with ``argv``, or streamable HTTP/SSE at ``url``); the report,
+    or ProbeFailure with the cause. The SDK runs the server in its own session and kills the
+    whole process group when the session ends, on success, failure or timeout."""
     import anyio
 
     async def session() -> dict:
         from mcp import ClientSession
-        from mcp.client.stdio import StdioServerParameters, stdio_client
 
-        params = StdioServerParameters(command=argv[0], args=argv[1:], env=env, cwd=cwd)
         started = time.perf_counter()
-        with open(os.devnull, "w") as errlog:
-            async with stdio_client(params, errlog=errlog) as (read, write):
-                async with ClientSession(read, write) as client:
-                    init = await client.initialize()
-                    latency = (time.perf_counter() - started) * 1000
-                    tools = await client.list_tools()
-                    await client.send_ping()
+        if url is None:
+            from mcp.client.stdio import StdioServerParameters, stdio_client
+
+            params = StdioServerParameters(command=argv[0], args=argv[1:], env=env, cwd=cwd)
+            with open(errlog or os.devnull, "a") as err:
+                async with stdio_client(params, errlog=err) as streams:
+                    return await talk(ClientSession, streams, started)
+        if url.rstrip("/").endswith("/sse"):
+            from mcp.client.sse import sse_client
+
+            async with sse_client(url, headers=headers) as streams:
+                return await talk(ClientSession, streams, started)
+        from mcp.client.streamable_http import streamable_http_client
+        from mcp.shared._httpx_utils import create_mcp_http_client
+
+        async with create_mcp_http_client(headers=headers) as http:
+            async with streamable_http_client(url, http_client=http) as streams:
+                return await talk(ClientSession, streams, started)
+
+    async def talk(client_class, streams, started: float) -> dict:
+        read, write = streams[0], streams[1]
+        async with client_class(read, write) as client:
+            init = await client.initialize()
+            latency = (time.perf_counter() - started) * 1000
+            served = init.capabilities
+            missing = [c for c in declared if getattr(served, CAPABILITY_FIELDS.get(c, c), None) is None]
+            tools = (await client.list_tools()).tools if served.tools is not None else []
+            prompts = (await client.list_prompts()).prompts if served.prompts is not None else []
+            resources = (await client.list_resources()).resources if served.resources is not None else []
+            await client.send_ping()
         return {"server": init.server_info.name, "version": init.server_info.version,
                 "protocolVersion": init.protocol_version, "latencyMs": round(latency, 1),
-                "tools": sorted(t.name for t in tools.tools)}
+                "tools": sorted(t.name for t in tools), "prompts": sorted(p.name for p in prompts),
+                "resources": sorted(str(r.uri) for r in resources), "missingCapabilities": missing,
+                "_tools": tools}
 
     async def bounded() -> dict:
+        result: dict = {}
         with anyio.fail_after(timeout):
-            return await session()
+            async with anyio.create_task_group() as group:
+                async def run() -> None:
+                    result.update(await session())
+                    group.cancel_scope.cancel()
 
-    # The SDK logs what it cannot parse (with a traceback) instead of raising: keep it quiet and
-    # remember it, because "the server printed something that is not MCP" is the cause to show.
+                async def watch() -> None:  # a non-MCP line will never be answered: stop at once
+                    while not noise.lines:
+                        await anyio.sleep(0.05)
+                    group.cancel_scope.cancel()
+
+                group.start_soon(run)
+                group.start_soon(watch)
+        if not result:
+            raise RuntimeError("no answer")
+        return result
+
     noise = _Capture()
     logger = logging.getLogger("mcp")
-    saved = (logger.level, logger.propagate)
+    _quiet_sdk(logger, +1)
     logger.addHandler(noise)
-    logger.setLevel(logging.ERROR)
-    logger.propagate = False
+    what = label or url or argv[0]
     try:
-        return anyio.run(bounded)
+        result = anyio.run(bounded)
     except TimeoutError:
-        raise ExternalFailure(f"no MCP answer from {argv[0]} within {timeout:g} s", code="health_timeout") from None
+        raise ProbeFailure(f"no MCP answer from {what} within {timeout:g} s", code="timeout",
+                           hint="the server may wait for something, or start too slowly; see its log") from None
     except Exception as exc:  # the SDK raises many kinds; the cause is what matters here
-        cause = exc
-        while isinstance(cause, BaseExceptionGroup) and cause.exceptions:
-            cause = cause.exceptions[0]
         if noise.lines:
-            raise ExternalFailure(f"{argv[0]} answered with something that is not MCP: {noise.lines[0][:200]}",
-                                  code="not_mcp", hint="a stdio server may write only JSON-RPC on stdout; "
-                                  "logs go to stderr") from None
-        raise ExternalFailure(f"MCP handshake with {argv[0]} failed: {type(cause).__name__}: {cause}",
-                              code="health_failed") from None
+            raise ProbeFailure(f"{what} answered with something that is not MCP: {noise.lines[0][:200]}",
+                               code="not_mcp", hint="a stdio server may write only JSON-RPC on stdout; "
+                               "logs go to stderr") from None
+        cause = _first_cause(exc)
+        if "Connection closed" in str(cause) or isinstance(cause, (BrokenPipeError, EOFError)):
+            raise ProbeFailure(f"{what} exited before completing the MCP handshake", code="crashed",
+                               hint="its stderr says why") from None
+        if isinstance(cause, (FileNotFoundError, PermissionError)):
+            raise ProbeFailure(f"{what} could not be started: {cause}", code="command_not_found") from None
+        raise ProbeFailure(f"the MCP session with {what} failed: {type(cause).__name__}: {cause}",
+                           code="failed", hint="see the server's stderr") from None
     finally:
         logger.removeHandler(noise)
-        logger.setLevel(saved[0])
-        logger.propagate = saved[1]
+        _quiet_sdk(logger, -1)
+    tools = result.pop("_tools")
+    if result["missingCapabilities"]:
+        raise ProbeFailure(f"{what} does not serve the capabilities its manifest declares: "
+                           f"{', '.join(result['missingCapabilities'])}", code="capability",
+                           hint="fix server.capabilities in the manifest, or serve them")
+    bad = _check_schemas(tools)
+    if bad:
+        raise ProbeFailure(f"invalid tool input schema: {'; '.join(bad)}", code="schema",
+                           hint="a tool's inputSchema must be a valid JSON Schema")
+    return result
 
 
-class _Capture(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.exc_info and record.exc_info[1] is not None:
-            text = str(getattr(record.exc_info[1], "errors", lambda: [{}])()[0].get("input", "")) \
-                if hasattr(record.exc_info[1], "errors") else str(record.exc_info[1])
-            self.lines.append(text or record.getMessage())
-        else:
-            self.lines.append(record.getMessage())
+def handshake(argv: list[str], env: dict[str, str], cwd: str, timeout: float = DEFAULT_TIMEOUT,
+              label: str | None = None) -> dict:
+    """initialize, tools/list and ping (upgrade's health check)."""
+    return probe(argv, env, cwd, timeout, label=label)

@@ -98,6 +98,8 @@ def open_log(launch: Launch) -> int:
 
 
 def record_start(launch: Launch, project: Project | None) -> None:
+    if os.environ.get("CLAUDEX_MCP_PROBE"):
+        return  # a health check (status/test), not a client's start
     record_file = run_record_file(launch.name)
     record_file.parent.mkdir(parents=True, exist_ok=True)
     atomic.write_json(record_file, {"name": launch.name, "pid": os.getpid(), "startedAt": time.time(),

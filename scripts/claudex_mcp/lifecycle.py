@@ -301,7 +301,8 @@ def _health_check(folder: Path, manifest: dict, report: Report) -> dict | None:
     argv = [expand.expand(server["command"], scope)] + [expand.expand(a, scope) for a in server.get("args", [])]
     report("health")
     timeout = float(manifest.get("healthCheck", {}).get("timeout", health.DEFAULT_TIMEOUT))
-    return health.handshake(argv, {**os.environ, **env, "SERVER_DIR": str(folder)}, str(folder), max(timeout, 10.0))
+    return health.handshake(argv, {**os.environ, **env, "SERVER_DIR": str(folder)}, str(folder), max(timeout, 10.0),
+                            label=manifest["metadata"]["name"])
 
 
 def upgrade(registry: Path, name: str, *, check: bool = False, force: bool = False,

@@ -1,0 +1,159 @@
+"""Health of servers as clients see them: each one started through the launcher (or reached
+at its URL) for a real MCP session; many at once with bounded concurrency, per-server timeouts
+and results kept for the manifest's healthCheck.interval."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from . import atomic, config, effective, launcher, paths
+from .errors import ClaudexError
+
+DEFAULT_TIMEOUT = 10.0
+DEFAULT_INTERVAL = 30.0
+MAX_PARALLEL = 8
+
+
+def _results_file() -> Path:
+    return paths.cache_home() / "claudex" / "mcp-status.json"
+
+
+def log_tail(name: str, lines: int = 20) -> list[str]:
+    try:
+        with open(launcher.log_file(name), "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - 64 * 1024))
+            text = fh.read().decode("utf-8", "replace")
+    except OSError:
+        return []
+    return [line for line in text.splitlines() if line.strip()][-lines:]
+
+
+def last_error(name: str) -> str | None:
+    for line in reversed(log_tail(name, 200)):
+        if any(word in line.lower() for word in ("error", "exception", "traceback", "fatal", "failed")) \
+                and not line.startswith("--- "):
+            return line.strip()
+    return None
+
+
+def run_record(name: str) -> dict:
+    try:
+        return json.loads(launcher.run_record_file(name).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _health(entry: dict) -> dict:
+    return entry["manifest"].get("healthCheck", {})
+
+
+def check(entry: dict, layers: config.Layers, environ: dict, timeout: float | None = None) -> dict:
+    """One server's state: healthy, unhealthy, disabled or missing env, with the details."""
+    from . import health
+
+    name = entry["name"]
+    server = entry["manifest"]["server"]
+    merged, _ = config.merge(layers.sources(entry))
+    timeout = timeout or float(_health(entry).get("timeout", DEFAULT_TIMEOUT))
+    result: dict = {"name": name, "location": entry["location"], "version": entry["version"],
+                    "transport": server.get("transport", "stdio")}
+    record = run_record(name)
+    if record:
+        result.update(lastStart=record.get("startedAt"), pid=record.get("pid"))
+    result["lastError"] = last_error(name)
+    if not merged.get("enabled"):
+        return dict(result, state="disabled")
+    started = time.perf_counter()
+    try:
+        if result["transport"] == "stdio":
+            launcher.prepare(entry, layers, environ)  # missing env and a missing command, said plainly
+            argv = effective.launcher_argv() + ["mcp", "run", name]
+            if layers.project is not None:
+                argv += ["--project-dir", str(layers.project.dir)]
+            env = dict(environ, CLAUDEX_MCP_PROBE="1", CLAUDEX_MCP_REGISTRY=str(layers.registry))
+            with tempfile.NamedTemporaryFile("w+", prefix="claudex-probe-", suffix=".log") as err:
+                try:
+                    report = health.probe(argv, env, None, timeout, server.get("capabilities", []), err.name,
+                                          label=name)
+                except health.ProbeFailure:
+                    err.seek(0)
+                    result["stderr"] = [l for l in err.read().splitlines() if l.strip()][-10:] or log_tail(name, 10)
+                    raise
+        else:
+            report = _remote(entry, merged, environ, timeout)
+    except ClaudexError as exc:
+        state = "missing env" if exc.code == "missing_env" else "unhealthy"
+        return dict(result, state=state, cause=exc.code, error=exc.message, hint=exc.hint,
+                    seconds=round(time.perf_counter() - started, 2))
+    return dict(result, state="healthy", latencyMs=report["latencyMs"], tools=len(report["tools"]),
+                toolNames=report["tools"], protocolVersion=report["protocolVersion"],
+                serverInfo={"name": report["server"], "version": report["version"]})
+
+
+def _remote(entry: dict, merged: dict, environ: dict, timeout: float) -> dict:
+    """GET healthCheck.endpoint (when there is one), then an MCP session at the URL."""
+    from . import expand, health
+    from .errors import ExternalFailure
+
+    server = entry["manifest"]["server"]
+    url = expand.expand(server["url"], environ)
+    headers = {k: expand.expand(v, environ) for k, v in (merged.get("headers") or {}).items()}
+    endpoint = _health(entry).get("endpoint")
+    if endpoint:
+        import requests
+        from urllib.parse import urljoin
+
+        target = endpoint if endpoint.startswith("http") else urljoin(url, endpoint)
+        try:
+            answer = requests.get(target, headers=headers, timeout=timeout)
+        except requests.RequestException as exc:
+            raise ExternalFailure(f"health endpoint {target} unreachable: {type(exc).__name__}",
+                                  code="unreachable") from None
+        if answer.status_code >= 400:
+            raise ExternalFailure(f"health endpoint {target} answered HTTP {answer.status_code}", code="http_error")
+    return health.probe([], timeout=timeout, declared=server.get("capabilities", []), url=url, headers=headers,
+                        label=entry["name"])
+
+
+def _key(entry: dict, layers: config.Layers) -> str:
+    merged, _ = config.merge(layers.sources(entry))
+    return json.dumps([entry.get("manifestDigest"), merged, str(layers.project.dir) if layers.project else None],
+                      sort_keys=True, default=str)
+
+
+def check_all(entries: list[dict], layers: config.Layers, environ: dict, refresh: bool = False,
+              timeout: float | None = None) -> list[dict]:
+    """Every entry checked at once (at most MAX_PARALLEL at a time), reusing a result younger
+    than the server's healthCheck.interval unless ``refresh``."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    try:
+        kept = {} if refresh else json.loads(_results_file().read_text())
+    except (OSError, ValueError):
+        kept = {}
+    now = time.time()
+    results: dict[str, dict] = {}
+    todo = []
+    for entry in entries:
+        old = kept.get(entry["name"]) if isinstance(kept, dict) else None
+        interval = float(_health(entry).get("interval", DEFAULT_INTERVAL))
+        if old and old.get("key") == _key(entry, layers) and now - old.get("at", 0) < interval:
+            results[entry["name"]] = dict(old["result"], cached=True)
+        else:
+            todo.append(entry)
+    if todo:
+        with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(todo))) as pool:
+            for entry, result in zip(todo, pool.map(lambda e: check(e, layers, environ, timeout), todo)):
+                results[entry["name"]] = result
+                kept[entry["name"]] = {"at": now, "key": _key(entry, layers), "result": result}
+        try:
+            _results_file().parent.mkdir(parents=True, exist_ok=True)
+            atomic.write_json(_results_file(), kept)
+        except OSError:
+            pass
+    return [results[e["name"]] for e in entries]

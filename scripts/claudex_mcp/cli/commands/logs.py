@@ -1,0 +1,68 @@
+"""Show what a server wrote to stderr when a client started it through the launcher.
+
+The log is ${XDG_STATE_HOME:-~/.local/state}/claudex/logs/<server>.log (rotated to .log.1 past
+CLAUDEX_MCP_LOG_MAX_BYTES). -f follows it as it grows, until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+
+from .. import common
+
+EXAMPLES = (
+    "claudex mcp logs qdrant",
+    "claudex mcp logs codex -n 200",
+    "claudex mcp logs codex -f",
+)
+
+
+def build_parser(prog: str) -> argparse.ArgumentParser:
+    p = common.parser(prog, __doc__, EXAMPLES)
+    p.add_argument("server")
+    p.add_argument("-n", "--lines", type=int, default=50, metavar="N", help="how many last lines (default 50)")
+    p.add_argument("-f", "--follow", action="store_true", help="keep printing what is appended")
+    common.add_json(p)
+    return p
+
+
+def action(args: argparse.Namespace) -> int:
+    from ... import checks, launcher
+    from ...errors import NotFound, UsageError
+    from ...lifecycle import check_name
+
+    check_name(args.server)
+    if args.lines < 0:
+        raise UsageError("-n takes a number of lines, 0 or more")
+    path = launcher.log_file(args.server)
+    if not path.exists():
+        raise NotFound(f"{args.server} has no log yet ({path})", path=str(path), code="no_log",
+                       hint="a log appears when a client starts the server through 'claudex mcp run'")
+    lines = checks.log_tail(args.server, args.lines) if args.lines else []
+    if args.json:
+        common.write_json({"server": args.server, "file": str(path), "lines": lines})
+        return 0
+    for line in lines:
+        print(line)
+    if args.follow:
+        sys.stdout.flush()
+        try:
+            with open(path, "rb") as fh:
+                fh.seek(0, 2)
+                while True:
+                    chunk = fh.readline()
+                    if chunk:
+                        sys.stdout.write(chunk.decode("utf-8", "replace"))
+                        sys.stdout.flush()
+                    else:
+                        time.sleep(0.2)
+        except KeyboardInterrupt:  # Ctrl-C is how following ends
+            return 0
+    return 0
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "claudex mcp logs") -> int:
+    return common.run(prog, lambda: build_parser(prog), action, argv)

@@ -1,0 +1,98 @@
+"""Check every server enabled in the project, in parallel, as its clients would start it.
+
+For each: state (healthy, unhealthy, disabled, missing env, not installed), handshake latency,
+tool count, last start and pid from the launcher, and the last error line of its log. Servers
+are checked at most 8 at a time, each within its healthCheck.timeout (default 10 s); a result
+is reused for its healthCheck.interval (default 30 s) unless --refresh. Exit 0 when every
+checked server is healthy (or disabled), 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from collections.abc import Sequence
+
+from .. import common
+
+EXAMPLES = (
+    "claudex mcp status",
+    "claudex mcp status qdrant --json",
+    "claudex mcp status --all --refresh --jq '.[] | select(.state != \"healthy\") | .name'",
+)
+FINE = ("healthy", "disabled")
+
+
+def build_parser(prog: str) -> argparse.ArgumentParser:
+    p = common.parser(prog, __doc__, EXAMPLES)
+    p.add_argument("server", nargs="?", help="only this server, with every detail")
+    p.add_argument("--all", action="store_true", help="also list the servers that are disabled here")
+    p.add_argument("--timeout", type=float, help="seconds per server (default: its healthCheck.timeout, else 10)")
+    common.add_project(p)
+    common.add_refresh(p)
+    common.add_json(p)
+    return p
+
+
+def action(args: argparse.Namespace) -> int:
+    from ... import checks, config, project
+
+    registry, index = common.registry_index(args.refresh)
+    layers = config.Layers(registry, project.resolve(args.project, args.project_dir))
+    if args.server:
+        entries = [common.server_entry(index, args.server)]
+    else:
+        entries = [e for k, e in sorted(index["servers"].items()) if "/" not in k]
+    valid = [e for e in entries if e.get("valid")]
+    results = checks.check_all(valid, layers, dict(os.environ), refresh=args.refresh, timeout=args.timeout)
+    results += [{"name": e["name"], "location": e["location"], "state": "invalid",
+                 "error": e["problems"][0]["message"] if e["problems"] else "invalid"} for e in entries if not e.get("valid")]
+    known = {e["name"] for e in entries}
+    if not args.server:
+        results += [{"name": n, "state": "not installed", "error": "named in the config, not in the registry"}
+                    for n in sorted(layers.configured_servers() - known)]
+        if not args.all:
+            results = [r for r in results if r["state"] != "disabled"]
+    results.sort(key=lambda r: r["name"])
+    if args.json:
+        common.write_json(results[0] if args.server and results else results)
+    elif args.server:
+        _detail(results[0])
+    else:
+        common.print_table(results, [("NAME", "name"), ("STATE", _state), ("LATENCY", _latency),
+                                     ("TOOLS", "tools"), ("PID", "pid"), ("DETAIL", _detail_line)])
+    return 0 if all(r["state"] in FINE for r in results) else 1
+
+
+def _state(r: dict) -> str:
+    colour = {"healthy": "32", "disabled": "2"}.get(r["state"], "31")
+    return common.paint(r["state"], colour)
+
+
+def _latency(r: dict):
+    return f"{r['latencyMs']:.0f} ms" if r.get("latencyMs") is not None else None
+
+
+def _detail_line(r: dict):
+    return r.get("error") or r.get("lastError")
+
+
+def _detail(r: dict) -> None:
+    print(f"{r['name']}: {_state(r)}")
+    for label, key in (("version", "version"), ("location", "location"), ("transport", "transport"),
+                       ("protocol", "protocolVersion"), ("tools", "toolNames"), ("cause", "cause"),
+                       ("error", "error"), ("hint", "hint"), ("pid", "pid"), ("last error in log", "lastError")):
+        value = r.get(key)
+        if value not in (None, [], ""):
+            print(f"  {label}: {', '.join(value) if isinstance(value, list) else value}")
+    if r.get("latencyMs") is not None:
+        print(f"  latency: {r['latencyMs']:.0f} ms")
+    if r.get("lastStart"):
+        print(f"  last start: {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(r['lastStart']))}")
+    for line in r.get("stderr", []):
+        print(f"  | {line}")
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "claudex mcp status") -> int:
+    return common.run(prog, lambda: build_parser(prog), action, argv)

@@ -1,0 +1,151 @@
+"""Start a server exactly as a client would and hold a real MCP session with it.
+
+A registry server starts through the launcher ('claudex mcp run'); a server folder starts from
+its manifest; a remote server is reached at its URL. The session: initialize, tools/list (and
+prompts/list and resources/list for the capabilities the manifest declares), ping, shutdown.
+Reports name, version, protocol, latency and tools, or the cause of the failure: missing env,
+command not found, crash on start (with the stderr tail), timeout, a non-MCP answer, a declared
+capability that is not served, an invalid tool input schema. --suite also runs the server's own
+tests. Exit 0 healthy, 1 unhealthy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .. import common
+
+EXAMPLES = (
+    "claudex mcp test codex",
+    "claudex mcp test ./my-server --suite",
+    "claudex mcp test qdrant --json --jq .tools",
+)
+
+
+def build_parser(prog: str) -> argparse.ArgumentParser:
+    p = common.parser(prog, __doc__, EXAMPLES)
+    p.add_argument("target", metavar="SERVER|PATH", help="a server in the registry, or a server folder")
+    p.add_argument("--timeout", type=float, help="seconds to wait (default: healthCheck.timeout, else 10)")
+    p.add_argument("--suite", action="store_true", help="also run the server's own tests (its tests/ folder)")
+    common.add_project(p)
+    common.add_json(p)
+    return p
+
+
+def _folder_entry(folder: Path) -> dict:
+    from ... import index, validation
+    from ...errors import InvalidInput
+
+    problems = validation.validate_folder(folder)
+    if problems:
+        raise InvalidInput(f"{folder} is not a valid server: {problems[0]['pointer']}: {problems[0]['message']}",
+                           path=str(folder), hint=f"run 'claudex mcp validate {folder}'", code="invalid_server")
+    entry = index._scan_server(folder.resolve(), "installed", None)
+    entry["name"] = entry["manifest"]["metadata"]["name"]
+    return entry
+
+
+def _run_folder(entry: dict, timeout: float | None) -> dict:
+    """A server that is not in the registry: started from its manifest, stderr captured."""
+    import tempfile
+
+    from ... import checks, expand, health
+    from ...errors import ClaudexError
+
+    server = entry["manifest"]["server"]
+    result = {"name": entry["name"], "version": entry["version"], "folder": entry["folder"]}
+    if server.get("transport", "stdio") != "stdio":
+        try:
+            report = checks._remote(entry, {"headers": server.get("headers", {})}, dict(os.environ),
+                                    timeout or checks.DEFAULT_TIMEOUT)
+        except ClaudexError as exc:
+            return dict(result, state="unhealthy", cause=exc.code, error=exc.message, hint=exc.hint)
+        return dict(result, state="healthy", **_summary(report))
+    scope = dict(os.environ, SERVER_DIR=entry["folder"])
+    env = dict(os.environ, **{k: expand.expand(v, scope) for k, v in server.get("env", {}).items()},
+               SERVER_DIR=entry["folder"])
+    argv = [expand.expand(server["command"], scope)] + [expand.expand(a, scope) for a in server.get("args", [])]
+    with tempfile.NamedTemporaryFile("w+", suffix=".log") as err:
+        try:
+            report = health.probe(argv, env, entry["folder"], timeout or float(
+                entry["manifest"].get("healthCheck", {}).get("timeout", checks.DEFAULT_TIMEOUT)),
+                server.get("capabilities", []), err.name, label=entry["name"])
+        except ClaudexError as exc:
+            err.seek(0)
+            return dict(result, state="unhealthy", cause=exc.code, error=exc.message, hint=exc.hint,
+                        stderr=[l for l in err.read().splitlines() if l.strip()][-10:])
+    return dict(result, state="healthy", **_summary(report))
+
+
+def _summary(report: dict) -> dict:
+    return {"latencyMs": report["latencyMs"], "protocolVersion": report["protocolVersion"],
+            "serverInfo": {"name": report["server"], "version": report["version"]},
+            "tools": report["tools"], "prompts": report["prompts"], "resources": report["resources"]}
+
+
+def _suite(folder: str) -> dict:
+    tests = Path(folder) / "tests"
+    if not tests.is_dir():
+        return {"ran": False, "reason": "the server has no tests/ folder"}
+    python = Path(folder) / ".venv" / "bin" / "python"
+    python = str(python) if python.exists() else sys.executable
+    proc = subprocess.run([python, "-m", "pytest", "-q", "tests"], cwd=folder, capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL)
+    lines = [l for l in proc.stdout.splitlines() if l.strip()]
+    return {"ran": True, "passed": proc.returncode == 0, "exitCode": proc.returncode,
+            "summary": lines[-1] if lines else proc.stderr.strip()[-300:]}
+
+
+def action(args: argparse.Namespace) -> int:
+    from ... import checks, config, project
+
+    target = Path(args.target)
+    if "/" in args.target or args.target.startswith(".") or (target.is_dir() and (target / "manifest.json").exists()):
+        entry = _folder_entry(target)
+        result = _run_folder(entry, args.timeout)
+    else:
+        registry, index = common.registry_index()
+        entry = common.server_entry(index, args.target)
+        if not entry.get("valid"):
+            from ...errors import InvalidInput
+
+            raise InvalidInput(f"{args.target} is not a valid server: {entry['problems'][0]['message']}",
+                               path=entry["folder"], hint=f"run 'claudex mcp validate {entry['folder']}'")
+        layers = config.Layers(registry, project.resolve(args.project, args.project_dir))
+        result = checks.check(entry, layers, dict(os.environ), args.timeout)
+        if result["state"] == "healthy":
+            result["tools"] = result.pop("toolNames")
+    if args.suite:
+        result["suite"] = _suite(entry["folder"])
+    healthy = result["state"] == "healthy" and result.get("suite", {}).get("passed", True) is not False
+    if args.json:
+        common.write_json(result)
+    else:
+        _print(result)
+    return 0 if healthy else 1
+
+
+def _print(r: dict) -> None:
+    if r["state"] == "healthy":
+        info = r.get("serverInfo", {})
+        print(f"{common.paint('healthy', '32')}  {r['name']}: {info.get('name')} {info.get('version')}, "
+              f"protocol {r.get('protocolVersion')}, {r['latencyMs']:.0f} ms")
+        print(f"  tools: {', '.join(r['tools']) or '-'}")
+    else:
+        print(f"{common.paint(r['state'], '31')}  {r['name']}: {r.get('error')}")
+        if r.get("hint"):
+            print(f"  hint: {r['hint']}")
+        for line in r.get("stderr", []):
+            print(f"  | {line}")
+    suite = r.get("suite")
+    if suite:
+        print(f"  suite: {suite.get('summary') or suite.get('reason')}")
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "claudex mcp test") -> int:
+    return common.run(prog, lambda: build_parser(prog), action, argv)

@@ -1,0 +1,143 @@
+"""status, test and logs against real servers: healthy, crashing, hanging, garbage on stdout,
+slow to start, missing a variable; each classified, all checked at once."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import pytest
+
+from conftest import ECHO_SERVER, add_echo_servers, add_server, manifest
+from claudex_mcp import registry as registry_mod
+
+PY = sys.executable
+
+
+def m(name: str, **top) -> dict:
+    doc = manifest(name, command=PY)
+    doc.update(top)
+    return doc
+
+
+@pytest.fixture
+def zoo(sandbox):
+    reg = sandbox.registry
+    registry_mod.init(reg)
+    add_echo_servers(reg)
+    add_server(reg, "crash", doc=m("crash"), files={"server.py": "import sys\nprint('boom: no config', file=sys.stderr)\nsys.exit(3)\n"})
+    add_server(reg, "hang", doc=m("hang", healthCheck={"timeout": 3}), files={"server.py": "import time\ntime.sleep(60)\n"})
+    add_server(reg, "hang2", doc=m("hang2", healthCheck={"timeout": 3}), files={"server.py": "import time\ntime.sleep(60)\n"})
+    add_server(reg, "garbage", doc=m("garbage"), files={"server.py": "print('hello there', flush=True)\nimport time\ntime.sleep(30)\n"})
+    add_server(reg, "slow", doc=m("slow"), files={"server.py": f"import runpy, time\ntime.sleep(1.5)\nrunpy.run_path({str(ECHO_SERVER)!r}, run_name='__main__')\n"})
+    add_server(reg, "liar", doc=m("liar", server={"command": PY, "args": ["${SERVER_DIR}/server.py"],
+                                                  "capabilities": ["tools", "logging", "completions"]}),
+               files={"server.py": "from mcp.server.mcpserver import MCPServer\ns = MCPServer('liar')\n"
+                                   "@s.tool()\ndef t() -> str:\n    '''t'''\n    return 'x'\ns.run('stdio')\n"})
+    return reg
+
+
+def status(sandbox, *argv):
+    proc = sandbox.run("mcp", "status", "--json", *argv, timeout=120)
+    return proc.returncode, {r["name"]: r for r in json.loads(proc.stdout)} if proc.stdout.startswith("[") else json.loads(proc.stdout)
+
+
+def test_status_classifies_each_server_and_checks_them_at_once(sandbox, zoo):
+    started = time.monotonic()
+    code, results = status(sandbox)
+    elapsed = time.monotonic() - started
+    assert code == 1
+    states = {name: (r["state"], r.get("cause")) for name, r in results.items()}
+    assert states == {
+        "echo": ("healthy", None), "echo-core": ("healthy", None), "slow": ("healthy", None),
+        "echo-key": ("missing env", "missing_env"), "crash": ("unhealthy", "crashed"),
+        "hang": ("unhealthy", "timeout"), "hang2": ("unhealthy", "timeout"), "garbage": ("unhealthy", "not_mcp"),
+        "liar": ("unhealthy", "capability")}
+    assert results["echo"]["tools"] == 2 and results["echo"]["latencyMs"] > 0
+    assert "hello there" in results["garbage"]["error"]
+    assert "logging, completions" in results["liar"]["error"]
+    assert any("boom: no config" in line for line in results["crash"]["stderr"])  # the stderr tail
+    # Two servers that never answer, 3 s each: checked side by side, not one after the other.
+    assert elapsed < 3 + 3 + 1.5 + 5
+
+
+def test_status_reuses_results_for_the_interval(sandbox, zoo):
+    status(sandbox)
+    code, again = status(sandbox)
+    assert all(r.get("cached") for r in again.values())
+    code, fresh = status(sandbox, "--refresh")
+    assert not any(r.get("cached") for r in fresh.values())
+
+
+def test_status_of_disabled_and_unknown_servers(sandbox, zoo):
+    user = sandbox.config / "claudex" / "mcp.json"
+    user.parent.mkdir(parents=True)
+    user.write_text(json.dumps({"servers": {"echo": {"enabled": False}, "ghost": {"enabled": True}}}))
+    code, results = status(sandbox, "--all")
+    assert results["echo"]["state"] == "disabled" and results["ghost"]["state"] == "not installed"
+    assert results["echo-off"]["state"] == "disabled"
+    code, results = status(sandbox)
+    assert "echo" not in results
+
+
+def test_status_of_one_server_with_its_last_start(sandbox, zoo):
+    sandbox.env["ECHO_TOKEN"] = "t"
+    code, one = status(sandbox, "echo-key")
+    assert code == 0 and one["state"] == "healthy" and one["toolNames"] == ["add", "echo"]
+    assert "pid" not in one  # health checks are not recorded as client starts
+    human = sandbox.run("mcp", "status", "echo-key")
+    assert "echo-key: healthy" in human.stdout and "tools: add, echo" in human.stdout
+
+
+@pytest.mark.parametrize("name,code,state", [("echo", 0, "healthy"), ("crash", 1, "unhealthy"),
+                                             ("garbage", 1, "unhealthy"), ("echo-key", 1, "missing env")])
+def test_test_verb(sandbox, zoo, name, code, state):
+    proc = sandbox.run("mcp", "test", name, "--json", timeout=60)
+    assert proc.returncode == code, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["state"] == state
+    if state == "healthy":
+        assert result["tools"] == ["add", "echo"] and result["serverInfo"]["name"] == "echo"
+
+
+def test_test_a_folder_and_its_suite(sandbox, tmp_path):
+    folder = tmp_path / "echo"
+    folder.mkdir()
+    (folder / "manifest.json").write_text(json.dumps(manifest("echo", command=PY, capabilities=["tools", "prompts", "resources"])))
+    (folder / "server.py").write_text(ECHO_SERVER.read_text())
+    (folder / "tests").mkdir()
+    (folder / "tests" / "test_it.py").write_text("def test_ok():\n    assert True\n")
+    proc = sandbox.run("mcp", "test", str(folder), "--suite", "--json", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["prompts"] == ["greet"] and result["resources"] == ["echo://info"]
+    assert result["suite"]["passed"] is True and "1 passed" in result["suite"]["summary"]
+    (folder / "tests" / "test_it.py").write_text("def test_bad():\n    assert False\n")
+    assert sandbox.run("mcp", "test", str(folder), "--suite").returncode == 1
+
+
+def test_no_orphans_after_a_timeout(sandbox, zoo):
+    import os
+
+    sandbox.run("mcp", "test", "hang", "--timeout", "1")
+    time.sleep(0.5)
+    leftovers = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                cmd = open(f"/proc/{pid}/cmdline", "rb").read().decode(errors="replace")
+            except OSError:
+                continue
+            if str(zoo / "installed" / "hang") in cmd:
+                leftovers.append(pid)
+    assert leftovers == []
+
+
+def test_logs(sandbox, zoo):
+    assert sandbox.run("mcp", "logs", "crash").returncode == 4  # never started by a client yet
+    sandbox.run("mcp", "test", "crash")
+    proc = sandbox.run("mcp", "logs", "crash", "-n", "1", "--json")
+    result = json.loads(proc.stdout)
+    assert result["lines"] == ["boom: no config"]
+    assert sandbox.run("mcp", "logs", "../x").returncode == 2
