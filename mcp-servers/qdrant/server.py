@@ -1,0 +1,178 @@
+"""The qdrant MCP server: vector storage and semantic search for agents, in an embedded store
+(default) or a Qdrant server (QDRANT_URL). Thin tools over qdrant_core; run with
+`python server.py` (stdio)."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+# The server's own folder first, so `qdrant_core` and `claudex_embeddings` are found however
+# the server is started.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import anyio  # noqa: E402
+import anyio.from_thread  # noqa: E402
+import anyio.to_thread  # noqa: E402
+from mcp.server.mcpserver import Context, MCPServer  # noqa: E402
+from mcp.server.mcpserver.exceptions import ToolError  # noqa: E402
+from mcp.types import ToolAnnotations  # noqa: E402
+from pydantic import Field  # noqa: E402
+
+import qdrant_core  # noqa: E402
+from qdrant_core import MAX_LIMIT, Point, QdrantError  # noqa: E402
+
+VERSION = "0.1.0"
+server = MCPServer(
+    "qdrant", version=VERSION,
+    instructions="Vector storage and semantic search. Create a collection, upsert points given as text "
+                 "(embedded by the server) or vectors with a JSON payload, then search by text or vector, "
+                 "optionally filtered on payload fields. The store opens on first use; qdrant_status tells "
+                 "the mode, the collections and the embedding model.")
+store = qdrant_core.Store()
+
+READ = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+LIFECYCLE = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
+WRITE = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
+DESTROY = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False)
+
+Collection = Annotated[str, Field(description="Collection name: letters, digits, '_', '-', '.'; no '/'.")]
+Filter = Annotated[dict[str, Any] | None, Field(
+    description='Payload filter. Short form: {"field": "value"} (match), {"field": ["a", "b"]} (any of), '
+                '{"field": {"gte": 1, "lt": 5}} (range); several keys must all hold. Or a native Qdrant '
+                'filter: {"must": [{"key": "field", "match": {"value": "x"}}], "must_not": [...]}.')]
+
+
+def tool_errors(fn):
+    """Core errors become tool errors (isError results with the message); others stay crashes."""
+    def convert(exc: QdrantError) -> ToolError:
+        return ToolError(f"{exc.code}: {exc}")
+
+    if inspect.iscoroutinefunction(fn):
+        @functools.wraps(fn)
+        async def async_wrapper(*args, **kwargs):
+            try:
+                return await fn(*args, **kwargs)
+            except QdrantError as exc:
+                raise convert(exc) from None
+        return async_wrapper
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except QdrantError as exc:
+            raise convert(exc) from None
+    return wrapper
+
+
+@server.tool(annotations=LIFECYCLE)
+@tool_errors
+def qdrant_start() -> dict[str, Any]:
+    """Open the store and report its status. Embedded mode: opens (and locks) the local store.
+    Server mode: starts a local Qdrant process when QDRANT_BINARY (or qdrant on PATH) is set and
+    none runs, waits until it is ready, then connects. Other tools open the store on demand, so
+    calling this first is optional."""
+    return store.start()
+
+
+@server.tool(annotations=LIFECYCLE)
+@tool_errors
+def qdrant_stop() -> dict[str, Any]:
+    """Flush and close the store, releasing the embedded store's lock for other processes. In
+    server mode, also stops the Qdrant process that qdrant_start started (SIGTERM, then SIGKILL);
+    a server it did not start is never stopped. Data is kept."""
+    return store.stop()
+
+
+@server.tool(annotations=READ)
+@tool_errors
+def qdrant_status() -> dict[str, Any]:
+    """Mode (embedded or server), whether Qdrant is reachable, its version, the collections with
+    point counts and vector size/distance, the storage path and size, and the embedding model."""
+    return store.status()
+
+
+@server.tool(annotations=READ)
+@tool_errors
+def qdrant_list_collections() -> dict[str, Any]:
+    """List the collections with their point counts, vector size and distance."""
+    return {"collections": store.list_collections()}
+
+
+@server.tool(annotations=WRITE)
+@tool_errors
+def qdrant_create_collection(
+    name: Collection,
+    size: Annotated[int | None, Field(ge=1, le=qdrant_core.MAX_SIZE, description=(
+        "Vector dimension; omit to use the embedding model's (384 for the default all-MiniLM-L6-v2)."))] = None,
+    distance: Annotated[Literal["cosine", "dot", "euclid", "manhattan"], Field(
+        description="Similarity measure.")] = "cosine",
+) -> dict[str, Any]:
+    """Create a collection of vectors. Creating one that exists with the same size and distance
+    changes nothing (created: false); with a different one it fails."""
+    return store.create_collection(name, size, distance)
+
+
+@server.tool(annotations=DESTROY)
+@tool_errors
+def qdrant_delete_collection(name: Collection) -> dict[str, Any]:
+    """Delete a collection and all its points, for good."""
+    return store.delete_collection(name)
+
+
+@server.tool(annotations=WRITE)
+@tool_errors
+async def qdrant_upsert(
+    collection: Collection,
+    points: Annotated[list[Point], Field(min_length=1, max_length=qdrant_core.MAX_POINTS, description=(
+        "Points to insert or replace. Each has `text` (embedded by the server, stored in the payload as "
+        "`text`) or `vector`, an optional `payload` object, and an optional `id` (unsigned integer or UUID; "
+        "when absent a stable UUID is derived from the content, so repeating an upsert stores nothing new)."))],
+    ctx: Context,
+) -> dict[str, Any]:
+    """Insert or replace points in a collection. Every point is checked (and every text
+    embedded) before anything is written: one bad point writes nothing. Returns the ids."""
+    def progress(done: int, total: int) -> None:
+        anyio.from_thread.run(functools.partial(ctx.report_progress, done, total, f"embedded {done}/{total} texts"))
+
+    return await anyio.to_thread.run_sync(functools.partial(store.upsert, collection, points, progress))
+
+
+@server.tool(annotations=READ)
+@tool_errors
+def qdrant_search(
+    collection: Collection,
+    query: Annotated[str | None, Field(description="Text to search for (embedded by the server).")] = None,
+    vector: Annotated[list[float] | None, Field(description="A query vector instead of text.")] = None,
+    limit: Annotated[int, Field(ge=1, le=MAX_LIMIT, description="How many results at most.")] = 10,
+    filter: Filter = None,
+    score_threshold: Annotated[float | None, Field(description=(
+        "Drop results scoring below this (cosine/dot: higher is closer)."))] = None,
+) -> dict[str, Any]:
+    """Find the points closest to a text query or a vector, best first, with their scores and
+    payloads; optionally only those whose payload matches a filter."""
+    return store.search(collection, query=query, vector=vector, limit=limit, filter=filter,
+                        score_threshold=score_threshold)
+
+
+@server.tool(annotations=DESTROY)
+@tool_errors
+def qdrant_delete(
+    collection: Collection,
+    ids: Annotated[list[int | str] | None, Field(description="Point ids to delete.")] = None,
+    filter: Filter = None,
+) -> dict[str, Any]:
+    """Delete points from a collection, by ids or by a payload filter (one of the two). Returns
+    how many were deleted."""
+    return store.delete(collection, ids=ids, filter=filter)
+
+
+if __name__ == "__main__":
+    try:
+        server.run("stdio")
+    finally:
+        store.close()

@@ -1,0 +1,152 @@
+"""The server through a real MCP session: the SDK's stdio client starts `python server.py`."""
+
+from __future__ import annotations
+
+import os
+
+import anyio
+import pytest
+
+from conftest import REAL_QDRANT_API_KEY, REAL_QDRANT_URL, mcp_server, server_env
+
+TOOLS = {"qdrant_start", "qdrant_stop", "qdrant_status", "qdrant_create_collection", "qdrant_search",
+         "qdrant_upsert", "qdrant_delete", "qdrant_list_collections", "qdrant_delete_collection"}
+
+
+def run(fn, *args):
+    return anyio.run(fn, *args)
+
+
+def test_tools_are_typed_annotated_and_documented(home):
+    async def main():
+        async with mcp_server(server_env(home)) as s:
+            return (await s.session.list_tools()).tools
+
+    tools = {t.name: t for t in run(main)}
+    assert set(tools) == TOOLS
+    for tool in tools.values():
+        assert tool.description and tool.annotations is not None
+        assert tool.annotations.read_only_hint is not None
+    assert tools["qdrant_search"].annotations.read_only_hint is True
+    assert tools["qdrant_delete"].annotations.destructive_hint is True
+    assert tools["qdrant_upsert"].annotations.idempotent_hint is True
+    schema = tools["qdrant_search"].input_schema
+    assert schema["required"] == ["collection"] and schema["properties"]["limit"]["maximum"] == 1000
+    assert "points" in tools["qdrant_upsert"].input_schema["required"]
+
+
+def test_data_flow_and_persistence_across_restarts(home):
+    env = server_env(home)
+
+    async def first():
+        async with mcp_server(env) as s:
+            started = await s.call("qdrant_start")
+            assert started["mode"] == "embedded" and started["reachable"] is True
+            created = await s.call("qdrant_create_collection", {"name": "notes"})
+            assert created == {"name": "notes", "points": 0, "size": 384, "distance": "Cosine", "created": True}
+            await s.call("qdrant_create_collection", {"name": "raw", "size": 3, "distance": "dot"})
+            up = await s.call("qdrant_upsert", {"collection": "notes", "points": [
+                {"text": "The cat sleeps on the sofa", "payload": {"kind": "pet", "year": 2020}},
+                {"text": "Qdrant is a vector search engine", "payload": {"kind": "db", "year": 2023}},
+                {"text": "Dogs love long walks", "payload": {"kind": "pet", "year": 2024}, "id": 42}]})
+            assert up["upserted"] == 3 and up["ids"][2] == 42
+            await s.call("qdrant_upsert", {"collection": "raw", "points": [
+                {"vector": [1, 0, 0], "id": 1}, {"vector": [0, 1, 0], "id": 2, "payload": {"tag": "y"}}]})
+            hits = (await s.call("qdrant_search", {"collection": "notes", "query": "database for embeddings",
+                                                   "limit": 1}))["results"]
+            assert hits[0]["payload"]["kind"] == "db"
+            pets = (await s.call("qdrant_search", {"collection": "notes", "query": "database for embeddings",
+                                                   "filter": {"kind": "pet", "year": {"gte": 2021}}}))["results"]
+            assert [h["id"] for h in pets] == [42]
+            raw = (await s.call("qdrant_search", {"collection": "raw", "vector": [0, 1, 0], "limit": 1}))["results"]
+            assert raw[0]["id"] == 2 and raw[0]["payload"] == {"tag": "y"}
+            deleted = await s.call("qdrant_delete", {"collection": "notes", "filter": {"kind": "db"}})
+            assert deleted["deleted"] == 1
+            assert (await s.call("qdrant_delete", {"collection": "raw", "ids": [1]}))["deleted"] == 1
+            stopped = await s.call("qdrant_stop")
+            assert stopped["closed"] is True
+
+    async def second():
+        async with mcp_server(env) as s:
+            status = await s.call("qdrant_status")
+            counts = {c["name"]: c["points"] for c in status["collections"]}
+            assert counts == {"notes": 2, "raw": 1}
+            assert status["storage_bytes"] > 0 and status["storage_path"].startswith(str(home))
+            hits = (await s.call("qdrant_search", {"collection": "notes", "query": "a kitten napping",
+                                                   "limit": 1}))["results"]
+            assert hits[0]["payload"]["text"] == "The cat sleeps on the sofa"
+            assert (await s.call("qdrant_delete_collection", {"name": "raw"}))["deleted"] is True
+            names = [c["name"] for c in (await s.call("qdrant_list_collections"))["collections"]]
+            assert names == ["notes"]
+
+    run(first)
+    run(second)
+
+
+def test_second_instance_gets_a_clear_lock_error(home):
+    env = server_env(home)
+
+    async def main():
+        async with mcp_server(env) as one, mcp_server(env) as two:
+            await one.call("qdrant_start")
+            message = await two.error("qdrant_list_collections")
+            assert "in use by another process" in message and "QDRANT_URL" in message
+            status = await two.call("qdrant_status")  # status still answers, and says why
+            assert status["reachable"] is False and "QDRANT_URL" in status["error"]
+            await one.call("qdrant_stop")  # released: the second can open it now
+            assert (await two.call("qdrant_list_collections")) == {"collections": []}
+
+    run(main)
+
+
+@pytest.mark.parametrize("tool, args, expected", [
+    ("qdrant_search", {"collection": "missing", "query": "x"}, "does not exist"),
+    ("qdrant_upsert", {"collection": "missing", "points": [{"text": "x"}]}, "does not exist"),
+    ("qdrant_upsert", {"collection": "c", "points": [{"vector": [1.0, 2.0]}]}, "2 dimensions"),
+    ("qdrant_search", {"collection": "c", "vector": [1.0, 2.0]}, "2 dimensions"),
+    ("qdrant_search", {"collection": "c", "query": "x", "filter": {"kind": {"like": "p%"}}}, "filter on 'kind'"),
+    ("qdrant_delete", {"collection": "c", "filter": {"must": "everything"}}, "not a valid Qdrant filter"),
+    ("qdrant_search", {"collection": "c", "query": "x", "limit": 1_000_000}, "less than or equal to 1000"),
+    ("qdrant_upsert", {"collection": "c", "points": [{"text": "fine"}, {"text": ""}]}, "points[1].text is empty"),
+    ("qdrant_search", {"collection": "c", "query": "  "}, "query is empty"),
+    ("qdrant_create_collection", {"name": "a/b"}, "is not valid"),
+    ("qdrant_upsert", {"collection": "a/b", "points": [{"text": "x"}]}, "is not valid"),
+])
+def test_bad_input_is_a_tool_error_and_writes_nothing(home, tool, args, expected):
+    async def main():
+        async with mcp_server(server_env(home)) as s:
+            await s.call("qdrant_create_collection", {"name": "c", "size": 384})
+            await s.call("qdrant_upsert", {"collection": "c", "points": [{"text": "kept", "payload": {"kind": "p"}}]})
+            message = await s.error(tool, args)
+            assert expected in message, message
+            assert message.strip() != f"Error executing tool {tool}"  # a real message, not a crash
+            collections = (await s.call("qdrant_list_collections"))["collections"]
+            assert [(c["name"], c["points"]) for c in collections] == [("c", 1)]
+
+    run(main)
+
+
+@pytest.mark.skipif(not REAL_QDRANT_URL, reason="QDRANT_URL is not set: no real Qdrant server to test server mode")
+def test_server_mode_against_a_real_qdrant(home):
+    name = f"claudex_test_{os.getpid()}"
+    env = server_env(home, QDRANT_URL=REAL_QDRANT_URL, **({"QDRANT_API_KEY": REAL_QDRANT_API_KEY}
+                                                          if REAL_QDRANT_API_KEY else {}))
+
+    async def main():
+        async with mcp_server(env) as s:
+            status = await s.call("qdrant_status")
+            assert status["mode"] == "server" and status["reachable"] is True and status["version"]
+            try:
+                await s.call("qdrant_create_collection", {"name": name})
+                await s.call("qdrant_upsert", {"collection": name, "points": [
+                    {"text": "server mode works", "payload": {"k": 1}}, {"text": "another point", "payload": {"k": 2}}]})
+                hits = (await s.call("qdrant_search", {"collection": name, "query": "server mode",
+                                                       "filter": {"k": 1}}))["results"]
+                assert hits[0]["payload"]["text"] == "server mode works"
+                assert (await s.call("qdrant_delete", {"collection": name, "filter": {"k": 2}}))["deleted"] == 1
+                stopped = await s.call("qdrant_stop")
+                assert stopped["process"]["stopped"] is False  # never stops a server it did not start
+            finally:
+                await s.session.call_tool("qdrant_delete_collection", {"name": name})
+
+    run(main)
