@@ -27,10 +27,13 @@ def _call(argv: list[str]) -> None:
         raise Exit(code=code)
 
 
-def _claudex(c, verb: str, args: str) -> None:
+def _claudex_argv() -> list[str]:
     claudex = BIN / "claudex"
-    head = [str(claudex)] if claudex.exists() else [sys.executable, "-m", "claudex_mcp.cli.dispatch"]
-    code = subprocess.call(head + ["mcp", verb] + shlex.split(args) + shlex.split(c.remainder or ""))
+    return [str(claudex)] if claudex.exists() else [sys.executable, "-m", "claudex_mcp.cli.dispatch"]
+
+
+def _claudex(c, verb: str, args: str) -> None:
+    code = subprocess.call(_claudex_argv() + ["mcp", verb] + shlex.split(args) + shlex.split(c.remainder or ""))
     if code:
         raise Exit(code=code)
 
@@ -181,13 +184,25 @@ def docs(c):
     _call([sys.executable, str(ROOT / "tests" / "cli_reference.py"), "--write"])
 
 
+def shipped_servers() -> list[Path]:
+    """The servers in mcp-servers/ that are installed (not core: init puts those in core/)."""
+    return sorted(p.parent for p in (ROOT / "mcp-servers").glob("*/manifest.json"))
+
+
 @task
 def run(c):
-    """The main job: create the registry and validate it."""
+    """The main job: the registry at its default place with every shipped server (core ones by
+    init, the others installed, or upgraded when their folder changed), the client config
+    generated, and the status of every server."""
     _claudex(c, "init", "")
-    from claudex_mcp import paths
-
-    _claudex(c, "validate", shlex.quote(str(paths.registry_file(paths.registry_dir()))))
+    for folder in shipped_servers():
+        code = subprocess.call(_claudex_argv() + ["mcp", "install", str(folder)], stderr=subprocess.DEVNULL)
+        if code == 3:  # already installed: bring it up to date
+            _claudex(c, "upgrade", shlex.quote(folder.name))
+        elif code:
+            _claudex(c, "install", shlex.quote(str(folder)))  # again, to show the error
+    _claudex(c, "generate", "")
+    _claudex(c, "status", "")
 
 
 mcp = Collection("mcp", init, validate, cache, config, generate, install, uninstall, upgrade, enable, disable)

@@ -100,6 +100,7 @@ def sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         "CLAUDEX_MCP_REGISTRY": str(tmp_path / "registry"),
         "CLAUDEX_PROJECTS_DIR": str(home / "claudex"),
         "CLAUDEX_MCP_LOCK_TIMEOUT": "5",
+        "CLAUDEX_MCP_CORE_SOURCE": "",  # no shipped core servers (each needs a venv) unless a test asks
     }
     for name in ("CLAUDEX_DEBUG", "NO_COLOR", "CODEX_HOME"):
         monkeypatch.delenv(name, raising=False)

@@ -305,3 +305,20 @@ def test_install_with_submodules_only_when_asked(sandbox, reg):
     ok(cli(sandbox, "install", url, "--submodules"))
     assert (reg / "installed" / "hello" / "vendor" / "VERSION").exists()
     assert records(reg)["hello"]["source"]["submodules"] is True
+
+
+def test_init_puts_the_core_servers_in_core_and_keeps_them_current(sandbox, tmp_path):
+    shipped = tmp_path / "shipped"
+    write_files(shipped / "codex", server_files("codex", "1.0.0"))
+    env = {"CLAUDEX_MCP_CORE_SOURCE": str(shipped)}
+    result = ok(cli(sandbox, "init", "--json", env=env))
+    reg = sandbox.registry
+    assert result["core"] == ["codex"] and (reg / "core" / "codex" / "server.py").exists()
+    assert records(reg)["codex"]["source"] == {"type": "core"} and records(reg)["codex"]["location"] == "core"
+    before = snapshot(reg)
+    assert ok(cli(sandbox, "init", "--json", env=env))["core"] == []  # unchanged: nothing to do
+    assert snapshot(reg) == before
+    write_files(shipped / "codex", server_files("codex", "1.1.0"))
+    assert ok(cli(sandbox, "init", "--json", env=env))["core"] == ["codex"]
+    assert (reg / "core" / "codex" / "VERSION").read_text() == "1.1.0\n"
+    assert ok(cli(sandbox, "test", "codex", "--json"))["state"] == "healthy"

@@ -95,7 +95,7 @@ def _prepare(txn: staging.Transaction, source: dict, report: Report) -> tuple[di
     return manifest, record
 
 
-def _build(txn: staging.Transaction, manifest: dict, record: dict, report: Report) -> None:
+def _build(txn: staging.Transaction, manifest: dict, record: dict, report: Report, tree: str | None = None) -> None:
     report("dependencies")
     fault("dependencies")
     done = deps.install(txn.new)
@@ -105,7 +105,23 @@ def _build(txn: staging.Transaction, manifest: dict, record: dict, report: Repor
     report("permissions")
     fault("permissions")
     deps.normalise_permissions(txn.new)
-    atomic.write_json(txn.new / staging.MARKER, {"source": record, "installedAt": _now()})
+    marker = {"source": record, "installedAt": _now()}
+    if tree:
+        marker["treeDigest"] = tree  # a folder source: upgrade copies it again only when it changed
+    atomic.write_json(txn.new / staging.MARKER, marker)
+
+
+def _tree_of(source: dict) -> str | None:
+    return tree_digest(Path(source["path"])) if source["type"] == "path" else None
+
+
+def _installed_tree(folder: Path) -> str | None:
+    import json
+
+    try:
+        return json.loads((folder / staging.MARKER).read_text()).get("treeDigest")
+    except (OSError, ValueError):
+        return None
 
 
 def _record(manifest: dict, location: str, source: dict, folder: Path, installed_at: str | None = None) -> dict:
@@ -185,7 +201,7 @@ def install(registry: Path, spec: str, *, ref: str | None = None, submodules: bo
                 raise Conflict(f"{name} is already installed ({location}/)", code="already_installed",
                                hint=f"run 'claudex mcp upgrade {name}', or uninstall it first")
             txn.write_journal(name=name, location="installed")
-            _build(txn, manifest, record, report)
+            _build(txn, manifest, record, report, _tree_of(source))
             target = registry / "installed" / name
             report("commit")
             fault("commit")
@@ -329,7 +345,10 @@ def upgrade(registry: Path, name: str, *, check: bool = False, force: bool = Fal
             if not Path(source["path"]).is_dir():
                 raise NotFound(f"{name}'s source folder {source['path']} is gone", code="source_gone",
                                hint="install it again from where it lives now")
-            new_source, why = dict(source), "re-copied from its folder"
+            if _installed_tree(folder) == tree_digest(Path(source["path"])) and not force:
+                new_source, why = None, "its folder has not changed"
+            else:
+                new_source, why = dict(source), "re-copied from its folder"
         else:
             new_source, why = None, "no source to upgrade from"
         result = {"action": "upgrade", "name": name, "from": current, "location": location, "reason": why}
@@ -346,7 +365,7 @@ def upgrade(registry: Path, name: str, *, check: bool = False, force: bool = Fal
             if parse(new_version) < parse(current) and not force:
                 raise Conflict(f"{new_version} is older than the installed {current}", code="downgrade",
                                hint="pass --force to downgrade")
-            _build(txn, manifest, new_record, report)
+            _build(txn, manifest, new_record, report, _tree_of(new_source))
             health = _health_check(txn.new, manifest, report)
             report("commit")
             fault("commit")
@@ -456,3 +475,72 @@ def _zombie(pid: int) -> bool:
             return fh.read().rsplit(")", 1)[1].split()[0] == "Z"
     except OSError:
         return True
+
+
+def core_source() -> Path | None:
+    """Where the core servers that ship with claudex are: CLAUDEX_MCP_CORE_SOURCE (empty: none),
+    else mcp-servers/core/ of this claudex."""
+    value = os.environ.get("CLAUDEX_MCP_CORE_SOURCE")
+    if value is not None:
+        return Path(value) if value else None
+    return paths.PROJECT_ROOT / "mcp-servers" / "core"
+
+
+def tree_digest(folder: Path) -> str:
+    """A digest of a server folder's files (what a copy would take), to see whether it changed."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for current, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if d not in sources.EXCLUDED)
+        for name in sorted(files):
+            path = Path(current) / name
+            digest.update(str(path.relative_to(folder)).encode() + b"\0")
+            digest.update(os.readlink(path).encode() if path.is_symlink() else path.read_bytes())
+            digest.update(b"\0")
+    return "sha256:" + digest.hexdigest()
+
+
+def sync_core(registry: Path, report: Report = _quiet) -> list[str]:
+    """Put the shipped core servers into core/ with their dependencies, or bring them up to date
+    (atomically, like an upgrade); a core server that did not change is left alone."""
+    import json
+
+    source_root = core_source()
+    if source_root is None or not source_root.is_dir():
+        return []
+    synced = []
+    for folder in sorted(p for p in source_root.iterdir() if (p / "manifest.json").is_file()):
+        digest = tree_digest(folder)
+        target = registry / "core" / folder.name
+        try:
+            if json.loads((target / staging.MARKER).read_text()).get("treeDigest") == digest:
+                continue
+        except (OSError, ValueError):
+            pass
+        with registry_lock(registry):
+            _begin(registry)
+            txn = staging.Transaction(registry, "core", folder.name)
+            txn.write_journal(location="core")
+            try:
+                manifest, record = _prepare(txn, {"type": "path", "path": str(folder)}, report)
+                if manifest["metadata"]["name"] != folder.name:
+                    raise InvalidInput(f"core server folder {folder} holds {manifest['metadata']['name']!r}",
+                                       code="name_mismatch")
+                _build(txn, manifest, {"type": "core"}, report)
+                atomic.write_json(txn.new / staging.MARKER, {"source": {"type": "core"}, "installedAt": _now(),
+                                                            "treeDigest": digest})
+                if target.exists():
+                    staging.exchange(txn.new, target)
+                else:
+                    os.rename(txn.new, target)
+                    atomic.fsync_dir(target.parent)
+                records = registry_mod.reconciled(registry)
+                records[folder.name] = _record(manifest, "core", {"type": "core"}, target)
+                registry_mod.write_records(registry, records)
+            finally:
+                txn.remove()
+        synced.append(folder.name)
+    if synced:
+        cache.invalidate()
+    return synced

@@ -19,6 +19,7 @@ setup_sandbox() {
     export XDG_DATA_HOME="$SANDBOX/xdg/data"
     export XDG_STATE_HOME="$SANDBOX/xdg/state"
     export CLAUDEX_MCP_REGISTRY="$SANDBOX/registry"
+    export CLAUDEX_MCP_CORE_SOURCE=""  # no shipped core servers: each needs a venv
     export PATH="$REPO/.venv/bin:/usr/bin:/bin"
     unset CLAUDEX_DEBUG NO_COLOR CLAUDEX_MCP_LOCK_TIMEOUT
     if [ ! -x "$REPO/.venv/bin/claudex" ]; then

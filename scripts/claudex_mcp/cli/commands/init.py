@@ -1,7 +1,9 @@
-"""Create the registry: registry.json, core/, installed/ and disabled/.
+"""Create the registry: registry.json, core/, installed/ and disabled/, with the core servers.
 
 The registry is $CLAUDEX_MCP_REGISTRY, else /opt/mcp-servers when it exists and is writable,
-else $XDG_DATA_HOME/claudex/mcp-servers. Running it again changes nothing.
+else $XDG_DATA_HOME/claudex/mcp-servers. The core servers that ship with claudex
+(mcp-servers/core/, or CLAUDEX_MCP_CORE_SOURCE; empty for none) are put in core/ with their
+dependencies, or updated when they changed. Running it again changes nothing.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from ... import paths, registry
+from ... import lifecycle, paths, registry
 from .. import common
 
 EXAMPLES = (
@@ -27,10 +29,12 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 def action(args: argparse.Namespace) -> int:
     where = paths.registry_dir()
     created = registry.init(where)
+    core = lifecycle.sync_core(where, report=common.progress(not args.json))
     if args.json:
-        common.write_json({"created": created, "registry": str(where)})
-    elif created:
-        print(f"initialised the registry at {where} ({len(created)} created)")
+        common.write_json({"created": created, "core": core, "registry": str(where)})
+    elif created or core:
+        print(f"initialised the registry at {where} ({len(created)} created"
+              + (f"; core servers: {', '.join(core)}" if core else "") + ")")
     else:
         print(f"the registry at {where} is ready; nothing to do")
     return 0
