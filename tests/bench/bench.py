@@ -113,6 +113,26 @@ def install_times(root: Path, env: dict, runs: int) -> dict:
             "p90_ms": round(samples[int(len(samples) * 0.9) - 1], 2), "min_ms": round(samples[0], 2)}
 
 
+def status_times(root: Path, env: dict, runs: int) -> dict:
+    """`claudex mcp status --refresh` over 20 real MCP servers (the test echo server), each
+    started through the launcher: bounded by the parallelism, not the sum of start-ups."""
+    registry = root / "registry-status"
+    for location in ("core", "installed", "disabled"):
+        (registry / location).mkdir(parents=True)
+    (registry / "registry.json").write_text('{"apiVersion": "v1", "servers": {}}')
+    echo = (ROOT / "tests" / "servers" / "echo_server.py").read_text()
+    for i in range(20):
+        folder = registry / "installed" / f"echo-{i:02d}"
+        folder.mkdir()
+        (folder / "server.py").write_text(echo)
+        (folder / "manifest.json").write_text(json.dumps({
+            "apiVersion": "v1", "metadata": {"name": folder.name, "version": "1.0.0", "description": "bench"},
+            "server": {"command": sys.executable, "args": ["${SERVER_DIR}/server.py"]}}))
+    result = time_command([CLAUDEX, "mcp", "status", "--refresh"], runs, dict(env, CLAUDEX_MCP_REGISTRY=str(registry)))
+    single = time_command([CLAUDEX, "mcp", "test", "echo-00"], runs, dict(env, CLAUDEX_MCP_REGISTRY=str(registry)))
+    return dict(result, one_server_test_median_ms=single["median_ms"], servers=20)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--output", type=Path, default=ROOT / "build" / "bench.json")
@@ -138,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run(entrypoint, capture_output=True, env=env50)
         results["entrypoint_50_servers"] = dict(time_command(entrypoint, args.runs, env50), target_ms=40)
         results["install_small_local_server"] = dict(install_times(Path(tmp), env, args.runs), target_ms=300)
+        results["status_20_servers"] = status_times(Path(tmp), env, max(3, args.runs // 10))
     report = {"cpus": os.cpu_count(), "python": sys.version.split()[0], "results": results}
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
