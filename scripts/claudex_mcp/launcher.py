@@ -68,6 +68,8 @@ def prepare(entry: dict, layers: config.Layers, environ: dict[str, str]) -> Laun
     for key, value in (merged.get("env") or {}).items():
         env[key] = expand.expand(value, scope)
     env["SERVER_DIR"] = folder
+    if layers.project is not None:  # the launcher chdirs to the server: say where the project is
+        env["CLAUDEX_PROJECT_DIR"] = str(layers.project.dir)
     command = expand.expand(server["command"], scope)
     args = [expand.expand(arg, scope) for arg in merged.get("args") or []]
     if "/" in command:
