@@ -58,6 +58,13 @@ def _locate(registry: Path, name: str) -> tuple[str, Path] | None:
     return None
 
 
+def _installed(registry: Path, name: str) -> tuple[str, Path]:
+    where = _locate(registry, name)
+    if where is None:
+        raise NotFound(f"{name} is not installed", code="no_server", hint="see 'claudex mcp list'")
+    return where
+
+
 def _validated_manifest(folder: Path) -> dict:
     from . import validation
 
@@ -228,10 +235,7 @@ def uninstall(registry: Path, name: str, *, purge: bool = False, report: Report 
     _sigterm_as_interrupt()
     with registry_lock(registry):
         _begin(registry)
-        where = _locate(registry, name)
-        if where is None:
-            raise NotFound(f"{name} is not installed", code="no_server", hint="see 'claudex mcp list'")
-        location, folder = where
+        location, folder = _installed(registry, name)
         if location == "core":
             raise Conflict(f"{name} is a core server and cannot be uninstalled", code="core_server",
                            hint=f"run 'claudex mcp disable {name}' instead")
@@ -329,10 +333,7 @@ def upgrade(registry: Path, name: str, *, check: bool = False, force: bool = Fal
     _sigterm_as_interrupt()
     with registry_lock(registry):
         _begin(registry)
-        where = _locate(registry, name)
-        if where is None:
-            raise NotFound(f"{name} is not installed", code="no_server", hint="see 'claudex mcp list'")
-        location, folder = where
+        location, folder = _installed(registry, name)
         if location == "core":
             raise Conflict(f"{name} is a core server; it is upgraded with claudex itself", code="core_server")
         record = registry_mod.reconciled(registry).get(name, {})
@@ -396,10 +397,7 @@ def set_enabled(registry: Path, name: str, enabled: bool, *, project=None, repor
     check_name(name)
     with registry_lock(registry):
         _begin(registry)
-        where = _locate(registry, name)
-        if where is None:
-            raise NotFound(f"{name} is not installed", code="no_server", hint="see 'claudex mcp list'")
-        location, folder = where
+        location, folder = _installed(registry, name)
         changed, layer_file = False, None
         if project is not None:
             layer_file = project.config_file
