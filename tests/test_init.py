@@ -176,7 +176,7 @@ def test_cli_init_json_output(sandbox):
     proc = sandbox.run("mcp", "init", "--json")
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
-    assert set(out) == {"created", "registry"}
+    assert set(out) == {"core", "created", "registry"}
     assert out["registry"] == str(sandbox.registry)
     assert sorted(out["created"]) == sorted(expected_created(sandbox.registry))
     assert proc.stdout == jsonio.dumps(out)  # sorted keys, 2-space indent, newline at the end
@@ -190,7 +190,7 @@ def test_cli_second_run_changes_nothing(sandbox):
     before = snapshot(reg)
     proc = sandbox.run("mcp", "init", "--json")
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout) == {"created": [], "registry": str(reg)}
+    assert json.loads(proc.stdout) == {"core": [], "created": [], "registry": str(reg)}
     assert snapshot(reg) == before
     proc = sandbox.run("mcp", "init")
     assert proc.returncode == 0
