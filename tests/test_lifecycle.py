@@ -98,7 +98,7 @@ def test_install_a_python_server_gets_its_own_venv(sandbox, reg):
     ("http", 1, "invalid_source"),
     ("bad-ref", 1, "invalid_ref"),
     ("no-repo", 5, "git_failed"),
-    ("no-such-tag", 5, "git_failed"),
+    ("no-such-tag", 5, "no_ref"),
     ("escape", 1, "invalid_server"),
     ("world-writable", 1, "invalid_server"),
     ("claudex-range", 1, "incompatible"),

@@ -152,10 +152,18 @@ def is_secret(path: tuple, secrets: set[str]) -> bool:
 
 
 def mask(path: tuple, value: Any, secrets: set[str]) -> Any:
-    """A secret's literal value is masked; a ${VAR} reference is not a secret and stays."""
+    """A secret's literal value is masked; a ${VAR} reference is not a secret and stays. An
+    object (a whole `env` or `headers`) is masked member by member."""
+    if isinstance(value, dict):
+        return {k: mask(path + (k,), v, secrets) for k, v in value.items()}
     if isinstance(value, str) and value and is_secret(path, secrets) and "${" not in value:
         return MASK
     return value
+
+
+def holds_secret(path: tuple, value: Any, secrets: set[str]) -> bool:
+    """Whether writing ``value`` at ``path`` would put a secret's literal value in the file."""
+    return mask(path, value, secrets) != value
 
 
 def _record(path: tuple, r: dict, secrets: set[str]) -> dict:

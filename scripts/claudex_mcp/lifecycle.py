@@ -303,22 +303,24 @@ def _newer_git_ref(source: dict) -> tuple[dict | None, str]:
     return dict(source), f"{ref or 'the default branch'} moved to {head[:12]}"
 
 
-def _health_check(folder: Path, manifest: dict, report: Report) -> dict | None:
-    """A real MCP handshake with the staged server; skipped (None) for remote servers and
-    when a required variable is missing here."""
-    from . import expand, health
+def _health_check(registry: Path, folder: Path, manifest: dict, location: str, report: Report) -> dict | None:
+    """A real MCP handshake with the staged server, configured as the launcher would (every
+    config layer but a project's); skipped (None) for remote servers, and when a required
+    variable is set nowhere here."""
+    from . import config, expand, health
 
     server = manifest["server"]
     if server.get("transport", "stdio") != "stdio":
         return None
-    required = [e if isinstance(e, str) else e["name"] for e in server.get("requiredEnv", [])]
-    missing = [n for n in required if not os.environ.get(n)]
+    entry = {"name": manifest["metadata"]["name"], "folder": str(folder), "location": location, "manifest": manifest}
+    merged, _ = config.merge(config.Layers(registry, None).sources(entry))
+    missing = config.env_reference_problems(entry, merged, dict(os.environ))
     if missing:
         report("health", f"skipped: {', '.join(missing)} not set")
         return None
     scope = dict(os.environ, SERVER_DIR=str(folder))
-    env = {k: expand.expand(v, scope) for k, v in server.get("env", {}).items()}
-    argv = [expand.expand(server["command"], scope)] + [expand.expand(a, scope) for a in server.get("args", [])]
+    env = {k: expand.expand(v, scope) for k, v in (merged.get("env") or {}).items()}
+    argv = [expand.expand(server["command"], scope)] + [expand.expand(a, scope) for a in merged.get("args") or []]
     report("health")
     timeout = float(manifest.get("healthCheck", {}).get("timeout", health.DEFAULT_TIMEOUT))
     return health.handshake(argv, {**os.environ, **env, "SERVER_DIR": str(folder)}, str(folder), max(timeout, 10.0),
@@ -367,7 +369,7 @@ def upgrade(registry: Path, name: str, *, check: bool = False, force: bool = Fal
                 raise Conflict(f"{new_version} is older than the installed {current}", code="downgrade",
                                hint="pass --force to downgrade")
             _build(txn, manifest, new_record, report, _tree_of(new_source))
-            health = _health_check(txn.new, manifest, report)
+            health = _health_check(registry, txn.new, manifest, location, report)
             report("commit")
             fault("commit")
             staging.exchange(txn.new, folder)  # txn.new now holds the old version

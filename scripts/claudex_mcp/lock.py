@@ -64,7 +64,13 @@ def file_lock(lock_path: Path, timeout: float | None = None, what: str | None = 
 
 def registry_lock(registry: Path, timeout: float | None = None):
     """Hold the registry's lock; raise Conflict (exit 3) when another process keeps it longer
-    than ``timeout`` seconds (default ``$CLAUDEX_MCP_LOCK_TIMEOUT`` or 30)."""
+    than ``timeout`` seconds (default ``$CLAUDEX_MCP_LOCK_TIMEOUT`` or 30), NotFound (exit 4)
+    when there is no registry."""
+    if not Path(registry).is_dir():
+        from .errors import NotFound
+
+        raise NotFound(f"there is no registry at {registry}", path=str(registry),
+                       hint="run 'claudex mcp init', or set CLAUDEX_MCP_REGISTRY", code="no_registry")
     return file_lock(paths.registry_lock_file(registry), timeout, f"the registry at {registry}")
 
 

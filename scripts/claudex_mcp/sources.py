@@ -121,7 +121,18 @@ def fetch(source: dict, dest: Path, scratch: Path) -> dict:
     git("clone", "--quiet", "--no-recurse-submodules", "--", source["url"], str(clone))
     _check_size(clone, source["url"])
     if source.get("ref"):  # a tag, branch or commit; check_ref() made sure it is not an option
-        git("checkout", "--quiet", "--detach", source["ref"], cwd=clone)
+        commit = None
+        for candidate in (source["ref"], f"origin/{source['ref']}"):  # a tag or commit, or a branch
+            try:
+                commit = git("rev-parse", "--verify", "--quiet", "--end-of-options", f"{candidate}^{{commit}}",
+                             cwd=clone).strip()
+                break
+            except ExternalFailure:
+                continue
+        if commit is None:
+            raise ExternalFailure(f"{source['url']} has no tag, branch or commit {source['ref']!r}", code="no_ref",
+                                  hint="check the ref (git ls-remote URL lists tags and branches)")
+        git("checkout", "--quiet", "--detach", commit, cwd=clone)
     if source.get("submodules"):  # only when asked for (install --submodules)
         git("-c", "protocol.file.allow=always", "submodule", "--quiet", "update", "--init", "--recursive", cwd=clone)
         _check_size(clone, source["url"])

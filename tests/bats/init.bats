@@ -90,7 +90,7 @@ assert_mode() {
     run --separate-stderr claudex mcp init --json
     assert_status 0
     assert_stderr_empty
-    [ "$(json_eval 'sorted(doc)')" = "['created', 'registry']" ] || fail "unexpected keys"
+    [ "$(json_eval 'sorted(doc)')" = "['core', 'created', 'registry']" ] || fail "unexpected keys"
     [ "$(json_eval 'doc["registry"]')" = "$reg" ] || fail "registry is not \$CLAUDEX_MCP_REGISTRY"
     [ "$(json_eval 'sorted(doc["created"])')" = \
       "['$reg', '$reg/core', '$reg/disabled', '$reg/installed', '$reg/registry.json']" ] ||

@@ -44,7 +44,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     where.add_argument("--user", action="store_const", dest="layer", const="user", help="the user layer (default)")
     where.add_argument("--global", action="store_const", dest="layer", const="global", help="the global layer")
     where.add_argument("--project", metavar="NAME", help="the project layer of project NAME")
-    s.add_argument("--project-dir", metavar="DIR", help="the project layer of the project in DIR")
+    where.add_argument("--project-dir", metavar="DIR", help="the project layer of the project in DIR")
     common.add_json(s)
     return p
 
@@ -96,13 +96,11 @@ def _print_explain(result: dict) -> None:
 
 def _set(args: argparse.Namespace) -> int:
     from ... import atomic, config, jsonio, paths, project, validation
-    from ...errors import InvalidInput, UsageError
+    from ...errors import InvalidInput
     from ...lock import path_lock
 
     registry, index = common.registry_index()
     entry = common.server_entry(index, args.server)
-    if args.project and args.project_dir:
-        raise UsageError("give --project or --project-dir, not both")
     layer = "project" if (args.project or args.project_dir) else (args.layer or "user")
     if layer == "project":
         target = project.resolve(args.project, args.project_dir).config_file
@@ -112,7 +110,7 @@ def _set(args: argparse.Namespace) -> int:
         target = paths.user_config_file()
     value = config.parse_value(args.value)
     path = tuple(args.key.split("."))
-    if layer != "user" and isinstance(value, str) and "${" not in value and config.is_secret(path, config.secret_names(entry)):
+    if layer != "user" and config.holds_secret(path, value, config.secret_names(entry)):
         raise InvalidInput(f"{args.key} is a secret; it is not written in plain text to the {layer} layer ({target})",
                            code="secret_in_shared_layer",
                            hint=f"set a reference such as '${{{path[-1]}}}' and export the variable, or use --user")
