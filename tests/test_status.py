@@ -141,3 +141,49 @@ def test_logs(sandbox, zoo):
     result = json.loads(proc.stdout)
     assert result["lines"] == ["boom: no config"]
     assert sandbox.run("mcp", "logs", "../x").returncode == 2
+
+
+@pytest.fixture
+def remote(sandbox):
+    """The HTTP test server on a free port, stopped even when the test fails."""
+    import os
+    import socket
+    import subprocess
+    import urllib.request
+
+    from conftest import ROOT
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([PY, str(ROOT / "tests" / "servers" / "http_server.py"), str(port), "tok-9"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1)
+            except urllib.error.HTTPError:
+                break  # 401: it is up
+            except OSError:
+                time.sleep(0.1)
+        yield port
+    finally:
+        os.killpg(proc.pid, 9)
+        proc.wait()
+
+
+def test_status_of_a_remote_server(sandbox, remote):
+    reg = sandbox.registry
+    registry_mod.init(reg)
+    doc = {"apiVersion": "v1", "metadata": {"name": "far", "version": "1.0.0", "description": "remote"},
+           "server": {"transport": "http", "url": f"http://127.0.0.1:{remote}/mcp",
+                      "headers": {"Authorization": "Bearer ${FAR_TOKEN}"}},
+           "healthCheck": {"endpoint": "/health", "timeout": 5}}
+    add_server(reg, "far", doc=doc, files={})
+    sandbox.env["FAR_TOKEN"] = "tok-9"
+    code, one = status(sandbox, "far")
+    assert (code, one["state"], one["toolNames"]) == (0, "healthy", ["echo"]), one
+    sandbox.env["FAR_TOKEN"] = "wrong"
+    code, one = status(sandbox, "far", "--refresh")
+    assert (code, one["state"], one["cause"]) == (1, "unhealthy", "http_error")
+    assert "401" in one["error"]
