@@ -322,3 +322,18 @@ def test_init_puts_the_core_servers_in_core_and_keeps_them_current(sandbox, tmp_
     assert ok(cli(sandbox, "init", "--json", env=env))["core"] == ["codex"]
     assert (reg / "core" / "codex" / "VERSION").read_text() == "1.1.0\n"
     assert ok(cli(sandbox, "test", "codex", "--json"))["state"] == "healthy"
+
+
+def test_install_a_node_server_runs_npm(sandbox, reg):
+    import shutil
+
+    if shutil.which("npm") is None:
+        pytest.skip("npm is not installed")
+    src = folder_source(sandbox, "noder", command="node", args=["${SERVER_DIR}/server.js"])
+    folder = sandbox.root / "src" / "noder"
+    (folder / "server.js").write_text("console.log('hi')\n")
+    (folder / "package.json").write_text(json.dumps({"name": "noder", "version": "1.0.0", "private": True}))
+    ok(cli(sandbox, "install", src))
+    target = reg / "installed" / "noder"
+    assert (target / "package-lock.json").exists()  # npm install ran in the staged folder
+    assert records(reg)["noder"]["location"] == "installed"
