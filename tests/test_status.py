@@ -187,3 +187,16 @@ def test_status_of_a_remote_server(sandbox, remote):
     code, one = status(sandbox, "far", "--refresh")
     assert (code, one["state"], one["cause"]) == (1, "unhealthy", "http_error")
     assert "401" in one["error"]
+
+
+def test_an_invalid_tool_input_schema_is_unhealthy(sandbox, tmp_path):
+    from conftest import ROOT
+
+    folder = tmp_path / "badschema"
+    folder.mkdir()
+    (folder / "manifest.json").write_text(json.dumps(manifest("badschema", command=PY)))
+    (folder / "server.py").write_text((ROOT / "tests" / "servers" / "bad_schema_server.py").read_text())
+    proc = sandbox.run("mcp", "test", str(folder), "--json", timeout=60)
+    result = json.loads(proc.stdout)
+    assert (proc.returncode, result["cause"]) == (1, "schema")
+    assert "broken" in result["error"]
