@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # The shipped servers' own requirements go into the same venv, so their tests run in `make test`;
 # `claudex mcp install` gives each installed server a venv of its own.
 SERVER_REQUIREMENTS := $(wildcard mcp-servers/*/requirements.txt mcp-servers/core/*/requirements.txt)
-MCP_VERBS := init validate list cache config generate run install uninstall upgrade enable disable status test logs
+MCP_VERBS := init validate list cache config generate run install uninstall upgrade enable disable status test logs create
 
 .PHONY: install test run bench docs clean $(addprefix mcp-,$(MCP_VERBS))
 

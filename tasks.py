@@ -123,6 +123,12 @@ def logs_(c, args=""):
 
 
 @task(help=ARGS_HELP)
+def create(c, args=""):
+    """Scaffold a new MCP server folder from a copier template (claudex mcp create)."""
+    _claudex(c, "create", args)
+
+
+@task(help=ARGS_HELP)
 def run_server(c, args=""):
     """Start a server as a client would (claudex mcp run)."""
     _claudex(c, "run", args)
@@ -205,7 +211,7 @@ def run(c):
     _claudex(c, "status", "")
 
 
-mcp = Collection("mcp", init, validate, cache, config, generate, install, uninstall, upgrade, enable, disable)
+mcp = Collection("mcp", init, validate, cache, config, generate, install, uninstall, upgrade, enable, disable, create)
 mcp.add_task(list_servers, name="list")
 mcp.add_task(run_server, name="run")
 mcp.add_task(status_, name="status")

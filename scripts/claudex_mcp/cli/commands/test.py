@@ -70,6 +70,11 @@ def _run_folder(entry: dict, timeout: float | None) -> dict:
     env = dict(os.environ, **{k: expand.expand(v, scope) for k, v in server.get("env", {}).items()},
                SERVER_DIR=entry["folder"])
     argv = [expand.expand(server["command"], scope)] + [expand.expand(a, scope) for a in server.get("args", [])]
+    venv_python = str(Path(entry["folder"]) / ".venv" / "bin" / "python")
+    if argv[0].startswith(venv_python) and not Path(argv[0]).exists():
+        # Not installed yet, so no venv: run it with claudex's own Python, which has the mcp SDK.
+        argv[0] = sys.executable
+        result["note"] = "the folder has no .venv yet (install creates it): ran with claudex's Python"
     with tempfile.NamedTemporaryFile("w+", suffix=".log") as err:
         try:
             report = health.probe(argv, env, entry["folder"], timeout or float(
