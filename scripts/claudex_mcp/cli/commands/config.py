@@ -55,12 +55,7 @@ def action(args: argparse.Namespace) -> int:
     if args.action == "set":
         return _set(args)
     registry, index = common.registry_index()
-    entry = common.server_entry(index, args.server)
-    if not entry.get("valid"):
-        from ...errors import InvalidInput
-
-        raise InvalidInput(f"{args.server} is not a valid server: {entry['problems'][0]['message']}",
-                           path=entry["folder"], hint=f"run 'claudex mcp validate {entry['folder']}'")
+    entry = common.valid_server_entry(index, args.server)
     layers = config.Layers(registry, project.resolve(args.project, args.project_dir))
     result = config.show(entry, layers) if args.action == "show" else config.explain(entry, layers)
     result["project"] = layers.project.to_dict() if layers.project else None

@@ -115,12 +115,7 @@ def action(args: argparse.Namespace) -> int:
         result = _run_folder(entry, args.timeout)
     else:
         registry, index = common.registry_index()
-        entry = common.server_entry(index, args.target)
-        if not entry.get("valid"):
-            from ...errors import InvalidInput
-
-            raise InvalidInput(f"{args.target} is not a valid server: {entry['problems'][0]['message']}",
-                               path=entry["folder"], hint=f"run 'claudex mcp validate {entry['folder']}'")
+        entry = common.valid_server_entry(index, args.target)
         layers = config.Layers(registry, project.resolve(args.project, args.project_dir))
         result = checks.check(entry, layers, dict(os.environ), args.timeout)
         if result["state"] == "healthy":
