@@ -200,3 +200,14 @@ def test_an_invalid_tool_input_schema_is_unhealthy(sandbox, tmp_path):
     result = json.loads(proc.stdout)
     assert (proc.returncode, result["cause"]) == (1, "schema")
     assert "broken" in result["error"]
+
+
+def test_a_failing_self_check_is_degraded_not_unhealthy(sandbox):
+    reg = sandbox.registry
+    registry_mod.init(reg)
+    doc = m("selfish", healthCheck={"command": [PY, "-c", "import json; print(json.dumps({'problems': ['tool X is not installed']})); raise SystemExit(1)"]})
+    add_server(reg, "selfish", doc=doc, files={"server.py": ECHO_SERVER.read_text()})
+    code, one = status(sandbox, "selfish")
+    assert (code, one["state"], one["cause"], one["error"]) == (0, "degraded", "self_check", "tool X is not installed")
+    tested = sandbox.run("mcp", "test", "selfish", "--json", timeout=60)
+    assert tested.returncode == 0 and json.loads(tested.stdout)["state"] == "degraded"

@@ -71,7 +71,7 @@ def check(entry: dict, layers: config.Layers, environ: dict, timeout: float | No
     started = time.perf_counter()
     try:
         if result["transport"] == "stdio":
-            launcher.prepare(entry, layers, environ)  # missing env and a missing command, said plainly
+            launch = launcher.prepare(entry, layers, environ)  # missing env and a missing command, said plainly
             argv = effective.launcher_argv() + ["mcp", "run", name]
             if layers.project is not None:
                 argv += ["--project-dir", str(layers.project.dir)]
@@ -90,9 +90,44 @@ def check(entry: dict, layers: config.Layers, environ: dict, timeout: float | No
         state = "missing env" if exc.code == "missing_env" else "unhealthy"
         return dict(result, state=state, cause=exc.code, error=exc.message, hint=exc.hint,
                     seconds=round(time.perf_counter() - started, 2))
-    return dict(result, state="healthy", latencyMs=report["latencyMs"], tools=len(report["tools"]),
-                toolNames=report["tools"], protocolVersion=report["protocolVersion"],
-                serverInfo={"name": report["server"], "version": report["version"]})
+    result.update(state="healthy", latencyMs=report["latencyMs"], tools=len(report["tools"]),
+                  toolNames=report["tools"], protocolVersion=report["protocolVersion"],
+                  serverInfo={"name": report["server"], "version": report["version"]})
+    if result["transport"] == "stdio" and _health(entry).get("command"):
+        problem = self_check(entry, launch, timeout)
+        if problem:
+            result.update(state="degraded", cause="self_check", error=problem)
+    return result
+
+
+def self_check(entry: dict, launch: "launcher.Launch", timeout: float) -> str | None:
+    """Run the manifest's healthCheck.command like the server (its env, its folder); None when
+    it exits 0, else what it said last. For what a handshake cannot see (Codex not installed)."""
+    import subprocess
+
+    from . import expand
+
+    scope = dict(launch.env, SERVER_DIR=launch.cwd)
+    argv = [expand.expand(arg, scope) for arg in _health(entry)["command"]]
+    try:
+        proc = subprocess.run(argv, cwd=launch.cwd, env=launch.env, capture_output=True, text=True,
+                              stdin=subprocess.DEVNULL, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return f"the self-check took longer than {timeout:g} s"
+    except OSError as exc:
+        return f"the self-check could not run: {exc.strerror}"
+    if proc.returncode == 0:
+        return None
+    try:  # a JSON report with "problems" (as the codex server's --check prints) says it best
+        import json
+
+        problems = json.loads(proc.stdout).get("problems")
+        if problems:
+            return "; ".join(str(p) for p in problems)
+    except (ValueError, AttributeError):
+        pass
+    lines = [l for l in (proc.stdout + proc.stderr).splitlines() if l.strip()]
+    return lines[-1] if lines else f"the self-check exited {proc.returncode}"
 
 
 def _remote(entry: dict, merged: dict, environ: dict, timeout: float) -> dict:

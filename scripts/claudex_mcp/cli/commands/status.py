@@ -1,10 +1,11 @@
 """Check every server enabled in the project, in parallel, as its clients would start it.
 
-For each: state (healthy, unhealthy, disabled, missing env, not installed), handshake latency,
+For each: state (healthy, degraded, unhealthy, disabled, missing env, not installed), latency,
 tool count, last start and pid from the launcher, and the last error line of its log. Servers
 are checked at most 8 at a time, each within its healthCheck.timeout (default 10 s); a result
-is reused for its healthCheck.interval (default 30 s) unless --refresh. Exit 0 when every
-checked server is healthy (or disabled), 1 otherwise.
+is reused for its healthCheck.interval (default 30 s) unless --refresh. Degraded: the server
+answers MCP but its healthCheck.command self-test reports a problem (e.g. Codex not installed).
+Exit 0 when every checked server is healthy, degraded or disabled, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ EXAMPLES = (
     "claudex mcp status qdrant --json",
     "claudex mcp status --all --refresh --jq '.[] | select(.state != \"healthy\") | .name'",
 )
-FINE = ("healthy", "disabled")
+# Degraded: it answers MCP, but its own self-check reports something to set up (say, Codex not
+# installed); reported, not a failure.
+FINE = ("healthy", "disabled", "degraded")
 
 
 def build_parser(prog: str) -> argparse.ArgumentParser:
@@ -66,7 +69,7 @@ def action(args: argparse.Namespace) -> int:
 
 
 def _state(r: dict) -> str:
-    colour = {"healthy": "32", "disabled": "2"}.get(r["state"], "31")
+    colour = {"healthy": "32", "disabled": "2", "degraded": "33"}.get(r["state"], "31")
     return common.paint(r["state"], colour)
 
 

@@ -118,11 +118,11 @@ def action(args: argparse.Namespace) -> int:
         entry = common.valid_server_entry(index, args.target)
         layers = config.Layers(registry, project.resolve(args.project, args.project_dir))
         result = checks.check(entry, layers, dict(os.environ), args.timeout)
-        if result["state"] == "healthy":
+        if "toolNames" in result:
             result["tools"] = result.pop("toolNames")
     if args.suite:
         result["suite"] = _suite(entry["folder"])
-    healthy = result["state"] == "healthy" and result.get("suite", {}).get("passed", True) is not False
+    healthy = result["state"] in ("healthy", "degraded") and result.get("suite", {}).get("passed", True) is not False
     if args.json:
         common.write_json(result)
     else:
@@ -131,11 +131,14 @@ def action(args: argparse.Namespace) -> int:
 
 
 def _print(r: dict) -> None:
-    if r["state"] == "healthy":
+    if r["state"] in ("healthy", "degraded"):
         info = r.get("serverInfo", {})
-        print(f"{common.paint('healthy', '32')}  {r['name']}: {info.get('name')} {info.get('version')}, "
+        state = common.paint(r["state"], "32" if r["state"] == "healthy" else "33")
+        print(f"{state}  {r['name']}: {info.get('name')} {info.get('version')}, "
               f"protocol {r.get('protocolVersion')}, {r['latencyMs']:.0f} ms")
         print(f"  tools: {', '.join(r['tools']) or '-'}")
+        if r["state"] == "degraded":
+            print(common.paint(f"  degraded: {r['error']}", "33"))
     else:
         print(f"{common.paint(r['state'], '31')}  {r['name']}: {r.get('error')}")
         if r.get("hint"):
