@@ -11,7 +11,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from . import atomic, jsonio, paths
+from . import jsonio, paths
 from .errors import ClaudexError, Conflict, NotFound
 
 MAX_PROBLEMS = 5
@@ -120,21 +120,13 @@ def scan(registry: Path) -> dict:
     return {"apiVersion": "v1", "registry": str(registry), "servers": servers, "warnings": warnings}
 
 
-def record_of(entry: dict) -> dict:
-    """The registry.json entry for a scanned server."""
-    record = {"location": entry["location"], "version": entry["version"] or "0.0.0", "source": entry["source"]}
-    for key in ("manifestDigest", "installedAt", "updatedAt"):
-        if entry.get(key):
-            record[key] = entry[key]
-    return record
-
-
 def _rebuild(registry: Path, servers: dict, warnings: list) -> None:
+    """Write registry.json again from the folders (the same reconciliation every mutation does)."""
+    from . import registry as registry_mod
     from .lock import registry_lock
 
-    records = {name: record_of(e) for name, e in servers.items() if "/" not in name and e["version"]}
     try:
         with registry_lock(registry, timeout=2):
-            atomic.write_json(paths.registry_file(registry), {"apiVersion": "v1", "servers": records})
+            registry_mod.write_records(registry, registry_mod.reconciled(registry))
     except (OSError, Conflict) as exc:
         warnings.append(f"could not rewrite registry.json ({getattr(exc, 'message', exc)})")
