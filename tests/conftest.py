@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from contextlib import contextmanager
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -74,6 +75,16 @@ class Sandbox:
         """Run `claudex <argv>` in a subprocess with this sandbox's environment."""
         return run_script("claudex", *argv, input=input, cwd=cwd, env={**self.env, **(env or {})},
                           timeout=timeout)
+
+
+@contextmanager
+def umask(value: int):
+    """Run the block under this umask, restoring the old one whatever happens."""
+    old = os.umask(value)
+    try:
+        yield
+    finally:
+        os.umask(old)
 
 
 def run_script(name: str, *argv: str, input=None, cwd=None, env=None, timeout: float = 60):

@@ -5,21 +5,13 @@ from __future__ import annotations
 import json
 import os
 import stat
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
+from conftest import umask
+
 from claudex_mcp import atomic, jsonio
-
-
-@contextmanager
-def umask(value: int):
-    old = os.umask(value)
-    try:
-        yield
-    finally:
-        os.umask(old)
 
 
 def mode_of(path: Path) -> int:

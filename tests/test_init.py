@@ -5,26 +5,16 @@ from __future__ import annotations
 import json
 import os
 import stat
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES, run_script
+from conftest import FIXTURES, run_script, umask
 from claudex_mcp import errors, jsonio, paths, registry, validation
 from claudex_mcp.errors import InvalidInput
 
 LAYOUT_DIRS = ("core", "installed", "disabled")
 EMPTY = {"apiVersion": "v1", "servers": {}}
-
-
-@contextmanager
-def umask(value: int):
-    old = os.umask(value)
-    try:
-        yield
-    finally:
-        os.umask(old)
 
 
 def mode_of(path: Path) -> int:

@@ -35,7 +35,7 @@ def _read_recorded(registry: Path) -> tuple[dict | None, str | None]:
     return doc["servers"], None
 
 
-def _scan_server(folder: Path, location: str, recorded: dict | None) -> dict:
+def scan_server(folder: Path, location: str, recorded: dict | None) -> dict:
     from . import validation
 
     name = folder.name
@@ -100,7 +100,7 @@ def scan(registry: Path) -> dict:
             if folder.is_symlink() or not folder.is_dir():
                 warnings.append(f"{folder} is not a server folder (only folders are servers); ignored")
                 continue
-            entry = _scan_server(folder, location, (recorded or {}).get(name))
+            entry = scan_server(folder, location, (recorded or {}).get(name))
             if name in servers:
                 other = servers[name]["location"]
                 entry["valid"] = False

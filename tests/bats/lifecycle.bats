@@ -23,16 +23,12 @@ teardown() {
 
 # registry_json EXPR: evaluate a Python expression over `doc`, the registry's registry.json.
 registry_json() {
-    python3 -c '
-import json, sys
-doc = json.load(open(sys.argv[2]))
-print(eval(sys.argv[1], {"doc": doc}))
-' "$1" "$REG/registry.json"
+    file_json "$REG/registry.json" "$1"
 }
 
 # manifest_version FOLDER: metadata.version of FOLDER/manifest.json.
 manifest_version() {
-    python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["metadata"]["version"])' "$1/manifest.json"
+    file_json "$1/manifest.json" 'doc["metadata"]["version"]'
 }
 
 # bare_git_server KIND: $SANDBOX/bare.git, a bare repository of server "gitty" (KIND: tiny or

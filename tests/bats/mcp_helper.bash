@@ -160,3 +160,12 @@ hold_registry_lock() {
     remember_pid "$LOCK_HOLDER"
     wait_for_file "$ready"
 }
+
+# file_json PATH EXPR: evaluate a Python expression over `doc`, the JSON document in PATH.
+file_json() {
+    python3 -c '
+import json, sys
+doc = json.load(open(sys.argv[1]))
+print(eval(sys.argv[2], {"doc": doc}))
+' "$1" "$2"
+}

@@ -22,15 +22,6 @@ teardown() {
     stop_background
 }
 
-# file_json PATH EXPR: evaluate a Python expression over `doc`, the JSON document in PATH.
-file_json() {
-    python3 -c '
-import json, sys
-doc = json.load(open(sys.argv[1]))
-print(eval(sys.argv[2], {"doc": doc}))
-' "$1" "$2"
-}
-
 # A server that needs TINY_TOKEN (a secret: requiredEnv), started like make_server's.
 make_token_server() {
     make_server "$1" "$2" 1.0.0 \

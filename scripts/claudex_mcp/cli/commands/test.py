@@ -45,7 +45,7 @@ def _folder_entry(folder: Path) -> dict:
     if problems:
         raise InvalidInput(f"{folder} is not a valid server: {problems[0]['pointer']}: {problems[0]['message']}",
                            path=str(folder), hint=f"run 'claudex mcp validate {folder}'", code="invalid_server")
-    entry = index._scan_server(folder.resolve(), "installed", None)
+    entry = index.scan_server(folder.resolve(), "installed", None)
     entry["name"] = entry["manifest"]["metadata"]["name"]
     return entry
 
