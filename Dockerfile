@@ -15,7 +15,8 @@ ARG BASE=python:3.12.8-slim-bookworm
 # ---- build: everything that reaches PyPI and npm ----------------------------------------------
 FROM ${BASE} AS build
 ARG WITH_AGENT_CLIS=1
-ARG CLAUDE_CODE_VERSION=2.1.332
+# 2.1.197 is the newest Claude Code that runs on Node 18 (Debian bookworm's); 2.1.198 needs Node 22.
+ARG CLAUDE_CODE_VERSION=2.1.197
 ARG CODEX_VERSION=0.171.0
 ENV CLAUDEX_MCP_REGISTRY=/opt/mcp-servers \
     PATH=/opt/claudex/.venv/bin:$PATH \
@@ -30,8 +31,10 @@ RUN claudex-base-packages "$WITH_AGENT_CLIS"
 # /usr/local/share/ca-certificates): trusted in this stage only, never in the final image.
 COPY docker/base-packages.sh .build-ca.cr[t] /tmp/build-ca/
 RUN if [ -f /tmp/build-ca/.build-ca.crt ]; then cat /tmp/build-ca/.build-ca.crt >> /etc/ssl/certs/ca-certificates.crt; fi
-RUN set -eu; mkdir -p /usr/local/lib/node_modules; if [ "$WITH_AGENT_CLIS" = 1 ]; then \
-      npm install -g --no-audit --no-fund "@anthropic-ai/claude-code@$CLAUDE_CODE_VERSION" "@openai/codex@$CODEX_VERSION"; \
+# The CLIs in a prefix of their own: its bin/ links come along to the final stage.
+RUN set -eu; mkdir -p /opt/agent-clis/bin; if [ "$WITH_AGENT_CLIS" = 1 ]; then \
+      npm install -g --prefix /opt/agent-clis --no-audit --no-fund \
+        "@anthropic-ai/claude-code@$CLAUDE_CODE_VERSION" "@openai/codex@$CODEX_VERSION"; \
     fi
 # claudex's dependencies first: this layer is reused while only the code changes.
 COPY pyproject.toml /opt/claudex/
@@ -69,20 +72,17 @@ RUN set -eu; \
 FROM ${BASE}
 ARG WITH_AGENT_CLIS=1
 ENV CLAUDEX_MCP_REGISTRY=/opt/mcp-servers \
-    PATH=/opt/claudex/.venv/bin:$PATH \
+    PATH=/opt/claudex/.venv/bin:/opt/agent-clis/bin:$PATH \
     LANG=C.UTF-8
 COPY docker/base-packages.sh /usr/local/sbin/claudex-base-packages
 RUN claudex-base-packages "$WITH_AGENT_CLIS" \
     && groupadd --gid 10001 mcp \
     && useradd --uid 10001 --gid mcp --create-home --home-dir /home/mcp --shell /bin/bash mcp
-COPY --from=build /usr/local/lib/node_modules /usr/local/lib/node_modules
+COPY --from=build /opt/agent-clis /opt/agent-clis
 COPY --from=build /opt/claudex /opt/claudex
 COPY --from=build /opt/mcp-servers /opt/mcp-servers
 RUN set -eu; reg=$CLAUDEX_MCP_REGISTRY; \
     ln -s /opt/claudex/scripts/docker-entrypoint.sh /usr/local/bin/docker-entrypoint.sh; \
-    for cli in claude:@anthropic-ai/claude-code/cli.js codex:@openai/codex/bin/codex.js; do \
-      target=/usr/local/lib/node_modules/${cli#*:}; [ ! -e "$target" ] || ln -s "$target" "/usr/local/bin/${cli%%:*}"; \
-    done; \
     chown mcp:mcp "$reg" "$reg/registry.json" "$reg/.lock" "$reg/.staging" "$reg/installed" "$reg/disabled"
 
 USER mcp

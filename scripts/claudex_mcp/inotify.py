@@ -1,7 +1,8 @@
 """Linux inotify through ctypes: enough to wait for changes under a few folders. Never prints.
 
-Hand-written rather than `watchfiles`: that adds a compiled dependency and anyio to the watch
-verb's start-up for what is here ~60 lines of libc calls (watch_bench in tests/bench measures it).
+Hand-written rather than `watchfiles`: that adds a compiled dependency, and `import watchfiles`
+(which brings anyio) took 230-280 ms on the 2-core build machine against 56-79 ms for this module
+with the claudex_mcp package (python -X importtime, under load), for ~60 lines of libc calls.
 """
 
 from __future__ import annotations

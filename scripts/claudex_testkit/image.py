@@ -38,8 +38,10 @@ def write_build_ca() -> None:
     """The host's extra CAs (a TLS-intercepting proxy's), for the Dockerfile's build stage only."""
     found = sorted(Path("/usr/local/share/ca-certificates").glob("**/*.crt"))
     target = ROOT / ".build-ca.crt"
-    if found:
-        target.write_bytes(b"".join(p.read_bytes().rstrip(b"\n") + b"\n" for p in found))
+    if found:  # published whole: another build may be reading it
+        partial = target.with_name(f".build-ca.{os.getpid()}.tmp")
+        partial.write_bytes(b"".join(p.read_bytes().rstrip(b"\n") + b"\n" for p in found))
+        os.replace(partial, target)
     elif target.exists():
         target.unlink()
 
