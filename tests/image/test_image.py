@@ -160,7 +160,7 @@ def test_registry_modes_and_owners(docker, image):
 
 def test_entrypoint_configures_claude_code_and_codex_and_status_is_healthy(docker, image):
     script = ("cat ~/.claude.json; echo '<<>>'; cat ~/.mcp.json; echo '<<>>'; cat ~/.codex/config.toml; echo '<<>>'; "
-              "claudex mcp status --json")
+              "claudex mcp status --json --timeout 60")
     out = run(docker, image, "sh", "-c", script).stdout.split("<<>>\n")
     claude, mcp_json, codex, status = json.loads(out[0]), json.loads(out[1]), out[2], json.loads(out[3])
     expected = sorted(SHIPPED + CORE)
@@ -233,7 +233,7 @@ def test_hardened_run_watch_picks_up_a_server_installed_at_run_time(docker, imag
             break
         time.sleep(0.5)
     assert "hello" in servers, docker("logs", name, check=False).stderr
-    status = json.loads(docker("exec", name, "claudex", "mcp", "status", "hello", "--json").stdout)
+    status = json.loads(docker("exec", name, "claudex", "mcp", "status", "hello", "--json", "--timeout", "60").stdout)
     assert status["state"] == "healthy", status
     deadline = time.monotonic() + 30  # install regenerated the configs itself; watch logs it too
     while time.monotonic() < deadline and "added hello" not in docker("logs", name).stderr:
