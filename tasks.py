@@ -149,7 +149,7 @@ def bats_path() -> str:
 
 def server_test_dirs() -> list[Path]:
     servers = ROOT / "mcp-servers"
-    return sorted(p for pattern in ("*/tests", "core/*/tests") for p in servers.glob(pattern) if p.is_dir())
+    return sorted(p for pattern in ("*/tests", "core/*/tests", "lib/*/tests") for p in servers.glob(pattern) if p.is_dir())
 
 
 @task

@@ -117,9 +117,18 @@ def connect(target: str | os.PathLike, *, via: str = "folder", env: Mapping[str,
     from anyio.from_thread import start_blocking_portal
 
     command = server_command(target, via=via, env=env, claudex=claudex)
-    with start_blocking_portal() as portal:
-        with portal.wrap_async_context_manager(_open(command, timeout)) as (client, init):
-            yield Session(portal, client, init)
+    try:
+        with start_blocking_portal() as portal:
+            with portal.wrap_async_context_manager(_open(command, timeout)) as (client, init):
+                yield Session(portal, client, init)
+    except BaseExceptionGroup as group:
+        # The SDK's task groups wrap what the test raised (an AssertionError, say): give it back as is.
+        leaf: BaseException = group
+        while isinstance(leaf, BaseExceptionGroup) and len(leaf.exceptions) == 1:
+            leaf = leaf.exceptions[0]
+        if leaf is group:
+            raise
+        raise leaf from None
 
 
 def _open(command: ServerCommand, timeout: float):
@@ -174,12 +183,7 @@ def assert_stdout_is_jsonrpc(target: str | os.PathLike, *, via: str = "folder", 
                 if line is None:
                     raise AssertionError(f"the server closed stdout or did not answer {request['method']} "
                                          f"within {timeout} s")
-                try:
-                    message = json.loads(line)
-                except ValueError:
-                    raise AssertionError(f"the server wrote a line that is not JSON-RPC to stdout: {line[:200]!r}") from None
-                if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
-                    raise AssertionError(f"the server wrote a non-JSON-RPC message to stdout: {line[:200]!r}")
+                message = _jsonrpc(line)
                 messages.append(message)
                 if "id" in message and ("result" in message or "error" in message):
                     answered.add(message["id"])
@@ -187,16 +191,20 @@ def assert_stdout_is_jsonrpc(target: str | os.PathLike, *, via: str = "folder", 
         # Anything written after stdin closes must be JSON-RPC too.
         end = time.monotonic() + STOP_TIMEOUT
         while (line := lines.next(end)) is not None:
-            try:
-                message = json.loads(line)
-            except ValueError:
-                raise AssertionError(f"the server wrote a line that is not JSON-RPC to stdout: {line[:200]!r}") from None
-            if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
-                raise AssertionError(f"the server wrote a non-JSON-RPC message to stdout: {line[:200]!r}")
-            messages.append(message)
+            messages.append(_jsonrpc(line))
     finally:
         _stop(proc)
     return messages
+
+
+def _jsonrpc(line: str) -> dict:
+    try:
+        message = json.loads(line)
+    except ValueError:
+        message = None
+    if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
+        raise AssertionError(f"the server wrote a line that is not JSON-RPC to stdout: {line[:200]!r}")
+    return message
 
 
 class _Lines:
