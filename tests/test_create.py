@@ -246,7 +246,7 @@ def test_questionnaire_on_a_terminal(sandbox, tmp_path, terminal):
     term.send("\x1b[B")  # arrow down: Python MCP Server
     term.send("\r")
     term.expect("Description:")
-    term.send("Forecasts for agents.\r")
+    term.send("\x15Forecasts for agents.\r")  # Ctrl-U clears the default
     term.expect("Author:")
     term.send("\r")  # the default
     term.expect("License")

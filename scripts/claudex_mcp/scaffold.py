@@ -84,6 +84,8 @@ def plan(name: str, template: str, data: dict, output: str | None) -> Plan:
     else:
         source, ref = split_ref(template)
         kind = "custom"
+        if source.startswith("file://") and not source.endswith(".git"):
+            source = "git+" + source  # copier takes a file:// URL as a git repository only so
         if not _REMOTE.match(source):
             folder = Path(source).expanduser()
             if not folder.is_dir():
