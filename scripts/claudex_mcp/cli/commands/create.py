@@ -1,6 +1,7 @@
-"""Scaffold a new MCP server folder from a copier template: node (the official TypeScript SDK,
-zod schemas), python (the official Python SDK), shell (scripts in tools/ as MCP tools), or any
-copier template by path or git URL (@REF).
+"""Scaffold a new MCP server folder from a copier template: node, python, shell or custom.
+
+node uses the official TypeScript SDK with zod schemas, python the official Python SDK, shell
+serves the scripts in tools/ as MCP tools; custom is any copier template by path or git URL (@REF).
 
 On a terminal it asks copier's questionnaire (server type with the arrow keys, description,
 author, license, initial tools, and what the template adds); --defaults or --data never ask.
