@@ -111,12 +111,16 @@ def test_refusals_write_nothing(sandbox, tmp_path):
         (("weather", "--template", "python", "--data", "tools=class"), 2, "invalid_tools"),
         (("weather", "--data", "no-equals"), 2, "invalid_data"),
         (("weather", "--data", "name=other"), 2, "invalid_data"),
+        (("weather", "--template", "shell", "--data", "tool_timeout=soon"), 2, "invalid_data"),
         (("weather", "--template", str(tmp_path / "nowhere")), 4, "no_template"),
     ]
     for argv, code, error in cases:
         proc = create(sandbox, *argv, "--output", str(tmp_path / "new"), "--defaults")
         assert proc.returncode == code and json.loads(proc.stderr)["error"]["code"] == error, (argv, proc.stderr)
         assert proc.stdout == "" and not (tmp_path / "new").exists()
+    (tmp_path / "afile").write_text("")
+    proc = create(sandbox, "weather", "--output", str(tmp_path / "afile" / "weather"), "--defaults")
+    assert proc.returncode == 1 and json.loads(proc.stderr)["error"]["code"] == "not_writable"
     add_server(sandbox.registry, "weather")
     (sandbox.registry / "registry.json").write_text('{"apiVersion": "v1", "servers": {}}')
     proc = create(sandbox, "weather", "--output", str(tmp_path / "new"), "--defaults")
@@ -260,6 +264,14 @@ def test_questionnaire_on_a_terminal(sandbox, tmp_path, terminal):
     assert (recorded["template"], recorded["description"], recorded["tools"], recorded["license"]) == (
         "python", "Forecasts for agents.", "forecast,alerts", "MIT")
     assert (folder / "weather_core.py").exists() and sandbox.run("mcp", "validate", str(folder)).returncode == 0
+
+
+def test_ctrl_c_in_the_questionnaire_leaves_nothing(sandbox, tmp_path, terminal):
+    term = terminal(["mcp", "create", "weather", "--template", "shell"], sandbox.env, tmp_path)
+    term.expect("Description:")
+    term.send("\x03")
+    assert term.wait() == 130
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["home"]
 
 
 def test_defaults_and_data_never_ask_on_a_terminal(sandbox, tmp_path, terminal):

@@ -75,6 +75,9 @@ def plan(name: str, template: str, data: dict, output: str | None) -> Plan:
         data["template"] = template
         if "tools" in data:
             data["tools"] = ",".join(tool_names(data["tools"], template))
+        if "tool_timeout" in data and not (data["tool_timeout"].isdigit() and 1 <= int(data["tool_timeout"]) <= 3600):
+            raise UsageError(f"invalid tool_timeout {data['tool_timeout']!r}", code="invalid_data",
+                             hint="a whole number of seconds, 1 to 3600")
         if "description" in data and not data["description"].strip():
             raise UsageError("the description is empty", code="invalid_description",
                              hint="say in one sentence what the server does")
@@ -112,11 +115,20 @@ def split_ref(template: str) -> tuple[str, str | None]:
 def check_dest(dest: Path) -> None:
     try:
         st = os.lstat(dest)
-    except FileNotFoundError:
-        return
-    if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode) or any(os.scandir(dest)):
+    except (FileNotFoundError, NotADirectoryError):
+        return  # a parent that is a file is found when create makes it
+    empty = stat.S_ISDIR(st.st_mode) and not stat.S_ISLNK(st.st_mode) and not _has_entries(dest)
+    if not empty:
         raise Conflict(f"{dest} exists and is not an empty folder", path=str(dest), code="exists",
                        hint="choose another --output, or remove it")
+
+
+def _has_entries(folder: Path) -> bool:
+    try:
+        with os.scandir(folder) as entries:
+            return any(True for _ in entries)
+    except OSError:
+        return True  # unreadable: treat as taken
 
 
 def check_registry(name: str) -> None:
@@ -149,8 +161,12 @@ def create(plan: Plan, *, interactive: bool, trust: bool) -> dict:
     from . import validation
 
     parent = plan.dest.parent
-    parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{plan.dest.name}.create-", dir=parent))
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=f".{plan.dest.name}.create-", dir=parent))
+    except OSError as exc:
+        raise InvalidInput(f"cannot create a folder in {parent}: {exc.strerror}", path=str(parent),
+                           code="not_writable", hint="choose an --output in a folder you can write") from None
     try:
         answers = _render(plan, work, interactive=interactive, trust=trust)
         problems = validation.validate_folder(work)
@@ -177,7 +193,7 @@ def _render(plan: Plan, work: Path, *, interactive: bool, trust: bool) -> dict:
     import warnings
 
     import copier
-    from copier.errors import CopierError, UnsafeTemplateError, UserMessageError
+    from copier.errors import CopierAnswersInterrupt, CopierError, UnsafeTemplateError, UserMessageError
 
     try:
         with warnings.catch_warnings():  # stderr carries only our error object; a dirty checkout is fine
@@ -185,6 +201,8 @@ def _render(plan: Plan, work: Path, *, interactive: bool, trust: bool) -> dict:
             copier.run_copy(plan.source, work, data=plan.data, defaults=not interactive, quiet=True,
                             unsafe=trust if plan.template == "custom" else False, vcs_ref=plan.ref,
                             overwrite=True)
+    except CopierAnswersInterrupt:
+        raise KeyboardInterrupt from None  # Ctrl-C in the questionnaire: exit 130, like anywhere else
     except UnsafeTemplateError as exc:
         raise InvalidInput(f"the template uses copier features that run code: {exc}", code="untrusted_template",
                            path=plan.source, hint="read the template first; add --trust to allow them") from None
@@ -195,9 +213,8 @@ def _render(plan: Plan, work: Path, *, interactive: bool, trust: bool) -> dict:
         raise ExternalFailure(f"copier could not render {plan.source}: {exc}", code="copier_failed",
                               path=plan.source, hint="check the template path or URL and its @REF") from None
     except Exception as exc:  # git (through plumbum) or the file system failed under copier
-        lines = str(exc).strip().splitlines()
-        raise ExternalFailure(f"copier could not render {plan.source}: {type(exc).__name__}: "
-                              f"{lines[-1] if lines else ''}", code="copier_failed", path=plan.source,
+        lines = [line.strip(" |\t") for line in str(exc).splitlines() if line.strip(" |\t")]
+        raise ExternalFailure(f"copier could not render {plan.source}: {lines[-1] if lines else type(exc).__name__}", code="copier_failed", path=plan.source,
                               hint="check the template path or URL, its @REF, and that git can reach it") from None
     return _recorded_answers(work)
 
