@@ -88,7 +88,7 @@ def plan(name: str, template: str, data: dict, output: str | None) -> Plan:
         source, ref = split_ref(template)
         kind = "custom"
         if source.startswith("file://") and not source.endswith(".git"):
-            source = "git+" + source  # copier takes a file:// URL as a git repository only so
+            source = "git+" + source  # copier reads file:// as git only with git+ or .git
         if not _REMOTE.match(source):
             folder = Path(source).expanduser()
             if not folder.is_dir():
