@@ -6,23 +6,13 @@ STAMP := $(VENV)/.installed
 # The shipped servers' own requirements go into the same venv, so their tests run in `make test`;
 # `claudex mcp install` gives each installed server a venv of its own.
 SERVER_REQUIREMENTS := $(wildcard mcp-servers/*/requirements.txt mcp-servers/core/*/requirements.txt)
-<<<<<<< HEAD
-# Packages shared between servers (mcp-servers/lib/*), editable in the dev venv.
-LIB_PACKAGES := $(patsubst %/pyproject.toml,%,$(wildcard mcp-servers/lib/*/pyproject.toml))
-=======
 SHARED_PACKAGES := $(wildcard mcp-servers/lib/*/pyproject.toml)
->>>>>>> main
 MCP_VERBS := init validate list cache config generate run install uninstall upgrade enable disable status test logs create
 
 .PHONY: install test run bench docs clean $(addprefix mcp-,$(MCP_VERBS))
 
 install: $(STAMP)
 
-<<<<<<< HEAD
-$(STAMP): pyproject.toml $(SERVER_REQUIREMENTS) $(addsuffix /pyproject.toml,$(LIB_PACKAGES))
-	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]' $(addprefix -r ,$(SERVER_REQUIREMENTS)) $(addprefix -e ,$(LIB_PACKAGES))
-=======
 # The servers' requirements and the shared packages (mcp-servers/lib/*, editable) go in by
 # `inv install`: pip reads `../lib/<dist>` in a requirements file relative to its working
 # directory, so those lines cannot simply be passed on with -r.
@@ -30,7 +20,6 @@ $(STAMP): pyproject.toml $(SERVER_REQUIREMENTS) $(SHARED_PACKAGES)
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	$(INV) install
->>>>>>> main
 	$(VENV)/bin/python -m compileall -q scripts/claudex_mcp
 	touch $(STAMP)
 

@@ -150,9 +150,6 @@ def bats_path() -> str:
 def server_test_dirs() -> list[Path]:
     """The shipped servers' tests, and the shared packages' (mcp-servers/lib/<dist>/tests)."""
     servers = ROOT / "mcp-servers"
-<<<<<<< HEAD
-    return sorted(p for pattern in ("*/tests", "core/*/tests", "lib/*/tests") for p in servers.glob(pattern) if p.is_dir())
-=======
     patterns = ("*/tests", "core/*/tests", "lib/*/tests")
     return sorted(p for pattern in patterns for p in servers.glob(pattern) if p.is_dir())
 
@@ -186,7 +183,6 @@ def install_dev(c):
     (build / "dev-requirements.txt").write_text("\n".join(lines) + "\n")
     _call([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
            "-r", str(build / "dev-requirements.txt")])
->>>>>>> main
 
 
 @task
