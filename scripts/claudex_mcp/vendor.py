@@ -332,8 +332,6 @@ def outside_packages(origin: Path, root: Path, folder: Path | None = None) -> di
 def vendor(staged: Path, origin: Path, root: Path, copy) -> list[str]:
     """Copy the outside packages into ``staged``/vendor/ (with ``copy(src, dest)``) and rewrite
     the lines naming them in the staged requirements files. Returns the vendored dists."""
-    from . import atomic
-
     lines = [line for line in scan(staged) if line.option not in ("--requirement", "--constraint")]
     packages: dict[str, Path] = {}
     rewrites: dict[Path, dict[int, str]] = {}
@@ -382,7 +380,7 @@ def _rewrite(file: Path, changes: dict[int, str]) -> None:
             skipping = text.endswith("\\")
         else:
             out.append(text)
-    atomic.write_text(file, "\n".join(out) + "\n")
+    atomic.write_text(file, "\n".join(out) + "\n", mode=stat.S_IMODE(os.lstat(file).st_mode))
 
 
 def pip_lines(folder: Path) -> list[str]:
