@@ -191,3 +191,84 @@ def test_ignore_scripts_installs_no_sdist_so_no_setup_py_runs(sandbox, reg):
     proc = sandbox.run("mcp", "install", str(folder), timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert marker.exists()  # without the option, pip builds the sdist and its setup.py runs
+
+
+# ---- installer children: their own process group, gone with claudex ----------------------------
+
+def _tagged(owner: int) -> list[int]:
+    from claudex_mcp import procs
+
+    return procs._tagged(str(owner))
+
+
+def _python_server_with_a_local_build(sandbox) -> Path:
+    """A server whose requirements name a package in its folder: pip builds it in an isolated
+    build environment, so pip runs children of its own (the work a SIGKILL must cut short)."""
+    folder = source(sandbox)
+    write_files(folder, {
+        "pkg/pyproject.toml": '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n'
+                              '[project]\nname = "localpkg"\nversion = "0.1.0"\n',
+        "pkg/localpkg/__init__.py": "",
+        "requirements.txt": "./pkg\n",
+    })
+    return folder
+
+
+def test_sigkill_mid_pip_leaves_nothing_running_after_the_next_mutation(sandbox, reg):
+    import random
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import ROOT
+    from lifecycle_helpers import check_invariants
+
+    assert sandbox.run("mcp", "install", str(source(sandbox, "present"))).returncode == 0
+    folder = _python_server_with_a_local_build(sandbox)
+    rng = random.Random(4)
+    enabled = True
+    for _round in range(4):
+        claudex = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "claudex"), "mcp", "install", str(folder)],
+                                   env=sandbox.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 60
+            while not _tagged(claudex.pid) and claudex.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.01)  # until the first installer child (venv) runs
+            time.sleep(rng.uniform(0.0, 4.0))  # somewhere in venv or pip
+        finally:
+            claudex.send_signal(signal.SIGKILL)
+            claudex.wait()
+        flipped = "disable" if enabled else "enable"
+        proc = sandbox.run("mcp", flipped, "present", timeout=60)  # the next mutation recovers first
+        enabled = not enabled
+        assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+        assert _tagged(claudex.pid) == []  # no orphan installer is left
+        assert list((reg / ".staging").iterdir()) == []
+        check_invariants(reg, {"present": {"1.0.0"}, "hello": {None, "1.0.0"}})
+        if (reg / "installed" / "hello").exists():  # the kill came after the commit
+            assert sandbox.run("mcp", "uninstall", "hello").returncode == 0
+
+
+def test_a_daemon_an_install_script_leaves_behind_is_ended(sandbox, reg):
+    if shutil.which("npm") is None:
+        pytest.skip("npm is not installed")
+    folder = sandbox.root / "src" / "noder"
+    write_files(folder, server_files("noder", "1.0.0", mcp=False, command="node", args=["${SERVER_DIR}/server.js"]))
+    (folder / "server.js").write_text("console.log('hi')\n")
+    pidfile = sandbox.root / "daemon.pid"
+    # A postinstall script that leaves a process behind (and holds npm's output open).
+    script = f"sh -c 'echo $$ > {pidfile}; exec sleep 300' &"
+    (folder / "package.json").write_text(json.dumps({"name": "noder", "version": "1.0.0", "private": True,
+                                                     "scripts": {"postinstall": script}}))
+    proc = sandbox.run("mcp", "install", str(folder), timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    pid = int(pidfile.read_text())
+    import time
+
+    for _ in range(100):
+        if not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] == "Z":
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail(f"the daemon {pid} that postinstall started still runs")

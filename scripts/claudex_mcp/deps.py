@@ -25,9 +25,10 @@ def kind(folder: Path) -> str | None:
 
 
 def _run(argv: list[str], cwd: Path, what: str) -> None:
+    from . import procs
+
     try:
-        proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, stdin=subprocess.DEVNULL,
-                              timeout=TIMEOUT, env=dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1"))
+        proc = procs.run(argv, cwd=cwd, timeout=TIMEOUT, env=dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1"))
     except subprocess.TimeoutExpired:
         raise ExternalFailure(f"{what} took longer than {TIMEOUT} s", code="dependencies_failed") from None
     except FileNotFoundError:

@@ -78,9 +78,10 @@ _GIT_SAFE = ["-c", "protocol.allow=never", "-c", "protocol.https.allow=always", 
 def git(*args: str, cwd: Path | None = None, timeout: float = GIT_TIMEOUT) -> str:
     if shutil.which("git") is None:
         raise ExternalFailure("git is not installed", hint="install git (apt-get install git)", code="no_git")
+    from . import procs
+
     try:
-        proc = subprocess.run(["git", *_GIT_SAFE, *args], cwd=cwd, env=_git_env(), capture_output=True,
-                              text=True, stdin=subprocess.DEVNULL, timeout=timeout)
+        proc = procs.run(["git", *_GIT_SAFE, *args], cwd=cwd, env=_git_env(), timeout=timeout)
     except subprocess.TimeoutExpired:
         raise ExternalFailure(f"git {args[0]} took longer than {timeout:.0f} s", code="git_timeout") from None
     if proc.returncode != 0:
