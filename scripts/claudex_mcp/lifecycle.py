@@ -441,10 +441,12 @@ def set_enabled(registry: Path, name: str, enabled: bool, *, project=None, repor
 
 def stop_running(name: str, project=None) -> list[int]:
     """Stop the instance `claudex mcp run` recorded for ``name`` (only for that project when
-    one is given): SIGTERM, a grace period, then SIGKILL. Only a process that is still the
+    one is given): SIGTERM, a grace period, then SIGKILL; then whatever it started (its
+    descendants, and its process group when it leads one). Only a process that is still the
     recorded server (same executable) is signalled."""
     import json
 
+    from . import procs
     from .launcher import run_record_file
 
     try:
@@ -460,7 +462,10 @@ def stop_running(name: str, project=None) -> list[int]:
         return []
     if os.path.realpath(record.get("command", "")) != os.path.realpath(exe):
         return []  # the pid now belongs to another program
+    children = procs.descendants(pid)  # now: once the server is gone, they are reparented
+    leads_group = False
     try:
+        leads_group = os.getpgid(pid) == pid
         os.kill(pid, signal.SIGTERM)
         for _ in range(50):
             time.sleep(0.1)
@@ -471,6 +476,9 @@ def stop_running(name: str, project=None) -> list[int]:
             os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+    procs.kill_all(children)
+    if leads_group:
+        procs.kill_group(pid)
     return [pid]
 
 

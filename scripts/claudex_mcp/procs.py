@@ -62,9 +62,10 @@ def run(argv: list[str], *, cwd=None, env: dict | None = None, timeout: float) -
         return Finished(proc.returncode, out.read().decode("utf-8", "replace"), err.read().decode("utf-8", "replace"))
 
 
-def _tagged(owner: str) -> list[int]:
-    """The processes (of this user) that an installer of claudex pid ``owner`` started."""
-    wanted = f"{TAG}={owner}".encode()
+def _tagged(owner: str, tag: str = TAG) -> list[int]:
+    """The processes (of this user) whose environment has ``tag``=``owner``: what an installer
+    of claudex pid ``owner`` started, or a probed server and everything it started."""
+    wanted = f"{tag}={owner}".encode()
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) == os.getpid():
@@ -90,9 +91,16 @@ def stop_installers(owner: int | str | None, grace: float = 5.0) -> list[int]:
     """Kill what still runs for a dead claudex's transaction (its installers' whole groups)
     and wait until it is gone, so recovery never removes a folder that is still being
     written. Only processes carrying that claudex's tag are touched."""
+    return stop_tagged(TAG, owner, grace)
+
+
+def stop_tagged(tag: str, owner: int | str | None, grace: float = 5.0) -> list[int]:
+    """Kill every process whose environment has ``tag``=``owner`` (and the groups they are
+    in), and wait until they are gone. Environments are inherited, so this reaches children
+    that left the process group or were reparented."""
     if owner is None or not os.path.isdir("/proc"):
         return []
-    killed = _tagged(str(owner))
+    killed = _tagged(str(owner), tag)
     for pid in killed:
         try:
             kill_group(os.getpgid(pid))
@@ -103,3 +111,43 @@ def stop_installers(owner: int | str | None, grace: float = 5.0) -> list[int]:
     while time.monotonic() < deadline and not all(_gone(pid) for pid in killed):
         time.sleep(0.02)
     return killed
+
+
+def _stat(pid: int) -> tuple[int, int] | None:
+    """(parent pid, start time in clock ticks) of a live process, else None."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (None if fields[0] in ("Z", "X") else (int(fields[1]), int(fields[19])))
+
+
+def descendants(pid: int) -> list[tuple[int, int]]:
+    """Every live descendant of ``pid`` as (pid, start time), so that they can be killed later
+    without hitting a process that reused a pid meanwhile."""
+    children: dict[int, list[int]] = {}
+    started: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            found = _stat(int(entry))
+            if found is not None:
+                children.setdefault(found[0], []).append(int(entry))
+                started[int(entry)] = found[1]
+    out, todo = [], list(children.get(pid, []))
+    while todo:
+        child = todo.pop()
+        out.append((child, started[child]))
+        todo.extend(children.get(child, []))
+    return out
+
+
+def kill_all(processes: list[tuple[int, int]]) -> None:
+    """SIGKILL each (pid, start time) that is still that same process."""
+    for pid, start in processes:
+        found = _stat(pid)
+        if found is not None and found[1] == start:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
