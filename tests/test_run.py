@@ -173,3 +173,35 @@ def test_the_log_stays_under_the_cap_while_the_server_runs(sandbox, reg):
         if proc.poll() is None:
             proc.kill()
         proc.wait()
+
+
+CHATTY = """
+import sys
+for line in sys.stdin:
+    sys.stderr.write("y" * 100_000 + "\\\\n")
+    sys.stderr.flush()
+    print("ok", flush=True)
+"""
+
+
+def test_a_log_that_cannot_be_written_does_not_stop_the_server(sandbox, reg):
+    import shutil
+
+    add_server(reg, "chatty", doc=manifest("chatty", command=sys.executable, args=["${SERVER_DIR}/server.py"]),
+               files={"server.py": CHATTY})
+    proc = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "claudex"), "mcp", "run", "chatty"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**sandbox.env, "CLAUDEX_MCP_LOG_MAX_BYTES": "150000"})
+    try:
+        for round_ in range(6):
+            if round_ == 2:
+                shutil.rmtree(sandbox.state / "claudex" / "logs")  # rotation and reopening now fail
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+            assert proc.stdout.readline() == "ok\n"
+        proc.stdin.close()
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()

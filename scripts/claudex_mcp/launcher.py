@@ -145,14 +145,21 @@ def _write_log(read_fd: int, log_fd: int, log: Path, cap: int) -> None:
             data = os.read(read_fd, 65536)
             if not data:
                 break
-            if size and size + len(data) > cap:
-                os.close(log_fd)
-                os.replace(log, log.with_suffix(".log.1"))
-                log_fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
-                size = 0
-            data = data[:max(cap, 1)] if len(data) > cap else data
-            os.write(log_fd, data)
-            size += len(data)
+            data = data[:max(cap, 1)]
+            # A log that cannot be written (deleted folder, full disk) must not stop the
+            # server: the pipe is drained whatever happens, so its writes never fail or block.
+            try:
+                if log_fd < 0 or (size and size + len(data) > cap):
+                    if log_fd >= 0:
+                        os.close(log_fd)
+                        log_fd = -1
+                        os.replace(log, log.with_suffix(".log.1"))
+                    log_fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+                    size = 0
+                os.write(log_fd, data)
+                size += len(data)
+            except OSError:
+                continue
     finally:
         os._exit(0)
 
