@@ -42,7 +42,7 @@ RUN python3 -m venv /opt/claudex/.venv && /opt/claudex/.venv/bin/python -c "impo
 deps = tomllib.load(open('/opt/claudex/pyproject.toml', 'rb'))['project']['dependencies']; \
 subprocess.check_call([sys.executable, '-m', 'pip', 'install', '--quiet', *deps])"
 
-COPY README.md /opt/claudex/
+COPY README.md copier.yml /opt/claudex/
 COPY schemas /opt/claudex/schemas
 COPY templates /opt/claudex/templates
 COPY scripts /opt/claudex/scripts

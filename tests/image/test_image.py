@@ -96,6 +96,8 @@ def image(engine) -> str:
     finally:
         if planted:
             canary.unlink()
+    # The tag moved: the previous build's image is dangling. Removing it keeps the cached data-root bounded.
+    Docker(engine)("image", "prune", "-f", check=False)
     print(f"\nimage built in {time.monotonic() - started:.1f} s")
     return TAG
 
