@@ -13,6 +13,7 @@ WINDOW = 60  # lines in a window chunk
 OVERLAP = 15
 MAX_CHUNK_LINES = 150  # a longer function is cut into windows that keep its symbol
 MIN_GAP_WORDS = 2  # module-level code between definitions with fewer words is left out
+EMBED_CHARS = 480  # of a chunk's text given to the embedding model
 # Namespace of chunk ids (uuid5): fixed forever, or every id would change.
 ID_NAMESPACE = uuid.UUID("3d0c5f2e-9b7a-5c41-8e26-7a1f4b9d2c60")
 
@@ -34,8 +35,11 @@ class Chunk:
         return str(uuid.uuid5(ID_NAMESPACE, f"{self.path}\0{self.start_line}\0{self.end_line}\0{digest}"))
 
     def embedding_text(self) -> str:
+        # The head of a chunk says most of what it does; the cap keeps the encoder's cost (quadratic
+        # in length, ~21 MFLOP per token for MiniLM) bounded: about 128 tokens of code.
         head = self.signature or self.symbol or ""
-        return f"{self.path}\n{head}\n{self.text}" if head else f"{self.path}\n{self.text}"
+        text = f"{self.path}\n{head}\n{self.text}" if head else f"{self.path}\n{self.text}"
+        return text[:EMBED_CHARS]
 
 
 # -- tokens --------------------------------------------------------------------------------
@@ -111,9 +115,14 @@ def chunk_file(path: str, text: str, language: str) -> list[Chunk]:
         j = i
         while j + 1 <= len(lines) and not covered[j + 1]:
             j += 1
-        gap = "\n".join(lines[i - 1:j])
+        lo, hi = i, j
+        while lo <= hi and not lines[lo - 1].strip():
+            lo += 1
+        while hi >= lo and not lines[hi - 1].strip():
+            hi -= 1
+        gap = "\n".join(lines[lo - 1:hi])
         if len(_WORD.findall(gap)) >= MIN_GAP_WORDS:  # not just a closing brace or a blank line
-            chunks.extend(_windows(path, lines, language, i, j, "module", None, None))
+            chunks.extend(_windows(path, lines, language, lo, hi, "module", None, None))
         i = j + 1
     return [c for c in chunks if c.text.strip()]
 

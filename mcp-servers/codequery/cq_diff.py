@@ -137,6 +137,8 @@ def check_path(root: Path, rel: str) -> Path:
         st = os.lstat(target)
     except FileNotFoundError:
         return target
+    except NotADirectoryError:
+        raise InvalidInput(f"{rel}: a parent of it is not a folder", path=rel) from None
     if stat.S_ISLNK(st.st_mode):
         raise InvalidInput(f"{rel} is a symlink; refusing to replace it", path=rel)
     if not stat.S_ISREG(st.st_mode):

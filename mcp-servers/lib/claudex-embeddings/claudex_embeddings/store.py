@@ -30,8 +30,9 @@ class StoreBusy(Exception):
 
 
 @contextlib.contextmanager
-def store_lock(path: Path, timeout: float = LOCK_TIMEOUT) -> Iterator[float]:
+def store_lock(path: Path, timeout: float | None = None) -> Iterator[float]:
     """Hold the store's exclusive lock; yields the seconds spent waiting for it."""
+    timeout = LOCK_TIMEOUT if timeout is None else timeout
     path.mkdir(parents=True, exist_ok=True)
     fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
@@ -51,7 +52,7 @@ def store_lock(path: Path, timeout: float = LOCK_TIMEOUT) -> Iterator[float]:
 
 
 @contextlib.contextmanager
-def open_embedded(path: Path, timeout: float = LOCK_TIMEOUT):
+def open_embedded(path: Path, timeout: float | None = None):
     """A QdrantClient on the embedded store at ``path``, open only inside the block."""
     from qdrant_client import QdrantClient
 
