@@ -139,3 +139,21 @@ async def test_two_servers_share_one_index(home, sample):
             assert results[name][0]["chunks"]["total"] == results["a"][0]["chunks"]["total"]
             for found in results[name][1:]:
                 assert symbols(found) == [("src/net/http_client.py", "fetch_with_retry")]
+
+
+async def test_chat_answers_from_the_retrieved_code_with_citations(home, sample):
+    """cq_chat through claudex_llm against its local OpenAI-compatible stand-in (real wire format)."""
+    import json
+
+    fake_api = pytest.importorskip("claudex_llm.fake_api")
+    with fake_api.FakeAPI("openai") as api:
+        api.script(fake_api.Plan(text="Failed requests are retried with backoff in fetch_with_retry "
+                                      "(src/net/http_client.py:6-14)."))
+        async with start(home, sample, **api.env()) as s:
+            await s.call("cq_embed", {})
+            answer = await s.call("cq_chat", {"question": "How are failed HTTP requests retried?", "limit": 3})
+        sent = json.dumps(api.chat_requests()[0].body)
+    assert "src/net/http_client.py:6-14" in answer["answer"] and answer["provider"] == "openai"
+    assert answer["sources"][0]["path"] == "src/net/http_client.py"
+    # The model was given the excerpts with their locations, and told to cite them.
+    assert "src/net/http_client.py:6-14" in sent and "path:line" in sent and "requests.get" in sent
