@@ -107,25 +107,26 @@ async def cq_chat(
         from claudex_llm import LLMError, NotConfigured, chat
     except ImportError:
         return _chat_failure("the LLM provider package claudex_llm is not installed in this server's venv; "
-                             "reinstall the server (claudex mcp install)", sources)
+                             "reinstall the server (claudex mcp install)", context["results"])
     try:
         result = await chat(messages=[{"role": "user", "content": f"Question: {question}\n\nCode excerpts:\n\n{excerpts}"}],
                             system=CHAT_SYSTEM, max_tokens=CHAT_MAX_TOKENS, on_progress=None)
     except NotConfigured as exc:
-        return _chat_failure(f"no LLM provider is configured: {exc} (set {exc.variable})", sources)
+        return _chat_failure(f"no LLM provider is configured: {exc} (set {exc.variable})", context["results"])
     except LLMError as exc:
-        return _chat_failure(f"the LLM provider failed: {exc}", sources)
+        return _chat_failure(f"the LLM provider failed: {exc}", context["results"])
     answer = {"answer": result.text, "model": result.model, "provider": result.provider, "sources": sources}
     return CallToolResult(content=[TextContent(type="text", text=result.text),
                                    TextContent(type="text", text=json.dumps({"sources": sources}))],
                           structured_content=answer)
 
 
-def _chat_failure(message: str, sources: list[dict]) -> CallToolResult:
-    """An error result that still carries the retrieved context, so the agent can read it itself."""
+def _chat_failure(message: str, results: list[dict]) -> CallToolResult:
+    """An error result that still carries the retrieved code, so the agent can read it itself."""
+    context = [{k: r[k] for k in ("path", "start_line", "end_line", "symbol", "snippet")} for r in results]
     return CallToolResult(is_error=True, content=[
         TextContent(type="text", text=f"unavailable: {message}"),
-        TextContent(type="text", text=json.dumps({"retrieved": sources}, indent=1))])
+        TextContent(type="text", text=json.dumps({"retrieved": context}, indent=1))])
 
 
 @server.tool(annotations=READ)

@@ -118,7 +118,7 @@ async def test_chat_without_a_provider_names_the_variable_and_returns_the_contex
         assert result.is_error
         text = "\n".join(c.text for c in result.content)
         assert "OPENAI_API_KEY" in text or "ANTHROPIC_API_KEY" in text or "claudex_llm" in text, text
-        assert "src/net/http_client.py" in text  # the retrieved context is still there
+        assert "src/net/http_client.py" in text and "requests.get" in text  # the retrieved code is still there
 
 
 async def test_two_servers_share_one_index(home, sample):
