@@ -170,3 +170,40 @@ async def mcp_session(command: str, args: list[str], env: dict, cwd: str):
                 async with ClientSession(read, write) as session:
                     await session.initialize()
                     yield Session(session)
+
+
+CLAUDEX = Path(sys.executable).parent / "claudex"
+
+
+def _claudex(env: dict, *argv: str, timeout: float = 900):
+    import subprocess
+
+    return subprocess.run([str(CLAUDEX), "mcp", *argv], capture_output=True, text=True, env=env,
+                          stdin=subprocess.DEVNULL, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    """codequery installed by `claudex mcp install mcp-servers/codequery` into a registry of its
+    own (the shared ../lib package vendored, a venv of its own): the base environment to run it."""
+    base = tmp_path_factory.mktemp("installed")
+    home = base / "home"
+    home.mkdir()
+    env = {"PATH": os.environ.get("PATH", os.defpath), "HOME": str(home),
+           "XDG_CACHE_HOME": str(home / ".cache"), "XDG_CONFIG_HOME": str(home / ".config"),
+           "XDG_DATA_HOME": str(home / ".local" / "share"), "XDG_STATE_HOME": str(home / ".local" / "state"),
+           "CLAUDEX_MCP_REGISTRY": str(base / "registry"), "CLAUDEX_PROJECTS_DIR": str(home / "claudex"),
+           "CLAUDEX_MCP_CORE_SOURCE": ""}
+    for argv in (("init",), ("install", str(SERVER_DIR))):
+        proc = _claudex(env, *argv)
+        assert proc.returncode == 0, f"claudex mcp {' '.join(argv)}: {proc.stderr}"
+    vendored = base / "registry" / "installed" / "codequery" / "vendor" / "claudex-embeddings"
+    assert (vendored / "claudex_embeddings" / "store.py").is_file(), "the shared package was not vendored"
+    return env
+
+
+def run_installed(installed: dict, home: Path, project: Path, **extra: str):
+    """An MCP session with the installed server, started as a client does: `claudex mcp run codequery`."""
+    env = dict(installed, CLAUDEX_PROJECT_DIR=str(project), **extra)
+    env["XDG_DATA_HOME"] = str(home / ".local" / "share")  # this test's index folder
+    return mcp_session(str(CLAUDEX), ["mcp", "run", "codequery"], dict(env, HOME=str(home)), cwd=str(project))

@@ -1,6 +1,7 @@
-"""The codequery server through real MCP stdio sessions (the official SDK's client): index a
-small repository, search by meaning, change and delete files, apply diffs, refuse hostile input,
-and two servers on one index at once."""
+"""The codequery server through real MCP stdio sessions (the official SDK's client), installed
+with `claudex mcp install` and started with `claudex mcp run` as a client does: index a small
+repository, search by meaning, change and delete files, apply diffs, refuse hostile input, and
+two servers on one index at once. cq_chat runs from the dev venv, where claudex_llm is."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import sys
 import anyio
 import pytest
 
-from conftest import SERVER_DIR, mcp_session, server_env
+from conftest import SERVER_DIR, mcp_session, run_installed, server_env
 
 pytestmark = pytest.mark.anyio
 
@@ -30,8 +31,8 @@ def symbols(found: dict) -> list:
     return [(r["path"], r["symbol"]) for r in found["results"]]
 
 
-async def test_index_search_change_delete_and_edit_through_mcp(home, sample, tmp_path):
-    async with start(home, sample) as s:
+async def test_index_search_change_delete_and_edit_through_mcp(installed, home, sample, tmp_path):
+    async with run_installed(installed, home, sample) as s:
         tools = {t.name: t for t in (await s.session.list_tools()).tools}
         assert sorted(tools) == ["cq_apply_diff", "cq_chat", "cq_embed", "cq_search", "cq_stats"]
         assert tools["cq_search"].annotations.read_only_hint is True
@@ -121,10 +122,10 @@ async def test_chat_without_a_provider_names_the_variable_and_returns_the_contex
         assert "src/net/http_client.py" in text and "requests.get" in text  # the retrieved code is still there
 
 
-async def test_two_servers_share_one_index(home, sample):
+async def test_two_servers_share_one_index(installed, home, sample):
     """Claude Code and Codex each start their own codequery on the same project: both index and
     search at the same time, and neither fails because the other holds the store."""
-    async with start(home, sample) as a, start(home, sample) as b:
+    async with run_installed(installed, home, sample) as a, run_installed(installed, home, sample) as b:
         results = {}
 
         async def work(name, session):
