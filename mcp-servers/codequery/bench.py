@@ -38,7 +38,7 @@ def generate_repo(root: Path, files: int, seed: int = 7) -> None:
         folder = root / f"pkg{i % 40:02d}" / f"mod{i % 7}"
         folder.mkdir(parents=True, exist_ok=True)
         funcs = []
-        for _ in range(rng.randint(2, 4)):
+        for _ in range(rng.randint(1, 2)):
             verb, noun, other = rng.choice(VERBS), rng.choice(NOUNS), rng.choice(NOUNS)
             body = [f"{rng.choice(VERBS)}_{rng.choice(NOUNS)}({noun}, {other})" for _ in range(rng.randint(3, 8))]
             if kind == "py":
