@@ -52,7 +52,7 @@ def stats_file() -> Path:
 def _count(outcome: bytes) -> None:
     # One byte appended per lookup (O_APPEND writes are atomic): no read-modify-write, no lock.
     try:
-        fd = os.open(stats_file(), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        fd = os.open(stats_file(), os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
     except OSError:
         return
     try:

@@ -8,7 +8,7 @@ import shutil
 import time
 from pathlib import Path
 
-from . import atomic, config, expand, paths
+from . import atomic, config, expand, paths, safepath
 from .errors import InvalidInput, NotFound, UsageError
 from .project import Project
 
@@ -93,7 +93,7 @@ def open_log(launch: Launch) -> int:
             os.replace(launch.log, launch.log.with_suffix(".log.1"))
     except FileNotFoundError:
         pass
-    fd = os.open(launch.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    fd = safepath.open_regular(launch.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)  # never through a link
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     os.write(fd, f"--- {stamp} claudex mcp run {launch.name} (pid {os.getpid()}) ---\n".encode())
     return fd

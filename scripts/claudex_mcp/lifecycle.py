@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from . import __version__, atomic, cache, deps, jsonio, paths, registry as registry_mod, sources, staging
+from . import __version__, atomic, cache, deps, jsonio, paths, registry as registry_mod, safepath, sources, staging
 from .errors import Conflict, InvalidInput, NotFound, UsageError
 from .lock import registry_lock
 from .staging import fault
@@ -47,13 +47,15 @@ def _begin(registry: Path) -> None:
     if not paths.registry_file(registry).exists():
         raise NotFound(f"there is no registry at {registry}", path=str(registry),
                        hint="run 'claudex mcp init', or set CLAUDEX_MCP_REGISTRY", code="no_registry")
+    for location in paths.LOCATIONS:  # commits rename into these: they must be real folders
+        safepath.real_dir(registry / location)
     staging.recover(registry)
 
 
 def _locate(registry: Path, name: str) -> tuple[str, Path] | None:
     for location in paths.LOCATIONS:
         folder = registry / location / name
-        if folder.is_dir():
+        if folder.is_dir() and not folder.is_symlink():  # a link is no server folder (index.scan agrees)
             return location, folder
     return None
 

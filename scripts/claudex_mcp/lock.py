@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from collections.abc import Iterator
 
-from . import paths
+from . import paths, safepath
 from .errors import Conflict
 
 DEFAULT_TIMEOUT = 30.0
@@ -38,12 +38,15 @@ def file_lock(lock_path: Path, timeout: float | None = None, what: str | None = 
     after ``timeout`` seconds (default ``$CLAUDEX_MCP_LOCK_TIMEOUT`` or 30)."""
     what = what or str(lock_path)
     timeout = _timeout() if timeout is None else timeout
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    # O_NOFOLLOW, and only a regular file: a `.lock` symlinked to another file would otherwise
+    # have that file locked and chmodded (safepath.open_regular refuses both).
+    fd = safepath.open_regular(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        try:
-            os.fchmod(fd, 0o644)  # the umask filtered the mode; another user's lock file stays as it is
-        except OSError:
-            pass
+        if os.fstat(fd).st_uid == os.geteuid():
+            try:
+                os.fchmod(fd, 0o644)  # the umask filtered the mode; another user's lock file stays as it is
+            except OSError:
+                pass
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -77,9 +80,15 @@ def registry_lock(registry: Path, timeout: float | None = None):
 def path_lock(target: Path, timeout: float | None = None):
     """Hold the lock for a file claudex writes outside the registry. Lock files live under
     the state folder, never beside the user's files."""
-    folder = paths.state_home() / "claudex" / "locks"
-    folder.mkdir(parents=True, exist_ok=True)
+    lock_file = path_lock_file(target)
+    lock_file.parent.parent.mkdir(parents=True, exist_ok=True)
+    safepath.real_dir(lock_file.parent, create=0o700)
+    return file_lock(lock_file, timeout, str(Path(target).absolute()))
+
+
+def path_lock_file(target: Path) -> Path:
+    """The lock file of ``target``, under the state folder."""
     # crc32, not sha256: hashlib's import costs 2 ms here; two targets sharing a lock file would
     # only wait for each other.
     target = Path(target).absolute()
-    return file_lock(folder / f"{zlib.crc32(str(target).encode()):08x}-{target.name}.lock", timeout, str(target))
+    return paths.state_home() / "claudex" / "locks" / f"{zlib.crc32(str(target).encode()):08x}-{target.name}.lock"

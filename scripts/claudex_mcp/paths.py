@@ -14,6 +14,8 @@ DEFAULT_REGISTRY = "/opt/mcp-servers"
 REGISTRY_FILE = "registry.json"
 LOCATIONS = ("core", "installed", "disabled")
 LOCK_FILE = ".lock"
+# A server's name: the one rule, used by the code and (as ^...(?!\n)$) by every schema.
+NAME_PATTERN = r"[a-z0-9][a-z0-9-]{0,62}"
 
 # The source tree this package lives in (scripts/claudex_mcp -> repo root).
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
