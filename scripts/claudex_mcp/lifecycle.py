@@ -121,7 +121,7 @@ def _build(txn: staging.Transaction, manifest: dict, record: dict, report: Repor
 
 
 def _tree_of(source: dict) -> str | None:
-    return tree_digest(Path(source["path"])) if source["type"] == "path" else None
+    return sources.tree_digest(Path(source["path"])) if source["type"] == "path" else None
 
 
 def _installed_tree(folder: Path) -> str | None:
@@ -350,7 +350,7 @@ def upgrade(registry: Path, name: str, *, check: bool = False, force: bool = Fal
             if not Path(source["path"]).is_dir():
                 raise NotFound(f"{name}'s source folder {source['path']} is gone", code="source_gone",
                                hint="install it again from where it lives now")
-            if _installed_tree(folder) == tree_digest(Path(source["path"])) and not force:
+            if _installed_tree(folder) == sources.tree_digest(Path(source["path"])) and not force:
                 new_source, why = None, "its folder has not changed"
             else:
                 new_source, why = dict(source), "re-copied from its folder"
@@ -488,21 +488,6 @@ def core_source() -> Path | None:
     return paths.PROJECT_ROOT / "mcp-servers" / "core"
 
 
-def tree_digest(folder: Path) -> str:
-    """A digest of a server folder's files (what a copy would take), to see whether it changed."""
-    import hashlib
-
-    digest = hashlib.sha256()
-    for current, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if d not in sources.EXCLUDED)
-        for name in sorted(files):
-            path = Path(current) / name
-            digest.update(str(path.relative_to(folder)).encode() + b"\0")
-            digest.update(os.readlink(path).encode() if path.is_symlink() else path.read_bytes())
-            digest.update(b"\0")
-    return "sha256:" + digest.hexdigest()
-
-
 def sync_core(registry: Path, report: Report = _quiet) -> list[str]:
     """Put the shipped core servers into core/ with their dependencies, or bring them up to date
     (atomically, like an upgrade); a core server that did not change is left alone."""
@@ -513,7 +498,7 @@ def sync_core(registry: Path, report: Report = _quiet) -> list[str]:
         return []
     synced = []
     for folder in sorted(p for p in source_root.iterdir() if (p / "manifest.json").is_file()):
-        digest = tree_digest(folder)
+        digest = sources.tree_digest(folder)
         target = registry / "core" / folder.name
         try:
             if json.loads((target / staging.MARKER).read_text()).get("treeDigest") == digest:

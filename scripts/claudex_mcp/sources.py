@@ -149,3 +149,18 @@ def remote_tags(url: str) -> list[str]:
 def remote_head(url: str, branch: str) -> str | None:
     out = git("ls-remote", "--heads", "--", url, f"refs/heads/{branch}")
     return out.split()[0] if out.strip() else None
+
+
+def tree_digest(folder: Path) -> str:
+    """A digest of a server folder's files (what a copy would take), to see whether it changed."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for current, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if d not in EXCLUDED)
+        for name in sorted(files):
+            path = Path(current) / name
+            digest.update(str(path.relative_to(folder)).encode() + b"\0")
+            digest.update(os.readlink(path).encode() if path.is_symlink() else path.read_bytes())
+            digest.update(b"\0")
+    return "sha256:" + digest.hexdigest()
