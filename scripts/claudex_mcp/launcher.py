@@ -107,3 +107,45 @@ def record_start(launch: Launch, project: Project | None) -> None:
     atomic.write_json(record_file, {"name": launch.name, "pid": os.getpid(), "startedAt": time.time(),
                                     "command": launch.argv[0], "cwd": launch.cwd, "log": str(launch.log),
                                     "project": project.to_dict() if project else None})
+
+
+def stop_running(name: str, project=None) -> list[int]:
+    """Stop the instance `claudex mcp run` recorded for ``name`` (only for that project when
+    one is given): SIGTERM, a grace period, then SIGKILL. Only a process that is still the
+    recorded server (same executable) is signalled."""
+    import json
+    import signal
+
+    try:
+        record = json.loads(run_record_file(name).read_text())
+        pid = int(record["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    if project is not None and (record.get("project") or {}).get("dir") != str(project.dir):
+        return []
+    try:
+        exe = os.readlink(f"/proc/{pid}/exe")
+    except OSError:
+        return []
+    if os.path.realpath(record.get("command", "")) != os.path.realpath(exe):
+        return []  # the pid now belongs to another program
+    try:
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(50):
+            time.sleep(0.1)
+            os.kill(pid, 0)
+            if _zombie(pid):
+                break
+        else:
+            os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    return [pid]
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from . import __version__, atomic, cache, deps, jsonio, paths, registry as registry_mod, safepath, sources, staging
+from . import __version__, atomic, cache, deps, jsonio, launcher, paths, registry as registry_mod, safepath, sources, staging
 from .errors import Conflict, InvalidInput, NotFound, UsageError
 from .lock import registry_lock
 from .staging import fault
@@ -258,7 +258,7 @@ def uninstall(registry: Path, name: str, *, purge: bool = False, report: Report 
         finally:
             txn.remove()
         fault("done")
-    stopped = stop_running(name)
+    stopped = launcher.stop_running(name)
     purged = _purge_user_config(name) if purge else False
     warnings = _finish(registry, report)
     return {"action": "uninstall", "name": name, "location": location, "purged": purged, "stopped": stopped,
@@ -386,7 +386,7 @@ def upgrade(registry: Path, name: str, *, check: bool = False, force: bool = Fal
         finally:
             txn.remove()
         fault("done")
-    stopped = stop_running(name)
+    stopped = launcher.stop_running(name)
     warnings = _finish(registry, report)
     return dict(result, to=new_version, upgraded=True, source=new_record, health=health, stopped=stopped,
                 warnings=warnings)
@@ -429,54 +429,11 @@ def set_enabled(registry: Path, name: str, enabled: bool, *, project=None, repor
                 records[name]["location"] = target.parent.name
             registry_mod.write_records(registry, records)
             changed = True
-    stopped = [] if enabled else stop_running(name, project)
+    stopped = [] if enabled else launcher.stop_running(name, project)
     warnings = _finish(registry, report) if changed else []
     return {"action": "enable" if enabled else "disable", "name": name, "changed": changed,
             "scope": "project" if project is not None else "global",
             "project": project.to_dict() if project is not None else None, "stopped": stopped, "warnings": warnings}
-
-
-def stop_running(name: str, project=None) -> list[int]:
-    """Stop the instance `claudex mcp run` recorded for ``name`` (only for that project when
-    one is given): SIGTERM, a grace period, then SIGKILL. Only a process that is still the
-    recorded server (same executable) is signalled."""
-    import json
-
-    from .launcher import run_record_file
-
-    try:
-        record = json.loads(run_record_file(name).read_text())
-        pid = int(record["pid"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return []
-    if project is not None and (record.get("project") or {}).get("dir") != str(project.dir):
-        return []
-    try:
-        exe = os.readlink(f"/proc/{pid}/exe")
-    except OSError:
-        return []
-    if os.path.realpath(record.get("command", "")) != os.path.realpath(exe):
-        return []  # the pid now belongs to another program
-    try:
-        os.kill(pid, signal.SIGTERM)
-        for _ in range(50):
-            time.sleep(0.1)
-            os.kill(pid, 0)
-            if _zombie(pid):
-                break
-        else:
-            os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    return [pid]
-
-
-def _zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except OSError:
-        return True
 
 
 def core_source() -> Path | None:
