@@ -6,7 +6,8 @@ STAMP := $(VENV)/.installed
 # The shipped servers' own requirements go into the same venv, so their tests run in `make test`;
 # `claudex mcp install` gives each installed server a venv of its own.
 SERVER_REQUIREMENTS := $(wildcard mcp-servers/*/requirements.txt mcp-servers/core/*/requirements.txt)
-MCP_VERBS := init validate list cache config generate run install uninstall upgrade enable disable status test logs create
+# The verbs: one module each in the dispatcher's commands folder (tasks.py reads the same folder).
+MCP_VERBS := $(subst _,-,$(basename $(notdir $(wildcard scripts/claudex_mcp/cli/commands/[a-z]*.py))))
 
 .PHONY: install test run bench docs clean $(addprefix mcp-,$(MCP_VERBS))
 

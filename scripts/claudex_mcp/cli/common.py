@@ -112,6 +112,54 @@ def run(prog: str, build: Callable[[], argparse.ArgumentParser],
         return errors.UNEXPECTED
 
 
+def add_install_options(p: argparse.ArgumentParser) -> None:
+    """What `claudex mcp install` and atomic-install take."""
+    p.add_argument("source", help="a server folder, or a git URL with an optional @ref")
+    p.add_argument("--ref", help="the git tag, branch or commit (instead of URL@ref)")
+    p.add_argument("--submodules", action="store_true", help="also fetch the repository's git submodules")
+
+
+def add_client_options(p: argparse.ArgumentParser) -> None:
+    """What `claudex mcp generate` and generate-mcp-json take."""
+    from .. import clients
+
+    p.add_argument("--client", choices=clients.CLIENTS, default=clients.CLAUDE_CODE,
+                   help="the client whose config to write (default: claude-code)")
+    p.add_argument("--scope", choices=("default", "project", "user"), default="default",
+                   help="which of the client's config files (default: the client's usual one)")
+    p.add_argument("--output", metavar="PATH",
+                   help="write this file instead; - prints the rendered document and writes nothing")
+    add_json(p)
+
+
+def emit_client_config(effective: dict, args: argparse.Namespace) -> int:
+    """Write (or with --output - print) the client config, and report what happened."""
+    from .. import generate
+
+    if args.output == "-":
+        data, warnings = generate.render_document(effective, args.client)
+        for warning in warnings:
+            warn(warning)
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return 0
+    result = generate.write(effective, args.client, args.scope, args.output)
+    if args.json:
+        write_json(result)
+        return 0
+    state = paint("wrote", "32") if result["changed"] else "unchanged"
+    print(f"{state}  {result['target']} ({result['client']}, {result['scope']} scope)")
+    for label, key in (("servers", "servers"), ("removed", "removed"), ("kept yours", "kept")):
+        if result[key]:
+            print(f"  {label}: {', '.join(result[key])}")
+    if result["backup"]:
+        print(f"  previous file: {result['backup']}")
+    for warning in result["warnings"]:
+        warn(warning)
+    return 0
+
+
 def add_project(p: argparse.ArgumentParser) -> None:
     group = p.add_mutually_exclusive_group()
     group.add_argument("--project", metavar="NAME",
@@ -189,7 +237,11 @@ def progress(enabled: bool):
 
 
 def print_result(result: dict, summary: str) -> None:
-    """A lifecycle verb's result: one summary line, then its warnings on stderr."""
+    """A lifecycle verb's result: one summary line, the client configs it regenerated (and
+    why), then its warnings on stderr."""
     print(summary)
+    for done in result.get("regenerated", []):
+        state = "regenerated" if done["changed"] else "up to date"
+        print(f"  {state}: {done['target']} ({done['client']}; {done['reason']})")
     for warning in result.get("warnings", []):
         warn(warning)

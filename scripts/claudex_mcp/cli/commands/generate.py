@@ -5,6 +5,8 @@ start through 'claudex mcp run', so no secret is ever written; entries claudex d
 kept, the previous file is kept as <file>.bak, and an unchanged config is not rewritten.
 Clients: claude-code (default ~/.mcp.json, --scope project <project>/.mcp.json, --scope user
 ~/.claude.json), codex ($CODEX_HOME/config.toml), claude-desktop, cursor, vscode.
+A project found from the working directory applies only to a file inside that project; give
+--project or --project-dir to apply its layer to a file in your home folder.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from .. import common, generate_script
+from .. import common
 
 EXAMPLES = (
     "claudex mcp generate",
@@ -25,7 +27,7 @@ EXAMPLES = (
 
 def build_parser(prog: str) -> argparse.ArgumentParser:
     p = common.parser(prog, __doc__, EXAMPLES)
-    generate_script.add_options(p)
+    common.add_client_options(p)
     common.add_project(p)
     common.add_refresh(p)
     return p
@@ -35,8 +37,16 @@ def action(args: argparse.Namespace) -> int:
     from ... import effective, project
 
     registry, index = common.registry_index(args.refresh)
-    doc = effective.build(index, project.resolve(args.project, args.project_dir), registry)
-    return generate_script.emit(doc, args)
+    explicit = project.resolve(args.project, args.project_dir) if args.project or args.project_dir else None
+    where = explicit or project.discover()
+    doc = effective.build(index, where, registry)
+    if where is not None and explicit is None and args.output != "-":
+        target = project.outside(where, doc, args.client, args.scope, args.output)
+        if target is not None:
+            common.warn(f"the layer of project {where.name} ({where.dir}) is not applied to {target}, which is "
+                        f"outside the project; pass --project-dir {where.dir} to apply it there, or --scope project")
+            doc = effective.build(index, None, registry)
+    return common.emit_client_config(doc, args)
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "claudex mcp generate") -> int:

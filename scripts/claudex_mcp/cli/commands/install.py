@@ -23,9 +23,7 @@ EXAMPLES = (
 
 def build_parser(prog: str) -> argparse.ArgumentParser:
     p = common.parser(prog, __doc__, EXAMPLES)
-    p.add_argument("source", help="a server folder, or a git URL with an optional @ref")
-    p.add_argument("--ref", help="the git tag, branch or commit (instead of URL@ref)")
-    p.add_argument("--submodules", action="store_true", help="also fetch the repository's git submodules")
+    common.add_install_options(p)
     common.add_json(p)
     return p
 
