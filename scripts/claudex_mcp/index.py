@@ -2,7 +2,9 @@
 manifest digest and source, and whether it is valid (with the reasons when not).
 
 registry.json records what a scan cannot know (source, install time); when it is missing or
-corrupt it is rebuilt from the folders, with a warning. No server folder is dropped silently.
+corrupt the index is built from the folders alone, with a warning. A scan only reads: the next
+mutation (or `claudex mcp cache refresh`) writes registry.json again. No server folder is
+dropped silently.
 """
 
 from __future__ import annotations
@@ -12,27 +14,10 @@ import os
 from pathlib import Path
 
 from . import jsonio, paths
-from .errors import ClaudexError, Conflict, NotFound
+from .errors import ClaudexError, NotFound
+from .registry import default_source, read_recorded
 
 MAX_PROBLEMS = 5
-
-
-def _read_recorded(registry: Path) -> tuple[dict | None, str | None]:
-    """The servers registry.json records, or (None, why) when it is missing or invalid."""
-    from . import validation
-
-    index_file = paths.registry_file(registry)
-    try:
-        doc = jsonio.load(index_file)
-    except NotFound:
-        return None, f"{index_file} is missing"
-    except ClaudexError as exc:
-        return None, f"{index_file} is corrupt ({exc.message})"
-    problems = validation.validate_document(doc, "registry", str(index_file))
-    if problems:
-        first = problems[0]
-        return None, f"{index_file} is invalid ({first['pointer'] or '/'}: {first['message']})"
-    return doc["servers"], None
 
 
 def scan_server(folder: Path, location: str, recorded: dict | None) -> dict:
@@ -41,7 +26,7 @@ def scan_server(folder: Path, location: str, recorded: dict | None) -> dict:
     name = folder.name
     entry: dict = {"name": name, "location": location, "folder": str(folder), "valid": False,
                    "problems": [], "version": None, "manifestDigest": None,
-                   "source": (recorded or {}).get("source") or _default_source(location, folder)}
+                   "source": (recorded or {}).get("source") or default_source(location, folder)}
     for key in ("installedAt", "updatedAt"):
         if recorded and key in recorded:
             entry[key] = recorded[key]
@@ -72,18 +57,12 @@ def scan_server(folder: Path, location: str, recorded: dict | None) -> dict:
     return entry
 
 
-def _default_source(location: str, folder: Path) -> dict:
-    # A folder registry.json does not know: core servers ship with claudex; anything else is
-    # recorded as coming from its own folder, which an upgrade re-copies unchanged.
-    return {"type": "core"} if location == "core" else {"type": "path", "path": str(folder)}
-
-
 def scan(registry: Path) -> dict:
     """The index of the registry at ``registry`` (a plain dict, JSON-ready)."""
     if not registry.is_dir():
         raise NotFound(f"there is no registry at {registry}", path=str(registry),
                        hint="run 'claudex mcp init', or set CLAUDEX_MCP_REGISTRY", code="no_registry")
-    recorded, why = _read_recorded(registry)
+    recorded, why = read_recorded(registry)
     warnings = []
     servers: dict[str, dict] = {}
     for location in paths.LOCATIONS:
@@ -115,18 +94,6 @@ def scan(registry: Path) -> dict:
         for name in sorted(set(recorded) - set(servers)):
             warnings.append(f"registry.json lists {name!r} but there is no folder for it")
     else:
-        warnings.append(f"{why}; rebuilt from the server folders")
-        _rebuild(registry, servers, warnings)
+        warnings.append(f"{why}; the index is rebuilt from the server folders (the next change, or "
+                        f"'claudex mcp cache refresh', writes registry.json again)")
     return {"apiVersion": "v1", "registry": str(registry), "servers": servers, "warnings": warnings}
-
-
-def _rebuild(registry: Path, servers: dict, warnings: list) -> None:
-    """Write registry.json again from the folders (the same reconciliation every mutation does)."""
-    from . import registry as registry_mod
-    from .lock import registry_lock
-
-    try:
-        with registry_lock(registry, timeout=2):
-            registry_mod.write_records(registry, registry_mod.reconciled(registry))
-    except (OSError, Conflict) as exc:
-        warnings.append(f"could not rewrite registry.json ({getattr(exc, 'message', exc)})")

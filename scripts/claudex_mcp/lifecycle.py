@@ -346,6 +346,17 @@ def core_source() -> Path | None:
     return paths.PROJECT_ROOT / "mcp-servers" / "core"
 
 
+def init(registry: Path, report: Report = _quiet) -> dict:
+    """Create what is missing of the registry, then put the core servers in (or bring them up
+    to date)."""
+    from . import cache
+
+    created = registry_mod.init(registry)
+    if created:
+        cache.invalidate()
+    return {"created": created, "core": sync_core(registry, report), "registry": str(registry)}
+
+
 def sync_core(registry: Path, report: Report = _quiet) -> list[str]:
     """Put the shipped core servers into core/ with their dependencies, or bring them up to date
     (atomically, like an upgrade, with the same rollback); a core server that did not change is
