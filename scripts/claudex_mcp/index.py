@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 
 from . import jsonio, paths
-from .errors import ClaudexError, NotFound
+from .errors import ClaudexError, NotFound, invalid_server, no_registry
 from .registry import default_source, read_recorded
 
 MAX_PROBLEMS = 5
@@ -60,8 +60,7 @@ def scan_server(folder: Path, location: str, recorded: dict | None) -> dict:
 def scan(registry: Path) -> dict:
     """The index of the registry at ``registry`` (a plain dict, JSON-ready)."""
     if not registry.is_dir():
-        raise NotFound(f"there is no registry at {registry}", path=str(registry),
-                       hint="run 'claudex mcp init', or set CLAUDEX_MCP_REGISTRY", code="no_registry")
+        raise no_registry(registry)
     recorded, why = read_recorded(registry)
     warnings = []
     servers: dict[str, dict] = {}
@@ -97,3 +96,39 @@ def scan(registry: Path) -> dict:
         warnings.append(f"{why}; the index is rebuilt from the server folders (the next change, or "
                         f"'claudex mcp cache refresh', writes registry.json again)")
     return {"apiVersion": "v1", "registry": str(registry), "servers": servers, "warnings": warnings}
+
+
+def server_entry(index: dict, name: str) -> dict:
+    """The index entry of ``name``; NotFound (with the closest names) when there is none."""
+    entry = index["servers"].get(name)
+    if entry is None:
+        import difflib
+
+        close = difflib.get_close_matches(name, list(index["servers"]), n=3)
+        raise NotFound(f"no server {name!r} in the registry at {index['registry']}", code="no_server",
+                       hint=(f"did you mean {', '.join(close)}? " if close else "") + "see 'claudex mcp list'")
+    return entry
+
+
+def require_valid(entry: dict) -> dict:
+    """``entry`` itself when it is a valid server, else the one invalid-server error."""
+    if not entry.get("valid"):
+        raise invalid_server(entry["name"], entry["folder"],
+                             entry["problems"][0]["message"] if entry["problems"] else "invalid")
+    return entry
+
+
+def folder_entry(folder: Path) -> dict:
+    """An index entry for a server folder outside the registry (what `test ./folder` checks);
+    its name is the manifest's, whatever the folder is called."""
+    from . import validation
+
+    problems = validation.validate_folder(folder)
+    if problems:
+        first = problems[0]
+        raise invalid_server(folder, folder, f"{first['pointer'] or first['file']}: {first['message']}")
+    entry = scan_server(folder.resolve(), "installed", None)
+    manifest = jsonio.load(folder / validation.MANIFEST)
+    entry.update(name=manifest["metadata"]["name"], manifest=manifest, valid=True,
+                 problems=[p for p in entry["problems"] if p.get("rule") != "folder-name"])
+    return entry

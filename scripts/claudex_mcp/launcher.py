@@ -10,6 +10,7 @@ from pathlib import Path
 
 from . import atomic, config, expand, paths, safepath
 from .errors import InvalidInput, NotFound, UsageError
+from .index import require_valid
 from .project import Project
 
 DEFAULT_LOG_MAX_BYTES = 5 * 1024 * 1024
@@ -40,11 +41,7 @@ def _log_cap() -> int:
 
 
 def prepare(entry: dict, layers: config.Layers, environ: dict[str, str]) -> Launch:
-    name = entry["name"]
-    if not entry.get("valid"):
-        first = entry["problems"][0] if entry["problems"] else {"message": "invalid"}
-        raise InvalidInput(f"{name} is not a valid server: {first['message']}", path=entry["folder"],
-                           hint=f"run 'claudex mcp validate {entry['folder']}'", code="invalid_server")
+    name = require_valid(entry)["name"]
     server = entry["manifest"]["server"]
     if server.get("transport", "stdio") != "stdio":
         raise UsageError(f"{name} is a remote server ({server['url']}); clients connect to it directly",
@@ -63,15 +60,9 @@ def prepare(entry: dict, layers: config.Layers, environ: dict[str, str]) -> Laun
                            f"in the environment, or with 'claudex mcp config set {name} env.{missing[0]} VALUE' "
                            f"({user_file})", code="missing_env")
     folder = entry["folder"]
-    scope = dict(environ, SERVER_DIR=folder)
-    env = dict(environ)
-    for key, value in (merged.get("env") or {}).items():
-        env[key] = expand.expand(value, scope)
-    env["SERVER_DIR"] = folder
+    (command, *args), env = start_command(folder, server["command"], merged.get("args"), merged.get("env"), environ)
     if layers.project is not None:  # the launcher chdirs to the server: say where the project is
         env["CLAUDEX_PROJECT_DIR"] = str(layers.project.dir)
-    command = expand.expand(server["command"], scope)
-    args = [expand.expand(arg, scope) for arg in merged.get("args") or []]
     if "/" in command:
         resolved = command if os.path.isabs(command) else os.path.join(folder, command)
         if not os.access(resolved, os.X_OK):
@@ -83,6 +74,22 @@ def prepare(entry: dict, layers: config.Layers, environ: dict[str, str]) -> Laun
             raise NotFound(f"{name}: command {command!r} is not on PATH", code="command_not_found",
                            hint=f"install {command}, or fix server.command in {folder}/manifest.json")
     return Launch(name, [resolved, *args], env, folder, log_file(name))
+
+
+def expand_in(folder: str, values, environ) -> list[str]:
+    """``values`` with ${SERVER_DIR} (the server's folder) and the environment's variables
+    expanded: the one place a server's command line is expanded."""
+    scope = dict(environ, SERVER_DIR=str(folder))
+    return [expand.expand(value, scope) for value in values]
+
+
+def start_command(folder: str, command: str, args, env, environ) -> tuple[list[str], dict[str, str]]:
+    """The argv and environment a server in ``folder`` starts with: its command and args, and
+    ``environ`` plus its env values, all expanded; SERVER_DIR set."""
+    folder = str(folder)
+    keys = list(env or {})
+    return (expand_in(folder, [command, *(args or [])], environ),
+            {**environ, **dict(zip(keys, expand_in(folder, [env[k] for k in keys], environ))), "SERVER_DIR": folder})
 
 
 def open_log(launch: Launch) -> int:

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from . import __version__, atomic, deps, jsonio, launcher, mutation, paths, registry as registry_mod, sources, staging
-from .errors import Conflict, InvalidInput, NotFound, UsageError
+from .errors import Conflict, InvalidInput, NotFound, UsageError, invalid_server
 from .mutation import Report, quiet as _quiet
 from .staging import fault
 
@@ -55,8 +55,8 @@ def _validated_manifest(folder: Path) -> dict:
     problems = validation.validate_folder(folder)
     if problems:
         listed = "; ".join(f"{p['pointer'] or Path(p['file']).name}: {p['message']}" for p in problems[:5])
-        raise InvalidInput(f"the server is not valid ({len(problems)} problem{'s' * (len(problems) > 1)}): {listed}",
-                           code="invalid_server", hint="run 'claudex mcp validate' on the source folder for every problem")
+        raise invalid_server("the source", None, f"{len(problems)} problem{'s' * (len(problems) > 1)}: {listed}",
+                             hint="run 'claudex mcp validate' on the source folder for every problem")
     return jsonio.load(folder / validation.MANIFEST)
 
 
@@ -222,7 +222,7 @@ def _health_check(registry: Path, folder: Path, manifest: dict, location: str, r
     """A real MCP handshake with the staged server, configured as the launcher would (every
     config layer but a project's); skipped (None) for remote servers, and when a required
     variable is set nowhere here."""
-    from . import config, expand, health
+    from . import config, health
 
     server = manifest["server"]
     if server.get("transport", "stdio") != "stdio":
@@ -233,13 +233,11 @@ def _health_check(registry: Path, folder: Path, manifest: dict, location: str, r
     if missing:
         report("health", f"skipped: {', '.join(missing)} not set")
         return None
-    scope = dict(os.environ, SERVER_DIR=str(folder))
-    env = {k: expand.expand(v, scope) for k, v in (merged.get("env") or {}).items()}
-    argv = [expand.expand(server["command"], scope)] + [expand.expand(a, scope) for a in merged.get("args") or []]
+    argv, env = launcher.start_command(str(folder), server["command"], merged.get("args"), merged.get("env"),
+                                       dict(os.environ))
     report("health")
     timeout = float(manifest.get("healthCheck", {}).get("timeout", health.DEFAULT_TIMEOUT))
-    return health.handshake(argv, {**os.environ, **env, "SERVER_DIR": str(folder)}, str(folder), max(timeout, 10.0),
-                            label=manifest["metadata"]["name"])
+    return health.handshake(argv, env, str(folder), max(timeout, 10.0), label=manifest["metadata"]["name"])
 
 
 def upgrade(registry: Path, name: str, *, check: bool = False, force: bool = False,

@@ -70,10 +70,9 @@ def registry_lock(registry: Path, timeout: float | None = None):
     than ``timeout`` seconds (default ``$CLAUDEX_MCP_LOCK_TIMEOUT`` or 30), NotFound (exit 4)
     when there is no registry."""
     if not Path(registry).is_dir():
-        from .errors import NotFound
+        from .errors import no_registry
 
-        raise NotFound(f"there is no registry at {registry}", path=str(registry),
-                       hint="run 'claudex mcp init', or set CLAUDEX_MCP_REGISTRY", code="no_registry")
+        raise no_registry(registry)
     return file_lock(paths.registry_lock_file(registry), timeout, f"the registry at {registry}")
 
 

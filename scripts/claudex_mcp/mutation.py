@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from . import cache, paths, registry as registry_mod, safepath, staging
-from .errors import NotFound
+from .errors import no_registry
 from .lock import registry_lock
 from .staging import fault
 
@@ -90,8 +90,7 @@ def _sigterm_as_interrupt() -> None:
 def check_registry(registry: Path) -> None:
     """The registry exists, and the folders a commit renames into are real folders."""
     if not paths.registry_file(registry).exists():
-        raise NotFound(f"there is no registry at {registry}", path=str(registry),
-                       hint="run 'claudex mcp init', or set CLAUDEX_MCP_REGISTRY", code="no_registry")
+        raise no_registry(registry)
     for location in paths.LOCATIONS:
         safepath.real_dir(registry / location)
 

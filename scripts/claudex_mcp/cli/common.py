@@ -181,31 +181,6 @@ def registry_index(refresh: bool = False):
     return registry, index
 
 
-def valid_server_entry(index: dict, name: str) -> dict:
-    """The index entry of a server that must be valid for what comes next."""
-    from ..errors import InvalidInput
-
-    entry = server_entry(index, name)
-    if not entry.get("valid"):
-        first = entry["problems"][0]["message"] if entry["problems"] else "invalid"
-        raise InvalidInput(f"{name} is not a valid server: {first}", path=entry["folder"],
-                           hint=f"run 'claudex mcp validate {entry['folder']}'", code="invalid_server")
-    return entry
-
-
-def server_entry(index: dict, name: str) -> dict:
-    from ..errors import NotFound
-
-    entry = index["servers"].get(name)
-    if entry is None:
-        import difflib
-
-        close = difflib.get_close_matches(name, list(index["servers"]), n=3)
-        raise NotFound(f"no server {name!r} in the registry at {index['registry']}", code="no_server",
-                       hint=(f"did you mean {', '.join(close)}? " if close else "") + "see 'claudex mcp list'")
-    return entry
-
-
 def warn(message: str) -> None:
     sys.stderr.write(paint(f"warning: {message}", "33", sys.stderr) + "\n")
 
