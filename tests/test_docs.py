@@ -67,7 +67,7 @@ def test_every_pipe_script_is_installed_and_documented():
 
     declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     assert {k: v for k, v in declared.items() if k != "claudex"} == {
-        name: f"claudex_mcp.cli.pipes:{name.replace('-', '_')}" for name in PIPES}
+        name: "claudex_mcp.cli.pipes:main" for name in PIPES}
     reference = (ROOT / "docs" / "cli.md").read_text()
     for name in PIPES:
         assert re.search(rf"^## {re.escape(name)}$", reference, re.M), name

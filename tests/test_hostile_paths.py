@@ -218,3 +218,13 @@ def test_a_symlinked_cache_stats_file_is_not_written_through(sandbox, reg, decoy
     cache.stats_file().parent.mkdir(parents=True)
     cache.stats_file().symlink_to(decoy / "secret")
     assert sandbox.run("mcp", "list").returncode == 0
+
+
+@pytest.mark.parametrize("folder", ["logs", "run"])
+def test_a_symlinked_logs_or_run_folder_is_refused(sandbox, reg, decoy, folder):
+    state = sandbox.state / "claudex"
+    state.mkdir(parents=True)
+    (state / folder).symlink_to(decoy)
+    proc = sandbox.run("mcp", "run", "hello")
+    assert proc.returncode == 1, proc.stderr
+    assert f"{state / folder} is a symbolic link" in proc.stderr

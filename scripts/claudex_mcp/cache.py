@@ -15,10 +15,7 @@ DEFAULT_TTL = 300.0
 
 
 def ttl() -> float:
-    try:
-        return float(os.environ.get("CLAUDEX_MCP_CACHE_TTL", DEFAULT_TTL))
-    except ValueError:
-        return DEFAULT_TTL
+    return paths.env_number("CLAUDEX_MCP_CACHE_TTL", DEFAULT_TTL)
 
 
 def _stat(path: str) -> list | None:

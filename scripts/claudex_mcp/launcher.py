@@ -94,7 +94,8 @@ def start_command(folder: str, command: str, args, env, environ) -> tuple[list[s
 
 def open_log(launch: Launch) -> int:
     """The log file's descriptor, opened for append; rotated to .log.1 when over the cap."""
-    launch.log.parent.mkdir(parents=True, exist_ok=True)
+    launch.log.parent.parent.mkdir(parents=True, exist_ok=True)
+    safepath.real_dir(launch.log.parent, create=0o700)  # never a log written through a linked folder
     try:
         if launch.log.stat().st_size > _log_cap():
             os.replace(launch.log, launch.log.with_suffix(".log.1"))
@@ -110,7 +111,8 @@ def record_start(launch: Launch, project: Project | None) -> None:
     if os.environ.get("CLAUDEX_MCP_PROBE"):
         return  # a health check (status/test), not a client's start
     record_file = run_record_file(launch.name)
-    record_file.parent.mkdir(parents=True, exist_ok=True)
+    record_file.parent.parent.mkdir(parents=True, exist_ok=True)
+    safepath.real_dir(record_file.parent, create=0o700)
     atomic.write_json(record_file, {"name": launch.name, "pid": os.getpid(), "startedAt": time.time(),
                                     "command": launch.argv[0], "cwd": launch.cwd, "log": str(launch.log),
                                     "project": project.to_dict() if project else None})

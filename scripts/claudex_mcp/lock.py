@@ -25,11 +25,7 @@ _POLL = 0.05
 
 
 def _timeout() -> float:
-    raw = os.environ.get("CLAUDEX_MCP_LOCK_TIMEOUT", "")
-    try:
-        return float(raw) if raw else DEFAULT_TIMEOUT
-    except ValueError:
-        return DEFAULT_TIMEOUT
+    return paths.env_number("CLAUDEX_MCP_LOCK_TIMEOUT", DEFAULT_TIMEOUT)
 
 
 @contextmanager

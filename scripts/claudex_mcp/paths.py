@@ -26,6 +26,15 @@ def _env(env: Mapping[str, str] | None) -> Mapping[str, str]:
     return os.environ if env is None else env
 
 
+def env_number(name: str, default: float, env: Mapping[str, str] | None = None) -> float:
+    """A number from the environment (a timeout, a size, a TTL); the default when it is unset
+    or not a number."""
+    try:
+        return float(_env(env).get(name) or default)
+    except ValueError:
+        return default
+
+
 def home(env: Mapping[str, str] | None = None) -> Path:
     value = _env(env).get("HOME")
     return Path(value) if value else Path.home()

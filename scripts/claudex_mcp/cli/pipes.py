@@ -1,5 +1,5 @@
 """The pipe scripts: single-purpose commands for shell pipelines, each on PATH after
-`make install` (pyproject.toml's [project.scripts] names the functions below) and in
+`make install` (pyproject.toml's [project.scripts] points each name at main() below) and in
 docs/cli.md. A pipe script and its verb are twins over the same core call; an alias is the
 verb itself under the name the design card gives it.
 
@@ -28,32 +28,11 @@ def run(name: str, argv: list[str] | None = None) -> int:
     return module.main(argv, prog=name)
 
 
-def mcp_utils() -> int:
-    return run("mcp-utils")
+def main() -> int:
+    """The entry point of every pipe script: which one is the name it was started by."""
+    import os
 
-
-def merge_config() -> int:
-    return run("merge-config")
-
-
-def generate_mcp_json() -> int:
-    return run("generate-mcp-json")
-
-
-def atomic_install() -> int:
-    return run("atomic-install")
-
-
-def validate_schema() -> int:
-    return run("validate-schema")
-
-
-def mcp_config() -> int:
-    return run("mcp-config")
-
-
-def cache() -> int:
-    return run("cache")
+    return run(os.path.basename(sys.argv[0]), sys.argv[1:])
 
 
 if __name__ == "__main__":
