@@ -9,13 +9,12 @@ dropped silently.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
 from . import jsonio, paths
 from .errors import ClaudexError, NotFound, invalid_server, no_registry
-from .registry import default_source, read_recorded
+from .registry import default_source, manifest_digest, read_recorded
 
 MAX_PROBLEMS = 5
 
@@ -34,7 +33,7 @@ def scan_server(folder: Path, location: str, recorded: dict | None) -> dict:
     manifest = None
     try:
         data = manifest_file.read_bytes()
-        entry["manifestDigest"] = "sha256:" + hashlib.sha256(data).hexdigest()
+        entry["manifestDigest"] = manifest_digest(data)
         manifest = jsonio.parse(data, str(manifest_file))
     except (OSError, ClaudexError):
         pass  # validate_folder below says what is wrong

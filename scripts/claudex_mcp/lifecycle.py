@@ -107,20 +107,13 @@ def _tree_of(source: dict) -> str | None:
 
 
 def _installed_tree(folder: Path) -> str | None:
-    import json
-
-    try:
-        return json.loads((folder / staging.MARKER).read_text()).get("treeDigest")
-    except (OSError, ValueError):
-        return None
+    return registry_mod.read_marker(folder).get("treeDigest")
 
 
 def _record(manifest: dict, location: str, source: dict, folder: Path, installed_at: str | None = None) -> dict:
-    import hashlib
-
-    data = (folder / "manifest.json").read_bytes()
     record = {"location": location, "version": manifest["metadata"]["version"], "source": source,
-              "manifestDigest": "sha256:" + hashlib.sha256(data).hexdigest(), "installedAt": installed_at or _now()}
+              "manifestDigest": registry_mod.manifest_digest((folder / "manifest.json").read_bytes()),
+              "installedAt": installed_at or _now()}
     if installed_at:
         record["updatedAt"] = _now()
     return record

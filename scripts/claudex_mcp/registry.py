@@ -116,6 +116,27 @@ def reconcile(registry: Path) -> bool:
         return write_records(registry, reconciled(registry))
 
 
+def manifest_digest(data: bytes) -> str:
+    """What registry.json and the index record of a manifest's bytes."""
+    import hashlib
+
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def read_marker(folder: Path) -> dict:
+    """The install marker a server folder carries ({} when it has none): the source it came
+    from, when, and for a folder source the digest of that folder's tree."""
+    import json
+
+    from .staging import MARKER
+
+    try:
+        marker = json.loads((folder / MARKER).read_text())
+    except (OSError, ValueError):
+        return {}
+    return marker if isinstance(marker, dict) else {}
+
+
 def default_source(location: str, folder: Path) -> dict:
     # A folder registry.json does not know: core servers ship with claudex; anything else is
     # recorded as coming from its own folder, which an upgrade re-copies unchanged.
@@ -143,10 +164,8 @@ def reconciled(registry: Path) -> dict:
     interrupted operation: entries without a folder go, folders without an entry are added (with
     the source their install marker recorded), locations, versions and digests follow the
     folders. Every mutation writes this (plus its own change), so registry.json converges."""
-    import hashlib
     import json
 
-    from .staging import MARKER
     from .versions import parse
 
     records = read_records(registry)
@@ -156,15 +175,13 @@ def reconciled(registry: Path) -> dict:
         try:
             data = (folder / "manifest.json").read_bytes()
             version = json.loads(data)["metadata"]["version"]
-            record["manifestDigest"] = "sha256:" + hashlib.sha256(data).hexdigest()
+            record["manifestDigest"] = manifest_digest(data)
         except (OSError, ValueError, KeyError, TypeError):
             version = None
         if not record.get("source"):
-            try:
-                marker = json.loads((folder / MARKER).read_text())
-                record.update({k: marker[k] for k in ("source", "installedAt") if k in marker})
-            except (OSError, ValueError):
-                record["source"] = default_source(location, folder)
+            marker = read_marker(folder)
+            record.update({k: marker[k] for k in ("source", "installedAt") if k in marker})
+            record.setdefault("source", default_source(location, folder))
         record["location"] = location
         record["version"] = version if isinstance(version, str) and parse(version) else record.get("version", "0.0.0")
         updated[name] = record
