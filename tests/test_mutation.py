@@ -61,3 +61,16 @@ def test_a_failure_while_recording_undoes_the_commit(sandbox, reg, monkeypatch, 
     monkeypatch.delenv("CLAUDEX_MCP_FAULT")
     assert lifecycle.sync_core(reg) == ["tiny"]
     assert json.loads((reg / "registry.json").read_text())["servers"]["tiny"]["version"] == "2.0.0"
+
+
+def test_regenerate_uses_the_registry_it_is_handed(sandbox, reg, monkeypatch, restore_sigterm):
+    assert sandbox.run("mcp", "generate").returncode == 0
+    source = sandbox.root / "src"
+    add_server(source, "hello", ".", manifest("hello"))
+    monkeypatch.setenv("CLAUDEX_MCP_REGISTRY", str(sandbox.root / "elsewhere"))  # not the registry changed
+    result = lifecycle.install(reg, str(source / "hello"))
+    assert result["warnings"] == []
+    assert [(r["target"], r["changed"]) for r in result["regenerated"]] == [(str(sandbox.home / ".mcp.json"), True)]
+    written = json.loads((sandbox.home / ".mcp.json").read_text())["mcpServers"]
+    assert list(written) == ["hello"]
+    assert written["hello"]["env"]["CLAUDEX_MCP_REGISTRY"] == str(reg)
