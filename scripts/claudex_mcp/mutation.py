@@ -152,6 +152,6 @@ def regenerate(registry: Path) -> dict:
         done["regenerated"].append({
             "target": written["target"], "client": written["client"], "changed": written["changed"],
             "project": where.to_dict() if where else None,
-            "reason": "claudex wrote it before (" + ("for project " + where.name if where else "no project") + ")",
+            "reason": "claudex wrote it before" + (f", for project {where.name}" if where else ""),
             "warnings": written["warnings"]})
     return done
