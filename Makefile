@@ -6,6 +6,7 @@ STAMP := $(VENV)/.installed
 # The shipped servers' own requirements go into the same venv, so their tests run in `make test`;
 # `claudex mcp install` gives each installed server a venv of its own.
 SERVER_REQUIREMENTS := $(wildcard mcp-servers/*/requirements.txt mcp-servers/core/*/requirements.txt)
+SHARED_PACKAGES := $(wildcard mcp-servers/lib/*/pyproject.toml)
 # The verbs: one module each in the dispatcher's commands folder (tasks.py reads the same folder).
 MCP_VERBS := $(subst _,-,$(basename $(notdir $(wildcard scripts/claudex_mcp/cli/commands/[a-z]*.py))))
 
@@ -13,9 +14,13 @@ MCP_VERBS := $(subst _,-,$(basename $(notdir $(wildcard scripts/claudex_mcp/cli/
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml $(SERVER_REQUIREMENTS)
+# The servers' requirements and the shared packages (mcp-servers/lib/*, editable) go in by
+# `inv install`: pip reads `../lib/<dist>` in a requirements file relative to its working
+# directory, so those lines cannot simply be passed on with -r.
+$(STAMP): pyproject.toml $(SERVER_REQUIREMENTS) $(SHARED_PACKAGES)
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]' $(addprefix -r ,$(SERVER_REQUIREMENTS))
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(INV) install
 	$(VENV)/bin/python -m compileall -q scripts/claudex_mcp
 	touch $(STAMP)
 

@@ -120,12 +120,15 @@ def _record(manifest: dict, location: str, source: dict, folder: Path, installed
 
 
 def install(registry: Path, spec: str, *, ref: str | None = None, submodules: bool = False,
-            report: Report = _quiet) -> dict:
+            subdir: str | None = None, report: Report = _quiet) -> dict:
     source = sources.parse(spec)
-    if (ref or submodules) and source["type"] != "git":
-        raise UsageError("--ref and --submodules are for git sources", code="git_option_without_git")
+    if (ref or submodules or subdir is not None) and source["type"] != "git":
+        raise UsageError("--ref, --submodules and --subdir are for git sources", code="git_option_without_git",
+                         hint="for a folder, give the server's folder itself")
     if ref:
         source["ref"] = sources.check_ref(ref)
+    if subdir is not None:
+        source["subdir"] = sources.check_subdir(subdir)
     if submodules:
         source["submodules"] = True
     with mutation.begin(registry, "install", report) as m:
@@ -356,14 +359,15 @@ def sync_core(registry: Path, report: Report = _quiet) -> list[str]:
     if source_root is None or not source_root.is_dir():
         return []
     synced = []
+    shared_root = source_root.parent  # mcp-servers/: the core servers' shared packages are in its lib/
     for folder in sorted(p for p in source_root.iterdir() if (p / "manifest.json").is_file()):
-        digest = sources.tree_digest(folder)
+        digest = sources.tree_digest(folder, shared_root)
         target = registry / "core" / folder.name
         if _installed_tree(target) == digest:
             continue
         with mutation.begin(registry, "core", report, regenerate_clients=False) as m:
             txn = m.stage(folder.name, location="core")
-            manifest, _ = _prepare(txn, {"type": "path", "path": str(folder)}, report)
+            manifest, _ = _prepare(txn, {"type": "path", "path": str(folder), "root": str(shared_root)}, report)
             if manifest["metadata"]["name"] != folder.name:
                 raise InvalidInput(f"core server folder {folder} holds {manifest['metadata']['name']!r}",
                                    code="name_mismatch")

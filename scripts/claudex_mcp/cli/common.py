@@ -117,6 +117,8 @@ def add_install_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", help="a server folder, or a git URL with an optional @ref")
     p.add_argument("--ref", help="the git tag, branch or commit (instead of URL@ref)")
     p.add_argument("--submodules", action="store_true", help="also fetch the repository's git submodules")
+    p.add_argument("--subdir", metavar="PATH", help="the server's folder inside the git repository "
+                   "(its requirements may then name shared packages elsewhere in the repository, e.g. ../lib/<dist>)")
 
 
 def add_client_options(p: argparse.ArgumentParser) -> None:

@@ -30,7 +30,8 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 def action(args: argparse.Namespace) -> int:
     from .. import lifecycle, paths
 
-    common.write_json(lifecycle.install(paths.registry_dir(), args.source, ref=args.ref, submodules=args.submodules))
+    common.write_json(lifecycle.install(paths.registry_dir(), args.source, ref=args.ref, submodules=args.submodules,
+                                       subdir=args.subdir))
     return 0
 
 
