@@ -89,7 +89,7 @@ def _prepare(txn: staging.Transaction, source: dict, report: Report) -> tuple[di
 def _build(txn: staging.Transaction, manifest: dict, record: dict, report: Report, tree: str | None = None) -> None:
     report("dependencies")
     fault("dependencies")
-    done = deps.install(txn.new)
+    done = deps.install(txn.new, ignore_scripts=bool(record.get("ignoreScripts")))
     if done:
         report("dependencies", done)
     deps.check_command(txn.new, manifest)
@@ -120,7 +120,7 @@ def _record(manifest: dict, location: str, source: dict, folder: Path, installed
 
 
 def install(registry: Path, spec: str, *, ref: str | None = None, submodules: bool = False,
-            subdir: str | None = None, report: Report = _quiet) -> dict:
+            subdir: str | None = None, ignore_scripts: bool = False, report: Report = _quiet) -> dict:
     source = sources.parse(spec)
     if (ref or submodules or subdir is not None) and source["type"] != "git":
         raise UsageError("--ref, --submodules and --subdir are for git sources", code="git_option_without_git",
@@ -129,6 +129,8 @@ def install(registry: Path, spec: str, *, ref: str | None = None, submodules: bo
         source["ref"] = sources.check_ref(ref)
     if subdir is not None:
         source["subdir"] = sources.check_subdir(subdir)
+    if ignore_scripts:
+        source["ignoreScripts"] = True  # recorded, so upgrades keep it
     if submodules:
         source["submodules"] = True
     with mutation.begin(registry, "install", report) as m:

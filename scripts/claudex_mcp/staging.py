@@ -177,6 +177,7 @@ def recover(registry: Path) -> list[str]:
         # the old version back (the new one never became visible). Everything else in a
         # transaction folder is either not committed yet (dropped) or committed (the rename
         # happened; registry.json is brought up to date by registry.reconcile()).
+        stop_installers(txn, journal)
         parked = txn / "new.swap"
         if (journal.get("op") == "upgrade" and target is not None and not os.path.lexists(target)
                 and _is_real_dir(parked)):
@@ -192,6 +193,15 @@ def _is_real_dir(path: Path) -> bool:
         return stat.S_ISDIR(os.lstat(path).st_mode)
     except OSError:
         return False
+
+
+def stop_installers(txn: Path, journal: dict) -> None:
+    """Hook for recovery: end what the dead transaction's installers (pip, npm, git) still run
+    before its folder is removed (procs.py tags them with the owning claudex's pid; a folder
+    killed before its journal was written names that pid)."""
+    from . import procs
+
+    procs.stop_installers(journal.get("pid") or txn.name.split("-")[1])
 
 
 def fault(step: str) -> None:

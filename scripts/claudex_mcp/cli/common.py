@@ -119,6 +119,9 @@ def add_install_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--submodules", action="store_true", help="also fetch the repository's git submodules")
     p.add_argument("--subdir", metavar="PATH", help="the server's folder inside the git repository "
                    "(its requirements may then name shared packages elsewhere in the repository, e.g. ../lib/<dist>)")
+    p.add_argument("--ignore-scripts", action="store_true",
+                   help="npm runs no package scripts; pip installs only wheels from indexes (no downloaded "
+                   "sdist is built), though the server's own local packages are still built (see docs/lifecycle.md)")
 
 
 def add_client_options(p: argparse.ArgumentParser) -> None:

@@ -31,7 +31,7 @@ def action(args: argparse.Namespace) -> int:
     from .. import lifecycle, paths
 
     common.write_json(lifecycle.install(paths.registry_dir(), args.source, ref=args.ref, submodules=args.submodules,
-                                       subdir=args.subdir))
+                                       subdir=args.subdir, ignore_scripts=args.ignore_scripts))
     return 0
 
 

@@ -35,7 +35,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 def action(args: argparse.Namespace) -> int:
     from ... import lifecycle, paths
 
-    result = lifecycle.install(paths.registry_dir(), args.source, ref=args.ref, submodules=args.submodules, subdir=args.subdir, report=common.progress(not args.json))
+    result = lifecycle.install(paths.registry_dir(), args.source, ref=args.ref, submodules=args.submodules, subdir=args.subdir, ignore_scripts=args.ignore_scripts, report=common.progress(not args.json))
     if args.json:
         common.write_json(result)
     else:
