@@ -7,7 +7,8 @@ STAMP := $(VENV)/.installed
 # `claudex mcp install` gives each installed server a venv of its own.
 SERVER_REQUIREMENTS := $(wildcard mcp-servers/*/requirements.txt mcp-servers/core/*/requirements.txt)
 SHARED_PACKAGES := $(wildcard mcp-servers/lib/*/pyproject.toml)
-MCP_VERBS := init validate list cache config generate run install uninstall upgrade enable disable status test logs create watch
+# The verbs: one module each in the dispatcher's commands folder (tasks.py reads the same folder).
+MCP_VERBS := $(subst _,-,$(basename $(notdir $(wildcard scripts/claudex_mcp/cli/commands/[a-z]*.py))))
 
 .PHONY: install test run bench docs clean image image-test $(addprefix mcp-,$(MCP_VERBS))
 

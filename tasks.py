@@ -16,6 +16,8 @@ from pathlib import Path
 from invoke import Collection, Exit, task
 
 ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT / "scripts"))
+from claudex_mcp.cli.dispatch import verbs  # noqa: E402  (standard library only)
 BIN = Path(sys.executable).parent
 TOOLS = ROOT / ".tools"
 BATS_VERSION = "1.13.0"
@@ -39,106 +41,13 @@ def _claudex(c, verb: str, args: str) -> None:
         raise Exit(code=code)
 
 
-@task(help=ARGS_HELP)
-def init(c, args=""):
-    """Create the registry (claudex mcp init)."""
-    _claudex(c, "init", args)
-
-
-@task(help=ARGS_HELP)
-def validate(c, args=""):
-    """Validate manifests, server folders, registry and config files (claudex mcp validate)."""
-    _claudex(c, "validate", args)
-
-
-@task(help=ARGS_HELP)
-def list_servers(c, args=""):
-    """List the servers in the registry (claudex mcp list)."""
-    _claudex(c, "list", args)
-
-
-@task(help=ARGS_HELP)
-def cache(c, args=""):
-    """Show or clear the registry cache (claudex mcp cache)."""
-    _claudex(c, "cache", args)
-
-
-@task(help=ARGS_HELP)
-def config(c, args=""):
-    """Show, explain and set layered configuration (claudex mcp config)."""
-    _claudex(c, "config", args)
-
-
-@task(help=ARGS_HELP)
-def generate(c, args=""):
-    """Write the MCP client config for the enabled servers (claudex mcp generate)."""
-    _claudex(c, "generate", args)
-
-
-@task(help=ARGS_HELP)
-def install(c, args=""):
-    """Install a server from a folder or git repository (claudex mcp install)."""
-    _claudex(c, "install", args)
-
-
-@task(help=ARGS_HELP)
-def uninstall(c, args=""):
-    """Remove an installed server (claudex mcp uninstall)."""
-    _claudex(c, "uninstall", args)
-
-
-@task(help=ARGS_HELP)
-def upgrade(c, args=""):
-    """Upgrade installed servers (claudex mcp upgrade)."""
-    _claudex(c, "upgrade", args)
-
-
-@task(help=ARGS_HELP)
-def enable(c, args=""):
-    """Enable a server everywhere or for a project (claudex mcp enable)."""
-    _claudex(c, "enable", args)
-
-
-@task(help=ARGS_HELP)
-def disable(c, args=""):
-    """Disable a server everywhere or for a project (claudex mcp disable)."""
-    _claudex(c, "disable", args)
-
-
-@task(help=ARGS_HELP)
-def status_(c, args=""):
-    """Check the enabled servers in parallel (claudex mcp status)."""
-    _claudex(c, "status", args)
-
-
-@task(help=ARGS_HELP)
-def test_(c, args=""):
-    """Hold a real MCP session with one server (claudex mcp test)."""
-    _claudex(c, "test", args)
-
-
-@task(help=ARGS_HELP)
-def logs_(c, args=""):
-    """Show a server's stderr log (claudex mcp logs)."""
-    _claudex(c, "logs", args)
-
-
-@task(help=ARGS_HELP)
-def create(c, args=""):
-    """Scaffold a new MCP server folder from a copier template (claudex mcp create)."""
-    _claudex(c, "create", args)
-
-
-@task(help=ARGS_HELP)
-def watch(c, args=""):
-    """Regenerate the client configs when the registry or a config layer changes (claudex mcp watch)."""
-    _claudex(c, "watch", args)
-
-
-@task(help=ARGS_HELP)
-def run_server(c, args=""):
-    """Start a server as a client would (claudex mcp run)."""
-    _claudex(c, "run", args)
+def _verb_task(verb: str, summary: str):
+    """`inv mcp.<verb>`: runs `claudex mcp <verb>` with the given arguments."""
+    def body(c, args=""):
+        _claudex(c, verb, args)
+    body.__name__ = body.__qualname__ = verb.replace("-", "_")
+    body.__doc__ = f"{summary} (claudex mcp {verb})."
+    return task(help=ARGS_HELP)(body)
 
 
 def bats_path() -> str:
@@ -169,7 +78,6 @@ def shared_packages() -> list[Path]:
 def install_dev(c):
     """Install the shared server packages (mcp-servers/lib/*, editable) and every shipped server's
     requirements into this venv, so the servers' tests run in `make test`."""
-    sys.path.insert(0, str(ROOT / "scripts"))
     from claudex_mcp import vendor
 
     libs = {str(p.resolve()) for p in shared_packages()}
@@ -269,11 +177,9 @@ def run(c):
     _claudex(c, "status", "")
 
 
-mcp = Collection("mcp", init, validate, cache, config, generate, install, uninstall, upgrade, enable, disable, create,
-                 watch)
-mcp.add_task(list_servers, name="list")
-mcp.add_task(run_server, name="run")
-mcp.add_task(status_, name="status")
-mcp.add_task(test_, name="test")
-mcp.add_task(logs_, name="logs")
+# The verbs are the dispatcher's own list (one module each in cli/commands/); the Makefile reads
+# the same folder.
+mcp = Collection("mcp")
+for _verb, _summary in verbs().items():
+    mcp.add_task(_verb_task(_verb, _summary), name=_verb)
 ns = Collection(mcp, install_dev, test, pytest, bats, bench, docs, run, image, image_test)

@@ -14,9 +14,9 @@ TARGET = ROOT / "docs" / "cli.md"
 sys.path.insert(0, str(ROOT / "scripts"))
 
 
-def _help(*argv: str) -> str:
+def _help(*argv: str, module: str = "claudex_mcp.cli.dispatch") -> str:
     env = dict(os.environ, COLUMNS="100", NO_COLOR="1")
-    proc = subprocess.run([sys.executable, "-m", "claudex_mcp.cli.dispatch", *argv, "--help"],
+    proc = subprocess.run([sys.executable, "-m", module, *argv, "--help"],
                           capture_output=True, text=True, env=env, check=True)
     return proc.stdout
 
@@ -30,6 +30,14 @@ def render() -> str:
              "## claudex mcp\n", "```text\n" + _help("mcp") + "```\n"]
     for verb in verbs():
         parts += [f"## {verb}\n", "```text\n" + _help("mcp", verb) + "```\n"]
+    from claudex_mcp.cli.pipes import PIPES
+
+    parts += ["# Pipe scripts\n",
+              "On PATH after `make install` (activate `.venv`). Each is a twin of a verb over the same core "
+              "call, or the verb itself under another name.\n",
+              "| script | what |\n| --- | --- |\n" + "".join(f"| `{n}` | {w} |\n" for n, (_, w) in PIPES.items())]
+    for name in PIPES:
+        parts += [f"## {name}\n", "```text\n" + _help(name, module="claudex_mcp.cli.pipes") + "```\n"]
     return "\n".join(parts)
 
 

@@ -115,5 +115,5 @@ def test_init_invalidates_the_cache(sandbox):
     (sandbox.registry / "installed").mkdir()
     paths.cache_file().parent.mkdir(parents=True)
     paths.cache_file().write_text("{}")
-    registry_mod.init(sandbox.registry)
+    assert sandbox.run("mcp", "init").returncode == 0
     assert not paths.cache_file().exists()

@@ -58,3 +58,17 @@ def test_readme_documents_every_environment_variable():
     source = "".join(p.read_text() for p in (ROOT / "scripts" / "claudex_mcp").rglob("*.py"))
     for name in sorted(set(re.findall(r'"((?:CLAUDEX|XDG)_[A-Z_]+)"', source))):
         assert f"`{name}`" in readme, f"README does not document {name}"
+
+
+def test_every_pipe_script_is_installed_and_documented():
+    import tomllib
+
+    from claudex_mcp.cli.pipes import PIPES
+
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert {k: v for k, v in declared.items() if k != "claudex"} == {
+        name: "claudex_mcp.cli.pipes:main" for name in PIPES}
+    reference = (ROOT / "docs" / "cli.md").read_text()
+    for name in PIPES:
+        assert re.search(rf"^## {re.escape(name)}$", reference, re.M), name
+        assert (ROOT / "scripts" / name).is_file(), name

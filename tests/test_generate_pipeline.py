@@ -129,3 +129,51 @@ def test_docker_entrypoint_starts_even_when_generation_fails(sandbox):
                           capture_output=True, text=True, env=env)
     assert proc.returncode == 7 and proc.stdout == "started\n"
     assert "no registry" in proc.stderr and "starting anyway" in proc.stderr
+
+
+def test_the_readme_pipe_runs_as_written_from_the_venv(sandbox, setup):
+    """After `make install`, with the venv's bin on PATH (as `source .venv/bin/activate` does)."""
+    readme = (ROOT / "README.md").read_text()
+    command = "mcp-utils scan | merge-config --project demo | generate-mcp-json --output -"
+    assert command in readme
+    env = dict(sandbox.env, PATH=f"{ROOT / '.venv' / 'bin'}:/usr/bin:/bin")
+    proc = subprocess.run(["bash", "-o", "pipefail", "-c", command], capture_output=True, env=env, cwd=sandbox.home)
+    assert proc.returncode == 0, proc.stderr
+    verb = sandbox.run("mcp", "generate", "--project", "demo", "--output", "-")
+    assert proc.stdout.decode() == verb.stdout
+    assert sorted(json.loads(proc.stdout)["mcpServers"]) == ["qdrant", "web"]
+
+
+def test_every_pipe_script_is_on_the_venv_path():
+    from claudex_mcp.cli.pipes import PIPES
+
+    for name in PIPES:
+        assert (ROOT / ".venv" / "bin" / name).is_file(), f"{name}: run make install"
+        proc = subprocess.run([str(ROOT / ".venv" / "bin" / name), "--help"], capture_output=True, text=True)
+        assert proc.returncode == 0 and f"usage: {name}" in proc.stdout, (name, proc.stderr)
+
+
+def test_a_discovered_project_does_not_shape_the_home_file(sandbox, setup):
+    """generate run inside a project writes ~/.mcp.json without that project's layer, and later
+    mutations do not regenerate it for the project; an explicit --project still applies."""
+    proc = sandbox.run("mcp", "generate", cwd=setup)
+    assert proc.returncode == 0, proc.stderr
+    assert "is not applied to" in proc.stderr
+    assert sorted(json.loads((sandbox.home / ".mcp.json").read_text())["mcpServers"]) == ["codex", "qdrant", "web"]
+    state = json.loads((sandbox.state / "claudex" / "generated.json").read_text())
+    assert all(not entry.get("project") for entry in state.values()), state
+    proc = sandbox.run("mcp", "disable", "qdrant", "--json", cwd=setup)
+    regenerated = json.loads(proc.stdout)["regenerated"]
+    home_targets = [sandbox.home / ".claude.json", sandbox.home / ".mcp.json", sandbox.home / ".codex" / "config.toml"]
+    assert sorted((r["target"], r["project"]) for r in regenerated) == sorted((str(t), None) for t in home_targets)
+    assert sorted(json.loads((sandbox.home / ".mcp.json").read_text())["mcpServers"]) == ["codex", "web"]
+    proc = sandbox.run("mcp", "generate", "--scope", "project", cwd=setup)  # inside the project: applied
+    assert proc.returncode == 0 and "not applied" not in proc.stderr
+    assert sorted(json.loads((setup / ".mcp.json").read_text())["mcpServers"]) == ["web"]
+
+
+def test_a_mutation_says_which_client_files_it_regenerated(sandbox, setup):
+    assert sandbox.run("mcp", "generate").returncode == 0
+    proc = sandbox.run("mcp", "disable", "qdrant")
+    assert proc.returncode == 0, proc.stderr
+    assert f"regenerated: {sandbox.home / '.mcp.json'} (claude-code; claudex wrote it before" in proc.stdout

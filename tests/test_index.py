@@ -1,4 +1,5 @@
-"""The registry index: every folder listed, invalid ones with reasons, registry.json rebuilt."""
+"""The registry index: every folder listed, invalid ones with reasons; readers never write
+registry.json (only mutations and `cache refresh` do)."""
 
 from __future__ import annotations
 
@@ -65,7 +66,7 @@ def test_same_name_in_two_locations_is_reported(reg):
 
 
 @pytest.mark.parametrize("damage", ["missing", "corrupt", "invalid"])
-def test_missing_or_corrupt_registry_json_is_rebuilt_with_a_warning(reg, damage):
+def test_missing_or_corrupt_registry_json_is_rebuilt_by_refresh_only(reg, damage):
     add_server(reg, "codex", "core")
     add_server(reg, "qdrant", "installed", manifest("qdrant", "2.0.0"))
     target = reg / "registry.json"
@@ -75,9 +76,14 @@ def test_missing_or_corrupt_registry_json_is_rebuilt_with_a_warning(reg, damage)
         target.write_bytes(b"{\x00not json")
     else:
         target.write_text('{"apiVersion": "v9", "servers": {}}')
+    before = target.read_bytes() if target.exists() else None
     result = index.scan(reg)
     assert set(result["servers"]) == {"codex", "qdrant"}
     assert any("rebuilt from the server folders" in w for w in result["warnings"])
+    assert (target.read_bytes() if target.exists() else None) == before  # a scan only reads
+    from claudex_mcp import cache
+
+    assert cache.refresh(reg)["reconciled"] is True
     rebuilt = json.loads(target.read_text())
     assert rebuilt["servers"]["qdrant"]["version"] == "2.0.0"
     assert rebuilt["servers"]["codex"]["source"] == {"type": "core"}
@@ -103,3 +109,54 @@ def test_no_registry_is_not_found(sandbox):
     with pytest.raises(NotFound) as info:
         index.scan(sandbox.registry)
     assert "claudex mcp init" in info.value.hint
+
+
+@pytest.fixture
+def held_lock(reg):
+    """The registry lock, held by another process for the whole test."""
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import fcntl, os, sys, time\n"
+        f"fd = os.open({str(reg / '.lock')!r}, os.O_RDWR | os.O_CREAT)\n"
+        "fcntl.flock(fd, fcntl.LOCK_EX)\nprint('held', flush=True)\ntime.sleep(120)")],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        yield
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+@pytest.mark.parametrize("damage", ["none", "missing", "stale"])
+def test_readers_leave_the_registry_byte_identical_and_take_no_lock(sandbox, reg, held_lock, damage):
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+    from lifecycle_helpers import snapshot
+
+    add_server(reg, "codex", "core")
+    add_server(reg, "off", "disabled")
+    target = reg / "registry.json"
+    if damage == "missing":
+        target.unlink()
+    elif damage == "stale":
+        target.write_text(json.dumps({"apiVersion": "v1", "servers": {"ghost": {
+            "location": "installed", "version": "1.0.0", "source": {"type": "core"}}}}))
+    before = snapshot(reg)
+    stamps = {p: os.stat(p).st_mtime_ns for p in reg.iterdir()}
+    env = dict(sandbox.env, CLAUDEX_MCP_LOCK_TIMEOUT="0.2")
+    bin_ = ROOT / ".venv" / "bin"
+    for argv in (["claudex", "mcp", "list", "--json"], ["claudex", "mcp", "list", "--refresh"],
+                 ["claudex", "mcp", "generate", "--output", "-"], ["claudex", "mcp", "generate"],
+                 ["claudex", "mcp", "status", "--all", "--json"], ["claudex", "mcp", "config", "show", "codex"],
+                 ["mcp-utils", "scan", "--refresh"], ["claudex", "mcp", "cache", "stats"]):
+        proc = subprocess.run([str(bin_ / argv[0]), *argv[1:]], capture_output=True, text=True, env=env, timeout=60)
+        assert proc.returncode in (0, 1), (argv, proc.stderr)
+        assert "locked" not in proc.stderr, argv
+        assert snapshot(reg) == before, argv
+        assert {p: os.stat(p).st_mtime_ns for p in reg.iterdir()} == stamps, argv

@@ -528,3 +528,14 @@ def test_config_accepts_null_for_every_server_key():
 def test_config_settings_are_free_form():
     settings = {"Any Key": [1, {"nested": None}], "n": 1.5, "b": False, "s": ""}
     assert is_valid("config", {"servers": {"x": {"settings": settings}}})
+
+
+def test_one_name_rule_for_the_schemas_and_the_code():
+    """Every schema's serverName is the code's paths.NAME_PATTERN, anchored as JSON Schema needs."""
+    import json
+
+    from claudex_mcp import paths
+
+    for kind in ("manifest", "registry", "config"):
+        doc = json.loads(paths.schema_file(kind).read_text())
+        assert doc["$defs"]["serverName"]["pattern"] == f"^{paths.NAME_PATTERN}(?!\\n)$", kind

@@ -211,3 +211,15 @@ def test_a_failing_self_check_is_degraded_not_unhealthy(sandbox):
     assert (code, one["state"], one["cause"], one["error"]) == (0, "degraded", "self_check", "tool X is not installed")
     tested = sandbox.run("mcp", "test", "selfish", "--json", timeout=60)
     assert tested.returncode == 0 and json.loads(tested.stdout)["state"] == "degraded"
+
+
+def test_test_a_folder_named_unlike_its_server(sandbox, tmp_path):
+    """`test ./folder` takes the server's name from its manifest, as validate and install do."""
+    folder = tmp_path / "checkout-of-echo"
+    folder.mkdir()
+    (folder / "manifest.json").write_text(json.dumps(manifest("echo", command=PY)))
+    (folder / "server.py").write_text(ECHO_SERVER.read_text())
+    proc = sandbox.run("mcp", "test", str(folder), "--json", timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert (result["name"], result["state"], result["tools"]) == ("echo", "healthy", ["add", "echo"])

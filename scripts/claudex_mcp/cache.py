@@ -15,10 +15,7 @@ DEFAULT_TTL = 300.0
 
 
 def ttl() -> float:
-    try:
-        return float(os.environ.get("CLAUDEX_MCP_CACHE_TTL", DEFAULT_TTL))
-    except ValueError:
-        return DEFAULT_TTL
+    return paths.env_number("CLAUDEX_MCP_CACHE_TTL", DEFAULT_TTL)
 
 
 def _stat(path: str) -> list | None:
@@ -52,7 +49,7 @@ def stats_file() -> Path:
 def _count(outcome: bytes) -> None:
     # One byte appended per lookup (O_APPEND writes are atomic): no read-modify-write, no lock.
     try:
-        fd = os.open(stats_file(), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        fd = os.open(stats_file(), os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
     except OSError:
         return
     try:
@@ -85,6 +82,16 @@ def load(registry: Path, refresh: bool = False) -> tuple[dict, bool]:
         pass  # an unwritable cache folder means working without a cache
     _count(b"m")
     return index, False
+
+
+def refresh(registry: Path) -> dict:
+    """Reconcile registry.json with the folders, then rescan: the one reader that writes."""
+    from . import registry as registry_mod
+
+    reconciled = registry_mod.reconcile(registry) if registry.is_dir() else False
+    invalidate()
+    index, _ = load(registry, refresh=True)
+    return {"registry": index["registry"], "servers": len(index["servers"]), "reconciled": reconciled}
 
 
 def invalidate() -> None:

@@ -53,51 +53,126 @@ def _health(entry: dict) -> dict:
 
 
 def check(entry: dict, layers: config.Layers, environ: dict, timeout: float | None = None) -> dict:
-    """One server's state: healthy, unhealthy, disabled or missing env, with the details."""
-    from . import health
-
+    """One registry server's state as its clients would start it: healthy, degraded, unhealthy,
+    disabled or missing env, with the details."""
     name = entry["name"]
-    server = entry["manifest"]["server"]
     merged, _ = config.merge(layers.sources(entry))
-    timeout = timeout or float(_health(entry).get("timeout", DEFAULT_TIMEOUT))
     result: dict = {"name": name, "location": entry["location"], "version": entry["version"],
-                    "transport": server.get("transport", "stdio")}
+                    "transport": entry["manifest"]["server"].get("transport", "stdio")}
     record = run_record(name)
     if record:
         result.update(lastStart=record.get("startedAt"), pid=record.get("pid"))
     result["lastError"] = last_error(name)
     if not merged.get("enabled"):
         return dict(result, state="disabled")
+
+    def start():
+        if result["transport"] != "stdio":
+            return None, None
+        launch = launcher.prepare(entry, layers, environ)  # missing env and a missing command, said plainly
+        env = dict(environ, CLAUDEX_MCP_PROBE="1", CLAUDEX_MCP_REGISTRY=str(layers.registry))
+        return (effective.run_argv(name, layers.project), env, None), launch
+
+    return _session(entry, result, start, merged, environ, timeout, lambda: log_tail(name, 10))
+
+
+def check_folder(entry: dict, environ: dict, timeout: float | None = None) -> dict:
+    """A server folder outside the registry, started from its manifest (what `test ./folder`
+    does), through the same session and report as a registry server."""
+    server = entry["manifest"]["server"]
+    result: dict = {"name": entry["name"], "version": entry["version"], "folder": entry["folder"],
+                    "transport": server.get("transport", "stdio")}
+
+    def start():
+        if result["transport"] != "stdio":
+            return None, None
+        argv, env = launcher.start_command(entry["folder"], server["command"], server.get("args"),
+                                           server.get("env"), environ)
+        venv_python = str(Path(entry["folder"]) / ".venv" / "bin" / "python")
+        if argv[0].startswith(venv_python) and not Path(argv[0]).exists():
+            # Not installed yet, so no venv: run it with claudex's own Python, which has the mcp SDK.
+            import sys
+
+            argv[0] = sys.executable
+            result["note"] = "the folder has no .venv yet (install creates it): ran with claudex's Python"
+        return (argv, env, entry["folder"]), launcher.Launch(entry["name"], argv, env, entry["folder"], Path(os.devnull))
+
+    return _session(entry, result, start, {"headers": server.get("headers", {})}, environ, timeout, lambda: [])
+
+
+def _session(entry: dict, result: dict, start, merged: dict, environ: dict, timeout: float | None, fallback_log) -> dict:
+    """The one check `status` and `test` share: an MCP session (stdio through ``start()``, or at
+    the URL), a failure turned into its cause, and the self-check that can make it degraded."""
+    from . import health
+
+    timeout = timeout or float(_health(entry).get("timeout", DEFAULT_TIMEOUT))
     started = time.perf_counter()
+    launch = None
     try:
-        if result["transport"] == "stdio":
-            launch = launcher.prepare(entry, layers, environ)  # missing env and a missing command, said plainly
-            argv = effective.launcher_argv() + ["mcp", "run", name]
-            if layers.project is not None:
-                argv += ["--project-dir", str(layers.project.dir)]
-            env = dict(environ, CLAUDEX_MCP_PROBE="1", CLAUDEX_MCP_REGISTRY=str(layers.registry))
+        how, launch = start()
+        if how is None:
+            report = _remote(entry, merged, environ, timeout)
+        else:
+            argv, env, cwd = how
             with tempfile.NamedTemporaryFile("w+", prefix="claudex-probe-", suffix=".log") as err:
                 try:
-                    report = health.probe(argv, env, None, timeout, server.get("capabilities", []), err.name,
-                                          label=name)
+                    report = health.probe(argv, env, cwd, timeout, entry["manifest"]["server"].get("capabilities", []),
+                                          err.name, label=entry["name"])
                 except health.ProbeFailure:
                     err.seek(0)
-                    result["stderr"] = [l for l in err.read().splitlines() if l.strip()][-10:] or log_tail(name, 10)
+                    result["stderr"] = [l for l in err.read().splitlines() if l.strip()][-10:] or fallback_log()
                     raise
-        else:
-            report = _remote(entry, merged, environ, timeout)
     except ClaudexError as exc:
         state = "missing env" if exc.code == "missing_env" else "unhealthy"
         return dict(result, state=state, cause=exc.code, error=exc.message, hint=exc.hint,
                     seconds=round(time.perf_counter() - started, 2))
     result.update(state="healthy", latencyMs=report["latencyMs"], tools=len(report["tools"]),
                   toolNames=report["tools"], protocolVersion=report["protocolVersion"],
-                  serverInfo={"name": report["server"], "version": report["version"]})
-    if result["transport"] == "stdio" and _health(entry).get("command"):
+                  serverInfo={"name": report["server"], "version": report["version"]},
+                  prompts=report["prompts"], resources=report["resources"])
+    if launch is not None and _health(entry).get("command"):
         problem = self_check(entry, launch, timeout)
         if problem:
             result.update(state="degraded", cause="self_check", error=problem)
     return result
+
+
+def run_suite(folder: str) -> dict:
+    """The server's own tests: `npm test` for a Node package with a test script, else pytest in
+    its venv (or claudex's Python), with the shared harness (claudex_testing) importable."""
+    import shutil
+    import subprocess
+    import sys
+
+    tests = Path(folder) / "tests"
+    if not tests.is_dir():
+        return {"ran": False, "reason": "the server has no tests/ folder"}
+    package = Path(folder) / "package.json"
+    try:
+        scripts = json.loads(package.read_text(encoding="utf-8")).get("scripts", {}) if package.is_file() else {}
+    except (OSError, ValueError, AttributeError):
+        scripts = {}
+    env = dict(os.environ)
+    if isinstance(scripts, dict) and "test" in scripts:
+        npm = shutil.which("npm")
+        if npm is None:
+            return {"ran": False, "passed": False, "reason": "npm is not installed, so npm test cannot run"}
+        if not (Path(folder) / "node_modules").is_dir():
+            return {"ran": False, "passed": False, "reason": "run 'npm install' in the folder first"}
+        argv = [npm, "test", "--silent"]
+    else:
+        python = Path(folder) / ".venv" / "bin" / "python"
+        argv = [str(python) if python.exists() else sys.executable, "-m", "pytest", "-q", "tests"]
+        harness = str(paths.PROJECT_ROOT / "mcp-servers" / "lib" / "claudex-testing")
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (harness, env.get("PYTHONPATH")) if p)
+    proc = subprocess.run(argv, cwd=folder, capture_output=True, text=True, stdin=subprocess.DEVNULL, env=env)
+    lines = [l for l in proc.stdout.splitlines() if l.strip()]
+    counts = {l.split()[1]: l.split()[2] for l in lines if l.startswith("# ") and len(l.split()) == 3}
+    if "pass" in counts and "fail" in counts:  # node's test runner (TAP)
+        summary = f"{counts['pass']} passed, {counts['fail']} failed"
+    else:
+        summary = lines[-1] if lines else proc.stderr.strip()[-300:]
+    return {"ran": True, "passed": proc.returncode == 0, "exitCode": proc.returncode, "summary": summary}
 
 
 def self_check(entry: dict, launch: "launcher.Launch", timeout: float) -> str | None:
@@ -105,10 +180,7 @@ def self_check(entry: dict, launch: "launcher.Launch", timeout: float) -> str | 
     it exits 0, else what it said last. For what a handshake cannot see (Codex not installed)."""
     import subprocess
 
-    from . import expand
-
-    scope = dict(launch.env, SERVER_DIR=launch.cwd)
-    argv = [expand.expand(arg, scope) for arg in _health(entry)["command"]]
+    argv = launcher.expand_in(launch.cwd, _health(entry)["command"], launch.env)
     try:
         proc = subprocess.run(argv, cwd=launch.cwd, env=launch.env, capture_output=True, text=True,
                               stdin=subprocess.DEVNULL, timeout=timeout)
@@ -192,3 +264,26 @@ def check_all(entries: list[dict], layers: config.Layers, environ: dict, refresh
         except OSError:
             pass
     return [results[e["name"]] for e in entries]
+
+
+def status(index: dict, layers: config.Layers, environ: dict, server: str | None = None, show_all: bool = False,
+           refresh: bool = False, timeout: float | None = None) -> list[dict]:
+    """The rows of `claudex mcp status`: every server of the index (or ``server``) checked,
+    invalid ones and those the config names but the registry lacks said so; disabled ones only
+    with ``show_all`` (or when asked for by name)."""
+    from .index import server_entry
+
+    if server:
+        entries = [server_entry(index, server)]
+    else:
+        entries = [e for k, e in sorted(index["servers"].items()) if "/" not in k]
+    results = check_all([e for e in entries if e.get("valid")], layers, environ, refresh=refresh, timeout=timeout)
+    results += [{"name": e["name"], "location": e["location"], "state": "invalid",
+                 "error": e["problems"][0]["message"] if e["problems"] else "invalid"} for e in entries if not e.get("valid")]
+    if not server:
+        known = {e["name"] for e in entries}
+        results += [{"name": n, "state": "not installed", "error": "named in the config, not in the registry"}
+                    for n in sorted(layers.configured_servers() - known)]
+        if not show_all:
+            results = [r for r in results if r["state"] != "disabled"]
+    return sorted(results, key=lambda r: r["name"])

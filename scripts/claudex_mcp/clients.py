@@ -59,6 +59,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 from .errors import InvalidInput
+from .paths import NAME_PATTERN
 
 CLAUDE_CODE = "claude-code"
 CODEX = "codex"
@@ -68,7 +69,7 @@ VSCODE = "vscode"
 CLIENTS = (CLAUDE_CODE, CODEX, CLAUDE_DESKTOP, CURSOR, VSCODE)
 TRANSPORTS = ("stdio", "http", "sse")
 
-SERVER_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+SERVER_NAME = re.compile(NAME_PATTERN)
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _BEARER = re.compile(r"Bearer \$\{([A-Za-z_][A-Za-z0-9_]*)\}")

@@ -26,6 +26,12 @@ def launcher_argv() -> list[str]:
     return [found] if found else [sys.executable, "-m", "claudex_mcp.cli.dispatch"]
 
 
+def run_argv(name: str, project: Project | None) -> list[str]:
+    """How a client starts a registry server: `claudex mcp run NAME [--project-dir DIR]`."""
+    argv = launcher_argv() + ["mcp", "run", name]
+    return argv + ["--project-dir", str(project.dir)] if project is not None else argv
+
+
 def server_entry(entry: dict, merged: dict, project: Project | None, registry: Path) -> dict:
     server = entry["manifest"]["server"]
     transport = server.get("transport", "stdio")
@@ -41,11 +47,8 @@ def server_entry(entry: dict, merged: dict, project: Project | None, registry: P
                 for item in server.get("requiredEnv", []) + server.get("optionalEnv", [])}
     if transport == "stdio":
         result.update(command=server["command"], args=merged.get("args", []), env=merged.get("env", {}))
-        argv = launcher_argv()
-        args = argv[1:] + ["mcp", "run", entry["name"]]
-        if project is not None:
-            args += ["--project-dir", str(project.dir)]
-        result["launch"] = {"command": argv[0], "args": args, "env": {"CLAUDEX_MCP_REGISTRY": str(registry)}}
+        argv = run_argv(entry["name"], project)
+        result["launch"] = {"command": argv[0], "args": argv[1:], "env": {"CLAUDEX_MCP_REGISTRY": str(registry)}}
         referenced = expand.references([server["command"], result["args"], result["env"]])
     else:
         result.update(url=server["url"], headers=merged.get("headers", {}))

@@ -60,3 +60,15 @@ class NotFound(ClaudexError):
 class ExternalFailure(ClaudexError):
     exit_code = EXTERNAL
     code = "external"
+
+
+def no_registry(registry) -> NotFound:
+    """The one "there is no registry" error."""
+    return NotFound(f"there is no registry at {registry}", path=str(registry),
+                    hint="run 'claudex mcp init', or set CLAUDEX_MCP_REGISTRY", code="no_registry")
+
+
+def invalid_server(what, folder, problem: str, hint: str | None = None) -> InvalidInput:
+    """The one "not a valid server" error: ``what`` (a name or a folder) and its first problem."""
+    return InvalidInput(f"{what} is not a valid server: {problem}", path=str(folder), code="invalid_server",
+                        hint=hint or f"run 'claudex mcp validate {folder}'")

@@ -23,16 +23,6 @@ def expand(value: str, env: Mapping[str, str]) -> str:
     return REFERENCE.sub(one, value)
 
 
-def expand_all(value: Any, env: Mapping[str, str]) -> Any:
-    if isinstance(value, str):
-        return expand(value, env)
-    if isinstance(value, list):
-        return [expand_all(v, env) for v in value]
-    if isinstance(value, dict):
-        return {k: expand_all(v, env) for k, v in value.items()}
-    return value
-
-
 def references(value: Any) -> set[str]:
     """Names of the variables ``value`` refers to (strings, lists and dict values)."""
     if isinstance(value, str):

@@ -2,37 +2,21 @@
 manifest digest and source, and whether it is valid (with the reasons when not).
 
 registry.json records what a scan cannot know (source, install time); when it is missing or
-corrupt it is rebuilt from the folders, with a warning. No server folder is dropped silently.
+corrupt the index is built from the folders alone, with a warning. A scan only reads: the next
+mutation (or `claudex mcp cache refresh`) writes registry.json again. No server folder is
+dropped silently.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
 from . import jsonio, paths
-from .errors import ClaudexError, Conflict, NotFound
+from .errors import ClaudexError, NotFound, invalid_server, no_registry
+from .registry import default_source, manifest_digest, read_recorded
 
 MAX_PROBLEMS = 5
-
-
-def _read_recorded(registry: Path) -> tuple[dict | None, str | None]:
-    """The servers registry.json records, or (None, why) when it is missing or invalid."""
-    from . import validation
-
-    index_file = paths.registry_file(registry)
-    try:
-        doc = jsonio.load(index_file)
-    except NotFound:
-        return None, f"{index_file} is missing"
-    except ClaudexError as exc:
-        return None, f"{index_file} is corrupt ({exc.message})"
-    problems = validation.validate_document(doc, "registry", str(index_file))
-    if problems:
-        first = problems[0]
-        return None, f"{index_file} is invalid ({first['pointer'] or '/'}: {first['message']})"
-    return doc["servers"], None
 
 
 def scan_server(folder: Path, location: str, recorded: dict | None) -> dict:
@@ -41,7 +25,7 @@ def scan_server(folder: Path, location: str, recorded: dict | None) -> dict:
     name = folder.name
     entry: dict = {"name": name, "location": location, "folder": str(folder), "valid": False,
                    "problems": [], "version": None, "manifestDigest": None,
-                   "source": (recorded or {}).get("source") or _default_source(location, folder)}
+                   "source": (recorded or {}).get("source") or default_source(location, folder)}
     for key in ("installedAt", "updatedAt"):
         if recorded and key in recorded:
             entry[key] = recorded[key]
@@ -49,7 +33,7 @@ def scan_server(folder: Path, location: str, recorded: dict | None) -> dict:
     manifest = None
     try:
         data = manifest_file.read_bytes()
-        entry["manifestDigest"] = "sha256:" + hashlib.sha256(data).hexdigest()
+        entry["manifestDigest"] = manifest_digest(data)
         manifest = jsonio.parse(data, str(manifest_file))
     except (OSError, ClaudexError):
         pass  # validate_folder below says what is wrong
@@ -72,18 +56,11 @@ def scan_server(folder: Path, location: str, recorded: dict | None) -> dict:
     return entry
 
 
-def _default_source(location: str, folder: Path) -> dict:
-    # A folder registry.json does not know: core servers ship with claudex; anything else is
-    # recorded as coming from its own folder, which an upgrade re-copies unchanged.
-    return {"type": "core"} if location == "core" else {"type": "path", "path": str(folder)}
-
-
 def scan(registry: Path) -> dict:
     """The index of the registry at ``registry`` (a plain dict, JSON-ready)."""
     if not registry.is_dir():
-        raise NotFound(f"there is no registry at {registry}", path=str(registry),
-                       hint="run 'claudex mcp init', or set CLAUDEX_MCP_REGISTRY", code="no_registry")
-    recorded, why = _read_recorded(registry)
+        raise no_registry(registry)
+    recorded, why = read_recorded(registry)
     warnings = []
     servers: dict[str, dict] = {}
     for location in paths.LOCATIONS:
@@ -115,18 +92,42 @@ def scan(registry: Path) -> dict:
         for name in sorted(set(recorded) - set(servers)):
             warnings.append(f"registry.json lists {name!r} but there is no folder for it")
     else:
-        warnings.append(f"{why}; rebuilt from the server folders")
-        _rebuild(registry, servers, warnings)
+        warnings.append(f"{why}; the index is rebuilt from the server folders (the next change, or "
+                        f"'claudex mcp cache refresh', writes registry.json again)")
     return {"apiVersion": "v1", "registry": str(registry), "servers": servers, "warnings": warnings}
 
 
-def _rebuild(registry: Path, servers: dict, warnings: list) -> None:
-    """Write registry.json again from the folders (the same reconciliation every mutation does)."""
-    from . import registry as registry_mod
-    from .lock import registry_lock
+def server_entry(index: dict, name: str) -> dict:
+    """The index entry of ``name``; NotFound (with the closest names) when there is none."""
+    entry = index["servers"].get(name)
+    if entry is None:
+        import difflib
 
-    try:
-        with registry_lock(registry, timeout=2):
-            registry_mod.write_records(registry, registry_mod.reconciled(registry))
-    except (OSError, Conflict) as exc:
-        warnings.append(f"could not rewrite registry.json ({getattr(exc, 'message', exc)})")
+        close = difflib.get_close_matches(name, list(index["servers"]), n=3)
+        raise NotFound(f"no server {name!r} in the registry at {index['registry']}", code="no_server",
+                       hint=(f"did you mean {', '.join(close)}? " if close else "") + "see 'claudex mcp list'")
+    return entry
+
+
+def require_valid(entry: dict) -> dict:
+    """``entry`` itself when it is a valid server, else the one invalid-server error."""
+    if not entry.get("valid"):
+        raise invalid_server(entry["name"], entry["folder"],
+                             entry["problems"][0]["message"] if entry["problems"] else "invalid")
+    return entry
+
+
+def folder_entry(folder: Path) -> dict:
+    """An index entry for a server folder outside the registry (what `test ./folder` checks);
+    its name is the manifest's, whatever the folder is called."""
+    from . import validation
+
+    problems = validation.validate_folder(folder)
+    if problems:
+        first = problems[0]
+        raise invalid_server(folder, folder, f"{first['pointer'] or first['file']}: {first['message']}")
+    entry = scan_server(folder.resolve(), "installed", None)
+    manifest = jsonio.load(folder / validation.MANIFEST)
+    entry.update(name=manifest["metadata"]["name"], manifest=manifest, valid=True,
+                 problems=[p for p in entry["problems"] if p.get("rule") != "folder-name"])
+    return entry

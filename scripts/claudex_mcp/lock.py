@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from collections.abc import Iterator
 
-from . import paths
+from . import paths, safepath
 from .errors import Conflict
 
 DEFAULT_TIMEOUT = 30.0
@@ -25,11 +25,7 @@ _POLL = 0.05
 
 
 def _timeout() -> float:
-    raw = os.environ.get("CLAUDEX_MCP_LOCK_TIMEOUT", "")
-    try:
-        return float(raw) if raw else DEFAULT_TIMEOUT
-    except ValueError:
-        return DEFAULT_TIMEOUT
+    return paths.env_number("CLAUDEX_MCP_LOCK_TIMEOUT", DEFAULT_TIMEOUT)
 
 
 @contextmanager
@@ -38,12 +34,15 @@ def file_lock(lock_path: Path, timeout: float | None = None, what: str | None = 
     after ``timeout`` seconds (default ``$CLAUDEX_MCP_LOCK_TIMEOUT`` or 30)."""
     what = what or str(lock_path)
     timeout = _timeout() if timeout is None else timeout
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    # O_NOFOLLOW, and only a regular file: a `.lock` symlinked to another file would otherwise
+    # have that file locked and chmodded (safepath.open_regular refuses both).
+    fd = safepath.open_regular(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        try:
-            os.fchmod(fd, 0o644)  # the umask filtered the mode; another user's lock file stays as it is
-        except OSError:
-            pass
+        if os.fstat(fd).st_uid == os.geteuid():
+            try:
+                os.fchmod(fd, 0o644)  # the umask filtered the mode; another user's lock file stays as it is
+            except OSError:
+                pass
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -67,19 +66,24 @@ def registry_lock(registry: Path, timeout: float | None = None):
     than ``timeout`` seconds (default ``$CLAUDEX_MCP_LOCK_TIMEOUT`` or 30), NotFound (exit 4)
     when there is no registry."""
     if not Path(registry).is_dir():
-        from .errors import NotFound
+        from .errors import no_registry
 
-        raise NotFound(f"there is no registry at {registry}", path=str(registry),
-                       hint="run 'claudex mcp init', or set CLAUDEX_MCP_REGISTRY", code="no_registry")
+        raise no_registry(registry)
     return file_lock(paths.registry_lock_file(registry), timeout, f"the registry at {registry}")
 
 
 def path_lock(target: Path, timeout: float | None = None):
     """Hold the lock for a file claudex writes outside the registry. Lock files live under
     the state folder, never beside the user's files."""
-    folder = paths.state_home() / "claudex" / "locks"
-    folder.mkdir(parents=True, exist_ok=True)
+    lock_file = path_lock_file(target)
+    lock_file.parent.parent.mkdir(parents=True, exist_ok=True)
+    safepath.real_dir(lock_file.parent, create=0o700)
+    return file_lock(lock_file, timeout, str(Path(target).absolute()))
+
+
+def path_lock_file(target: Path) -> Path:
+    """The lock file of ``target``, under the state folder."""
     # crc32, not sha256: hashlib's import costs 2 ms here; two targets sharing a lock file would
     # only wait for each other.
     target = Path(target).absolute()
-    return file_lock(folder / f"{zlib.crc32(str(target).encode()):08x}-{target.name}.lock", timeout, str(target))
+    return paths.state_home() / "claudex" / "locks" / f"{zlib.crc32(str(target).encode()):08x}-{target.name}.lock"

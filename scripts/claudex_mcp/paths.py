@@ -14,6 +14,8 @@ DEFAULT_REGISTRY = "/opt/mcp-servers"
 REGISTRY_FILE = "registry.json"
 LOCATIONS = ("core", "installed", "disabled")
 LOCK_FILE = ".lock"
+# A server's name: the one rule, used by the code and (as ^...(?!\n)$) by every schema.
+NAME_PATTERN = r"[a-z0-9][a-z0-9-]{0,62}"
 
 # The source tree this package lives in (scripts/claudex_mcp -> repo root).
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
@@ -22,6 +24,15 @@ SCHEMAS_DIR = PROJECT_ROOT / "schemas"
 
 def _env(env: Mapping[str, str] | None) -> Mapping[str, str]:
     return os.environ if env is None else env
+
+
+def env_number(name: str, default: float, env: Mapping[str, str] | None = None) -> float:
+    """A number from the environment (a timeout, a size, a TTL); the default when it is unset
+    or not a number."""
+    try:
+        return float(_env(env).get(name) or default)
+    except ValueError:
+        return default
 
 
 def home(env: Mapping[str, str] | None = None) -> Path:

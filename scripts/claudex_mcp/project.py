@@ -75,3 +75,13 @@ def resolve(name: str | None = None, folder: str | None = None) -> Project | Non
     if folder:
         return by_dir(folder)
     return discover()
+
+
+def outside(where: Project, effective: dict, client: str, scope: str, output: str | None) -> Path | None:
+    """The client file ``client``/``scope`` would write when it lies outside ``where`` (a
+    project found from the working directory must not shape a file in the home folder, nor
+    make later mutations regenerate that file for it); None when the file is in the project."""
+    from .generate import resolve_target
+
+    target = Path(resolve_target(client, scope, effective, output).path).absolute()
+    return None if target.is_relative_to(where.dir) else target

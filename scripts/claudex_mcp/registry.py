@@ -1,12 +1,14 @@
-"""The registry on disk: its folders, its registry.json, and creating them."""
+"""The registry on disk: its folders, its registry.json (reading it, reconciling it with the
+folders, writing it under the lock), and creating them. It knows nothing of the cache or the
+index above it: the cache's fingerprint sees every change made here."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from . import atomic, cache, jsonio, paths
-from .errors import ClaudexError, InvalidInput
+from . import atomic, jsonio, paths
+from .errors import ClaudexError, InvalidInput, NotFound
 from .lock import registry_lock
 
 DIR_MODE = 0o755
@@ -51,8 +53,6 @@ def init(registry: Path) -> list[str]:
         if not index.exists():
             atomic.write_json(index, empty_index(), mode=FILE_MODE)
             created.append(str(index))
-        if created:
-            cache.invalidate()
     return created
 
 
@@ -72,18 +72,75 @@ def _check_index(index: Path) -> None:
                            code="invalid_registry")
 
 
+def read_recorded(registry: Path) -> tuple[dict | None, str | None]:
+    """The servers registry.json records, or (None, why) when it is missing or invalid."""
+    from . import validation
+
+    index_file = paths.registry_file(registry)
+    try:
+        doc = jsonio.load(index_file)
+    except NotFound:
+        return None, f"{index_file} is missing"
+    except ClaudexError as exc:
+        return None, f"{index_file} is corrupt ({exc.message})"
+    problems = validation.validate_document(doc, "registry", str(index_file))
+    if problems:
+        first = problems[0]
+        return None, f"{index_file} is invalid ({first['pointer'] or '/'}: {first['message']})"
+    return doc["servers"], None
+
+
 def read_records(registry: Path) -> dict:
     """The servers registry.json records ({} when it is missing or invalid)."""
-    from .index import _read_recorded
-
-    recorded, _ = _read_recorded(registry)
+    recorded, _ = read_recorded(registry)
     return dict(recorded or {})
 
 
-def write_records(registry: Path, records: dict) -> None:
-    """Replace registry.json's servers (the caller holds the registry lock)."""
-    atomic.write_json(paths.registry_file(registry), {"apiVersion": "v1", "servers": dict(sorted(records.items()))})
-    cache.invalidate()
+def write_records(registry: Path, records: dict) -> bool:
+    """Replace registry.json's servers (the caller holds the registry lock); False when it
+    already said exactly that."""
+    return atomic.write_json(paths.registry_file(registry),
+                             {"apiVersion": "v1", "servers": dict(sorted(records.items()))})
+
+
+def reconcile(registry: Path) -> bool:
+    """Write registry.json reconciled with the folders, under the registry lock (what
+    `claudex mcp cache refresh` does; a mutation does it as part of its commit). True when
+    the file changed."""
+    from .lock import registry_lock
+
+    with registry_lock(registry):
+        if not paths.registry_file(registry).exists() and not any(
+                (registry / location).is_dir() for location in paths.LOCATIONS):
+            return False  # not a registry (init makes one)
+        return write_records(registry, reconciled(registry))
+
+
+def manifest_digest(data: bytes) -> str:
+    """What registry.json and the index record of a manifest's bytes."""
+    import hashlib
+
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def read_marker(folder: Path) -> dict:
+    """The install marker a server folder carries ({} when it has none): the source it came
+    from, when, and for a folder source the digest of that folder's tree."""
+    import json
+
+    from .staging import MARKER
+
+    try:
+        marker = json.loads((folder / MARKER).read_text())
+    except (OSError, ValueError):
+        return {}
+    return marker if isinstance(marker, dict) else {}
+
+
+def default_source(location: str, folder: Path) -> dict:
+    # A folder registry.json does not know: core servers ship with claudex; anything else is
+    # recorded as coming from its own folder, which an upgrade re-copies unchanged.
+    return {"type": "core"} if location == "core" else {"type": "path", "path": str(folder)}
 
 
 def _on_disk(registry: Path) -> dict[str, tuple[str, Path]]:
@@ -97,7 +154,7 @@ def _on_disk(registry: Path) -> dict[str, tuple[str, Path]]:
             continue
         for name in names:
             folder = registry / location / name
-            if re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", name) and folder.is_dir() and not folder.is_symlink():
+            if re.fullmatch(paths.NAME_PATTERN, name) and folder.is_dir() and not folder.is_symlink():
                 found.setdefault(name, (location, folder))
     return found
 
@@ -107,10 +164,8 @@ def reconciled(registry: Path) -> dict:
     interrupted operation: entries without a folder go, folders without an entry are added (with
     the source their install marker recorded), locations, versions and digests follow the
     folders. Every mutation writes this (plus its own change), so registry.json converges."""
-    import hashlib
     import json
 
-    from .staging import MARKER
     from .versions import parse
 
     records = read_records(registry)
@@ -120,15 +175,13 @@ def reconciled(registry: Path) -> dict:
         try:
             data = (folder / "manifest.json").read_bytes()
             version = json.loads(data)["metadata"]["version"]
-            record["manifestDigest"] = "sha256:" + hashlib.sha256(data).hexdigest()
+            record["manifestDigest"] = manifest_digest(data)
         except (OSError, ValueError, KeyError, TypeError):
             version = None
         if not record.get("source"):
-            try:
-                marker = json.loads((folder / MARKER).read_text())
-                record.update({k: marker[k] for k in ("source", "installedAt") if k in marker})
-            except (OSError, ValueError):
-                record["source"] = {"type": "core"} if location == "core" else {"type": "path", "path": str(folder)}
+            marker = read_marker(folder)
+            record.update({k: marker[k] for k in ("source", "installedAt") if k in marker})
+            record.setdefault("source", default_source(location, folder))
         record["location"] = location
         record["version"] = version if isinstance(version, str) and parse(version) else record.get("version", "0.0.0")
         updated[name] = record

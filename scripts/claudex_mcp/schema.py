@@ -14,9 +14,6 @@ if TYPE_CHECKING:
 
 from . import paths
 
-KINDS = ("manifest", "registry", "config")
-
-
 @lru_cache(maxsize=None)
 def load_schema(kind: str) -> dict:
     with open(paths.schema_file(kind), encoding="utf-8") as fh:

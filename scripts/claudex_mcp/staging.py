@@ -13,17 +13,23 @@ import ctypes
 import errno
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
+import stat
 import time
 from pathlib import Path
 
-from . import atomic
+from . import atomic, paths, safepath
 
 STAGING = ".staging"
 MARKER = ".claudex-install.json"
+JOURNAL = "journal.json"
 _RENAME_EXCHANGE = 2
+# The name of every transaction folder claudex makes: <op>-<pid>-<8 hex digits>.
+_TXN_NAME = re.compile(r"([a-z]+)-[0-9]+-[0-9a-f]{8}")
+_MAX_JOURNAL = 64 * 1024
 
 
 def staging_dir(registry: Path) -> Path:
@@ -33,7 +39,7 @@ def staging_dir(registry: Path) -> Path:
 class Transaction:
     def __init__(self, registry: Path, op: str, name: str | None = None) -> None:
         root = staging_dir(registry)
-        root.mkdir(mode=0o755, exist_ok=True)
+        safepath.real_dir(root, create=0o755, private=True)
         self.dir = root / f"{op}-{os.getpid()}-{secrets.token_hex(4)}"
         self.dir.mkdir(mode=0o700)
         self.op = op
@@ -56,19 +62,49 @@ class Transaction:
 
     def write_journal(self, **changes) -> None:
         self.journal.update(changes)
-        atomic.write_json(self.dir / "journal.json", self.journal, mode=0o600)
+        atomic.write_json(self.dir / JOURNAL, self.journal, mode=0o600)
 
     def remove(self) -> None:
         remove_tree(self.dir)
 
 
 def remove_tree(path: Path) -> None:
-    def writable(func, target, _exc):  # a read-only file inside (e.g. from a git pack) must still go
-        os.chmod(os.path.dirname(target), 0o755)
-        os.chmod(target, 0o755) if not os.path.islink(target) else None
+    """Delete ``path``: a symlink or a file is unlinked (its target is never touched); a folder
+    goes with everything in it, never following a link inside."""
+    top = os.path.abspath(path)
+    try:
+        st = os.lstat(top)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISDIR(st.st_mode):
+        os.unlink(top)
+        return
+
+    def writable(func, target, exc_info):
+        # A read-only folder inside (e.g. from a git pack) must still be emptied: make it
+        # writable, but only a real folder inside this tree, never a link or anything outside.
+        if func in (os.path.islink, os.open, os.lstat) or not isinstance(exc_info[1], PermissionError):
+            raise exc_info[1]
+        parent = os.path.dirname(target)
+        if parent != top and not parent.startswith(top + os.sep):
+            raise exc_info[1]
+        for folder in {parent, target} if func is os.rmdir else {parent}:
+            try:
+                if stat.S_ISDIR(os.lstat(folder).st_mode):
+                    os.chmod(folder, 0o700)
+            except FileNotFoundError:
+                pass
         func(target)
-    if path.exists() or path.is_symlink():
-        shutil.rmtree(path, onerror=writable)
+
+    for attempt in range(5):
+        try:
+            shutil.rmtree(top, onerror=writable)
+            return
+        except OSError as exc:
+            # A child a killed claudex left behind (git, pip) may still be writing in there.
+            if exc.errno != errno.ENOTEMPTY or attempt == 4:
+                raise
+            time.sleep(0.2)
 
 
 def exchange(a: Path, b: Path) -> None:
@@ -90,37 +126,61 @@ def exchange(a: Path, b: Path) -> None:
     os.rename(parked, a)
 
 
-def _alive(pid: int) -> bool:
+def _own_journal(txn: Path) -> dict | None:
+    """The journal of a transaction folder this claudex made ({} when it has none yet), or None
+    when that cannot be proved: it must be a real folder of the current user named like a
+    transaction, inside a staging folder no one else can write (recover() checks that), and a
+    journal, when there is one, must be a regular file whose operation matches the name."""
+    match = _TXN_NAME.fullmatch(txn.name)
+    if match is None:
+        return None
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        st = os.lstat(txn)
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
+            return None
+        fd = safepath.open_regular(txn / JOURNAL, os.O_RDONLY)
+    except FileNotFoundError:
+        # Killed before its journal was written (or a surviving child re-created the folder):
+        # still ours, as only this user can create entries in the staging folder.
+        return {}
+    except (OSError, ValueError, safepath.InvalidInput):
+        return None
+    try:
+        journal = json.loads(os.read(fd, _MAX_JOURNAL))
+    except ValueError:
+        return None
+    finally:
+        os.close(fd)
+    if not isinstance(journal, dict) or journal.get("op") != match.group(1):
+        return None
+    return journal
 
 
 def recover(registry: Path) -> list[str]:
     """Put right what interrupted transactions left; the caller holds the registry lock, so no
-    transaction here is still running. Returns what was done, for the log."""
+    transaction here is still running. Only folders that prove to be claudex's own are touched;
+    anything else in .staging is left alone (and said so). Returns what was done, for the log."""
     root = staging_dir(registry)
     done: list[str] = []
-    if not root.is_dir():
+    if not safepath.real_dir(root, private=True):
         return done
     for txn in sorted(root.iterdir()):
-        try:
-            journal = json.loads((txn / "journal.json").read_text())
-        except (OSError, ValueError):
-            journal = {}
+        journal = _own_journal(txn)
+        if journal is None:
+            done.append(f"left alone {txn}: not a transaction folder of claudex's")
+            continue
         name, location = journal.get("name"), journal.get("location")
-        target = registry / location / name if name and location else None
+        target = None
+        if isinstance(name, str) and re.fullmatch(paths.NAME_PATTERN, name) and location in paths.LOCATIONS:
+            target = registry / location / name
         # An upgrade whose exchange fell back to two renames and was killed between them: put
         # the old version back (the new one never became visible). Everything else in a
         # transaction folder is either not committed yet (dropped) or committed (the rename
         # happened; registry.json is brought up to date by registry.reconcile()).
-        stop_installers(journal)
+        stop_installers(txn, journal)
         parked = txn / "new.swap"
-        if journal.get("op") == "upgrade" and target is not None and not target.exists() and parked.is_dir():
+        if (journal.get("op") == "upgrade" and target is not None and not os.path.lexists(target)
+                and _is_real_dir(parked)):
             os.rename(parked, target)
             done.append(f"restored {name} from an interrupted upgrade")
         remove_tree(txn)
@@ -128,12 +188,20 @@ def recover(registry: Path) -> list[str]:
     return done
 
 
-def stop_installers(journal: dict) -> None:
+def _is_real_dir(path: Path) -> bool:
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def stop_installers(txn: Path, journal: dict) -> None:
     """Hook for recovery: end what the dead transaction's installers (pip, npm, git) still run
-    before its folder is removed (procs.py tags them with the owning claudex's pid)."""
+    before its folder is removed (procs.py tags them with the owning claudex's pid; a folder
+    killed before its journal was written names that pid)."""
     from . import procs
 
-    procs.stop_installers(journal.get("pid"))
+    procs.stop_installers(journal.get("pid") or txn.name.split("-")[1])
 
 
 def fault(step: str) -> None:

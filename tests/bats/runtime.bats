@@ -142,16 +142,20 @@ three_servers() {
     [ "$(json_eval 'doc')" = "{'removed': []}" ] || fail "a second clear removed something"
 }
 
-@test "cache refresh rescans the registry" {
+@test "cache refresh rescans the registry and brings registry.json in line with the folders" {
     run --separate-stderr claudex mcp cache refresh
     assert_status 0
     [ "$output" = "rescanned $REG: 0 servers" ] || fail "unexpected message"
     make_server "$REG/installed/tiny" tiny
     make_server "$REG/core/corex" corex
+    run --separate-stderr claudex mcp list --json
+    assert_status 0
+    [ "$(file_json "$REG/registry.json" 'sorted(doc["servers"])')" = "[]" ] || fail "list wrote registry.json"
     run --separate-stderr claudex mcp cache refresh --json
     assert_status 0
     assert_stderr_empty
-    [ "$(json_eval 'doc')" = "{'registry': '$REG', 'servers': 2}" ] || fail "unexpected result"
+    [ "$(json_eval 'doc')" = "{'reconciled': True, 'registry': '$REG', 'servers': 2}" ] || fail "unexpected result"
+    [ "$(file_json "$REG/registry.json" 'sorted(doc["servers"])')" = "['corex', 'tiny']" ] || fail "registry.json not reconciled"
 }
 
 @test "cache with an unknown action or none exits 2" {

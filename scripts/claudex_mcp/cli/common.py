@@ -112,6 +112,75 @@ def run(prog: str, build: Callable[[], argparse.ArgumentParser],
         return errors.UNEXPECTED
 
 
+def add_install_options(p: argparse.ArgumentParser) -> None:
+    """What `claudex mcp install` and atomic-install take."""
+    p.add_argument("source", help="a server folder, or a git URL with an optional @ref")
+    p.add_argument("--ref", help="the git tag, branch or commit (instead of URL@ref)")
+    p.add_argument("--submodules", action="store_true", help="also fetch the repository's git submodules")
+    p.add_argument("--subdir", metavar="PATH", help="the server's folder inside the git repository "
+                   "(its requirements may then name shared packages elsewhere in the repository, e.g. ../lib/<dist>)")
+    p.add_argument("--ignore-scripts", action="store_true",
+                   help="npm runs no package scripts; pip installs only wheels from indexes (no downloaded "
+                   "sdist is built), though the server's own local packages are still built (see docs/lifecycle.md)")
+
+
+def add_client_options(p: argparse.ArgumentParser, default_targets: bool = False) -> None:
+    """What `claudex mcp generate` and generate-mcp-json take; with ``default_targets`` no
+    --client means generate.DEFAULT_TARGETS (the verb), else claude-code (the pipe script)."""
+    from .. import clients
+
+    p.add_argument("--client", choices=clients.CLIENTS, default=None if default_targets else clients.CLAUDE_CODE,
+                   help="the client whose config to write (default: " +
+                        ("Claude Code's user scope and ~/.mcp.json, and Codex)" if default_targets else "claude-code)"))
+    p.add_argument("--scope", choices=("default", "project", "user"), default="default",
+                   help="which of the client's config files (default: the client's usual one)")
+    p.add_argument("--output", metavar="PATH",
+                   help="write this file instead; - prints the rendered document and writes nothing")
+    add_json(p)
+
+
+def emit_client_config(effective: dict, args: argparse.Namespace) -> int:
+    """Write (or with --output - print) the client config, and report what happened; no
+    --client (the verb's default) writes every file of generate.DEFAULT_TARGETS."""
+    from .. import clients, generate
+
+    if args.client is None and args.scope == "default" and args.output is None:
+        results = generate.write_defaults(effective)
+        if args.json:
+            write_json({"targets": results})
+        else:
+            for result in results:
+                _print_written(result)
+        return 0
+    args.client = args.client or clients.CLAUDE_CODE
+    if args.output == "-":
+        data, warnings = generate.render_document(effective, args.client)
+        for warning in warnings:
+            warn(warning)
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return 0
+    result = generate.write(effective, args.client, args.scope, args.output)
+    if args.json:
+        write_json(result)
+    else:
+        _print_written(result)
+    return 0
+
+
+def _print_written(result: dict) -> None:
+    state = paint("wrote", "32") if result["changed"] else "unchanged"
+    print(f"{state}  {result['target']} ({result['client']}, {result['scope']} scope)")
+    for label, key in (("servers", "servers"), ("removed", "removed"), ("kept yours", "kept")):
+        if result[key]:
+            print(f"  {label}: {', '.join(result[key])}")
+    if result["backup"]:
+        print(f"  previous file: {result['backup']}")
+    for warning in result["warnings"]:
+        warn(warning)
+
+
 def add_project(p: argparse.ArgumentParser) -> None:
     group = p.add_mutually_exclusive_group()
     group.add_argument("--project", metavar="NAME",
@@ -131,31 +200,6 @@ def registry_index(refresh: bool = False):
     registry = paths.registry_dir()
     index, _ = cache.load(registry, refresh=refresh)
     return registry, index
-
-
-def valid_server_entry(index: dict, name: str) -> dict:
-    """The index entry of a server that must be valid for what comes next."""
-    from ..errors import InvalidInput
-
-    entry = server_entry(index, name)
-    if not entry.get("valid"):
-        first = entry["problems"][0]["message"] if entry["problems"] else "invalid"
-        raise InvalidInput(f"{name} is not a valid server: {first}", path=entry["folder"],
-                           hint=f"run 'claudex mcp validate {entry['folder']}'", code="invalid_server")
-    return entry
-
-
-def server_entry(index: dict, name: str) -> dict:
-    from ..errors import NotFound
-
-    entry = index["servers"].get(name)
-    if entry is None:
-        import difflib
-
-        close = difflib.get_close_matches(name, list(index["servers"]), n=3)
-        raise NotFound(f"no server {name!r} in the registry at {index['registry']}", code="no_server",
-                       hint=(f"did you mean {', '.join(close)}? " if close else "") + "see 'claudex mcp list'")
-    return entry
 
 
 def warn(message: str) -> None:
@@ -189,7 +233,11 @@ def progress(enabled: bool):
 
 
 def print_result(result: dict, summary: str) -> None:
-    """A lifecycle verb's result: one summary line, then its warnings on stderr."""
+    """A lifecycle verb's result: one summary line, the client configs it regenerated (and
+    why), then its warnings on stderr."""
     print(summary)
+    for done in result.get("regenerated", []):
+        state = "regenerated" if done["changed"] else "up to date"
+        print(f"  {state}: {done['target']} ({done['client']}; {done['reason']})")
     for warning in result.get("warnings", []):
         warn(warning)

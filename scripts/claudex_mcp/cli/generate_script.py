@@ -20,7 +20,6 @@ without a project), 3 the target is locked by another claudex process.
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 
 from .. import clients, jsonio
@@ -34,22 +33,9 @@ EXAMPLES = (
 )
 
 
-def add_options(p: argparse.ArgumentParser, default_targets: bool = False) -> None:
-    """The options `claudex mcp generate` shares with this script; with ``default_targets`` no
-    --client means generate.DEFAULT_TARGETS (the verb), else claude-code (this script)."""
-    p.add_argument("--client", choices=clients.CLIENTS, default=None if default_targets else clients.CLAUDE_CODE,
-                   help="the client whose config to write (default: " +
-                        ("Claude Code's user scope and ~/.mcp.json, and Codex)" if default_targets else "claude-code)"))
-    p.add_argument("--scope", choices=("default", "project", "user"), default="default",
-                   help="which of the client's config files (default: the client's usual one)")
-    p.add_argument("--output", metavar="PATH",
-                   help="write this file instead; - prints the rendered document and writes nothing")
-    common.add_json(p)
-
-
 def build_parser(prog: str) -> argparse.ArgumentParser:
     p = common.parser(prog, __doc__, EXAMPLES)
-    add_options(p)
+    common.add_client_options(p)
     p.add_argument("--input", metavar="FILE", default=jsonio.STDIN,
                    help="the effective config (default: - for stdin)")
     return p
@@ -58,48 +44,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 def action(args: argparse.Namespace) -> int:
     effective = jsonio.load(args.input)
     clients.check_effective(effective, jsonio.display_name(args.input))
-    return emit(effective, args)
-
-
-def emit(effective: dict, args: argparse.Namespace) -> int:
-    """Write (or with --output - print) the client config, and report what happened."""
-    from .. import generate
-
-    if args.client is None and args.scope == "default" and args.output is None:
-        results = generate.write_defaults(effective)
-        if args.json:
-            common.write_json({"targets": results})
-        else:
-            for result in results:
-                _print_human(result)
-        return 0
-    args.client = args.client or clients.CLAUDE_CODE
-    if args.output == "-":
-        data, warnings = generate.render_document(effective, args.client)
-        for warning in warnings:
-            common.warn(warning)
-        sys.stdout.flush()
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
-        return 0
-    result = generate.write(effective, args.client, args.scope, args.output)
-    if args.json:
-        common.write_json(result)
-    else:
-        _print_human(result)
-    return 0
-
-
-def _print_human(result: dict) -> None:
-    state = common.paint("wrote", "32") if result["changed"] else "unchanged"
-    print(f"{state}  {result['target']} ({result['client']}, {result['scope']} scope)")
-    for label, key in (("servers", "servers"), ("removed", "removed"), ("kept yours", "kept")):
-        if result[key]:
-            print(f"  {label}: {', '.join(result[key])}")
-    if result["backup"]:
-        print(f"  previous file: {result['backup']}")
-    for warning in result["warnings"]:
-        common.warn(warning)
+    return common.emit_client_config(effective, args)
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "generate-mcp-json") -> int:

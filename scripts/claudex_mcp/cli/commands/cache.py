@@ -1,5 +1,8 @@
 """Show or clear the registry cache: `cache stats`, `cache clear`, `cache refresh`.
 
+refresh also brings registry.json in line with the server folders (under the registry lock);
+every other reader only reads.
+
 The cache (${XDG_CACHE_HOME:-~/.cache}/claudex/mcp-registry.json) holds the registry index while
 the registry is unchanged and CLAUDEX_MCP_CACHE_TTL seconds (default 300) have not passed.
 """
@@ -38,9 +41,9 @@ def action(args: argparse.Namespace) -> int:
         result = cache.clear()
         line = f"cleared ({len(result['removed'])} files removed)"
     else:
-        index, _ = cache.load(paths.registry_dir(), refresh=True)
-        result = {"registry": index["registry"], "servers": len(index["servers"])}
-        line = f"rescanned {result['registry']}: {result['servers']} servers"
+        result = cache.refresh(paths.registry_dir())
+        line = (f"rescanned {result['registry']}: {result['servers']} servers"
+                + ("; registry.json rewritten from the folders" if result["reconciled"] else ""))
     if args.json:
         common.write_json(result)
     else:

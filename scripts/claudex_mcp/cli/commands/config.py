@@ -50,12 +50,12 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 
 
 def action(args: argparse.Namespace) -> int:
-    from ... import config, project
+    from ... import config, index as index_mod, project
 
     if args.action == "set":
         return _set(args)
     registry, index = common.registry_index()
-    entry = common.valid_server_entry(index, args.server)
+    entry = index_mod.require_valid(index_mod.server_entry(index, args.server))
     layers = config.Layers(registry, project.resolve(args.project, args.project_dir))
     result = config.show(entry, layers) if args.action == "show" else config.explain(entry, layers)
     result["project"] = layers.project.to_dict() if layers.project else None
@@ -90,12 +90,12 @@ def _print_explain(result: dict) -> None:
 
 
 def _set(args: argparse.Namespace) -> int:
-    from ... import atomic, config, jsonio, paths, project, validation
+    from ... import atomic, config, index as index_mod, jsonio, paths, project, validation
     from ...errors import InvalidInput
     from ...lock import path_lock
 
     registry, index = common.registry_index()
-    entry = common.server_entry(index, args.server)
+    entry = index_mod.server_entry(index, args.server)
     layer = "project" if (args.project or args.project_dir) else (args.layer or "user")
     if layer == "project":
         target = project.resolve(args.project, args.project_dir).config_file

@@ -8,6 +8,8 @@ Without --client it writes ~/.claude.json (Claude Code's user scope: seen from a
 {"targets": [one result per file]}. Clients: claude-code (default ~/.mcp.json, --scope project
 <project>/.mcp.json, --scope user ~/.claude.json), codex ($CODEX_HOME/config.toml),
 claude-desktop, cursor, vscode.
+A project found from the working directory applies only to a file inside that project; give
+--project or --project-dir to apply its layer to a file in your home folder.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from .. import common, generate_script
+from .. import common
 
 EXAMPLES = (
     "claudex mcp generate",
@@ -28,18 +30,28 @@ EXAMPLES = (
 
 def build_parser(prog: str) -> argparse.ArgumentParser:
     p = common.parser(prog, __doc__, EXAMPLES)
-    generate_script.add_options(p, default_targets=True)
+    common.add_client_options(p, default_targets=True)
     common.add_project(p)
     common.add_refresh(p)
     return p
 
 
 def action(args: argparse.Namespace) -> int:
-    from ... import effective, project
+    from ... import clients, effective, generate, project
 
     registry, index = common.registry_index(args.refresh)
-    doc = effective.build(index, project.resolve(args.project, args.project_dir), registry)
-    return generate_script.emit(doc, args)
+    explicit = project.resolve(args.project, args.project_dir) if args.project or args.project_dir else None
+    where = explicit or project.discover()
+    doc = effective.build(index, where, registry)
+    if where is not None and explicit is None and args.output != "-":
+        defaults = args.client is None and args.scope == "default" and args.output is None
+        wanted = list(generate.DEFAULT_TARGETS) if defaults else [(args.client or clients.CLAUDE_CODE, args.scope)]
+        target = next((t for c, s in wanted if (t := project.outside(where, doc, c, s, args.output))), None)
+        if target is not None:
+            common.warn(f"the layer of project {where.name} ({where.dir}) is not applied to {target}, which is "
+                        f"outside the project; pass --project-dir {where.dir} to apply it there, or --scope project")
+            doc = effective.build(index, None, registry)
+    return common.emit_client_config(doc, args)
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "claudex mcp generate") -> int:

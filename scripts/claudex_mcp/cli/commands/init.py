@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from ... import lifecycle, paths, registry
+from ... import lifecycle, paths
 from .. import common
 
 EXAMPLES = (
@@ -28,10 +28,10 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 
 def action(args: argparse.Namespace) -> int:
     where = paths.registry_dir()
-    created = registry.init(where)
-    core = lifecycle.sync_core(where, report=common.progress(not args.json))
+    result = lifecycle.init(where, report=common.progress(not args.json))
+    created, core = result["created"], result["core"]
     if args.json:
-        common.write_json({"created": created, "core": core, "registry": str(where)})
+        common.write_json(result)
     elif created or core:
         print(f"initialised the registry at {where} ({len(created)} created"
               + (f"; core servers: {', '.join(core)}" if core else "") + ")")

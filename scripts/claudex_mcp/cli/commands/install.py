@@ -27,14 +27,7 @@ EXAMPLES = (
 
 def build_parser(prog: str) -> argparse.ArgumentParser:
     p = common.parser(prog, __doc__, EXAMPLES)
-    p.add_argument("source", help="a server folder, or a git URL with an optional @ref")
-    p.add_argument("--ref", help="the git tag, branch or commit (instead of URL@ref)")
-    p.add_argument("--submodules", action="store_true", help="also fetch the repository's git submodules")
-    p.add_argument("--subdir", metavar="PATH", help="the server's folder inside the git repository "
-                   "(its requirements may then name shared packages elsewhere in the repository, e.g. ../lib/<dist>)")
-    p.add_argument("--ignore-scripts", action="store_true",
-                   help="npm runs no package scripts; pip installs only wheels from indexes (no downloaded "
-                   "sdist is built), though the server's own local packages are still built (see docs/lifecycle.md)")
+    common.add_install_options(p)
     common.add_json(p)
     return p
 

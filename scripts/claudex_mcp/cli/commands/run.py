@@ -31,10 +31,10 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 
 
 def action(args: argparse.Namespace) -> int:
-    from ... import config, launcher, project
+    from ... import config, index as index_mod, launcher, project
 
     registry, index = common.registry_index()
-    entry = common.server_entry(index, args.server)
+    entry = index_mod.server_entry(index, args.server)
     where = project.resolve(args.project, args.project_dir)
     launch = launcher.prepare(entry, config.Layers(registry, where), dict(os.environ))
     log_fd = launcher.log_pipe(launch)

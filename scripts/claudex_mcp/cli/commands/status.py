@@ -43,21 +43,7 @@ def action(args: argparse.Namespace) -> int:
 
     registry, index = common.registry_index(args.refresh)
     layers = config.Layers(registry, project.resolve(args.project, args.project_dir))
-    if args.server:
-        entries = [common.server_entry(index, args.server)]
-    else:
-        entries = [e for k, e in sorted(index["servers"].items()) if "/" not in k]
-    valid = [e for e in entries if e.get("valid")]
-    results = checks.check_all(valid, layers, dict(os.environ), refresh=args.refresh, timeout=args.timeout)
-    results += [{"name": e["name"], "location": e["location"], "state": "invalid",
-                 "error": e["problems"][0]["message"] if e["problems"] else "invalid"} for e in entries if not e.get("valid")]
-    known = {e["name"] for e in entries}
-    if not args.server:
-        results += [{"name": n, "state": "not installed", "error": "named in the config, not in the registry"}
-                    for n in sorted(layers.configured_servers() - known)]
-        if not args.all:
-            results = [r for r in results if r["state"] != "disabled"]
-    results.sort(key=lambda r: r["name"])
+    results = checks.status(index, layers, dict(os.environ), args.server, args.all, args.refresh, args.timeout)
     if args.json:
         common.write_json(results[0] if args.server and results else results)
     elif args.server:

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -37,117 +35,22 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     return p
 
 
-def _folder_entry(folder: Path) -> dict:
-    from ... import index, validation
-    from ...errors import InvalidInput
-
-    problems = validation.validate_folder(folder)
-    if problems:
-        raise InvalidInput(f"{folder} is not a valid server: {problems[0]['pointer']}: {problems[0]['message']}",
-                           path=str(folder), hint=f"run 'claudex mcp validate {folder}'", code="invalid_server")
-    entry = index.scan_server(folder.resolve(), "installed", None)
-    entry["name"] = entry["manifest"]["metadata"]["name"]
-    return entry
-
-
-def _run_folder(entry: dict, timeout: float | None) -> dict:
-    """A server that is not in the registry: started from its manifest, stderr captured."""
-    import tempfile
-
-    from ... import checks, expand, health
-    from ...errors import ClaudexError
-
-    server = entry["manifest"]["server"]
-    result = {"name": entry["name"], "version": entry["version"], "folder": entry["folder"]}
-    if server.get("transport", "stdio") != "stdio":
-        try:
-            report = checks._remote(entry, {"headers": server.get("headers", {})}, dict(os.environ),
-                                    timeout or checks.DEFAULT_TIMEOUT)
-        except ClaudexError as exc:
-            return dict(result, state="unhealthy", cause=exc.code, error=exc.message, hint=exc.hint)
-        return dict(result, state="healthy", **_summary(report))
-    scope = dict(os.environ, SERVER_DIR=entry["folder"])
-    env = dict(os.environ, **{k: expand.expand(v, scope) for k, v in server.get("env", {}).items()},
-               SERVER_DIR=entry["folder"])
-    argv = [expand.expand(server["command"], scope)] + [expand.expand(a, scope) for a in server.get("args", [])]
-    venv_python = str(Path(entry["folder"]) / ".venv" / "bin" / "python")
-    if argv[0].startswith(venv_python) and not Path(argv[0]).exists():
-        # Not installed yet, so no venv: run it with claudex's own Python, which has the mcp SDK.
-        argv[0] = sys.executable
-        result["note"] = "the folder has no .venv yet (install creates it): ran with claudex's Python"
-    with tempfile.NamedTemporaryFile("w+", suffix=".log") as err:
-        try:
-            report = health.probe(argv, env, entry["folder"], timeout or float(
-                entry["manifest"].get("healthCheck", {}).get("timeout", checks.DEFAULT_TIMEOUT)),
-                server.get("capabilities", []), err.name, label=entry["name"])
-        except ClaudexError as exc:
-            err.seek(0)
-            return dict(result, state="unhealthy", cause=exc.code, error=exc.message, hint=exc.hint,
-                        stderr=[l for l in err.read().splitlines() if l.strip()][-10:])
-    return dict(result, state="healthy", **_summary(report))
-
-
-def _summary(report: dict) -> dict:
-    return {"latencyMs": report["latencyMs"], "protocolVersion": report["protocolVersion"],
-            "serverInfo": {"name": report["server"], "version": report["version"]},
-            "tools": report["tools"], "prompts": report["prompts"], "resources": report["resources"]}
-
-
-def _suite(folder: str) -> dict:
-    """The server's own tests: `npm test` for a Node package with a test script, else pytest in
-    its venv (or claudex's Python), with the shared harness (claudex_testing) importable."""
-    import json
-    import shutil
-
-    from ... import paths
-
-    tests = Path(folder) / "tests"
-    if not tests.is_dir():
-        return {"ran": False, "reason": "the server has no tests/ folder"}
-    package = Path(folder) / "package.json"
-    try:
-        scripts = json.loads(package.read_text(encoding="utf-8")).get("scripts", {}) if package.is_file() else {}
-    except (OSError, ValueError, AttributeError):
-        scripts = {}
-    env = dict(os.environ)
-    if isinstance(scripts, dict) and "test" in scripts:
-        npm = shutil.which("npm")
-        if npm is None:
-            return {"ran": False, "passed": False, "reason": "npm is not installed, so npm test cannot run"}
-        if not (Path(folder) / "node_modules").is_dir():
-            return {"ran": False, "passed": False, "reason": "run 'npm install' in the folder first"}
-        argv = [npm, "test", "--silent"]
-    else:
-        python = Path(folder) / ".venv" / "bin" / "python"
-        argv = [str(python) if python.exists() else sys.executable, "-m", "pytest", "-q", "tests"]
-        harness = str(paths.PROJECT_ROOT / "mcp-servers" / "lib" / "claudex-testing")
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (harness, env.get("PYTHONPATH")) if p)
-    proc = subprocess.run(argv, cwd=folder, capture_output=True, text=True, stdin=subprocess.DEVNULL, env=env)
-    lines = [l for l in proc.stdout.splitlines() if l.strip()]
-    counts = {l.split()[1]: l.split()[2] for l in lines if l.startswith("# ") and len(l.split()) == 3}
-    if "pass" in counts and "fail" in counts:  # node's test runner (TAP)
-        summary = f"{counts['pass']} passed, {counts['fail']} failed"
-    else:
-        summary = lines[-1] if lines else proc.stderr.strip()[-300:]
-    return {"ran": True, "passed": proc.returncode == 0, "exitCode": proc.returncode, "summary": summary}
-
-
 def action(args: argparse.Namespace) -> int:
-    from ... import checks, config, project
+    from ... import checks, config, index, project
 
     target = Path(args.target)
     if "/" in args.target or args.target.startswith(".") or (target.is_dir() and (target / "manifest.json").exists()):
-        entry = _folder_entry(target)
-        result = _run_folder(entry, args.timeout)
+        entry = index.folder_entry(target)
+        result = checks.check_folder(entry, dict(os.environ), args.timeout)
     else:
-        registry, index = common.registry_index()
-        entry = common.valid_server_entry(index, args.target)
+        registry, found = common.registry_index()
+        entry = index.require_valid(index.server_entry(found, args.target))
         layers = config.Layers(registry, project.resolve(args.project, args.project_dir))
         result = checks.check(entry, layers, dict(os.environ), args.timeout)
-        if "toolNames" in result:
-            result["tools"] = result.pop("toolNames")
+    if "toolNames" in result:  # test lists the tools by name; status counts them
+        result["tools"] = result.pop("toolNames")
     if args.suite:
-        result["suite"] = _suite(entry["folder"])
+        result["suite"] = checks.run_suite(entry["folder"])
     healthy = result["state"] in ("healthy", "degraded") and result.get("suite", {}).get("passed", True) is not False
     if args.json:
         common.write_json(result)

@@ -1,0 +1,62 @@
+"""Refusing hostile paths: what claudex deletes, chmods, locks or writes under the registry and
+its state folders must be what it looks like (a real folder, a regular file), never a symlink
+that would carry the operation somewhere else."""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from pathlib import Path
+
+from .errors import InvalidInput
+
+
+def unsafe(path: Path, why: str, hint: str | None = None) -> InvalidInput:
+    return InvalidInput(f"{path} {why}; claudex will not use it", path=str(path), code="unsafe_path",
+                        hint=hint or f"remove {path} (claudex recreates it), and check who else can write there")
+
+
+def real_dir(path: Path, *, create: int | None = None, private: bool = False) -> bool:
+    """True when ``path`` is a folder of the current user and not a symlink (and, when
+    ``private``, that no one else may write); False when it is missing (after creating it with
+    mode ``create`` when given). Anything else is refused."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        if create is None:
+            return False
+        try:
+            os.mkdir(path, create)
+        except FileExistsError:
+            pass
+        return real_dir(path, private=private)
+    if stat.S_ISLNK(st.st_mode):
+        raise unsafe(path, "is a symbolic link")
+    if not stat.S_ISDIR(st.st_mode):
+        raise unsafe(path, "is not a folder")
+    if st.st_uid != os.geteuid():
+        raise unsafe(path, "belongs to another user")
+    if private and st.st_mode & 0o022:
+        raise unsafe(path, "may be written by other users", f"run 'chmod go-w {path}'")
+    return True
+
+
+def open_regular(path: Path, flags: int, mode: int = 0o644) -> int:
+    """os.open without following a final symlink, refusing anything but a regular file."""
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NOCTTY | os.O_NONBLOCK, mode)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise unsafe(path, "is a symbolic link") from None
+        if exc.errno == errno.EISDIR:
+            raise unsafe(path, "is a folder, not a file") from None
+        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise InvalidInput(f"cannot open {path}: {exc.strerror}", path=str(path), code="permission_denied",
+                               hint="run claudex as the user who owns this folder, or make it writable") from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise unsafe(path, "is not a regular file")
+    os.set_blocking(fd, True)
+    return fd
