@@ -6,15 +6,18 @@ STAMP := $(VENV)/.installed
 # The shipped servers' own requirements go into the same venv, so their tests run in `make test`;
 # `claudex mcp install` gives each installed server a venv of its own.
 SERVER_REQUIREMENTS := $(wildcard mcp-servers/*/requirements.txt mcp-servers/core/*/requirements.txt)
+# Packages shared between servers (mcp-servers/lib/<dist-name>), installed editable.
+LIB_PACKAGES := $(wildcard mcp-servers/lib/*/pyproject.toml)
 MCP_VERBS := init validate list cache config generate run install uninstall upgrade enable disable status test logs create
 
 .PHONY: install test run bench docs clean $(addprefix mcp-,$(MCP_VERBS))
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml $(SERVER_REQUIREMENTS)
+$(STAMP): pyproject.toml $(SERVER_REQUIREMENTS) $(LIB_PACKAGES)
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]' $(addprefix -r ,$(SERVER_REQUIREMENTS))
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]' $(addprefix -e ,$(dir $(LIB_PACKAGES)))
+	$(INV) server-deps
 	$(VENV)/bin/python -m compileall -q scripts/claudex_mcp
 	touch $(STAMP)
 

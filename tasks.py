@@ -148,8 +148,31 @@ def bats_path() -> str:
 
 
 def server_test_dirs() -> list[Path]:
+    """The tests of the shipped servers and of the packages they share (mcp-servers/lib/*)."""
     servers = ROOT / "mcp-servers"
-    return sorted(p for pattern in ("*/tests", "core/*/tests") for p in servers.glob(pattern) if p.is_dir())
+    return sorted(p for pattern in ("*/tests", "core/*/tests", "lib/*/tests") for p in servers.glob(pattern)
+                  if p.is_dir())
+
+
+def _is_local_path(requirement: str) -> bool:
+    return requirement.startswith((".", "/", "-e ", "-e.", "--editable"))
+
+
+@task
+def server_deps(c):
+    """Install the shipped servers' requirements into the dev venv. Their local-path lines
+    (../lib/<dist-name>) are left out: `make install` installs those packages editable."""
+    import tempfile
+
+    lines = []
+    for req in sorted((ROOT / "mcp-servers").glob("*/requirements.txt")) + \
+            sorted((ROOT / "mcp-servers").glob("core/*/requirements.txt")):
+        lines += [line for line in req.read_text().splitlines()
+                  if line.strip() and not line.lstrip().startswith("#") and not _is_local_path(line.strip())]
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", prefix="server-requirements-") as fh:
+        fh.write("\n".join(lines) + "\n")
+        fh.flush()
+        _call([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", fh.name])
 
 
 @task
@@ -217,4 +240,4 @@ mcp.add_task(run_server, name="run")
 mcp.add_task(status_, name="status")
 mcp.add_task(test_, name="test")
 mcp.add_task(logs_, name="logs")
-ns = Collection(mcp, test, pytest, bats, bench, docs, run)
+ns = Collection(mcp, test, pytest, bats, bench, docs, run, server_deps)
