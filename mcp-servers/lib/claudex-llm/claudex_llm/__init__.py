@@ -7,11 +7,14 @@ limits, token counts and streaming. Shared by the llm-wrapper server and codeque
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 
 from .client import ChatResult, Client, ProgressCallback, default_client, default_model, split_model
 from .errors import DeadlineExceeded, InvalidRequest, LimitExceeded, LLMError, NotConfigured, ProviderError
 from .tokens import TokenCount
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())  # a library: the application decides
 
 __all__ = ["chat", "count_tokens", "list_models", "usage", "ChatResult", "TokenCount", "Client",
            "default_client", "default_model", "split_model", "ProgressCallback", "LLMError", "NotConfigured",

@@ -188,7 +188,7 @@ class Client:
             result = await self._attempts(module, request, settings, key, base_url, counted.tokens + reserve,
                                           on_progress)
         except LLMError as exc:
-            self._count(usage_key, info, errors=1, retries=getattr(exc, "retries", 0),
+            self._count(usage_key, info, requests=1, errors=1, retries=getattr(exc, "retries", 0),
                         waited=getattr(exc, "waited", 0.0))
             log.warning("chat %s failed after %.2f s: %s", usage_key, time.monotonic() - started,
                         type(exc).__name__ if not settings.log_bodies else exc)
@@ -389,8 +389,6 @@ class Client:
 
     def _sdk_client(self, module, key: str, base_url: str, settings: Settings):
         """One SDK client per provider, key, URL and event loop (its connection pool belongs to the loop)."""
-        import httpx
-
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -399,9 +397,7 @@ class Client:
         cached = self._sdk.get(cache_key)
         if cached is not None and cached[0] is loop:
             return cached[1]
-        timeout = httpx.Timeout(connect=CONNECT_TIMEOUT, read=settings.stream_timeout, write=30.0,
-                                pool=CONNECT_TIMEOUT)
-        client = module.make_client(key, base_url, timeout)
+        client = module.make_client(key, base_url, CONNECT_TIMEOUT, settings.stream_timeout)
         if len(self._sdk) >= 8:
             self._sdk.pop(next(iter(self._sdk)))
         self._sdk[cache_key] = (loop, client)

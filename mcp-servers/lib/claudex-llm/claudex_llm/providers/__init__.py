@@ -1,7 +1,7 @@
 """The providers: one small module each (openai.py, anthropic.py) with the same few names.
 
 A provider module defines NAME, KEY_VARIABLE, URL_VARIABLE, DEFAULT_URL, DEFAULT_MODEL,
-MAX_TEMPERATURE, `make_client(key, base_url, timeout)` (its official SDK's async client, with
+MAX_TEMPERATURE, `make_client(key, base_url, connect, read)` (its official SDK's async client, with
 the SDK's own retries off so that our one retry loop decides), `stream(client, request,
 on_text) -> Reply` (always streams; raises Failure) and `list_models(client) -> list[str]`.
 Adding a provider is adding a module and its name to PROVIDERS."""
@@ -69,8 +69,7 @@ def retryable_status(status: int) -> bool:
 def from_sdk_error(exc: BaseException, label: str) -> Failure:
     """The Failure of an exception raised by an SDK (both SDKs have the same error shapes) or by
     httpx / the JSON decoder while a stream is read."""
-    import httpx
-
+    kinds = {cls.__name__ for cls in type(exc).__mro__}   # httpx's or httpx2's, whichever the SDK uses
     status = getattr(exc, "status_code", None)
     response = getattr(exc, "response", None)
     if isinstance(status, int) and response is not None:
@@ -78,10 +77,10 @@ def from_sdk_error(exc: BaseException, label: str) -> Failure:
         detail = _detail(getattr(exc, "body", None)) or getattr(exc, "message", "") or str(exc)
         return Failure(f"{label} answered HTTP {status}: {detail}", status=status,
                        retryable=retryable_status(status), retry_after=retry_after(headers), headers=headers)
-    if isinstance(exc, httpx.TimeoutException) or type(exc).__name__ == "APITimeoutError":
+    if kinds & {"TimeoutException", "APITimeoutError"}:
         return Failure(f"{label} timed out ({type(getattr(exc, '__cause__', None) or exc).__name__}): "
                        "no connection or no stream event in time", retryable=True)
-    if isinstance(exc, httpx.TransportError) or type(exc).__name__ == "APIConnectionError":
+    if kinds & {"TransportError", "APIConnectionError"}:
         cause = exc.__cause__ or exc
         return Failure(f"{label} connection failed or the stream was cut: {cause}", retryable=True)
     if isinstance(exc, (json.JSONDecodeError, UnicodeDecodeError)):

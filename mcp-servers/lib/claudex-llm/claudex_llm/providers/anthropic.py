@@ -4,6 +4,7 @@ its error type to the status it stands for, so overloaded or rate-limited stream
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable
 
 from . import Failure, Reply, Request, from_sdk_error, retryable_status
@@ -24,10 +25,11 @@ _STREAM_ERROR_STATUS = {"invalid_request_error": 400, "authentication_error": 40
 _FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length"}
 
 
-def make_client(key: str, base_url: str, timeout):
-    from anthropic import AsyncAnthropic
+def make_client(key: str, base_url: str, connect: float, read: float):
+    from anthropic import AsyncAnthropic, Timeout
 
-    return AsyncAnthropic(api_key=key, base_url=base_url, timeout=timeout, max_retries=0)
+    return AsyncAnthropic(api_key=key, base_url=base_url, max_retries=0,
+                          timeout=Timeout(connect=connect, read=read, write=30.0, pool=connect))
 
 
 async def stream(client, request: Request, on_text: Callable[[str], Awaitable[None]]) -> Reply:
@@ -44,6 +46,8 @@ async def stream(client, request: Request, on_text: Callable[[str], Awaitable[No
         raw = await client.messages.with_raw_response.create(**args)
         headers = dict(raw.headers)
         events = raw.parse()
+        if inspect.isawaitable(events):   # the SDKs' raw responses differ: legacy (sync) or async parse
+            events = await events
         parts: list[str] = []
         model, finish, input_tokens, output_tokens, stopped = request.model, None, None, None, False
         try:

@@ -3,6 +3,7 @@ llama.cpp): the official `openai` SDK, streaming, with its retries off."""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
@@ -17,10 +18,11 @@ MAX_TEMPERATURE = 2.0
 LABEL = "The OpenAI-compatible API"
 
 
-def make_client(key: str, base_url: str, timeout):
-    from openai import AsyncOpenAI
+def make_client(key: str, base_url: str, connect: float, read: float):
+    from openai import AsyncOpenAI, Timeout
 
-    return AsyncOpenAI(api_key=key, base_url=base_url, timeout=timeout, max_retries=0)
+    return AsyncOpenAI(api_key=key, base_url=base_url, max_retries=0,
+                       timeout=Timeout(connect=connect, read=read, write=30.0, pool=connect))
 
 
 def _official(base_url: str) -> bool:
@@ -43,6 +45,8 @@ async def stream(client, request: Request, on_text: Callable[[str], Awaitable[No
         raw = await client.chat.completions.with_raw_response.create(**args)
         headers = dict(raw.headers)
         events = raw.parse()
+        if inspect.isawaitable(events):   # the SDKs' raw responses differ: legacy (sync) or async parse
+            events = await events
         parts: list[str] = []
         model, finish, usage = request.model, None, None
         try:
