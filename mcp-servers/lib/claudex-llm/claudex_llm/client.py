@@ -360,11 +360,11 @@ class Client:
 
     def usage(self) -> dict:
         """Per model since this client started: requests, tokens, retries, waits, errors, cost."""
-        models = {k: dict(v, cost_usd=round(v["cost_usd"], 6) if v["cost_usd"] is not None else None)
+        models = {k: dict(v, cost_usd=round(v["cost_usd"], 8) if v["cost_usd"] is not None else None)
                   for k, v in sorted(self._usage.items())}
         costs = [v["cost_usd"] for v in models.values() if v["cost_usd"] is not None]
         return {"since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started)), "models": models,
-                "total_cost_usd": round(sum(costs), 6) if costs else None}
+                "total_cost_usd": round(sum(costs), 8) if costs else None}
 
     def _count(self, key: str, info: catalog.ModelInfo | None, *, requests: int = 0, errors: int = 0,
                input_tokens: int | None = 0, output_tokens: int | None = 0, retries: int = 0,
