@@ -299,6 +299,17 @@ class Client:
                               finish_reason=reply.finish_reason, input_tokens=reply.input_tokens,
                               output_tokens=reply.output_tokens, retries=retries, waited_seconds=round(waited, 3))
 
+    async def aclose(self) -> None:
+        """Close the SDK clients (their connection pools) made in the running event loop."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        for cache_key, (owner, sdk) in list(self._sdk.items()):
+            if owner is loop:
+                del self._sdk[cache_key]
+                await sdk.close()
+
     # -- the rest -------------------------------------------------------------------------------
 
     def count_tokens(self, text: str | None = None, messages: list | None = None, model: str | None = None,

@@ -12,6 +12,7 @@ by request, to answer 429 with Retry-After, 500, 401, malformed JSON, a stream c
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -138,6 +139,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:  # quiet
         pass
+
+    def setup(self) -> None:
+        super().setup()
+        # As real API servers do: without it, Nagle's algorithm holds each small SSE event back
+        # until the client's delayed ACK (some 40 ms), which would swamp every timing.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     # -- requests ---------------------------------------------------------------------------------
 
