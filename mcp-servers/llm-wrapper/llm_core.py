@@ -16,6 +16,8 @@ from claudex_llm.client import default_model, provider_config, split_model
 from claudex_llm.settings import Settings
 
 PROGRESS_INTERVAL = 0.1   # seconds between two progress notifications of streamed text (the first goes at once)
+PROGRESS_BYTES_PER_SECOND = 50_000   # each notification carries the whole text so far: a long answer
+                                     # is sent less often, so the stdio pipe carries at most this much
 # Loggers of the libraries below us: at DEBUG they print request bodies and headers.
 _CHATTY_LOGGERS = ("openai", "anthropic", "httpx", "httpx2", "httpcore", "httpcore2")
 
@@ -71,16 +73,20 @@ def configure_logging(env: Mapping[str, str] | None = None) -> None:
 
 
 class Throttle:
-    """Whether a piece of streamed text should go out as a progress notification now: the first
-    at once (time to first token is what a client sees), then at most one per PROGRESS_INTERVAL."""
+    """Whether the streamed text should go out as a progress notification now: the first piece at
+    once (time to first token is what a client sees), then at most one per PROGRESS_INTERVAL,
+    or fewer as the text grows (PROGRESS_BYTES_PER_SECOND)."""
 
-    def __init__(self, interval: float = PROGRESS_INTERVAL) -> None:
+    def __init__(self, interval: float = PROGRESS_INTERVAL, rate: float = PROGRESS_BYTES_PER_SECOND,
+                 clock=time.monotonic) -> None:
         self.interval = interval
+        self.rate = rate
+        self._clock = clock
         self._last: float | None = None
 
-    def due(self) -> bool:
-        now = time.monotonic()
-        if self._last is None or now - self._last >= self.interval:
+    def due(self, size: int = 0) -> bool:
+        now = self._clock()
+        if self._last is None or now - self._last >= max(self.interval, size / self.rate):
             self._last = now
             return True
         return False

@@ -117,7 +117,7 @@ async def llm_chat(ctx: Context, prompt: str | None = None, messages: list[Messa
 
     async def progress(text: str, note: str | None) -> None:
         nonlocal step
-        if note is None and not throttle.due():
+        if note is None and not throttle.due(len(text)):
             return
         step += 1
         try:
