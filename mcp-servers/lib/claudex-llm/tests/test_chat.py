@@ -220,3 +220,16 @@ def test_models_from_the_endpoint_or_the_table(client, env, openai_api):
     assert without["openai"]["usable"] and without["openai"]["source"] == "known table"
     assert "openai/gpt-4o-mini" in [m["name"] for m in without["openai"]["models"]]
     assert not without["anthropic"]["usable"] and "ANTHROPIC_API_KEY" in without["anthropic"]["problem"]
+
+
+def test_a_refused_connection_is_retried_then_reported(client):
+    env = {"OPENAI_API_KEY": "k", "OPENAI_BASE_URL": "http://127.0.0.1:9/v1", "LLM_WRAPPER_MAX_RETRIES": "1"}
+    with pytest.raises(ProviderError, match="connection failed.*after 1 retries") as caught:
+        run(client.chat, prompt="x", model=OPENAI, environ=env)
+    assert caught.value.status is None and caught.value.retryable and "OPENAI_BASE_URL" in caught.value.hint
+
+
+def test_anthropic_529_is_retried(client, env, anthropic_api):
+    anthropic_api.script(Plan(status=529), Plan(text="fine"))
+    assert run(client.chat, prompt="x", model=ANTHROPIC, environ=env).text == "fine"
+    assert len(anthropic_api.chat_requests()) == 2

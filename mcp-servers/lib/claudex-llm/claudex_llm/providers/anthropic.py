@@ -7,6 +7,8 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable
 
+import anyio
+
 from . import Failure, Reply, Request, from_sdk_error, retryable_status
 
 NAME = "anthropic"
@@ -67,7 +69,8 @@ async def stream(client, request: Request, on_text: Callable[[str], Awaitable[No
                 elif kind == "message_stop":
                     stopped = True
         finally:
-            await events.close()
+            with anyio.CancelScope(shield=True):   # also when the deadline cancelled us: free the connection
+                await events.close()
     except Failure:
         raise
     except Exception as exc:

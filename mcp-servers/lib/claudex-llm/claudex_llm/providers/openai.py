@@ -7,6 +7,8 @@ import inspect
 from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
+import anyio
+
 from . import Failure, Reply, Request, from_sdk_error
 
 NAME = "openai"
@@ -63,7 +65,8 @@ async def stream(client, request: Request, on_text: Callable[[str], Awaitable[No
                     if choice.finish_reason:
                         finish = choice.finish_reason
         finally:
-            await events.close()
+            with anyio.CancelScope(shield=True):   # also when the deadline cancelled us: free the connection
+                await events.close()
     except Failure:
         raise
     except Exception as exc:  # the SDK's, httpx's and the JSON decoder's errors, translated
