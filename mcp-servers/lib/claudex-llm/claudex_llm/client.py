@@ -160,6 +160,7 @@ class Client:
         request = Request(provider=provider_name, model=model_id, messages=msgs, system=system_text,
                           max_tokens=_max_tokens(max_tokens), temperature=_temperature(temperature, module),
                           stop=_stop(stop, provider_name))
+        key, base_url = provider_config(provider_name, settings.environ)
         info = catalog.lookup(provider_name, model_id)
         ceiling, why = output_ceiling(info, settings)
         if request.max_tokens is not None and request.max_tokens > ceiling:
@@ -179,7 +180,6 @@ class Client:
                     f"({reserve}) does not fit the {info.context_window}-token context window of "
                     f"{provider_name}/{model_id}; nothing was sent.",
                     "Shorten the prompt or the conversation, lower max_tokens, or use a model with a larger window.")
-        key, base_url = provider_config(provider_name, settings.environ)
         usage_key = f"{provider_name}/{model_id}"
         started = time.monotonic()
         if settings.log_bodies:
