@@ -5,21 +5,20 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 
 import anyio
 import pytest
 
 from claudex_llm.fake_api import Plan
-from conftest import SERVER_DIR, mcp_session, text_of
+from conftest import claudex, mcp_session, text_of
 
 TOOLS = ["llm_chat", "llm_count_tokens", "llm_models", "llm_usage"]
 
 
-def session_run(env, body, errlog=None, timeout=60):
+def session_run(env, body, timeout=90):
     async def main():
         with anyio.fail_after(timeout):
-            async with mcp_session(env, errlog) as session:
+            async with mcp_session(env) as session:
                 return await body(session)
 
     return anyio.run(main)
@@ -136,29 +135,42 @@ def test_count_tokens_exact_and_estimate(base_env):
 
 
 @pytest.mark.parametrize("log_bodies", [False, True])
-def test_the_log_holds_no_key_prompt_or_answer_unless_asked(env, openai_api, tmp_path, log_bodies):
+def test_the_log_holds_no_key_prompt_or_answer_unless_asked(env, openai_api, installed, log_bodies):
+    """The server's log: its stderr, which `claudex mcp run` writes to the logs folder."""
     openai_api.script(Plan(text="the-secret-answer"))
-    log = tmp_path / "server.log"
     extra = {"LLM_WRAPPER_LOG_BODIES": "1"} if log_bodies else {}
 
     async def body(session):
         return await session.call_tool("llm_chat", {"prompt": "the-secret-prompt"})
 
-    result = session_run({**env, **extra}, body, errlog=log)
+    result = session_run({**env, **extra}, body)
     assert not result.is_error
-    text = log.read_text()
+    text = installed.log.read_text()
     assert "openai/gpt-4o-mini" in text and openai_api.key not in text
     assert ("the-secret-prompt" in text and "the-secret-answer" in text) is log_bodies
     assert ("the-secret-prompt" not in text and "the-secret-answer" not in text) is (not log_bodies)
 
 
-def check(env):
-    proc = subprocess.run([sys.executable, str(SERVER_DIR / "server.py"), "--check"], env=env,
-                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
-    return proc.returncode, json.loads(proc.stdout)
+def test_status_is_degraded_naming_the_missing_key(base_env):
+    proc = claudex(base_env, "status", "llm-wrapper", "--refresh", "--json", timeout=120)
+    report = json.loads(proc.stdout)
+    assert proc.returncode == 0   # degraded is not a failure: the server works, a call says what is missing
+    assert report["state"] == "degraded" and "OPENAI_API_KEY" in report["error"], proc.stdout + proc.stderr
+    assert sorted(report["toolNames"]) == TOOLS
 
 
-def test_check_names_the_missing_key(base_env, env):
+def test_status_is_healthy_with_a_key(env):
+    proc = claudex(env, "status", "llm-wrapper", "--refresh", "--json", timeout=120)
+    report = json.loads(proc.stdout)
+    assert report["state"] == "healthy", proc.stdout + proc.stderr
+
+
+def test_check_names_the_missing_key(installed, base_env, env):
+    def check(env):
+        proc = subprocess.run([str(installed.python), str(installed.folder / "server.py"), "--check"], env=env,
+                              capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+        return proc.returncode, json.loads(proc.stdout)
+
     code, report = check(base_env)
     assert code == 1 and not report["ok"] and "OPENAI_API_KEY" in report["problems"][0]
     code, report = check({**base_env, "ANTHROPIC_API_KEY": "k"})
