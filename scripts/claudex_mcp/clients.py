@@ -116,8 +116,24 @@ def _launch(server: Mapping) -> tuple[str, list[str], dict[str, str]]:
     return launch["command"], list(launch.get("args") or []), {k: env[k] for k in sorted(env)}
 
 
-def _headers(server: Mapping) -> dict[str, str]:
+def _headers(server: Mapping, client: str) -> dict[str, str]:
+    """The headers of a remote server, refusing any that would put a secret in the file: one
+    the merge step withheld, or one the secret detector recognises."""
+    from . import secrets
+
     headers = server.get("headers") or {}
+    withheld = set(server.get("withheld") or [])
+    for name in sorted(headers):
+        value = headers[name]
+        if f"/headers/{name}" in withheld or secrets.is_secret(("headers", name), value):
+            raise _Skip(f"header {name} holds a literal value from the config (a secret, or set in the user "
+                        f"layer), and {client} would get it in plain text in a shared file; set it as a "
+                        f"reference, e.g. 'claudex mcp config set SERVER headers.{name} \"Bearer ${{TOKEN}}\"' "
+                        f"with TOKEN exported where {client} starts")
+        if "$${" in value:
+            raise _Skip(f"header {name} holds an escaped '$${{', which {client} cannot write literally")
+    if "$${" in server.get("url", ""):
+        raise _Skip(f"its url holds an escaped '$${{', which {client} cannot write literally")
     return {k: headers[k] for k in sorted(headers)}
 
 
@@ -126,8 +142,9 @@ def _claude_code(server: Mapping) -> dict:
         command, args, env = _launch(server)
         return {"type": "stdio", "command": command, "args": args, "env": env}
     entry = {"type": server["transport"], "url": server["url"]}
-    if server.get("headers"):
-        entry["headers"] = _headers(server)
+    headers = _headers(server, "Claude Code")
+    if headers:
+        entry["headers"] = headers
     return entry
 
 
@@ -150,8 +167,9 @@ def _env_colon(value: str, what: str, client: str) -> str:
 
 def _remote_with_env_colon(server: Mapping, client: str) -> dict:
     entry = {"url": _env_colon(server["url"], "its url", client)}
-    if server.get("headers"):
-        entry["headers"] = {k: _env_colon(v, f"header {k}", client) for k, v in _headers(server).items()}
+    headers = _headers(server, client)
+    if headers:
+        entry["headers"] = {k: _env_colon(v, f"header {k}", client) for k, v in headers.items()}
     return entry
 
 
@@ -188,7 +206,7 @@ def _codex(server: Mapping) -> dict:
     bearer: str | None = None
     literal: dict[str, str] = {}
     from_env: dict[str, str] = {}
-    for header, value in _headers(server).items():
+    for header, value in _headers(server, "Codex").items():
         bearer_match = _BEARER.fullmatch(value)
         whole_match = _REFERENCE.fullmatch(value)
         if header.lower() == "authorization" and bearer_match:

@@ -26,7 +26,32 @@ def launcher_argv() -> list[str]:
     return [found] if found else [sys.executable, "-m", "claudex_mcp.cli.dispatch"]
 
 
-def server_entry(entry: dict, merged: dict, project: Project | None, registry: Path) -> dict:
+def _withhold(result: dict, secret_names: set[str], history: dict) -> None:
+    """Mask every literal secret in the document (it is printed by merge-config and read by other
+    tools) and list where in ``withheld``. For a remote server, a header whose literal text comes
+    from the user layer (the place for secrets) is withheld too, whatever it looks like: the
+    client would have to be given the value itself, and generated files are shared."""
+    from . import secrets
+
+    found = set()
+    for key in ("env", "args", "headers", "settings"):
+        if key in result:
+            found |= set(secrets.secret_pointers(result[key], (key,), secret_names))
+            result[key] = secrets.mask((key,), result[key], secret_names)
+    for header, value in list((result.get("headers") or {}).items()):
+        origin = (history.get(("headers", header)) or [{}])[-1].get("layer")
+        literal = secrets.literal_text(value) if isinstance(value, str) else ""
+        if origin == "user" and literal.strip() and literal.strip().lower() not in ("bearer", "basic", "token"):
+            found.add(("headers", header))
+            result["headers"][header] = secrets.MASK
+    if found:
+        from .schema import pointer
+
+        result["withheld"] = sorted(pointer(p) for p in found)
+
+
+def server_entry(entry: dict, merged: dict, project: Project | None, registry: Path,
+                 history: dict | None = None) -> dict:
     server = entry["manifest"]["server"]
     transport = server.get("transport", "stdio")
     result = {
@@ -52,6 +77,7 @@ def server_entry(entry: dict, merged: dict, project: Project | None, registry: P
         referenced = expand.references([result["url"], result["headers"]])
     located = {name for name in LOCATION_VARS if name in os.environ and name != "CLAUDEX_MCP_REGISTRY"}
     result["passEnv"] = sorted((declared | referenced | located) - {"SERVER_DIR"})
+    _withhold(result, config.secret_names(entry), history or {})
     return result
 
 
@@ -66,8 +92,10 @@ def build(index: dict, project: Project | None, registry: Path) -> dict:
                 warnings.append(f"{name} is invalid and left out: {entry['problems'][0]['message']}"
                                 if entry["problems"] else f"{name} is invalid and left out")
             continue
-        merged, _ = config.merge(layers.sources(entry))
-        servers[name] = server_entry(entry, merged, project, registry)
+        merged, history = config.merge(layers.sources(entry))
+        servers[name] = server_entry(entry, merged, project, registry, history)
+    if layers.notice():
+        warnings.append(layers.notice())
     for name in sorted(layers.configured_servers() - set(servers)):
         if name not in index["servers"]:
             warnings.append(f"the config names {name!r}, which is not in the registry")

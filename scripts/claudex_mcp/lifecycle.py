@@ -265,16 +265,13 @@ def uninstall(registry: Path, name: str, *, purge: bool = False, report: Report 
 
 def _purge_user_config(name: str) -> bool:
     from . import config
-    from .lock import path_lock
 
-    target = paths.user_config_file()
-    with path_lock(target):
-        doc = config.load_layer(target)
+    def drop(doc: dict | None) -> dict | None:
         if not doc or name not in doc.get("servers", {}):
-            return False
-        doc = dict(doc, servers={k: v for k, v in doc["servers"].items() if k != name})
-        atomic.write_json(target, doc, mode=0o600)
-    return True
+            return doc
+        return dict(doc, servers={k: v for k, v in doc["servers"].items() if k != name})
+
+    return config.update_layer(paths.user_config_file(), "user", drop)
 
 
 def _newer_git_ref(source: dict) -> tuple[dict | None, str]:
@@ -394,7 +391,6 @@ def set_enabled(registry: Path, name: str, enabled: bool, *, project=None, repor
     """Globally: installed/ <-> disabled/ (core servers: the global config layer). For a
     project: its layer. Disabling stops an instance the launcher started."""
     from . import config
-    from .lock import path_lock
 
     check_name(name)
     with registry_lock(registry):
@@ -406,17 +402,14 @@ def set_enabled(registry: Path, name: str, enabled: bool, *, project=None, repor
         elif location == "core" or enabled:
             layer_file = config.global_file(registry)
         if layer_file is not None:
-            with path_lock(layer_file):
-                doc = config.load_layer(layer_file)
+            def change(doc: dict | None) -> dict | None:
                 if project is not None:
-                    new_doc = config.set_value(doc, name, "enabled", enabled)
-                elif enabled:  # a global `enabled: false` would keep it off: drop it
-                    new_doc = config.unset_value(doc, name, "enabled")
-                else:
-                    new_doc = config.set_value(doc, name, "enabled", False)
-                if new_doc != (doc or {}) and new_doc is not None:
-                    layer_file.parent.mkdir(parents=True, exist_ok=True)
-                    changed |= atomic.write_json(layer_file, new_doc)
+                    return config.set_value(doc, name, "enabled", enabled)
+                if enabled:  # a global `enabled: false` would keep it off: drop it
+                    return config.unset_value(doc, name, "enabled")
+                return config.set_value(doc, name, "enabled", False)
+
+            changed |= config.update_layer(layer_file, "project" if project is not None else "global", change)
         if project is None and location != "core" and (location == "disabled") == enabled:
             target = registry / ("installed" if enabled else "disabled") / name
             report("move", f"{location}/ -> {target.parent.name}/")

@@ -50,6 +50,8 @@ def action(args: argparse.Namespace) -> int:
     registry, index = common.registry_index(args.refresh)
     layers = config.Layers(registry, project.resolve(args.project, args.project_dir))
     found = [r for r in rows(index, layers) if r["enabled"] or not args.enabled]
+    if layers.notice():  # on stderr, also with --json: the payload keeps its shape
+        common.warn(layers.notice())
     if args.json:
         common.write_json(found)
         return 0
