@@ -185,8 +185,19 @@ def _sigterm_as_interrupt() -> None:
 def install(registry: Path, spec: str, *, ref: str | None = None, submodules: bool = False,
             report: Report = _quiet) -> dict:
     source = sources.parse(spec)
+    if source["type"] == "path":
+        folder, home = Path(source["path"]), registry.resolve()
+        if folder == home or home in folder.parents or folder in home.parents:
+            raise InvalidInput(f"{folder} {'holds' if folder in home.parents else 'is inside'} the registry "
+                               f"({home}); a server cannot be installed from there", path=str(folder),
+                               code="source_overlaps_registry",
+                               hint="install from the server's own folder, outside the registry")
     if (ref or submodules) and source["type"] != "git":
-        raise UsageError("--ref and --submodules are for git sources", code="git_option_without_git")
+        raise UsageError("--ref and --submodules are for git sources", code="git_option_without_git",
+                         hint="drop the option for a local folder, or install a git URL (https://host/repo.git)")
+    if ref and source.get("ref") not in (None, ref):
+        raise UsageError(f"the ref is given twice: {source['ref']!r} in the URL and {ref!r} with --ref",
+                         code="ref_conflict", hint="give the ref once: URL@ref, or the URL and --ref")
     if ref:
         source["ref"] = sources.check_ref(ref)
     if submodules:

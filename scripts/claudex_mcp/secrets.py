@@ -35,6 +35,7 @@ _TOKEN_SHAPES = re.compile(
 _AUTH_SCHEME = re.compile(r"^\s*(Bearer|Basic|Token|Digest)\s+\S", re.I)
 _AUTH_SCHEME_WORD = re.compile(r"^\s*(Bearer|Basic|Token|Digest)\b", re.I)
 _URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/@:\s]*:)(?P<password>[^@/\s]+)(?=@)")
+_URL_USER = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)([^/@:\s]+)@")
 _FLAG_VALUE = re.compile(r"^--?(?P<name>[A-Za-z0-9_.-]+)=(?P<value>.+)$", re.S)
 _RANDOMISH = re.compile(r"[A-Za-z0-9_-]{32,}")
 _REFERENCE = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -127,7 +128,8 @@ def secret_pointers(value: Any, path: tuple = (), names: frozenset | set = froze
 
 def redact_url(text: str) -> str:
     """``text`` with the password (or token) of every URL in it masked."""
-    return _URL_PASSWORD.sub(lambda m: m.group("head") + MASK, text)
+    text = _URL_PASSWORD.sub(lambda m: m.group("head") + MASK, text)
+    return _URL_USER.sub(lambda m: m.group(1) + (MASK if url_credentials(m.group(0)) else m.group(2)) + "@", text)
 
 
 def url_credentials(url: str) -> bool:

@@ -33,12 +33,29 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     return p
 
 
+def _check_metadata(args: argparse.Namespace) -> None:
+    """The values that go into the new manifest must pass its schema, checked before anything is made."""
+    import re
+
+    from ... import schema
+    from ...errors import UsageError
+
+    fields = schema.load_schema("manifest")["properties"]["metadata"]["properties"]
+    for option, value in (("description", args.description), ("license", args.license)):
+        rule = fields[option]
+        too_long = len(value) > rule.get("maxLength", len(value)) or len(value) < rule.get("minLength", 0)
+        if too_long or ("pattern" in rule and not re.search(rule["pattern"], value)):
+            raise UsageError(f"--{option}: {value[:60]!r}{'...' if len(value) > 60 else ''} is not a valid {option}",
+                             code=f"invalid_{option}", hint=rule["description"])
+
+
 def action(args: argparse.Namespace) -> int:
     from ... import paths, validation
     from ...errors import Conflict, ExternalFailure, InvalidInput
     from ...lifecycle import check_name
 
     check_name(args.name)
+    _check_metadata(args)
     dest = Path(args.dest or args.name).expanduser().absolute()
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise Conflict(f"{dest} exists and is not empty", path=str(dest), code="exists",

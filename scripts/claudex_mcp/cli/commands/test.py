@@ -46,6 +46,17 @@ def _folder_entry(folder: Path) -> dict:
         raise InvalidInput(f"{folder} is not a valid server: {problems[0]['pointer']}: {problems[0]['message']}",
                            path=str(folder), hint=f"run 'claudex mcp validate {folder}'", code="invalid_server")
     entry = index.scan_server(folder.resolve(), "installed", None)
+    # A folder outside the registry may be named anything (validate and install accept it); only
+    # inside the registry must the folder's name be metadata.name.
+    other = [p for p in entry["problems"] if p.get("rule") != "folder-name"]
+    if other:
+        raise InvalidInput(f"{folder} is not a valid server: {other[0]['message']}", path=str(folder),
+                           hint=f"run 'claudex mcp validate {folder}'", code="invalid_server")
+    if "manifest" not in entry:
+        from ... import jsonio
+
+        manifest = jsonio.load(folder / validation.MANIFEST)
+        entry.update(valid=True, manifest=manifest, problems=[])
     entry["name"] = entry["manifest"]["metadata"]["name"]
     return entry
 
