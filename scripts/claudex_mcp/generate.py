@@ -185,8 +185,15 @@ def _update_json(target: Path, old: bytes | None, client: str, managed: set[str]
     merged = clients.merge_servers(current, plan.removed, plan.put)
     if old is not None and merged == current and (key in doc or not merged):
         return old, plan  # nothing of ours changed: the user's formatting stays as it is
-    doc[key] = merged
-    return clients.dump_json(doc), plan
+    if old is None:
+        return clients.dump_json({key: merged}), plan
+    from . import jsonedit
+
+    # Only the servers object is rewritten, and in it only claudex's entries: every other value
+    # keeps its bytes (1e400, big integers, escapes, key order) - see jsonedit.
+    text = old.decode("utf-8")
+    new = jsonedit.replace_object(text, key, merged, keep=set(current) - set(plan.put))
+    return (new if new.endswith("\n") else new + "\n").encode("utf-8"), plan
 
 
 def _update_toml(target: Path, old: bytes | None, managed: set[str],
@@ -246,8 +253,10 @@ def write(effective: Mapping[str, Any], client: str = clients.CLAUDE_CODE, scope
     if scope not in SCOPES:
         raise UsageError(f"unknown scope {scope!r}", hint="the scopes are: " + ", ".join(SCOPES))
     target = resolve_target(client, scope, effective, output)
-    # Write through a symlink (dotfile managers link ~/.claude.json and friends), not over it.
-    path = Path(os.path.realpath(target.path))
+    # One rule for every file claudex shares with the user (atomic.target_of): write through a
+    # symlink to a regular file (dotfile managers link ~/.claude.json and friends); refuse a
+    # dangling link and a read-only file.
+    path = atomic.target_of(target.path)
     key = str(path)
     project_dir = (effective.get("project") or {}).get("dir")
     rendered = clients.render(client, effective)

@@ -69,19 +69,27 @@ def _reference_problems(doc: Any, file: str) -> list[dict]:
             for index, item in enumerate(value):
                 walk(item, parts + [index])
         elif isinstance(value, str):
+            value = value.replace("$${", "")  # an escaped, literal "${"
             bad = [m.group(0) for m in _REFERENCE.finditer(value) if not _REFERENCE_BODY.fullmatch(m.group(1))]
             unclosed = value.count("${") > len(_REFERENCE.findall(value))
             if bad or unclosed:
                 what = repr(bad[0]) if bad else "an unclosed '${'"
                 found.append(_problem(file, schema.pointer(parts), "variable-syntax",
                                       f"malformed variable reference: {what}",
-                                      "write ${NAME} or ${NAME:-default}; NAME is letters, digits and _"))
+                                      "write ${NAME} or ${NAME:-default}; NAME is letters, digits and _; "
+                                      "write $${ for a literal ${"))
 
     server = doc.get("server") if isinstance(doc, dict) else None
     if isinstance(server, dict):
         for key in ("command", "args", "env", "url", "headers"):
             if key in server:
                 walk(server[key], ["server", key])
+    servers = doc.get("servers") if isinstance(doc, dict) and not isinstance(server, dict) else None
+    if isinstance(servers, dict):  # a config layer: the values the launcher expands
+        for name, layer in servers.items():
+            for key in ("env", "args", "headers"):
+                if isinstance(layer, dict) and key in layer:
+                    walk(layer[key], ["servers", name, key])
     return found
 
 
@@ -111,6 +119,8 @@ def validate_document(doc: Any, kind: str, file: str) -> list[dict]:
     problems = [dict(p, file=file) for p in schema.validate(doc, kind)]
     if kind == "manifest":
         problems += _manifest_semantics(doc, file)
+    elif kind == "config":
+        problems += _reference_problems(doc, file)
     return problems
 
 
