@@ -9,7 +9,11 @@ import sys
 from pathlib import Path
 
 from . import config, expand
+from .errors import InvalidInput
 from .project import Project
+TYPE_CHECKING = False  # typing costs 2 ms of start-up; it is only needed by checkers
+if TYPE_CHECKING:
+    from typing import Any
 
 # Passed on to the launcher when set, so it finds the same registry, config and state.
 LOCATION_VARS = ("CLAUDEX_MCP_REGISTRY", "CLAUDEX_PROJECTS_DIR", "XDG_CONFIG_HOME", "XDG_CACHE_HOME",
@@ -101,3 +105,20 @@ def build(index: dict, project: Project | None, registry: Path) -> dict:
             warnings.append(f"the config names {name!r}, which is not in the registry")
     return {"apiVersion": "v1", "project": project.to_dict() if project else None, "registry": str(registry),
             "servers": servers, "warnings": warnings}
+
+
+def check(doc: Any, name: str = "<input>") -> None:
+    """Raise InvalidInput, naming the JSON pointer, when ``doc`` is not an effective config that
+    can be rendered (schemas/effective-v1.schema.json; disabled servers are only checked for
+    ``enabled``)."""
+    from . import schema
+
+    problems = schema.validate(doc, "effective")
+    if problems:
+        # A bad name first, then the deepest problem: a bad transport explains the missing url.
+        first = max(problems, key=lambda p: (p["rule"] == "propertyNames", p["pointer"].count("/")))
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise InvalidInput(f"{name} {first['pointer'] or '/'}: {first['message']}{more}", path=name,
+                           code="invalid_effective_config",
+                           hint=(first.get("hint") or "") + (" - " if first.get("hint") else "") +
+                                "pipe in the effective config that merge-config produces")

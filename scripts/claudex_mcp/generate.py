@@ -15,15 +15,15 @@ TYPE_CHECKING = False  # typing costs 2 ms of start-up; it is only needed by che
 if TYPE_CHECKING:
     from typing import Any
 
-from . import atomic, clients, jsonio, lock, paths
+from . import atomic, clients, codex_toml, jsonio, lock, paths
 from .errors import InvalidInput, UsageError
 
 SCOPES = ("default", "project", "user")
 STATE_FILE = "generated.json"
 # ~/.claude.json can grow large (Claude Code keeps per-project history in it); read it whole.
 MAX_TARGET_BYTES = 256 * 1024 * 1024
-PRIVATE = 0o600
-PUBLIC = 0o644
+PRIVATE = clients.PRIVATE
+PUBLIC = clients.PUBLIC
 
 
 class Target:
@@ -59,41 +59,40 @@ def codex_home(env: Mapping[str, str] | None = None) -> Path:
 
 def resolve_target(client: str, scope: str, effective: Mapping[str, Any], output: str | None = None,
                    env: Mapping[str, str] | None = None) -> Target:
-    """The file ``client`` reads for ``scope``; ``output`` overrides the path but not the mode."""
+    """The file ``client`` reads for ``scope`` (clients.TABLE); ``output`` overrides the path but
+    not the mode."""
+    if client not in clients.TABLE:
+        raise UsageError(f"unknown client {client!r}", hint="the clients are: " + ", ".join(clients.CLIENTS))
     project = _project_dir(effective)
-    home = paths.home(env)
-    if client == clients.CLAUDE_CODE:
-        if scope == "project":
-            target = Target(_need_project(project, client) / ".mcp.json", scope, PUBLIC)
-        elif scope == "user":
-            target = Target(home / ".claude.json", scope, PRIVATE)
-        else:
-            target = Target(home / ".mcp.json", scope, PUBLIC)
-    elif client == clients.CODEX:
-        if scope == "project":
-            target = Target(_need_project(project, client) / ".codex" / "config.toml", scope, PRIVATE)
-        else:
-            target = Target(codex_home(env) / "config.toml", "user", PRIVATE)
-    elif client == clients.CLAUDE_DESKTOP:
-        if scope == "project" and output is None:
-            raise UsageError("Claude Desktop has no project config; use --scope user", code="bad_scope")
-        target = Target(paths.config_home(env) / "Claude" / "claude_desktop_config.json", "user", PUBLIC)
-    elif client == clients.CURSOR:
-        if scope == "user" or (scope == "default" and project is None):
-            target = Target(home / ".cursor" / "mcp.json", "user", PUBLIC)
-        else:
-            target = Target(_need_project(project, client) / ".cursor" / "mcp.json", "project", PUBLIC)
-    elif client == clients.VSCODE:
-        if scope == "user" and output is None:
+    files = clients.TABLE[client].files
+    if client == clients.CURSOR and scope == "default":
+        scope = "project" if project is not None else "user"
+    if scope not in files:
+        if output is None:
+            if client == clients.CLAUDE_DESKTOP:
+                raise UsageError("Claude Desktop has no project config; use --scope user", code="bad_scope")
             raise UsageError("claudex writes VS Code's workspace config (.vscode/mcp.json) only",
                              code="bad_scope", hint="use --scope project, or --output PATH")
-        if output is None and project is None:
-            raise UsageError("VS Code's config lives in the project (.vscode/mcp.json), and the "
-                             "effective config has no project", code="no_project",
-                             hint="generate with a project in effect, or use --output PATH")
-        target = Target((project or Path("/")) / ".vscode" / "mcp.json", "project", PUBLIC)
+        scope = "default" if "default" in files else next(iter(files))
+    base, relative, mode = files[scope]
+    if base == "project":
+        if project is None and output is None:
+            if client == clients.VSCODE and scope == "default":
+                raise UsageError("VS Code's config lives in the project (.vscode/mcp.json), and the "
+                                 "effective config has no project", code="no_project",
+                                 hint="generate with a project in effect, or use --output PATH")
+            _need_project(project, client)
+        folder = project or Path("/")
+    elif base == "codex_home":
+        folder = codex_home(env)
+    elif base == "config_home":
+        folder = paths.config_home(env)
     else:
-        raise UsageError(f"unknown client {client!r}", hint="the clients are: " + ", ".join(clients.CLIENTS))
+        folder = paths.home(env)
+    shown_scope = "user" if base != "project" and scope == "default" and client != clients.CLAUDE_CODE else scope
+    if base == "project" and scope == "default":
+        shown_scope = "project"
+    target = Target(folder / relative, shown_scope, mode)
     if output is not None:
         target = Target(Path(output).expanduser().absolute(), target.scope, target.new_mode)
     return target
@@ -103,7 +102,7 @@ def render_document(effective: Mapping[str, Any], client: str) -> tuple[bytes, l
     """The whole file ``client`` would get from an empty one (for ``--output -``), and warnings."""
     rendered = clients.render(client, effective)
     if client == clients.CODEX:
-        return clients.render_codex(rendered.entries).encode("utf-8"), rendered.warnings
+        return codex_toml.render_codex(rendered.entries).encode("utf-8"), rendered.warnings
     return clients.dump_json({clients.servers_key(client): rendered.entries}), rendered.warnings
 
 
@@ -212,10 +211,10 @@ def _update_toml(target: Path, old: bytes | None, managed: set[str],
     if not isinstance(servers, dict):
         raise _refuse(target, f"{target}: mcp_servers is not a table")
     # Only a [mcp_servers.<name>] table can be taken out again; anything else there is the user's.
-    blocks = clients.codex_blocks(text)
+    blocks = codex_toml.codex_blocks(text)
     managed = {name for name in managed if name in blocks or name not in servers}
     plan = _plan(target, set(servers), managed, rendered)
-    new_text = clients.splice_codex(text, set(plan.removed) | set(plan.put), clients.render_codex(plan.put))
+    new_text = codex_toml.splice_codex(text, set(plan.removed) | set(plan.put), codex_toml.render_codex(plan.put))
     if _check_toml(target, before, new_text, plan) == before and old is not None:
         return old, plan  # the same settings: the user's arrangement of the file stays
     return new_text.encode("utf-8"), plan

@@ -24,7 +24,8 @@ GENERATED_DIRS = (".venv", "node_modules")
 SKIPPED_DIRS = (".git",) + GENERATED_DIRS
 _REFERENCE = re.compile(r"\$\{([^}]*)\}")
 _REFERENCE_BODY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?")
-_SCHEMA_HINT = {"manifest-v1": "manifest", "registry-v1": "registry", "config-v1": "config"}
+_SCHEMA_HINT = {"manifest-v1": "manifest", "registry-v1": "registry", "config-v1": "config",
+                "effective-v1": "effective"}
 
 
 def _problem(file: str, pointer: str, rule: str, message: str, hint: str | None = None) -> dict:
@@ -49,11 +50,13 @@ def detect_kind(doc: Any, name: str) -> str:
         servers = doc.get("servers")
         if isinstance(servers, dict):
             entries = [v for v in servers.values() if isinstance(v, dict)]
+            if entries and all("passEnv" in v or "launch" in v for v in entries):
+                return "effective"
             if entries and all("location" in v or "source" in v for v in entries):
                 return "registry"
             return "config"
     raise UsageError(f"cannot tell whether {name} is a manifest, a registry or a config file",
-                     path=name, hint="name the kind with --schema manifest|registry|config",
+                     path=name, hint="name the kind with --schema manifest|registry|config|effective",
                      code="unknown_kind")
 
 

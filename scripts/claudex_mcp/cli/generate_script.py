@@ -54,8 +54,10 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 
 
 def action(args: argparse.Namespace) -> int:
+    from .. import effective as effective_mod
+
     effective = jsonio.load(args.input)
-    clients.check_effective(effective, jsonio.display_name(args.input))
+    effective_mod.check(effective, jsonio.display_name(args.input))
     return emit(effective, args)
 
 
