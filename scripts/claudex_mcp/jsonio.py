@@ -127,7 +127,8 @@ def parse(data: bytes, name: str = "<input>") -> Any:
         raise InvalidInput(f"{name}: {exc}", path=name, hint="use a number or null",
                            code="invalid_json") from None
     except RecursionError:
-        raise InvalidInput(f"{name}: nested too deeply", path=name, code="too_deep") from None
+        raise InvalidInput(f"{name}: nested too deeply", path=name, code="too_deep",
+                           hint="manifests, registries and configs are shallow documents; flatten it") from None
 
 
 def load(source: str | os.PathLike, *, stdin: BinaryIO | None = None) -> Any:
