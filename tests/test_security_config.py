@@ -177,10 +177,12 @@ def test_install_never_stores_or_prints_url_credentials(sandbox, reg):
 
 def test_list_masks_credentials_recorded_before_the_fix(sandbox, reg):
     records = registry_mod.reconciled(reg)
-    records["notes"]["source"] = {"type": "git", "url": "https://user:tok3nvalue@git.example.com/x.git"}
+    records["notes"]["source"] = {"type": "git", "url": "https://user:tok3nvalue@git.example.com/x.git",
+                                  "commit": "0123456789abcdef0123456789abcdef01234567"}
     registry_mod.write_records(reg, records)
     proc = cli(sandbox, "list", "--json", "--refresh")
     assert proc.returncode == 0 and "tok3nvalue" not in proc.stdout
+    assert json.loads(proc.stdout)[0]["source"]["url"] == "https://user:********@git.example.com/x.git"
 
 
 # ---- 3. the project layer is untrusted ----------------------------------------------------

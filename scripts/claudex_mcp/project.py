@@ -50,7 +50,8 @@ def by_name(name: str) -> Project:
 def by_dir(folder: str | os.PathLike) -> Project:
     path = Path(folder).expanduser()
     if not path.is_dir():
-        raise NotFound(f"no project folder {path}", path=str(path), code="no_project")
+        raise NotFound(f"no project folder {path}", path=str(path), code="no_project",
+                       hint="--project-dir names an existing folder (the project's root, which holds .claudex/)")
     path = path.resolve()
     return Project(path.name, path)
 
