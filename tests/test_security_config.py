@@ -218,8 +218,11 @@ def test_untrusted_project_layer_only_switches_servers(sandbox, hostile):
     assert "not trusted" in listed.stderr and "config trust" in listed.stderr
     status = cli(sandbox, "status", "--json", "--project-dir", str(hostile), "notes")
     assert "not trusted" in status.stderr
-    generated = ok(cli(sandbox, "generate", "--json", "--project-dir", str(hostile), "--output", "-"))
-    assert "evil" not in json.dumps(generated)
+    printed = cli(sandbox, "generate", "--project-dir", str(hostile), "--output", "-")
+    assert printed.returncode == 0 and "evil" not in printed.stdout and "not trusted" in printed.stderr
+    written = ok(cli(sandbox, "generate", "--json", "--project-dir", str(hostile), "--scope", "project"))
+    assert any("not trusted" in w for w in written["warnings"])
+    assert "evil" not in (hostile / ".mcp.json").read_text()
     merged = cli(sandbox, "config", "explain", "notes", "--json", "--project-dir", str(hostile))
     assert "evil" not in merged.stdout
 

@@ -5,7 +5,9 @@ enabled servers for one client and merges them into that client's file: entries 
 write are kept, claudex's entries that are no longer enabled are removed, the previous file is
 kept as <file>.bak, and writing the same content again changes nothing. Stdio servers start
 through claudex's launcher, so no secret is written; remote servers keep their ${VAR} references
-in the client's own syntax, or are skipped with a warning when the client cannot express them.
+in the client's own syntax, or are skipped with a warning when the client cannot express them or
+a header holds a literal secret. Only the servers object of a JSON file is rewritten: every other
+value keeps its bytes. A read-only target or a dangling symlink is refused.
 
 targets (--scope):
   claude-code     default ~/.mcp.json, project <project>/.mcp.json, user ~/.claude.json
@@ -65,15 +67,18 @@ def emit(effective: dict, args: argparse.Namespace) -> int:
     """Write (or with --output - print) the client config, and report what happened."""
     from .. import generate
 
+    # The merge step's warnings (an ignored project layer, an invalid server) come first.
+    upstream = [w for w in effective.get("warnings") or [] if isinstance(w, str)]
     if args.output == "-":
         data, warnings = generate.render_document(effective, args.client)
-        for warning in warnings:
+        for warning in upstream + warnings:
             common.warn(warning)
         sys.stdout.flush()
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
         return 0
     result = generate.write(effective, args.client, args.scope, args.output)
+    result["warnings"] = upstream + result["warnings"]
     if args.json:
         common.write_json(result)
     else:
