@@ -283,6 +283,26 @@ def test_full_disk_is_a_clean_error_and_changes_nothing(sandbox, reg):
         assert sorted(p.name for p in config_dir.iterdir()) == ["filler", "mcp.json"]
 
 
+def test_full_disk_while_generating_leaves_no_backup_and_no_record(sandbox, reg, tmp_path):
+    disk = tmp_path / "disk"
+    with mounted(disk, "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)):
+        target = disk / "mcp.json"
+        target.write_text('{"mcpServers": {"mine": {"command": "x"}}, "pad": "' + "p" * 3000 + '"}\n')
+        fd = os.open(disk / "filler", os.O_WRONLY | os.O_CREAT)
+        try:
+            while os.write(fd, b"\0" * 1024):
+                pass
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+        state = sandbox.state / "claudex" / "generated.json"
+        before = (target.read_bytes(), state.read_bytes() if state.exists() else None)
+        refused(cli(sandbox, "generate", "--output", str(target)), "no_space")
+        assert (target.read_bytes(), state.read_bytes() if state.exists() else None) == before
+        assert sorted(p.name for p in disk.iterdir()) == ["filler", "mcp.json"]
+
+
 def test_read_only_registry_is_a_clean_error(sandbox, reg):
     with mounted(reg, "--bind", "-o", "ro", str(reg), str(reg)):
         # a bind mount is made read-only by a remount
@@ -301,8 +321,12 @@ def test_immutable_target_is_a_clean_error(sandbox, reg):
     if subprocess.run(["chattr", "+i", str(target)], capture_output=True).returncode != 0:
         pytest.skip("this file system has no immutable attribute")
     try:
-        refused(cli(sandbox, "generate"), "permission_denied")
+        before = snapshot(sandbox.home)
+        refused(cli(sandbox, "generate"), "not_writable")
+        refused(cli(sandbox, "generate", "--client", "cursor", "--scope", "user", "--output", str(target)),
+                "not_writable")
         assert target.read_text() == '{"mcpServers": {}}\n'
+        assert snapshot(sandbox.home) == before  # no .bak, no record of entries never written
     finally:
         subprocess.run(["chattr", "-i", str(target)], capture_output=True)
 

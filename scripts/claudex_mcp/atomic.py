@@ -86,4 +86,11 @@ def target_of(path: str | os.PathLike) -> Path:
         raise InvalidInput(f"{given} is read-only (mode {stat.S_IMODE(st.st_mode):o})", path=str(given),
                            code="read_only_target",
                            hint=f"claudex leaves a read-only file alone; 'chmod u+w {given}' to let it write")
+    # An immutable file or a read-only mount: access(2) says so even to root, before anything is written.
+    for needed in (real, real.parent):
+        if not os.access(needed, os.W_OK):
+            raise InvalidInput(f"{needed} cannot be written (an immutable file, a read-only mount, or "
+                               f"no permission)", path=str(needed), code="not_writable",
+                               hint="check it with 'lsattr' and 'ls -ld' (chattr -i, remount read-write, "
+                                    "chmod); nothing was written")
     return real

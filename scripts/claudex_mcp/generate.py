@@ -136,6 +136,35 @@ def _record(key: str, client: str, names: list[str], project: str | None) -> Non
         atomic.write_json(path, state, mode=PRIVATE)
 
 
+def _previous(backup: Path | None) -> bytes | None:
+    try:
+        return backup.read_bytes() if backup is not None else None
+    except OSError:
+        return None
+
+
+def _restore(backup: Path | None, previous: bytes | None, key: str, entry: dict) -> None:
+    """Undo the backup and the record of a write that failed; best effort, as the disk may be full."""
+    import contextlib
+
+    with contextlib.suppress(OSError):
+        if backup is not None:
+            if previous is None:
+                backup.unlink(missing_ok=True)
+            else:
+                atomic.write_bytes(backup, previous, mode=backup.stat().st_mode & 0o7777)
+    with contextlib.suppress(OSError), lock.path_lock(state_file()):
+        state = load_state()
+        if entry:
+            state[key] = entry
+        else:
+            state.pop(key, None)
+        if state:
+            atomic.write_json(state_file(), state, mode=PRIVATE)
+        else:  # an empty record is no record
+            state_file().unlink(missing_ok=True)
+
+
 # ---- reading and updating a target --------------------------------------------------------
 
 def _refuse(target: Path, message: str) -> InvalidInput:
@@ -272,13 +301,19 @@ def write(effective: Mapping[str, Any], client: str = clients.CLAUDE_CODE, scope
         changed = new != old
         if changed:
             path.parent.mkdir(parents=True, exist_ok=True)
-            if old is not None:
-                backup = path.with_name(path.name + ".bak")
-                atomic.write_bytes(backup, old, mode=mode)
-            # Recorded before the write too: after a crash in between, claudex still knows the
-            # new entries are its own instead of mistaking them for the user's.
-            _record(key, client, sorted(managed | set(plan.put)), project_dir)
-            atomic.write_bytes(path, new, mode=mode)
+            backup = path.with_name(path.name + ".bak") if old is not None else None
+            previous = _previous(backup)
+            try:
+                if backup is not None:
+                    atomic.write_bytes(backup, old, mode=mode)
+                # Recorded before the write too: after a crash in between, claudex still knows
+                # the new entries are its own instead of mistaking them for the user's.
+                _record(key, client, sorted(managed | set(plan.put)), project_dir)
+                atomic.write_bytes(path, new, mode=mode)
+            except Exception:
+                # A full disk or an immutable file: leave the backup and the record as they were.
+                _restore(backup, previous, key, entry)
+                raise
         _record(key, client, sorted(plan.put), project_dir)
     return {
         "client": client,
