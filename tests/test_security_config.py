@@ -377,7 +377,7 @@ def test_test_verb_takes_a_folder_named_unlike_its_server(sandbox, reg, tmp_path
     (("install", "{folder}", "--ref", "main"), "git_option_without_git"),
     (("install", "{folder}", "--submodules"), "git_option_without_git"),
     (("install", "https://git.example.com/x.git@v1", "--ref", "v2"), "ref_conflict"),
-    (("logs", "notes", "-n", "-1"), "bad_lines"),
+    (("logs", "notes", "-n", "-1"), "usage"),
     (("create", "newsrv", "--license", "MIT; rm -rf /", "--dest", "{tmp}/n1"), "invalid_license"),
     (("create", "newsrv", "--description", "x" * 600, "--dest", "{tmp}/n2"), "invalid_description"),
 ])

@@ -53,7 +53,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 TYPE_CHECKING = False  # typing costs 2 ms of start-up; it is only needed by checkers
 if TYPE_CHECKING:
     from typing import Any
@@ -72,44 +72,9 @@ _REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _BEARER = re.compile(r"Bearer \$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
-class Client:
-    """One client: its name in messages, its file format, the key that holds its servers, and
-    where its files live per scope: (base folder, path under it, mode of a new file). The base is
-    "home", "project", "codex_home" (``$CODEX_HOME``, default ~/.codex) or "config_home"
-    (``$XDG_CONFIG_HOME``). A scope the client does not have is missing; "default" is the
-    client's usual file (for Cursor: the project's when there is one)."""
-
-    __slots__ = ("name", "label", "format", "servers_key", "files")
-
-    def __init__(self, name: str, label: str, format: str, servers_key: str,
-                 files: dict[str, tuple[str, str, int]]) -> None:
-        self.name, self.label, self.format, self.servers_key, self.files = name, label, format, servers_key, files
-
-
-TABLE = {
-    CLAUDE_CODE: Client(CLAUDE_CODE, "Claude Code", "json", "mcpServers", {
-        "default": ("home", ".mcp.json", PUBLIC),
-        "project": ("project", ".mcp.json", PUBLIC),
-        "user": ("home", ".claude.json", PRIVATE)}),
-    CODEX: Client(CODEX, "Codex", "toml", "mcp_servers", {
-        "default": ("codex_home", "config.toml", PRIVATE),
-        "project": ("project", ".codex/config.toml", PRIVATE),
-        "user": ("codex_home", "config.toml", PRIVATE)}),
-    CLAUDE_DESKTOP: Client(CLAUDE_DESKTOP, "Claude Desktop", "json", "mcpServers", {
-        "default": ("config_home", "Claude/claude_desktop_config.json", PUBLIC),
-        "user": ("config_home", "Claude/claude_desktop_config.json", PUBLIC)}),
-    CURSOR: Client(CURSOR, "Cursor", "json", "mcpServers", {
-        "project": ("project", ".cursor/mcp.json", PUBLIC),
-        "user": ("home", ".cursor/mcp.json", PUBLIC)}),
-    VSCODE: Client(VSCODE, "VS Code", "json", "servers", {
-        "default": ("project", ".vscode/mcp.json", PUBLIC),
-        "project": ("project", ".vscode/mcp.json", PUBLIC)}),
-}
-
-
 def servers_key(client: str) -> str:
     """The key under which a client keeps its servers."""
-    return TABLE[client].servers_key
+    return TABLE[client].servers_key  # TABLE is at the end, after the renderers it names
 
 
 class Rendered:
@@ -127,7 +92,7 @@ class _Skip(Exception):
 
 def render(client: str, effective: Mapping[str, Any]) -> Rendered:
     """The entries ``client`` gets for the enabled servers of a checked effective config."""
-    renderer = _RENDERERS[client]
+    renderer = TABLE[client].render
     result = Rendered(client)
     servers = effective.get("servers") or {}
     for name in sorted(servers):
@@ -261,8 +226,43 @@ def _codex(server: Mapping) -> dict:
     return entry
 
 
-_RENDERERS = {CLAUDE_CODE: _claude_code, CODEX: _codex, CLAUDE_DESKTOP: _claude_desktop,
-              CURSOR: _cursor, VSCODE: _vscode}  # how each client's entries are rendered, beside TABLE
+# ---- the clients: where their files live and how their entries are rendered ----------------
+
+class Client:
+    """One client: its name in messages, its file format, the key that holds its servers, and
+    where its files live per scope: (base folder, path under it, mode of a new file). The base is
+    "home", "project", "codex_home" (``$CODEX_HOME``, default ~/.codex) or "config_home"
+    (``$XDG_CONFIG_HOME``). A scope the client does not have is missing; "default" is the
+    client's usual file (for Cursor: the project's when there is one). ``render`` turns one
+    enabled server into the client's entry, or raises _Skip with the reason it cannot."""
+
+    __slots__ = ("name", "label", "format", "servers_key", "files", "render")
+
+    def __init__(self, name: str, label: str, format: str, servers_key: str,
+                 files: dict[str, tuple[str, str, int]], render: Callable[[Mapping], dict]) -> None:
+        self.name, self.label, self.format, self.servers_key, self.files = name, label, format, servers_key, files
+        self.render = render  # one enabled server of the effective config -> the client's entry
+
+
+TABLE = {
+    CLAUDE_CODE: Client(CLAUDE_CODE, "Claude Code", "json", "mcpServers", {
+        "default": ("home", ".mcp.json", PUBLIC),
+        "project": ("project", ".mcp.json", PUBLIC),
+        "user": ("home", ".claude.json", PRIVATE)}, _claude_code),
+    CODEX: Client(CODEX, "Codex", "toml", "mcp_servers", {
+        "default": ("codex_home", "config.toml", PRIVATE),
+        "project": ("project", ".codex/config.toml", PRIVATE),
+        "user": ("codex_home", "config.toml", PRIVATE)}, _codex),
+    CLAUDE_DESKTOP: Client(CLAUDE_DESKTOP, "Claude Desktop", "json", "mcpServers", {
+        "default": ("config_home", "Claude/claude_desktop_config.json", PUBLIC),
+        "user": ("config_home", "Claude/claude_desktop_config.json", PUBLIC)}, _claude_desktop),
+    CURSOR: Client(CURSOR, "Cursor", "json", "mcpServers", {
+        "project": ("project", ".cursor/mcp.json", PUBLIC),
+        "user": ("home", ".cursor/mcp.json", PUBLIC)}, _cursor),
+    VSCODE: Client(VSCODE, "VS Code", "json", "servers", {
+        "default": ("project", ".vscode/mcp.json", PUBLIC),
+        "project": ("project", ".vscode/mcp.json", PUBLIC)}, _vscode),
+}
 
 
 # ---- JSON documents -----------------------------------------------------------------------

@@ -36,7 +36,7 @@ def action(args: argparse.Namespace) -> int:
 
     check_name(args.server)
     if args.lines < 0:
-        raise UsageError(f"-n takes a number of lines, 0 or more, not {args.lines}", code="bad_lines",
+        raise UsageError(f"-n takes a number of lines, 0 or more, not {args.lines}",
                          hint=f"for example: claudex mcp logs {args.server} -n 50")
     path = launcher.log_file(args.server)
     if not path.exists():
