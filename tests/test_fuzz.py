@@ -12,6 +12,7 @@ import os
 import random
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -75,6 +76,12 @@ def _words(rng: random.Random, verb: str, tmp) -> list:
     return words
 
 
+def _link(path: Path, target: Path) -> None:
+    if path.is_symlink() or path.exists():
+        path.unlink()
+    path.symlink_to(target)
+
+
 def _environment(rng: random.Random, sandbox, tmp) -> dict:
     """The sandbox's environment with one or two hostile changes."""
     env = dict(sandbox.env)
@@ -95,6 +102,9 @@ def _environment(rng: random.Random, sandbox, tmp) -> dict:
         lambda: user.write_text('{"servers": {"notes": {"env": {"A": "${oops"}}}}'),
         lambda: user.write_text("{" * 10),
         lambda: (sandbox.home / ".mcp.json").write_text('{"mcpServers": [1e400]}'),
+        lambda: _link(user, Path("/dev/zero")),
+        lambda: _link(user, user),
+        lambda: _link(sandbox.home / ".mcp.json", tmp / "nowhere" / "mcp.json"),
         lambda: None,
     ]
     for change in rng.sample(changes, rng.randint(1, 2)):
@@ -129,8 +139,9 @@ def test_every_verb_survives_hostile_input(sandbox, arena):
     for run in range(RUNS):
         verb = verbs[run % len(verbs)]
         words = _words(rng, verb, arena)
-        if user.exists() or user.is_symlink():
-            user.unlink()
+        for leftover in (user, sandbox.home / ".mcp.json"):
+            if leftover.is_symlink() or leftover.exists():
+                leftover.unlink()
         env = _environment(rng, sandbox, arena)
         argv = [sys.executable, str(ROOT / "scripts" / "claudex"), "mcp", verb,
                 *[w if isinstance(w, bytes) else w.encode("utf-8", "surrogateescape") for w in words]]

@@ -132,6 +132,9 @@ def _headers(server: Mapping, client: str) -> dict[str, str]:
             raise _Skip(f"header {name} holds an escaped '$${{', which {client} cannot write literally")
     if "$${" in server.get("url", ""):
         raise _Skip(f"its url holds an escaped '$${{', which {client} cannot write literally")
+    if secrets.secret_shape(server.get("url", "")):
+        raise _Skip(f"its url holds a password or token, which {client} would get in plain text; put it in "
+                    f"a header that refers to a variable instead")
     return {k: headers[k] for k in sorted(headers)}
 
 

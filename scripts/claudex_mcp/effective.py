@@ -49,9 +49,8 @@ def _withhold(result: dict, secret_names: set[str], history: dict) -> None:
             found.add(("headers", header))
             result["headers"][header] = secrets.MASK
     if found:
-        from .schema import pointer
-
-        result["withheld"] = sorted(pointer(p) for p in found)
+        result["withheld"] = sorted("".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in p)
+                                    for p in found)
 
 
 def server_entry(entry: dict, merged: dict, project: Project | None, registry: Path,

@@ -70,7 +70,8 @@ def resolve_target(client: str, scope: str, effective: Mapping[str, Any], output
     if scope not in files:
         if output is None:
             if client == clients.CLAUDE_DESKTOP:
-                raise UsageError("Claude Desktop has no project config; use --scope user", code="bad_scope")
+                raise UsageError("Claude Desktop has no project config", code="bad_scope",
+                                 hint="use --scope user (its one file), or --output PATH")
             raise UsageError("claudex writes VS Code's workspace config (.vscode/mcp.json) only",
                              code="bad_scope", hint="use --scope project, or --output PATH")
         scope = "default" if "default" in files else next(iter(files))

@@ -305,7 +305,8 @@ def _newer_git_ref(source: dict) -> tuple[dict | None, str]:
         if head is None:
             if re.fullmatch(r"[0-9a-f]{7,40}", ref):
                 return None, f"pinned to commit {ref}"
-            raise NotFound(f"the branch {ref} is gone from {source['url']}", code="no_ref")
+            raise NotFound(f"the branch {ref} is gone from {source['url']}", code="no_ref",
+                           hint="reinstall from another branch or tag: uninstall, then install URL@ref")
     if head is None or head == source.get("commit"):
         return None, f"{ref or 'the default branch'} has no new commits"
     return dict(source), f"{ref or 'the default branch'} moved to {head[:12]}"
@@ -345,7 +346,8 @@ def upgrade(registry: Path, name: str, *, check: bool = False, force: bool = Fal
         _begin(registry)
         location, folder = _installed(registry, name)
         if location == "core":
-            raise Conflict(f"{name} is a core server; it is upgraded with claudex itself", code="core_server")
+            raise Conflict(f"{name} is a core server; it is upgraded with claudex itself", code="core_server",
+                           hint="upgrade claudex; 'claudex mcp init' then updates the core servers")
         record = registry_mod.reconciled(registry).get(name, {})
         current = jsonio.load(folder / "manifest.json")["metadata"]["version"]
         source = record.get("source") or {"type": "path", "path": str(folder)}

@@ -70,7 +70,8 @@ def discover(start: Path | None = None) -> Project | None:
 
 def resolve(name: str | None = None, folder: str | None = None) -> Project | None:
     if name and folder:
-        raise UsageError("give --project or --project-dir, not both")
+        raise UsageError("give --project or --project-dir, not both",
+                         hint="--project NAME is under $CLAUDEX_PROJECTS_DIR; --project-dir DIR is any folder")
     if name:
         return by_name(name)
     if folder:

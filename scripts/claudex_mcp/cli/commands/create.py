@@ -68,11 +68,12 @@ def action(args: argparse.Namespace) -> int:
                                                    "author": args.author, "license": args.license},
                         defaults=True, quiet=True, unsafe=False, vcs_ref="HEAD" if (template / ".git").exists() else None)
     except Exception as exc:  # copier's own errors: say which and what, never a traceback
-        raise ExternalFailure(f"copier could not create {dest}: {type(exc).__name__}: {exc}", code="copier_failed") from None
+        raise ExternalFailure(f"copier could not create {dest}: {type(exc).__name__}: {exc}", code="copier_failed",
+                              hint="check --dest and the template; nothing else was changed") from None
     problems = validation.validate_folder(dest)
     if problems:  # a template bug: keep the folder to look at, but say so
         raise InvalidInput(f"the new server at {dest} is not valid: {problems[0]['message']}", path=str(dest),
-                           code="invalid_template")
+                           code="invalid_template", hint=f"run 'claudex mcp validate {dest}'; this is a template bug")
     result = {"name": args.name, "folder": str(dest), "template": args.template,
               "files": sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file())}
     if args.json:
