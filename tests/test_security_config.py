@@ -141,6 +141,9 @@ def test_secret_in_user_header_never_reaches_a_generated_file(sandbox, reg):
     for client, scope in runs:
         proc = cli(sandbox, "generate", "--client", client, "--scope", scope, "--project", "demo", "--json")
         result = ok(proc)
+        if client == "vscode":  # VS Code prompts for it once and keeps it in its secret storage
+            assert "remote" in result["servers"]
+            continue
         assert "remote" not in result["servers"]
         if client != "claude-desktop":
             assert any("remote" in w and "Authorization" in w for w in result["warnings"]), result
@@ -152,6 +155,30 @@ def test_secret_in_user_header_never_reaches_a_generated_file(sandbox, reg):
     assert merged.returncode == 0, merged.stderr
     assert SECRET not in merged.stdout and "platform" not in merged.stdout
     assert json.loads(merged.stdout)["servers"]["remote"]["withheld"] == ["/headers/Authorization", "/headers/X-Team"]
+
+
+def test_vscode_gets_a_password_prompt_instead_of_the_secret(sandbox, reg):
+    user_layer(sandbox, {"servers": {"remote": {"headers": {"Authorization": f"Bearer {SECRET}", "X-Team": "a"}}}})
+    project = sandbox.home / "claudex" / "demo"
+    (project / ".vscode").mkdir(parents=True)
+    target = project / ".vscode" / "mcp.json"
+    target.write_text('{\n  "inputs": [{"type": "promptString", "id": "mine", "description": "Mine 1.50"}],\n'
+                      '  "servers": {}\n}\n')
+    ok(cli(sandbox, "generate", "--client", "vscode", "--project", "demo", "--json"))
+    text = target.read_text()
+    doc = json.loads(text)
+    assert SECRET not in text and '{"type": "promptString", "id": "mine", "description": "Mine 1.50"}' in text
+    assert doc["servers"]["remote"]["headers"] == {"Authorization": "Bearer ${input:claudex-remote-authorization}",
+                                                   "X-Team": "${input:claudex-remote-x-team}"}
+    ids = [item["id"] for item in doc["inputs"]]
+    assert ids == ["mine", "claudex-remote-authorization", "claudex-remote-x-team"]
+    assert all(item["password"] for item in doc["inputs"][1:])
+    once = target.read_bytes()
+    ok(cli(sandbox, "generate", "--client", "vscode", "--project", "demo"))
+    assert target.read_bytes() == once  # the same prompts again: nothing rewritten
+    ok(cli(sandbox, "disable", "remote"))
+    ok(cli(sandbox, "generate", "--client", "vscode", "--project", "demo"))
+    assert [item["id"] for item in json.loads(target.read_text())["inputs"]] == ["mine"]
 
 
 def test_a_reference_in_the_user_layer_is_written_as_a_reference(sandbox, reg):

@@ -84,6 +84,8 @@ class Rendered:
         self.client = client
         self.entries: dict[str, dict] = {}
         self.warnings: list[str] = []
+        # VS Code only: the prompts (``inputs``) its entries refer to as ${input:id}, by id.
+        self.inputs: dict[str, dict] = {}
 
 
 class _Skip(Exception):
@@ -100,7 +102,7 @@ def render(client: str, effective: Mapping[str, Any]) -> Rendered:
         if server.get("enabled") is not True:
             continue
         try:
-            result.entries[name] = renderer(server)
+            result.entries[name] = renderer(server, name, result)
         except _Skip as why:
             result.warnings.append(f"skipped {name}: {why}")
     return result
@@ -114,15 +116,31 @@ def _launch(server: Mapping) -> tuple[str, list[str], dict[str, str]]:
     return launch["command"], list(launch.get("args") or []), {k: env[k] for k in sorted(env)}
 
 
-def _headers(server: Mapping, client: str) -> dict[str, str]:
-    """The headers of a remote server, refusing any that would put a secret in the file: one
-    the merge step withheld, or one the secret detector recognises."""
+INPUT_PREFIX = "claudex-"  # the VS Code inputs claudex writes (and may remove) have ids starting so
+_SCHEME = re.compile(r"^(Bearer|Basic|Token)\s+", re.I)
+_INPUT = re.compile(r"\$\{input:claudex-[a-z0-9-]+\}")  # a prompt of ours, written by _headers
+
+
+def _headers(server: Mapping, client: str, prompts: dict[str, dict] | None = None,
+             server_name: str = "") -> dict[str, str]:
+    """The headers of a remote server, with none that would put a secret in the file: one the
+    merge step withheld, or one the secret detector recognises. With ``prompts`` (VS Code), such
+    a header becomes a ``${input:id}`` prompt that VS Code asks for once and keeps in its secret
+    storage; without, the server is skipped with the reason."""
     from . import secrets
 
-    headers = server.get("headers") or {}
+    headers = dict(server.get("headers") or {})
     withheld = set(server.get("withheld") or [])
     for name in sorted(headers):
         value = headers[name]
+        if (f"/headers/{name}" in withheld or secrets.is_secret(("headers", name), value)) and prompts is not None:
+            ident = INPUT_PREFIX + re.sub(r"[^a-z0-9]+", "-", f"{server_name}-{name}".lower()).strip("-")
+            scheme = _SCHEME.match(value)
+            headers[name] = (scheme.group(0) if scheme else "") + "${input:" + ident + "}"
+            prompts[ident] = {"type": "promptString", "id": ident, "password": True,
+                              "description": f"{name} header for the MCP server {server_name}"
+                                             + (f" (after '{scheme.group(1)} ')" if scheme else "")}
+            continue
         if f"/headers/{name}" in withheld or secrets.is_secret(("headers", name), value):
             raise _Skip(f"header {name} holds a literal value from the config (a secret, or set in the user "
                         f"layer), and {client} would get it in plain text in a shared file; set it as a "
@@ -138,7 +156,7 @@ def _headers(server: Mapping, client: str) -> dict[str, str]:
     return {k: headers[k] for k in sorted(headers)}
 
 
-def _claude_code(server: Mapping) -> dict:
+def _claude_code(server: Mapping, name: str, out: Rendered) -> dict:
     if server["transport"] == "stdio":
         command, args, env = _launch(server)
         return {"type": "stdio", "command": command, "args": args, "env": env}
@@ -149,7 +167,7 @@ def _claude_code(server: Mapping) -> dict:
     return entry
 
 
-def _claude_desktop(server: Mapping) -> dict:
+def _claude_desktop(server: Mapping, name: str, out: Rendered) -> dict:
     if server["transport"] != "stdio":
         raise _Skip(f"Claude Desktop reads only local (stdio) servers from its config file; "
                     f"add this {server['transport']} server in the app under Settings > Connectors")
@@ -160,35 +178,36 @@ def _claude_desktop(server: Mapping) -> dict:
 def _env_colon(value: str, what: str, client: str) -> str:
     """``${VAR}`` written as ``${env:VAR}``, the only variable form Cursor and VS Code expand."""
     converted = _REFERENCE.sub(r"${env:\1}", value)
-    if "${" in _REFERENCE.sub("", value):
+    if "${" in _INPUT.sub("", _REFERENCE.sub("", value)):
         raise _Skip(f"{what} uses a variable form other than ${{NAME}} (such as ${{NAME:-default}}), "
                     f"which {client} cannot expand")
     return converted
 
 
-def _remote_with_env_colon(server: Mapping, client: str) -> dict:
+def _remote_with_env_colon(server: Mapping, client: str, prompts: dict[str, dict] | None = None,
+                           name: str = "") -> dict:
     entry = {"url": _env_colon(server["url"], "its url", client)}
-    headers = _headers(server, client)
+    headers = _headers(server, client, prompts, name)
     if headers:
         entry["headers"] = {k: _env_colon(v, f"header {k}", client) for k, v in headers.items()}
     return entry
 
 
-def _cursor(server: Mapping) -> dict:
+def _cursor(server: Mapping, name: str, out: Rendered) -> dict:
     if server["transport"] == "stdio":
         command, args, env = _launch(server)
         return {"command": command, "args": args, "env": env}
     return _remote_with_env_colon(server, "Cursor")
 
 
-def _vscode(server: Mapping) -> dict:
+def _vscode(server: Mapping, name: str, out: Rendered) -> dict:
     if server["transport"] == "stdio":
         command, args, env = _launch(server)
         return {"type": "stdio", "command": command, "args": args, "env": env}
-    return {"type": server["transport"], **_remote_with_env_colon(server, "VS Code")}
+    return {"type": server["transport"], **_remote_with_env_colon(server, "VS Code", out.inputs, name)}
 
 
-def _codex(server: Mapping) -> dict:
+def _codex(server: Mapping, name: str, out: Rendered) -> dict:
     transport = server["transport"]
     if transport == "stdio":
         command, args, env = _launch(server)

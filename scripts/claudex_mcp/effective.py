@@ -47,7 +47,9 @@ def _withhold(result: dict, secret_names: set[str], history: dict) -> None:
         literal = secrets.literal_text(value) if isinstance(value, str) else ""
         if origin == "user" and literal.strip() and literal.strip().lower() not in ("bearer", "basic", "token"):
             found.add(("headers", header))
-            result["headers"][header] = secrets.MASK
+            scheme = literal.split(" ", 1)[0] if " " in literal.strip() else ""
+            keep = scheme if scheme.lower() in ("bearer", "basic", "token") else ""
+            result["headers"][header] = (keep + " " if keep else "") + secrets.MASK
     if found:
         result["withheld"] = sorted("".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in p)
                                     for p in found)

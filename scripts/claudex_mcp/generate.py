@@ -8,6 +8,7 @@ claudex would write wins (with a warning). The record is ``$XDG_STATE_HOME/claud
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from collections.abc import Mapping
@@ -104,7 +105,10 @@ def render_document(effective: Mapping[str, Any], client: str) -> tuple[bytes, l
     rendered = clients.render(client, effective)
     if client == clients.CODEX:
         return codex_toml.render_codex(rendered.entries).encode("utf-8"), rendered.warnings
-    return clients.dump_json({clients.servers_key(client): rendered.entries}), rendered.warnings
+    doc: dict = {clients.servers_key(client): rendered.entries}
+    if rendered.inputs:
+        doc["inputs"] = [rendered.inputs[i] for i in sorted(rendered.inputs)]
+    return clients.dump_json(doc), rendered.warnings
 
 
 # ---- the record of what claudex wrote where -----------------------------------------------
@@ -212,17 +216,43 @@ def _update_json(target: Path, old: bytes | None, client: str, managed: set[str]
         raise _refuse(target, f"{target} /{key}: expected an object of servers")
     plan = _plan(target, set(current), managed, rendered)
     merged = clients.merge_servers(current, plan.removed, plan.put)
-    if old is not None and merged == current and (key in doc or not merged):
+    inputs = _inputs(target, doc, rendered, plan)
+    if old is not None and merged == current and (key in doc or not merged) and inputs is None:
         return old, plan  # nothing of ours changed: the user's formatting stays as it is
     if old is None:
-        return clients.dump_json({key: merged}), plan
+        fresh = {key: merged}
+        if inputs:
+            fresh["inputs"] = inputs[0]
+        return clients.dump_json(fresh), plan
     from . import jsonedit
 
     # Only the servers object is rewritten, and in it only claudex's entries: every other value
     # keeps its bytes (1e400, big integers, escapes, key order) - see jsonedit.
     text = old.decode("utf-8")
     new = jsonedit.replace_object(text, key, merged, keep=set(current) - set(plan.put))
+    if inputs is not None:
+        new = jsonedit.replace_array(new, "inputs", inputs[0], inputs[1])
     return (new if new.endswith("\n") else new + "\n").encode("utf-8"), plan
+
+
+def _inputs(target: Path, doc: dict, rendered: clients.Rendered, plan: _Plan) -> tuple[list, dict] | None:
+    """VS Code's ``inputs`` with claudex's prompts (ids starting ``claudex-``) made those of the
+    entries written now: (the new list, {new index: old index} of the user's items, kept as
+    written), or None when nothing changes."""
+    current = doc.get("inputs")
+    if current is None and not rendered.inputs:
+        return None
+    if not isinstance(current, (list, type(None))):
+        raise _refuse(target, f"{target} /inputs: expected a list of prompts")
+    current = current or []
+    wanted = {i: p for i, p in rendered.inputs.items()
+              if any(f"${{input:{i}}}" in json.dumps(plan.put.get(name)) for name in plan.put)}
+    ours = lambda item: isinstance(item, dict) and str(item.get("id", "")).startswith(clients.INPUT_PREFIX)
+    kept = [index for index, item in enumerate(current) if not ours(item)]
+    new = [current[index] for index in kept] + [wanted[i] for i in sorted(wanted)]
+    if new == current:
+        return None
+    return new, dict(enumerate(kept))
 
 
 def _update_toml(target: Path, old: bytes | None, managed: set[str],

@@ -114,6 +114,9 @@ def mask(path: tuple, value: Any, names: frozenset | set = frozenset()) -> Any:
     stripped = _URL_PASSWORD.sub(lambda m: m.group("head") + MASK, value)
     if stripped != value and not is_secret(path, stripped.replace(MASK, ""), names):
         return stripped
+    scheme = _AUTH_SCHEME.match(value)
+    if path[:1] == ("headers",) and scheme:  # "Bearer ********": the scheme is no secret
+        return scheme.group(1) + " " + MASK
     return MASK
 
 

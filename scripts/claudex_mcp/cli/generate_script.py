@@ -6,7 +6,7 @@ write are kept, claudex's entries that are no longer enabled are removed, the pr
 kept as <file>.bak, and writing the same content again changes nothing. Stdio servers start
 through claudex's launcher, so no secret is written; remote servers keep their ${VAR} references
 in the client's own syntax, or are skipped with a warning when the client cannot express them or
-a header holds a literal secret. Only the servers object of a JSON file is rewritten: every other
+a header holds a literal secret (VS Code gets a password prompt, an ${input:...}, instead). Only the servers object of a JSON file is rewritten: every other
 value keeps its bytes. A read-only target or a dangling symlink is refused.
 
 targets (--scope):
