@@ -6,15 +6,20 @@ STAMP := $(VENV)/.installed
 # The shipped servers' own requirements go into the same venv, so their tests run in `make test`;
 # `claudex mcp install` gives each installed server a venv of its own.
 SERVER_REQUIREMENTS := $(wildcard mcp-servers/*/requirements.txt mcp-servers/core/*/requirements.txt)
+SHARED_PACKAGES := $(wildcard mcp-servers/lib/*/pyproject.toml)
 MCP_VERBS := init validate list cache config generate run install uninstall upgrade enable disable status test logs create
 
 .PHONY: install test run bench docs clean $(addprefix mcp-,$(MCP_VERBS))
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml $(SERVER_REQUIREMENTS)
+# The servers' requirements and the shared packages (mcp-servers/lib/*, editable) go in by
+# `inv install`: pip reads `../lib/<dist>` in a requirements file relative to its working
+# directory, so those lines cannot simply be passed on with -r.
+$(STAMP): pyproject.toml $(SERVER_REQUIREMENTS) $(SHARED_PACKAGES)
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]' $(addprefix -r ,$(SERVER_REQUIREMENTS))
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(INV) install
 	$(VENV)/bin/python -m compileall -q scripts/claudex_mcp
 	touch $(STAMP)
 

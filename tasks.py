@@ -148,8 +148,41 @@ def bats_path() -> str:
 
 
 def server_test_dirs() -> list[Path]:
+    """The shipped servers' tests, and the shared packages' (mcp-servers/lib/<dist>/tests)."""
     servers = ROOT / "mcp-servers"
-    return sorted(p for pattern in ("*/tests", "core/*/tests") for p in servers.glob(pattern) if p.is_dir())
+    patterns = ("*/tests", "core/*/tests", "lib/*/tests")
+    return sorted(p for pattern in patterns for p in servers.glob(pattern) if p.is_dir())
+
+
+def shared_packages() -> list[Path]:
+    return sorted(p.parent for p in (ROOT / "mcp-servers" / "lib").glob("*/pyproject.toml"))
+
+
+@task(name="install")
+def install_dev(c):
+    """Install the shared server packages (mcp-servers/lib/*, editable) and every shipped server's
+    requirements into this venv, so the servers' tests run in `make test`."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from claudex_mcp import vendor
+
+    libs = {str(p.resolve()) for p in shared_packages()}
+    # pip reads a path in a -r file relative to its working directory, not to the file, so a
+    # server's `../lib/<dist>` cannot be passed to one pip run as `-r server/requirements.txt`:
+    # the lines are made absolute, and a shared package becomes its editable install.
+    lines = [f"-e {lib}" for lib in sorted(libs)]
+    folders = sorted(p.parent for pattern in ("*/requirements.txt", "core/*/requirements.txt")
+                     for p in (ROOT / "mcp-servers").glob(pattern))
+    for folder in folders:
+        lines.append(f"# {folder.relative_to(ROOT)}")
+        for line in vendor.pip_lines(folder):
+            bare = line.removeprefix("-e ").split("[")[0].split(";")[0].strip()
+            if bare not in libs:
+                lines.append(line)
+    build = ROOT / "build"
+    build.mkdir(exist_ok=True)
+    (build / "dev-requirements.txt").write_text("\n".join(lines) + "\n")
+    _call([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+           "-r", str(build / "dev-requirements.txt")])
 
 
 @task
@@ -217,4 +250,4 @@ mcp.add_task(run_server, name="run")
 mcp.add_task(status_, name="status")
 mcp.add_task(test_, name="test")
 mcp.add_task(logs_, name="logs")
-ns = Collection(mcp, test, pytest, bats, bench, docs, run)
+ns = Collection(mcp, install_dev, test, pytest, bats, bench, docs, run)

@@ -183,7 +183,7 @@ def _sigterm_as_interrupt() -> None:
 
 
 def install(registry: Path, spec: str, *, ref: str | None = None, submodules: bool = False,
-            report: Report = _quiet) -> dict:
+            subdir: str | None = None, report: Report = _quiet) -> dict:
     source = sources.parse(spec)
     if source["type"] == "path":
         folder, home = Path(source["path"]), registry.resolve()
@@ -192,14 +192,16 @@ def install(registry: Path, spec: str, *, ref: str | None = None, submodules: bo
                                f"({home}); a server cannot be installed from there", path=str(folder),
                                code="source_overlaps_registry",
                                hint="install from the server's own folder, outside the registry")
-    if (ref or submodules) and source["type"] != "git":
-        raise UsageError("--ref and --submodules are for git sources", code="git_option_without_git",
-                         hint="drop the option for a local folder, or install a git URL (https://host/repo.git)")
+    if (ref or submodules or subdir is not None) and source["type"] != "git":
+        raise UsageError("--ref, --submodules and --subdir are for git sources", code="git_option_without_git",
+                         hint="for a folder, give the server's folder itself (or install a git URL)")
     if ref and source.get("ref") not in (None, ref):
         raise UsageError(f"the ref is given twice: {source['ref']!r} in the URL and {ref!r} with --ref",
                          code="ref_conflict", hint="give the ref once: URL@ref, or the URL and --ref")
     if ref:
         source["ref"] = sources.check_ref(ref)
+    if subdir is not None:
+        source["subdir"] = sources.check_subdir(subdir)
     if submodules:
         source["submodules"] = True
     _sigterm_as_interrupt()
@@ -492,18 +494,25 @@ def core_source() -> Path | None:
     return paths.PROJECT_ROOT / "mcp-servers" / "core"
 
 
-def tree_digest(folder: Path) -> str:
-    """A digest of a server folder's files (what a copy would take), to see whether it changed."""
+def tree_digest(folder: Path, root: Path | None = None) -> str:
+    """A digest of a server folder's files and of the shared packages it vendors (what a copy
+    would take), to see whether it changed."""
     import hashlib
 
+    from . import vendor
+
     digest = hashlib.sha256()
-    for current, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if d not in sources.EXCLUDED)
-        for name in sorted(files):
-            path = Path(current) / name
-            digest.update(str(path.relative_to(folder)).encode() + b"\0")
-            digest.update(os.readlink(path).encode() if path.is_symlink() else path.read_bytes())
-            digest.update(b"\0")
+    trees = [("", folder)]
+    packages = vendor.outside_packages(folder, root or vendor.source_root(folder))
+    trees += [(f"{vendor.VENDOR}/{dist}/", path) for dist, path in sorted(packages.items())]
+    for prefix, top in trees:
+        for current, dirs, files in os.walk(top):
+            dirs[:] = sorted(d for d in dirs if d not in sources.EXCLUDED)
+            for name in sorted(files):
+                path = Path(current) / name
+                digest.update((prefix + str(path.relative_to(top))).encode() + b"\0")
+                digest.update(os.readlink(path).encode() if path.is_symlink() else path.read_bytes())
+                digest.update(b"\0")
     return "sha256:" + digest.hexdigest()
 
 
@@ -516,8 +525,9 @@ def sync_core(registry: Path, report: Report = _quiet) -> list[str]:
     if source_root is None or not source_root.is_dir():
         return []
     synced = []
+    shared_root = source_root.parent  # mcp-servers/: the core servers' shared packages are in its lib/
     for folder in sorted(p for p in source_root.iterdir() if (p / "manifest.json").is_file()):
-        digest = tree_digest(folder)
+        digest = tree_digest(folder, shared_root)
         target = registry / "core" / folder.name
         try:
             if json.loads((target / staging.MARKER).read_text()).get("treeDigest") == digest:
@@ -529,7 +539,7 @@ def sync_core(registry: Path, report: Report = _quiet) -> list[str]:
             txn = staging.Transaction(registry, "core", folder.name)
             txn.write_journal(location="core")
             try:
-                manifest, record = _prepare(txn, {"type": "path", "path": str(folder)}, report)
+                manifest, record = _prepare(txn, {"type": "path", "path": str(folder), "root": str(shared_root)}, report)
                 if manifest["metadata"]["name"] != folder.name:
                     raise InvalidInput(f"core server folder {folder} holds {manifest['metadata']['name']!r}",
                                        code="name_mismatch")

@@ -15,6 +15,7 @@ from .errors import ExternalFailure, InvalidInput, NotFound, UsageError
 EXCLUDED = {".git", ".venv", "node_modules", "__pycache__", ".pytest_cache", ".mypy_cache"}
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024
 _SCP_LIKE = re.compile(r"[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^/\\][^\\]*")
+_SUBDIR_PART = re.compile(r"[A-Za-z0-9._+@-]{1,255}")
 _REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/+-]{0,199}")
 GIT_TIMEOUT = 300
 
@@ -121,12 +122,38 @@ def copy_tree(src: Path, dest: Path) -> None:
     shutil.copytree(src, dest, symlinks=True, ignore=lambda _d, names: [n for n in names if n in EXCLUDED])
 
 
+def check_subdir(subdir: str) -> str:
+    """A folder inside a repository: relative, no '..', nothing unusual."""
+    parts = subdir.strip("/").split("/")
+    if (not subdir or subdir.startswith("/") or any(p in ("", ".", "..") or p.startswith("-") for p in parts)
+            or not all(_SUBDIR_PART.fullmatch(p) for p in parts)):
+        raise InvalidInput(f"invalid --subdir {subdir!r}", code="invalid_subdir",
+                           hint="a folder inside the repository, e.g. mcp-servers/my-server (no '..', not absolute)")
+    return "/".join(parts)
+
+
+def _subfolder(clone: Path, subdir: str, url: str) -> Path:
+    folder = clone / subdir
+    real = os.path.realpath(folder)
+    if not (real.startswith(os.path.realpath(clone) + os.sep)) or not os.path.isdir(real) or folder.is_symlink():
+        raise NotFound(f"{url} has no folder {subdir}", code="no_subdir", path=subdir,
+                       hint="check --subdir: the server's folder inside the repository (not a symlink)")
+    return folder
+
+
 def fetch(source: dict, dest: Path, scratch: Path) -> dict:
-    """Put the server's files in ``dest``; return the source record (with the commit for git)."""
+    """Put the server's files in ``dest`` (with the shared packages its requirements name
+    vendored, see vendor.py); return the source record (with the commit for git)."""
+    from . import vendor
+
     if source["type"] == "path":
-        copy_tree(Path(source["path"]), dest)
+        origin = Path(source["path"])
+        copy_tree(origin, dest)
+        # The shipped core servers' shared packages are in claudex's own mcp-servers/lib.
+        root = Path(source["root"]) if source.get("root") else vendor.source_root(origin)
+        vendor.vendor(dest, origin, root, copy_tree)
         _check_size(dest, source["path"])
-        return dict(source)
+        return {k: v for k, v in source.items() if k != "root"}
     clone = scratch / "clone"
     git("clone", "--quiet", "--no-recurse-submodules", "--", source["url"], str(clone))
     _check_size(clone, source["url"])
@@ -147,7 +174,10 @@ def fetch(source: dict, dest: Path, scratch: Path) -> dict:
         git("-c", "protocol.file.allow=always", "submodule", "--quiet", "update", "--init", "--recursive", cwd=clone)
         _check_size(clone, source["url"])
     commit = git("rev-parse", "HEAD", cwd=clone).strip()
-    copy_tree(clone, dest)
+    origin = _subfolder(clone, source["subdir"], source["url"]) if source.get("subdir") else clone
+    copy_tree(origin, dest)
+    vendor.vendor(dest, origin, clone, copy_tree)
+    _check_size(dest, source["url"])
     return {**source, "commit": commit}
 
 

@@ -4,7 +4,10 @@ Atomic: the server is fetched, validated, checked for compatibility and conflict
 dependencies (a venv for requirements.txt / pyproject.toml, npm for package.json) and normalised
 in a staging folder on the registry's filesystem, then moved in with one rename. A failure,
 Ctrl-C or SIGTERM leaves the registry as it was. Sources: a path, or a git URL (https://,
-ssh://, git@host:path, file://) with an optional @ref (tag, branch or commit).
+ssh://, git@host:path, file://) with an optional @ref (tag, branch or commit), and --subdir for a
+server in a folder of the repository. A local path in requirements.txt that leaves the server
+folder (../lib/<dist>) must stay inside the repository holding it; that package is copied into
+the server's vendor/ folder. Absolute paths and other escapes are refused.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ EXAMPLES = (
     "claudex mcp install ./my-server",
     "claudex mcp install https://github.com/acme/qdrant-mcp.git@v1.4.0",
     "claudex mcp install git@github.com:acme/tools.git --ref main --json",
+    "claudex mcp install https://github.com/acme/servers.git --subdir mcp-servers/search",
 )
 
 
@@ -26,6 +30,8 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("source", help="a server folder, or a git URL with an optional @ref")
     p.add_argument("--ref", help="the git tag, branch or commit (instead of URL@ref)")
     p.add_argument("--submodules", action="store_true", help="also fetch the repository's git submodules")
+    p.add_argument("--subdir", metavar="PATH", help="the server's folder inside the git repository "
+                   "(its requirements may then name shared packages elsewhere in the repository, e.g. ../lib/<dist>)")
     common.add_json(p)
     return p
 
@@ -33,7 +39,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 def action(args: argparse.Namespace) -> int:
     from ... import lifecycle, paths
 
-    result = lifecycle.install(paths.registry_dir(), args.source, ref=args.ref, submodules=args.submodules, report=common.progress(not args.json))
+    result = lifecycle.install(paths.registry_dir(), args.source, ref=args.ref, submodules=args.submodules, subdir=args.subdir, report=common.progress(not args.json))
     if args.json:
         common.write_json(result)
     else:
