@@ -58,8 +58,9 @@ def test_install_from_a_folder(sandbox, reg):
     target = reg / "installed" / "hello"
     assert result["folder"] == str(target) and result["version"] == "1.0.0"
     assert stat.S_IMODE(target.stat().st_mode) == 0o755
-    assert stat.S_IMODE((target / "VERSION").stat().st_mode) == 0o644
-    assert stat.S_IMODE((target / "bin" / "tool").stat().st_mode) == 0o755
+    assert stat.S_IMODE((target / "VERSION").stat().st_mode) == 0o600  # owner-only stays owner-only
+    assert stat.S_IMODE((target / "bin" / "tool").stat().st_mode) == 0o700
+    assert stat.S_IMODE((target / "server.py").stat().st_mode) == 0o644
     assert not (target / ".git").exists()
     record = records(reg)["hello"]
     assert record["source"] == {"type": "path", "path": src} and record["location"] == "installed"
@@ -99,7 +100,7 @@ def test_install_a_python_server_gets_its_own_venv(sandbox, reg):
     ("bad-ref", 1, "invalid_ref"),
     ("no-repo", 5, "git_failed"),
     ("no-such-tag", 5, "no_ref"),
-    ("escape", 1, "invalid_server"),
+    ("escape", 1, "symlink-escape"),
     ("world-writable", 1, "invalid_server"),
     ("claudex-range", 1, "incompatible"),
     ("mcp-range", 1, "incompatible"),
@@ -290,7 +291,7 @@ def test_install_regenerates_the_client_configs_written_before(sandbox, reg):
     assert json.loads((sandbox.home / ".mcp.json").read_text())["mcpServers"] == {}
 
 
-def test_install_with_submodules_only_when_asked(sandbox, reg):
+def test_submodules_only_when_asked_and_never_over_the_file_transport(sandbox, reg):
     from lifecycle_helpers import git
 
     sub = git_repo(sandbox.root, "sub", ["1.0.0"], mcp=False)
@@ -302,9 +303,12 @@ def test_install_with_submodules_only_when_asked(sandbox, reg):
     ok(cli(sandbox, "install", url))
     assert not (reg / "installed" / "hello" / "vendor" / "VERSION").exists()
     ok(cli(sandbox, "uninstall", "hello"))
-    ok(cli(sandbox, "install", url, "--submodules"))
-    assert (reg / "installed" / "hello" / "vendor" / "VERSION").exists()
-    assert records(reg)["hello"]["source"]["submodules"] is True
+    # A submodule on this machine (file transport) is never fetched: a hostile .gitmodules
+    # could name any local repository. Submodules come over https or ssh only.
+    before = snapshot(reg)
+    proc = cli(sandbox, "install", url, "--submodules")
+    assert proc.returncode == 1 and json.loads(proc.stderr)["error"]["code"] == "submodule_transport"
+    assert snapshot(reg) == before and list((reg / ".staging").iterdir()) == []
 
 
 def test_init_puts_the_core_servers_in_core_and_keeps_them_current(sandbox, tmp_path):

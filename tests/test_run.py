@@ -44,6 +44,19 @@ def start(sandbox, *argv, env=None, input="ping\n"):
     return proc, out, err
 
 
+def wait_for_log(path, text: str, timeout: float = 10) -> str:
+    """The log once it holds ``text``: the log writer process drains the server's stderr
+    pipe on its own schedule, a moment after the server wrote it."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        log = path.read_text() if path.exists() else ""
+        if text in log or time.monotonic() > deadline:
+            return log
+        time.sleep(0.02)
+
+
 def test_run_execs_the_server_with_expanded_config(sandbox, reg):
     proc, out, err = start(sandbox, "probe", env={"PROBE_TOKEN": "tok-123"})
     assert proc.returncode == 0, err
@@ -55,7 +68,7 @@ def test_run_execs_the_server_with_expanded_config(sandbox, reg):
     assert seen["stdin"] == "ping\n"
     assert (seen["token"], seen["mode"]) == ("tok-123", "plain")
     assert err == ""  # the server's stderr went to its log
-    log = (sandbox.state / "claudex" / "logs" / "probe.log").read_text()
+    log = wait_for_log(sandbox.state / "claudex" / "logs" / "probe.log", "a line for the log")
     assert "claudex mcp run probe" in log and "a line for the log" in log
     record = json.loads((sandbox.state / "claudex" / "run" / "probe.json").read_text())
     assert record["pid"] == proc.pid and record["command"] == sys.executable
@@ -124,3 +137,71 @@ def test_warm_run_and_list_do_not_import_heavy_modules(sandbox, reg):
                   if line.startswith("import time:")}
         assert "claudex_mcp" in loaded
         assert not loaded & {"jsonschema", "jq", "copier", "requests", "mcp", "qdrant_client", "docker"}, argv
+
+
+FLOOD = """
+import sys
+chunk = "x" * 1023 + "\\n"
+for _ in range(3 * 1024):  # 3 MiB to stderr
+    sys.stderr.write(chunk)
+sys.stderr.flush()
+print("flooded", flush=True)
+sys.stdin.readline()  # stays running until the test lets it go
+"""
+
+
+def test_the_log_stays_under_the_cap_while_the_server_runs(sandbox, reg):
+    add_server(reg, "flood", doc=manifest("flood", command=sys.executable, args=["${SERVER_DIR}/server.py"]),
+               files={"server.py": FLOOD})
+    cap = 64 * 1024
+    logs = sandbox.state / "claudex" / "logs"
+    proc = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "claudex"), "mcp", "run", "flood"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**sandbox.env, "CLAUDEX_MCP_LOG_MAX_BYTES": str(cap)})
+    try:
+        assert proc.stdout.readline() == "flooded\n"
+        import time
+
+        time.sleep(0.5)  # the writer drains the pipe
+        assert proc.poll() is None  # still running: the cap holds while it runs, not at the next start
+        sizes = [(logs / name).stat().st_size for name in ("flood.log", "flood.log.1")]
+        assert all(0 < size <= cap for size in sizes), sizes
+        proc.stdin.write("\n")
+        proc.stdin.flush()
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+
+
+CHATTY = """
+import sys
+for line in sys.stdin:
+    sys.stderr.write("y" * 100_000 + "\\\\n")
+    sys.stderr.flush()
+    print("ok", flush=True)
+"""
+
+
+def test_a_log_that_cannot_be_written_does_not_stop_the_server(sandbox, reg):
+    import shutil
+
+    add_server(reg, "chatty", doc=manifest("chatty", command=sys.executable, args=["${SERVER_DIR}/server.py"]),
+               files={"server.py": CHATTY})
+    proc = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "claudex"), "mcp", "run", "chatty"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**sandbox.env, "CLAUDEX_MCP_LOG_MAX_BYTES": "150000"})
+    try:
+        for round_ in range(6):
+            if round_ == 2:
+                shutil.rmtree(sandbox.state / "claudex" / "logs")  # rotation and reopening now fail
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+            assert proc.stdout.readline() == "ok\n"
+        proc.stdin.close()
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()

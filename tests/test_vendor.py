@@ -112,6 +112,9 @@ def test_upgrade_of_a_folder_source_notices_a_change_in_a_vendored_package(sandb
     ("-f ../../\n", "requirement_outside"),
     ("greetlib @ file:///etc\n", "requirement_outside"),
     ("file:../lib/greetlib\n", "requirement_outside"),
+    ("git+file:///work/private-repo#egg=x\n", "requirement_outside"),
+    ("-e git+file:///work/private-repo#egg=x\n", "requirement_outside"),
+    ("--extra-index-url file:///etc\nx\n", "requirement_outside"),
     ("${HOME}/x\n", "requirement_outside"),
     ("requests \\\n  ; python_version > '3'\n-r \\\n ../../secret.txt\n", "requirement_outside"),
     ("../hello/server.py\n", "requirement_outside"),       # out and back in

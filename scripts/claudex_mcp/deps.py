@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -24,9 +25,10 @@ def kind(folder: Path) -> str | None:
 
 
 def _run(argv: list[str], cwd: Path, what: str) -> None:
+    from . import procs
+
     try:
-        proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, stdin=subprocess.DEVNULL,
-                              timeout=TIMEOUT, env=dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1"))
+        proc = procs.run(argv, cwd=cwd, timeout=TIMEOUT, env=dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1"))
     except subprocess.TimeoutExpired:
         raise ExternalFailure(f"{what} took longer than {TIMEOUT} s", code="dependencies_failed") from None
     except FileNotFoundError:
@@ -44,13 +46,21 @@ def python_for_venvs() -> str:
     return os.environ.get("CLAUDEX_MCP_PYTHON") or shutil.which("python3") or sys.executable
 
 
-def install(folder: Path) -> str | None:
-    """Install the dependencies of the server in ``folder``; return what was done."""
+def install(folder: Path, ignore_scripts: bool = False) -> str | None:
+    """Install the dependencies of the server in ``folder``; return what was done.
+
+    ``ignore_scripts``: npm runs no package scripts (--ignore-scripts); pip takes only wheels
+    from indexes (--only-binary :all:), so no downloaded sdist's setup.py or build backend runs.
+    pip still builds local project folders (the server's own pyproject.toml, vendored
+    packages) with their build backend: that is the server's own code, which claudex installs
+    anyway. docs/lifecycle.md says the same."""
     found = kind(folder)
     if found == "python":
         venv = folder / ".venv"
         _run([python_for_venvs(), "-m", "venv", str(venv)], folder, "creating the server's venv")
         pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-input"]
+        if ignore_scripts:
+            pip += ["--only-binary", ":all:"]
         if (folder / "requirements.txt").exists():
             _run(pip + ["-r", "requirements.txt"], folder, "pip install -r requirements.txt")
         else:
@@ -61,10 +71,11 @@ def install(folder: Path) -> str | None:
         if npm is None:
             raise ExternalFailure("the server is a Node package but npm is not installed", code="missing_runtime",
                                   hint="install Node.js and npm")
+        flags = ["--omit=dev", "--no-audit", "--no-fund"] + (["--ignore-scripts"] if ignore_scripts else [])
         if (folder / "package-lock.json").exists():
-            _run([npm, "ci", "--omit=dev", "--no-audit", "--no-fund"], folder, "npm ci")
+            _run([npm, "ci", *flags], folder, "npm ci")
         else:
-            _run([npm, "install", "--omit=dev", "--no-audit", "--no-fund"], folder, "npm install")
+            _run([npm, "install", *flags], folder, "npm install")
         return "npm"
     return None
 
@@ -88,12 +99,23 @@ def check_command(folder: Path, manifest: dict) -> None:
                               hint=f"install {command} first")
 
 
+# What the dependency installers made: their files get the usual modes whatever the umask.
+INSTALLER_OUTPUT = (".venv", "node_modules")
+
+
 def normalise_permissions(folder: Path) -> None:
-    """Folders 755, files 644, executables 755; links untouched (whatever the umask or the source)."""
+    """Folders 755, files 644, executables 755; links untouched (whatever the umask or the
+    source). What the copy made owner-only (a source file others could not read) stays so:
+    700 or 600."""
     for current, dirs, files in os.walk(folder):
-        os.chmod(current, 0o755)
-        for name in files:
-            path = os.path.join(current, name)
+        rel = os.path.relpath(current, folder)
+        installed = rel.split(os.sep)[0] in INSTALLER_OUTPUT
+        for path in [current] + [os.path.join(current, name) for name in files]:
             st = os.lstat(path)
-            if not os.path.islink(path):
-                os.chmod(path, 0o755 if st.st_mode & 0o111 else 0o644)
+            if stat.S_ISLNK(st.st_mode):
+                continue
+            executable = st.st_mode & 0o111 or stat.S_ISDIR(st.st_mode)
+            if not installed and not st.st_mode & stat.S_IROTH:
+                os.chmod(path, 0o700 if executable else 0o600)
+            else:
+                os.chmod(path, 0o755 if executable else 0o644)

@@ -12,6 +12,7 @@ import time
 from .errors import ExternalFailure
 
 DEFAULT_TIMEOUT = 30.0
+PROBE_TAG = "CLAUDEX_MCP_PROBE_ID"  # in the environment of a probed server and all it starts
 CAPABILITY_FIELDS = {"tools": "tools", "prompts": "prompts", "resources": "resources", "logging": "logging",
                      "completions": "completions"}
 
@@ -145,6 +146,17 @@ def probe(argv: list[str], env: dict[str, str] | None = None, cwd: str | None = 
             raise RuntimeError("no answer")
         return result
 
+    # Everything the probed server starts carries this mark, so that what it forked and forgot
+    # is ended with it: the SDK kills the process group only when the server outlives the
+    # closing of its stdin, and a child may leave the group.
+    probe_id = None
+    if url is None:
+        import secrets
+
+        from mcp.client.stdio import get_default_environment
+
+        probe_id = secrets.token_hex(8)
+        env = {**(get_default_environment() if env is None else env), PROBE_TAG: probe_id}
     noise = _Capture()
     logger = logging.getLogger("mcp")
     _quiet_sdk(logger, +1)
@@ -171,6 +183,10 @@ def probe(argv: list[str], env: dict[str, str] | None = None, cwd: str | None = 
     finally:
         logger.removeHandler(noise)
         _quiet_sdk(logger, -1)
+        if probe_id is not None:
+            from . import procs
+
+            procs.stop_tagged(PROBE_TAG, probe_id)
     tools = result.pop("_tools")
     if result["missingCapabilities"]:
         raise ProbeFailure(f"{what} does not serve the capabilities its manifest declares: "

@@ -101,6 +101,71 @@ def open_log(launch: Launch) -> int:
     return fd
 
 
+def log_pipe(launch: Launch) -> int:
+    """The write end of a pipe for the server's stderr, read by a small log writer process
+    that keeps the log under CLAUDEX_MCP_LOG_MAX_BYTES while the server runs (rotating it to
+    .log.1 as it grows).
+
+    Why a process, not a file: the launcher execs the server (stdin and stdout reach the client
+    directly, the pid stays the recorded one), so nothing in the server's process can watch the
+    log's size. The writer is double-forked and in a session of its own, so the server has no
+    unknown child, a signal to the server's process group does not cut the log short, and it
+    ends by itself when the last writer of the pipe (the server and its children) is gone. It
+    holds nothing of the client's: stdin and stdout are /dev/null in it."""
+    log_fd = open_log(launch)
+    read_fd, write_fd = os.pipe()
+    middle = os.fork()
+    if middle == 0:
+        try:
+            os.setsid()
+            if os.fork() == 0:
+                _write_log(read_fd, log_fd, launch.log, _log_cap())
+            os._exit(0)
+        except BaseException:
+            os._exit(1)
+    os.waitpid(middle, 0)
+    os.close(read_fd)
+    os.close(log_fd)
+    return write_fd
+
+
+def _write_log(read_fd: int, log_fd: int, log: Path, cap: int) -> None:
+    import signal
+
+    try:
+        for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
+            signal.signal(sig, signal.SIG_IGN)
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        keep = sorted({read_fd, log_fd})  # everything else (the write end, the client's pipes) closed
+        os.closerange(3, keep[0])
+        os.closerange(keep[0] + 1, keep[1])
+        os.closerange(keep[1] + 1, 65536)
+        size = os.fstat(log_fd).st_size
+        while True:
+            data = os.read(read_fd, 65536)
+            if not data:
+                break
+            data = data[:max(cap, 1)]
+            # A log that cannot be written (deleted folder, full disk) must not stop the
+            # server: the pipe is drained whatever happens, so its writes never fail or block.
+            try:
+                if log_fd < 0 or (size and size + len(data) > cap):
+                    if log_fd >= 0:
+                        os.close(log_fd)
+                        log_fd = -1
+                        os.replace(log, log.with_suffix(".log.1"))
+                    log_fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+                    size = 0
+                os.write(log_fd, data)
+                size += len(data)
+            except OSError:
+                continue
+    finally:
+        os._exit(0)
+
+
 def record_start(launch: Launch, project: Project | None) -> None:
     if os.environ.get("CLAUDEX_MCP_PROBE"):
         return  # a health check (status/test), not a client's start

@@ -105,7 +105,7 @@ def _prepare(txn: staging.Transaction, source: dict, report: Report) -> tuple[di
 def _build(txn: staging.Transaction, manifest: dict, record: dict, report: Report, tree: str | None = None) -> None:
     report("dependencies")
     fault("dependencies")
-    done = deps.install(txn.new)
+    done = deps.install(txn.new, ignore_scripts=bool(record.get("ignoreScripts")))
     if done:
         report("dependencies", done)
     deps.check_command(txn.new, manifest)
@@ -183,7 +183,7 @@ def _sigterm_as_interrupt() -> None:
 
 
 def install(registry: Path, spec: str, *, ref: str | None = None, submodules: bool = False,
-            subdir: str | None = None, report: Report = _quiet) -> dict:
+            subdir: str | None = None, ignore_scripts: bool = False, report: Report = _quiet) -> dict:
     source = sources.parse(spec)
     if source["type"] == "path":
         folder, home = Path(source["path"]), registry.resolve()
@@ -202,6 +202,8 @@ def install(registry: Path, spec: str, *, ref: str | None = None, submodules: bo
         source["ref"] = sources.check_ref(ref)
     if subdir is not None:
         source["subdir"] = sources.check_subdir(subdir)
+    if ignore_scripts:
+        source["ignoreScripts"] = True  # recorded, so upgrades keep it
     if submodules:
         source["submodules"] = True
     _sigterm_as_interrupt()
@@ -444,10 +446,12 @@ def set_enabled(registry: Path, name: str, enabled: bool, *, project=None, repor
 
 def stop_running(name: str, project=None) -> list[int]:
     """Stop the instance `claudex mcp run` recorded for ``name`` (only for that project when
-    one is given): SIGTERM, a grace period, then SIGKILL. Only a process that is still the
+    one is given): SIGTERM, a grace period, then SIGKILL; then whatever it started (its
+    descendants, and its process group when it leads one). Only a process that is still the
     recorded server (same executable) is signalled."""
     import json
 
+    from . import procs
     from .launcher import run_record_file
 
     try:
@@ -463,7 +467,10 @@ def stop_running(name: str, project=None) -> list[int]:
         return []
     if os.path.realpath(record.get("command", "")) != os.path.realpath(exe):
         return []  # the pid now belongs to another program
+    children = procs.descendants(pid)  # now: once the server is gone, they are reparented
+    leads_group = False
     try:
+        leads_group = os.getpgid(pid) == pid
         os.kill(pid, signal.SIGTERM)
         for _ in range(50):
             time.sleep(0.1)
@@ -474,6 +481,9 @@ def stop_running(name: str, project=None) -> list[int]:
             os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+    procs.kill_all(children)
+    if leads_group:
+        procs.kill_group(pid)
     return [pid]
 
 
@@ -494,26 +504,7 @@ def core_source() -> Path | None:
     return paths.PROJECT_ROOT / "mcp-servers" / "core"
 
 
-def tree_digest(folder: Path, root: Path | None = None) -> str:
-    """A digest of a server folder's files and of the shared packages it vendors (what a copy
-    would take), to see whether it changed."""
-    import hashlib
-
-    from . import vendor
-
-    digest = hashlib.sha256()
-    trees = [("", folder)]
-    packages = vendor.outside_packages(folder, root or vendor.source_root(folder))
-    trees += [(f"{vendor.VENDOR}/{dist}/", path) for dist, path in sorted(packages.items())]
-    for prefix, top in trees:
-        for current, dirs, files in os.walk(top):
-            dirs[:] = sorted(d for d in dirs if d not in sources.EXCLUDED)
-            for name in sorted(files):
-                path = Path(current) / name
-                digest.update((prefix + str(path.relative_to(top))).encode() + b"\0")
-                digest.update(os.readlink(path).encode() if path.is_symlink() else path.read_bytes())
-                digest.update(b"\0")
-    return "sha256:" + digest.hexdigest()
+tree_digest = sources.tree_digest
 
 
 def sync_core(registry: Path, report: Report = _quiet) -> list[str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import stat
 import subprocess
 from pathlib import Path
 
@@ -87,9 +88,10 @@ _GIT_SAFE = ["-c", "protocol.allow=never", "-c", "protocol.https.allow=always", 
 def git(*args: str, cwd: Path | None = None, timeout: float = GIT_TIMEOUT) -> str:
     if shutil.which("git") is None:
         raise ExternalFailure("git is not installed", hint="install git (apt-get install git)", code="no_git")
+    from . import procs
+
     try:
-        proc = subprocess.run(["git", *_GIT_SAFE, *args], cwd=cwd, env=_git_env(), capture_output=True,
-                              text=True, stdin=subprocess.DEVNULL, timeout=timeout)
+        proc = procs.run(["git", *_GIT_SAFE, *args], cwd=cwd, env=_git_env(), timeout=timeout)
     except subprocess.TimeoutExpired:
         raise ExternalFailure(f"git {args[0]} took longer than {timeout:.0f} s", code="git_timeout") from None
     if proc.returncode != 0:
@@ -110,16 +112,160 @@ def _tree_size(folder: Path) -> int:
     return total
 
 
+def _too_large(what: str, size: int, limit: int) -> InvalidInput:
+    return InvalidInput(f"{what} is too large (over {size // (1024 * 1024)} MiB; the limit is {limit // (1024 * 1024)} MiB)",
+                        code="too_large", hint="raise CLAUDEX_MCP_MAX_SOURCE_BYTES if this is really the server")
+
+
 def _check_size(folder: Path, what: str) -> None:
     size, limit = _tree_size(folder), max_bytes()
     if size > limit:
-        raise InvalidInput(f"{what} is too large ({size // (1024 * 1024)} MiB; the limit is {limit // (1024 * 1024)} MiB)",
-                           code="too_large", hint="raise CLAUDEX_MCP_MAX_SOURCE_BYTES if this is really the server")
+        raise _too_large(what, size, limit)
 
 
-def copy_tree(src: Path, dest: Path) -> None:
-    """Copy a server folder, symlinks as links (validation refuses those that leave it)."""
-    shutil.copytree(src, dest, symlinks=True, ignore=lambda _d, names: [n for n in names if n in EXCLUDED])
+class Budget:
+    """The bytes a fetch may still copy: counted while copying, so a file that grows (or
+    never ends) stops the copy at the limit instead of filling the disk."""
+
+    def __init__(self, what: str, limit: int | None = None) -> None:
+        self.what, self.limit = what, max_bytes() if limit is None else limit
+        self.used = 0
+
+    def spend(self, n: int) -> None:
+        self.used += n
+        if self.used > self.limit:
+            raise _too_large(self.what, self.used, self.limit)
+
+
+def _refuse_special(top: Path, rel: str, st: os.stat_result) -> None:
+    """Only regular files, folders and symlinks that stay inside ``top`` may be copied: a
+    device copies forever or as a file, a FIFO blocks the reader, a socket cannot be read."""
+    shown = str(top / rel)
+    mode = st.st_mode
+    if stat.S_ISLNK(mode):
+        real = os.path.realpath(top / rel)
+        root = os.path.realpath(top)
+        if real != root and not real.startswith(root + os.sep):
+            raise InvalidInput(f"{shown} is a symlink that leaves the server folder (-> {os.readlink(top / rel)})",
+                               code="symlink-escape", path=shown, hint="replace the link with the file itself")
+    elif not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        kind = ("a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
+                else "a device file" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a special file")
+        raise InvalidInput(f"{shown} is {kind}; a server folder holds only files, folders and symlinks",
+                           code="special-file", path=shown, hint=f"remove {rel} from the server folder")
+
+
+def entries(top: Path):
+    """(relative path, lstat) of everything a copy of ``top`` takes, in a stable order, parents
+    before children; nothing is followed, nothing is opened, and anything but regular files,
+    folders and symlinks inside ``top`` is refused."""
+    def walk(rel: str):
+        try:
+            with os.scandir(top / rel if rel else top) as it:
+                found = sorted((e.name, e.stat(follow_symlinks=False)) for e in it if e.name not in EXCLUDED)
+        except OSError as exc:
+            raise InvalidInput(f"{top / rel} cannot be read: {exc.strerror}", code="unreadable",
+                               path=str(top / rel), hint="check its permissions") from None
+        for name, st in found:
+            child = os.path.join(rel, name) if rel else name
+            _refuse_special(top, child, st)
+            yield child, st
+            if stat.S_ISDIR(st.st_mode):
+                yield from walk(child)
+    return walk("")
+
+
+def read_chunks(path: Path, budget: Budget | None = None, chunk: int = 1024 * 1024):
+    """The bytes of a regular file, opened without following a link and without blocking
+    (what lstat saw may have been swapped for a FIFO since)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise InvalidInput(f"{path} cannot be read: {exc.strerror}", code="unreadable", path=str(path),
+                           hint="check its permissions") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise InvalidInput(f"{path} is not a regular file", code="special-file", path=str(path),
+                               hint="remove it from the server folder")
+        while True:
+            data = os.read(fd, chunk)
+            if not data:
+                return
+            if budget is not None:
+                budget.spend(len(data))
+            yield data
+    finally:
+        os.close(fd)
+
+
+def _copy_mode(st: os.stat_result, private_modes: bool) -> int:
+    """A file or folder that others may not read stays owner-only (a mode-600 file, or a hard
+    link to one, never becomes a world-readable copy); git records no read bits, so a clone's
+    files get the usual modes. normalise_permissions keeps owner-only modes."""
+    executable = st.st_mode & 0o111 or stat.S_ISDIR(st.st_mode)
+    if private_modes and not st.st_mode & stat.S_IROTH:
+        return 0o700 if executable else 0o600
+    if private_modes:
+        return stat.S_IMODE(st.st_mode) & 0o777  # world-writable stays, for validation to refuse
+    return 0o755 if executable else 0o644
+
+
+def copy_tree(src: Path, dest: Path, budget: Budget | None = None, private_modes: bool = True) -> None:
+    """Copy a server folder: lstat the whole tree first (refusing special files and links that
+    leave it, and a tree over the size limit), then copy it without following anything,
+    counting the bytes against ``budget`` as they are copied. Symlinks are copied as links."""
+    budget = budget or Budget(str(src))
+    listed = list(entries(src))
+    total = sum(st.st_size for _rel, st in listed if stat.S_ISREG(st.st_mode))
+    if budget.used + total > budget.limit:
+        raise _too_large(budget.what, budget.used + total, budget.limit)
+    os.mkdir(dest, 0o700)
+    folders = [("", os.lstat(src))]
+    for rel, st in listed:
+        target = dest / rel
+        if stat.S_ISDIR(st.st_mode):
+            os.mkdir(target, 0o700)
+            folders.append((rel, st))
+        elif stat.S_ISLNK(st.st_mode):
+            os.symlink(os.readlink(src / rel), target)
+        else:
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            try:
+                for data in read_chunks(src / rel, budget):
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(fd, view):]
+                os.fchmod(fd, _copy_mode(st, private_modes))
+            finally:
+                os.close(fd)
+    for rel, st in reversed(folders):  # last, so an owner-only folder did not block its own copy
+        os.chmod(dest / rel if rel else dest, _copy_mode(st, private_modes))
+
+
+def tree_digest(folder: Path, root: Path | None = None) -> str:
+    """A digest of a server folder's files and of the shared packages it vendors (what a copy
+    would take), to see whether it changed; special files are refused, never read."""
+    import hashlib
+
+    from . import vendor
+
+    digest = hashlib.sha256()
+    trees = [("", folder)]
+    packages = vendor.outside_packages(folder, root or vendor.source_root(folder))
+    trees += [(f"{vendor.VENDOR}/{dist}/", path) for dist, path in sorted(packages.items())]
+    budget = Budget(str(folder))
+    for prefix, top in trees:
+        for rel, st in entries(top):
+            if stat.S_ISDIR(st.st_mode):
+                continue
+            digest.update((prefix + rel).encode() + b"\0")
+            if stat.S_ISLNK(st.st_mode):
+                digest.update(os.readlink(top / rel).encode())
+            else:
+                for data in read_chunks(top / rel, budget):
+                    digest.update(data)
+            digest.update(b"\0")
+    return "sha256:" + digest.hexdigest()
 
 
 def check_subdir(subdir: str) -> str:
@@ -148,11 +294,11 @@ def fetch(source: dict, dest: Path, scratch: Path) -> dict:
 
     if source["type"] == "path":
         origin = Path(source["path"])
-        copy_tree(origin, dest)
+        budget = Budget(source["path"])
+        copy_tree(origin, dest, budget)
         # The shipped core servers' shared packages are in claudex's own mcp-servers/lib.
         root = Path(source["root"]) if source.get("root") else vendor.source_root(origin)
-        vendor.vendor(dest, origin, root, copy_tree)
-        _check_size(dest, source["path"])
+        vendor.vendor(dest, origin, root, lambda src, to: copy_tree(src, to, budget))
         return {k: v for k, v in source.items() if k != "root"}
     clone = scratch / "clone"
     git("clone", "--quiet", "--no-recurse-submodules", "--", source["url"], str(clone))
@@ -171,13 +317,23 @@ def fetch(source: dict, dest: Path, scratch: Path) -> dict:
                                   hint="check the ref (git ls-remote URL lists tags and branches)")
         git("checkout", "--quiet", "--detach", commit, cwd=clone)
     if source.get("submodules"):  # only when asked for (install --submodules)
-        git("-c", "protocol.file.allow=always", "submodule", "--quiet", "update", "--init", "--recursive", cwd=clone)
+        # Never the file transport for submodules: a hostile .gitmodules could otherwise pull
+        # any repository on this machine (the user's private ones) into the registry.
+        try:
+            git("-c", "protocol.file.allow=never", "submodule", "--quiet", "update", "--init", "--recursive",
+                cwd=clone)
+        except ExternalFailure as exc:
+            if "transport 'file' not allowed" not in exc.message:
+                raise
+            raise InvalidInput(f"a submodule of {source['url']} points at a repository on this machine, "
+                               "which is not fetched", code="submodule_transport",
+                               hint="submodules are fetched over https or ssh only; install without --submodules") from None
         _check_size(clone, source["url"])
     commit = git("rev-parse", "HEAD", cwd=clone).strip()
     origin = _subfolder(clone, source["subdir"], source["url"]) if source.get("subdir") else clone
-    copy_tree(origin, dest)
-    vendor.vendor(dest, origin, clone, copy_tree)
-    _check_size(dest, source["url"])
+    budget = Budget(source["url"])
+    copy_tree(origin, dest, budget, private_modes=False)
+    vendor.vendor(dest, origin, clone, lambda src, to: copy_tree(src, to, budget, private_modes=False))
     return {**source, "commit": commit}
 
 

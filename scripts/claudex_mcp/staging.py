@@ -118,6 +118,7 @@ def recover(registry: Path) -> list[str]:
         # the old version back (the new one never became visible). Everything else in a
         # transaction folder is either not committed yet (dropped) or committed (the rename
         # happened; registry.json is brought up to date by registry.reconcile()).
+        stop_installers(journal)
         parked = txn / "new.swap"
         if journal.get("op") == "upgrade" and target is not None and not target.exists() and parked.is_dir():
             os.rename(parked, target)
@@ -125,6 +126,14 @@ def recover(registry: Path) -> list[str]:
         remove_tree(txn)
         done.append(f"removed the leftovers of an interrupted {journal.get('op', 'operation')} ({txn.name})")
     return done
+
+
+def stop_installers(journal: dict) -> None:
+    """Hook for recovery: end what the dead transaction's installers (pip, npm, git) still run
+    before its folder is removed (procs.py tags them with the owning claudex's pid)."""
+    from . import procs
+
+    procs.stop_installers(journal.get("pid"))
 
 
 def fault(step: str) -> None:

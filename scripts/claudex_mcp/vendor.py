@@ -42,7 +42,9 @@ _LONG = {"--requirement": True, "--constraint": True, "--editable": True, "--fin
          "--config-settings": True}
 _SHORT = {"-r": "--requirement", "-c": "--constraint", "-e": "--editable", "-f": "--find-links",
           "-i": "--index-url", "-C": "--config-settings"}
-_PATH_OPTIONS = {"--requirement", "--constraint", "--editable", "--find-links"}
+_PATH_OPTIONS = {"--requirement", "--constraint", "--editable", "--find-links", "--index-url", "--extra-index-url"}
+# A file: URL anywhere, also inside a VCS URL (git+file:///...) or a direct reference (name @ file:...).
+_FILE_URL = re.compile(r"(^|[+@\s])file:", re.I)
 
 
 class Line:
@@ -201,9 +203,9 @@ def _split_path(value: str) -> tuple[str, str]:
 
 def _is_local(value: str) -> bool:
     """pip's `_looks_like_path`, plus `file:` URLs and `name @ file:` references."""
-    if value.lower().startswith("file:") or re.search(r"@\s*file:", value, re.I):
+    if _FILE_URL.search(value):
         return True
-    if _SCHEME.match(value) or re.match(r"^[A-Za-z][A-Za-z0-9+.-]*\+", value):
+    if _SCHEME.match(value) or re.match(r"^[A-Za-z][A-Za-z0-9.-]*\+", value):
         return False  # https://..., git+https://...: fetched by pip, not read from disk
     if re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]*\s*(\[[^\]]*\])?\s*@", value):
         return False  # name @ https://...
@@ -270,6 +272,13 @@ def resolve(line: Line, folder: Path, origin: Path, root: Path) -> tuple[str, Pa
     """None for a path inside the server folder; ("dist", realpath) for a package to vendor;
     refuses anything else. ``folder`` is where the file is read (the staged copy); ``origin``
     is the source folder the relative path is resolved against."""
+    if line.option in ("--index-url", "--extra-index-url"):
+        if _FILE_URL.search(line.value):
+            raise _refuse(line, folder, "is an index on this machine (a file: URL)",
+                          "use an https index, or put the wheels inside the server folder and use -f ./wheels")
+        return None
+    if _FILE_URL.search(line.value):
+        raise _refuse(line, folder, "is a file: URL", "name the package by a relative path (../lib/<dist>)")
     if line.option == "--find-links":
         path = line.value
     else:
@@ -277,8 +286,6 @@ def resolve(line: Line, folder: Path, origin: Path, root: Path) -> tuple[str, Pa
     if not path or _ENV.search(path):
         raise _refuse(line, folder, "uses an environment variable in a path",
                       "write the path literally, relative to the server folder")
-    if path.lower().startswith("file:") or re.search(r"@\s*file:", path, re.I):
-        raise _refuse(line, folder, "is a file: URL", "name the package by a relative path (../lib/<dist>)")
     if path.startswith(("/", "~")):
         raise _refuse(line, folder, "is an absolute path outside the server folder",
                       "put the package inside the server folder or the repository's mcp-servers/lib/, "
@@ -332,8 +339,6 @@ def outside_packages(origin: Path, root: Path, folder: Path | None = None) -> di
 def vendor(staged: Path, origin: Path, root: Path, copy) -> list[str]:
     """Copy the outside packages into ``staged``/vendor/ (with ``copy(src, dest)``) and rewrite
     the lines naming them in the staged requirements files. Returns the vendored dists."""
-    from . import atomic
-
     lines = [line for line in scan(staged) if line.option not in ("--requirement", "--constraint")]
     packages: dict[str, Path] = {}
     rewrites: dict[Path, dict[int, str]] = {}
@@ -382,7 +387,7 @@ def _rewrite(file: Path, changes: dict[int, str]) -> None:
             skipping = text.endswith("\\")
         else:
             out.append(text)
-    atomic.write_text(file, "\n".join(out) + "\n")
+    atomic.write_text(file, "\n".join(out) + "\n", mode=stat.S_IMODE(os.lstat(file).st_mode))
 
 
 def pip_lines(folder: Path) -> list[str]:

@@ -64,7 +64,8 @@ bare_git_server() {
     for excluded in .git __pycache__ .venv; do
         [ ! -e "$REG/installed/tiny/$excluded" ] || fail "$excluded was copied into the registry"
     done
-    [ "$(stat -c %a "$REG/installed/tiny/server.py")" = 644 ] || fail "server.py is not 644"
+    [ "$(stat -c %a "$REG/installed/tiny/server.py")" = 600 ] || fail "server.py (600 in the source) is not kept owner-only"
+    [ "$(stat -c %a "$REG/installed/tiny/manifest.json")" = 644 ] || fail "manifest.json is not 644"
     [ "$(registry_json 'doc["servers"]["tiny"]["source"] == {"type": "path", "path": "'"$SRC/tiny"'"}')" = True ] ||
         fail "registry.json does not record the folder source: $(cat "$REG/registry.json")"
     [ "$(registry_json 'doc["servers"]["tiny"]["location"], doc["servers"]["tiny"]["version"]')" = "('installed', '1.0.0')" ] ||

@@ -133,6 +133,34 @@ def status_times(root: Path, env: dict, runs: int) -> dict:
     return dict(result, one_server_test_median_ms=single["median_ms"], servers=20)
 
 
+def create_to_healthy(root: Path, env: dict) -> dict:
+    """The plan's "new server creation < 5 minutes": per built-in template, a scripted session
+    `create --defaults`, `validate`, `install`, `status` until it says healthy. A fresh HOME, so the
+    npm and pip caches start empty (a first server on a new machine)."""
+    results = {}
+    for template in ("node", "python", "shell"):
+        home = root / f"create-{template}"
+        home.mkdir()
+        run_env = dict(env, HOME=str(home), XDG_CACHE_HOME=str(home / ".cache"),
+                       CLAUDEX_MCP_REGISTRY=str(home / "registry"), npm_config_update_notifier="false")
+        subprocess.run([CLAUDEX, "mcp", "init"], capture_output=True, env=run_env, check=True)
+        folder = home / f"new-{template}"
+        steps, start = {}, time.perf_counter()
+        for step, argv in (("create", ["create", folder.name, "--template", template, "--defaults",
+                                       "--output", str(folder)]),
+                           ("validate", ["validate", str(folder)]), ("install", ["install", str(folder)]),
+                           ("status", ["status", "--json", "--refresh"])):
+            begun = time.perf_counter()
+            proc = subprocess.run([CLAUDEX, "mcp", *argv], capture_output=True, text=True, env=run_env, cwd=home)
+            steps[f"{step}_s"] = round(time.perf_counter() - begun, 2)
+            if proc.returncode != 0:
+                raise SystemExit(f"create_to_healthy {template}: {step} failed: {proc.stderr}")
+        states = {s["name"]: s["state"] for s in json.loads(proc.stdout)}
+        results[template] = dict(steps, total_s=round(time.perf_counter() - start, 2),
+                                 healthy=states.get(folder.name) == "healthy", target_s=300)
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--output", type=Path, default=ROOT / "build" / "bench.json")
@@ -159,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         results["entrypoint_50_servers"] = dict(time_command(entrypoint, args.runs, env50), target_ms=40)
         results["install_small_local_server"] = dict(install_times(Path(tmp), env, args.runs), target_ms=300)
         results["status_20_servers"] = status_times(Path(tmp), env, max(3, args.runs // 10))
+        results["create_to_healthy"] = create_to_healthy(Path(tmp), env)
     report = {"cpus": os.cpu_count(), "python": sys.version.split()[0], "results": results}
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")

@@ -1,87 +1,109 @@
-"""Scaffold a new MCP server folder from a copier template (Python, official SDK).
+"""Scaffold a new MCP server folder from a copier template: node, python, shell or custom.
 
-The folder has manifest.json, requirements.txt, server.py (thin tools), a core module with the
-logic, tests/ (a real MCP session) and a README; it passes 'claudex mcp validate' and
-'claudex mcp test --suite' as it is, and installs with 'claudex mcp install'.
+node uses the official TypeScript SDK with zod schemas, python the official Python SDK, shell
+serves the scripts in tools/ as MCP tools; custom is any copier template by path or git URL (@REF).
+
+On a terminal it asks copier's questionnaire (server type with the arrow keys, description,
+author, license, initial tools, and what the template adds); --defaults or --data never ask.
+The answers are recorded in .copier-answers.yml, so `copier update` can bring the folder forward.
+The folder is rendered beside its destination, checked with 'claudex mcp validate', then moved
+into place: a refusal or a failure leaves nothing behind. A name that is invalid or that a
+registry server already has, and a non-empty destination, are refused before anything is written.
 """
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from pathlib import Path
 
 from .. import common
 
 EXAMPLES = (
-    "claudex mcp create weather",
-    "claudex mcp create weather --dest ~/src/weather --description 'Forecasts for agents.'",
-    "claudex mcp create weather --json && claudex mcp test ./weather --suite",
+    "claudex mcp create weather                                   # asks, on a terminal",
+    "claudex mcp create weather --template python --defaults --json",
+    "claudex mcp create weather --template node --data tools=forecast,alerts --data author='Ada L.'",
+    "claudex mcp create weather --template ./my-template --trust  # a custom copier template",
+    "claudex mcp create weather --template https://example.org/t.git@v1.2.0",
 )
-TEMPLATES = ("python-server",)
 
 
 def build_parser(prog: str) -> argparse.ArgumentParser:
     p = common.parser(prog, __doc__, EXAMPLES)
     p.add_argument("name", help="the server's name: lowercase letters, digits and dashes")
-    p.add_argument("--dest", metavar="DIR", help="where to create it (default: ./NAME)")
-    p.add_argument("--description", default="An MCP server for Claudex.", help="one sentence for the manifest")
-    p.add_argument("--author", default="Claudex developers")
-    p.add_argument("--license", default="MIT", help="an SPDX license expression")
-    p.add_argument("--template", choices=TEMPLATES, default="python-server", help="the template (default: python-server)")
+    p.add_argument("--template", metavar="TEMPLATE",
+                   help="node, python, shell, a copier template folder, or a git URL with an optional @REF "
+                        "(default: asked on a terminal, else node)")
+    p.add_argument("--defaults", action="store_true", help="never ask: every answer not given takes its default")
+    p.add_argument("--data", metavar="KEY=VALUE", action="append", default=[],
+                   help="an answer (repeatable): description, author, license, tools (e.g. tools=greet,add_numbers) "
+                        "or a key the template adds; never asks")
+    p.add_argument("--output", "--dest", dest="output", metavar="DIR",
+                   help="the folder to create (default: ./NAME); it must not exist or be empty")
+    p.add_argument("--description", help="shorthand for --data description=...")
+    p.add_argument("--author", help="shorthand for --data author=...")
+    p.add_argument("--license", help="shorthand for --data license=... (an SPDX expression)")
+    p.add_argument("--trust", action="store_true",
+                   help="allow a custom template's unsafe copier features (tasks, migrations, Jinja extensions)")
     common.add_json(p)
     return p
 
 
-def _check_metadata(args: argparse.Namespace) -> None:
-    """The values that go into the new manifest must pass its schema, checked before anything is made."""
-    import re
-
-    from ... import schema
-    from ...errors import UsageError
-
-    fields = schema.load_schema("manifest")["properties"]["metadata"]["properties"]
-    for option, value in (("description", args.description), ("license", args.license)):
-        rule = fields[option]
-        too_long = len(value) > rule.get("maxLength", len(value)) or len(value) < rule.get("minLength", 0)
-        if too_long or ("pattern" in rule and not re.search(rule["pattern"], value)):
-            raise UsageError(f"--{option}: {value[:60]!r}{'...' if len(value) > 60 else ''} is not a valid {option}",
-                             code=f"invalid_{option}", hint=rule["description"])
-
-
 def action(args: argparse.Namespace) -> int:
-    from ... import paths, validation
-    from ...errors import Conflict, ExternalFailure, InvalidInput
-    from ...lifecycle import check_name
+    import sys
 
-    check_name(args.name)
-    _check_metadata(args)
-    dest = Path(args.dest or args.name).expanduser().absolute()
-    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
-        raise Conflict(f"{dest} exists and is not empty", path=str(dest), code="exists",
-                       hint="choose another --dest, or remove it")
-    template = paths.PROJECT_ROOT / "templates" / args.template
-    import copier
+    from ... import scaffold
 
-    try:
-        copier.run_copy(str(template), dest, data={"name": args.name, "description": args.description,
-                                                   "author": args.author, "license": args.license},
-                        defaults=True, quiet=True, unsafe=False, vcs_ref="HEAD" if (template / ".git").exists() else None)
-    except Exception as exc:  # copier's own errors: say which and what, never a traceback
-        raise ExternalFailure(f"copier could not create {dest}: {type(exc).__name__}: {exc}", code="copier_failed",
-                              hint="check --dest and the template; nothing else was changed") from None
-    problems = validation.validate_folder(dest)
-    if problems:  # a template bug: keep the folder to look at, but say so
-        raise InvalidInput(f"the new server at {dest} is not valid: {problems[0]['message']}", path=str(dest),
-                           code="invalid_template", hint=f"run 'claudex mcp validate {dest}'; this is a template bug")
-    result = {"name": args.name, "folder": str(dest), "template": args.template,
-              "files": sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file())}
+    data = _parse_data(args.data)
+    for key in ("description", "author", "license"):
+        if getattr(args, key) is not None:
+            data[key] = getattr(args, key)
+    template = args.template or data.pop("template", None)
+    interactive = (not args.defaults and not data and sys.stdin.isatty() and sys.stdout.isatty())
+    if template is None and interactive:
+        template = _ask_template()
+    plan = scaffold.plan(args.name, template or scaffold.DEFAULT_TEMPLATE, data, args.output)
+    result = scaffold.create(plan, interactive=interactive, trust=args.trust)
     if args.json:
         common.write_json(result)
     else:
-        print(f"created {args.name} in {dest}")
-        print(f"  next: claudex mcp test {dest} --suite && claudex mcp install {dest}")
+        print(common.paint(f"✓ Created server structure at {result['folder']}/", "32"))
+        print("Next steps:")
+        for step in result["next"]:
+            print(f"  {step}")
     return 0
+
+
+def _parse_data(items: list[str]) -> dict[str, str]:
+    from ...errors import UsageError
+
+    data: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.isidentifier():
+            raise UsageError(f"--data {item!r} is not KEY=VALUE", code="invalid_data",
+                             hint="give one answer per --data, e.g. --data tools=greet,add_numbers")
+        if key == "name" or key.startswith("_"):
+            raise UsageError(f"--data cannot set {key!r}", code="invalid_data",
+                             hint="the name is the first argument; keys starting with _ are copier's own")
+        data[key] = value
+    return data
+
+
+def _ask_template() -> str:
+    """The plan's first question, asked with questionary, the prompt library copier's own
+    questionnaire uses (same look, arrow keys): copier cannot ask it, as the answer picks the
+    template that holds the other questions."""
+    import questionary
+
+    from ... import scaffold
+
+    choices = [questionary.Choice(title, value) for value, title in scaffold.TEMPLATE_TITLES.items()]
+    choices.append(questionary.Choice("Custom Template", "custom"))
+    chosen = questionary.select("Server type:", choices=choices, default=choices[0]).unsafe_ask()
+    if chosen == "custom":
+        chosen = questionary.text("Template (a copier template folder, or a git URL with @REF):",
+                                  validate=lambda s: bool(s.strip()) or "give a path or a URL").unsafe_ask().strip()
+    return chosen
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "claudex mcp create") -> int:

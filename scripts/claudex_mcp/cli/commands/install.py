@@ -32,6 +32,9 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--submodules", action="store_true", help="also fetch the repository's git submodules")
     p.add_argument("--subdir", metavar="PATH", help="the server's folder inside the git repository "
                    "(its requirements may then name shared packages elsewhere in the repository, e.g. ../lib/<dist>)")
+    p.add_argument("--ignore-scripts", action="store_true",
+                   help="npm runs no package scripts; pip installs only wheels from indexes (no downloaded "
+                   "sdist is built), though the server's own local packages are still built (see docs/lifecycle.md)")
     common.add_json(p)
     return p
 
@@ -39,7 +42,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 def action(args: argparse.Namespace) -> int:
     from ... import lifecycle, paths
 
-    result = lifecycle.install(paths.registry_dir(), args.source, ref=args.ref, submodules=args.submodules, subdir=args.subdir, report=common.progress(not args.json))
+    result = lifecycle.install(paths.registry_dir(), args.source, ref=args.ref, submodules=args.submodules, subdir=args.subdir, ignore_scripts=args.ignore_scripts, report=common.progress(not args.json))
     if args.json:
         common.write_json(result)
     else:

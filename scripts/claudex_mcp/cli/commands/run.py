@@ -2,8 +2,10 @@
 
 Resolves the effective config for the project, checks the required variables, expands
 ${VAR}, changes to the server's folder, appends its stderr to
-${XDG_STATE_HOME:-~/.local/state}/claudex/logs/<server>.log, records pid and start time, and
-then execs the server: stdin and stdout pass straight through, no process in between.
+${XDG_STATE_HOME:-~/.local/state}/claudex/logs/<server>.log (kept under
+CLAUDEX_MCP_LOG_MAX_BYTES while it runs, the older part in <server>.log.1), records pid and
+start time, and then execs the server: stdin and stdout pass straight through, no process in
+between.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ def action(args: argparse.Namespace) -> int:
     entry = common.server_entry(index, args.server)
     where = project.resolve(args.project, args.project_dir)
     launch = launcher.prepare(entry, config.Layers(registry, where), dict(os.environ))
-    log_fd = launcher.open_log(launch)
+    log_fd = launcher.log_pipe(launch)
     launcher.record_start(launch, where)
     os.chdir(launch.cwd)
     sys.stdout.flush()

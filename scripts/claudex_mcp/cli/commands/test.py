@@ -105,16 +105,42 @@ def _summary(report: dict) -> dict:
 
 
 def _suite(folder: str) -> dict:
+    """The server's own tests: `npm test` for a Node package with a test script, else pytest in
+    its venv (or claudex's Python), with the shared harness (claudex_testing) importable."""
+    import json
+    import shutil
+
+    from ... import paths
+
     tests = Path(folder) / "tests"
     if not tests.is_dir():
         return {"ran": False, "reason": "the server has no tests/ folder"}
-    python = Path(folder) / ".venv" / "bin" / "python"
-    python = str(python) if python.exists() else sys.executable
-    proc = subprocess.run([python, "-m", "pytest", "-q", "tests"], cwd=folder, capture_output=True, text=True,
-                          stdin=subprocess.DEVNULL)
+    package = Path(folder) / "package.json"
+    try:
+        scripts = json.loads(package.read_text(encoding="utf-8")).get("scripts", {}) if package.is_file() else {}
+    except (OSError, ValueError, AttributeError):
+        scripts = {}
+    env = dict(os.environ)
+    if isinstance(scripts, dict) and "test" in scripts:
+        npm = shutil.which("npm")
+        if npm is None:
+            return {"ran": False, "passed": False, "reason": "npm is not installed, so npm test cannot run"}
+        if not (Path(folder) / "node_modules").is_dir():
+            return {"ran": False, "passed": False, "reason": "run 'npm install' in the folder first"}
+        argv = [npm, "test", "--silent"]
+    else:
+        python = Path(folder) / ".venv" / "bin" / "python"
+        argv = [str(python) if python.exists() else sys.executable, "-m", "pytest", "-q", "tests"]
+        harness = str(paths.PROJECT_ROOT / "mcp-servers" / "lib" / "claudex-testing")
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (harness, env.get("PYTHONPATH")) if p)
+    proc = subprocess.run(argv, cwd=folder, capture_output=True, text=True, stdin=subprocess.DEVNULL, env=env)
     lines = [l for l in proc.stdout.splitlines() if l.strip()]
-    return {"ran": True, "passed": proc.returncode == 0, "exitCode": proc.returncode,
-            "summary": lines[-1] if lines else proc.stderr.strip()[-300:]}
+    counts = {l.split()[1]: l.split()[2] for l in lines if l.startswith("# ") and len(l.split()) == 3}
+    if "pass" in counts and "fail" in counts:  # node's test runner (TAP)
+        summary = f"{counts['pass']} passed, {counts['fail']} failed"
+    else:
+        summary = lines[-1] if lines else proc.stderr.strip()[-300:]
+    return {"ran": True, "passed": proc.returncode == 0, "exitCode": proc.returncode, "summary": summary}
 
 
 def action(args: argparse.Namespace) -> int:

@@ -1,0 +1,256 @@
+"""The integration harness for MCP servers' own tests: a real MCP session over stdio with a
+server folder (started from its manifest, as `claudex mcp test PATH` does) or with a registry
+server (started through the launcher, `claudex mcp run NAME`, as clients start it).
+
+    from claudex_testing import connect, assert_stdout_is_jsonrpc
+
+    with connect("path/to/server") as session:           # or connect("weather", via="run")
+        assert "greet" in session.tool_names()
+        assert session.call_text("greet", {"text": "Ada"}) == "greet: Ada"
+
+The API is synchronous (an anyio portal runs the client in a thread), so plain pytest tests
+use it; the server process is stopped when the block ends, whatever happens in it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Session", "ServerCommand", "server_command", "connect", "assert_stdout_is_jsonrpc"]
+
+# One bound per wait: how long a server may take to start and answer, and to stop.
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 5.0
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class ServerCommand:
+    """The argv, environment and working directory a server starts with."""
+
+    def __init__(self, argv: list[str], env: dict[str, str], cwd: str):
+        self.argv, self.env, self.cwd = argv, env, cwd
+
+    def __repr__(self) -> str:
+        return f"ServerCommand({self.argv!r}, cwd={self.cwd!r})"
+
+
+def _expand(value: str, scope: Mapping[str, str]) -> str:
+    return _VAR.sub(lambda m: scope.get(m.group(1), m.group(2) or ""), value)
+
+
+def server_command(target: str | os.PathLike, *, via: str = "folder", env: Mapping[str, str] | None = None,
+                   claudex: str | None = None) -> ServerCommand:
+    """How to start ``target``: a server folder from its manifest (``via="folder"``), or a registry
+    server through ``claudex mcp run NAME`` (``via="run"``, the launcher clients use)."""
+    base = dict(os.environ, **(env or {}))
+    if via == "run":
+        exe = claudex or base.get("CLAUDEX_BIN") or shutil.which("claudex") or str(Path(sys.executable).parent / "claudex")
+        return ServerCommand([exe, "mcp", "run", str(target)], base, os.getcwd())
+    if via != "folder":
+        raise ValueError(f"via must be 'folder' or 'run', not {via!r}")
+    folder = Path(target).resolve()
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    server = manifest["server"]
+    if server.get("transport", "stdio") != "stdio":
+        raise ValueError(f"{folder} is a remote server ({server['transport']}); the harness starts stdio servers")
+    scope = dict(base, SERVER_DIR=str(folder))
+    run_env = dict(base, SERVER_DIR=str(folder))
+    for key, value in server.get("env", {}).items():
+        run_env[key] = _expand(value, scope)
+    argv = [_expand(server["command"], scope)] + [_expand(a, scope) for a in server.get("args", [])]
+    venv_python = str(folder / ".venv" / "bin" / "python")
+    if argv[0] == venv_python and not Path(venv_python).exists():
+        # Not installed yet (install makes the venv): the interpreter running the tests has the SDK.
+        argv[0] = sys.executable
+    return ServerCommand(argv, run_env, str(folder))
+
+
+class Session:
+    """A live MCP client session; every method blocks until the server answers."""
+
+    def __init__(self, portal, client, initialize_result):
+        self._portal, self.client, self.initialize_result = portal, client, initialize_result
+
+    @property
+    def server_name(self) -> str:
+        return self.initialize_result.server_info.name
+
+    def list_tools(self) -> list:
+        return self._portal.call(self.client.list_tools).tools
+
+    def tool_names(self) -> list[str]:
+        return sorted(t.name for t in self.list_tools())
+
+    def call(self, tool: str, arguments: Mapping[str, Any] | None = None):
+        """The CallToolResult (check ``.is_error``); protocol errors raise."""
+        return self._portal.call(self.client.call_tool, tool, dict(arguments or {}))
+
+    @staticmethod
+    def text(result) -> str:
+        return "".join(getattr(part, "text", "") for part in result.content)
+
+    def call_text(self, tool: str, arguments: Mapping[str, Any] | None = None) -> str:
+        """The text of a call that must succeed (AssertionError with the server's message if not)."""
+        result = self.call(tool, arguments)
+        if result.is_error:
+            raise AssertionError(f"tool {tool} failed: {self.text(result)}")
+        return self.text(result)
+
+    def ping(self) -> None:
+        self._portal.call(self.client.send_ping)
+
+
+@contextmanager
+def connect(target: str | os.PathLike, *, via: str = "folder", env: Mapping[str, str] | None = None,
+            claudex: str | None = None, timeout: float = START_TIMEOUT) -> Iterator[Session]:
+    """A real MCP session with a server (see ``server_command``), initialized and ready."""
+    from anyio.from_thread import start_blocking_portal
+
+    command = server_command(target, via=via, env=env, claudex=claudex)
+    try:
+        with start_blocking_portal() as portal:
+            with portal.wrap_async_context_manager(_open(command, timeout)) as (client, init):
+                yield Session(portal, client, init)
+    except BaseExceptionGroup as group:
+        # The SDK's task groups wrap what the test raised (an AssertionError, say): give it back as is.
+        leaf: BaseException = group
+        while isinstance(leaf, BaseExceptionGroup) and len(leaf.exceptions) == 1:
+            leaf = leaf.exceptions[0]
+        if leaf is group:
+            raise
+        raise leaf from None
+
+
+def _open(command: ServerCommand, timeout: float):
+    from contextlib import asynccontextmanager
+
+    import anyio
+    from mcp import ClientSession
+    from mcp.client.stdio import StdioServerParameters, stdio_client
+
+    @asynccontextmanager
+    async def opened():
+        params = StdioServerParameters(command=command.argv[0], args=command.argv[1:], env=command.env,
+                                       cwd=command.cwd)
+        async with stdio_client(params) as (read, write):
+            async with ClientSession(read, write) as client:
+                with anyio.fail_after(timeout):
+                    init = await client.initialize()
+                yield client, init
+
+    return opened()
+
+
+def assert_stdout_is_jsonrpc(target: str | os.PathLike, *, via: str = "folder", env: Mapping[str, str] | None = None,
+                             claudex: str | None = None, timeout: float = START_TIMEOUT) -> list[dict]:
+    """Drive a session by hand (initialize, tools/list, ping) and check that every line the server
+    wrote to stdout is a JSON-RPC 2.0 message; return the messages. A log line, a banner or a
+    print() on stdout fails with the offending line."""
+    command = server_command(target, via=via, env=env, claudex=claudex)
+    requests = [
+        {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "claudex-testing", "version": "0.1.0"}}},
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+        {"jsonrpc": "2.0", "id": 3, "method": "ping"},
+    ]
+    proc = subprocess.Popen(command.argv, cwd=command.cwd, env=command.env, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
+    messages: list[dict] = []
+    try:
+        assert proc.stdin is not None and proc.stdout is not None
+        lines = _Lines(proc)
+        deadline = time.monotonic() + timeout
+        answered: set = set()
+        for request in requests:
+            proc.stdin.write((json.dumps(request) + "\n").encode())
+            proc.stdin.flush()
+            if "id" not in request:
+                continue
+            while request["id"] not in answered:
+                line = lines.next(deadline)
+                if line is None:
+                    raise AssertionError(f"the server closed stdout or did not answer {request['method']} "
+                                         f"within {timeout} s")
+                message = _jsonrpc(line)
+                messages.append(message)
+                if "id" in message and ("result" in message or "error" in message):
+                    answered.add(message["id"])
+        proc.stdin.close()
+        # Anything written after stdin closes must be JSON-RPC too.
+        end = time.monotonic() + STOP_TIMEOUT
+        while (line := lines.next(end)) is not None:
+            messages.append(_jsonrpc(line))
+    finally:
+        _stop(proc)
+    return messages
+
+
+def _jsonrpc(line: str) -> dict:
+    try:
+        message = json.loads(line)
+    except ValueError:
+        message = None
+    if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
+        raise AssertionError(f"the server wrote a line that is not JSON-RPC to stdout: {line[:200]!r}")
+    return message
+
+
+class _Lines:
+    """Lines from a process's stdout, each wait bounded by a deadline."""
+
+    def __init__(self, proc: subprocess.Popen):
+        self.fd = proc.stdout.fileno()
+        self.buf = b""
+        self.eof = False
+
+    def next(self, deadline: float) -> str | None:
+        import selectors
+
+        with selectors.DefaultSelector() as sel:
+            sel.register(self.fd, selectors.EVENT_READ)
+            while True:
+                head, sep, tail = self.buf.partition(b"\n")
+                if sep:
+                    self.buf = tail
+                    if head.strip():
+                        return head.decode("utf-8", "replace")
+                    continue
+                if self.eof:
+                    line, self.buf = self.buf, b""
+                    return line.decode("utf-8", "replace") if line.strip() else None
+                left = deadline - time.monotonic()
+                if left <= 0 or not sel.select(left):
+                    return None
+                chunk = os.read(self.fd, 65536)
+                if not chunk:
+                    self.eof = True
+                self.buf += chunk
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    import signal
+
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        except ProcessLookupError:
+            pass
+    for stream in (proc.stdin, proc.stdout):
+        if stream and not stream.closed:
+            stream.close()
