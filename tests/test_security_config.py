@@ -405,8 +405,8 @@ def test_test_verb_takes_a_folder_named_unlike_its_server(sandbox, reg, tmp_path
     (("install", "{folder}", "--submodules"), "git_option_without_git"),
     (("install", "https://git.example.com/x.git@v1", "--ref", "v2"), "ref_conflict"),
     (("logs", "notes", "-n", "-1"), "usage"),
-    (("create", "newsrv", "--license", "MIT; rm -rf /", "--dest", "{tmp}/n1"), "invalid_license"),
-    (("create", "newsrv", "--description", "x" * 600, "--dest", "{tmp}/n2"), "invalid_description"),
+    (("create", "newsrv", "--license", "MIT; rm -rf /", "--dest", "{tmp}/n1"), "invalid_answers"),
+    (("create", "newsrv", "--description", "x" * 600, "--dest", "{tmp}/n2"), "invalid_answers"),
 ])
 def test_user_mistakes_get_a_hint(sandbox, reg, tmp_path, argv, code):
     folder = tmp_path / "src" / "notes"
