@@ -384,6 +384,20 @@ def test_a_deeply_nested_layer_is_a_clean_error(sandbox, reg):
     refused(cli(sandbox, "generate"))
 
 
+def test_a_lone_surrogate_in_a_layer_or_manifest_is_a_clean_error(sandbox, reg, tmp_path):
+    path = user_layer(sandbox, {})
+    path.write_text('{"servers": {"notes": {"env": {"A": "\\ud800"}}}}')
+    error = refused(cli(sandbox, "config", "show", "notes"))
+    assert "surrogate" in error["message"] and "/servers/notes/env/A" in error["message"]
+    run = cli(sandbox, "run", "notes")
+    assert run.returncode == 1 and "surrogate" in run.stderr and "hint:" in run.stderr
+    doc = manifest("sur")
+    doc["server"]["env"] = {"A": "\ud800"}
+    (tmp_path / "m.json").write_text(json.dumps(doc))  # json.dumps writes it as the escape \ud800
+    proc = cli(sandbox, "validate", str(tmp_path / "m.json"), "--json")
+    assert proc.returncode == 1 and '"rule": "not_utf8"' in proc.stdout
+
+
 def test_installing_the_registry_into_itself_is_refused(sandbox, reg):
     before = snapshot(reg)
     for source in (str(reg), str(reg / "installed" / "notes"), str(reg.parent)):

@@ -118,7 +118,33 @@ def _manifest_semantics(doc: Any, file: str) -> list[dict]:
     return found
 
 
+def unencodable(value: Any, pointer: str = "") -> str | None:
+    """The JSON pointer of the first string (key or value) that is not valid Unicode text."""
+    def bad(text: str) -> bool:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+
+    if isinstance(value, str):
+        return pointer if bad(value) else None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        here = pointer + "/" + str(key).replace("~", "~0").replace("/", "~1")
+        if isinstance(key, str) and bad(key):
+            return here.encode("utf-8", "backslashreplace").decode("utf-8")
+        found = unencodable(item, here)
+        if found is not None:
+            return found
+    return None
+
+
 def validate_document(doc: Any, kind: str, file: str) -> list[dict]:
+    bad = unencodable(doc)
+    if bad is not None:  # "\ud800": JSON allows it, but no environment, file or terminal takes it
+        return [_problem(file, bad, "not_utf8", "a lone surrogate escape (\\ud800-\\udfff) is not text",
+                         "write the character itself, or a surrogate pair")]
     problems = [dict(p, file=file) for p in schema.validate(doc, kind)]
     if kind == "manifest":
         problems += _manifest_semantics(doc, file)
