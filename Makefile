@@ -7,9 +7,9 @@ STAMP := $(VENV)/.installed
 # `claudex mcp install` gives each installed server a venv of its own.
 SERVER_REQUIREMENTS := $(wildcard mcp-servers/*/requirements.txt mcp-servers/core/*/requirements.txt)
 SHARED_PACKAGES := $(wildcard mcp-servers/lib/*/pyproject.toml)
-MCP_VERBS := init validate list cache config generate run install uninstall upgrade enable disable status test logs create
+MCP_VERBS := init validate list cache config generate run install uninstall upgrade enable disable status test logs create watch
 
-.PHONY: install test run bench docs clean $(addprefix mcp-,$(MCP_VERBS))
+.PHONY: install test run bench docs clean image image-test $(addprefix mcp-,$(MCP_VERBS))
 
 install: $(STAMP)
 
@@ -34,6 +34,13 @@ bench: $(STAMP)
 
 docs: $(STAMP)
 	$(INV) docs
+
+# make image [BASE=debootstrap|IMAGE] [CLIS=0]: the Claudex image (Dockerfile)
+image: $(STAMP)
+	$(INV) image --base "$(BASE)" $(if $(filter 0,$(CLIS)),--no-clis,)
+
+image-test: $(STAMP)
+	$(INV) image-test
 
 # make mcp-<verb> ARGS="..." runs `claudex mcp <verb> ...`
 $(addprefix mcp-,$(MCP_VERBS)): mcp-%: $(STAMP)

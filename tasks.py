@@ -6,6 +6,7 @@ Verb tasks pass their arguments on unchanged: `inv mcp.validate --args "x.json -
 
 from __future__ import annotations
 
+import os
 import shlex
 import shutil
 import subprocess
@@ -129,6 +130,12 @@ def create(c, args=""):
 
 
 @task(help=ARGS_HELP)
+def watch(c, args=""):
+    """Regenerate the client configs when the registry or a config layer changes (claudex mcp watch)."""
+    _claudex(c, "watch", args)
+
+
+@task(help=ARGS_HELP)
 def run_server(c, args=""):
     """Start a server as a client would (claudex mcp run)."""
     _claudex(c, "run", args)
@@ -201,9 +208,27 @@ def bats(c):
     _call([bats_path(), "--print-output-on-failure", str(ROOT / "tests" / "bats")])
 
 
-@task(pre=[pytest, bats])
+@task(help={"base": "the base image, or 'debootstrap' to build one from Debian's mirror (no image registry)",
+            "tag": "the image's tag", "clis": "with the Claude Code and Codex CLIs (--no-clis leaves them out)"})
+def image(c, base="", tag="claudex:latest", clis=True):
+    """Build the Claudex image from the Dockerfile."""
+    _call([sys.executable, "-m", "claudex_testkit.image", "--tag", tag, *(["--base", base] if base else []),
+           *([] if clis else ["--no-clis"])])
+
+
+@task
+def image_test(c):
+    """Build the image from a debootstrap base and assert it in running containers (starts and
+    stops its own dockerd when none is running)."""
+    code = subprocess.call([sys.executable, "-m", "pytest", "-q", "-s", "tests/image"], cwd=ROOT,
+                           env={**os.environ, "CLAUDEX_IMAGE_TEST": "1"})
+    if code:
+        raise Exit(code=code)
+
+
+@task(pre=[pytest, bats, image_test])
 def test(c):
-    """Run every test: pytest, then bats."""
+    """Run every test: pytest, bats, then the image tests."""
 
 
 @task
@@ -244,10 +269,11 @@ def run(c):
     _claudex(c, "status", "")
 
 
-mcp = Collection("mcp", init, validate, cache, config, generate, install, uninstall, upgrade, enable, disable, create)
+mcp = Collection("mcp", init, validate, cache, config, generate, install, uninstall, upgrade, enable, disable, create,
+                 watch)
 mcp.add_task(list_servers, name="list")
 mcp.add_task(run_server, name="run")
 mcp.add_task(status_, name="status")
 mcp.add_task(test_, name="test")
 mcp.add_task(logs_, name="logs")
-ns = Collection(mcp, install_dev, test, pytest, bats, bench, docs, run)
+ns = Collection(mcp, install_dev, test, pytest, bats, bench, docs, run, image, image_test)

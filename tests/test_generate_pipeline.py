@@ -87,12 +87,30 @@ def test_no_secret_in_any_generated_file(sandbox, setup):
 
 
 def test_generate_twice_changes_nothing(sandbox, setup):
+    sandbox.env["CODEX_HOME"] = str(sandbox.home / ".codex")
     sandbox.run("mcp", "generate")
-    target = sandbox.home / ".mcp.json"
-    before = target.stat()
+    targets = [sandbox.home / ".claude.json", sandbox.home / ".mcp.json", sandbox.home / ".codex" / "config.toml"]
+    before = [(t.stat().st_mtime_ns, t.stat().st_ino) for t in targets]
     result = json.loads(sandbox.run("mcp", "generate", "--json").stdout)
-    assert result["changed"] is False
-    assert (target.stat().st_mtime_ns, target.stat().st_ino) == (before.st_mtime_ns, before.st_ino)
+    assert [(r["client"], r["target"], r["changed"]) for r in result["targets"]] == [
+        ("claude-code", str(targets[0]), False), ("claude-code", str(targets[1]), False), ("codex", str(targets[2]), False)]
+    assert [(t.stat().st_mtime_ns, t.stat().st_ino) for t in targets] == before
+
+
+def test_generate_by_default_writes_claude_code_user_scope_mcp_json_and_codex(sandbox, setup):
+    """Claude Code sees ~/.mcp.json only as a project file; its user scope in ~/.claude.json is
+    seen from any folder. Foreign entries and settings in ~/.claude.json stay."""
+    sandbox.env["CODEX_HOME"] = str(sandbox.home / ".codex")
+    (sandbox.home / ".claude.json").write_text(json.dumps(
+        {"numStartups": 3, "projects": {"/x": {}}, "mcpServers": {"mine": {"command": "mine"}}}))
+    proc = sandbox.run("mcp", "generate")
+    assert proc.returncode == 0, proc.stderr
+    claude = json.loads((sandbox.home / ".claude.json").read_text())
+    assert claude["numStartups"] == 3 and claude["projects"] == {"/x": {}}
+    assert sorted(claude["mcpServers"]) == ["codex", "mine", "qdrant", "web"]
+    assert (sandbox.home / ".claude.json").stat().st_mode & 0o777 == 0o644  # an existing file keeps its mode
+    assert sorted(json.loads((sandbox.home / ".mcp.json").read_text())["mcpServers"]) == ["codex", "qdrant", "web"]
+    assert "[mcp_servers.qdrant]" in (sandbox.home / ".codex" / "config.toml").read_text()
 
 
 def test_docker_entrypoint_generates_then_execs(sandbox, setup):

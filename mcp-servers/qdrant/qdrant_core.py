@@ -4,6 +4,8 @@ failure is a QdrantError with a message an agent can act on."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import os
 import re
@@ -244,6 +246,15 @@ def _reap(pid: int) -> None:
         pass
 
 
+def _in_session(method):
+    """Run a Store method with the store open (see Store.session)."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with self.session():
+            return method(self, *args, **kwargs)
+    return wrapper
+
+
 # -- the store -----------------------------------------------------------------------------
 
 class Store:
@@ -261,22 +272,33 @@ class Store:
     def _open(self):
         if self._client is not None:
             return self._client
+        if self.settings.mode == "embedded":
+            raise RuntimeError("the embedded store is opened only inside Store.session()")
         from qdrant_client import QdrantClient
 
-        if self.settings.mode == "server":
-            self._client = QdrantClient(url=self.settings.url, api_key=self.settings.api_key, timeout=30)
-            return self._client
-        self.settings.path.mkdir(parents=True, exist_ok=True)
-        try:
-            self._client = QdrantClient(path=str(self.settings.path))
-        except RuntimeError as exc:
-            if "already accessed" in str(exc):
-                raise Conflict(f"the embedded Qdrant store {self.settings.path} is in use by another process; "
-                               "embedded mode allows one process per storage folder",
-                               hint="stop the other server (qdrant_stop), give this one its own QDRANT_PATH, "
-                                    "or run a Qdrant server and set QDRANT_URL to share it") from None
-            raise
+        self._client = QdrantClient(url=self.settings.url, api_key=self.settings.api_key, timeout=30)
         return self._client
+
+    @contextlib.contextmanager
+    def session(self):
+        """The store, open for one call. Embedded mode opens the folder only for the span of the
+        call, under a lock with bounded waiting, so several server processes (Claude Code's and
+        Codex's) share one store: a second one waits its turn instead of failing."""
+        with self._lock:
+            if self.settings.mode == "server" or self._client is not None:  # a remote, or nested
+                yield self._open()
+                return
+            from claudex_embeddings.store import StoreBusy, open_embedded
+
+            try:
+                with open_embedded(self.settings.path) as client:
+                    self._client = client
+                    try:
+                        yield client
+                    finally:
+                        self._client = None
+            except StoreBusy as exc:
+                raise Conflict(str(exc), hint=exc.hint) from None
 
     @property
     def client(self):
@@ -323,13 +345,14 @@ class Store:
             result: dict[str, Any] = {"mode": self.settings.mode}
             if self.settings.mode == "server" and self.settings.binary:
                 result["process"] = self.process.start()
-            self._open()
-            self._call(self._client.get_collections)
             result.update(self.status())
+            if not result["reachable"]:
+                raise (Conflict if self.settings.mode == "embedded" else Unavailable)(result["error"])
             return result
 
     def stop(self) -> dict:
         with self._lock:
+            # Embedded mode holds the store only during a call, so there is nothing left open.
             result: dict[str, Any] = {"mode": self.settings.mode, "closed": self._client is not None}
             if self._client is not None:
                 try:
@@ -355,33 +378,39 @@ class Store:
             if s.mode == "embedded":
                 out["storage_path"] = str(s.path)
                 out["storage_bytes"] = _dir_size(s.path) if s.path.exists() else 0
-                out["open"] = self._client is not None
+                out["open"] = False  # opened per call, under a lock shared with other processes
+                out["locking"] = "per call"
             else:
                 running = self.process.running()
                 out["managed_process"] = running
                 if running:
                     out["storage_path"] = running.get("storage")
                     out["storage_bytes"] = _dir_size(Path(running["storage"]))
-            try:
-                client = self._open()
-                collections = self._call(client.get_collections).collections
-                out["reachable"] = True
-            except (Unavailable, Conflict) as exc:
-                out["error"] = str(exc)
-                return out
-            if s.mode == "embedded":
-                from importlib.metadata import version
-
-                out["version"] = f"qdrant-client {version('qdrant-client')} (local mode)"
-            else:
+            with contextlib.ExitStack() as stack:
                 try:
-                    out["version"] = self._call(client.info).version
-                except Exception:  # older servers have no / info; the status is still useful
-                    out["version"] = None
-            out["collections"] = [self._describe(c.name) for c in sorted(collections, key=lambda c: c.name)]
-            embedder = self._embedder
-            out["embedding_model"] = getattr(embedder, "name", None) if embedder else "not loaded yet"
-            return out
+                    client = stack.enter_context(self.session())
+                    collections = self._call(client.get_collections).collections
+                    out["reachable"] = True
+                except (Unavailable, Conflict) as exc:
+                    out["error"] = str(exc)
+                    return out
+                return self._status_of(out, client, collections)
+
+    def _status_of(self, out: dict, client, collections) -> dict:
+        s = self.settings
+        if s.mode == "embedded":
+            from importlib.metadata import version
+
+            out["version"] = f"qdrant-client {version('qdrant-client')} (local mode)"
+        else:
+            try:
+                out["version"] = self._call(client.info).version
+            except Exception:  # older servers have no / info; the status is still useful
+                out["version"] = None
+        out["collections"] = [self._describe(c.name) for c in sorted(collections, key=lambda c: c.name)]
+        embedder = self._embedder
+        out["embedding_model"] = getattr(embedder, "name", None) if embedder else "not loaded yet"
+        return out
 
     def _describe(self, name: str) -> dict:
         info = self._call(self.client.get_collection, name)
@@ -390,6 +419,7 @@ class Store:
                 "size": getattr(vectors, "size", None),
                 "distance": getattr(getattr(vectors, "distance", None), "value", None)}
 
+    @_in_session
     def list_collections(self) -> list[dict]:
         with self._lock:
             names = sorted(c.name for c in self._call(self.client.get_collections).collections)
@@ -404,6 +434,7 @@ class Store:
         return self._describe(name)
 
     # collections --------------------------------------------------------------------------
+    @_in_session
     def create_collection(self, name: str, size: int | None = None, distance: str = "cosine") -> dict:
         from qdrant_client import models
 
@@ -434,6 +465,7 @@ class Store:
         except EmbeddingError as exc:
             raise InvalidInput(str(exc)) from None
 
+    @_in_session
     def delete_collection(self, name: str) -> dict:
         with self._lock:
             info = self._existing(name)
@@ -447,7 +479,8 @@ class Store:
             raise InvalidInput("points is empty: give at least one point")
         if len(parsed) > MAX_POINTS:
             raise InvalidInput(f"{len(parsed)} points in one call; at most {MAX_POINTS}", hint="split the batch")
-        info = self._existing(collection)
+        with self.session():
+            info = self._existing(collection)
         size = info["size"]
         for i, p in enumerate(parsed):
             _check_point(p, i, size)
@@ -475,10 +508,11 @@ class Store:
             if p.text is not None:
                 payload["text"] = p.text
             structs.append(models.PointStruct(id=point_id(p), vector=vector, payload=payload))
-        with self._lock:
+        with self.session():
             self._call(self.client.upsert, collection, points=structs, wait=True)
         return {"collection": collection, "upserted": len(structs), "ids": [s.id for s in structs]}
 
+    @_in_session
     def search(self, collection: str, query: str | None = None, vector: list[float] | None = None,
                limit: int = 10, filter: dict | None = None, score_threshold: float | None = None) -> dict:
         check_limit(limit)
@@ -497,6 +531,7 @@ class Store:
         return {"collection": collection,
                 "results": [{"id": h.id, "score": h.score, "payload": h.payload or {}} for h in hits]}
 
+    @_in_session
     def delete(self, collection: str, ids: list[int | str] | None = None, filter: dict | None = None) -> dict:
         from qdrant_client import models
 

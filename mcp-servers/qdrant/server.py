@@ -10,8 +10,7 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-# The server's own folder first, so `qdrant_core` and `claudex_embeddings` are found however
-# the server is started.
+# The server's own folder first, so `qdrant_core` is found however the server is started.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import anyio  # noqa: E402
@@ -72,8 +71,8 @@ def tool_errors(fn):
 @server.tool(annotations=LIFECYCLE)
 @tool_errors
 def qdrant_start() -> dict[str, Any]:
-    """Open the store and report its status. Embedded mode: opens (and locks) the local store.
-    Server mode: starts a local Qdrant process when QDRANT_BINARY (or qdrant on PATH) is set and
+    """Check the store and report its status. Embedded mode: the local store is opened for
+    each call, under a lock other processes share, so several servers can use it. Server mode: starts a local Qdrant process when QDRANT_BINARY (or qdrant on PATH) is set and
     none runs, waits until it is ready, then connects. Other tools open the store on demand, so
     calling this first is optional."""
     return store.start()
@@ -82,7 +81,7 @@ def qdrant_start() -> dict[str, Any]:
 @server.tool(annotations=LIFECYCLE)
 @tool_errors
 def qdrant_stop() -> dict[str, Any]:
-    """Flush and close the store, releasing the embedded store's lock for other processes. In
+    """Close the store (embedded mode holds it only during a call, so this changes nothing there). In
     server mode, also stops the Qdrant process that qdrant_start started (SIGTERM, then SIGKILL);
     a server it did not start is never stopped. Data is kept."""
     return store.stop()

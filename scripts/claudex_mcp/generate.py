@@ -20,6 +20,11 @@ from . import atomic, clients, codex_toml, jsonio, lock, paths
 from .errors import InvalidInput, UsageError
 
 SCOPES = ("default", "project", "user")
+# What `generate` writes when no client is named (the entrypoint and `make run` too): what makes
+# Claude Code and Codex see the servers from any working folder. Claude Code reads ~/.mcp.json
+# only as a project file, so its user scope (~/.claude.json) comes first; ~/.mcp.json stays as a
+# compatibility copy.
+DEFAULT_TARGETS = (("claude-code", "user"), ("claude-code", "default"), ("codex", "user"))
 STATE_FILE = "generated.json"
 # ~/.claude.json can grow large (Claude Code keeps per-project history in it); read it whole.
 MAX_TARGET_BYTES = 256 * 1024 * 1024
@@ -357,3 +362,8 @@ def write(effective: Mapping[str, Any], client: str = clients.CLAUDE_CODE, scope
         "kept": plan.kept,
         "warnings": plan.warnings,
     }
+
+
+def write_defaults(effective: Mapping[str, Any]) -> list[dict]:
+    """``write`` for each of DEFAULT_TARGETS, in order."""
+    return [write(effective, client, scope) for client, scope in DEFAULT_TARGETS]

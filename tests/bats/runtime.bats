@@ -357,14 +357,18 @@ three_servers() {
     [ ! -e "$XDG_STATE_HOME/claudex/generated.json" ] || fail "the generate record was written"
 }
 
-@test "generate writes ~/.mcp.json; a second run changes nothing" {
+@test "generate writes ~/.claude.json, ~/.mcp.json and Codex's config; a second run changes nothing" {
     make_server "$SRC/tiny" tiny
     install_quiet "$SRC/tiny"
+    export CODEX_HOME="$SANDBOX/codex-home"
     run --separate-stderr claudex mcp generate
     assert_status 0
     assert_stderr_empty
-    [ "${lines[0]}" = "wrote  $HOME/.mcp.json (claude-code, default scope)" ] || fail "unexpected first line"
+    [ "${lines[0]}" = "wrote  $HOME/.claude.json (claude-code, user scope)" ] || fail "unexpected first line"
     [ "${lines[1]}" = "  servers: tiny" ] || fail "unexpected second line"
+    [ "${lines[2]}" = "wrote  $HOME/.mcp.json (claude-code, default scope)" ] || fail "unexpected third line"
+    [ "${lines[4]}" = "wrote  $CODEX_HOME/config.toml (codex, user scope)" ] || fail "unexpected fifth line"
+    [ "$(stat -c %a "$HOME/.claude.json")" = 600 ] || fail "a new ~/.claude.json is not 600"
     [ "$(file_json "$HOME/.mcp.json" 'doc["mcpServers"]["tiny"]["args"]')" = "['mcp', 'run', 'tiny']" ] || fail "no tiny entry"
     [ "$(stat -c %a "$HOME/.mcp.json")" = 644 ] || fail "~/.mcp.json is not 644"
     local before
@@ -372,7 +376,7 @@ three_servers() {
     sleep 0.05
     run --separate-stderr claudex mcp generate --json
     assert_status 0
-    [ "$(json_eval '[doc["changed"], doc["target"], doc["servers"], doc["backup"]]')" = "[False, '$HOME/.mcp.json', ['tiny'], None]" ] ||
+    [ "$(json_eval '[[t["changed"], t["target"], t["servers"], t["backup"]] for t in doc["targets"]][1]')" = "[False, '$HOME/.mcp.json', ['tiny'], None]" ] ||
         fail "the second run is not a no-op"
     [ "$(stat -c '%i %Y %s' "$HOME/.mcp.json")" = "$before" ] || fail "~/.mcp.json was rewritten"
 }

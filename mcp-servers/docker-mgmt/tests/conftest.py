@@ -8,13 +8,9 @@ import contextlib
 import io
 import os
 import shutil
-import signal
 import struct
-import subprocess
 import sys
 import tarfile
-import tempfile
-import time
 import uuid
 from pathlib import Path
 
@@ -105,103 +101,34 @@ class Engine:
                 c.remove(force=True)
 
 
-def _processes_mentioning(text: str) -> list[int]:
-    pids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and int(entry) != os.getpid():
-            with contextlib.suppress(OSError):
-                if text.encode() in Path(f"/proc/{entry}/cmdline").read_bytes():
-                    pids.append(int(entry))
-    return pids
-
-
-def _mounts_under(base: str) -> list[str]:
-    found = []
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/self/mountinfo").read_text().splitlines():
-            point = line.split()[4].encode().decode("unicode_escape")
-            if point == base or point.startswith(base + "/"):
-                found.append(point)
-    return sorted(found, key=len, reverse=True)
-
-
-def _shutdown(proc: subprocess.Popen, base: str, engine: Engine | None) -> None:
-    """Remove what the tests made, stop dockerd (its whole process group), then anything left that
-    was started from our exec-root (containerd shims live in their own sessions), then its mounts."""
-    if engine is not None:
-        with contextlib.suppress(Exception):
-            engine.remove_all()
-        with contextlib.suppress(Exception):
-            engine.client.images.remove(IMAGE, force=True)
-        with contextlib.suppress(Exception):
-            engine.client.close()
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)  # children of dockerd (containerd) if dockerd left them
-    for pid in _processes_mentioning(base):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    for point in _mounts_under(base):
-        subprocess.run(["umount", "-l", point], capture_output=True)
-    shutil.rmtree(base, ignore_errors=True)
-
-
 @pytest.fixture(scope="session")
-def engine(request):
-    """A private dockerd for the whole session, with IMAGE imported from a local rootfs (nothing is
+def engine():
+    """A private dockerd for the whole session (claudex_testkit.dockerd: temp data-root, exec-root
+    and socket, no bridge, no iptables), with IMAGE imported from a local rootfs (nothing is
     pulled). Skipped, with the reason, when dockerd or a static busybox is missing or we are not root."""
-    dockerd = shutil.which("dockerd") or next((p for p in ("/usr/sbin/dockerd", "/usr/bin/dockerd")
-                                               if os.path.exists(p)), None)
-    if dockerd is None:
-        pytest.skip("dockerd is not installed (apt-get install docker.io)")
+    from claudex_testkit import dockerd
+
+    try:
+        dockerd.dockerd_path()
+    except dockerd.Unavailable as exc:
+        pytest.skip(str(exc))
     busybox, why = static_busybox()
     if busybox is None:
         pytest.skip(why)
-    if os.geteuid() != 0:
-        pytest.skip("dockerd needs root")
     import docker
 
-    # Short, so the daemon's and containerd's unix socket paths stay under the 108-byte limit.
-    base = tempfile.mkdtemp(prefix="cdxdk-", dir="/tmp")
-    sock = f"{base}/docker.sock"
-    run_id = uuid.uuid4().hex
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
-    env["PATH"] = env.get("PATH", "") + ":/usr/sbin:/sbin"
-    with open(f"{base}/dockerd.log", "wb") as log:
-        proc = subprocess.Popen(
-            [dockerd, "--data-root", f"{base}/data", "--exec-root", f"{base}/exec", "--pidfile", f"{base}/dockerd.pid",
-             "--host", f"unix://{sock}", "--bridge=none", "--iptables=false", "--ip6tables=false",
-             "--containerd-namespace", f"cdx-{run_id[:8]}", "--containerd-plugins-namespace", f"cdx-{run_id[:8]}p"],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    state: dict = {"engine": None}
-    request.addfinalizer(lambda: _shutdown(proc, base, state["engine"]))
-
-    client = None
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            break
-        if os.path.exists(sock):
-            try:
-                client = docker.DockerClient(base_url=f"unix://{sock}", version="auto", timeout=60)
-                client.ping()
-                break
-            except Exception:
-                client = None
-        time.sleep(0.2)
-    if client is None:
-        log_tail = Path(f"{base}/dockerd.log").read_text(errors="replace")[-3000:]
-        pytest.fail(f"dockerd did not come up (exit {proc.poll()}):\n{log_tail}")
-    state["engine"] = Engine(f"unix://{sock}", client, run_id)
-    client.api.import_image_from_data(rootfs_tar(busybox), repository=IMAGE.split(":")[0], tag=IMAGE.split(":")[1])
-    return state["engine"]
+    with dockerd.private() as host:
+        client = docker.DockerClient(base_url=host, version="auto", timeout=60)
+        engine = Engine(host, client, uuid.uuid4().hex)
+        try:
+            client.api.import_image_from_data(rootfs_tar(busybox), repository=IMAGE.split(":")[0],
+                                              tag=IMAGE.split(":")[1])
+            yield engine
+        finally:
+            with contextlib.suppress(Exception):
+                engine.remove_all()
+            with contextlib.suppress(Exception):
+                client.close()
 
 
 @pytest.fixture

@@ -100,16 +100,28 @@ def test_bad_input_is_refused_and_writes_nothing(store, call, message):
     assert [(c["name"], c["points"]) for c in store.list_collections()] == [("c", 1)]
 
 
-def test_second_process_gets_the_lock_error(store, home):
-    store.create_collection("c")
-    code = "import sys; sys.path.insert(0, '.'); import qdrant_core; qdrant_core.Store().list_collections()"
+def test_a_second_process_shares_the_embedded_store(store, home):
+    """The store is open only during a call: another process reads and writes it meanwhile."""
+    store.start()
+    store.create_collection("c", size=8)
+    code = ("import sys; sys.path.insert(0, '.'); import qdrant_core; s = qdrant_core.Store(); "
+            "s.upsert('c', [{'vector': [1, 0, 0, 0, 0, 0, 0, 0], 'id': 7}]); print(s.list_collections()[0]['points'])")
     proc = subprocess.run([sys.executable, "-c", code], cwd=os.path.dirname(qdrant_core.__file__),
                           capture_output=True, text=True, env=dict(os.environ))
-    assert "Conflict" in proc.stderr and "QDRANT_URL" in proc.stderr
-    store.stop()  # releases the lock: now the other process can open it
-    proc = subprocess.run([sys.executable, "-c", code], cwd=os.path.dirname(qdrant_core.__file__),
-                          capture_output=True, text=True, env=dict(os.environ))
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 0 and proc.stdout.strip() == "1", proc.stderr
+    assert store.list_collections()[0]["points"] == 1
+
+
+def test_a_store_held_too_long_is_a_clear_conflict(store, home, monkeypatch):
+    from claudex_embeddings import store as shared
+
+    store.create_collection("c", size=8)
+    monkeypatch.setattr(shared, "LOCK_TIMEOUT", 0.2)
+    with shared.store_lock(store.settings.path):  # another process in a long call
+        with pytest.raises(Conflict, match="in use by another process"):
+            store.list_collections()
+        assert store.status()["reachable"] is False
+    assert store.list_collections()[0]["name"] == "c"
 
 
 def test_status_embedded(store, home):

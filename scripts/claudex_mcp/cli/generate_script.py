@@ -36,10 +36,12 @@ EXAMPLES = (
 )
 
 
-def add_options(p: argparse.ArgumentParser) -> None:
-    """The options `claudex mcp generate` shares with this script."""
-    p.add_argument("--client", choices=clients.CLIENTS, default=clients.CLAUDE_CODE,
-                   help="the client whose config to write (default: claude-code)")
+def add_options(p: argparse.ArgumentParser, default_targets: bool = False) -> None:
+    """The options `claudex mcp generate` shares with this script; with ``default_targets`` no
+    --client means generate.DEFAULT_TARGETS (the verb), else claude-code (this script)."""
+    p.add_argument("--client", choices=clients.CLIENTS, default=None if default_targets else clients.CLAUDE_CODE,
+                   help="the client whose config to write (default: " +
+                        ("Claude Code's user scope and ~/.mcp.json, and Codex)" if default_targets else "claude-code)"))
     p.add_argument("--scope", choices=("default", "project", "user"), default="default",
                    help="which of the client's config files (default: the client's usual one)")
     p.add_argument("--output", metavar="PATH",
@@ -69,6 +71,17 @@ def emit(effective: dict, args: argparse.Namespace) -> int:
 
     # The merge step's warnings (an ignored project layer, an invalid server) come first.
     upstream = [w for w in effective.get("warnings") or [] if isinstance(w, str)]
+    if args.client is None and args.scope == "default" and args.output is None:
+        results = generate.write_defaults(effective)
+        for result in results:
+            result["warnings"] = upstream + result["warnings"]
+        if args.json:
+            common.write_json({"targets": results})
+        else:
+            for result in results:
+                _print_human(result)
+        return 0
+    args.client = args.client or clients.CLAUDE_CODE
     if args.output == "-":
         data, warnings = generate.render_document(effective, args.client)
         for warning in upstream + warnings:

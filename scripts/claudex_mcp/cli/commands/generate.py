@@ -1,10 +1,13 @@
-"""Write the MCP client config for the servers enabled in the project (~/.mcp.json by default).
+"""Write the MCP client configs for the servers enabled in the project (Claude Code and Codex by default).
 
 The same as `mcp-utils scan | merge-config | generate-mcp-json` in one process. Stdio servers
 start through 'claudex mcp run', so no secret is ever written; entries claudex did not write are
 kept, the previous file is kept as <file>.bak, and an unchanged config is not rewritten.
-Clients: claude-code (default ~/.mcp.json, --scope project <project>/.mcp.json, --scope user
-~/.claude.json), codex ($CODEX_HOME/config.toml), claude-desktop, cursor, vscode.
+Without --client it writes ~/.claude.json (Claude Code's user scope: seen from any folder),
+~/.mcp.json (a compatibility copy) and $CODEX_HOME/config.toml; --json then prints
+{"targets": [one result per file]}. Clients: claude-code (default ~/.mcp.json, --scope project
+<project>/.mcp.json, --scope user ~/.claude.json), codex ($CODEX_HOME/config.toml),
+claude-desktop, cursor, vscode.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ EXAMPLES = (
 
 def build_parser(prog: str) -> argparse.ArgumentParser:
     p = common.parser(prog, __doc__, EXAMPLES)
-    generate_script.add_options(p)
+    generate_script.add_options(p, default_targets=True)
     common.add_project(p)
     common.add_refresh(p)
     return p

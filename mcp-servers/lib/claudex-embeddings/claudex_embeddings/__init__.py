@@ -1,5 +1,7 @@
 """Text embeddings for claudex MCP servers: a local BERT sentence encoder in NumPy (offline,
-no torch) and an OpenAI-compatible HTTP client. Knows nothing of Qdrant or MCP.
+no torch) and an OpenAI-compatible HTTP client. Knows nothing of MCP. `claudex_embeddings.store`
+opens the embedded Qdrant store per call under a lock (the servers that embed are the ones that
+store vectors); nothing else here imports qdrant_client.
 
     provider = from_env()            # chosen by EMBEDDINGS_* variables
     vectors = provider.embed(["some text"])   # list of lists of floats, L2-normalised

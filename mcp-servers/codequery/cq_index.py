@@ -1,0 +1,565 @@
+"""The codequery core: a per-root index (SQLite for files, chunks and the BM25 lexical index;
+Qdrant for the vectors), built incrementally, searched lexically, semantically or both fused.
+Never imports mcp; every failure is a CodequeryError."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import fnmatch
+import hashlib
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cq_chunks
+import cq_files
+from cq_errors import CodequeryError, Conflict, InvalidInput, NotFound, Unavailable
+
+MAX_LIMIT = 100
+MAX_QUERY_CHARS = 2000
+DEFAULT_MAX_TOKENS = 4000
+MIN_MAX_TOKENS, MAX_MAX_TOKENS = 200, 32000
+SNIPPET_LINES = 30
+SNIPPET_CHARS = 1600
+CANDIDATES = 50  # hits taken from each retriever before fusion
+RRF_K = 60  # reciprocal-rank fusion constant (Cormack et al.); MRR was flat for k in 5..60 when tuned
+LEXICAL_WEIGHTS = (2.0, 1.0)  # BM25 weight of the head (path, symbol, signature) and of the body
+INDEX_LOCK_TIMEOUT = 600.0  # seconds an index run waits for another process's run on the same root
+EMBED_BATCH = 64
+SCHEMA_VERSION = "1"
+COLLECTION = "chunks"
+ProgressFn = Callable[[int, int, str], None]
+
+
+# -- settings ------------------------------------------------------------------------------
+
+def _xdg_data() -> Path:
+    value = os.environ.get("XDG_DATA_HOME", "")
+    return Path(value) if os.path.isabs(value) else Path.home() / ".local" / "share"
+
+
+@dataclass
+class Settings:
+    project_dir: Path
+    allowed_roots: list[Path]
+    data_dir: Path
+    qdrant_url: str | None = None
+    qdrant_api_key: str | None = None
+
+    @classmethod
+    def from_env(cls, environ: dict | None = None) -> "Settings":
+        env = os.environ if environ is None else environ
+        project = env.get("CLAUDEX_PROJECT_DIR") or env.get("PWD") or os.getcwd()
+        project_dir = Path(project).expanduser().resolve()
+        roots = [project_dir]
+        for extra in (env.get("CODEQUERY_ROOTS") or "").split(os.pathsep):
+            if extra.strip():
+                roots.append(Path(extra.strip()).expanduser().resolve())
+        data = env.get("CODEQUERY_DATA")
+        data_dir = Path(data).expanduser() if data else _xdg_data() / "claudex" / "codequery"
+        url = env.get("QDRANT_URL") or None
+        return cls(project_dir, roots, data_dir, url.rstrip("/") if url else None, env.get("QDRANT_API_KEY") or None)
+
+    def resolve_root(self, path: str | None) -> Path:
+        """The folder to index: inside an allowed root, existing, a directory."""
+        if path is not None and (not isinstance(path, str) or not path.strip() or "\0" in path):
+            raise InvalidInput("path must be a folder name or path", hint="omit it to use the project folder")
+        raw = Path(path).expanduser() if path else self.project_dir
+        candidate = raw if raw.is_absolute() else self.project_dir / raw
+        resolved = Path(os.path.realpath(candidate))
+        if not any(resolved == r or r in resolved.parents for r in self.allowed_roots):
+            raise InvalidInput(f"{path} is outside the folders codequery may read ({', '.join(map(str, self.allowed_roots))})",
+                               hint="give a folder inside the project, or add it to CODEQUERY_ROOTS", path=str(path))
+        if not resolved.exists():
+            raise NotFound(f"{candidate} does not exist", hint="give an existing folder", path=str(path))
+        if not resolved.is_dir():
+            raise InvalidInput(f"{candidate} is not a folder", hint="give the folder that holds the code", path=str(path))
+        return resolved
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+def _hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _dir_size(path: Path) -> int:
+    total = 0
+    for current, _dirs, files in os.walk(path):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(current, name)).st_size
+    return total
+
+
+@contextlib.contextmanager
+def _flock(path: Path, timeout: float, what: str) -> Iterator[None]:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        start = time.monotonic()
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() - start >= timeout:
+                    raise Conflict(f"{what} has been running in another process for over {timeout:.0f} s",
+                                   hint="wait for it to finish, then call again") from None
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)
+
+
+def glob_match(path: str, pattern: str) -> bool:
+    """Shell-style match of a relative path: `*` also crosses '/', `**/` may match nothing, and
+    a pattern without '/' matches the file name anywhere (`*.py`)."""
+    if "/" not in pattern:
+        return fnmatch.fnmatchcase(path.rsplit("/", 1)[-1], pattern) or fnmatch.fnmatchcase(path, pattern)
+    return fnmatch.fnmatchcase(path, pattern) or fnmatch.fnmatchcase(path, pattern.replace("**/", ""))
+
+
+# -- the vector store ----------------------------------------------------------------------
+
+class Vectors:
+    """Qdrant for one root: the embedded store in the root's index folder (opened per call,
+    under a lock, so several server processes share it), or a collection of a Qdrant server."""
+
+    def __init__(self, settings: Settings, folder: Path, key: str) -> None:
+        self.settings = settings
+        self.path = folder / "qdrant"
+        self.collection = f"codequery_{key}" if settings.qdrant_url else COLLECTION
+        self._remote = None
+
+    @contextlib.contextmanager
+    def open(self):
+        if self.settings.qdrant_url:
+            from qdrant_client import QdrantClient
+
+            if self._remote is None:
+                self._remote = QdrantClient(url=self.settings.qdrant_url, api_key=self.settings.qdrant_api_key,
+                                            timeout=30)
+            yield self._remote
+            return
+        from claudex_embeddings.store import StoreBusy, open_embedded
+
+        try:
+            with open_embedded(self.path) as client:
+                yield client
+        except StoreBusy as exc:
+            raise Conflict(str(exc), hint=exc.hint) from None
+
+    def _call(self, fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except CodequeryError:
+            raise
+        except Exception as exc:
+            name = exc.__class__.__name__
+            if name in {"ResponseHandlingException", "ConnectError", "ConnectTimeout", "ReadTimeout",
+                        "RpcError", "ConnectionError"} or "Connection refused" in str(exc):
+                raise Unavailable(f"Qdrant at {self.settings.qdrant_url} is not reachable: {exc}",
+                                  hint="start it, or unset QDRANT_URL to use the embedded store") from None
+            raise
+
+    def reset(self, client, dimension: int) -> None:
+        from qdrant_client import models
+
+        if self._call(client.collection_exists, self.collection):
+            self._call(client.delete_collection, self.collection)
+        self._call(client.create_collection, self.collection,
+                   vectors_config=models.VectorParams(size=dimension, distance=models.Distance.COSINE))
+
+    def ensure(self, client, dimension: int) -> None:
+        if not self._call(client.collection_exists, self.collection):
+            self.reset(client, dimension)
+
+    def write(self, client, remove: list[str], add: list[tuple[str, list[float], dict]]) -> None:
+        from qdrant_client import models
+
+        for start in range(0, len(remove), 1000):
+            self._call(client.delete, self.collection,
+                       points_selector=models.PointIdsList(points=remove[start:start + 1000]), wait=True)
+        for start in range(0, len(add), 500):
+            batch = add[start:start + 500]
+            self._call(client.upsert, self.collection, wait=True,
+                       points=[models.PointStruct(id=i, vector=v, payload=p) for i, v, p in batch])
+
+    def query(self, client, vector: list[float], limit: int, language: str | None) -> list[tuple[str, float]]:
+        from qdrant_client import models
+
+        if not self._call(client.collection_exists, self.collection):
+            return []
+        qfilter = None
+        if language:
+            qfilter = models.Filter(must=[models.FieldCondition(key="language", match=models.MatchValue(value=language))])
+        hits = self._call(client.query_points, self.collection, query=vector, limit=limit, query_filter=qfilter,
+                          with_payload=False).points
+        return [(str(h.id), float(h.score)) for h in hits]
+
+
+# -- the index of one root -----------------------------------------------------------------
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS files(path TEXT PRIMARY KEY, hash TEXT NOT NULL, size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL, language TEXT NOT NULL, chunks INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS chunks(rowid INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL, path TEXT NOT NULL,
+    start_line INTEGER NOT NULL, end_line INTEGER NOT NULL, language TEXT NOT NULL, kind TEXT NOT NULL,
+    symbol TEXT, signature TEXT, text TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS chunks_path ON chunks(path);
+CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(head, body, tokenize='unicode61');
+"""
+
+
+@dataclass
+class Hit:
+    id: str
+    score: float
+    ranks: dict[str, int] = field(default_factory=dict)
+
+
+class CodeIndex:
+    """The index of one root folder, kept in `<data_dir>/<name>-<hash>/`."""
+
+    def __init__(self, settings: Settings, root: Path, embedder_factory: Callable[[], Any]) -> None:
+        self.settings = settings
+        self.root = root
+        key = hashlib.sha256(os.fsencode(root)).hexdigest()[:16]
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in root.name)[:40] or "root"
+        self.folder = settings.data_dir / f"{safe}-{key}"
+        self.vectors = Vectors(settings, self.folder, key)
+        self._embedder_factory = embedder_factory
+
+    # storage ------------------------------------------------------------------------------
+    def _db(self) -> sqlite3.Connection:
+        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        db = sqlite3.connect(self.folder / "index.sqlite", timeout=60, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.executescript(SCHEMA)
+        return db
+
+    def _meta(self, db: sqlite3.Connection) -> dict[str, str]:
+        return dict(db.execute("SELECT key, value FROM meta"))
+
+    def embedder(self):
+        return self._embedder_factory()
+
+    def _embed(self, texts: list[str]) -> list[list[float]]:
+        from claudex_embeddings import EmbeddingError
+
+        try:
+            return self.embedder().embed(texts)
+        except EmbeddingError as exc:
+            raise Unavailable(f"the embedding model failed: {exc}",
+                              hint="check EMBEDDINGS_URL / EMBEDDINGS_MODEL_PATH, or unset them for the bundled model") from None
+
+    # indexing -----------------------------------------------------------------------------
+    def index(self, incremental: bool = True, progress: ProgressFn | None = None) -> dict[str, Any]:
+        started = time.monotonic()
+        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with _flock(self.folder / "index.lock", INDEX_LOCK_TIMEOUT, f"indexing {self.root}"):
+            return self._index(incremental, progress, started)
+
+    def _index(self, incremental: bool, progress: ProgressFn | None, started: float) -> dict[str, Any]:
+        embedder = self.embedder()
+        model, dimension = embedder.name, embedder.dimension
+        db = self._db()
+        try:
+            meta = self._meta(db)
+            same_model = meta.get("model") == model and meta.get("dimension") == str(dimension) \
+                and meta.get("schema") == SCHEMA_VERSION
+            rebuild = not incremental or not same_model
+            known = {} if rebuild else {p: (h, s, m) for p, h, s, m in db.execute(
+                "SELECT path, hash, size, mtime_ns FROM files")}
+            old_ids_by_path: dict[str, set[str]] = {}
+            for cid, path in db.execute("SELECT id, path FROM chunks"):
+                old_ids_by_path.setdefault(path, set()).add(cid)
+
+            files = cq_files.walk(self.root)
+            current: dict[str, tuple] = {}
+            changed: dict[str, tuple[str, list[cq_chunks.Chunk], cq_files.SourceFile, str]] = {}
+            unchanged_touch: list[tuple[int, int, str]] = []
+            for f in files:
+                before = known.get(f.path)
+                if before and before[1] == f.size and before[2] == f.mtime_ns:
+                    current[f.path] = before
+                    continue
+                text = cq_files.read_text(self.root, f.path)
+                if text is None:
+                    continue
+                digest = _hash(text)
+                current[f.path] = (digest, f.size, f.mtime_ns)
+                if before and before[0] == digest:
+                    unchanged_touch.append((f.size, f.mtime_ns, f.path))
+                    continue
+                language = cq_files.language_of(f.path)
+                changed[f.path] = (digest, cq_chunks.chunk_file(f.path, text, language), f, language)
+            deleted = sorted(set(known) - set(current)) if not rebuild else []
+            if rebuild:
+                deleted_paths = sorted(set(old_ids_by_path) - set(current))
+            else:
+                deleted_paths = deleted
+
+            existing_ids = {cid for ids in old_ids_by_path.values() for cid in ids} if not rebuild else set()
+            new_chunks = [c for _d, chunks, _f, _l in changed.values() for c in chunks]
+            new_ids = {c.id for c in new_chunks}
+            to_add = [c for c in new_chunks if c.id not in existing_ids]
+            stale_paths = set(changed) | set(deleted_paths)
+            to_remove = sorted({cid for p in stale_paths for cid in old_ids_by_path.get(p, ())} - new_ids)
+
+            vectors: list[list[float]] = []
+            total = len(to_add)
+            if progress and total:
+                progress(0, total, f"embedding {total} chunks from {len(changed)} files")
+            for start in range(0, total, EMBED_BATCH):
+                batch = to_add[start:start + EMBED_BATCH]
+                vectors.extend(self._embed([c.embedding_text() for c in batch]))
+                if progress:
+                    progress(len(vectors), total, f"embedded {len(vectors)}/{total} chunks")
+
+            if to_add or to_remove or rebuild:
+                with self.vectors.open() as client:
+                    if rebuild:
+                        self.vectors.reset(client, dimension)
+                    else:
+                        self.vectors.ensure(client, dimension)
+                    self.vectors.write(client, to_remove, [
+                        (c.id, v, {"path": c.path, "language": c.language}) for c, v in zip(to_add, vectors)])
+
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                if rebuild:
+                    db.execute("DELETE FROM chunks")
+                    db.execute("DELETE FROM fts")
+                    db.execute("DELETE FROM files")
+                for start in range(0, len(to_remove), 500):
+                    part = to_remove[start:start + 500]
+                    marks = ",".join("?" * len(part))
+                    db.execute(f"DELETE FROM fts WHERE rowid IN (SELECT rowid FROM chunks WHERE id IN ({marks}))", part)
+                    db.execute(f"DELETE FROM chunks WHERE id IN ({marks})", part)
+                for c in to_add:
+                    cur = db.execute("INSERT INTO chunks(id, path, start_line, end_line, language, kind, symbol, "
+                                     "signature, text) VALUES (?,?,?,?,?,?,?,?,?)",
+                                     (c.id, c.path, c.start_line, c.end_line, c.language, c.kind, c.symbol,
+                                      c.signature, c.text))
+                    head = " ".join(cq_chunks.tokens(f"{c.path} {c.symbol or ''} {c.signature or ''}"))
+                    db.execute("INSERT INTO fts(rowid, head, body) VALUES (?,?,?)",
+                               (cur.lastrowid, head, " ".join(cq_chunks.tokens(c.text))))
+                for path in deleted_paths:
+                    db.execute("DELETE FROM files WHERE path = ?", (path,))
+                for path, (digest, chunks, f, language) in changed.items():
+                    db.execute("INSERT OR REPLACE INTO files(path, hash, size, mtime_ns, language, chunks) "
+                               "VALUES (?,?,?,?,?,?)", (path, digest, f.size, f.mtime_ns, language, len(chunks)))
+                db.executemany("UPDATE files SET size = ?, mtime_ns = ? WHERE path = ?", unchanged_touch)
+                now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+                for key, value in (("model", model), ("dimension", str(dimension)), ("schema", SCHEMA_VERSION),
+                                   ("root", str(self.root)), ("last_indexed", now)):
+                    db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            added = sorted(p for p in changed if p not in known)
+            updated = sorted(p for p in changed if p in known)
+            return {"root": str(self.root), "incremental": not rebuild,
+                    "files": {"added": len(added), "updated": len(updated), "removed": len(deleted_paths),
+                              "unchanged": len(current) - len(changed), "total": len(current)},
+                    "chunks": {"added": len(to_add), "removed": len(to_remove),
+                               "total": db.execute("SELECT count(*) FROM chunks").fetchone()[0]},
+                    "seconds": round(time.monotonic() - started, 3)}
+        finally:
+            db.close()
+
+    # searching ----------------------------------------------------------------------------
+    def _require_index(self, db: sqlite3.Connection) -> dict[str, str]:
+        meta = self._meta(db)
+        if "last_indexed" not in meta:
+            raise NotFound(f"{self.root} has not been indexed yet", hint="call cq_embed first")
+        return meta
+
+    def lexical(self, db: sqlite3.Connection, query: str, n: int, language: str | None) -> list[tuple[int, float]]:
+        terms = cq_chunks.query_tokens(query)
+        if not terms:
+            return []
+        match = " OR ".join(f'"{t}"' for t in terms)
+        sql = ("SELECT fts.rowid, bm25(fts, ?, ?) AS s FROM fts JOIN chunks ON chunks.rowid = fts.rowid "
+               "WHERE fts MATCH ?" + (" AND chunks.language = ?" if language else "") + " ORDER BY s LIMIT ?")
+        args: list[Any] = [*LEXICAL_WEIGHTS, match] + ([language] if language else []) + [n]
+        return [(rowid, -score) for rowid, score in db.execute(sql, args)]
+
+    def semantic(self, db: sqlite3.Connection, query: str, n: int, language: str | None) -> list[tuple[int, float]]:
+        vector = self._embed([query])[0]
+        with self.vectors.open() as client:
+            hits = self.vectors.query(client, vector, n, language)
+        if not hits:
+            return []
+        ids = [h[0] for h in hits]
+        rows = dict(db.execute(f"SELECT id, rowid FROM chunks WHERE id IN ({','.join('?' * len(ids))})", ids))
+        # A vector whose chunk is not in the index (a run that crashed half-way) is never a hit.
+        return [(rows[i], s) for i, s in hits if i in rows]
+
+    def search(self, query: str, limit: int = 10, path_glob: str | None = None, language: str | None = None,
+               mode: str = "hybrid", max_tokens: int = DEFAULT_MAX_TOKENS) -> dict[str, Any]:
+        check_search(query, limit, mode, max_tokens, path_glob)
+        db = self._db()
+        try:
+            self._require_index(db)
+            depth = max(CANDIDATES, limit * (4 if path_glob else 2))
+            ranked: dict[str, list[tuple[int, float]]] = {}
+            if mode in ("lexical", "hybrid"):
+                ranked["lexical"] = self.lexical(db, query, depth, language)
+            if mode in ("semantic", "hybrid"):
+                ranked["semantic"] = self.semantic(db, query, depth, language)
+            rows = {r[0]: r for r in self._rows(db, {rid for hits in ranked.values() for rid, _ in hits})}
+            if path_glob:
+                ranked = {k: [h for h in v if h[0] in rows and glob_match(rows[h[0]][1], path_glob)]
+                          for k, v in ranked.items()}
+            fused = fuse(ranked) if mode == "hybrid" else [(rid, s) for rid, s in ranked[mode]]
+            files = dict((p, (h, s, m)) for p, h, s, m in db.execute("SELECT path, hash, size, mtime_ns FROM files"))
+        finally:
+            db.close()
+        return self._shape(fused[:limit], rows, files, max_tokens)
+
+    @staticmethod
+    def _rows(db: sqlite3.Connection, rowids: set[int]) -> list[tuple]:
+        ids = list(rowids)
+        out = []
+        for start in range(0, len(ids), 500):
+            part = ids[start:start + 500]
+            out += db.execute("SELECT rowid, path, start_line, end_line, language, kind, symbol, signature, text "
+                              f"FROM chunks WHERE rowid IN ({','.join('?' * len(part))})", part).fetchall()
+        return out
+
+    def _shape(self, fused, rows, files, max_tokens: int) -> dict[str, Any]:
+        results, used, omitted = [], 0, 0
+        stale_cache: dict[str, bool] = {}
+        for rid, score in fused:
+            _rid, path, start, end, language, kind, symbol, signature, text = rows[rid]
+            lines = text.splitlines()
+            snippet = "\n".join(lines[:SNIPPET_LINES])
+            if len(snippet) > SNIPPET_CHARS:
+                snippet = snippet[:SNIPPET_CHARS]
+            trimmed = snippet != text
+            if path not in stale_cache:
+                stale_cache[path] = self._stale(path, files.get(path))
+            result = {"path": path, "start_line": start, "end_line": end, "symbol": symbol, "kind": kind,
+                      "language": language, "score": round(score, 6), "snippet": snippet,
+                      "snippet_trimmed": trimmed, "stale": stale_cache[path]}
+            cost = len(json.dumps(result)) // 4 + 1
+            if used + cost > max_tokens:
+                # Out of budget: the location still helps, the code does not fit.
+                result = {**result, "snippet": "", "snippet_trimmed": True}
+                cost = len(json.dumps(result)) // 4 + 1
+                if used + cost > max_tokens:
+                    omitted += 1
+                    continue
+            used += cost
+            results.append(result)
+        return {"root": str(self.root), "results": results, "omitted": omitted, "approx_tokens": used}
+
+    def _stale(self, path: str, known: tuple | None) -> bool:
+        """Whether the file changed since it was indexed (then line numbers may be off)."""
+        if known is None:
+            return True
+        try:
+            st = os.lstat(self.root / path)
+        except OSError:
+            return True
+        if st.st_size == known[1] and st.st_mtime_ns == known[2]:
+            return False
+        text = cq_files.read_text(self.root, path)
+        return text is None or _hash(text) != known[0]
+
+    # inspection ---------------------------------------------------------------------------
+    def stats(self) -> dict[str, Any]:
+        db = self._db()
+        try:
+            meta = self._require_index(db)
+            known = {p: (h, s, m) for p, h, s, m in db.execute("SELECT path, hash, size, mtime_ns FROM files")}
+            languages = dict(db.execute("SELECT language, count(*) FROM files GROUP BY language ORDER BY language"))
+            chunks = db.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        finally:
+            db.close()
+        now = {f.path: f for f in cq_files.walk(self.root)}
+        added = [p for p in now if p not in known]
+        removed = [p for p in known if p not in now]
+        changed = [p for p, f in now.items() if p in known and self._stale(p, known[p])]
+        mode = "server" if self.settings.qdrant_url else "embedded"
+        return {"root": str(self.root), "files": len(known), "chunks": chunks, "languages": languages,
+                "index_bytes": _dir_size(self.folder), "index_path": str(self.folder), "vector_store": mode,
+                "embedding_model": meta.get("model"), "dimension": int(meta.get("dimension", 0)),
+                "last_indexed": meta.get("last_indexed"),
+                "changed_since": {"added": len(added), "changed": len(changed), "removed": len(removed),
+                                  "paths": sorted(added + changed + removed)[:50]}}
+
+    def context(self, query: str, limit: int, max_tokens: int) -> dict[str, Any]:
+        return self.search(query, limit=limit, mode="hybrid", max_tokens=max_tokens)
+
+
+def fuse(ranked: dict[str, list[tuple[int, float]]], k: int = RRF_K) -> list[tuple[int, float]]:
+    """Reciprocal-rank fusion: each list adds 1/(k + rank) for the chunks it found."""
+    scores: dict[int, float] = {}
+    for hits in ranked.values():
+        for rank, (rid, _score) in enumerate(hits, start=1):
+            scores[rid] = scores.get(rid, 0.0) + 1.0 / (k + rank)
+    return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+
+
+def check_search(query: str, limit: int, mode: str, max_tokens: int, path_glob: str | None) -> None:
+    if not isinstance(query, str) or not query.strip():
+        raise InvalidInput("query is empty", hint="say what the code you are looking for does, or name it")
+    if len(query) > MAX_QUERY_CHARS:
+        raise InvalidInput(f"query is {len(query)} characters; at most {MAX_QUERY_CHARS}", hint="shorten it")
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_LIMIT:
+        raise InvalidInput(f"limit must be from 1 to {MAX_LIMIT}, not {limit!r}")
+    if mode not in ("hybrid", "semantic", "lexical"):
+        raise InvalidInput(f"mode must be hybrid, semantic or lexical, not {mode!r}")
+    if not isinstance(max_tokens, int) or not MIN_MAX_TOKENS <= max_tokens <= MAX_MAX_TOKENS:
+        raise InvalidInput(f"max_tokens must be from {MIN_MAX_TOKENS} to {MAX_MAX_TOKENS}, not {max_tokens!r}")
+    if path_glob is not None and (not path_glob.strip() or len(path_glob) > 500):
+        raise InvalidInput("path_glob must be a non-empty glob such as 'src/**/*.py'")
+
+
+class Codequery:
+    """The server's state: settings, one embedding model, the index of each root, the current root."""
+
+    def __init__(self, settings: Settings | None = None, embedder_factory: Callable[[], Any] | None = None) -> None:
+        self.settings = settings or Settings.from_env()
+        self._embedder = None
+        self._factory = embedder_factory
+        self._indexes: dict[Path, CodeIndex] = {}
+        self.current: Path | None = None
+
+    def embedder(self):
+        if self._embedder is None:
+            if self._factory is not None:
+                self._embedder = self._factory()
+            else:
+                import claudex_embeddings
+                from claudex_embeddings import EmbeddingError
+
+                try:
+                    self._embedder = claudex_embeddings.from_env()
+                except EmbeddingError as exc:
+                    raise Unavailable(str(exc)) from None
+        return self._embedder
+
+    def index_for(self, path: str | None = None) -> CodeIndex:
+        root = self.settings.resolve_root(path) if path is not None else (self.current or self.settings.resolve_root(None))
+        if root not in self._indexes:
+            self._indexes[root] = CodeIndex(self.settings, root, self.embedder)
+        return self._indexes[root]
+
+    def embed(self, path: str | None, incremental: bool = True, progress: ProgressFn | None = None) -> dict:
+        index = self.index_for(path if path is not None else str(self.settings.project_dir))
+        result = index.index(incremental, progress)
+        self.current = index.root
+        return result

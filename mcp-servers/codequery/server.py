@@ -1,0 +1,170 @@
+"""The codequery MCP server: semantic code search over a codebase (incremental index, hybrid
+lexical + embedding retrieval), answers that cite path:line, and safe edits by unified diff.
+The work is in cq_index / cq_diff; run `python server.py` (stdio)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from typing import Annotated, Any, Literal
+
+import anyio
+import anyio.from_thread
+import anyio.to_thread
+from pydantic import Field
+
+import cq_diff
+import cq_index
+from cq_errors import CodequeryError
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
+
+VERSION = "0.1.0"
+CHAT_CONTEXT_TOKENS = 6000
+CHAT_MAX_TOKENS = 1200
+CHAT_SYSTEM = (
+    "You answer questions about a codebase using only the numbered code excerpts given. Cite every "
+    "claim with the excerpt's location as path:line or path:start-end (for example src/app.py:42-57). "
+    "If the excerpts do not answer the question, say so and say what to look for instead. Be brief.")
+
+server = MCPServer(
+    "codequery", version=VERSION,
+    instructions="Find code by meaning in a large codebase. Call cq_embed once (it indexes the project folder, "
+                 "incrementally on later calls), then cq_search for locations and snippets, cq_chat for an answer "
+                 "that cites path:line, cq_stats for the index's state, and cq_apply_diff to apply a unified diff "
+                 "safely (dry run first). search, chat, stats and apply_diff work on the folder last indexed.")
+state = cq_index.Codequery()
+
+READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
+INDEX = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
+EDIT = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=False)
+CHAT = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=False, open_world_hint=True)
+
+
+def _tool_error(exc: CodequeryError) -> ToolError:
+    return ToolError(f"{exc.code}: {exc}")
+
+
+async def _run(fn, *args):
+    """A blocking core call in a worker thread; core errors become tool errors."""
+    try:
+        return await anyio.to_thread.run_sync(functools.partial(fn, *args))
+    except CodequeryError as exc:
+        raise _tool_error(exc) from None
+
+
+@server.tool(annotations=INDEX)
+async def cq_embed(
+    ctx: Context,
+    path: Annotated[str | None, Field(description=(
+        "Folder to index, inside the project (relative to it, or absolute); default: the project folder."))] = None,
+    incremental: Annotated[bool, Field(description=(
+        "Re-embed only files whose content changed (false: rebuild the whole index)."))] = True,
+) -> dict[str, Any]:
+    """Index a codebase for search: structural chunks, embeddings and a lexical index, incremental by content hash."""
+    def progress(done: int, total: int, message: str) -> None:
+        try:
+            anyio.from_thread.run(functools.partial(ctx.report_progress, done, total, message))
+        except Exception:  # a client that went away must not fail the run
+            pass
+
+    return await _run(state.embed, path, incremental, progress)
+
+
+@server.tool(annotations=READ)
+async def cq_search(
+    query: Annotated[str, Field(description="What the code does or is called, e.g. 'where do we retry HTTP requests'.")],
+    limit: Annotated[int, Field(ge=1, le=cq_index.MAX_LIMIT, description="How many results at most.")] = 10,
+    path_glob: Annotated[str | None, Field(description=(
+        "Only paths matching this glob, e.g. 'src/**/*.py' or '*.ts' ('*' also crosses '/').'"))] = None,
+    language: Annotated[str | None, Field(description="Only this language, e.g. python, typescript, go.")] = None,
+    mode: Annotated[Literal["hybrid", "semantic", "lexical"], Field(description=(
+        "hybrid fuses embeddings and BM25 over identifier-aware tokens; semantic or lexical uses one."))] = "hybrid",
+    max_tokens: Annotated[int, Field(ge=cq_index.MIN_MAX_TOKENS, le=cq_index.MAX_MAX_TOKENS, description=(
+        "Budget for the whole answer; snippets are trimmed or dropped to fit."))] = cq_index.DEFAULT_MAX_TOKENS,
+) -> dict[str, Any]:
+    """Find code by meaning or name; results best first with path, lines, symbol, score, snippet and a stale flag."""
+    index = await _run(state.index_for)
+    return await _run(index.search, query, limit, path_glob, language, mode, max_tokens)
+
+
+@server.tool(annotations=CHAT)
+async def cq_chat(
+    question: Annotated[str, Field(description="A question about the codebase.")],
+    limit: Annotated[int, Field(ge=1, le=30, description="How many code excerpts to give the model.")] = 8,
+) -> CallToolResult:
+    """Answer a question about the codebase from retrieved code, citing path:line for every claim."""
+    index = await _run(state.index_for)
+    context = await _run(index.context, question, limit, CHAT_CONTEXT_TOKENS)
+    excerpts = "\n\n".join(f"[{n}] {r['path']}:{r['start_line']}-{r['end_line']}"
+                           f"{' (' + r['symbol'] + ')' if r['symbol'] else ''}\n{r['snippet']}"
+                           for n, r in enumerate(context["results"], start=1))
+    sources = [{k: r[k] for k in ("path", "start_line", "end_line", "symbol", "score")} for r in context["results"]]
+    try:
+        from claudex_llm import LLMError, NotConfigured, chat
+    except ImportError:
+        return _chat_failure("the LLM provider package claudex_llm is not installed in this server's venv; "
+                             "reinstall the server (claudex mcp install)", context["results"])
+    try:
+        result = await chat(messages=[{"role": "user", "content": f"Question: {question}\n\nCode excerpts:\n\n{excerpts}"}],
+                            system=CHAT_SYSTEM, max_tokens=CHAT_MAX_TOKENS, on_progress=None)
+    except NotConfigured as exc:
+        return _chat_failure(f"no LLM provider is configured: {exc} (set {exc.variable})", context["results"])
+    except LLMError as exc:
+        return _chat_failure(f"the LLM provider failed: {exc}", context["results"])
+    answer = {"answer": result.text, "model": result.model, "provider": result.provider, "sources": sources}
+    return CallToolResult(content=[TextContent(type="text", text=result.text),
+                                   TextContent(type="text", text=json.dumps({"sources": sources}))],
+                          structured_content=answer)
+
+
+def _chat_failure(message: str, results: list[dict]) -> CallToolResult:
+    """An error result that still carries the retrieved code, so the agent can read it itself."""
+    context = [{k: r[k] for k in ("path", "start_line", "end_line", "symbol", "snippet")} for r in results]
+    return CallToolResult(is_error=True, content=[
+        TextContent(type="text", text=f"unavailable: {message}"),
+        TextContent(type="text", text=json.dumps({"retrieved": context}, indent=1))])
+
+
+@server.tool(annotations=READ)
+async def cq_stats() -> dict[str, Any]:
+    """The index of the current folder: files, chunks, languages, size on disk, model, last run, changes since."""
+    index = await _run(state.index_for)
+    return await _run(index.stats)
+
+
+@server.tool(annotations=EDIT)
+async def cq_apply_diff(
+    diff: Annotated[str, Field(description=(
+        "A unified diff as `git diff` prints it (a/ and b/ prefixes optional), paths relative to the indexed folder."))],
+    dry_run: Annotated[bool, Field(description="true: only check and report; false: write the files.")] = True,
+) -> dict[str, Any]:
+    """Apply a unified diff inside the indexed folder, all hunks checked first; all or nothing; re-indexes changed files."""
+    index = await _run(state.index_for)
+    result = await _run(cq_diff.apply, index.root, diff, dry_run)
+    if result["applied"]:
+        try:
+            result["reindex"] = await _run(index.index, True, None)
+        except ToolError as exc:  # the edit stands; say why the index lags
+            result["reindex"] = {"error": str(exc)}
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args:
+        sys.stderr.write("usage: server.py (speaks MCP over stdio)\n")
+        return 2
+    try:
+        state.settings.resolve_root(None)
+    except CodequeryError as exc:  # said once in the log; each tool says it too
+        sys.stderr.write(f"codequery server: {exc}\n")
+    server.run("stdio")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,209 @@
+"""Fixtures of the codequery server's tests: an isolated HOME, data folder and project per test,
+the real embedding model (loaded once), small generated repositories, and MCP stdio sessions."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).resolve().parent
+SERVER_DIR = TESTS.parent
+sys.path.insert(0, str(SERVER_DIR))
+
+ENV_PREFIXES = ("QDRANT_", "EMBEDDINGS_", "XDG_", "CODEQUERY_", "OPENAI_", "ANTHROPIC_", "LLM_WRAPPER_")
+LEAKY = ("CLAUDEX_PROJECT_DIR", "PWD")
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path, monkeypatch):
+    """Every test gets its own HOME, XDG folders and project folder, and none of the caller's
+    QDRANT_*, EMBEDDINGS_*, CODEQUERY_* or LLM settings."""
+    for name in list(os.environ):
+        if name.startswith(ENV_PREFIXES) or name in LEAKY:
+            monkeypatch.delenv(name)
+    home = tmp_path / "home"
+    home.mkdir()
+    project = tmp_path / "project"
+    project.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))
+    monkeypatch.setenv("CLAUDEX_PROJECT_DIR", str(project))
+    return home
+
+
+@pytest.fixture
+def project(home) -> Path:
+    return Path(os.environ["CLAUDEX_PROJECT_DIR"])
+
+
+@pytest.fixture(scope="session")
+def model():
+    """The bundled all-MiniLM-L6-v2, loaded once for the whole run."""
+    import claudex_embeddings
+
+    provider = claudex_embeddings.from_env({})
+    provider.embed(["warm up"])
+    return provider
+
+
+@pytest.fixture
+def cq(model):
+    import cq_index
+
+    return cq_index.Codequery(embedder_factory=lambda: model)
+
+
+SAMPLE = {
+    "src/net/http_client.py": '''\
+import time
+
+import requests
+
+
+def fetch_with_retry(url, attempts=3, backoff=0.5):
+    for attempt in range(attempts):
+        try:
+            response = requests.get(url, timeout=10)
+            response.raise_for_status()
+            return response
+        except requests.RequestException:
+            time.sleep(backoff * 2 ** attempt)
+    raise RuntimeError(f"{url}: gave up after {attempts} attempts")
+''',
+    "src/users/store.py": '''\
+class UserStore:
+    def __init__(self, db):
+        self.db = db
+
+    def getUserName(self, user_id):
+        row = self.db.lookup(user_id)
+        return row["name"]
+
+    def delete_user(self, user_id):
+        self.db.remove(user_id)
+''',
+    "src/geometry/shapes.ts": '''\
+export interface Shape {
+  area(): number;
+}
+
+export class Circle implements Shape {
+  constructor(private radius: number) {}
+
+  area(): number {
+    return Math.PI * this.radius * this.radius;
+  }
+}
+''',
+    "web/stats.js": '''\
+export function computeAverage(values) {
+  let total = 0;
+  for (const v of values) total += v;
+  return total / values.length;
+}
+''',
+    "cmd/server/main.go": '''\
+package main
+
+import "net/http"
+
+func startServer(addr string) error {
+	return http.ListenAndServe(addr, nil)
+}
+''',
+    "docs/guide.md": "# Guide\n\nTo parse the configuration file, call load_config with the path of the TOML file.\n",
+}
+
+
+def write_tree(root: Path, files: dict[str, str]) -> None:
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+@pytest.fixture
+def sample(project) -> Path:
+    write_tree(project, SAMPLE)
+    return project
+
+
+def server_env(home: Path, project: Path, **extra: str) -> dict:
+    env = {"HOME": str(home), "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+           "XDG_DATA_HOME": str(home / ".local" / "share"), "CLAUDEX_PROJECT_DIR": str(project)}
+    env.update(extra)
+    return env
+
+
+class Session:
+    """A live MCP session; `call` returns structured content, `error` the error text."""
+
+    def __init__(self, session):
+        self.session = session
+
+    async def call(self, name: str, args: dict | None = None, **kwargs) -> dict:
+        result = await self.session.call_tool(name, args or {}, **kwargs)
+        assert not result.is_error, f"{name} failed: {result.content[0].text}"
+        return result.structured_content
+
+    async def error(self, name: str, args: dict | None = None) -> str:
+        result = await self.session.call_tool(name, args or {})
+        assert result.is_error, f"{name} {args} succeeded: {result.structured_content}"
+        return "\n".join(c.text for c in result.content)
+
+
+@contextlib.asynccontextmanager
+async def mcp_session(command: str, args: list[str], env: dict, cwd: str):
+    """An MCP stdio session with a server process, ended when the block exits, whatever happened."""
+    import anyio
+    from mcp import ClientSession
+    from mcp.client.stdio import StdioServerParameters, stdio_client
+
+    params = StdioServerParameters(command=command, args=args, env=env, cwd=cwd)
+    with anyio.fail_after(300):
+        with open(Path(env["HOME"]) / "server-stderr.log", "a") as errlog:
+            async with stdio_client(params, errlog=errlog) as (read, write):
+                async with ClientSession(read, write) as session:
+                    await session.initialize()
+                    yield Session(session)
+
+
+CLAUDEX = Path(sys.executable).parent / "claudex"
+
+
+def _claudex(env: dict, *argv: str, timeout: float = 900):
+    import subprocess
+
+    return subprocess.run([str(CLAUDEX), "mcp", *argv], capture_output=True, text=True, env=env,
+                          stdin=subprocess.DEVNULL, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    """codequery installed by `claudex mcp install mcp-servers/codequery` into a registry of its
+    own (the shared ../lib package vendored, a venv of its own): the base environment to run it."""
+    base = tmp_path_factory.mktemp("installed")
+    home = base / "home"
+    home.mkdir()
+    env = {"PATH": os.environ.get("PATH", os.defpath), "HOME": str(home),
+           "XDG_CACHE_HOME": str(home / ".cache"), "XDG_CONFIG_HOME": str(home / ".config"),
+           "XDG_DATA_HOME": str(home / ".local" / "share"), "XDG_STATE_HOME": str(home / ".local" / "state"),
+           "CLAUDEX_MCP_REGISTRY": str(base / "registry"), "CLAUDEX_PROJECTS_DIR": str(home / "claudex"),
+           "CLAUDEX_MCP_CORE_SOURCE": ""}
+    for argv in (("init",), ("install", str(SERVER_DIR))):
+        proc = _claudex(env, *argv)
+        assert proc.returncode == 0, f"claudex mcp {' '.join(argv)}: {proc.stderr}"
+    vendored = base / "registry" / "installed" / "codequery" / "vendor" / "claudex-embeddings"
+    assert (vendored / "claudex_embeddings" / "store.py").is_file(), "the shared package was not vendored"
+    return env
+
+
+def run_installed(installed: dict, home: Path, project: Path, **extra: str):
+    """An MCP session with the installed server, started as a client does: `claudex mcp run codequery`."""
+    env = dict(installed, CLAUDEX_PROJECT_DIR=str(project), **extra)
+    env["XDG_DATA_HOME"] = str(home / ".local" / "share")  # this test's index folder
+    return mcp_session(str(CLAUDEX), ["mcp", "run", "codequery"], dict(env, HOME=str(home)), cwd=str(project))

@@ -1,0 +1,160 @@
+"""The codequery server through real MCP stdio sessions (the official SDK's client), installed
+with `claudex mcp install` and started with `claudex mcp run` as a client does: index a small
+repository, search by meaning, change and delete files, apply diffs, refuse hostile input, and
+two servers on one index at once. cq_chat runs from the dev venv, where claudex_llm is."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import anyio
+import pytest
+
+from conftest import SERVER_DIR, mcp_session, run_installed, server_env
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+def start(home, project, **env):
+    """An MCP session with the server as it is started in the dev venv."""
+    return mcp_session(sys.executable, [str(SERVER_DIR / "server.py")], server_env(home, project, **env),
+                       cwd=str(SERVER_DIR))
+
+
+def symbols(found: dict) -> list:
+    return [(r["path"], r["symbol"]) for r in found["results"]]
+
+
+async def test_index_search_change_delete_and_edit_through_mcp(installed, home, sample, tmp_path):
+    async with run_installed(installed, home, sample) as s:
+        tools = {t.name: t for t in (await s.session.list_tools()).tools}
+        assert sorted(tools) == ["cq_apply_diff", "cq_chat", "cq_embed", "cq_search", "cq_stats"]
+        assert tools["cq_search"].annotations.read_only_hint is True
+        assert tools["cq_apply_diff"].annotations.destructive_hint is True
+        assert "cq_embed" in await s.error("cq_search", {"query": "anything"})
+
+        progress = []
+
+        async def on_progress(done, total, message):
+            progress.append((done, total, message))
+
+        indexed = await s.call("cq_embed", {}, progress_callback=on_progress)
+        assert indexed["files"]["added"] == 6 and indexed["chunks"]["total"] > 8
+        assert progress and progress[-1][0] == progress[-1][1] == indexed["chunks"]["added"]
+
+        found = await s.call("cq_search", {"query": "where do we retry HTTP requests?", "limit": 3})
+        assert symbols(found)[0] == ("src/net/http_client.py", "fetch_with_retry")
+        hit = found["results"][0]
+        assert hit["start_line"] == 6 and hit["end_line"] == 14 and "requests.get" in hit["snippet"]
+        assert symbols(await s.call("cq_search", {"query": "getUserName", "mode": "lexical", "limit": 1})) == [
+            ("src/users/store.py", "UserStore.getUserName")]
+
+        # Change a file: flagged stale until re-indexed; then the old chunk is gone.
+        store = sample / "src/users/store.py"
+        store.write_text(store.read_text().replace("delete_user", "erase_customer"))
+        assert (await s.call("cq_search", {"query": "delete user", "mode": "lexical"}))["results"][0]["stale"]
+        again = await s.call("cq_embed", {})
+        assert again["files"]["updated"] == 1 and again["chunks"]["removed"] == 1
+        names = [n for _p, n in symbols(await s.call("cq_search", {"query": "delete user erase customer",
+                                                                   "limit": 50}))]
+        assert "UserStore.erase_customer" in names and "UserStore.delete_user" not in names
+
+        (sample / "web/stats.js").unlink()
+        assert (await s.call("cq_embed", {}))["files"]["removed"] == 1
+        found = await s.call("cq_search", {"query": "compute the average", "limit": 50})
+        assert "web/stats.js" not in {p for p, _ in symbols(found)}
+
+        # A diff: dry run changes nothing, then applied and re-indexed.
+        diff = ("--- a/src/net/http_client.py\n+++ b/src/net/http_client.py\n@@ -13,2 +13,6 @@\n"
+                "             time.sleep(backoff * 2 ** attempt)\n"
+                '     raise RuntimeError(f"{url}: gave up after {attempts} attempts")\n'
+                "+\n+\n+def parse_rfc822_date(text):\n+    return email.utils.parsedate_to_datetime(text)\n")
+        before = (sample / "src/net/http_client.py").read_text()
+        dry = await s.call("cq_apply_diff", {"diff": diff})
+        assert dry["ok"] and not dry["applied"] and (sample / "src/net/http_client.py").read_text() == before
+        done = await s.call("cq_apply_diff", {"diff": diff, "dry_run": False})
+        assert done["applied"] and done["reindex"]["files"]["updated"] == 1
+        assert "parse_rfc822_date" in (sample / "src/net/http_client.py").read_text()
+        found = await s.call("cq_search", {"query": "parse a date", "limit": 1})
+        assert symbols(found) == [("src/net/http_client.py", "parse_rfc822_date")]
+
+        # Hostile diffs: a clear error each, nothing written anywhere.
+        outside = tmp_path / "outside"
+        outside.mkdir()
+        os.symlink(outside, sample / "out")
+        snapshot = {p: p.read_bytes() for p in sample.rglob("*") if p.is_file()}
+        for target, message in (("../x", "'..' is refused"), ("/etc/passwd", "absolute paths"),
+                                ("out/evil.py", "symlink leads outside"), (".git/hooks/pre-commit", ".git")):
+            text = await s.error("cq_apply_diff", {"diff": f"--- /dev/null\n+++ b/{target}\n@@ -0,0 +1 @@\n+x\n",
+                                                   "dry_run": False})
+            assert message in text and "invalid_input:" in text, text
+        mismatch = ("--- a/src/users/store.py\n+++ b/src/users/store.py\n@@ -1,2 +1,2 @@\n"
+                    "-class Account:\n+class Customer:\n     def __init__(self, db):\n")
+        result = await s.call("cq_apply_diff", {"diff": mismatch, "dry_run": False})
+        assert not result["ok"] and not result["applied"] and "do not match" in result["files"][0]["hunks"][0]["reason"]
+        assert {p: p.read_bytes() for p in sample.rglob("*") if p.is_file()} == snapshot
+        assert not any(outside.iterdir()) and not (tmp_path / "x").exists()
+
+        # Bad input everywhere else.
+        assert "outside the folders" in await s.error("cq_embed", {"path": str(tmp_path)})
+        assert "does not exist" in await s.error("cq_embed", {"path": "missing"})
+        assert "query is empty" in await s.error("cq_search", {"query": "  "})
+        assert "limit" in await s.error("cq_search", {"query": "x", "limit": 10 ** 6})
+
+        stats = await s.call("cq_stats")
+        assert stats["files"] == 5 and stats["embedding_model"] == "sentence-transformers/all-MiniLM-L6-v2"
+        assert stats["changed_since"]["added"] == 0 and stats["vector_store"] == "embedded"
+
+
+async def test_chat_without_a_provider_names_the_variable_and_returns_the_context(home, sample):
+    async with start(home, sample) as s:
+        await s.call("cq_embed", {})
+        result = await s.session.call_tool("cq_chat", {"question": "How are HTTP requests retried?"})
+        assert result.is_error
+        text = "\n".join(c.text for c in result.content)
+        assert "OPENAI_API_KEY" in text or "ANTHROPIC_API_KEY" in text or "claudex_llm" in text, text
+        assert "src/net/http_client.py" in text and "requests.get" in text  # the retrieved code is still there
+
+
+async def test_two_servers_share_one_index(installed, home, sample):
+    """Claude Code and Codex each start their own codequery on the same project: both index and
+    search at the same time, and neither fails because the other holds the store."""
+    async with run_installed(installed, home, sample) as a, run_installed(installed, home, sample) as b:
+        results = {}
+
+        async def work(name, session):
+            results[name] = [await session.call("cq_embed", {})]
+            for _ in range(3):
+                results[name].append(await session.call("cq_search", {"query": "retry HTTP requests", "limit": 1}))
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(work, "a", a)
+            group.start_soon(work, "b", b)
+        for name in "ab":
+            assert results[name][0]["chunks"]["total"] == results["a"][0]["chunks"]["total"]
+            for found in results[name][1:]:
+                assert symbols(found) == [("src/net/http_client.py", "fetch_with_retry")]
+
+
+async def test_chat_answers_from_the_retrieved_code_with_citations(home, sample):
+    """cq_chat through claudex_llm against its local OpenAI-compatible stand-in (real wire format)."""
+    import json
+
+    fake_api = pytest.importorskip("claudex_llm.fake_api")
+    with fake_api.FakeAPI("openai") as api:
+        api.script(fake_api.Plan(text="Failed requests are retried with backoff in fetch_with_retry "
+                                      "(src/net/http_client.py:6-14)."))
+        async with start(home, sample, **api.env()) as s:
+            await s.call("cq_embed", {})
+            answer = await s.call("cq_chat", {"question": "How are failed HTTP requests retried?", "limit": 3})
+        sent = json.dumps(api.chat_requests()[0].body)
+    assert "src/net/http_client.py:6-14" in answer["answer"] and answer["provider"] == "openai"
+    assert answer["sources"][0]["path"] == "src/net/http_client.py"
+    # The model was given the excerpts with their locations, and told to cite them.
+    assert "src/net/http_client.py:6-14" in sent and "path:line" in sent and "requests.get" in sent
