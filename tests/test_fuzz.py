@@ -46,6 +46,7 @@ SHAPES = {
     "test": [["X"], ["X", "--timeout", "3"]],
     "uninstall": [["X"], ["X", "--purge"]],
     "upgrade": [["X"], ["--all", "--check"], ["X", "--force"]],
+    "watch": None,  # runs until it is signalled; its own tests cover start-up errors
     "validate": [["X"], ["X", "--schema", "config"], ["-", "--schema", "effective"], ["X", "X"]],
 }
 EXTRA = ["--json", "--jq", ".[0]", "--project-dir", "--refresh", "-n", "-1"]
@@ -131,8 +132,8 @@ def arena(sandbox, tmp_path):
 
 def test_every_verb_survives_hostile_input(sandbox, arena):
     rng = random.Random(SEED)
-    verbs = sorted(dispatch.verbs())
-    assert set(verbs) <= set(SHAPES), "a new verb: give it a shape here"
+    assert set(dispatch.verbs()) <= set(SHAPES), "a new verb: give it a shape here"
+    verbs = sorted(v for v in dispatch.verbs() if SHAPES[v] is not None)
     user = sandbox.config / "claudex" / "mcp.json"
     failures = []
     codes: dict[int, int] = {}

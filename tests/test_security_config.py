@@ -349,7 +349,7 @@ def test_immutable_target_is_a_clean_error(sandbox, reg):
         pytest.skip("this file system has no immutable attribute")
     try:
         before = snapshot(sandbox.home)
-        refused(cli(sandbox, "generate"), "not_writable")
+        refused(cli(sandbox, "generate", "--client", "claude-code"), "not_writable")
         refused(cli(sandbox, "generate", "--client", "cursor", "--scope", "user", "--output", str(target)),
                 "not_writable")
         assert target.read_text() == '{"mcpServers": {}}\n'
