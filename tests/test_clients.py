@@ -9,7 +9,7 @@ import tomllib
 import pytest
 
 from conftest import ROOT
-from claudex_mcp import clients
+from claudex_mcp import clients, codex_toml, effective as effective_mod
 from claudex_mcp.errors import InvalidInput
 
 EFFECTIVE = ROOT / "tests" / "golden" / "generate" / "effective"
@@ -153,12 +153,12 @@ TRICKY = ['', 'plain', 'with "quotes"', "back\\slash", "C:\\path\\", "tab\tand\n
 
 @pytest.mark.parametrize("text", TRICKY)
 def test_toml_string_round_trips(text):
-    assert tomllib.loads(f"k = {clients.toml_string(text)}\n") == {"k": text}
+    assert tomllib.loads(f"k = {codex_toml.toml_string(text)}\n") == {"k": text}
 
 
 @pytest.mark.parametrize("key", ["plain", "X-Api-Key", "with space", "dot.ted", "quote\"d", "é", "a=b", ""])
 def test_toml_keys_round_trip(key):
-    table = clients.toml_table(["mcp_servers", "x"], {"h": {key: "v"}, key: ["a", "b"]})
+    table = codex_toml.toml_table(["mcp_servers", "x"], {"h": {key: "v"}, key: ["a", "b"]})
     assert tomllib.loads(table) == {"mcp_servers": {"x": {"h": {key: "v"}, key: ["a", "b"]}}}
 
 
@@ -166,7 +166,7 @@ def test_toml_keys_round_trip(key):
 def test_codex_render_round_trips_through_tomllib(case):
     doc = json.loads((EFFECTIVE / f"{case}.json").read_text())
     rendered = clients.render("codex", doc)
-    assert tomllib.loads(clients.render_codex(rendered.entries)).get("mcp_servers", {}) == rendered.entries
+    assert tomllib.loads(codex_toml.render_codex(rendered.entries)).get("mcp_servers", {}) == rendered.entries
 
 
 USER_TOML = '''# my codex config
@@ -198,7 +198,7 @@ A = "1"
 
 
 def test_blocks_ignore_brackets_inside_values_and_strings():
-    blocks = clients.codex_blocks(USER_TOML)
+    blocks = codex_toml.codex_blocks(USER_TOML)
     assert list(blocks) == ["mine"]
     start, stop = blocks["mine"][0]
     assert USER_TOML[start:stop].startswith("[mcp_servers.mine]\n") and USER_TOML[start:stop].endswith("]\n\n")
@@ -206,8 +206,8 @@ def test_blocks_ignore_brackets_inside_values_and_strings():
 
 def test_splice_replaces_only_our_tables_and_keeps_the_rest_byte_for_byte():
     text = USER_TOML + "\n" + OURS_OLD + "# a comment that belongs to the next table\n[tui]\nnotifications = true\n"
-    new = clients.toml_table(["mcp_servers", "ours"], {"command": "new", "args": ["x"]})
-    spliced = clients.splice_codex(text, {"ours"}, new)
+    new = codex_toml.toml_table(["mcp_servers", "ours"], {"command": "new", "args": ["x"]})
+    spliced = codex_toml.splice_codex(text, {"ours"}, new)
     expected_rest = USER_TOML + "\n" + "# a comment that belongs to the next table\n[tui]\nnotifications = true\n"
     assert spliced == expected_rest + "\n" + new
     parsed = tomllib.loads(spliced)
@@ -217,9 +217,9 @@ def test_splice_replaces_only_our_tables_and_keeps_the_rest_byte_for_byte():
 
 
 def test_splice_is_stable_when_repeated():
-    new = clients.toml_table(["mcp_servers", "ours"], {"command": "new"})
-    once = clients.splice_codex(USER_TOML, {"ours"}, new)
-    assert clients.splice_codex(once, {"ours"}, new) == once
+    new = codex_toml.toml_table(["mcp_servers", "ours"], {"command": "new"})
+    once = codex_toml.splice_codex(USER_TOML, {"ours"}, new)
+    assert codex_toml.splice_codex(once, {"ours"}, new) == once
 
 
 @pytest.mark.parametrize("text,expected", [
@@ -229,11 +229,11 @@ def test_splice_is_stable_when_repeated():
     ("model = 1\n\n\n", "model = 1\n\n\n[mcp_servers.a]\n"),
 ])
 def test_splice_separates_with_one_blank_line(text, expected):
-    assert clients.splice_codex(text, set(), "[mcp_servers.a]\n") == expected
+    assert codex_toml.splice_codex(text, set(), "[mcp_servers.a]\n") == expected
 
 
 def test_splice_with_nothing_to_append_only_removes():
-    assert clients.splice_codex("x = 1\n\n" + OURS_OLD, {"ours"}, "") == "x = 1\n\n"
+    assert codex_toml.splice_codex("x = 1\n\n" + OURS_OLD, {"ours"}, "") == "x = 1\n\n"
 
 
 # ---- the effective config -----------------------------------------------------------------
@@ -243,28 +243,28 @@ def test_splice_with_nothing_to_append_only_removes():
     ({"apiVersion": "v2", "servers": {}}, "/apiVersion"),
     ({"apiVersion": "v1", "project": {"dir": "relative"}, "servers": {}}, "/project/dir"),
     ({"apiVersion": "v1", "servers": []}, "/servers"),
-    ({"apiVersion": "v1", "servers": {"Bad_Name": {"enabled": True}}}, "/servers/Bad_Name"),
+    ({"apiVersion": "v1", "servers": {"Bad_Name": {"enabled": True}}}, "/servers"),  # "invalid key 'Bad_Name'"
     ({"apiVersion": "v1", "servers": {"a": {"enabled": "yes"}}}, "/servers/a/enabled"),
     ({"apiVersion": "v1", "servers": {"a": {"enabled": True, "transport": "ws"}}}, "/servers/a/transport"),
-    ({"apiVersion": "v1", "servers": {"a": {"enabled": True, "transport": "stdio"}}}, "/servers/a/launch"),
+    ({"apiVersion": "v1", "servers": {"a": {"enabled": True, "transport": "stdio"}}}, "/servers/a"),  # needs launch
     ({"apiVersion": "v1", "servers": {"a": dict(stdio(), launch={"command": "", "args": []})}}, "/servers/a/launch/command"),
     ({"apiVersion": "v1", "servers": {"a": dict(stdio(), launch=dict(LAUNCH, args=["ok", 3]))}}, "/servers/a/launch/args/1"),
     ({"apiVersion": "v1", "servers": {"a": dict(stdio(), launch=dict(LAUNCH, env={"A": 1}))}}, "/servers/a/launch/env/A"),
-    ({"apiVersion": "v1", "servers": {"a": remote(url=None)}}, "/servers/a/url"),
+    ({"apiVersion": "v1", "servers": {"a": remote(url=None)}}, "/servers/a/url"),  # null is not a url
     ({"apiVersion": "v1", "servers": {"a": remote(headers={"X": None})}}, "/servers/a/headers/X"),
     ({"apiVersion": "v1", "servers": {"a": dict(stdio(), passEnv=["OK", "not a name"])}}, "/servers/a/passEnv/1"),
 ])
 def test_malformed_effective_config_names_the_pointer(doc, pointer):
     with pytest.raises(InvalidInput) as caught:
-        clients.check_effective(doc, "effective.json")
+        effective_mod.check(doc, "effective.json")
     assert caught.value.message.startswith(f"effective.json {pointer}: ")
     assert caught.value.exit_code == 1
 
 
 def test_disabled_servers_are_not_checked_deeply():
-    clients.check_effective({"apiVersion": "v1", "servers": {"a": {"enabled": False, "transport": "??"}}})
+    effective_mod.check({"apiVersion": "v1", "servers": {"a": {"enabled": False, "transport": "??"}}})
 
 
 @pytest.mark.parametrize("case", sorted(p.stem for p in EFFECTIVE.glob("*.json")))
 def test_golden_inputs_are_valid(case):
-    clients.check_effective(json.loads((EFFECTIVE / f"{case}.json").read_text()))
+    effective_mod.check(json.loads((EFFECTIVE / f"{case}.json").read_text()))

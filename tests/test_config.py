@@ -47,7 +47,8 @@ def four_layers(sandbox):
     project_dir = sandbox.home / "claudex" / "demo"
     write(project_dir / ".claudex" / "mcp.json", {"servers": {"qdrant": {"enabled": False, "env": {"EXTRA": None}}}})
     write(sandbox.config / "claudex" / "mcp.json",
-          {"servers": {"qdrant": {"env": {"QDRANT_API_KEY": "sk-user-SECRET"}, "args": ["--user"]}}})
+          {"servers": {"qdrant": {"env": {"QDRANT_API_KEY": "sk-user-SECRET"}, "args": ["--user"]}},
+           "trustedProjects": [str(project_dir.resolve())]})
     return project_dir
 
 

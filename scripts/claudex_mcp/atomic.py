@@ -54,3 +54,43 @@ def fsync_dir(path: str | os.PathLike) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def target_of(path: str | os.PathLike) -> Path:
+    """The file that writing ``path`` replaces, under the one rule for config files that claudex
+    shares with the user (config layers, generated client files): a symlink to an existing
+    regular file is written through (dotfile managers link these files), so the link stays; a
+    dangling link, a link to anything else, a folder, or a file without its owner's write
+    permission (chmod 444: the user froze it) is refused, and nothing is written."""
+    import stat
+
+    from .errors import InvalidInput
+
+    given = Path(path)
+    real = Path(os.path.realpath(given))
+    try:
+        st = os.stat(real)
+    except FileNotFoundError:
+        if given.is_symlink():
+            raise InvalidInput(f"{given} is a symlink to {os.readlink(given)}, which does not exist",
+                               path=str(given), code="dangling_symlink",
+                               hint="create the file it points to, or remove the link; nothing was written") from None
+        return real
+    except OSError as exc:
+        raise InvalidInput(f"cannot use {given}: {exc.strerror}", path=str(given), code="unusable_target",
+                           hint="check the path; nothing was written") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise InvalidInput(f"{given} is not a regular file", path=str(given), code="not_a_file",
+                           hint="move it away; nothing was written")
+    if not st.st_mode & stat.S_IWUSR:
+        raise InvalidInput(f"{given} is read-only (mode {stat.S_IMODE(st.st_mode):o})", path=str(given),
+                           code="read_only_target",
+                           hint=f"claudex leaves a read-only file alone; 'chmod u+w {given}' to let it write")
+    # An immutable file or a read-only mount: access(2) says so even to root, before anything is written.
+    for needed in (real, real.parent):
+        if not os.access(needed, os.W_OK):
+            raise InvalidInput(f"{needed} cannot be written (an immutable file, a read-only mount, or "
+                               f"no permission)", path=str(needed), code="not_writable",
+                               hint="check it with 'lsattr' and 'ls -ld' (chattr -i, remount read-write, "
+                                    "chmod); nothing was written")
+    return real

@@ -7,11 +7,11 @@ the layer and file it came from and the values it shadows, which is what `config
 from __future__ import annotations
 
 import copy
-import re
 from pathlib import Path
 TYPE_CHECKING = False  # typing costs 2 ms of start-up; it is only needed by checkers
 if TYPE_CHECKING:
     from typing import Any
+    from collections.abc import Callable
 
 from . import jsonio, paths
 from .errors import InvalidInput, NotFound
@@ -19,8 +19,7 @@ from .project import Project
 
 LAYERS = ("global", "registry", "project", "user")
 SERVER_KEYS = ("enabled", "env", "args", "headers", "settings")
-MASK = "********"
-_SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH)", re.I)
+MASK = "********"  # the same as secrets.MASK; kept here for the readers of config
 
 
 def global_file(registry: Path) -> Path:
@@ -65,16 +64,64 @@ def registry_entry(entry: dict) -> dict:
     return doc
 
 
+def trusted_projects(user_doc: dict | None) -> list[str]:
+    """The project folders the user trusts (``trustedProjects`` of the user layer; the key means
+    nothing in another layer, least of all in a project's own)."""
+    found = (user_doc or {}).get("trustedProjects") or []
+    return [item for item in found if isinstance(item, str)]
+
+
+def untrusted_view(doc: dict) -> tuple[dict, list[str]]:
+    """What an untrusted project layer may do: switch servers on and off. Returns that part of
+    ``doc`` and the JSON pointers of everything left out."""
+    kept: dict = {"servers": {}}
+    ignored = [f"/{key}" for key in doc if key not in ("$schema", "apiVersion", "servers")]
+    for name, server in (doc.get("servers") or {}).items():
+        if not isinstance(server, dict):
+            continue
+        if "enabled" in server:
+            kept["servers"][name] = {"enabled": server["enabled"]}
+        ignored += [f"/servers/{name}/{key}" for key in server if key != "enabled"]
+    return kept, ignored
+
+
 class Layers:
-    """The loaded layers for one registry and project; asks for each server's sources."""
+    """The loaded layers for one registry and project; asks for each server's sources.
+
+    A project layer comes from a folder the user may just have cloned: until the user trusts
+    that folder (``claudex mcp config trust``), it may only enable and disable servers; its
+    env, args, headers and settings are ignored, and ``ignored`` lists them."""
 
     def __init__(self, registry: Path, project: Project | None) -> None:
         self.registry = registry
         self.project = project
         self.files = [(name, path, load_layer(path)) for name, path in layer_files(registry, project)]
+        self.ignored: list[str] = []
+        user_doc = next((doc for name, _, doc in self.files if name == "user"), None)
+        self.trusted = project is not None and str(project.dir) in trusted_projects(user_doc)
+        for index, (name, path, doc) in enumerate(self.files):
+            if name == "project" and doc is not None and not self.trusted:
+                view, self.ignored = untrusted_view(doc)
+                self.files[index] = (name, path, view)
 
     def describe(self) -> list[dict]:
-        return [{"layer": name, "file": str(path), "exists": doc is not None} for name, path, doc in self.files]
+        described = []
+        for name, path, doc in self.files:
+            item = {"layer": name, "file": str(path), "exists": doc is not None}
+            if name == "project":
+                item["trusted"] = self.trusted
+                item["ignored"] = list(self.ignored)
+            described.append(item)
+        return described
+
+    def notice(self) -> str | None:
+        """What to tell the user when part of an untrusted project layer was ignored."""
+        if not self.ignored or self.project is None:
+            return None
+        shown = ", ".join(self.ignored[:3]) + (f" and {len(self.ignored) - 3} more" if len(self.ignored) > 3 else "")
+        return (f"the project layer {self.project.config_file} is not trusted, so only its enabled "
+                f"settings apply ({shown} ignored); trust it with "
+                f"'claudex mcp config trust {self.project.dir}'")
 
     def configured_servers(self) -> set[str]:
         return {name for _, _, doc in self.files if doc for name in doc.get("servers", {})}
@@ -145,20 +192,13 @@ def secret_names(entry: dict) -> set[str]:
     return names
 
 
-def is_secret(path: tuple, secrets: set[str]) -> bool:
-    if len(path) == 2 and path[0] == "env":
-        return path[1] in secrets or bool(_SECRET_NAME.search(path[1]))
-    return len(path) == 2 and path[0] == "headers" and bool(_SECRET_NAME.search(path[1]))
-
-
 def mask(path: tuple, value: Any, secrets: set[str]) -> Any:
-    """A secret's literal value is masked; a ${VAR} reference is not a secret and stays. An
-    object (a whole `env` or `headers`) is masked member by member."""
-    if isinstance(value, dict):
-        return {k: mask(path + (k,), v, secrets) for k, v in value.items()}
-    if isinstance(value, str) and value and is_secret(path, secrets) and "${" not in value:
-        return MASK
-    return value
+    """``value`` with its literal secrets masked (the one detector, ``claudex_mcp.secrets``): by
+    the key's name, by the value's shape, and the variables the manifest declares secret. A
+    ``${VAR}`` reference is not a secret and stays; the default of ``${VAR:-default}`` is literal."""
+    from . import secrets as detector
+
+    return detector.mask(path, value, secrets)
 
 
 def holds_secret(path: tuple, value: Any, secrets: set[str]) -> bool:
@@ -199,10 +239,7 @@ def explain(entry: dict, layers: Layers) -> dict:
 
 def show(entry: dict, layers: Layers) -> dict:
     merged, _ = merge(layers.sources(entry))
-    secrets = secret_names(entry)
-    for key in ("env", "headers"):
-        if isinstance(merged.get(key), dict):
-            merged[key] = {k: mask((key, k), v, secrets) for k, v in merged[key].items()}
+    merged = mask((), merged, secret_names(entry))
     server = entry["manifest"]["server"]
     result = {"server": entry["name"], "location": entry["location"], "folder": entry["folder"],
               "transport": server.get("transport", "stdio"), "config": merged}
@@ -210,6 +247,69 @@ def show(entry: dict, layers: Layers) -> dict:
         if key in server:
             result[key] = server[key]
     return result
+
+
+LAYER_MODES = {"user": 0o600, "global": 0o644, "project": 0o644}
+MAX_KEY_DEPTH = 32
+
+
+def update_layer(path: Path, layer: str, change: Callable[[dict | None], dict | None],
+                 secrets: set[str] = frozenset()) -> bool:
+    """The one way a config layer file is changed: under its lock, read it, apply ``change``
+    (the current document or None in, the new one out), validate the result, refuse a literal
+    secret new to a shared (global or project) layer, and write it atomically, through a
+    symlink to a regular file (see atomic.target_of). The user layer, which holds secrets, is
+    written 0600, the shared layers 0644. Returns whether the file changed."""
+    from . import atomic, lock, secrets as detector, validation
+
+    target = atomic.target_of(path)
+    with lock.path_lock(target):
+        current = load_layer(target)
+        updated = change(copy.deepcopy(current))
+        if updated is None or updated == current:
+            return False
+        problems = validation.validate_document(updated, "config", str(path))
+        if problems:
+            first = problems[0]
+            raise InvalidInput(f"{path} {first['pointer'] or '/'}: {first['message']}", path=str(path),
+                               hint=first.get("hint") or "see docs/configuration.md", code="invalid_value")
+        if layer != "user":
+            before = set(detector.secret_pointers((current or {}).get("servers") or {}, (), secrets))
+            new = [p for p in detector.secret_pointers(updated.get("servers") or {}, (), secrets)
+                   if p not in before]
+            if new:
+                where = ".".join(str(p) for p in new[0])
+                raise InvalidInput(f"servers.{where} holds a secret; it is not written in plain text to the "
+                                   f"{layer} layer ({path})", path=str(path), code="secret_in_shared_layer",
+                                   hint=f"set a reference such as '${{{_variable_for(new[0])}}}' and export the "
+                                        f"variable, or set it in the user layer (--user)")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return atomic.write_text(target, jsonio.dumps(updated), mode=LAYER_MODES[layer])
+
+
+def set_trust(project: Project, trusted: bool) -> dict:
+    """Record in the user layer whether ``project``'s layer is trusted."""
+    target = paths.user_config_file()
+    folder = str(project.dir)
+
+    def change(doc: dict | None) -> dict:
+        doc = doc or {"apiVersion": "v1", "servers": {}}
+        listed = [d for d in trusted_projects(doc) if d != folder] + ([folder] if trusted else [])
+        if listed:
+            doc["trustedProjects"] = sorted(listed)
+        else:
+            doc.pop("trustedProjects", None)
+        return doc
+
+    changed = update_layer(target, "user", change)
+    return {"dir": folder, "trusted": trusted, "changed": changed, "file": str(target)}
+
+
+def _variable_for(pointer: tuple) -> str:
+    import re
+
+    name = re.sub(r"[^A-Za-z0-9_]", "_", str(pointer[-1] if isinstance(pointer[-1], str) else pointer[-2])).upper()
+    return name if name and not name[0].isdigit() else "SECRET"
 
 
 def parse_value(raw: str) -> Any:
@@ -225,6 +325,9 @@ def parse_value(raw: str) -> Any:
 def set_value(doc: dict | None, server: str, key: str, value: Any) -> dict:
     """A copy of layer document ``doc`` with servers.<server>.<key> set (dotted key)."""
     parts = key.split(".")
+    if len(parts) > MAX_KEY_DEPTH:
+        raise InvalidInput(f"the key has {len(parts)} levels; the limit is {MAX_KEY_DEPTH}", code="key_too_deep",
+                           hint="settings are small documents; set a whole object as a JSON value instead")
     if not all(parts) or parts[0] not in SERVER_KEYS:
         raise InvalidInput(f"unknown config key {key!r}", code="unknown_key",
                            hint=f"keys start with one of: {', '.join(SERVER_KEYS)} (e.g. env.API_URL, settings.limit)")

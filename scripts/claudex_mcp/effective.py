@@ -9,7 +9,11 @@ import sys
 from pathlib import Path
 
 from . import config, expand
+from .errors import InvalidInput
 from .project import Project
+TYPE_CHECKING = False  # typing costs 2 ms of start-up; it is only needed by checkers
+if TYPE_CHECKING:
+    from typing import Any
 
 # Passed on to the launcher when set, so it finds the same registry, config and state.
 LOCATION_VARS = ("CLAUDEX_MCP_REGISTRY", "CLAUDEX_PROJECTS_DIR", "XDG_CONFIG_HOME", "XDG_CACHE_HOME",
@@ -32,7 +36,33 @@ def run_argv(name: str, project: Project | None) -> list[str]:
     return argv + ["--project-dir", str(project.dir)] if project is not None else argv
 
 
-def server_entry(entry: dict, merged: dict, project: Project | None, registry: Path) -> dict:
+def _withhold(result: dict, secret_names: set[str], history: dict) -> None:
+    """Mask every literal secret in the document (it is printed by merge-config and read by other
+    tools) and list where in ``withheld``. For a remote server, a header whose literal text comes
+    from the user layer (the place for secrets) is withheld too, whatever it looks like: the
+    client would have to be given the value itself, and generated files are shared."""
+    from . import secrets
+
+    found = set()
+    for key in ("env", "args", "headers", "settings"):
+        if key in result:
+            found |= set(secrets.secret_pointers(result[key], (key,), secret_names))
+            result[key] = secrets.mask((key,), result[key], secret_names)
+    for header, value in list((result.get("headers") or {}).items()):
+        origin = (history.get(("headers", header)) or [{}])[-1].get("layer")
+        literal = secrets.literal_text(value) if isinstance(value, str) else ""
+        if origin == "user" and literal.strip() and literal.strip().lower() not in ("bearer", "basic", "token"):
+            found.add(("headers", header))
+            scheme = literal.split(" ", 1)[0] if " " in literal.strip() else ""
+            keep = scheme if scheme.lower() in ("bearer", "basic", "token") else ""
+            result["headers"][header] = (keep + " " if keep else "") + secrets.MASK
+    if found:
+        result["withheld"] = sorted("".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in p)
+                                    for p in found)
+
+
+def server_entry(entry: dict, merged: dict, project: Project | None, registry: Path,
+                 history: dict | None = None) -> dict:
     server = entry["manifest"]["server"]
     transport = server.get("transport", "stdio")
     result = {
@@ -55,6 +85,7 @@ def server_entry(entry: dict, merged: dict, project: Project | None, registry: P
         referenced = expand.references([result["url"], result["headers"]])
     located = {name for name in LOCATION_VARS if name in os.environ and name != "CLAUDEX_MCP_REGISTRY"}
     result["passEnv"] = sorted((declared | referenced | located) - {"SERVER_DIR"})
+    _withhold(result, config.secret_names(entry), history or {})
     return result
 
 
@@ -69,10 +100,29 @@ def build(index: dict, project: Project | None, registry: Path) -> dict:
                 warnings.append(f"{name} is invalid and left out: {entry['problems'][0]['message']}"
                                 if entry["problems"] else f"{name} is invalid and left out")
             continue
-        merged, _ = config.merge(layers.sources(entry))
-        servers[name] = server_entry(entry, merged, project, registry)
+        merged, history = config.merge(layers.sources(entry))
+        servers[name] = server_entry(entry, merged, project, registry, history)
+    if layers.notice():
+        warnings.append(layers.notice())
     for name in sorted(layers.configured_servers() - set(servers)):
         if name not in index["servers"]:
             warnings.append(f"the config names {name!r}, which is not in the registry")
     return {"apiVersion": "v1", "project": project.to_dict() if project else None, "registry": str(registry),
             "servers": servers, "warnings": warnings}
+
+
+def check(doc: Any, name: str = "<input>") -> None:
+    """Raise InvalidInput, naming the JSON pointer, when ``doc`` is not an effective config that
+    can be rendered (schemas/effective-v1.schema.json; disabled servers are only checked for
+    ``enabled``)."""
+    from . import schema
+
+    problems = schema.validate(doc, "effective")
+    if problems:
+        # A bad name first, then the deepest problem: a bad transport explains the missing url.
+        first = max(problems, key=lambda p: (p["rule"] == "propertyNames", p["pointer"].count("/")))
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise InvalidInput(f"{name} {first['pointer'] or '/'}: {first['message']}{more}", path=name,
+                           code="invalid_effective_config",
+                           hint=(first.get("hint") or "") + (" - " if first.get("hint") else "") +
+                                "pipe in the effective config that merge-config produces")

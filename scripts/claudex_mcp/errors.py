@@ -72,3 +72,37 @@ def invalid_server(what, folder, problem: str, hint: str | None = None) -> Inval
     """The one "not a valid server" error: ``what`` (a name or a folder) and its first problem."""
     return InvalidInput(f"{what} is not a valid server: {problem}", path=str(folder), code="invalid_server",
                         hint=hint or f"run 'claudex mcp validate {folder}'")
+
+
+# What the environment did, and what the user can do about it. A verb that meets one of these has
+# changed nothing: every write goes through a temp file and os.replace, and mutations roll back.
+_OS_HINTS = {
+    "ENOSPC": ("no_space", "no space left on the device", "free some space (df -h shows where), then run it again"),
+    "EDQUOT": ("no_space", "the disk quota is used up", "free some space, then run it again"),
+    "EROFS": ("read_only", "the file system is read-only", "run it where the folder is writable, or remount it read-write"),
+    "EACCES": ("permission_denied", "permission denied", "check the owner and mode of the path (ls -ld)"),
+    "EPERM": ("permission_denied", "operation not permitted (an immutable or append-only file?)",
+              "check the path's attributes (lsattr; chattr -i) and permissions"),
+    "ENAMETOOLONG": ("name_too_long", "a file name is too long", "use a shorter path or name"),
+    "EISDIR": ("is_directory", "a folder is in the way of a file", "move the folder away"),
+    "ENOTDIR": ("not_a_directory", "a file is in the way of a folder", "move the file away"),
+    "ELOOP": ("symlink_loop", "too many levels of symbolic links", "fix the symlinks on the path"),
+    "EMFILE": ("too_many_files", "too many open files", "raise the limit (ulimit -n)"),
+    "EXDEV": ("cross_device", "the move crosses file systems", "keep the folders on one file system"),
+    "EBUSY": ("busy", "the file or device is busy", "try again when the other program is done"),
+    "ETXTBSY": ("busy", "the file is being executed", "stop the program that runs it, then try again"),
+}
+
+
+def from_os_error(exc: OSError) -> ClaudexError | None:
+    """The ClaudexError for an OSError the environment caused (a full disk, a read-only mount, an
+    immutable file); None for one that is not known to be the environment's doing."""
+    import errno as errno_mod
+
+    name = errno_mod.errorcode.get(exc.errno or 0)
+    if name not in _OS_HINTS:
+        return None
+    code, what, hint = _OS_HINTS[name]
+    where = exc.filename if isinstance(exc.filename, str) else None
+    message = f"{what}: {where}" if where else what
+    return ClaudexError(message, path=where, hint=hint + "; nothing was changed", code=code)

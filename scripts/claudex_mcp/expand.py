@@ -1,4 +1,6 @@
-"""${VAR} and ${VAR:-default} in command, args, env, url and headers."""
+"""${VAR} and ${VAR:-default} in command, args, env, url and headers; ``$${`` is a literal ``${``
+(``$${X}`` stays ``${X}``), as ``$$`` is in Compose files. A ``${`` that starts no valid
+reference is refused by validation (manifests and config layers), never passed on."""
 
 from __future__ import annotations
 
@@ -9,24 +11,29 @@ if TYPE_CHECKING:
     from typing import Any
 
 REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+ESCAPE = "$${"
+# An escape or a reference, left to right, so that "$${X}" is never read as "$" + "${X}".
+_TOKEN = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 def expand(value: str, env: Mapping[str, str]) -> str:
     """Replace each reference by its value; ``${VAR:-default}`` uses the default when VAR is
     unset or empty (as in the shell and in Claude Code); an unset ``${VAR}`` becomes ''."""
     def one(match: re.Match) -> str:
+        if match.group(0) == ESCAPE:
+            return "${"
         name, default = match.group(1), match.group(2)
         current = env.get(name)
         if default is not None and not current:
             return default
         return current or ""
-    return REFERENCE.sub(one, value)
+    return _TOKEN.sub(one, value)
 
 
 def references(value: Any) -> set[str]:
     """Names of the variables ``value`` refers to (strings, lists and dict values)."""
     if isinstance(value, str):
-        return {m.group(1) for m in REFERENCE.finditer(value)}
+        return {m.group(1) for m in _TOKEN.finditer(value) if m.group(1)}
     if isinstance(value, list):
         return set().union(*(references(v) for v in value)) if value else set()
     if isinstance(value, dict):

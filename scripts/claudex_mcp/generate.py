@@ -8,6 +8,7 @@ claudex would write wins (with a warning). The record is ``$XDG_STATE_HOME/claud
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from collections.abc import Mapping
@@ -15,7 +16,7 @@ TYPE_CHECKING = False  # typing costs 2 ms of start-up; it is only needed by che
 if TYPE_CHECKING:
     from typing import Any
 
-from . import atomic, clients, jsonio, lock, paths
+from . import atomic, clients, codex_toml, jsonio, lock, paths
 from .errors import InvalidInput, UsageError
 
 SCOPES = ("default", "project", "user")
@@ -27,8 +28,8 @@ DEFAULT_TARGETS = (("claude-code", "user"), ("claude-code", "default"), ("codex"
 STATE_FILE = "generated.json"
 # ~/.claude.json can grow large (Claude Code keeps per-project history in it); read it whole.
 MAX_TARGET_BYTES = 256 * 1024 * 1024
-PRIVATE = 0o600
-PUBLIC = 0o644
+PRIVATE = clients.PRIVATE
+PUBLIC = clients.PUBLIC
 
 
 class Target:
@@ -64,41 +65,41 @@ def codex_home(env: Mapping[str, str] | None = None) -> Path:
 
 def resolve_target(client: str, scope: str, effective: Mapping[str, Any], output: str | None = None,
                    env: Mapping[str, str] | None = None) -> Target:
-    """The file ``client`` reads for ``scope``; ``output`` overrides the path but not the mode."""
+    """The file ``client`` reads for ``scope`` (clients.TABLE); ``output`` overrides the path but
+    not the mode."""
+    if client not in clients.TABLE:
+        raise UsageError(f"unknown client {client!r}", hint="the clients are: " + ", ".join(clients.CLIENTS))
     project = _project_dir(effective)
-    home = paths.home(env)
-    if client == clients.CLAUDE_CODE:
-        if scope == "project":
-            target = Target(_need_project(project, client) / ".mcp.json", scope, PUBLIC)
-        elif scope == "user":
-            target = Target(home / ".claude.json", scope, PRIVATE)
-        else:
-            target = Target(home / ".mcp.json", scope, PUBLIC)
-    elif client == clients.CODEX:
-        if scope == "project":
-            target = Target(_need_project(project, client) / ".codex" / "config.toml", scope, PRIVATE)
-        else:
-            target = Target(codex_home(env) / "config.toml", "user", PRIVATE)
-    elif client == clients.CLAUDE_DESKTOP:
-        if scope == "project" and output is None:
-            raise UsageError("Claude Desktop has no project config; use --scope user", code="bad_scope")
-        target = Target(paths.config_home(env) / "Claude" / "claude_desktop_config.json", "user", PUBLIC)
-    elif client == clients.CURSOR:
-        if scope == "user" or (scope == "default" and project is None):
-            target = Target(home / ".cursor" / "mcp.json", "user", PUBLIC)
-        else:
-            target = Target(_need_project(project, client) / ".cursor" / "mcp.json", "project", PUBLIC)
-    elif client == clients.VSCODE:
-        if scope == "user" and output is None:
+    files = clients.TABLE[client].files
+    if client == clients.CURSOR and scope == "default":
+        scope = "project" if project is not None else "user"
+    if scope not in files:
+        if output is None:
+            if client == clients.CLAUDE_DESKTOP:
+                raise UsageError("Claude Desktop has no project config", code="bad_scope",
+                                 hint="use --scope user (its one file), or --output PATH")
             raise UsageError("claudex writes VS Code's workspace config (.vscode/mcp.json) only",
                              code="bad_scope", hint="use --scope project, or --output PATH")
-        if output is None and project is None:
-            raise UsageError("VS Code's config lives in the project (.vscode/mcp.json), and the "
-                             "effective config has no project", code="no_project",
-                             hint="generate with a project in effect, or use --output PATH")
-        target = Target((project or Path("/")) / ".vscode" / "mcp.json", "project", PUBLIC)
+        scope = "default" if "default" in files else next(iter(files))
+    base, relative, mode = files[scope]
+    if base == "project":
+        if project is None and output is None:
+            if client == clients.VSCODE and scope == "default":
+                raise UsageError("VS Code's config lives in the project (.vscode/mcp.json), and the "
+                                 "effective config has no project", code="no_project",
+                                 hint="generate with a project in effect, or use --output PATH")
+            _need_project(project, client)
+        folder = project or Path("/")
+    elif base == "codex_home":
+        folder = codex_home(env)
+    elif base == "config_home":
+        folder = paths.config_home(env)
     else:
-        raise UsageError(f"unknown client {client!r}", hint="the clients are: " + ", ".join(clients.CLIENTS))
+        folder = paths.home(env)
+    shown_scope = "user" if base != "project" and scope == "default" and client != clients.CLAUDE_CODE else scope
+    if base == "project" and scope == "default":
+        shown_scope = "project"
+    target = Target(folder / relative, shown_scope, mode)
     if output is not None:
         target = Target(Path(output).expanduser().absolute(), target.scope, target.new_mode)
     return target
@@ -108,8 +109,11 @@ def render_document(effective: Mapping[str, Any], client: str) -> tuple[bytes, l
     """The whole file ``client`` would get from an empty one (for ``--output -``), and warnings."""
     rendered = clients.render(client, effective)
     if client == clients.CODEX:
-        return clients.render_codex(rendered.entries).encode("utf-8"), rendered.warnings
-    return clients.dump_json({clients.servers_key(client): rendered.entries}), rendered.warnings
+        return codex_toml.render_codex(rendered.entries).encode("utf-8"), rendered.warnings
+    doc: dict = {clients.servers_key(client): rendered.entries}
+    if rendered.inputs:
+        doc["inputs"] = [rendered.inputs[i] for i in sorted(rendered.inputs)]
+    return clients.dump_json(doc), rendered.warnings
 
 
 # ---- the record of what claudex wrote where -----------------------------------------------
@@ -140,6 +144,35 @@ def _record(key: str, client: str, names: list[str], project: str | None) -> Non
         state[key] = {"client": client, "servers": sorted(names), "project": project}
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic.write_json(path, state, mode=PRIVATE)
+
+
+def _previous(backup: Path | None) -> bytes | None:
+    try:
+        return backup.read_bytes() if backup is not None else None
+    except OSError:
+        return None
+
+
+def _restore(backup: Path | None, previous: bytes | None, key: str, entry: dict) -> None:
+    """Undo the backup and the record of a write that failed; best effort, as the disk may be full."""
+    import contextlib
+
+    with contextlib.suppress(OSError):
+        if backup is not None:
+            if previous is None:
+                backup.unlink(missing_ok=True)
+            else:
+                atomic.write_bytes(backup, previous, mode=backup.stat().st_mode & 0o7777)
+    with contextlib.suppress(OSError), lock.path_lock(state_file()):
+        state = load_state()
+        if entry:
+            state[key] = entry
+        else:
+            state.pop(key, None)
+        if state:
+            atomic.write_json(state_file(), state, mode=PRIVATE)
+        else:  # an empty record is no record
+            state_file().unlink(missing_ok=True)
 
 
 # ---- reading and updating a target --------------------------------------------------------
@@ -188,10 +221,43 @@ def _update_json(target: Path, old: bytes | None, client: str, managed: set[str]
         raise _refuse(target, f"{target} /{key}: expected an object of servers")
     plan = _plan(target, set(current), managed, rendered)
     merged = clients.merge_servers(current, plan.removed, plan.put)
-    if old is not None and merged == current and (key in doc or not merged):
+    inputs = _inputs(target, doc, rendered, plan)
+    if old is not None and merged == current and (key in doc or not merged) and inputs is None:
         return old, plan  # nothing of ours changed: the user's formatting stays as it is
-    doc[key] = merged
-    return clients.dump_json(doc), plan
+    if old is None:
+        fresh = {key: merged}
+        if inputs:
+            fresh["inputs"] = inputs[0]
+        return clients.dump_json(fresh), plan
+    from . import jsonedit
+
+    # Only the servers object is rewritten, and in it only claudex's entries: every other value
+    # keeps its bytes (1e400, big integers, escapes, key order) - see jsonedit.
+    text = old.decode("utf-8")
+    new = jsonedit.replace_object(text, key, merged, keep=set(current) - set(plan.put))
+    if inputs is not None:
+        new = jsonedit.replace_array(new, "inputs", inputs[0], inputs[1])
+    return (new if new.endswith("\n") else new + "\n").encode("utf-8"), plan
+
+
+def _inputs(target: Path, doc: dict, rendered: clients.Rendered, plan: _Plan) -> tuple[list, dict] | None:
+    """VS Code's ``inputs`` with claudex's prompts (ids starting ``claudex-``) made those of the
+    entries written now: (the new list, {new index: old index} of the user's items, kept as
+    written), or None when nothing changes."""
+    current = doc.get("inputs")
+    if current is None and not rendered.inputs:
+        return None
+    if not isinstance(current, (list, type(None))):
+        raise _refuse(target, f"{target} /inputs: expected a list of prompts")
+    current = current or []
+    wanted = {i: p for i, p in rendered.inputs.items()
+              if any(f"${{input:{i}}}" in json.dumps(plan.put.get(name)) for name in plan.put)}
+    ours = lambda item: isinstance(item, dict) and str(item.get("id", "")).startswith(clients.INPUT_PREFIX)
+    kept = [index for index, item in enumerate(current) if not ours(item)]
+    new = [current[index] for index in kept] + [wanted[i] for i in sorted(wanted)]
+    if new == current:
+        return None
+    return new, dict(enumerate(kept))
 
 
 def _update_toml(target: Path, old: bytes | None, managed: set[str],
@@ -210,10 +276,10 @@ def _update_toml(target: Path, old: bytes | None, managed: set[str],
     if not isinstance(servers, dict):
         raise _refuse(target, f"{target}: mcp_servers is not a table")
     # Only a [mcp_servers.<name>] table can be taken out again; anything else there is the user's.
-    blocks = clients.codex_blocks(text)
+    blocks = codex_toml.codex_blocks(text)
     managed = {name for name in managed if name in blocks or name not in servers}
     plan = _plan(target, set(servers), managed, rendered)
-    new_text = clients.splice_codex(text, set(plan.removed) | set(plan.put), clients.render_codex(plan.put))
+    new_text = codex_toml.splice_codex(text, set(plan.removed) | set(plan.put), codex_toml.render_codex(plan.put))
     if _check_toml(target, before, new_text, plan) == before and old is not None:
         return old, plan  # the same settings: the user's arrangement of the file stays
     return new_text.encode("utf-8"), plan
@@ -251,8 +317,10 @@ def write(effective: Mapping[str, Any], client: str = clients.CLAUDE_CODE, scope
     if scope not in SCOPES:
         raise UsageError(f"unknown scope {scope!r}", hint="the scopes are: " + ", ".join(SCOPES))
     target = resolve_target(client, scope, effective, output)
-    # Write through a symlink (dotfile managers link ~/.claude.json and friends), not over it.
-    path = Path(os.path.realpath(target.path))
+    # One rule for every file claudex shares with the user (atomic.target_of): write through a
+    # symlink to a regular file (dotfile managers link ~/.claude.json and friends); refuse a
+    # dangling link and a read-only file.
+    path = atomic.target_of(target.path)
     key = str(path)
     project_dir = (effective.get("project") or {}).get("dir")
     rendered = clients.render(client, effective)
@@ -269,13 +337,19 @@ def write(effective: Mapping[str, Any], client: str = clients.CLAUDE_CODE, scope
         changed = new != old
         if changed:
             path.parent.mkdir(parents=True, exist_ok=True)
-            if old is not None:
-                backup = path.with_name(path.name + ".bak")
-                atomic.write_bytes(backup, old, mode=mode)
-            # Recorded before the write too: after a crash in between, claudex still knows the
-            # new entries are its own instead of mistaking them for the user's.
-            _record(key, client, sorted(managed | set(plan.put)), project_dir)
-            atomic.write_bytes(path, new, mode=mode)
+            backup = path.with_name(path.name + ".bak") if old is not None else None
+            previous = _previous(backup)
+            try:
+                if backup is not None:
+                    atomic.write_bytes(backup, old, mode=mode)
+                # Recorded before the write too: after a crash in between, claudex still knows
+                # the new entries are its own instead of mistaking them for the user's.
+                _record(key, client, sorted(managed | set(plan.put)), project_dir)
+                atomic.write_bytes(path, new, mode=mode)
+            except Exception:
+                # A full disk or an immutable file: leave the backup and the record as they were.
+                _restore(backup, previous, key, entry)
+                raise
         _record(key, client, sorted(plan.put), project_dir)
     return {
         "client": client,

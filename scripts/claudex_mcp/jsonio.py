@@ -49,12 +49,14 @@ def read_bytes(source: str | os.PathLike, *, limit: int = MAX_DOCUMENT_BYTES,
             raise InvalidInput(f"permission denied: {name}", path=name,
                                hint="check the file's permissions", code="permission_denied") from None
         except OSError as exc:
-            raise InvalidInput(f"cannot read {name}: {exc.strerror}", path=name, code="unreadable") from None
+            raise InvalidInput(f"cannot read {name}: {exc.strerror}", path=name, code="unreadable",
+                               hint="check the path (a symlink loop? a name too long?)") from None
         if stat.S_ISDIR(st.st_mode):
             raise InvalidInput(f"{name} is a directory, not a file", path=name,
                                hint="name the JSON file inside it", code="is_directory")
         if not stat.S_ISREG(st.st_mode):
-            raise InvalidInput(f"{name} is not a regular file", path=name, code="not_a_file")
+            raise InvalidInput(f"{name} is not a regular file", path=name, code="not_a_file",
+                               hint="name a JSON file; a device, pipe or socket is not read")
         if st.st_size > limit:
             raise _too_large(name, st.st_size, limit)
         try:
@@ -64,7 +66,8 @@ def read_bytes(source: str | os.PathLike, *, limit: int = MAX_DOCUMENT_BYTES,
             raise InvalidInput(f"permission denied: {name}", path=name,
                                hint="check the file's permissions", code="permission_denied") from None
         except OSError as exc:
-            raise InvalidInput(f"cannot read {name}: {exc.strerror}", path=name, code="unreadable") from None
+            raise InvalidInput(f"cannot read {name}: {exc.strerror}", path=name, code="unreadable",
+                               hint="check that the file is readable") from None
     if len(data) > limit:
         raise _too_large(name, len(data), limit)
     return data
@@ -127,7 +130,8 @@ def parse(data: bytes, name: str = "<input>") -> Any:
         raise InvalidInput(f"{name}: {exc}", path=name, hint="use a number or null",
                            code="invalid_json") from None
     except RecursionError:
-        raise InvalidInput(f"{name}: nested too deeply", path=name, code="too_deep") from None
+        raise InvalidInput(f"{name}: nested too deeply", path=name, code="too_deep",
+                           hint="manifests, registries and configs are shallow documents; flatten it") from None
 
 
 def load(source: str | os.PathLike, *, stdin: BinaryIO | None = None) -> Any:

@@ -45,7 +45,8 @@ def prepare(entry: dict, layers: config.Layers, environ: dict[str, str]) -> Laun
     server = entry["manifest"]["server"]
     if server.get("transport", "stdio") != "stdio":
         raise UsageError(f"{name} is a remote server ({server['url']}); clients connect to it directly",
-                         code="remote_server")
+                         code="remote_server", hint=f"'claudex mcp generate' writes its URL into the client configs; "
+                                                    f"'claudex mcp test {name}' checks it")
     sources = layers.sources(entry)
     merged, history = config.merge(sources)
     if not merged.get("enabled"):
@@ -58,7 +59,8 @@ def prepare(entry: dict, layers: config.Layers, environ: dict[str, str]) -> Laun
         user_file = paths.user_config_file()
         raise InvalidInput(f"{name} needs {', '.join(missing)}: set {'it' if len(missing) == 1 else 'them'} "
                            f"in the environment, or with 'claudex mcp config set {name} env.{missing[0]} VALUE' "
-                           f"({user_file})", code="missing_env")
+                           f"({user_file})", code="missing_env",
+                           hint=f"export {missing[0]}=..., or set it in the user layer")
     folder = entry["folder"]
     (command, *args), env = start_command(folder, server["command"], merged.get("args"), merged.get("env"), environ)
     if layers.project is not None:  # the launcher chdirs to the server: say where the project is

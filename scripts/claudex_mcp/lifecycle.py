@@ -122,9 +122,19 @@ def _record(manifest: dict, location: str, source: dict, folder: Path, installed
 def install(registry: Path, spec: str, *, ref: str | None = None, submodules: bool = False,
             subdir: str | None = None, ignore_scripts: bool = False, report: Report = _quiet) -> dict:
     source = sources.parse(spec)
+    if source["type"] == "path":
+        folder, home = Path(source["path"]), registry.resolve()
+        if folder == home or home in folder.parents or folder in home.parents:
+            raise InvalidInput(f"{folder} {'holds' if folder in home.parents else 'is inside'} the registry "
+                               f"({home}); a server cannot be installed from there", path=str(folder),
+                               code="source_overlaps_registry",
+                               hint="install from the server's own folder, outside the registry")
     if (ref or submodules or subdir is not None) and source["type"] != "git":
         raise UsageError("--ref, --submodules and --subdir are for git sources", code="git_option_without_git",
-                         hint="for a folder, give the server's folder itself")
+                         hint="for a folder, give the server's folder itself (or install a git URL)")
+    if ref and source.get("ref") not in (None, ref):
+        raise UsageError(f"the ref is given twice: {source['ref']!r} in the URL and {ref!r} with --ref",
+                         code="ref_conflict", hint="give the ref once: URL@ref, or the URL and --ref")
     if ref:
         source["ref"] = sources.check_ref(ref)
     if subdir is not None:
@@ -178,16 +188,13 @@ def uninstall(registry: Path, name: str, *, purge: bool = False, report: Report 
 
 def _purge_user_config(name: str) -> bool:
     from . import config
-    from .lock import path_lock
 
-    target = paths.user_config_file()
-    with path_lock(target):
-        doc = config.load_layer(target)
+    def drop(doc: dict | None) -> dict | None:
         if not doc or name not in doc.get("servers", {}):
-            return False
-        doc = dict(doc, servers={k: v for k, v in doc["servers"].items() if k != name})
-        atomic.write_json(target, doc, mode=0o600)
-    return True
+            return doc
+        return dict(doc, servers={k: v for k, v in doc["servers"].items() if k != name})
+
+    return config.update_layer(paths.user_config_file(), "user", drop)
 
 
 def _newer_git_ref(source: dict) -> tuple[dict | None, str]:
@@ -210,7 +217,8 @@ def _newer_git_ref(source: dict) -> tuple[dict | None, str]:
         if head is None:
             if re.fullmatch(r"[0-9a-f]{7,40}", ref):
                 return None, f"pinned to commit {ref}"
-            raise NotFound(f"the branch {ref} is gone from {source['url']}", code="no_ref")
+            raise NotFound(f"the branch {ref} is gone from {source['url']}", code="no_ref",
+                           hint="reinstall from another branch or tag: uninstall, then install URL@ref")
     if head is None or head == source.get("commit"):
         return None, f"{ref or 'the default branch'} has no new commits"
     return dict(source), f"{ref or 'the default branch'} moved to {head[:12]}"
@@ -246,7 +254,8 @@ def upgrade(registry: Path, name: str, *, check: bool = False, force: bool = Fal
     with mutation.begin(registry, "upgrade", report) as m:
         location, folder = _installed(registry, name)
         if location == "core":
-            raise Conflict(f"{name} is a core server; it is upgraded with claudex itself", code="core_server")
+            raise Conflict(f"{name} is a core server; it is upgraded with claudex itself", code="core_server",
+                           hint="upgrade claudex; 'claudex mcp init' then updates the core servers")
         record = registry_mod.reconciled(registry).get(name, {})
         current = jsonio.load(folder / "manifest.json")["metadata"]["version"]
         source = record.get("source") or {"type": "path", "path": str(folder)}
@@ -317,20 +326,15 @@ def _set_enabled_in_layer(layer_file: Path, name: str, enabled: bool, project: b
     """A project's layer says enabled true/false; globally, enabling drops an `enabled: false`
     (which would keep the server off) and disabling a core server sets it. True when written."""
     from . import config
-    from .lock import path_lock
 
-    with path_lock(layer_file):
-        doc = config.load_layer(layer_file)
+    def change(doc: dict | None) -> dict | None:
         if project:
-            new_doc = config.set_value(doc, name, "enabled", enabled)
-        elif enabled:
-            new_doc = config.unset_value(doc, name, "enabled")
-        else:
-            new_doc = config.set_value(doc, name, "enabled", False)
-        if new_doc is None or new_doc == (doc or {}):
-            return False
-        layer_file.parent.mkdir(parents=True, exist_ok=True)
-        return atomic.write_json(layer_file, new_doc)
+            return config.set_value(doc, name, "enabled", enabled)
+        if enabled:
+            return config.unset_value(doc, name, "enabled")
+        return config.set_value(doc, name, "enabled", False)
+
+    return config.update_layer(layer_file, "project" if project else "global", change)
 
 
 def core_source() -> Path | None:

@@ -50,7 +50,8 @@ def by_name(name: str) -> Project:
 def by_dir(folder: str | os.PathLike) -> Project:
     path = Path(folder).expanduser()
     if not path.is_dir():
-        raise NotFound(f"no project folder {path}", path=str(path), code="no_project")
+        raise NotFound(f"no project folder {path}", path=str(path), code="no_project",
+                       hint="--project-dir names an existing folder (the project's root, which holds .claudex/)")
     path = path.resolve()
     return Project(path.name, path)
 
@@ -69,7 +70,8 @@ def discover(start: Path | None = None) -> Project | None:
 
 def resolve(name: str | None = None, folder: str | None = None) -> Project | None:
     if name and folder:
-        raise UsageError("give --project or --project-dir, not both")
+        raise UsageError("give --project or --project-dir, not both",
+                         hint="--project NAME is under $CLAUDEX_PROJECTS_DIR; --project-dir DIR is any folder")
     if name:
         return by_name(name)
     if folder:

@@ -31,7 +31,17 @@ def max_bytes() -> int:
 def parse(spec: str) -> dict:
     """{"type": "path", "path"} or {"type": "git", "url", "ref"?} for a command-line source."""
     if not spec or spec.startswith("-"):
-        raise UsageError(f"invalid source {spec!r}: it may not be empty or start with '-'", code="invalid_source")
+        raise UsageError(f"invalid source {spec!r}: it may not be empty or start with '-'", code="invalid_source",
+                         hint="give a server folder (./my-server) or a git URL (https://host/repo.git); "
+                              "'-' is not a source")
+    from . import secrets
+
+    if secrets.url_credentials(spec):  # the URL itself would be stored in registry.json and shown
+        raise InvalidInput(f"the URL {secrets.strip_url_credentials(spec)!r} was given with a user name and "
+                           f"password or token in it; claudex does not store or show credentials",
+                           code="credentials_in_url",
+                           hint="give the URL without them and let git supply them: a credential helper "
+                                "(git config credential.helper), ~/.netrc, or an ssh:// URL with a key")
     lowered = spec.lower()
     if lowered.startswith(("ext::", "fd::")) or "::" in spec.split("/")[0]:
         raise InvalidInput(f"the git transport in {spec!r} is not allowed", code="invalid_source",

@@ -24,7 +24,8 @@ GENERATED_DIRS = (".venv", "node_modules")
 SKIPPED_DIRS = (".git",) + GENERATED_DIRS
 _REFERENCE = re.compile(r"\$\{([^}]*)\}")
 _REFERENCE_BODY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?")
-_SCHEMA_HINT = {"manifest-v1": "manifest", "registry-v1": "registry", "config-v1": "config"}
+_SCHEMA_HINT = {"manifest-v1": "manifest", "registry-v1": "registry", "config-v1": "config",
+                "effective-v1": "effective"}
 
 
 def _problem(file: str, pointer: str, rule: str, message: str, hint: str | None = None) -> dict:
@@ -49,11 +50,13 @@ def detect_kind(doc: Any, name: str) -> str:
         servers = doc.get("servers")
         if isinstance(servers, dict):
             entries = [v for v in servers.values() if isinstance(v, dict)]
+            if entries and all("passEnv" in v or "launch" in v for v in entries):
+                return "effective"
             if entries and all("location" in v or "source" in v for v in entries):
                 return "registry"
             return "config"
     raise UsageError(f"cannot tell whether {name} is a manifest, a registry or a config file",
-                     path=name, hint="name the kind with --schema manifest|registry|config",
+                     path=name, hint="name the kind with --schema manifest|registry|config|effective",
                      code="unknown_kind")
 
 
@@ -69,19 +72,27 @@ def _reference_problems(doc: Any, file: str) -> list[dict]:
             for index, item in enumerate(value):
                 walk(item, parts + [index])
         elif isinstance(value, str):
+            value = value.replace("$${", "")  # an escaped, literal "${"
             bad = [m.group(0) for m in _REFERENCE.finditer(value) if not _REFERENCE_BODY.fullmatch(m.group(1))]
             unclosed = value.count("${") > len(_REFERENCE.findall(value))
             if bad or unclosed:
                 what = repr(bad[0]) if bad else "an unclosed '${'"
                 found.append(_problem(file, schema.pointer(parts), "variable-syntax",
                                       f"malformed variable reference: {what}",
-                                      "write ${NAME} or ${NAME:-default}; NAME is letters, digits and _"))
+                                      "write ${NAME} or ${NAME:-default}; NAME is letters, digits and _; "
+                                      "write $${ for a literal ${"))
 
     server = doc.get("server") if isinstance(doc, dict) else None
     if isinstance(server, dict):
         for key in ("command", "args", "env", "url", "headers"):
             if key in server:
                 walk(server[key], ["server", key])
+    servers = doc.get("servers") if isinstance(doc, dict) and not isinstance(server, dict) else None
+    if isinstance(servers, dict):  # a config layer: the values the launcher expands
+        for name, layer in servers.items():
+            for key in ("env", "args", "headers"):
+                if isinstance(layer, dict) and key in layer:
+                    walk(layer[key], ["servers", name, key])
     return found
 
 
@@ -107,10 +118,38 @@ def _manifest_semantics(doc: Any, file: str) -> list[dict]:
     return found
 
 
+def unencodable(value: Any, pointer: str = "") -> str | None:
+    """The JSON pointer of the first string (key or value) that is not valid Unicode text."""
+    def bad(text: str) -> bool:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+
+    if isinstance(value, str):
+        return pointer if bad(value) else None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        here = pointer + "/" + str(key).replace("~", "~0").replace("/", "~1")
+        if isinstance(key, str) and bad(key):
+            return here.encode("utf-8", "backslashreplace").decode("utf-8")
+        found = unencodable(item, here)
+        if found is not None:
+            return found
+    return None
+
+
 def validate_document(doc: Any, kind: str, file: str) -> list[dict]:
+    bad = unencodable(doc)
+    if bad is not None:  # "\ud800": JSON allows it, but no environment, file or terminal takes it
+        return [_problem(file, bad, "not_utf8", "a lone surrogate escape (\\ud800-\\udfff) is not text",
+                         "write the character itself, or a surrogate pair")]
     problems = [dict(p, file=file) for p in schema.validate(doc, kind)]
     if kind == "manifest":
         problems += _manifest_semantics(doc, file)
+    elif kind == "config":
+        problems += _reference_problems(doc, file)
     return problems
 
 

@@ -82,7 +82,10 @@ def run(prog: str, build: Callable[[], argparse.ArgumentParser],
         human_errors: bool = False) -> int:
     """Parse ``argv``, run ``action``, and turn every outcome into an exit code."""
     try:
-        args = build().parse_args(sys.argv[1:] if argv is None else list(argv))
+        argv = list(sys.argv[1:] if argv is None else argv)
+        for arg in argv:
+            _check_argument(arg)
+        args = build().parse_args(argv)
         _Output.jq = getattr(args, "jq", None)
         if _Output.jq is not None:
             args.json = True
@@ -102,14 +105,43 @@ def run(prog: str, build: Callable[[], argparse.ArgumentParser],
         return errors.OK
     except SystemExit as exc:  # argparse --help / --version
         return exc.code if isinstance(exc.code, int) else errors.OK
-    except Exception as exc:  # a bug: say so plainly, with the traceback only on request
-        if os.environ.get("CLAUDEX_DEBUG"):
-            raise
-        message = f"internal error: {type(exc).__name__}: {exc}"
-        sys.stderr.write(json.dumps({"error": {
-            "code": "internal", "message": message,
-            "hint": "this is a bug in claudex; run again with CLAUDEX_DEBUG=1 for the traceback and report it"}}) + "\n")
-        return errors.UNEXPECTED
+    except OSError as exc:  # the environment's doing (ENOSPC, EROFS, an immutable file...): say what
+        known = errors.from_os_error(exc)
+        if known is None:
+            return _internal(exc)
+        report_error(known, prog, human_errors)
+        return known.exit_code
+    except RecursionError:
+        exc = ClaudexError("the input is nested too deeply", code="too_deep",
+                           hint="configs and manifests are small documents; flatten the nesting")
+        report_error(exc, prog, human_errors)
+        return exc.exit_code
+    except Exception as exc:
+        return _internal(exc)
+
+
+def _check_argument(arg: str) -> None:
+    """Python hands over argv bytes that are not UTF-8 as lone surrogates; they would fail at the
+    first print or JSON document, so they are refused here, with what to do."""
+    try:
+        arg.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = arg.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        raise UsageError(f"the argument {shown!r} is not valid UTF-8", code="not_utf8",
+                         hint="claudex takes UTF-8 arguments; rename the file or folder, or set a UTF-8 locale") from None
+    if "\0" in arg:
+        raise UsageError("an argument holds a NUL byte", code="nul_byte", hint="remove it")
+
+
+def _internal(exc: BaseException) -> int:
+    """A bug: say so plainly, with the traceback only on request."""
+    if os.environ.get("CLAUDEX_DEBUG"):
+        raise exc
+    message = f"internal error: {type(exc).__name__}: {exc}"
+    sys.stderr.write(json.dumps({"error": {
+        "code": "internal", "message": message,
+        "hint": "this is a bug in claudex; run again with CLAUDEX_DEBUG=1 for the traceback and report it"}}) + "\n")
+    return errors.UNEXPECTED
 
 
 def add_install_options(p: argparse.ArgumentParser) -> None:
@@ -144,8 +176,12 @@ def emit_client_config(effective: dict, args: argparse.Namespace) -> int:
     --client (the verb's default) writes every file of generate.DEFAULT_TARGETS."""
     from .. import clients, generate
 
+    # The merge step's warnings (an ignored project layer, an invalid server) come first.
+    upstream = [w for w in effective.get("warnings") or [] if isinstance(w, str)]
     if args.client is None and args.scope == "default" and args.output is None:
         results = generate.write_defaults(effective)
+        for result in results:
+            result["warnings"] = upstream + result["warnings"]
         if args.json:
             write_json({"targets": results})
         else:
@@ -155,13 +191,14 @@ def emit_client_config(effective: dict, args: argparse.Namespace) -> int:
     args.client = args.client or clients.CLAUDE_CODE
     if args.output == "-":
         data, warnings = generate.render_document(effective, args.client)
-        for warning in warnings:
+        for warning in upstream + warnings:
             warn(warning)
         sys.stdout.flush()
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
         return 0
     result = generate.write(effective, args.client, args.scope, args.output)
+    result["warnings"] = upstream + result["warnings"]
     if args.json:
         write_json(result)
     else:

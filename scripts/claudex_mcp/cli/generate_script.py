@@ -5,7 +5,9 @@ enabled servers for one client and merges them into that client's file: entries 
 write are kept, claudex's entries that are no longer enabled are removed, the previous file is
 kept as <file>.bak, and writing the same content again changes nothing. Stdio servers start
 through claudex's launcher, so no secret is written; remote servers keep their ${VAR} references
-in the client's own syntax, or are skipped with a warning when the client cannot express them.
+in the client's own syntax, or are skipped with a warning when the client cannot express them or
+a header holds a literal secret (VS Code gets a password prompt, an ${input:...}, instead). Only the servers object of a JSON file is rewritten: every other
+value keeps its bytes. A read-only target or a dangling symlink is refused.
 
 targets (--scope):
   claude-code     default ~/.mcp.json, project <project>/.mcp.json, user ~/.claude.json
@@ -42,8 +44,10 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 
 
 def action(args: argparse.Namespace) -> int:
+    from .. import effective as effective_mod
+
     effective = jsonio.load(args.input)
-    clients.check_effective(effective, jsonio.display_name(args.input))
+    effective_mod.check(effective, jsonio.display_name(args.input))
     return common.emit_client_config(effective, args)
 
 

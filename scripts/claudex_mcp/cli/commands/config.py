@@ -5,6 +5,11 @@ defaults), project (<project>/.claudex/mcp.json), user (${XDG_CONFIG_HOME:-~/.co
 Objects merge key by key; scalars and arrays are replaced; null removes the inherited value.
 Whether a server is enabled starts from its place in the registry (core/ and installed/ on,
 disabled/ off) and every layer can override it: a project can switch off a global server.
+
+A project layer is untrusted until you trust its folder ('config trust DIR', recorded as
+trustedProjects in the user layer): until then it may only enable and disable servers, and
+'list', 'status' and 'generate' say what they ignored. Secrets (by name or by shape) are masked
+in 'show' and 'explain', and refused in plain text in the global and project layers.
 """
 
 from __future__ import annotations
@@ -22,12 +27,13 @@ EXAMPLES = (
     "claudex mcp config set qdrant enabled false --project demo",
     "claudex mcp config set qdrant args '[\"--verbose\"]' --global",
     "claudex mcp config set qdrant settings.limit null",
+    "claudex mcp config trust ~/src/demo",
 )
 
 
 def build_parser(prog: str) -> argparse.ArgumentParser:
     p = common.parser(prog, __doc__, EXAMPLES)
-    sub = p.add_subparsers(dest="action", required=True, metavar="show|explain|set")
+    sub = p.add_subparsers(dest="action", required=True, metavar="show|explain|set|trust|untrust")
     for name, text in (("show", "the effective config (secret values masked)"),
                        ("explain", "every value with the layer and file it came from, and what it shadows")):
         s = sub.add_parser(name, help=text, description=text)
@@ -46,6 +52,12 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     where.add_argument("--project", metavar="NAME", help="the project layer of project NAME")
     where.add_argument("--project-dir", metavar="DIR", help="the project layer of the project in DIR")
     common.add_json(s)
+    for name, text in (("trust", "let a project's layer set env, args, headers and settings (recorded in the user layer)"),
+                       ("untrust", "take the trust back: the project's layer may only enable and disable servers")):
+        s = sub.add_parser(name, help=text, description=text)
+        s.add_argument("dir", nargs="?", metavar="DIR",
+                       help="the project folder (default: the project in effect here)")
+        common.add_json(s)
     return p
 
 
@@ -54,6 +66,8 @@ def action(args: argparse.Namespace) -> int:
 
     if args.action == "set":
         return _set(args)
+    if args.action in ("trust", "untrust"):
+        return _trust(args)
     registry, index = common.registry_index()
     entry = index_mod.require_valid(index_mod.server_entry(index, args.server))
     layers = config.Layers(registry, project.resolve(args.project, args.project_dir))
@@ -90,9 +104,7 @@ def _print_explain(result: dict) -> None:
 
 
 def _set(args: argparse.Namespace) -> int:
-    from ... import atomic, config, index as index_mod, jsonio, paths, project, validation
-    from ...errors import InvalidInput
-    from ...lock import path_lock
+    from ... import config, index as index_mod, paths, project
 
     registry, index = common.registry_index()
     entry = index_mod.server_entry(index, args.server)
@@ -105,28 +117,35 @@ def _set(args: argparse.Namespace) -> int:
         target = paths.user_config_file()
     value = config.parse_value(args.value)
     path = tuple(args.key.split("."))
-    if layer != "user" and config.holds_secret(path, value, config.secret_names(entry)):
-        raise InvalidInput(f"{args.key} is a secret; it is not written in plain text to the {layer} layer ({target})",
-                           code="secret_in_shared_layer",
-                           hint=f"set a reference such as '${{{path[-1]}}}' and export the variable, or use --user")
-    with path_lock(target):
-        current = config.load_layer(target)
-        updated = config.set_value(current, args.server, args.key, value)
-        problems = validation.validate_document(updated, "config", str(target))
-        if problems:
-            first = problems[0]
-            raise InvalidInput(f"{args.key} = {args.value}: {first['pointer']}: {first['message']}",
-                               path=str(target), hint=first.get("hint"), code="invalid_value")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        # The user layer may hold secrets: only its owner reads it.
-        changed = atomic.write_text(target, jsonio.dumps(updated), mode=0o600 if layer == "user" else 0o644)
-    shown = config.mask(path, value, config.secret_names(entry))
+    secrets = config.secret_names(entry)
+    changed = config.update_layer(target, layer, lambda doc: config.set_value(doc, args.server, args.key, value),
+                                  secrets)
+    shown = config.mask(path, value, secrets)
     result = {"server": args.server, "key": args.key, "value": shown, "layer": layer, "file": str(target),
               "changed": changed}
     if args.json:
         common.write_json(result)
     else:
         print(f"{args.server}: {args.key} = {_value(shown)} in the {layer} layer ({target})")
+    return 0
+
+
+def _trust(args: argparse.Namespace) -> int:
+    from ... import config, project
+
+    where = project.by_dir(args.dir) if args.dir else project.discover()
+    if where is None:
+        from ...errors import NotFound
+
+        raise NotFound("no project here: no folder at or above the working directory has .claudex/",
+                       code="no_project", hint="name the project folder: claudex mcp config trust DIR")
+    result = config.set_trust(where, args.action == "trust")
+    if args.json:
+        common.write_json(result)
+    else:
+        state = "trusted" if result["trusted"] else "not trusted"
+        print(f"{result['dir']} is {state}" + ("" if result["changed"] else " (unchanged)")
+              + f"; recorded in {result['file']}")
     return 0
 
 

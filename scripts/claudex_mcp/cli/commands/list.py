@@ -37,11 +37,20 @@ def rows(index: dict, layers) -> list[dict]:
             enabled = bool(merged.get("enabled"))
         row = {"name": entry["name"], "location": entry["location"], "version": entry["version"],
                "enabled": enabled, "valid": entry["valid"], "description": entry.get("description"),
-               "source": entry["source"], "folder": entry["folder"]}
+               "source": _redacted(entry["source"]), "folder": entry["folder"]}
         if not entry["valid"]:
             row["problems"] = entry["problems"]
         found.append(row)
     return found
+
+
+def _redacted(source):
+    """A source recorded before install refused URLs with credentials never shows them."""
+    if isinstance(source, dict) and isinstance(source.get("url"), str):
+        from ... import secrets
+
+        return dict(source, url=secrets.redact_url(source["url"]))
+    return source
 
 
 def action(args: argparse.Namespace) -> int:
@@ -50,6 +59,8 @@ def action(args: argparse.Namespace) -> int:
     registry, index = common.registry_index(args.refresh)
     layers = config.Layers(registry, project.resolve(args.project, args.project_dir))
     found = [r for r in rows(index, layers) if r["enabled"] or not args.enabled]
+    if layers.notice():  # on stderr, also with --json: the payload keeps its shape
+        common.warn(layers.notice())
     if args.json:
         common.write_json(found)
         return 0

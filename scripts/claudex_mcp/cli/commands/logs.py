@@ -36,7 +36,8 @@ def action(args: argparse.Namespace) -> int:
 
     check_name(args.server)
     if args.lines < 0:
-        raise UsageError("-n takes a number of lines, 0 or more")
+        raise UsageError(f"-n takes a number of lines, 0 or more, not {args.lines}",
+                         hint=f"for example: claudex mcp logs {args.server} -n 50")
     path = launcher.log_file(args.server)
     if not path.exists():
         raise NotFound(f"{args.server} has no log yet ({path})", path=str(path), code="no_log",

@@ -43,6 +43,8 @@ def action(args: argparse.Namespace) -> int:
 
     registry, index = common.registry_index(args.refresh)
     layers = config.Layers(registry, project.resolve(args.project, args.project_dir))
+    if layers.notice():  # on stderr, also with --json: the payload keeps its shape
+        common.warn(layers.notice())
     results = checks.status(index, layers, dict(os.environ), args.server, args.all, args.refresh, args.timeout)
     if args.json:
         common.write_json(results[0] if args.server and results else results)

@@ -26,7 +26,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     p = common.parser(prog, __doc__, EXAMPLES)
     p.add_argument("paths", nargs="+", metavar="PATH",
                    help="a manifest, a server folder, a registry or config file, or - for stdin")
-    p.add_argument("--schema", choices=("manifest", "registry", "config"),
+    p.add_argument("--schema", choices=("manifest", "registry", "config", "effective"),
                    help="the kind of document (default: told from the file name and content)")
     common.add_json(p)
     return p

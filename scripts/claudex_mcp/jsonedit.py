@@ -1,0 +1,153 @@
+"""Editing one member of a JSON document in its text, so that everything else keeps its bytes.
+
+A client's file holds values claudex does not own (``~/.claude.json`` is Claude Code's whole
+state): parsing and dumping it would turn ``1e400`` into ``Infinity``, big or precise numbers
+into floats, ``"\\u00e9"`` into ``"é"``, and a lone surrogate into an unwritable string. So the
+file is parsed only to check it and to find where things are; the new text is the old text with
+the servers object replaced, and inside it every entry claudex does not write is copied byte for
+byte.
+"""
+
+from __future__ import annotations
+
+import json
+from json.decoder import scanstring
+TYPE_CHECKING = False  # typing costs 2 ms of start-up; it is only needed by checkers
+if TYPE_CHECKING:
+    from typing import Any
+    from collections.abc import Mapping
+
+_WS = " \t\n\r"
+_DECODER = json.JSONDecoder()
+
+
+class Member:
+    __slots__ = ("key", "key_start", "key_end", "value_start", "value_end")
+
+    def __init__(self, key: str, key_start: int, key_end: int, value_start: int, value_end: int) -> None:
+        self.key, self.key_start, self.key_end = key, key_start, key_end
+        self.value_start, self.value_end = value_start, value_end
+
+
+def _skip(text: str, i: int) -> int:
+    while i < len(text) and text[i] in _WS:
+        i += 1
+    return i
+
+
+def members(text: str, start: int) -> tuple[list[Member], int]:
+    """The members of the object whose ``{`` is at ``start``, and the index of its ``}``. The
+    text must be valid JSON (it was parsed before)."""
+    found: list[Member] = []
+    i = _skip(text, start + 1)
+    if text[i] == "}":
+        return found, i
+    while True:
+        key_start = i
+        key, key_end = scanstring(text, i + 1)
+        i = _skip(text, _skip(text, key_end) + 1)  # past the colon
+        _, end = _DECODER.raw_decode(text, i)
+        found.append(Member(key, key_start, key_end, i, end))
+        i = _skip(text, end)
+        if text[i] == ",":
+            i = _skip(text, i + 1)
+            continue
+        return found, i
+
+
+def _line_indent(text: str, pos: int) -> str | None:
+    """The whitespace before ``pos`` on its line, or None when something else comes first."""
+    line_start = text.rfind("\n", 0, pos) + 1
+    before = text[line_start:pos]
+    return before if before.strip() == "" else None
+
+
+def _render(value: Any, unit: str, indent: str) -> str:
+    return json.dumps(value, indent=unit, ensure_ascii=False).replace("\n", "\n" + indent)
+
+
+def items(text: str, start: int) -> list[tuple[int, int]]:
+    """The (start, end) of each item of the array whose ``[`` is at ``start``."""
+    found = []
+    i = _skip(text, start + 1)
+    if text[i] == "]":
+        return found
+    while True:
+        _, end = _DECODER.raw_decode(text, i)
+        found.append((i, end))
+        i = _skip(text, end)
+        if text[i] != ",":
+            return found
+        i = _skip(text, i + 1)
+
+
+def _layout(text: str) -> tuple[int, list[Member], int]:
+    top = _skip(text, 1 if text.startswith("\ufeff") else 0)
+    top_members, top_end = members(text, top)
+    return top, top_members, top_end
+
+
+def _indent_of(text: str, top_members: list[Member], current: Member | None) -> str:
+    key_indent = _line_indent(text, current.key_start) if current is not None else None
+    if key_indent is None:
+        first = top_members[0] if top_members else None
+        key_indent = (_line_indent(text, first.key_start) if first else None) or "  "
+    return key_indent
+
+
+def _set_member(text: str, key: str, body: str, top: int, top_members: list[Member], top_end: int,
+                key_indent: str) -> str:
+    """``text`` with the top-level member ``key`` set to the JSON text ``body``."""
+    current = next((m for m in top_members if m.key == key), None)
+    if current is not None:
+        return text[:current.value_start] + body + text[current.value_end:]
+    member = f"{json.dumps(key)}: {body}"
+    if not top_members:
+        return text[:top] + "{\n" + key_indent + member + "\n}" + text[top_end + 1:]
+    last = top_members[-1]
+    return text[:last.value_end] + ",\n" + key_indent + member + text[last.value_end:]
+
+
+def replace_array(text: str, key: str, values: list, raw_from: dict[int, int]) -> str:
+    """``text`` with its top-level array ``key`` set to ``values``; the items named in
+    ``raw_from`` (new index -> index in the old array) are copied as they were written."""
+    top, top_members, top_end = _layout(text)
+    current = next((m for m in top_members if m.key == key), None)
+    old = items(text, current.value_start) if current is not None and text[current.value_start] == "[" else []
+    key_indent = _indent_of(text, top_members, current)
+    unit = key_indent or "  "
+    inner = key_indent + unit
+    parts = []
+    for index, value in enumerate(values):
+        if index in raw_from and raw_from[index] < len(old):
+            start, end = old[raw_from[index]]
+            parts.append(inner + text[start:end])
+        else:
+            parts.append(inner + _render(value, unit, inner))
+    body = "[\n" + ",\n".join(parts) + "\n" + key_indent + "]" if parts else "[]"
+    return _set_member(text, key, body, top, top_members, top_end, key_indent)
+
+
+def replace_object(text: str, key: str, entries: Mapping[str, Any], keep: set[str]) -> str:
+    """``text`` (a JSON object) with its member ``key`` set to an object of ``entries``, in their
+    order. The entries named in ``keep`` are taken from the old ``key`` object as they were
+    written; the others are rendered. The rest of ``text`` keeps its bytes."""
+    top, top_members, top_end = _layout(text)
+    current = next((m for m in top_members if m.key == key), None)
+    old_raw: dict[str, tuple[str, str]] = {}
+    if current is not None and text[current.value_start] == "{":
+        inner, _ = members(text, current.value_start)
+        for m in inner:
+            old_raw[m.key] = (text[m.key_start:m.key_end], text[m.value_start:m.value_end])
+    key_indent = _indent_of(text, top_members, current)
+    unit = key_indent or "  "
+    inner_indent = key_indent + unit
+    parts = []
+    for name, value in entries.items():
+        if name in keep and name in old_raw:
+            raw_key, raw_value = old_raw[name]
+            parts.append(f"{inner_indent}{raw_key}: {raw_value}")
+        else:
+            parts.append(f"{inner_indent}{json.dumps(name, ensure_ascii=False)}: {_render(value, unit, inner_indent)}")
+    body = "{\n" + ",\n".join(parts) + "\n" + key_indent + "}" if parts else "{}"
+    return _set_member(text, key, body, top, top_members, top_end, key_indent)
