@@ -176,3 +176,18 @@ def test_pip_lines_are_the_same_from_any_working_directory(tmp_path):
     lib = tmp_path / "mcp-servers" / "lib"
     assert vendor.pip_lines(folder) == [
         "mcp>=1.0", f"-e {lib / 'other'}", "requests==2.*", f"{lib / 'greetlib'}[extra] ; python_version > '3'"]
+
+
+def test_the_source_root_of_a_shipped_server_is_claudex_own_servers_folder(tmp_path):
+    """claudex's own mcp-servers/ is the root of the servers it ships, with or without a .git
+    above it (the image copies the tree without one); elsewhere the git work tree, else the folder."""
+    from claudex_mcp.paths import PROJECT_ROOT
+
+    shipped = (PROJECT_ROOT / "mcp-servers").resolve()
+    assert vendor.source_root(shipped / "llm-wrapper") == shipped
+    assert vendor.source_root(shipped / "core" / "codex") == shipped
+    plain = tmp_path / "plain" / "server"
+    plain.mkdir(parents=True)
+    assert vendor.source_root(plain) == plain.resolve()
+    (tmp_path / "plain" / ".git").mkdir()
+    assert vendor.source_root(plain) == (tmp_path / "plain").resolve()

@@ -57,9 +57,16 @@ class Line:
 
 
 def source_root(folder: Path) -> Path:
-    """The git work tree holding ``folder`` (the nearest parent with a `.git` folder or file,
-    looked at with lstat only), else the folder itself."""
+    """For a server that ships with claudex (a folder in this claudex's own `mcp-servers/`),
+    that folder: a copy without `.git`, as in the image, must still find `lib/`. Else the git
+    work tree holding ``folder`` (the nearest parent with a `.git` folder or file, looked at
+    with lstat only), else the folder itself."""
+    from .paths import PROJECT_ROOT
+
     folder = Path(os.path.realpath(folder))
+    shipped = Path(os.path.realpath(PROJECT_ROOT / "mcp-servers"))
+    if folder != shipped and folder.is_relative_to(shipped):
+        return shipped
     for candidate in (folder, *folder.parents):
         try:
             mode = os.lstat(candidate / ".git").st_mode
