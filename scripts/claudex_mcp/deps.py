@@ -30,7 +30,9 @@ def _run(argv: list[str], cwd: Path, what: str) -> None:
     try:
         proc = procs.run(argv, cwd=cwd, timeout=TIMEOUT, env=dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1"))
     except subprocess.TimeoutExpired:
-        raise ExternalFailure(f"{what} took longer than {TIMEOUT} s", code="dependencies_failed") from None
+        raise ExternalFailure(f"{what} took longer than {TIMEOUT} s", code="dependencies_failed",
+                              hint="check the network and the package index (pip/npm config), then run it again; "
+                                   "nothing was installed") from None
     except FileNotFoundError:
         raise ExternalFailure(f"{argv[0]} is not installed, so {what} cannot run", code="missing_runtime",
                               hint=f"install {Path(argv[0]).name}") from None

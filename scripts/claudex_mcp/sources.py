@@ -93,7 +93,8 @@ def git(*args: str, cwd: Path | None = None, timeout: float = GIT_TIMEOUT) -> st
     try:
         proc = procs.run(["git", *_GIT_SAFE, *args], cwd=cwd, env=_git_env(), timeout=timeout)
     except subprocess.TimeoutExpired:
-        raise ExternalFailure(f"git {args[0]} took longer than {timeout:.0f} s", code="git_timeout") from None
+        raise ExternalFailure(f"git {args[0]} took longer than {timeout:.0f} s", code="git_timeout",
+                              hint="check that the host answers (git ls-remote URL), then run it again") from None
     if proc.returncode != 0:
         tail = " ".join(proc.stderr.strip().splitlines()[-3:])
         raise ExternalFailure(f"git {args[0]} failed: {tail}", code="git_failed",
