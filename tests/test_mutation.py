@@ -70,7 +70,8 @@ def test_regenerate_uses_the_registry_it_is_handed(sandbox, reg, monkeypatch, re
     monkeypatch.setenv("CLAUDEX_MCP_REGISTRY", str(sandbox.root / "elsewhere"))  # not the registry changed
     result = lifecycle.install(reg, str(source / "hello"))
     assert result["warnings"] == []
-    assert [(r["target"], r["changed"]) for r in result["regenerated"]] == [(str(sandbox.home / ".mcp.json"), True)]
+    home_targets = [sandbox.home / ".claude.json", sandbox.home / ".mcp.json", sandbox.home / ".codex" / "config.toml"]
+    assert sorted((r["target"], r["changed"]) for r in result["regenerated"]) == sorted((str(t), True) for t in home_targets)
     written = json.loads((sandbox.home / ".mcp.json").read_text())["mcpServers"]
     assert list(written) == ["hello"]
     assert written["hello"]["env"]["CLAUDEX_MCP_REGISTRY"] == str(reg)
