@@ -228,3 +228,21 @@ def test_a_symlinked_logs_or_run_folder_is_refused(sandbox, reg, decoy, folder):
     proc = sandbox.run("mcp", "run", "hello")
     assert proc.returncode == 1, proc.stderr
     assert f"{state / folder} is a symbolic link" in proc.stderr
+
+
+def test_a_folder_of_another_user_is_refused_and_one_of_root_is_trusted(tmp_path):
+    """safepath.real_dir: another (unprivileged) user's folder could hold planted links; root's
+    cannot be more hostile than root already is (the image keeps core/ root's)."""
+    from claudex_mcp import safepath
+    from claudex_mcp.errors import InvalidInput
+
+    folder = tmp_path / "location"
+    folder.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("needs root to chown a folder to another user")
+    os.chown(folder, 0, 0)
+    assert safepath.real_dir(folder) is True
+    os.chown(folder, 4321, 4321)
+    with pytest.raises(InvalidInput) as caught:
+        safepath.real_dir(folder)
+    assert caught.value.code == "unsafe_path" and "another user" in caught.value.message
