@@ -61,7 +61,7 @@ def responses_api():
 
 @pytest.fixture(scope="session")
 def real_codex() -> Path:
-    """The real Codex CLI from npm, installed once under /work/main/.tools/clients/codex by the
+    """The real Codex CLI from npm, installed once under .tools/clients/codex at the repository root by the
     project's integration helper (skips when npm's registry is unreachable)."""
     for path in (ROOT / "scripts", ROOT / "tests" / "integration"):
         if str(path) not in sys.path:
