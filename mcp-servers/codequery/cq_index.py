@@ -161,9 +161,9 @@ class Vectors:
         except CodequeryError:
             raise
         except Exception as exc:
-            name = exc.__class__.__name__
-            if name in {"ResponseHandlingException", "ConnectError", "ConnectTimeout", "ReadTimeout",
-                        "RpcError", "ConnectionError"} or "Connection refused" in str(exc):
+            from claudex_embeddings.store import unreachable
+
+            if unreachable(exc):
                 raise Unavailable(f"Qdrant at {self.settings.qdrant_url} is not reachable: {exc}",
                                   hint="start it, or unset QDRANT_URL to use the embedded store") from None
             raise

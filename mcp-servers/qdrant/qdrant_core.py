@@ -312,12 +312,12 @@ class Store:
         except QdrantError:
             raise
         except Exception as exc:
-            name = exc.__class__.__name__
-            if name in {"ResponseHandlingException", "ConnectError", "ConnectTimeout", "ReadTimeout",
-                        "RpcError", "ConnectionError"} or "Connection refused" in str(exc):
+            from claudex_embeddings.store import unreachable
+
+            if unreachable(exc):
                 raise Unavailable(f"Qdrant at {self.settings.url} is not reachable: {exc}",
                                   hint="start it (qdrant_start) or check QDRANT_URL") from None
-            if name == "UnexpectedResponse":
+            if exc.__class__.__name__ == "UnexpectedResponse":
                 raise InvalidInput(f"Qdrant refused the request: {exc}") from None
             raise
 

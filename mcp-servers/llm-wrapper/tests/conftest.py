@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from claudex_llm.fake_api import FakeAPI
+from claudex_llm.pytest_fixtures import anthropic_api, openai_api  # noqa: F401 (fixtures)
 
 TESTS = Path(__file__).resolve().parent
 SERVER_DIR = TESTS.parent
@@ -67,18 +67,6 @@ def no_real_keys(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         if name.startswith(("OPENAI_", "ANTHROPIC_", "LLM_WRAPPER_")):
             monkeypatch.delenv(name)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-
-
-@pytest.fixture
-def openai_api():
-    with FakeAPI("openai") as api:
-        yield api
-
-
-@pytest.fixture
-def anthropic_api():
-    with FakeAPI("anthropic") as api:
-        yield api
 
 
 @pytest.fixture

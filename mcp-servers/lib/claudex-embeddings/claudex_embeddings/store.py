@@ -18,6 +18,17 @@ LOCK_FILE = "claudex-store.lock"  # beside qdrant-client's own `.lock`, inside t
 _POLL = 0.01
 
 
+# What qdrant-client raises when a Qdrant server cannot be reached (httpx, grpc, requests): by
+# class name, so that telling them apart needs none of those packages imported.
+_UNREACHABLE = {"ResponseHandlingException", "ConnectError", "ConnectTimeout", "ReadTimeout", "RpcError",
+                "ConnectionError"}
+
+
+def unreachable(exc: BaseException) -> bool:
+    """Whether a qdrant-client failure means the Qdrant server could not be reached."""
+    return exc.__class__.__name__ in _UNREACHABLE or "Connection refused" in str(exc)
+
+
 class StoreBusy(Exception):
     """Another process held the store for longer than the bounded wait."""
 

@@ -7,19 +7,7 @@ import anyio
 import pytest
 
 from claudex_llm import Client
-from claudex_llm.fake_api import FakeAPI
-
-
-@pytest.fixture
-def openai_api():
-    with FakeAPI("openai") as api:
-        yield api
-
-
-@pytest.fixture
-def anthropic_api():
-    with FakeAPI("anthropic") as api:
-        yield api
+from claudex_llm.pytest_fixtures import anthropic_api, openai_api  # noqa: F401 (fixtures)
 
 
 @pytest.fixture
