@@ -152,8 +152,10 @@ def bench(c):
 
 @task
 def docs(c):
-    """Regenerate the CLI reference (docs/cli.md) from the verbs' --help."""
+    """Regenerate the CLI reference (docs/cli.md) from the verbs' --help, and the MCP API reference
+    (docs/mcp-api-reference.md) from the shipped servers' tools/list."""
     _call([sys.executable, str(ROOT / "tests" / "cli_reference.py"), "--write"])
+    _call([sys.executable, str(ROOT / "tests" / "api_reference.py"), "--write"])
 
 
 def shipped_servers() -> list[Path]:

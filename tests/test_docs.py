@@ -72,3 +72,17 @@ def test_every_pipe_script_is_installed_and_documented():
     for name in PIPES:
         assert re.search(rf"^## {re.escape(name)}$", reference, re.M), name
         assert (ROOT / "scripts" / name).is_file(), name
+
+
+def test_mcp_api_reference_is_generated_from_the_servers():
+    import api_reference
+
+    assert (ROOT / "docs" / "mcp-api-reference.md").read_text() == api_reference.render(), "run `make docs`"
+
+
+def test_mcp_api_reference_covers_every_shipped_server():
+    import api_reference
+
+    shipped = {str(p.parent.relative_to(ROOT / "mcp-servers"))
+               for pattern in ("*/manifest.json", "core/*/manifest.json") for p in (ROOT / "mcp-servers").glob(pattern)}
+    assert set(api_reference.SERVERS) == shipped
