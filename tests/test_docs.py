@@ -86,3 +86,42 @@ def test_mcp_api_reference_covers_every_shipped_server():
     shipped = {str(p.parent.relative_to(ROOT / "mcp-servers"))
                for pattern in ("*/manifest.json", "core/*/manifest.json") for p in (ROOT / "mcp-servers").glob(pattern)}
     assert set(api_reference.SERVERS) == shipped
+
+
+def _failure_codes() -> set[str]:
+    """Every state and cause that `status` and `test` can report, read from the code that makes them:
+    the probe (health.py), the checks (checks.py) and the launcher they start servers through."""
+    core = ROOT / "scripts" / "claudex_mcp"
+    codes: set[str] = set()
+    for name in ("health.py", "checks.py", "launcher.py"):
+        text = (core / name).read_text()
+        codes |= set(re.findall(r'\bcode="([a-z_]+)"', text))
+        codes |= set(re.findall(r'\bcause="([a-z_]+)"', text))
+        codes |= set(re.findall(r'\bstate="([a-z ]+)"', text)) | set(re.findall(r'"state": "([a-z ]+)"', text))
+        for line in re.findall(r"\bstate = (.+)", text):  # state = "missing env" if exc.code == ... else "unhealthy"
+            codes |= {value for compared, value in re.findall(r'(== )?"([^"]*)"', line) if not compared}
+    return codes
+
+
+def test_troubleshooting_has_a_section_for_every_failure():
+    codes = _failure_codes()
+    assert {"timeout", "not_mcp", "crashed", "missing_env", "self_check", "unhealthy", "missing env"} <= codes
+    page = (ROOT / "docs" / "mcp-troubleshooting.md").read_text()
+    sections = set(re.findall(r"^###+ `([^`]+)`", page, re.M))
+    assert not codes - sections, f"docs/mcp-troubleshooting.md has no section for {sorted(codes - sections)}"
+
+
+def test_no_tracked_file_names_a_path_of_this_machine():
+    """Docs, comments and tests name paths relative to the repository or the server, never the
+    checkout's or a test run's absolute path (examples like /home/me/... are fine)."""
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+    # Split so that this file does not name them itself.
+    machine = [str(ROOT) + "/", "/wo" "rk/", "/tmp/" "pytest-of-"]
+    found = []
+    for rel in filter(None, listed.decode().split("\0")):
+        path = ROOT / rel
+        if not path.is_file() or path.is_symlink():
+            continue
+        text = path.read_bytes()
+        found += [f"{rel}: {m}" for m in machine if m.encode() in text]
+    assert not found, found
