@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 import subprocess
 
@@ -125,3 +126,33 @@ def test_no_tracked_file_names_a_path_of_this_machine():
         text = path.read_bytes()
         found += [f"{rel}: {m}" for m in machine if m.encode() in text]
     assert not found, found
+
+
+def _api_reference_schemas() -> dict[tuple[str, str], dict]:
+    """(server, tool) -> the tool's input schema, read back from docs/mcp-api-reference.md."""
+    schemas = {}
+    for server_part in (ROOT / "docs" / "mcp-api-reference.md").read_text().split("\n## ")[1:]:
+        server = server_part.split("\n", 1)[0].strip()
+        for tool_part in server_part.split("\n### ")[1:]:
+            tool = tool_part.split("\n", 1)[0].strip()
+            block = tool_part.split("```json\n", 1)[1].split("\n```", 1)[0]
+            schemas[(server, tool)] = json.loads(block)["inputSchema"]
+    return schemas
+
+
+def test_readme_calls_each_shipped_server_with_valid_arguments():
+    from jsonschema import Draft202012Validator
+
+    import api_reference
+
+    section = (ROOT / "README.md").read_text().split("### The shipped servers, by example", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| ([a-z-]+)(?: \(core\))? \| `([a-z_]+)` \| `(\{.*\})` \| .+ \|$", section, re.M)
+    schemas = _api_reference_schemas()
+    listed = {listing.split("/")[-1] for listing in api_reference.SERVERS}
+    assert {server for server, _, _ in rows} == listed, "one example at least for every shipped server"
+    for server, tool, arguments in rows:
+        assert (server, tool) in schemas, f"{server} has no tool {tool}"
+        schema, given = schemas[(server, tool)], json.loads(arguments)
+        problems = [e.message for e in Draft202012Validator(schema).iter_errors(given)]
+        problems += [f"no argument {key!r}" for key in given if key not in schema.get("properties", {})]
+        assert not problems, f"{tool} {arguments}: {problems}"
