@@ -156,3 +156,14 @@ def test_readme_calls_each_shipped_server_with_valid_arguments():
         problems = [e.message for e in Draft202012Validator(schema).iter_errors(given)]
         problems += [f"no argument {key!r}" for key in given if key not in schema.get("properties", {})]
         assert not problems, f"{tool} {arguments}: {problems}"
+
+
+def test_links_of_the_mcp_docs_point_at_files_that_exist():
+    pages = sorted((ROOT / "docs").glob("mcp-*.md")) + sorted((ROOT / "docs" / "mcp-examples").glob("*/README.md"))
+    pages.append(ROOT / "README.md")
+    broken = []
+    for page in pages:
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", page.read_text()):
+            if "://" not in target and not (page.parent / target).exists():
+                broken.append(f"{page.relative_to(ROOT)}: {target}")
+    assert not broken, broken
