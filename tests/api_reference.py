@@ -105,8 +105,12 @@ def _properties(schema: dict, what: str) -> list[str]:
                     f"| {_cell(prop.get('description', ''))} |")
     for name, sub in (schema.get("$defs") or {}).items():
         fields = ", ".join(f"`{k}`: {_type(v)}" for k, v in (sub.get("properties") or {}).items())
-        rows.append(f"| *{name}* | {_cell(fields) or _type(sub)} | | | {_cell(sub.get('description', ''))} |")
+        rows.append(f"| *{name}* | {fields or _type(sub)} | | | {_cell(sub.get('description', ''))} |")
     return rows + [""]
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else ""
 
 
 HINTS = (("readOnlyHint", "read-only"), ("destructiveHint", "destructive"), ("idempotentHint", "idempotent"),
@@ -122,8 +126,7 @@ def render_server(path: str, listing: dict) -> list[str]:
     if listing.get("instructions"):
         lines += ["Instructions the server gives its clients:", "", f"> {listing['instructions']}", ""]
     lines += ["| tool | what it does |", "| --- | --- |"]
-    lines += [f"| [`{t['name']}`](#{t['name']}) | {_cell(t.get('description', '').splitlines()[0] if t.get('description') else '')} |"
-              for t in listing["tools"]]
+    lines += [f"| [`{t['name']}`](#{t['name']}) | {_cell(_first_line(t.get('description', '')))} |" for t in listing["tools"]]
     lines.append("")
     for tool in listing["tools"]:
         lines += [f"### {tool['name']}", "", tool.get("description", "").strip(), ""]
