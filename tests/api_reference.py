@@ -1,7 +1,7 @@
 """Generates docs/mcp-api-reference.md from the shipped servers themselves: each one is started
 from its manifest for a real MCP session (the official SDK's stdio client), and what it answers to
 initialize and tools/list is written down, so the reference cannot drift from the code.
-`python tests/api_reference.py --write` (or `make docs`) rewrites it; tests/test_docs_api.py fails
+`python tests/api_reference.py --write` (or `make docs`) rewrites it; tests/test_docs.py fails
 when it is stale.
 
 The servers start with a fixed, minimal environment (a temporary HOME and XDG folders, no API

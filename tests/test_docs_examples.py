@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import ast
 import json
-import os
 import re
 import shlex
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -83,7 +83,7 @@ def test_examples_install_and_are_healthy(sandbox):
     assert sandbox.run("mcp", "config", "set", "database-query", "env.SQLITE_DATABASE", str(db)).returncode == 0
     from claudex_testing import connect
 
-    with connect("database-query", via="run", claudex=str(Path(os.sys.executable).parent / "claudex"),
+    with connect("database-query", via="run", claudex=str(Path(sys.executable).parent / "claudex"),
                  env=sandbox.env) as session:
         result = session.call("db_query", {"sql": "SELECT body FROM notes WHERE id = ?", "params": [1]})
         assert result.structured_content["rows"] == [["hello"]]
