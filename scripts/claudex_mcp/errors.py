@@ -68,6 +68,18 @@ def no_registry(registry) -> NotFound:
                     hint="run 'claudex mcp init', or set CLAUDEX_MCP_REGISTRY", code="no_registry")
 
 
+def no_server(name: str, known, registry=None) -> NotFound:
+    """The one "there is no such server" error (exit 4), with the closest of the ``known``
+    names in the hint: `uninstall weathr` asks "did you mean weather?"."""
+    import difflib
+
+    close = difflib.get_close_matches(name, sorted(set(known)), n=3, cutoff=0.6)
+    where = f" in the registry at {registry}" if registry is not None else ""
+    suggestion = f"did you mean {' or '.join(close)}? " if close else ""
+    return NotFound(f"no server {name!r}{where}", code="no_server",
+                    hint=suggestion + "'claudex mcp list' shows the servers")
+
+
 def invalid_server(what, folder, problem: str, hint: str | None = None) -> InvalidInput:
     """The one "not a valid server" error: ``what`` (a name or a folder) and its first problem."""
     return InvalidInput(f"{what} is not a valid server: {problem}", path=str(folder), code="invalid_server",

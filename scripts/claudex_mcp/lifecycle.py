@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from . import __version__, atomic, deps, jsonio, launcher, mutation, paths, registry as registry_mod, sources, staging
-from .errors import Conflict, InvalidInput, NotFound, UsageError, invalid_server
+from .errors import Conflict, InvalidInput, NotFound, UsageError, invalid_server, no_server
 from .mutation import Report, quiet as _quiet
 from .staging import fault
 
@@ -42,10 +42,21 @@ def _locate(registry: Path, name: str) -> tuple[str, Path] | None:
     return None
 
 
+def server_names(registry: Path) -> list[str]:
+    """The names of the server folders in the registry (core, installed and disabled)."""
+    names = []
+    for location in paths.LOCATIONS:
+        try:
+            names += [e.name for e in os.scandir(registry / location) if e.is_dir(follow_symlinks=False)]
+        except OSError:
+            continue
+    return sorted(set(names))
+
+
 def _installed(registry: Path, name: str) -> tuple[str, Path]:
     where = _locate(registry, name)
     if where is None:
-        raise NotFound(f"{name} is not installed", code="no_server", hint="see 'claudex mcp list'")
+        raise no_server(name, server_names(registry), registry)
     return where
 
 
