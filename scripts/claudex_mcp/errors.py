@@ -20,11 +20,12 @@ class ClaudexError(Exception):
     code = "invalid"
 
     def __init__(self, message: str, *, path: str | None = None, hint: str | None = None,
-                 code: str | None = None) -> None:
+                 code: str | None = None, details: list[str] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.path = path
         self.hint = hint
+        self.details = details  # lines that show why (a server's last stderr lines)
         if code is not None:
             self.code = code
 
@@ -34,6 +35,8 @@ class ClaudexError(Exception):
             error["path"] = self.path
         if self.hint is not None:
             error["hint"] = self.hint
+        if self.details:
+            error["details"] = list(self.details)
         return {"error": error}
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 import time
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from .staging import fault
 # The MCP protocol revisions claudex's launcher and health checks speak (the SDK's range).
 PROTOCOL_REVISIONS = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25")
 _NAME = re.compile(paths.NAME_PATTERN)
+STDERR_TAIL_LINES = 10  # of a server that failed upgrade's handshake, as `test` shows them
 
 
 def check_name(name: str) -> str:
@@ -254,7 +256,18 @@ def _health_check(registry: Path, folder: Path, manifest: dict, location: str, r
                                        dict(os.environ))
     report("health")
     timeout = float(manifest.get("healthCheck", {}).get("timeout", health.DEFAULT_TIMEOUT))
-    return health.handshake(argv, env, str(folder), max(timeout, 10.0), label=manifest["metadata"]["name"])
+    meta = manifest["metadata"]
+    with tempfile.NamedTemporaryFile("w+", prefix="claudex-upgrade-", suffix=".log") as err:
+        try:
+            return health.handshake(argv, env, str(folder), max(timeout, 10.0), label=meta["name"], errlog=err.name)
+        except health.ProbeFailure as exc:
+            err.seek(0)
+            tail = [line for line in err.read().splitlines() if line.strip()][-STDERR_TAIL_LINES:]
+            raise health.ProbeFailure(
+                f"{meta['name']} {meta['version']} failed its MCP handshake, so the upgrade was rolled back: "
+                f"{exc.message}", code=exc.code, details=tail,
+                hint=("its last stderr lines are shown" if tail else "it wrote nothing to stderr")
+                + f"; fix the server, then upgrade again ('claudex mcp test {folder}' shows the same)") from None
 
 
 def upgrade(registry: Path, name: str, *, check: bool = False, force: bool = False,

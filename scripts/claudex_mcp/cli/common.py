@@ -76,6 +76,8 @@ def report_error(exc: ClaudexError, prog: str, human: bool = False) -> None:
         if exc.hint:
             line += f" (hint: {exc.hint})"
         sys.stderr.write(paint(line, "31", sys.stderr) + "\n")
+        for detail in exc.details or ():
+            sys.stderr.write(f"  | {detail}\n")
     else:
         sys.stderr.write(json.dumps(exc.to_dict(), sort_keys=True) + "\n")
 
