@@ -28,9 +28,10 @@ def cli(sandbox, *argv, env=None, timeout=120):
     return sandbox.run("mcp", *argv, env=env, timeout=timeout)
 
 
-def on_tty(sandbox, *argv, env=None, timeout=60) -> tuple[int, str]:
+def on_tty(sandbox, *argv, env=None, timeout=60, type_after: tuple[str, bytes] | None = None) -> tuple[int, str]:
     """Run `claudex mcp ARGV` with stdin, stdout and stderr on a pseudo-terminal (as `script`
-    gives them); (exit code, what the terminal showed)."""
+    gives them); (exit code, what the terminal showed). ``type_after`` (text, keys): once the
+    terminal shows the text, the keys are typed (b"\x03" is Ctrl-C)."""
     import pty
     import select
 
@@ -51,6 +52,10 @@ def on_tty(sandbox, *argv, env=None, timeout=60) -> tuple[int, str]:
                 if not chunk:
                     break
                 out += chunk
+                if type_after and type_after[0].encode() in out:
+                    time.sleep(0.5)  # the server is up and reading
+                    os.write(fd, type_after[1])
+                    type_after = None
     finally:
         try:
             os.kill(pid, 9)
@@ -85,6 +90,33 @@ def test_piped_an_error_is_one_json_object(sandbox, reg):
     assert len(proc.stderr.splitlines()) == 1
     error = json.loads(proc.stderr)["error"]
     assert error["code"] == "no_server" and "did you mean weather?" in error["hint"]
+
+
+# ---- run on a terminal ----------------------------------------------------------------------
+
+def test_run_on_a_terminal_says_it_waits_and_ctrl_c_leaves_no_traceback(sandbox, reg):
+    from conftest import add_echo_servers
+
+    add_echo_servers(reg)
+    code, shown = on_tty(sandbox, "run", "echo", type_after=("Ctrl-C ends it.", b"\x03"))
+    assert code == 130, shown
+    assert "echo is running and waits for an MCP client on stdin" in shown
+    assert "claudex mcp test echo" in shown and "Traceback" not in shown
+    log = (sandbox.state / "claudex" / "logs" / "echo.log").read_text()
+    assert "KeyboardInterrupt" not in log and "Traceback" not in log, log
+    assert "ended by Ctrl-C on the terminal" in log
+    status = json.loads(cli(sandbox, "status", "echo", "--json").stdout)
+    row = status[0] if isinstance(status, list) else status
+    row = row.get("servers", [row])[0] if "servers" in row else row
+    assert row.get("lastError") is None, row
+
+
+def test_run_from_a_client_says_nothing_on_stderr(sandbox, reg):
+    from conftest import add_echo_servers
+
+    add_echo_servers(reg)
+    proc = sandbox.run("mcp", "run", "echo", input="")  # stdin is a pipe that closes at once
+    assert "waits for an MCP client" not in proc.stderr
 
 
 # ---- did you mean ----------------------------------------------------------------------------

@@ -200,7 +200,6 @@ def probe(argv: list[str], env: dict[str, str] | None = None, cwd: str | None = 
 
 
 def handshake(argv: list[str], env: dict[str, str], cwd: str, timeout: float = DEFAULT_TIMEOUT,
-              label: str | None = None, errlog: str | None = None) -> dict:
-    """initialize, tools/list and ping (upgrade's health check); the server's stderr goes to
-    ``errlog`` when given."""
-    return probe(argv, env, cwd, timeout, label=label, errlog=errlog)
+              label: str | None = None) -> dict:
+    """initialize, tools/list and ping (upgrade's health check)."""
+    return probe(argv, env, cwd, timeout, label=label)
