@@ -315,3 +315,63 @@ def test_upgrade_all_goes_on_after_a_failure_and_reports_every_server(sandbox, r
     assert lines[0].startswith("failed  bad: bad 1.1.0 failed its MCP handshake")
     assert any(line.startswith("good 1.1.0: up to date") for line in lines)
     assert any(line.startswith("same 1.0.0: up to date") for line in lines)
+
+
+# ---- lock waits -------------------------------------------------------------------------------
+
+CLAUDEX_HOLDER = """
+import sys
+sys.path.insert(0, sys.argv[2])
+from pathlib import Path
+from claudex_mcp import lock
+registry = Path(sys.argv[1])
+sys.argv = ["claudex", "mcp", "config", "set", "hello", "env.TOKEN", "s3cret-value"]
+with lock.registry_lock(registry):
+    print("held", flush=True)
+    sys.stdin.read()  # until the test closes stdin
+"""
+
+
+@pytest.fixture
+def claudex_holds_the_lock(reg):
+    proc = subprocess.Popen([sys.executable, "-c", CLAUDEX_HOLDER, str(reg), str(ROOT / "scripts")],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "held"
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_the_lock_file_names_its_holder_without_values(reg, claudex_holds_the_lock):
+    record = json.loads((reg / ".lock").read_text())
+    assert record["pid"] == claudex_holds_the_lock.pid
+    assert record["command"] == "claudex mcp config set"  # the verb, never the value (a secret)
+    assert "s3cret" not in (reg / ".lock").read_text()
+
+
+def test_a_lock_timeout_names_the_holder(sandbox, reg, claudex_holds_the_lock):
+    add_server(reg, "hello")
+    proc = cli(sandbox, "uninstall", "hello", env={"CLAUDEX_MCP_LOCK_TIMEOUT": "0.5"})
+    assert proc.returncode == 3
+    error = json.loads(proc.stderr)["error"]  # piped: the one JSON object, no waiting notice
+    assert error["code"] == "locked"
+    assert f"pid {claudex_holds_the_lock.pid} (claudex mcp config set, since " in error["message"]
+
+
+def test_a_mutation_on_a_terminal_says_who_it_waits_for_then_goes_on(sandbox, reg, claudex_holds_the_lock):
+    add_server(reg, "hello")
+    import threading
+
+    release = threading.Timer(3.0, claudex_holds_the_lock.stdin.close)
+    release.start()
+    try:
+        code, shown = on_tty(sandbox, "uninstall", "hello", "--json", env={"CLAUDEX_MCP_LOCK_TIMEOUT": "30"})
+    finally:
+        release.cancel()
+    assert code == 0, shown
+    assert (f"the registry at {reg} is held by pid {claudex_holds_the_lock.pid} (claudex mcp config set, since "
+            in shown), shown
+    assert "waiting up to 30 s" in shown
+    assert not (reg / "installed" / "hello").exists()

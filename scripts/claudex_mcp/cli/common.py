@@ -278,9 +278,10 @@ def print_table(rows: list[dict], columns: list[tuple[str, Any]]) -> None:
 
 
 def progress(enabled: bool):
-    """A report(step, detail) callback that shows each step on a terminal's stderr."""
+    """A report(step, detail) callback that shows each step on a terminal's stderr; a wait for
+    the registry lock is shown there even when the steps are not (--json)."""
     def report(step: str, detail: str | None = None) -> None:
-        if enabled and sys.stderr.isatty():
+        if (enabled or step == "waiting") and sys.stderr.isatty():
             sys.stderr.write(paint(f"  {step}", "36", sys.stderr) + (f"  {detail}" if detail else "") + "\n")
     return report
 
