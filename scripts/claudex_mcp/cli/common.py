@@ -162,7 +162,7 @@ def _internal(exc: BaseException, prog: str = "claudex mcp", human: bool = False
 
 def add_install_options(p: argparse.ArgumentParser) -> None:
     """What `claudex mcp install` and atomic-install take."""
-    p.add_argument("source", help="a server folder, or a git URL with an optional @ref")
+    p.add_argument("source", help="a server folder, or a git URL or local git repository with an optional @ref")
     p.add_argument("--ref", help="the git tag, branch or commit (instead of URL@ref)")
     p.add_argument("--submodules", action="store_true", help="also fetch the repository's git submodules")
     p.add_argument("--subdir", metavar="PATH", help="the server's folder inside the git repository "

@@ -2,8 +2,10 @@
 branch), folder sources re-copied.
 
 The old version stays in place until the new one has installed, validated and passed an MCP
-handshake; then the two are exchanged in one atomic step. --check only reports what would
-change. A downgrade needs --force.
+handshake; then the two are exchanged in one atomic step (a failed handshake shows the server's
+last stderr lines). --check only reports what would change. A downgrade needs --force. --all
+goes on after a failure, reports every server (upgraded, unchanged or failed and why) and exits
+non-zero when any failed.
 """
 
 from __future__ import annotations
