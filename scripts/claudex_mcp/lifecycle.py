@@ -267,7 +267,7 @@ def _health_check(registry: Path, folder: Path, manifest: dict, location: str, r
                 f"{meta['name']} {meta['version']} failed its MCP handshake, so the upgrade was rolled back: "
                 f"{exc.message}", code=exc.code, details=tail,
                 hint=("its last stderr lines are shown" if tail else "it wrote nothing to stderr")
-                + f"; fix the server, then upgrade again ('claudex mcp test {folder}' shows the same)") from None
+                + "; fix the server, then upgrade again") from None
 
 
 def upgrade(registry: Path, name: str, *, check: bool = False, force: bool = False,
