@@ -46,14 +46,14 @@ def action(args: argparse.Namespace) -> int:
             f"Clients start it this way (see 'claudex mcp generate'); to try it by hand, run "
             f"'claudex mcp test {args.server}' or 'claudex mcp logs {args.server} -f'. Ctrl-C ends it.\n")
     log_fd = launcher.log_pipe(launch)
+    launcher.record_start(launch, where)  # while stderr is still ours: a refused state folder is said here
     os.chdir(launch.cwd)
     sys.stdout.flush()
     sys.stderr.flush()
     os.dup2(log_fd, 2)
     os.close(log_fd)
     if on_terminal:
-        return launcher.run_on_terminal(launch, where)
-    launcher.record_start(launch, where)
+        return launcher.run_on_terminal(launch, where)  # records the server's own pid
     try:
         os.execve(launch.argv[0], launch.argv, launch.env)
     except OSError as exc:  # stderr is the log now: say it there, and exit as a failed start
