@@ -161,8 +161,9 @@ def read_source(path: Path, kind: str) -> Source:
     """Read and parse one client file; a problem (unreadable, invalid) is kept on the Source."""
     source = Source(path, kind, _CLIENT[kind], _project_of(path, kind))
     try:
-        real = atomic.target_of(path)  # a link to a regular file is read (and written) through
-        source.data = jsonio.read_bytes(real, limit=256 * 1024 * 1024)
+        # A link to a regular file is read (and later written) through; whether it may be
+        # written is checked when it is (atomic.target_of), so the dry run shows it too.
+        source.data = jsonio.read_bytes(os.path.realpath(path), limit=256 * 1024 * 1024)
     except ClaudexError as exc:
         source.problem = exc.message
         return source
@@ -386,6 +387,8 @@ def plan(registry: Path, files: list[str] | None = None, on_conflict: str = "ski
     for item in servers.values():
         if item["global"]:
             item["projects"] = []
+    for path in files_plan:
+        atomic.target_of(path)  # refused (read-only, not a file, a dangling link) before anything changes
     return {"sources": [s.describe() for s in sources],
             "servers": [_describe(item) for item in servers.values()],
             "codex": {"entries": [_where(e) for e in codex["entries"]], "secrets": sorted(codex["env"])} if codex["entries"] else None,
@@ -755,8 +758,12 @@ def rollback(registry: Path, ident: str | None = None, *, report: Report = quiet
         _backup_root(create=True)
         with lock.path_lock(backups_dir()):
             return rollback(registry, ident, report=report, locked=True)
+    from . import mutation
+
     folder, record = _load_backup(ident)
     ident = record["id"]
+    with mutation.begin(registry, "rollback", report, regenerate_clients=False):
+        pass  # recovery: what a killed migration's last mutation left in .staging goes
     removed, restored_servers = [], []
     recorded = registry_mod.reconciled(registry) if paths.registry_file(registry).exists() else {}
     for name in record.get("servers", []):
