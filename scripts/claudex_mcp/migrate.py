@@ -291,22 +291,21 @@ def _where(entry: Entry) -> str:
 
 
 def plan(registry: Path, files: list[str] | None = None, on_conflict: str = "skip",
-         cwd: Path | None = None) -> dict:
+         cwd: Path | None = None, auto: bool = False) -> dict:
     """What a migration would do, read-only: {sources, servers, files, skipped, warnings}, plus
-    the internal parts apply() needs (under "_")."""
+    the internal parts apply() needs (under "_"). ``files`` (None: auto) are read, and with
+    ``auto`` also every client file found."""
     from . import registry as registry_mod
 
     if on_conflict not in CONFLICT_POLICIES:
         raise UsageError(f"unknown conflict policy {on_conflict!r}", hint="skip, rename or replace")
+    wanted = discover(cwd) if auto or not files else []
     if files:
-        wanted = []
         for given in files:
             path = Path(given).expanduser().absolute()
             if not os.path.lexists(path):
                 raise NotFound(f"no such file: {given}", path=given, hint="give a client's config file, or --from auto")
             wanted.append((path, kind_of(path)))
-    else:
-        wanted = discover(cwd)
     sources, seen = [], set()
     for path, kind in wanted:
         source = read_source(path, kind)
@@ -314,7 +313,7 @@ def plan(registry: Path, files: list[str] | None = None, on_conflict: str = "ski
         if real in seen:
             continue  # the same file twice (a symlink and its target)
         seen.add(real)
-        if source.problem and files:
+        if source.problem and files and path in [Path(f).expanduser().absolute() for f in files]:
             raise InvalidInput(f"cannot migrate from {path}: {source.problem}", path=str(path), code="invalid_source",
                                hint="fix the file, or leave it out of --from; nothing was changed")
         sources.append(source)
@@ -564,8 +563,8 @@ def list_backups() -> list[dict]:
 
 # ---- applying and rolling back ----------------------------------------------------------------
 
-def migrate(registry: Path, files: list[str] | None = None, *, on_conflict: str = "skip", dry_run: bool = False,
-            cwd: Path | None = None, report: Report = quiet) -> dict:
+def migrate(registry: Path, files: list[str] | None = None, *, auto: bool = False, on_conflict: str = "skip",
+            dry_run: bool = False, cwd: Path | None = None, report: Report = quiet) -> dict:
     """Plan, and unless ``dry_run`` apply: backup, servers, client files. Any failure after the
     backup rolls back, then raises."""
     from . import lock
@@ -574,7 +573,7 @@ def migrate(registry: Path, files: list[str] | None = None, *, on_conflict: str 
         from .errors import no_registry
 
         raise no_registry(registry)
-    p = plan(registry, files, on_conflict, cwd)
+    p = plan(registry, files, on_conflict, cwd, auto)
     result = {k: v for k, v in p.items() if k != "_"}
     result["dryRun"] = dry_run
     if dry_run or (not p["_"]["servers"] and not p["_"]["codex"]["entries"]):

@@ -70,9 +70,10 @@ def action(args: argparse.Namespace) -> int:
             for path in result["restored"]:
                 print(f"  restored {path}")
         return 0
-    files = [f for f in args.sources or [] if f != "auto"]
-    result = migrate.migrate(registry, files or None, on_conflict=args.on_conflict, dry_run=args.dry_run,
-                             report=report)
+    given = args.sources or ["auto"]
+    files = [f for f in given if f != "auto"]
+    result = migrate.migrate(registry, files or None, auto="auto" in given, on_conflict=args.on_conflict,
+                             dry_run=args.dry_run, report=report)
     if args.json:
         common.write_json(result)
         return 0
