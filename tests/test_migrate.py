@@ -193,7 +193,7 @@ def _whole(home, rel: str, original: bytes) -> bool:
     return all("run" in (entry.get("args") or []) or "url" in entry for entry in servers.values())
 
 
-STEPS = ["backup", "secrets", "commit", "record", "done", "server", "clients", "client"]
+STEPS = ["backup", "secrets", "commit", "record", "done", "server", "clients", "client", "regenerate"]
 
 
 @pytest.mark.parametrize("step", STEPS)
@@ -230,3 +230,22 @@ def test_a_refused_client_file_rolls_back(sandbox, home):
     assert json.loads(proc.stderr.splitlines()[-1])["error"]["code"] == "read_only_target"
     assert snapshot(home) == original
     assert registry_names(sandbox.registry) == set()
+
+
+def test_files_claudex_already_writes(sandbox, home):
+    """After `generate`, ~/.claude.json, ~/.mcp.json and Codex's file are claudex's targets too: the
+    migrated entries become its own (no "kept your entry" later), the new servers reach every
+    target, and the rollback restores them, their .bak copies and the record byte for byte."""
+    assert sandbox.run("mcp", "generate").returncode == 0
+    before = everything(sandbox)
+    state = sandbox.state / "claudex" / "generated.json"
+    record = state.read_bytes()
+    proc = migrate(sandbox, "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert {"codex", "docs", "github"} <= set(json.loads(state.read_text())[str(home / ".claude.json")]["servers"])
+    proc = sandbox.run("mcp", "generate")
+    assert proc.returncode == 0 and "kept your entry" not in proc.stderr, proc.stderr
+    assert json.loads((home / ".mcp.json").read_text())["mcpServers"]["linear"]["args"][-1] == "linear"
+    assert migrate(sandbox, "--rollback").returncode == 0
+    assert everything(sandbox) == before
+    assert state.read_bytes() == record

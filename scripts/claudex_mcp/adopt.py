@@ -259,13 +259,15 @@ def _set_user_env(name: str, env: dict[str, str] | None) -> dict | None:
 
 
 def add(registry: Path, adopted: Adopted, source: dict, *, project=None, replace: bool = False,
-        report: Report = quiet) -> dict:
+        regenerate: bool = True, report: Report = quiet) -> dict:
     """Put ``adopted`` into the registry (in installed/; with ``project``, in disabled/ and
     enabled in that project's layer only), its secrets into the user layer. An existing server is a conflict unless
-    ``replace`` (then it must not be a core server). Returns what was done, secrets by name."""
+    ``replace`` (then it must not be a core server). ``regenerate`` False leaves the clients'
+    files to the caller (migrate regenerates once, at its end). Returns what was done, secrets
+    by name."""
     name = adopted.name
     location = "disabled" if project is not None else "installed"
-    with mutation.begin(registry, "add", report) as m:
+    with mutation.begin(registry, "add", report, regenerate_clients=regenerate) as m:
         where = locate(registry, name)
         if where is not None:
             if where[0] == "core":
@@ -308,10 +310,11 @@ def add(registry: Path, adopted: Adopted, source: dict, *, project=None, replace
             "regenerated": m.result["regenerated"]}
 
 
-def set_user_secrets(registry: Path, name: str, env: dict[str, str], report: Report = quiet) -> dict:
+def set_user_secrets(registry: Path, name: str, env: dict[str, str], report: Report = quiet,
+                     regenerate: bool = True) -> dict:
     """Secrets of an existing server (the core codex server a migrated entry maps to) into the
-    user layer, as a mutation: the clients are regenerated."""
-    with mutation.begin(registry, "secrets", report) as m:
+    user layer, as a mutation (the clients are regenerated unless ``regenerate`` is False)."""
+    with mutation.begin(registry, "secrets", report, regenerate_clients=regenerate) as m:
         if env:
             _set_user_env(name, env)
             m.touched()

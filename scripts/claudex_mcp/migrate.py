@@ -479,7 +479,8 @@ def _touched_files(p: dict) -> list[Path]:
             found.append(Project(folder.name, folder).config_file)
     found.append(generate.state_file())
     try:
-        found += [Path(target) for target in generate.load_state()]
+        for target in generate.load_state():  # regenerated at the end, with their .bak copies
+            found += [Path(target), Path(target + ".bak")]
     except ClaudexError:
         pass
     unique: dict[str, Path] = {}
@@ -598,6 +599,7 @@ def migrate(registry: Path, files: list[str] | None = None, *, auto: bool = Fals
 
 
 def _apply(registry: Path, p: dict, ident: str, folder: Path, record: dict, report: Report) -> dict:
+    from . import mutation
     from .project import Project
 
     servers, files, codex = p["_"]["servers"], p["_"]["files"], p["_"]["codex"]
@@ -618,22 +620,26 @@ def _apply(registry: Path, p: dict, ident: str, folder: Path, record: dict, repo
         projects = [Project(f.name, f) for f in item["projects"]]
         report("server", name)
         done = adopt.add(registry, item["adopted"], source, project=projects[0] if projects else None,
-                         replace=item["replace"], report=report)
+                         replace=item["replace"], regenerate=False, report=report)
         for extra in projects[1:]:
             adopt.enable_for_project(extra, name)
         added.append(done)
         fault("server")
     if codex["env"]:
-        adopt.set_user_secrets(registry, "codex", codex["env"], report)
+        adopt.set_user_secrets(registry, "codex", codex["env"], report, regenerate=False)
     fault("clients")
     rewritten = []
     for path, f in files.items():
         report("client", path)
         rewritten.append(_rewrite(registry, f["source"], f["entries"]))
         fault("client")
+    # Once, at the end: the files claudex writes get the new servers (the files just rewritten
+    # have claimed their launcher entries, so they stay as they are).
+    fault("regenerate")
+    regenerated = mutation.regenerate(registry)
     record["complete"] = True
     atomic.write_json(folder / "backup.json", record, mode=0o600)
-    return {"added": added, "rewritten": rewritten}
+    return {"added": added, "rewritten": rewritten, **regenerated}
 
 
 def _effective(registry: Path, project: Path | None, cache_: dict) -> dict:
@@ -672,6 +678,12 @@ def _rewrite(registry: Path, source: Source, entries: list[tuple[Entry, str]]) -
     else:
         new = _rewrite_json(text, rendered, warnings, source)
     mode = os.stat(real).st_mode & 0o7777
+    if new != text:
+        # A file claudex writes anyway (generate's record): the launcher entries become its own.
+        top = sorted(v["name"] for (container, _), v in rendered.items() if len(container) == 1)
+        from . import generate
+
+        generate.claim(real, top)
     changed = atomic.write_bytes(real, new.encode("utf-8"), mode=mode) if new != text else False
     return {"file": str(source.path), "client": source.client, "changed": changed,
             "entries": sorted(f"{k}->{v['name']}" for (_, k), v in rendered.items()), "warnings": warnings}
