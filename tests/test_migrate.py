@@ -245,7 +245,7 @@ def test_files_claudex_already_writes(sandbox, home):
     assert {"codex", "docs", "github"} <= set(json.loads(state.read_text())[str(home / ".claude.json")]["servers"])
     proc = sandbox.run("mcp", "generate")
     assert proc.returncode == 0 and "kept your entry" not in proc.stderr, proc.stderr
-    assert json.loads((home / ".mcp.json").read_text())["mcpServers"]["linear"]["args"][-1] == "linear"
+    assert json.loads((home / ".mcp.json").read_text())["mcpServers"]["context7"]["args"][-1] == "context7"
     assert migrate(sandbox, "--rollback").returncode == 0
     assert everything(sandbox) == before
     assert state.read_bytes() == record
