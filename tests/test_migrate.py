@@ -251,3 +251,16 @@ def test_files_claudex_already_writes(sandbox, home):
     registry_json = str(sandbox.registry / "registry.json")  # reconciled by the mutations: it lists core/codex now
     assert {k: v for k, v in after.items() if k != registry_json} == {k: v for k, v in before.items() if k != registry_json}
     assert state.read_bytes() == record
+
+
+def test_replace_a_registry_server_and_put_it_back(sandbox, home):
+    assert sandbox.run("mcp", "add", "fetch", "--", "python3", "fetch.py").returncode == 0
+    old = (sandbox.registry / "installed/fetch/manifest.json").read_bytes()
+    proc = migrate(sandbox, "--on-conflict", "replace", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((sandbox.registry / "installed/fetch/manifest.json").read_text())["server"]["command"] == "uvx"
+    assert migrate(sandbox, "--rollback").returncode == 0
+    assert (sandbox.registry / "installed/fetch/manifest.json").read_bytes() == old
+    recorded = json.loads((sandbox.registry / "registry.json").read_text())["servers"]
+    assert recorded["fetch"]["source"] == {"type": "added"}
+    assert registry_names(sandbox.registry) == {"fetch"}
