@@ -116,8 +116,8 @@ def parse_pairs(pairs: list[str] | None, what: str) -> dict[str, str]:
         sep = ":" if what == "header" and ":" in pair.split("=", 1)[0] else "="
         key, eq, value = pair.partition(sep)
         key, value = key.strip(), value.strip() if what == "header" else value
-        if not eq or not key:
-            raise UsageError(f"--{what} {pair.split(sep)[0]!r}... is not {'KEY=VALUE' if what == 'env' else 'NAME=VALUE'}",
+        if not eq or not key:  # the text itself is not shown: it may be a secret given without its name
+            raise UsageError(f"an --{what} value is not {'KEY=VALUE' if what == 'env' else 'NAME=VALUE'}",
                              code="invalid_pair", hint=f"write --{what} " + ("API_KEY=value" if what == "env"
                                                                             else "'Authorization=Bearer ${TOKEN}'"))
         if key in found:
@@ -186,6 +186,11 @@ def to_manifest(name: str, spec: dict, description: str) -> Adopted:
             env[key] = value
         if env:
             server["env"] = env
+        import shutil
+
+        command = spec["command"]
+        if "/" not in command and "${" not in command and shutil.which(command) is None:
+            warnings.append(f"{name}: its command {command!r} is not on PATH here; install it before a client starts it")
         if spec.get("cwd"):
             warnings.append(f"{name}: its cwd {spec['cwd']} is not kept (a registry server starts in its own "
                             f"folder); give its files as absolute paths if it needs them")

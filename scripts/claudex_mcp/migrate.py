@@ -789,6 +789,7 @@ def rollback(registry: Path, ident: str | None = None, *, report: Report = quiet
             adopt.put_back(registry, name, copy_dir, report=report)
             restored_servers.append(name)
     restored = []
+    (folder / "at-rollback").mkdir(mode=0o700, exist_ok=True)
     for item in record["files"]:
         path = Path(item["path"])
         if item["existed"]:
@@ -797,6 +798,8 @@ def rollback(registry: Path, ident: str | None = None, *, report: Report = quiet
                 raise InvalidInput(f"the backup copy of {path} is damaged", path=str(folder / item["copy"]),
                                    code="backup_damaged", hint="restore that file by hand")
             current = path.read_bytes() if path.is_file() else None
+            if current is not None and current != data:  # what is replaced now is kept too
+                atomic.write_bytes(folder / "at-rollback" / Path(item["copy"]).name, current, mode=0o600)
             if current != data:
                 atomic.write_bytes(atomic.target_of(path) if os.path.lexists(path) else path, data, mode=item["mode"])
                 restored.append(str(path))
@@ -807,6 +810,8 @@ def rollback(registry: Path, ident: str | None = None, *, report: Report = quiet
             import stat as stat_mod
 
             if stat_mod.S_ISREG(st.st_mode):
+                atomic.write_bytes(folder / "at-rollback" / f"created-{record['files'].index(item)}",
+                                   path.read_bytes(), mode=0o600)
                 os.unlink(path)
                 restored.append(str(path))
         for created in item.get("createdDirs", []):  # deepest first; only when left empty
