@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from pathlib import Path
 
 from conftest import ROOT, manifest
@@ -51,7 +49,3 @@ def snapshot(home: Path) -> dict[str, bytes]:
 
 def registry_names(registry: Path) -> set[str]:
     return {p.name for location in ("installed", "disabled") for p in (registry / location).iterdir()}
-
-
-def copy_tree(src: Path, dst: Path) -> None:
-    shutil.copytree(src, dst, symlinks=True)

@@ -264,3 +264,17 @@ def test_replace_a_registry_server_and_put_it_back(sandbox, home):
     recorded = json.loads((sandbox.registry / "registry.json").read_text())["servers"]
     assert recorded["fetch"]["source"] == {"type": "added"}
     assert registry_names(sandbox.registry) == {"fetch"}
+
+
+def test_the_same_entry_again_reuses_its_server(sandbox, home):
+    """A file restored by hand after a migration (or a second copy of an entry) finds the server
+    the first migration made from the same definition, and only its entry is rewritten."""
+    original = (home / ".mcp.json").read_bytes()
+    assert migrate(sandbox, "--from", str(home / ".mcp.json")).returncode == 0
+    (home / ".mcp.json").write_bytes(original)
+    proc = migrate(sandbox, "--from", str(home / ".mcp.json"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert {s["name"]: s["existing"] for s in result["servers"]} == {"github": True, "fetch": True}
+    assert result["skipped"] == []
+    assert json.loads((home / ".mcp.json").read_text())["mcpServers"]["fetch"]["args"][-1] == "fetch"

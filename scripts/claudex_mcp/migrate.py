@@ -17,7 +17,6 @@ the backup set marked complete. A failure or Ctrl-C after the backup rolls every
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import os
@@ -368,7 +367,8 @@ def plan(registry: Path, files: list[str] | None = None, on_conflict: str = "ski
                         adopted.export.setdefault(var, "")
                 item = servers[chosen] = {"name": chosen, "adopted": adopted, "identity": identity, "entries": [],
                                           "projects": [], "global": False,
-                                          "replace": chosen in recorded and chosen not in _same(recorded, chosen, identity)}
+                                          "replace": chosen in recorded and chosen not in _same(recorded, chosen, identity),
+                                          "existing": chosen in _same(recorded, chosen, identity)}
             item["entries"].append(entry)
             if entry.project is None:
                 item["global"] = True
@@ -400,9 +400,9 @@ def plan(registry: Path, files: list[str] | None = None, on_conflict: str = "ski
 
 def _same(recorded: dict, name: str, identity: str) -> set[str]:
     """{name} when the registry's server ``name`` was migrated from the same definition before."""
-    origin = (recorded.get(name) or {}).get("source") or {}
-    return {name} if origin.get("type") == "migrated" and origin.get("identity") == hashlib.sha256(
-        identity.encode()).hexdigest() else set()
+    source = (recorded.get(name) or {}).get("source") or {}
+    return {name} if source.get("type") == "migrated" and (source.get("origin") or {}).get("identity") == \
+        hashlib.sha256(identity.encode()).hexdigest() else set()
 
 
 def _resolve(name: str, identity: str, entry: Entry, servers: dict, recorded: dict, taken: set,
@@ -444,7 +444,7 @@ def _describe(item: dict) -> dict:
     return {"name": item["name"], "transport": server.get("transport", "stdio"),
             "from": [_where(e) for e in item["entries"]],
             "scope": "global" if item["global"] else "project",
-            "projects": [str(p) for p in item["projects"]], "replace": item["replace"],
+            "projects": [str(p) for p in item["projects"]], "replace": item["replace"], "existing": item["existing"],
             "secrets": adopted.secrets(), "manifest": adopted.manifest}
 
 
@@ -603,7 +603,7 @@ def _apply(registry: Path, p: dict, ident: str, folder: Path, record: dict, repo
     from .project import Project
 
     servers, files, codex = p["_"]["servers"], p["_"]["files"], p["_"]["codex"]
-    record["servers"] = sorted(servers)
+    record["servers"] = sorted(n for n, item in servers.items() if not item["existing"])
     record["replaced"] = sorted(n for n, item in servers.items() if item["replace"])
     for name in record["replaced"]:  # a copy of the server that --on-conflict replace removes
         old = adopt.locate(registry, name)
@@ -618,6 +618,10 @@ def _apply(registry: Path, p: dict, ident: str, folder: Path, record: dict, repo
             "client": first.source.client, "backup": ident, "identity": hashlib.sha256(item["identity"].encode()).hexdigest(),
             **({"project": str(item["projects"][0])} if item["projects"] else {})}}
         projects = [Project(f.name, f) for f in item["projects"]]
+        if item["existing"]:  # migrated before from the same definition: only its entries are rewritten
+            for where in projects:
+                adopt.enable_for_project(where, name)
+            continue
         report("server", name)
         done = adopt.add(registry, item["adopted"], source, project=projects[0] if projects else None,
                          replace=item["replace"], regenerate=False, report=report)

@@ -90,7 +90,7 @@ def _print(result: dict) -> None:
         print(f"read {source['file']} ({source['client']}): {source['servers']} server(s){extra}")
     for server in result["servers"]:
         scope = f"for project {', '.join(server['projects'])}" if server["projects"] else "everywhere"
-        verb = "replace" if server["replace"] else "add"
+        verb = "replace" if server["replace"] else "reuse" if server["existing"] else "add"
         print(f"{would}{verb} {server['name']} ({server['transport']}, {scope}) from {', '.join(server['from'])}")
         if server["secrets"]["userLayer"]:
             print(f"  secrets {would + 'be ' if would else ''}kept in your user layer: {', '.join(server['secrets']['userLayer'])}")
