@@ -322,11 +322,19 @@ def plan(registry: Path, files: list[str] | None = None, on_conflict: str = "ski
     warnings: list[str] = []
     codex: dict = {"entries": [], "env": {}}
     taken = set(recorded)
+    from . import generate
+
+    try:
+        written = generate.load_state()
+    except ClaudexError:
+        written = {}
     for source in sources:
+        ours = set((written.get(os.path.realpath(source.path)) or {}).get("servers") or [])
         for entry in source.entries:
             raw = entry.raw if isinstance(entry.raw, dict) else {}
-            if is_launcher(raw):
-                skipped.append({"entry": _where(entry), "reason": "already a claudex launcher entry"})
+            if is_launcher(raw) or (len(entry.container) == 1 and entry.key in ours):
+                skipped.append({"entry": _where(entry), "reason": "already a claudex launcher entry" if is_launcher(raw)
+                                else "written by claudex (generate)"})
                 continue
             if is_legacy_codex(raw):
                 if "codex" not in recorded:
@@ -356,6 +364,10 @@ def plan(registry: Path, files: list[str] | None = None, on_conflict: str = "ski
             for var in inputs:
                 adopted.export.setdefault(var, "")
             identity = json.dumps([spec], sort_keys=True)
+            if spec["transport"] != "stdio" and _same(recorded, name, identity):
+                # A remote server's entry reads the same before and after its migration.
+                skipped.append({"entry": _where(entry), "reason": f"already migrated (the registry's {name})"})
+                continue
             chosen = _resolve(name, identity, entry, servers, recorded, taken, on_conflict, skipped)
             if chosen is None:
                 continue
