@@ -86,6 +86,7 @@ def test_a_project_server_is_enabled_for_that_project_only(sandbox, registry):
     (["ok", "--env", "lower=1", "--", "x"], 1, "invalid_definition"),
     (["ok", "--url", "ftp://a.example"], 1, "invalid_url"),
     (["ok", "--header", "Bad Name=1", "--url", "https://a.example"], 1, "invalid_definition"),
+    (["ok", "--url", f"https://a.example/{TOKEN}/mcp"], 1, "secret_in_url"),
 ])
 def test_bad_input_changes_nothing(sandbox, registry, argv, code, error):
     before = files_under(registry, sandbox.home)
@@ -122,3 +123,11 @@ def test_killed_while_adding(sandbox, registry, step):
     assert there == (step == "record")
     recorded = json.loads((registry / "registry.json").read_text())["servers"]
     assert ("killed" in recorded) == there
+
+
+def test_a_token_in_the_url_query_becomes_a_variable(sandbox, registry):
+    proc = sandbox.run("mcp", "add", "q", "--url", f"https://a.example/mcp?api_key={TOKEN}&team=blue", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["secrets"]["export"] == ["Q_API_KEY"]
+    server = json.loads((registry / "installed" / "q" / "manifest.json").read_text())["server"]
+    assert server["url"] == "https://a.example/mcp?api_key=${Q_API_KEY}&team=blue"

@@ -65,7 +65,8 @@ def definition(*, command: str | None = None, args=None, env=None, cwd: str | No
             raise InvalidInput(f"unknown transport {transport!r} for a url", code="invalid_transport",
                                hint="the transports of a remote server are http (streamable HTTP) and sse")
         if not isinstance(url, str) or not re.match(r"^https?://\S+$", url):
-            raise InvalidInput(f"the url {_shown_url(url)!r} is not an http(s) URL without spaces", code="invalid_url",
+            # Not echoed: a mistyped URL may still hold a token.
+            raise InvalidInput("the url is not an http(s) URL without spaces", code="invalid_url",
                                hint="give a URL such as https://mcp.example.com/mcp")
         if args or env or cwd:
             raise InvalidInput("a remote server takes no arguments, env or cwd", code="invalid_definition",
@@ -101,12 +102,6 @@ def _strings(value, what: str, pattern: re.Pattern) -> dict[str, str]:
             raise InvalidInput(f"{what}.{key} must be a string", code="invalid_definition",
                                hint=f"quote the value of {key}")
     return dict(value)
-
-
-def _shown_url(url) -> str:
-    from . import secrets
-
-    return secrets.redact_url(url) if isinstance(url, str) else repr(url)
 
 
 def parse_pairs(pairs: list[str] | None, what: str) -> dict[str, str]:
@@ -203,6 +198,18 @@ def to_manifest(name: str, spec: dict, description: str) -> Adopted:
             export[var] = found.group("password")
             url = found.group("head") + "${" + var + "}" + url[found.end():]
             required.append(var)
+        def query(match: re.Match) -> str:  # ?api_key=sk-... -> ?api_key=${NAME_API_KEY}
+            key, value = match.group(2), match.group(3)
+            if not secrets.is_secret(("url", key), value) and not secrets.secret_shape(value):
+                return match.group(0)
+            var = fresh(variable(name, key))
+            export[var] = value
+            required.append(var)
+            return f"{match.group(1)}{key}=${{{var}}}"
+        url = re.sub(r"([?&])([^=&#]+)=([^&#]*)", query, url)
+        if secrets.secret_shape(url):
+            raise InvalidInput(f"the url of {name} holds a token that cannot be told apart", code="secret_in_url",
+                               hint="put the token in a header (--header 'Authorization=Bearer ...') instead")
         server["url"] = url
         headers = {}
         for header, value in spec["headers"].items():
@@ -328,6 +335,16 @@ def set_user_secrets(registry: Path, name: str, env: dict[str, str], report: Rep
 
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def enable_in_projects(registry: Path, name: str, projects: list, report: Report = quiet) -> dict:
+    """``name`` enabled in each of ``projects``' layers, as one mutation (migrate: a server that
+    more than one project defines)."""
+    with mutation.begin(registry, "enable", report, regenerate_clients=False) as m:
+        for project in projects:
+            if enable_for_project(project, name):
+                m.touched()
+    return m.result
 
 
 def enable_for_project(project, name: str) -> bool:

@@ -631,14 +631,13 @@ def _apply(registry: Path, p: dict, ident: str, folder: Path, record: dict, repo
             **({"project": str(item["projects"][0])} if item["projects"] else {})}}
         projects = [Project(f.name, f) for f in item["projects"]]
         if item["existing"]:  # migrated before from the same definition: only its entries are rewritten
-            for where in projects:
-                adopt.enable_for_project(where, name)
+            adopt.enable_in_projects(registry, name, projects, report)
             continue
         report("server", name)
         done = adopt.add(registry, item["adopted"], source, project=projects[0] if projects else None,
                          replace=item["replace"], regenerate=False, report=report)
-        for extra in projects[1:]:
-            adopt.enable_for_project(extra, name)
+        if projects[1:]:
+            adopt.enable_in_projects(registry, name, projects[1:], report)
         added.append(done)
         fault("server")
     if codex["env"]:
