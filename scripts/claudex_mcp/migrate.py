@@ -606,6 +606,7 @@ def migrate(registry: Path, files: list[str] | None = None, *, auto: bool = Fals
                                    f"rollback ({getattr(again, 'message', again)})", code="rollback_failed",
                                    path=str(folder), hint=f"'claudex mcp migrate --rollback {ident}' tries again") from None
             raise
+    result["warnings"] = result["warnings"] + done.pop("warnings", [])
     result.update(done, backup={"id": ident, "folder": str(folder)})
     return result
 
