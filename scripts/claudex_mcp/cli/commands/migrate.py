@@ -103,6 +103,9 @@ def _print(result: dict) -> None:
         print(f"{would}rewrite {target['file']}: {names}")
     for item in result["skipped"]:
         print(f"skipped {item['entry']}: {item['reason']}")
+    for done in result.get("regenerated", []):
+        state = "regenerated" if done["changed"] else "up to date"
+        print(f"{state}: {done['target']} ({done['client']}; {done['reason']})")
     for warning in result["warnings"] + [w for r in result.get("rewritten", []) for w in r["warnings"]]:
         common.warn(warning)
     if result.get("backup"):
