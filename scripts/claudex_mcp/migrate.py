@@ -792,9 +792,12 @@ def rollback(registry: Path, ident: str | None = None, *, report: Report = quiet
     with mutation.begin(registry, "rollback", report, regenerate_clients=False):
         pass  # recovery: what a killed migration's last mutation left in .staging goes
     removed, restored_servers = [], []
-    recorded = registry_mod.reconciled(registry) if paths.registry_file(registry).exists() else {}
     for name in record.get("servers", []):
-        origin = ((recorded.get(name) or {}).get("source") or {}).get("origin") or {}
+        # The folder's own install marker says where it came from, even when a kill kept
+        # registry.json from recording it.
+        where = adopt.locate(registry, name)
+        marker = registry_mod.read_marker(where[1]) if where is not None else {}
+        origin = (marker.get("source") or {}).get("origin") or {}
         if origin.get("backup") == ident:
             report("remove", name)
             lifecycle.uninstall(registry, name, report=report)
