@@ -10,7 +10,7 @@ from conftest import ROOT, manifest
 FIXTURE = ROOT / "tests" / "fixtures" / "migrate" / "home"
 # The client files of the fixture home, relative to HOME.
 CLIENT_FILES = (".claude.json", ".mcp.json", ".config/Claude/claude_desktop_config.json", ".codex/config.toml",
-                "dotfiles/cursor-mcp.json", "work/demo/.vscode/mcp.json", "work/demo/.cursor/mcp.json")
+                "dotfiles/cursor-mcp.json", "code/demo/.vscode/mcp.json", "code/demo/.cursor/mcp.json")
 
 
 def make_home(sandbox, core_codex: bool = True) -> Path:
@@ -40,7 +40,7 @@ def make_home(sandbox, core_codex: bool = True) -> Path:
 def snapshot(home: Path) -> dict[str, bytes]:
     """The bytes of every client file (and the user layer) under ``home``."""
     found = {}
-    for rel in CLIENT_FILES + (".config/claudex/mcp.json", "work/demo/.claudex/mcp.json"):
+    for rel in CLIENT_FILES + (".config/claudex/mcp.json", "code/demo/.claudex/mcp.json"):
         path = home / rel
         if path.exists():
             found[rel] = path.read_bytes()

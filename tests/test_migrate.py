@@ -24,7 +24,7 @@ def home(sandbox):
 
 
 def migrate(sandbox, *argv, env=None):
-    return sandbox.run("mcp", "migrate", *argv, cwd=sandbox.home / "work" / "demo", env=env, timeout=120)
+    return sandbox.run("mcp", "migrate", *argv, cwd=sandbox.home / "code" / "demo", env=env, timeout=120)
 
 
 def everything(sandbox) -> dict[str, bytes]:
@@ -33,7 +33,8 @@ def everything(sandbox) -> dict[str, bytes]:
     for root in (sandbox.home, sandbox.registry):
         for path in root.rglob("*"):
             if path.is_file() and not path.is_symlink() and ".local" not in path.parts and ".cache" not in path.parts:
-                found[str(path)] = path.read_bytes()
+                # A lock file holds its last holder (pid, verb, time): its inode stays, its bytes do not.
+                found[str(path)] = b"" if path.name.endswith(".lock") else path.read_bytes()
     return found
 
 
@@ -46,7 +47,7 @@ def test_dry_run_shows_the_plan_and_changes_nothing(sandbox, home):
     assert {s["name"] for s in result["servers"]} == ADDED
     by_name = {s["name"]: s for s in result["servers"]}
     assert by_name["github"]["from"] == [f"{home}/.claude.json#/mcpServers/github", f"{home}/.mcp.json#/mcpServers/github"]
-    assert by_name["pg"]["scope"] == "project" and by_name["pg"]["projects"] == [str(home / "work" / "demo")]
+    assert by_name["pg"]["scope"] == "project" and by_name["pg"]["projects"] == [str(home / "code" / "demo")]
     assert by_name["pg"]["secrets"] == {"userLayer": ["DATABASE_URL"], "export": []}
     assert by_name["docs"]["secrets"] == {"userLayer": [], "export": ["DOCS_TOKEN"]}
     reasons = {s["entry"].split("#")[1]: s["reason"] for s in result["skipped"]}
@@ -55,7 +56,7 @@ def test_dry_run_shows_the_plan_and_changes_nothing(sandbox, home):
     assert "does not exist" in reasons[f"/projects/{str(home / 'gone').replace('/', '~1')}/mcpServers/old"]
     assert result["codex"]["entries"] == [f"{home}/.claude.json#/mcpServers/codex"]
     invalid = [s for s in result["sources"] if s.get("problem")]
-    assert [s["file"] for s in invalid] == [str(home / "work" / "demo" / ".cursor" / "mcp.json")]
+    assert [s["file"] for s in invalid] == [str(home / "code" / "demo" / ".cursor" / "mcp.json")]
     assert not any(secret in proc.stdout + proc.stderr for secret in SECRETS)
     assert everything(sandbox) == before
     assert not (sandbox.state / "claudex" / "migrations").exists()
@@ -81,8 +82,8 @@ def test_migrate_then_rollback_byte_identical(sandbox, home):
     origin = recorded["linear"]["source"]["origin"]
     assert origin["file"] == str(home / ".codex" / "config.toml") and origin["pointer"] == "mcp_servers.linear"
     assert origin["digest"].startswith("sha256:") and origin["backup"] == result["backup"]["id"]
-    assert recorded["pg"]["source"]["origin"]["project"] == str(home / "work" / "demo")
-    assert json.loads((home / "work/demo/.claudex/mcp.json").read_text())["servers"] == {
+    assert recorded["pg"]["source"]["origin"]["project"] == str(home / "code" / "demo")
+    assert json.loads((home / "code/demo/.claudex/mcp.json").read_text())["servers"] == {
         "pg": {"enabled": True}, "weather": {"enabled": True}}
     # The clients' files: launcher entries for the migrated servers, everything else kept.
     claude_text = (home / ".claude.json").read_text()
@@ -92,8 +93,8 @@ def test_migrate_then_rollback_byte_identical(sandbox, home):
     assert claude["mcpServers"]["github"]["args"][-3:] == ["mcp", "run", "github"]
     assert claude["mcpServers"]["codex"]["args"][-3:] == ["mcp", "run", "codex"]
     assert claude["mcpServers"]["docs"]["headers"]["Authorization"] == "Bearer ${DOCS_TOKEN}"
-    assert claude["projects"][str(home / "work/demo")]["mcpServers"]["pg"]["args"][-5:] == [
-        "mcp", "run", "pg", "--project-dir", str(home / "work/demo")]
+    assert claude["projects"][str(home / "code/demo")]["mcpServers"]["pg"]["args"][-5:] == [
+        "mcp", "run", "pg", "--project-dir", str(home / "code/demo")]
     for kept in ('"bigNumber": 1e400', '"escaped": "caf\\u00e9"', '"args": ["mcp", "run", "qdrant"]',
                  '"mcpServers": {"old": {"command": "true"}}', '"hasTrustDialogAccepted": true'):
         assert kept in claude_text
@@ -108,10 +109,10 @@ def test_migrate_then_rollback_byte_identical(sandbox, home):
     assert parsed["mcp_servers"]["linear"] == {"url": "https://mcp.linear.app/mcp", "bearer_token_env_var": "LINEAR_TOKEN"}
     assert (home / ".cursor" / "mcp.json").is_symlink()
     assert json.loads((home / "dotfiles/cursor-mcp.json").read_text())["theme"] == "dark"
-    vscode = (home / "work/demo/.vscode/mcp.json").read_text()
+    vscode = (home / "code/demo/.vscode/mcp.json").read_text()
     assert "// Prompted once by VS Code" in vscode and "/* the project's own server */" in vscode
     assert '"id": "weather-key"' in vscode and '"run",\n        "weather"' in vscode
-    assert (home / "work/demo/.cursor/mcp.json").read_bytes() == original["work/demo/.cursor/mcp.json"]
+    assert (home / "code/demo/.cursor/mcp.json").read_bytes() == original["code/demo/.cursor/mcp.json"]
     # The backup set: only the user can read it.
     backup = sandbox.state / "claudex" / "migrations" / result["backup"]["id"]
     assert stat.S_IMODE(os.stat(backup).st_mode) == 0o700
@@ -127,7 +128,7 @@ def test_migrate_then_rollback_byte_identical(sandbox, home):
     proc = migrate(sandbox, "--rollback", "--json")
     assert proc.returncode == 0, proc.stderr
     assert snapshot(home) == original
-    assert not (home / "work/demo/.claudex").exists() and not (sandbox.config / "claudex").exists()
+    assert not (home / "code/demo/.claudex").exists() and not (sandbox.config / "claudex").exists()
     assert registry_names(sandbox.registry) == set()
     assert set(json.loads((sandbox.registry / "registry.json").read_text())["servers"]) == {"codex"}
     assert (home / ".cursor" / "mcp.json").is_symlink()
@@ -156,7 +157,7 @@ def test_a_server_already_in_the_registry(sandbox, home):
 
 
 @pytest.mark.parametrize("argv, code, error", [
-    (["--from", "work/demo/.cursor/mcp.json"], 1, "invalid_source"),
+    (["--from", "code/demo/.cursor/mcp.json"], 1, "invalid_source"),
     (["--from", "nope.json"], 4, "not_found"),
     (["--rollback", "not-an-id"], 2, "invalid_backup_id"),
     (["--rollback"], 4, "no_backup"),
