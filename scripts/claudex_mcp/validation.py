@@ -76,7 +76,7 @@ def _reference_problems(doc: Any, file: str) -> list[dict]:
             bad = [m.group(0) for m in _REFERENCE.finditer(value) if not _REFERENCE_BODY.fullmatch(m.group(1))]
             unclosed = value.count("${") > len(_REFERENCE.findall(value))
             if bad or unclosed:
-                what = repr(bad[0]) if bad else "an unclosed '${'"
+                what = schema.show(bad[0]) if bad else 'an unclosed "${"'
                 found.append(_problem(file, schema.pointer(parts), "variable-syntax",
                                       f"malformed variable reference: {what}",
                                       "write ${NAME} or ${NAME:-default}; NAME is letters, digits and _; "
@@ -180,17 +180,17 @@ def _folder_reference_problems(folder: Path, doc: dict, file: str) -> list[dict]
             continue
         target = Path(os.path.normpath(real / relative))
         if not _inside(real, target) or ".." in Path(relative).parts:
-            found.append(_problem(file, where, "path-escape", f"{value!r} points outside the server folder",
+            found.append(_problem(file, where, "path-escape", f"{schema.show(value)} points outside the server folder",
                                   "name a file inside the server folder"))
             continue
         if Path(relative).parts[0] in GENERATED_DIRS:
             continue
         if not os.path.lexists(target):
-            found.append(_problem(file, where, "file-exists", f"{value!r} names a file that does not exist",
+            found.append(_problem(file, where, "file-exists", f"{schema.show(value)} names a file that does not exist",
                                   f"add {relative} to the server folder, or fix the name"))
         elif not _inside(real, target.resolve()):
             found.append(_problem(file, where, "path-escape",
-                                  f"{value!r} is a symlink that leaves the server folder",
+                                  f"{schema.show(value)} is a symlink that leaves the server folder",
                                   "ship the file itself instead of a link to it"))
     return found
 

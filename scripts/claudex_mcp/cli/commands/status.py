@@ -42,7 +42,10 @@ def action(args: argparse.Namespace) -> int:
     from ... import checks, config, project
 
     registry, index = common.registry_index(args.refresh)
-    layers = config.Layers(registry, project.resolve(args.project, args.project_dir))
+    # A broken layer file is left out and said once, first (config.Layers, strict=False).
+    layers = config.Layers(registry, project.resolve(args.project, args.project_dir), strict=False)
+    for problem in layers.problems:
+        common.warn(f"{problem['message']} (hint: {problem['hint']})")
     if layers.notice():  # on stderr, also with --json: the payload keeps its shape
         common.warn(layers.notice())
     results = checks.status(index, layers, dict(os.environ), args.server, args.all, args.refresh, args.timeout)
