@@ -307,3 +307,8 @@ def test_status_and_run_go_on_without_a_broken_layer_and_say_so(sandbox, four_la
                          input="", capture_output=True, text=True, env=sandbox.env, timeout=30)
     assert run.returncode == 0 and run.stdout == "registry\n"  # started, without the user's layer
     assert f"{user}:2:1" in run.stderr and "left out" in run.stderr
+
+
+def test_jq_prints_values_in_the_json_format_and_strings_raw(sandbox, four_layers):
+    out = sandbox.run("mcp", "config", "show", "qdrant", "--jq", ".config.settings, .server").stdout
+    assert out == '{\n  "limit": 5\n}\nqdrant\n'

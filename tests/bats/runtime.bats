@@ -85,7 +85,7 @@ three_servers() {
     [ "$output" = $'alpha\nbeta\ngamma' ] || fail "unexpected --jq output"
     run --separate-stderr claudex mcp list --enabled --jq 'map(.name)'
     assert_status 0
-    [ "$output" = '["alpha", "gamma"]' ] || fail "unexpected --jq output for a list"
+    [ "$output" = $'[\n  "alpha",\n  "gamma"\n]' ] || fail "unexpected --jq output for a list"
     run --separate-stderr claudex mcp list --jq '.['
     assert_status 2
     assert_stdout_empty
