@@ -495,7 +495,7 @@ def test_malformed_effective_config_exits_1_with_a_pointer(sandbox):
     proc = generate_cli(doc)
     assert proc.returncode == 1
     error = json.loads(proc.stderr)["error"]
-    assert error["code"] == "invalid_effective_config" and error["message"].startswith("<stdin> /servers/notes: missing required key 'launch'")
+    assert error["code"] == "invalid_effective_config" and error["message"].startswith("<stdin> /servers/notes: missing required key \"launch\"")
 
 
 def test_invalid_json_on_stdin_exits_1(sandbox):
