@@ -286,7 +286,7 @@ def test_show_without_json_is_a_readable_tree(sandbox, four_layers):
     assert shown == json.dumps(json.loads(shown), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def test_status_and_run_go_on_without_a_broken_layer_and_say_so(sandbox, four_layers):
+def test_a_broken_layer_is_named_once_atop_status_and_by_run(sandbox, four_layers):
     import subprocess
     import sys
 
@@ -297,16 +297,21 @@ def test_status_and_run_go_on_without_a_broken_layer_and_say_so(sandbox, four_la
                files={"server.py": "import os; print(os.environ.get('MODE'))\n"})
     user = sandbox.config / "claudex" / "mcp.json"
     user.write_text('{"servers": {"echoenv": {"env": {"MODE": "user"}}}\n')  # one brace short
-    proc = sandbox.run("mcp", "status", "--timeout", "2")
+    proc = sandbox.run("mcp", "status", "--timeout", "5")
     first = proc.stderr.splitlines()[0]
-    assert first.startswith("warning: the user config layer is broken and left out: ") and f"{user}:2:1" in first
+    assert first.startswith("warning: the user config layer is broken: ") and f"{user}:2:1" in first
+    assert "no server starts until it is fixed" in first
     assert proc.stderr.count("config layer is broken") == 1 and "echoenv" in proc.stdout
-    as_json = sandbox.run("mcp", "status", "--timeout", "2", "--json")
-    assert as_json.stderr.count(f"{user}:2:1") == 1 and json.loads(as_json.stdout)
+    assert proc.returncode == 1  # the rows: the launcher refused to start them
+    as_json = sandbox.run("mcp", "status", "--timeout", "5", "--json")
+    assert as_json.stderr.count("config layer is broken") == 1
+    rows = {r["name"]: r for r in json.loads(as_json.stdout)}
+    assert rows["echoenv"]["state"] != "healthy"
+    # run starts nothing with half its config, and says where the file is broken.
     run = subprocess.run([sys.executable, str(ROOT / "scripts" / "claudex"), "mcp", "run", "echoenv"],
                          input="", capture_output=True, text=True, env=sandbox.env, timeout=30)
-    assert run.returncode == 0 and run.stdout == "registry\n"  # started, without the user's layer
-    assert f"{user}:2:1" in run.stderr and "left out" in run.stderr
+    assert run.returncode == 1 and run.stdout == ""
+    assert f"{user}:2:1: invalid JSON" in run.stderr and "Traceback" not in run.stderr
 
 
 def test_jq_prints_values_in_the_json_format_and_strings_raw(sandbox, four_layers):

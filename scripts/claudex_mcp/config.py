@@ -96,8 +96,9 @@ class Layers:
     def __init__(self, registry: Path, project: Project | None, strict: bool = True) -> None:
         self.registry = registry
         self.project = project
-        # strict: a broken layer file stops the command. Otherwise (status, run) it is left out and
-        # listed in ``problems``, so one typo in a file does not stop every server without a word.
+        # strict: a broken layer file stops the command (run: no server starts with half its
+        # config). Otherwise (status) it is left out and listed in ``problems``, so that the
+        # reader can still show the rest and say once, first, what is broken.
         self.problems: list[dict] = []
         self.files = []
         for name, path in layer_files(registry, project):
@@ -161,14 +162,14 @@ class Layers:
 
 def _layer_problem(layer: str, path: Path, exc: ClaudexError) -> dict:
     return {"layer": layer, "file": str(path), "code": exc.code,
-            "message": f"the {layer} config layer is broken and left out: {exc.message}",
+            "message": f"the {layer} config layer is broken: {exc.message}",
             "hint": exc.hint or f"fix {path}, then check it with 'claudex mcp validate --schema config {path}'"}
 
 
 def layer_problems(registry: Path, project: Project | None) -> list[dict]:
     """What is wrong with each config layer file (a syntax error with its line and column, or
     the first schema problem): {layer, file, code, message, hint}; empty when every file is fine.
-    The readers that go on without a broken layer (status, run) show these."""
+    The readers that go on without a broken layer (status) show these."""
     return Layers(registry, project, strict=False).problems
 
 

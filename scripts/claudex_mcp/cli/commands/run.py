@@ -36,10 +36,7 @@ def action(args: argparse.Namespace) -> int:
     registry, index = common.registry_index()
     entry = index_mod.server_entry(index, args.server)
     where = project.resolve(args.project, args.project_dir)
-    layers = config.Layers(registry, where, strict=False)  # a broken layer is left out, and said
-    for problem in layers.problems:
-        common.warn(f"{problem['message']} (hint: {problem['hint']})")
-    launch = launcher.prepare(entry, layers, dict(os.environ))
+    launch = launcher.prepare(entry, config.Layers(registry, where), dict(os.environ))
     log_fd = launcher.log_pipe(launch)
     launcher.record_start(launch, where)
     os.chdir(launch.cwd)
