@@ -622,7 +622,7 @@ print(tiny["command"], tiny["args"], tiny["env"])
     [ "${lines[1]}" = "  tools: add, echo" ] || fail "unexpected tools line"
     run --separate-stderr claudex mcp test echo --jq .tools
     assert_status 0
-    [ "$output" = '["add", "echo"]' ] || fail "unexpected --jq .tools"
+    [ "$output" = $'[\n  "add",\n  "echo"\n]' ] || fail "unexpected --jq .tools"
 }
 
 @test "test of a crashing server exits 1 with the cause and its stderr" {
