@@ -114,7 +114,14 @@ def test_list_enabled_follows_the_layers(sandbox, four_layers):
     ("enabled", "false", False),
     ("args", '["--a", "b"]', ["--a", "b"]),
     ("env.MODE", "fast", "fast"),
-    ("env.PORT", "8080", None),  # a number is not a valid env value: refused
+    ("env.PORT", "8080", "8080"),  # env values are text: 8080 is the string "8080"
+    ("env.DEBUG", "true", "true"),
+    ("env.MODE", '{"a": 1}', '{"a": 1}'),
+    ("headers.X-Team", "42", "42"),
+    ("env", '{"A": "1"}', {"A": "1"}),
+    ("args", "verbose", None),  # args takes a JSON array: refused with an example
+    ("enabled", "yes", None),
+    ("enabled", "True", None),
     ("settings.limit", "10", 10),
     ("settings.nested.deep", '{"x": 1}', {"x": 1}),
     ("settings.limit", "null", None),
@@ -123,9 +130,11 @@ def test_config_set(sandbox, four_layers, key, raw, expected):
     target = sandbox.config / "claudex" / "mcp.json"
     before = target.read_bytes()
     proc = sandbox.run("mcp", "config", "set", "qdrant", key, raw, "--json")
-    if key == "env.PORT":
+    if expected is None and raw != "null":
         assert proc.returncode == 1 and proc.stdout == ""
-        assert json.loads(proc.stderr)["error"]["code"] == "invalid_value"
+        error = json.loads(proc.stderr)["error"]
+        assert error["code"] == "invalid_value" and f'"{raw}"' in error["message"], error
+        assert "'" + raw + "'" not in error["message"] and "claudex mcp config set" in error["hint"]
         assert target.read_bytes() == before
         return
     assert proc.returncode == 0, proc.stderr
@@ -162,3 +171,149 @@ def test_invalid_layer_is_reported_with_path_and_pointer(sandbox, four_layers):
     assert proc.returncode == 1
     error = json.loads(proc.stderr)["error"]
     assert error["path"] == str(user) and "/servers/qdrant" in error["message"] and "enabeld" in error["message"]
+
+
+def test_messages_show_json_not_python_reprs(sandbox, tmp_path):
+    doc = tmp_path / "layer.json"
+    doc.write_text(json.dumps({"apiVersion": "v2", "servers": {"qdrant": {"enabled": "yes", "evn": {}}}}))
+    proc = sandbox.run("mcp", "validate", "--schema", "config", str(doc), "--json")
+    messages = [p["message"] for p in json.loads(proc.stdout)]
+    assert '"yes" is not of type boolean or null' in messages
+    assert '"v1" was expected, not "v2"' in messages
+    assert 'unknown key "evn"' in messages
+    assert not any("'" in m or "True" in m for m in messages), messages
+
+
+def test_enabled_null_falls_back_to_the_lower_layer(sandbox, four_layers):
+    user = sandbox.config / "claudex" / "mcp.json"
+    assert sandbox.run("mcp", "config", "set", "qdrant", "enabled", "false").returncode == 0
+    assert explain(sandbox)["enabled"]["value"] is False
+    assert sandbox.run("mcp", "config", "set", "qdrant", "enabled", "null").returncode == 0
+    assert "enabled" not in json.loads(user.read_text())["servers"]["qdrant"]  # taken out of the layer
+    values = explain(sandbox)
+    assert values["enabled"]["value"] is True and values["enabled"]["layer"] == "registry"
+    # Written by hand, enabled: null has no opinion either: the project's false still decides.
+    doc = json.loads(user.read_text())
+    doc["servers"]["qdrant"]["enabled"] = None
+    user.write_text(json.dumps(doc))
+    assert explain(sandbox, "--project", "demo")["enabled"]["value"] is False
+    assert explain(sandbox)["enabled"]["value"] is True
+
+
+def test_unset_removes_keys_and_prunes_empty_parents(sandbox, four_layers):
+    reg = sandbox.registry
+    assert sandbox.run("mcp", "config", "set", "qdrant", "settings.a.b", "1", "--global").returncode == 0
+    proc = sandbox.run("mcp", "config", "unset", "qdrant", "settings.a.b", "settings.limit", "env.EXTRA",
+                       "env.NOPE", "--global", "--json")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["changed"] is True and result["layer"] == "global" and result["file"] == str(reg / "config.json")
+    assert json.loads((reg / "config.json").read_text())["servers"]["qdrant"] == {"env": {"MODE": "global"}}
+    values = explain(sandbox)
+    assert values["env.MODE"]["layer"] == "registry" and "settings.limit" not in values
+    again = sandbox.run("mcp", "config", "unset", "qdrant", "settings.limit", "--global")
+    assert again.returncode == 0 and "unchanged" in again.stdout
+    sandbox.run("mcp", "config", "unset", "qdrant", "env.MODE", "--global")
+    assert "qdrant" not in json.loads((reg / "config.json").read_text())["servers"]
+    before = (reg / "config.json").read_bytes()
+    bad = sandbox.run("mcp", "config", "unset", "qdrant", "env.X", "colour", "--global")
+    assert bad.returncode == 1 and json.loads(bad.stderr)["error"]["code"] == "unknown_key"
+    assert (reg / "config.json").read_bytes() == before
+
+
+def test_get_prints_the_effective_value_and_where_it_came_from(sandbox, four_layers):
+    reg = sandbox.registry
+    proc = sandbox.run("mcp", "config", "get", "qdrant", "env.MODE")
+    assert proc.returncode == 0 and proc.stdout == "registry\n"
+    got = json.loads(sandbox.run("mcp", "config", "get", "qdrant", "env.MODE", "--json").stdout)
+    assert got["value"] == "registry" and got["layer"] == "registry"
+    assert got["file"] == str(reg / "installed" / "qdrant" / "manifest.json")
+    assert [(s["layer"], s["value"]) for s in got["shadows"]] == [("global", "global")]
+    assert sandbox.run("mcp", "config", "get", "qdrant", "args").stdout == '["--user"]\n'
+    assert sandbox.run("mcp", "config", "get", "qdrant", "enabled", "--project", "demo").stdout == "false\n"
+    secret = sandbox.run("mcp", "config", "get", "qdrant", "env.QDRANT_API_KEY")
+    assert secret.stdout == config.MASK + "\n" and "SECRET" not in secret.stdout
+    explained = sandbox.run("mcp", "config", "get", "qdrant", "settings.limit", "--explain").stdout
+    assert explained.startswith("5\n") and f"from global: {reg / 'config.json'}" in explained
+    missing = sandbox.run("mcp", "config", "get", "qdrant", "env.NOPE")
+    assert missing.returncode == 4 and missing.stdout == ""
+    assert json.loads(missing.stderr)["error"]["code"] == "no_such_key"
+
+
+def test_a_shadowed_value_is_written_with_a_warning_naming_the_winner(sandbox, four_layers):
+    reg = sandbox.registry
+    proc = sandbox.run("mcp", "config", "set", "other", "args", '["--global"]', "--global", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((reg / "config.json").read_text())["servers"]["other"]["args"] == ["--global"]
+    result = json.loads(proc.stdout)
+    manifest_file = str(reg / "installed" / "other" / "manifest.json")
+    assert result["shadowedBy"] == {"layer": "registry", "file": manifest_file, "key": "args"}
+    assert "warning: args in the global layer is shadowed: the registry layer" in proc.stderr
+    assert manifest_file in proc.stderr
+    # The user layer sets env.QDRANT_API_KEY: the project's value is written, and the user layer named.
+    sandbox.run("mcp", "config", "trust", str(four_layers))
+    proc = sandbox.run("mcp", "config", "set", "qdrant", "env.QDRANT_API_KEY", "${KEY}", "--project", "demo")
+    assert proc.returncode == 0 and "the user layer" in proc.stderr
+    assert str(sandbox.config / "claudex" / "mcp.json") in proc.stderr
+    # The highest layer that sets it is the one named (the user's args win over the manifest's).
+    proc = sandbox.run("mcp", "config", "set", "qdrant", "args", '["--g"]', "--global")
+    assert "the user layer" in proc.stderr and "registry layer" not in proc.stderr
+    # Nothing above it: no warning.
+    quiet = sandbox.run("mcp", "config", "set", "qdrant", "env.NEW", "x", "--global")
+    assert quiet.returncode == 0 and quiet.stderr == ""
+
+
+def test_a_syntax_error_in_a_layer_names_file_line_and_column(sandbox, four_layers):
+    user = sandbox.config / "claudex" / "mcp.json"
+    user.write_text('{\n  "servers": {\n    "qdrant": {"enabled": true,}\n  }\n}\n')
+    problems = config.layer_problems(sandbox.registry, None)
+    assert [(p["layer"], p["file"]) for p in problems] == [("user", str(user))]
+    assert f"{user}:3:32: invalid JSON" in problems[0]["message"]
+    proc = sandbox.run("mcp", "config", "show", "qdrant")
+    assert proc.returncode == 1 and f"{user}:3:32" in json.loads(proc.stderr)["error"]["message"]
+    set_proc = sandbox.run("mcp", "config", "set", "qdrant", "env.X", "y")
+    assert set_proc.returncode == 1 and user.read_text().endswith("true,}\n  }\n}\n")  # never overwritten
+
+
+def test_show_without_json_is_a_readable_tree(sandbox, four_layers):
+    out = sandbox.run("mcp", "config", "show", "qdrant").stdout
+    assert out.startswith("qdrant is enabled\n")
+    assert "  config:\n    args:\n      - \"--user\"\n    env:\n" in out
+    assert '      MODE: "registry"\n' in out and "      QDRANT_API_KEY: \"********\"" in out
+    assert "    settings:\n      limit: 5\n" in out
+    assert "{" not in out
+    shown = sandbox.run("mcp", "config", "show", "qdrant", "--json").stdout
+    assert shown == json.dumps(json.loads(shown), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def test_a_broken_layer_is_named_once_atop_status_and_by_run(sandbox, four_layers):
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    add_server(sandbox.registry, "echoenv", doc=manifest("echoenv", command=sys.executable,
+                                                        args=["${SERVER_DIR}/server.py"], env={"MODE": "registry"}),
+               files={"server.py": "import os; print(os.environ.get('MODE'))\n"})
+    user = sandbox.config / "claudex" / "mcp.json"
+    user.write_text('{"servers": {"echoenv": {"env": {"MODE": "user"}}}\n')  # one brace short
+    proc = sandbox.run("mcp", "status", "--timeout", "5")
+    first = proc.stderr.splitlines()[0]
+    assert first.startswith("warning: the user config layer is broken: ") and f"{user}:2:1" in first
+    assert "no server starts until it is fixed" in first
+    assert proc.stderr.count("config layer is broken") == 1 and "echoenv" in proc.stdout
+    assert proc.returncode == 1  # the rows: the launcher refused to start them
+    as_json = sandbox.run("mcp", "status", "--timeout", "5", "--json")
+    assert as_json.stderr.count("config layer is broken") == 1
+    rows = {r["name"]: r for r in json.loads(as_json.stdout)}
+    assert rows["echoenv"]["state"] != "healthy"
+    # run starts nothing with half its config, and says where the file is broken.
+    run = subprocess.run([sys.executable, str(ROOT / "scripts" / "claudex"), "mcp", "run", "echoenv"],
+                         input="", capture_output=True, text=True, env=sandbox.env, timeout=30)
+    assert run.returncode == 1 and run.stdout == ""
+    assert f"{user}:2:1: invalid JSON" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_jq_prints_values_in_the_json_format_and_strings_raw(sandbox, four_layers):
+    out = sandbox.run("mcp", "config", "show", "qdrant", "--jq", ".config.settings, .server").stdout
+    assert out == '{\n  "limit": 5\n}\nqdrant\n'

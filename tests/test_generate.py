@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, run_script
-from claudex_mcp import clients, generate
+from claudex_mcp import clients, generate, jsonio
 from claudex_mcp.errors import InvalidInput, UsageError
 
 GOLDEN = ROOT / "tests" / "golden" / "generate"
@@ -199,6 +199,79 @@ def test_vscode_keeps_inputs_and_other_keys(sandbox, tmp_path):
     assert after["inputs"] == original["inputs"] and list(after["servers"]) == ["theirs", "notes"]
     assert after["servers"]["notes"]["type"] == "stdio"
     assert result["scope"] == "project" and mode(target) == 0o664
+
+
+JSONC_BEFORE = """// VS Code's MCP servers for this project
+{
+  /* prompts VS Code asks for */
+  "inputs": [
+    {"type": "promptString", "id": "key", "description": "Key", "password": true}, // mine
+  ],
+  "servers": {
+    "theirs": {
+      "type": "stdio",
+      "command": "x", // keep me
+    },
+  },
+  // the end
+}
+"""
+
+
+def test_vscode_jsonc_is_merged_and_every_byte_outside_the_servers_object_kept(sandbox, tmp_path):
+    project = tmp_path / "project"
+    target = project / ".vscode" / "mcp.json"
+    target.parent.mkdir(parents=True)
+    target.write_text(JSONC_BEFORE)
+    result = generate.write(effective({"notes": stdio("notes")}, str(project)), "vscode")
+    assert result["changed"] and result["servers"] == ["notes"]
+    after = target.read_text()
+    head, _, rest = JSONC_BEFORE.partition('"servers": {')
+    assert after.startswith(head + '"servers": {')  # comments and trailing commas before it kept
+    assert after.endswith("  },\n  // the end\n}\n")
+    assert '"command": "x", // keep me' in after  # the user's own entry, as written
+    doc = jsonio.parse_jsonc(after.encode())
+    assert list(doc["servers"]) == ["theirs", "notes"] and doc["servers"]["notes"]["type"] == "stdio"
+    # A second run changes nothing, a third after removing ours takes it out again.
+    again = generate.write(effective({"notes": stdio("notes")}, str(project)), "vscode")
+    assert not again["changed"] and target.read_text() == after
+    generate.write(effective({"notes": stdio("notes", enabled=False)}, str(project)), "vscode")
+    assert "notes" not in target.read_text() and target.read_text().startswith(head)
+
+
+def test_vscode_jsonc_without_servers_gets_them_after_a_trailing_comma(sandbox, tmp_path):
+    project = tmp_path / "project"
+    target = project / ".vscode" / "mcp.json"
+    target.parent.mkdir(parents=True)
+    target.write_text('{\n  // nothing yet\n}\n')
+    generate.write(effective({"notes": stdio("notes")}, str(project)), "vscode")
+    after = target.read_text()
+    assert after.startswith('{\n  // nothing yet\n  "servers": {')
+    target.write_text('{\n  "inputs": [], // none\n}\n')
+    generate.write(effective({"notes": stdio("notes")}, str(project)), "vscode")
+    after = target.read_text()
+    assert after.startswith('{\n  "inputs": [],\n  "servers": {') and after.endswith("}, // none\n}\n")
+
+
+@pytest.mark.parametrize("content,fragment", [
+    (b'{\n  /* never closed\n', ":2:3: a /* comment is never closed"),
+    (b'{\n  // ok\n  "servers": {,}\n}', ":3:15: invalid JSON"),
+])
+def test_broken_vscode_jsonc_is_refused_with_line_and_column(sandbox, tmp_path, content, fragment):
+    project = tmp_path / "project"
+    target = project / ".vscode" / "mcp.json"
+    target.parent.mkdir(parents=True)
+    target.write_bytes(content)
+    with pytest.raises(InvalidInput) as caught:
+        generate.write(effective({"notes": stdio("notes")}, str(project)), "vscode")
+    assert fragment in caught.value.message and target.read_bytes() == content
+
+
+def test_comments_stay_refused_in_strict_json_clients(sandbox):
+    target = sandbox.home / ".mcp.json"
+    target.write_text('{"mcpServers": {} // no\n}')
+    with pytest.raises(InvalidInput, match="invalid JSON"):
+        generate.write(effective({"notes": stdio("notes")}), "claude-code")
 
 
 # ---- idempotent, atomic, backed up --------------------------------------------------------
@@ -422,7 +495,7 @@ def test_malformed_effective_config_exits_1_with_a_pointer(sandbox):
     proc = generate_cli(doc)
     assert proc.returncode == 1
     error = json.loads(proc.stderr)["error"]
-    assert error["code"] == "invalid_effective_config" and error["message"].startswith("<stdin> /servers/notes: missing required key 'launch'")
+    assert error["code"] == "invalid_effective_config" and error["message"].startswith("<stdin> /servers/notes: missing required key \"launch\"")
 
 
 def test_invalid_json_on_stdin_exits_1(sandbox):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 
 import pytest
 
@@ -293,3 +294,35 @@ def test_dumps_keeps_non_ascii():
     out = jsonio.dumps(["日本語", "naïve"])
     assert "日本語" in out and "naïve" in out and "\\u" not in out
     assert out.endswith("]\n")
+
+
+# ---- JSONC --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text,expected", [
+    ('// head\n{"a": 1, /* b */ "b": [1, 2,],}\n', {"a": 1, "b": [1, 2]}),
+    ('{"url": "http://x//y", "c": "/* not a comment */"}', {"url": "http://x//y", "c": "/* not a comment */"}),
+    ('{"q": "a\\"//b", } // end', {"q": 'a"//b'}),
+    ('{"a": {"b": [],},}', {"a": {"b": []}}),
+])
+def test_jsonc_comments_and_trailing_commas(text, expected):
+    assert jsonio.parse_jsonc(text.encode()) == expected
+    stripped = jsonio.strip_jsonc(text)
+    assert len(stripped) == len(text) and stripped.count("\n") == text.count("\n")
+
+
+@pytest.mark.parametrize("text,fragment", [
+    ("{,}", ":1:2: invalid JSON"),
+    ("[1,,]", ":1:4: invalid JSON"),
+    ('{\n  /* open\n  "a": 1}', ":2:3: a /* comment is never closed"),
+    ('{\n  // c\n  "a" 1}', ":3:7: invalid JSON"),
+    ('{"a": 1, "a": 2,}', "duplicate key 'a'"),
+])
+def test_jsonc_errors_keep_line_and_column(text, fragment):
+    with pytest.raises(InvalidInput, match=re.escape(fragment)):
+        jsonio.parse_jsonc(text.encode(), "mcp.json")
+
+
+def test_load_jsonc_reads_a_file(tmp_path):
+    path = tmp_path / "mcp.json"
+    path.write_bytes(b'\xef\xbb\xbf{"servers": {}, // none\n}')
+    assert jsonio.load_jsonc(path) == {"servers": {}}

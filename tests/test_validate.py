@@ -54,7 +54,7 @@ def test_five_mistakes_are_all_reported_with_pointers(sandbox):
     human = sandbox.run("mcp", "validate", str(GOLDEN / "five-mistakes.json"))
     assert human.returncode == 1
     assert "5 problems" in human.stdout
-    assert "did you mean 'command'?" in human.stdout
+    assert "did you mean \"command\"?" in human.stdout
     for pointer in ("/apiVersion", "/metadata/name", "/metadata/version", "/server", "/server/env"):
         assert f" {pointer}: " in human.stdout
 
@@ -234,3 +234,34 @@ def test_validate_schema_script_matches_the_verb(sandbox):
     script = run_script("validate-schema", path, env=sandbox.env)
     verb = sandbox.run("mcp", "validate", path)
     assert (script.returncode, script.stdout) == (verb.returncode, verb.stdout) == (1, verb.stdout)
+
+
+def test_a_registry_folder_is_validated_whole(sandbox, tmp_path):
+    from claudex_mcp import registry as registry_mod
+
+    reg = tmp_path / "registry"
+    registry_mod.init(reg)
+    make_server(reg / "core" / "demo")
+    make_server(reg / "installed" / "other", dict(MANIFEST, metadata=dict(MANIFEST["metadata"], name="other")))
+    (reg / ".staging").mkdir(exist_ok=True)
+    ok = sandbox.run("mcp", "validate", str(reg))
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert ok.stdout == f"ok  {reg}: valid registry folder\n"
+    broken = dict(MANIFEST, server={"comand": "python3"})
+    make_server(reg / "disabled" / "bad", broken)
+    (reg / "installed" / "stray.txt").write_text("x")
+    (reg / "installed" / "empty").mkdir()
+    write_json(reg / "config.json", {"servers": {"demo": {"enabled": "yes"}}})
+    proc = sandbox.run("mcp", "validate", "--json", str(reg))
+    assert proc.returncode == 1
+    found = {(p["file"], p["pointer"], p["rule"]) for p in json.loads(proc.stdout)}
+    assert (str(reg / "disabled" / "bad" / "manifest.json"), "/server", "additionalProperties") in found
+    assert (str(reg / "installed" / "stray.txt"), "", "not_a_server_folder") in found
+    assert (str(reg / "installed" / "empty"), "", "not_a_server_folder") in found
+    assert (str(reg / "config.json"), "/servers/demo/enabled", "type") in found
+    assert not any("demo/manifest.json" in f or "other" in f for f, _, _ in found)
+    human = sandbox.run("mcp", "validate", "--schema", "registry", str(reg))
+    assert human.returncode == 1 and f"invalid  {reg}: " in human.stdout
+    write_json(reg / "registry.json", {"apiVersion": "v1", "servers": {"Bad": {}}})
+    again = json.loads(sandbox.run("mcp", "validate", "--json", str(reg)).stdout)
+    assert any(p["file"] == str(reg / "registry.json") for p in again)

@@ -1,7 +1,8 @@
 """Layered configuration: Global -> Registry -> Project -> User, the later layer wins.
 
-Objects deep-merge; scalars and arrays are replaced; null removes the key. Every leaf remembers
-the layer and file it came from and the values it shadows, which is what `config explain` shows.
+Objects deep-merge; scalars and arrays are replaced; null removes the key (``enabled: null`` has no
+opinion: the lower layer decides). Every leaf remembers the layer and file it came from and the
+values it shadows, which is what `config explain` shows.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 from . import jsonio, paths
-from .errors import InvalidInput, NotFound
+from .errors import ClaudexError, InvalidInput, NotFound
 from .project import Project
 
 LAYERS = ("global", "registry", "project", "user")
@@ -92,10 +93,23 @@ class Layers:
     that folder (``claudex mcp config trust``), it may only enable and disable servers; its
     env, args, headers and settings are ignored, and ``ignored`` lists them."""
 
-    def __init__(self, registry: Path, project: Project | None) -> None:
+    def __init__(self, registry: Path, project: Project | None, strict: bool = True) -> None:
         self.registry = registry
         self.project = project
-        self.files = [(name, path, load_layer(path)) for name, path in layer_files(registry, project)]
+        # strict: a broken layer file stops the command (run: no server starts with half its
+        # config). Otherwise (status) it is left out and listed in ``problems``, so that the
+        # reader can still show the rest and say once, first, what is broken.
+        self.problems: list[dict] = []
+        self.files = []
+        for name, path in layer_files(registry, project):
+            try:
+                doc = load_layer(path)
+            except ClaudexError as exc:
+                if strict:
+                    raise
+                self.problems.append(_layer_problem(name, path, exc))
+                doc = None
+            self.files.append((name, path, doc))
         self.ignored: list[str] = []
         user_doc = next((doc for name, _, doc in self.files if name == "user"), None)
         self.trusted = project is not None and str(project.dir) in trusted_projects(user_doc)
@@ -106,8 +120,11 @@ class Layers:
 
     def describe(self) -> list[dict]:
         described = []
+        broken = {p["file"] for p in self.problems}
         for name, path, doc in self.files:
-            item = {"layer": name, "file": str(path), "exists": doc is not None}
+            item = {"layer": name, "file": str(path), "exists": doc is not None or str(path) in broken}
+            if str(path) in broken:
+                item["problem"] = next(p["message"] for p in self.problems if p["file"] == str(path))
             if name == "project":
                 item["trusted"] = self.trusted
                 item["ignored"] = list(self.ignored)
@@ -143,6 +160,19 @@ class Layers:
         return found
 
 
+def _layer_problem(layer: str, path: Path, exc: ClaudexError) -> dict:
+    return {"layer": layer, "file": str(path), "code": exc.code,
+            "message": f"the {layer} config layer is broken: {exc.message}",
+            "hint": exc.hint or f"fix {path}, then check it with 'claudex mcp validate --schema config {path}'"}
+
+
+def layer_problems(registry: Path, project: Project | None) -> list[dict]:
+    """What is wrong with each config layer file (a syntax error with its line and column, or
+    the first schema problem): {layer, file, code, message, hint}; empty when every file is fine.
+    The readers that go on without a broken layer (status) show these."""
+    return Layers(registry, project, strict=False).problems
+
+
 def pointer_key(parts: list) -> str:
     return ".".join(str(p) for p in parts)
 
@@ -156,6 +186,8 @@ def merge(sources: list[tuple[str, str, dict]]) -> tuple[dict, dict[tuple, list[
     def into(target: dict, doc: dict, prefix: tuple, layer: str, file: str) -> None:
         for key, value in doc.items():
             here = prefix + (key,)
+            if value is None and here == ("enabled",):
+                continue  # documented as "fall back to the lower layer": no opinion
             if value is None:
                 target.pop(key, None)
                 history.setdefault(here, []).append({"layer": layer, "file": file, "value": None, "removed": True})
@@ -312,27 +344,86 @@ def _variable_for(pointer: tuple) -> str:
     return name if name and not name[0].isdigit() else "SECRET"
 
 
-def parse_value(raw: str) -> Any:
-    """JSON-typed values with a string fallback: 'true' is a boolean, '[1]' a list, 'abc' a string."""
-    import json
-
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return raw
+_NOT_JSON = object()
+_TYPE_OF = {str: "string", bool: "boolean", int: "number", float: "number", list: "array", dict: "object",
+            type(None): "null"}
+_EXAMPLES = {"boolean": "true or false", "array": "a JSON array, e.g. '[\"--port\", \"8080\"]'",
+             "object": "a JSON object, e.g. '{\"NAME\": \"value\"}'", "string": "a string",
+             "number": "a number"}
 
 
-def set_value(doc: dict | None, server: str, key: str, value: Any) -> dict:
-    """A copy of layer document ``doc`` with servers.<server>.<key> set (dotted key)."""
-    parts = key.split(".")
+def split_key(key: str) -> tuple[str, ...]:
+    """A dotted key of a server's config (``env.API_URL``, ``settings.a.b``), checked."""
+    parts = tuple(key.split("."))
     if len(parts) > MAX_KEY_DEPTH:
         raise InvalidInput(f"the key has {len(parts)} levels; the limit is {MAX_KEY_DEPTH}", code="key_too_deep",
                            hint="settings are small documents; set a whole object as a JSON value instead")
     if not all(parts) or parts[0] not in SERVER_KEYS:
-        raise InvalidInput(f"unknown config key {key!r}", code="unknown_key",
+        raise InvalidInput(f"unknown config key {_json(key)}", code="unknown_key",
                            hint=f"keys start with one of: {', '.join(SERVER_KEYS)} (e.g. env.API_URL, settings.limit)")
     if parts[0] in ("enabled", "args") and len(parts) > 1:
-        raise InvalidInput(f"{parts[0]!r} has no sub-keys", code="unknown_key", hint=f"use the key {parts[0]!r}")
+        raise InvalidInput(f"{_json(parts[0])} has no sub-keys", code="unknown_key",
+                           hint=f"use the key {parts[0]}")
+    return parts
+
+
+def _json(value: Any) -> str:
+    import json
+
+    return json.dumps(value, ensure_ascii=False)
+
+
+def key_types(key: str) -> set[str] | None:
+    """The JSON types the layer schema (config-v1) allows at servers.<name>.<key>, None for a
+    free-form place (inside settings)."""
+    from . import schema
+
+    root = schema.load_schema("config")
+    node: Any = root["$defs"]["serverConfig"]["properties"].get(split_key(key)[0])
+    for part in split_key(key)[1:]:
+        node = node.get("additionalProperties") if isinstance(node, dict) else None
+    if not isinstance(node, dict) or "type" not in node:
+        return None
+    return set(node["type"] if isinstance(node["type"], list) else [node["type"]])
+
+
+def parse_value(raw: str, key: str | None = None) -> Any:
+    """The value of ``config set SERVER KEY RAW``, read as the key's schema wants it: the text
+    itself where a string is expected (env.X, headers.X: ``60`` is the string "60"), JSON where
+    JSON is needed (enabled, args, a whole env object), JSON or else a string in settings.
+    ``null`` is null everywhere (it removes the inherited value)."""
+    import json
+
+    if raw == "null":
+        return None
+    types = key_types(key) if key is not None else None
+    if types is not None and types - {"null"} == {"string"}:
+        return raw
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = _NOT_JSON
+    if types is None:
+        return raw if value is _NOT_JSON else value
+    if value is not _NOT_JSON and _TYPE_OF.get(type(value)) in types:
+        return value
+    if "string" in types:
+        return raw
+    wanted = [t for t in ("boolean", "array", "object", "string", "number") if t in types]
+    expected = " or ".join(_EXAMPLES[t] for t in wanted) + (" (or null)" if "null" in types else "")
+    got = "text that is not JSON" if value is _NOT_JSON else f"a JSON {_TYPE_OF.get(type(value), 'value')}"
+    raise InvalidInput(f"{key} takes {expected}; {_json(raw)} is {got}", code="invalid_value",
+                       hint=f"for example: claudex mcp config set SERVER {key} " +
+                            {"boolean": "true", "array": "'[\"--verbose\"]'",
+                             "object": "'{\"NAME\": \"value\"}'"}.get(wanted[0] if wanted else "", "null"))
+
+
+def set_value(doc: dict | None, server: str, key: str, value: Any) -> dict | None:
+    """A copy of layer document ``doc`` with servers.<server>.<key> set (dotted key). ``enabled``
+    set to null is taken out of the layer: the lower layer decides, as documented."""
+    parts = split_key(key)
+    if value is None and parts == ("enabled",):
+        return unset_value(doc, server, key)
     result = copy.deepcopy(doc) if doc else {"apiVersion": "v1", "servers": {}}
     node = result.setdefault("servers", {}).setdefault(server, {})
     for part in parts[:-1]:
@@ -341,6 +432,70 @@ def set_value(doc: dict | None, server: str, key: str, value: Any) -> dict:
         node = node[part]
     node[parts[-1]] = value
     return result
+
+
+def unset_value(doc: dict | None, server: str, key: str) -> dict | None:
+    """A copy of ``doc`` without servers.<server>.<key> (not null: the lower layers apply
+    again); the objects it leaves empty are taken out too, up to the server's entry."""
+    parts = split_key(key)
+    nodes = [(doc or {}).get("servers", {}).get(server)]
+    for part in parts[:-1]:
+        nodes.append(nodes[-1].get(part) if isinstance(nodes[-1], dict) else None)
+    if not isinstance(nodes[-1], dict) or parts[-1] not in nodes[-1]:
+        return doc
+    result = copy.deepcopy(doc)
+    chain = [result["servers"][server]]
+    for part in parts[:-1]:
+        chain.append(chain[-1][part])
+    del chain[-1][parts[-1]]
+    for depth in range(len(parts) - 1, 0, -1):  # prune the emptied parents, deepest first
+        if chain[depth]:
+            break
+        del chain[depth - 1][parts[depth - 1]]
+    if not result["servers"][server]:
+        del result["servers"][server]
+    return result
+
+
+def get_value(entry: dict, layers: Layers, key: str) -> dict:
+    """The effective value of servers.<name>.<key> (secrets masked) with the layer and file it
+    came from and what it shadows; NotFound when no layer sets it."""
+    parts = split_key(key)
+    merged, history = merge(layers.sources(entry))
+    node: Any = merged
+    for part in parts:
+        if not isinstance(node, dict) or part not in node:
+            raise NotFound(f"{entry['name']} has no value for {key}", code="no_such_key",
+                           hint=f"'claudex mcp config show {entry['name']}' shows what is set")
+        node = node[part]
+    secrets = secret_names(entry)
+    records = history.get(parts) or []
+    origin = _record(parts, records[-1], secrets) if records else {"layer": "registry", "file": entry["folder"]}
+    if isinstance(node, dict):  # an object merged from several layers: each leaf has its own origin
+        origin = {"layer": None, "file": None}
+    return {"server": entry["name"], "key": key, "value": mask(parts, node, secrets),
+            "layer": origin["layer"], "file": origin["file"],
+            "shadows": [_record(parts, r, secrets) for r in reversed(records[:-1])] if records else []}
+
+
+def shadowing(entry: dict, layers: Layers, layer: str, key: str) -> dict | None:
+    """The higher layer that wins over servers.<name>.<key> set in ``layer`` (it sets the key,
+    or replaces or removes an object above it): {layer, file, key}, or None when ``layer`` wins."""
+    parts = split_key(key)
+    rank = LAYERS.index(layer)
+    for src_layer, file, doc in reversed(layers.sources(entry)):
+        if LAYERS.index(src_layer) <= rank:
+            break
+        node: Any = doc
+        for depth, part in enumerate(parts):
+            if not isinstance(node, dict) or part not in node:
+                break
+            node = node[part]
+            if node is None and parts[:depth + 1] == ("enabled",):
+                break  # enabled: null has no opinion
+            if depth == len(parts) - 1 or not isinstance(node, dict):
+                return {"layer": src_layer, "file": file, "key": ".".join(parts[:depth + 1])}
+    return None
 
 
 def env_reference_problems(entry: dict, merged: dict, environ: dict) -> list[str]:
@@ -357,14 +512,3 @@ def env_reference_problems(entry: dict, merged: dict, environ: dict) -> list[str
         if not provided:
             missing.append(name)
     return missing
-
-
-def unset_value(doc: dict | None, server: str, key: str) -> dict | None:
-    """A copy of ``doc`` without servers.<server>.<key> (not null: the lower layers apply again)."""
-    if not doc or key not in doc.get("servers", {}).get(server, {}):
-        return doc
-    result = copy.deepcopy(doc)
-    del result["servers"][server][key]
-    if not result["servers"][server]:
-        del result["servers"][server]
-    return result

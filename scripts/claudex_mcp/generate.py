@@ -209,9 +209,12 @@ def _update_json(target: Path, old: bytes | None, client: str, managed: set[str]
                  rendered: clients.Rendered) -> tuple[bytes, _Plan]:
     key = clients.servers_key(client)
     doc: Any = {}
+    # VS Code reads its mcp.json as JSONC (comments, trailing commas) and so does claudex; the
+    # other clients' files are strict JSON, and a comment in them is refused as their clients would.
+    jsonc = client == clients.VSCODE
     if old is not None:
         try:
-            doc = jsonio.parse(old, str(target))
+            doc = (jsonio.parse_jsonc if jsonc else jsonio.parse)(old, str(target))
         except InvalidInput as exc:
             raise _refuse(target, exc.message) from None
     if not isinstance(doc, dict):
@@ -234,9 +237,9 @@ def _update_json(target: Path, old: bytes | None, client: str, managed: set[str]
     # Only the servers object is rewritten, and in it only claudex's entries: every other value
     # keeps its bytes (1e400, big integers, escapes, key order) - see jsonedit.
     text = old.decode("utf-8")
-    new = jsonedit.replace_object(text, key, merged, keep=set(current) - set(plan.put))
+    new = jsonedit.replace_object(text, key, merged, keep=set(current) - set(plan.put), jsonc=jsonc)
     if inputs is not None:
-        new = jsonedit.replace_array(new, "inputs", inputs[0], inputs[1])
+        new = jsonedit.replace_array(new, "inputs", inputs[0], inputs[1], jsonc=jsonc)
     return (new if new.endswith("\n") else new + "\n").encode("utf-8"), plan
 
 

@@ -6,6 +6,11 @@ into floats, ``"\\u00e9"`` into ``"é"``, and a lone surrogate into an unwritabl
 file is parsed only to check it and to find where things are; the new text is the old text with
 the servers object replaced, and inside it every entry claudex does not write is copied byte for
 byte.
+
+The same holds for JSONC (VS Code's ``mcp.json``: comments, trailing commas) with ``jsonc=True``:
+positions are found in ``jsonio.strip_jsonc(text)``, which has every character at the same
+index, and the splice is made in the original text, so every comment outside the servers object
+(and inside the entries kept) stays.
 """
 
 from __future__ import annotations
@@ -103,17 +108,28 @@ def _set_member(text: str, key: str, body: str, top: int, top_members: list[Memb
         return text[:current.value_start] + body + text[current.value_end:]
     member = f"{json.dumps(key)}: {body}"
     if not top_members:
-        return text[:top] + "{\n" + key_indent + member + "\n}" + text[top_end + 1:]
+        # Whatever the empty object held (a comment, in JSONC) stays before the new member.
+        inside = text[top + 1:top_end].rstrip()
+        return text[:top] + "{" + inside + "\n" + key_indent + member + "\n}" + text[top_end + 1:]
     last = top_members[-1]
     return text[:last.value_end] + ",\n" + key_indent + member + text[last.value_end:]
 
 
-def replace_array(text: str, key: str, values: list, raw_from: dict[int, int]) -> str:
+def _scan_text(text: str, jsonc: bool) -> str:
+    if not jsonc:
+        return text
+    from .jsonio import strip_jsonc
+
+    return strip_jsonc(text)
+
+
+def replace_array(text: str, key: str, values: list, raw_from: dict[int, int], jsonc: bool = False) -> str:
     """``text`` with its top-level array ``key`` set to ``values``; the items named in
     ``raw_from`` (new index -> index in the old array) are copied as they were written."""
-    top, top_members, top_end = _layout(text)
+    scan = _scan_text(text, jsonc)
+    top, top_members, top_end = _layout(scan)
     current = next((m for m in top_members if m.key == key), None)
-    old = items(text, current.value_start) if current is not None and text[current.value_start] == "[" else []
+    old = items(scan, current.value_start) if current is not None and scan[current.value_start] == "[" else []
     key_indent = _indent_of(text, top_members, current)
     unit = key_indent or "  "
     inner = key_indent + unit
@@ -128,15 +144,16 @@ def replace_array(text: str, key: str, values: list, raw_from: dict[int, int]) -
     return _set_member(text, key, body, top, top_members, top_end, key_indent)
 
 
-def replace_object(text: str, key: str, entries: Mapping[str, Any], keep: set[str]) -> str:
-    """``text`` (a JSON object) with its member ``key`` set to an object of ``entries``, in their
-    order. The entries named in ``keep`` are taken from the old ``key`` object as they were
-    written; the others are rendered. The rest of ``text`` keeps its bytes."""
-    top, top_members, top_end = _layout(text)
+def replace_object(text: str, key: str, entries: Mapping[str, Any], keep: set[str], jsonc: bool = False) -> str:
+    """``text`` (a JSON object, or JSONC with ``jsonc``) with its member ``key`` set to an object
+    of ``entries``, in their order. The entries named in ``keep`` are taken from the old ``key``
+    object as they were written; the others are rendered. The rest of ``text`` keeps its bytes."""
+    scan = _scan_text(text, jsonc)
+    top, top_members, top_end = _layout(scan)
     current = next((m for m in top_members if m.key == key), None)
     old_raw: dict[str, tuple[str, str]] = {}
-    if current is not None and text[current.value_start] == "{":
-        inner, _ = members(text, current.value_start)
+    if current is not None and scan[current.value_start] == "{":
+        inner, _ = members(scan, current.value_start)
         for m in inner:
             old_raw[m.key] = (text[m.key_start:m.key_end], text[m.value_start:m.value_end])
     key_indent = _indent_of(text, top_members, current)

@@ -137,3 +137,72 @@ def parse(data: bytes, name: str = "<input>") -> Any:
 def load(source: str | os.PathLike, *, stdin: BinaryIO | None = None) -> Any:
     """Read and parse a JSON document from a path or ``-``."""
     return parse(read_bytes(source, stdin=stdin), display_name(source))
+
+
+# ---- JSONC: JSON with comments and trailing commas (VS Code's settings and mcp.json) ----------
+# Hand-written on purpose: the JSONC libraries on PyPI (json5, commentjson, jsonc-parser) parse to
+# Python values and cannot give back positions in the original text, which jsonedit needs to
+# rewrite one member of a file and keep every other byte (comments included).
+
+def strip_jsonc(text: str, name: str = "<input>") -> str:
+    """``text`` with its comments (``//``, ``/* */``) and trailing commas replaced by spaces:
+    strict JSON of the same length, every character at the same index, newlines kept, so that
+    positions found in the result (and line/column in errors) are those of ``text``."""
+    out = list(text)
+    i, n = 0, len(text)
+    last_comma = -1  # the index of a comma after a value, not yet followed by another value
+    previous = ""  # the last character of JSON seen (outside strings and comments)
+    while i < n:
+        c = text[i]
+        if c == '"':
+            last_comma, previous = -1, '"'
+            i += 1
+            while i < n and text[i] != '"':
+                i += 2 if text[i] == "\\" else 1
+            i += 1
+        elif c == "/" and text.startswith("//", i):
+            end = text.find("\n", i)
+            end = n if end < 0 else end
+            out[i:end] = " " * (end - i)
+            i = end
+        elif c == "/" and text.startswith("/*", i):
+            end = text.find("*/", i + 2)
+            if end < 0:
+                line = text.count("\n", 0, i) + 1
+                col = i - (text.rfind("\n", 0, i) + 1) + 1
+                raise InvalidInput(f"{name}:{line}:{col}: a /* comment is never closed", path=name,
+                                   hint="close it with */", code="invalid_json")
+            end += 2
+            out[i:end] = ["\n" if ch == "\n" else " " for ch in text[i:end]]
+            i = end
+        elif c == ",":
+            last_comma = i if previous not in ("", "{", "[", ",") else -1
+            previous = c
+            i += 1
+        elif c in "}]":
+            if last_comma >= 0:
+                out[last_comma] = " "
+            last_comma, previous = -1, c
+            i += 1
+        else:
+            if c not in " \t\r\n":
+                last_comma, previous = -1, c
+            i += 1
+    return "".join(out)
+
+
+def parse_jsonc(data: bytes, name: str = "<input>") -> Any:
+    """Parse UTF-8 JSONC (JSON with comments and trailing commas, as VS Code writes it); errors
+    as in ``parse``, with the line and column of the original text."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return parse(data, name)  # the same not-UTF-8 error, with its line and column
+    return parse(strip_jsonc(text, name).encode("utf-8"), name)
+
+
+def load_jsonc(source: str | os.PathLike, *, stdin: BinaryIO | None = None) -> Any:
+    """Read and parse a JSONC document (comments, trailing commas) from a path or ``-``."""
+    return parse_jsonc(read_bytes(source, stdin=stdin), display_name(source))

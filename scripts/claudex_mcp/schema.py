@@ -55,37 +55,65 @@ def _describe(schema: Any, root: dict) -> str | None:
     return schema.get("description") if isinstance(schema, dict) else None
 
 
+def show(value: Any, limit: int = 80) -> str:
+    """A value as it is written in JSON (``true``, ``"x"``, ``null``), never a Python repr, cut
+    short when long: messages quote what the user wrote."""
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _types(expected: Any) -> str:
+    names = expected if isinstance(expected, list) else [expected]
+    return " or ".join(str(n) for n in names)
+
+
+def _message(error) -> str:
+    """jsonschema's message with the values in JSON (its own quotes them with repr)."""
+    rule, instance, expected = error.validator, error.instance, error.validator_value
+    if rule == "type":
+        return f"{show(instance)} is not of type {_types(expected)}"
+    if rule == "const":
+        return f"{show(expected)} was expected, not {show(instance)}"
+    if rule == "enum":
+        return f"{show(instance)} is not one of {show(expected)}"
+    if rule == "pattern":
+        return f"{show(instance)} does not have the required format"
+    message = error.message
+    prefix = repr(instance)
+    if message.startswith(prefix):  # "0 is less than the minimum of 1", "[] is too short"...
+        message = show(instance) + message[len(prefix):]
+    return message
+
+
 def _problem(error, root: dict) -> dict:
     where = pointer(error.absolute_path)
     rule = error.validator
     schema = error.schema if isinstance(error.schema, dict) else {}
-    message = error.message
+    message = _message(error)
     hint = _describe(schema, root)
     extra: dict = {}
     if "propertyNames" in error.absolute_schema_path:
         # jsonschema reports a bad key at its object, with the key itself as the instance.
         rule = "propertyNames"
-        message = f"invalid key {error.instance!r}"
+        message = f"invalid key {show(error.instance)}"
     elif rule == "required":
         missing = error.message.split("'")[1] if "'" in error.message else ""
-        message = f"missing required key {missing!r}"
+        message = f"missing required key {show(missing)}"
         hint = _describe(_property_schema(root, list(error.absolute_schema_path), missing), root) \
-            or f"add the key {missing!r}"
+            or f"add the key {show(missing)}"
         extra["missing"] = missing
     elif rule == "additionalProperties":
         allowed = sorted(_resolve(schema, root).get("properties", {}))
         unknown = sorted(set(error.instance) - set(allowed)) if isinstance(error.instance, dict) else []
-        message = "unknown key" + ("s " if len(unknown) > 1 else " ") + ", ".join(repr(k) for k in unknown)
+        message = "unknown key" + ("s " if len(unknown) > 1 else " ") + ", ".join(show(k) for k in unknown)
         guesses = [g for k in unknown for g in difflib.get_close_matches(k, allowed, n=1)]
-        hint = (f"did you mean {', '.join(repr(g) for g in guesses)}? " if guesses else "") + \
+        hint = (f"did you mean {', '.join(show(g) for g in guesses)}? " if guesses else "") + \
             f"allowed keys here: {', '.join(allowed)}"
         extra["guesses"] = guesses
     elif rule == "not":
         # A key forbidden by the object's other settings ({"not": {}}); its description says why.
         key = error.absolute_path[-1] if error.absolute_path else ""
-        message = f"key {key!r} is not allowed here"
-    elif rule == "pattern":
-        message = f"{error.instance!r} does not have the required format"
+        message = f"key {show(key)} is not allowed here"
     if len(message) > 200:  # jsonschema quotes the whole offending value
         message = message[:197] + "..."
     return {"pointer": where, "rule": rule, "message": message, "hint": hint, **extra}

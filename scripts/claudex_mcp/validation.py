@@ -76,7 +76,7 @@ def _reference_problems(doc: Any, file: str) -> list[dict]:
             bad = [m.group(0) for m in _REFERENCE.finditer(value) if not _REFERENCE_BODY.fullmatch(m.group(1))]
             unclosed = value.count("${") > len(_REFERENCE.findall(value))
             if bad or unclosed:
-                what = repr(bad[0]) if bad else "an unclosed '${'"
+                what = schema.show(bad[0]) if bad else 'an unclosed "${"'
                 found.append(_problem(file, schema.pointer(parts), "variable-syntax",
                                       f"malformed variable reference: {what}",
                                       "write ${NAME} or ${NAME:-default}; NAME is letters, digits and _; "
@@ -180,17 +180,17 @@ def _folder_reference_problems(folder: Path, doc: dict, file: str) -> list[dict]
             continue
         target = Path(os.path.normpath(real / relative))
         if not _inside(real, target) or ".." in Path(relative).parts:
-            found.append(_problem(file, where, "path-escape", f"{value!r} points outside the server folder",
+            found.append(_problem(file, where, "path-escape", f"{schema.show(value)} points outside the server folder",
                                   "name a file inside the server folder"))
             continue
         if Path(relative).parts[0] in GENERATED_DIRS:
             continue
         if not os.path.lexists(target):
-            found.append(_problem(file, where, "file-exists", f"{value!r} names a file that does not exist",
+            found.append(_problem(file, where, "file-exists", f"{schema.show(value)} names a file that does not exist",
                                   f"add {relative} to the server folder, or fix the name"))
         elif not _inside(real, target.resolve()):
             found.append(_problem(file, where, "path-escape",
-                                  f"{value!r} is a symlink that leaves the server folder",
+                                  f"{schema.show(value)} is a symlink that leaves the server folder",
                                   "ship the file itself instead of a link to it"))
     return found
 
@@ -241,6 +241,42 @@ def validate_folder(folder: Path) -> list[dict]:
     return problems + _tree_problems(folder)
 
 
+def is_registry_folder(folder: Path) -> bool:
+    """A registry folder: no manifest.json of its own, and registry.json or a location folder."""
+    from . import paths
+
+    return not (folder / MANIFEST).exists() and (
+        (folder / paths.REGISTRY_FILE).exists() or any((folder / loc).is_dir() for loc in paths.LOCATIONS))
+
+
+def validate_registry_folder(folder: Path) -> list[dict]:
+    """Every server folder in core/, installed/ and disabled/ (as a folder: manifest, files,
+    links, modes), registry.json and the global config layer (config.json), when present."""
+    from . import paths
+
+    problems: list[dict] = []
+    for name, kind in ((paths.REGISTRY_FILE, "registry"), ("config.json", "config")):
+        if (folder / name).exists() or (folder / name).is_symlink():
+            problems += validate_source(str(folder / name), kind)[1]
+    for location in paths.LOCATIONS:
+        where = folder / location
+        if not where.is_dir():
+            continue
+        for server in sorted(where.iterdir()):
+            if server.name.startswith("."):  # staging and backups of an unfinished mutation
+                continue
+            if server.is_symlink() or not server.is_dir():
+                problems.append(_problem(str(server), "", "not_a_server_folder",
+                                         f"{location}/ holds only server folders; {server.name} is not one",
+                                         "move it out of the registry"))
+            elif not (server / MANIFEST).exists():
+                problems.append(_problem(str(server), "", "not_a_server_folder", f"it has no {MANIFEST}",
+                                         f"add {MANIFEST}, or move the folder out of the registry"))
+            else:
+                problems += validate_folder(server)
+    return problems
+
+
 def validate_source(source: str, kind: str | None = None, *, stdin: BinaryIO | None = None) -> tuple[str, list[dict]]:
     """Validate a path (file or server folder) or ``-``; returns (kind, problems)."""
     name = jsonio.display_name(source)
@@ -249,6 +285,8 @@ def validate_source(source: str, kind: str | None = None, *, stdin: BinaryIO | N
         if not path.exists() and not path.is_symlink():
             raise NotFound(f"no such file or directory: {source}", path=source,
                            hint="check the path; relative paths start at the current directory")
+        if path.is_dir() and kind in (None, "registry") and is_registry_folder(path):
+            return "registry folder", validate_registry_folder(path)
         if path.is_dir():
             if kind not in (None, "manifest"):
                 raise InvalidInput(f"{source} is a directory, but a {kind} file is expected", path=source,

@@ -158,7 +158,7 @@ EOF
     assert_stderr_empty
     [ "${lines[0]}" = "invalid  manifest.json: 5 problems" ] || fail "the summary line does not count 5 problems"
     local where
-    for where in "manifest.json: unknown key 'kind'" "manifest.json /apiVersion:" "manifest.json /metadata/name:" \
+    for where in "manifest.json: unknown key \"kind\"" "manifest.json /apiVersion:" "manifest.json /metadata/name:" \
                  "manifest.json /metadata/version:" "manifest.json /server/capabilities/1:"; do
         assert_stdout_contains "  $where"
     done
@@ -361,4 +361,22 @@ bad_input() {
     run --separate-stderr bash -c '"$1" - <"$2"' _ "$REPO/scripts/validate-schema" "$FIXTURES/manifest/valid/minimal.json"
     assert_status 0
     [ "$output" = "ok  <stdin>: valid manifest" ] || fail "unexpected report"
+}
+
+@test "validate REGISTRY: every server folder, registry.json and config.json; exit 1 names the broken one" {
+    claudex mcp init >/dev/null
+    mkdir -p "$CLAUDEX_MCP_REGISTRY/installed/good"
+    printf '%s\n' '{"apiVersion": "v1", "metadata": {"name": "good", "version": "1.0.0", "description": "ok"},' \
+        '"server": {"command": "python3", "args": ["${SERVER_DIR}/server.py"]}}' >"$CLAUDEX_MCP_REGISTRY/installed/good/manifest.json"
+    touch "$CLAUDEX_MCP_REGISTRY/installed/good/server.py"
+    run --separate-stderr claudex mcp validate "$CLAUDEX_MCP_REGISTRY"
+    assert_status 0
+    assert_stderr_empty
+    [ "$output" = "ok  $CLAUDEX_MCP_REGISTRY: valid registry folder" ] || fail "not one ok line for the registry"
+    write_five_mistakes "$CLAUDEX_MCP_REGISTRY/installed/good/manifest.json"
+    run --separate-stderr claudex mcp validate "$CLAUDEX_MCP_REGISTRY"
+    assert_status 1
+    assert_stderr_empty
+    assert_stdout_contains "invalid  $CLAUDEX_MCP_REGISTRY: "
+    assert_stdout_contains "$CLAUDEX_MCP_REGISTRY/installed/good/manifest.json /apiVersion:"
 }

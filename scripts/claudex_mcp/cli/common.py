@@ -52,7 +52,9 @@ def paint(text: str, code: str, stream=None) -> str:
 
 
 def write_json(obj: Any) -> None:
-    """The result on stdout: JSON, or with --jq each output of the filter (strings raw, like gh)."""
+    """The result on stdout: JSON, or with --jq each output of the filter: a string raw (like gh
+    and jq -r), anything else in the one JSON format (jsonio.dumps: 2-space indent, sorted keys,
+    newline at the end), so --json and --jq print a value the same way."""
     if _Output.jq is None:
         sys.stdout.write(dumps(obj))
         return
@@ -63,7 +65,7 @@ def write_json(obj: Any) -> None:
     except ValueError as exc:
         raise UsageError(f"--jq: {str(exc).splitlines()[0]}", hint="check the jq expression") from None
     for value in outputs:
-        sys.stdout.write((value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)) + "\n")
+        sys.stdout.write(value + "\n" if isinstance(value, str) else dumps(value))
 
 
 def report_error(exc: ClaudexError, prog: str, human: bool = False) -> None:

@@ -1,8 +1,11 @@
-"""Show, explain and set the layered configuration of a server.
+"""Show, explain, get, set and unset the layered configuration of a server.
 
 Layers, the later wins: global ($CLAUDEX_MCP_REGISTRY/config.json), registry (the manifest's
 defaults), project (<project>/.claudex/mcp.json), user (${XDG_CONFIG_HOME:-~/.config}/claudex/mcp.json).
-Objects merge key by key; scalars and arrays are replaced; null removes the inherited value.
+Objects merge key by key; scalars and arrays are replaced; null removes the inherited value
+(enabled null: the lower layer decides). 'set' reads the value as the key needs it: text for
+env.NAME and headers.NAME, JSON for enabled, args and whole objects, JSON or else text in
+settings. A value that a higher layer overrides is written with a warning naming that layer.
 Whether a server is enabled starts from its place in the registry (core/ and installed/ on,
 disabled/ off) and every layer can override it: a project can switch off a global server.
 
@@ -22,36 +25,50 @@ from .. import common
 
 EXAMPLES = (
     "claudex mcp config show qdrant",
+    "claudex mcp config get qdrant env.QDRANT_URL",
     "claudex mcp config explain qdrant --project demo",
     "claudex mcp config set qdrant env.QDRANT_URL http://localhost:6333",
     "claudex mcp config set qdrant enabled false --project demo",
     "claudex mcp config set qdrant args '[\"--verbose\"]' --global",
     "claudex mcp config set qdrant settings.limit null",
+    "claudex mcp config unset qdrant env.QDRANT_URL settings.limit --global",
     "claudex mcp config trust ~/src/demo",
 )
 
 
 def build_parser(prog: str) -> argparse.ArgumentParser:
     p = common.parser(prog, __doc__, EXAMPLES)
-    sub = p.add_subparsers(dest="action", required=True, metavar="show|explain|set|trust|untrust")
+    sub = p.add_subparsers(dest="action", required=True, metavar="show|explain|get|set|unset|trust|untrust")
     for name, text in (("show", "the effective config (secret values masked)"),
                        ("explain", "every value with the layer and file it came from, and what it shadows")):
         s = sub.add_parser(name, help=text, description=text)
         s.add_argument("server")
         common.add_project(s)
         common.add_json(s)
+    text = "the effective value of one key, and the layer it came from"
+    s = sub.add_parser("get", help=text, description=text + "; a string is printed as it is, "
+                       "anything else as JSON (exit 4 when no layer sets the key)")
+    s.add_argument("server")
+    s.add_argument("key", help="enabled, args, env, env.NAME, headers.NAME, settings.a.b...")
+    s.add_argument("--explain", action="store_true", help="also say which layer and file it came from")
+    common.add_project(s)
+    common.add_json(s)
     s = sub.add_parser("set", help="set one key in one layer (the user layer by default)",
-                       description="Set servers.<server>.<key> in one layer file; the value is JSON "
-                                   "(true, 3, [\"a\"], null) or else a string.")
+                       description="Set servers.<server>.<key> in one layer file. The value is read as "
+                                   "the key needs it: env.NAME and headers.NAME take the text as it is "
+                                   "(60 is \"60\"); enabled takes true or false; args a JSON array; "
+                                   "settings JSON or else text. null removes the inherited value "
+                                   "(enabled null: the lower layer decides).")
     s.add_argument("server")
     s.add_argument("key", help="enabled, args, env.NAME, headers.NAME or settings.a.b")
-    s.add_argument("value", help="a JSON value, or a string; null removes the inherited value")
-    where = s.add_mutually_exclusive_group()
-    where.add_argument("--user", action="store_const", dest="layer", const="user", help="the user layer (default)")
-    where.add_argument("--global", action="store_const", dest="layer", const="global", help="the global layer")
-    where.add_argument("--project", metavar="NAME", help="the project layer of project NAME")
-    where.add_argument("--project-dir", metavar="DIR", help="the project layer of the project in DIR")
-    common.add_json(s)
+    s.add_argument("value", help="the value (see above); null removes the inherited value")
+    _add_layer(s)
+    s = sub.add_parser("unset", help="take keys out of one layer (the user layer by default)",
+                       description="Remove servers.<server>.<key> from one layer file, so the lower "
+                                   "layers apply again; objects left empty are removed too.")
+    s.add_argument("server")
+    s.add_argument("keys", nargs="+", metavar="KEY", help="enabled, args, env.NAME, settings.a.b...")
+    _add_layer(s)
     for name, text in (("trust", "let a project's layer set env, args, headers and settings (recorded in the user layer)"),
                        ("untrust", "take the trust back: the project's layer may only enable and disable servers")):
         s = sub.add_parser(name, help=text, description=text)
@@ -61,11 +78,22 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     return p
 
 
+def _add_layer(s: argparse.ArgumentParser) -> None:
+    where = s.add_mutually_exclusive_group()
+    where.add_argument("--user", action="store_const", dest="layer", const="user", help="the user layer (default)")
+    where.add_argument("--global", action="store_const", dest="layer", const="global", help="the global layer")
+    where.add_argument("--project", metavar="NAME", help="the project layer of project NAME")
+    where.add_argument("--project-dir", metavar="DIR", help="the project layer of the project in DIR")
+    common.add_json(s)
+
+
 def action(args: argparse.Namespace) -> int:
     from ... import config, index as index_mod, project
 
-    if args.action == "set":
+    if args.action in ("set", "unset"):
         return _set(args)
+    if args.action == "get":
+        return _get(args)
     if args.action in ("trust", "untrust"):
         return _trust(args)
     registry, index = common.registry_index()
@@ -76,9 +104,58 @@ def action(args: argparse.Namespace) -> int:
     if args.json:
         common.write_json(result)
     elif args.action == "show":
-        print(json.dumps(result, indent=2, ensure_ascii=False))
+        _print_show(result)
     else:
         _print_explain(result)
+    return 0
+
+
+def _print_show(result: dict) -> None:
+    """The effective config as an indented tree: one key per line, values in JSON."""
+    where = f" in project {result['project']['name']} ({result['project']['dir']})" if result["project"] else ""
+    state = common.paint("enabled", "32") if result["config"].get("enabled") else common.paint("disabled", "31")
+    print(f"{result['server']} is {state}{where}")
+    for key in ("location", "folder", "transport", "command", "url"):
+        if key in result:
+            print(f"  {key}: {result[key]}")
+    config = {k: v for k, v in result["config"].items() if k != "enabled"}
+    if config:
+        print("  config:")
+        _print_tree(config, "    ")
+
+
+def _print_tree(value, indent: str) -> None:
+    for key in sorted(value):
+        item = value[key]
+        if isinstance(item, dict) and item:
+            print(f"{indent}{key}:")
+            _print_tree(item, indent + "  ")
+        elif isinstance(item, list) and item:
+            print(f"{indent}{key}:")
+            for element in item:
+                print(f"{indent}  - {_value(element)}")
+        else:
+            print(f"{indent}{key}: {_value(item)}")
+
+
+def _get(args: argparse.Namespace) -> int:
+    from ... import config, index as index_mod, project
+
+    registry, index = common.registry_index()
+    entry = index_mod.require_valid(index_mod.server_entry(index, args.server))
+    layers = config.Layers(registry, project.resolve(args.project, args.project_dir))
+    result = config.get_value(entry, layers, args.key)
+    if args.json:
+        common.write_json(result)
+        return 0
+    value = result["value"]
+    print(value if isinstance(value, str) else _value(value))
+    if args.explain:
+        origin = f"{result['layer']}: {result['file']}" if result["layer"] else "several layers (see config explain)"
+        print(common.paint(f"    from {origin}", "2"))
+        for old in result["shadows"]:
+            shown = "removed (null)" if old.get("removed") else _value(old["value"])
+            print(common.paint(f"    shadows {shown} from {old['layer']}: {old['file']}", "2"))
     return 0
 
 
@@ -104,29 +181,59 @@ def _print_explain(result: dict) -> None:
 
 
 def _set(args: argparse.Namespace) -> int:
+    """config set and config unset: one layer file changed through config.update_layer."""
     from ... import config, index as index_mod, paths, project
 
     registry, index = common.registry_index()
     entry = index_mod.server_entry(index, args.server)
     layer = "project" if (args.project or args.project_dir) else (args.layer or "user")
+    where = project.resolve(args.project, args.project_dir) if layer == "project" else None
     if layer == "project":
-        target = project.resolve(args.project, args.project_dir).config_file
+        target = where.config_file
     elif layer == "global":
         target = config.global_file(registry)
     else:
         target = paths.user_config_file()
-    value = config.parse_value(args.value)
-    path = tuple(args.key.split("."))
     secrets = config.secret_names(entry)
-    changed = config.update_layer(target, layer, lambda doc: config.set_value(doc, args.server, args.key, value),
-                                  secrets)
-    shown = config.mask(path, value, secrets)
-    result = {"server": args.server, "key": args.key, "value": shown, "layer": layer, "file": str(target),
-              "changed": changed}
+    if args.action == "set":
+        keys = [args.key]
+        value = config.parse_value(args.value, args.key)
+        change = lambda doc: config.set_value(doc, args.server, args.key, value)
+    else:
+        keys = list(dict.fromkeys(args.keys))
+        for key in keys:
+            config.split_key(key)  # every key checked before the file is touched
+
+        def change(doc):
+            for key in keys:
+                doc = config.unset_value(doc, args.server, key)
+            return doc
+    changed = config.update_layer(target, layer, change, secrets)
+    result = {"server": args.server, "layer": layer, "file": str(target), "changed": changed, "warnings": []}
+    if args.action == "set":
+        result.update(key=args.key, value=config.mask(tuple(args.key.split(".")), value, secrets))
+    else:
+        result["keys"] = keys
+    if args.action == "set" and value is not None and entry.get("valid", True):
+        # Said after the write, also with --json: the value is kept for when the winner goes away.
+        layers = config.Layers(registry, where or project.resolve(None, None), strict=False)
+        winner = config.shadowing(entry, layers, layer, args.key)
+        if winner is not None:
+            result["shadowedBy"] = winner
+            result["warnings"].append(
+                f"{args.key} in the {layer} layer is shadowed: the {winner['layer']} layer ({winner['file']}) "
+                f"sets {winner['key']} and wins; set it in a higher layer to change the effective value "
+                f"('claudex mcp config explain {args.server}' shows every layer)")
+    for warning in result["warnings"]:
+        common.warn(warning)
     if args.json:
         common.write_json(result)
+    elif args.action == "set":
+        print(f"{args.server}: {args.key} = {_value(result['value'])} in the {layer} layer ({target})"
+              + ("" if changed else " (unchanged)"))
     else:
-        print(f"{args.server}: {args.key} = {_value(shown)} in the {layer} layer ({target})")
+        state = "removed" if changed else "not set there (unchanged)"
+        print(f"{args.server}: {', '.join(keys)} {state} in the {layer} layer ({target})")
     return 0
 
 

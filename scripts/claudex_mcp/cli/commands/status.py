@@ -42,7 +42,11 @@ def action(args: argparse.Namespace) -> int:
     from ... import checks, config, project
 
     registry, index = common.registry_index(args.refresh)
-    layers = config.Layers(registry, project.resolve(args.project, args.project_dir))
+    # A broken layer file is said once, first; the launcher refuses it, so the rows say why each
+    # server did not start (config.Layers, strict=False, leaves it out only here).
+    layers = config.Layers(registry, project.resolve(args.project, args.project_dir), strict=False)
+    for problem in layers.problems:
+        common.warn(f"{problem['message']}; no server starts until it is fixed (hint: {problem['hint']})")
     if layers.notice():  # on stderr, also with --json: the payload keeps its shape
         common.warn(layers.notice())
     results = checks.status(index, layers, dict(os.environ), args.server, args.all, args.refresh, args.timeout)

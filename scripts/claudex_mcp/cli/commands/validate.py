@@ -1,9 +1,10 @@
-"""Validate manifests, server folders, registry files and config files.
+"""Validate manifests, server folders, a registry folder, registry files and config files.
 
 Reports every problem at once: its JSON pointer, the rule it breaks and a hint. A server folder
 is checked as a whole: a valid manifest, the files that command/args name exist inside it, no
-symlink leaves it, nothing in it is world-writable. Exit 0 valid, 1 invalid, 2 usage, 4 a path
-does not exist.
+symlink leaves it, nothing in it is world-writable. A registry folder (registry.json or
+core/, installed/, disabled/ in it) is checked whole: every server folder, registry.json and the
+global config layer config.json. Exit 0 valid, 1 invalid, 2 usage, 4 a path does not exist.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from .. import common
 
 EXAMPLES = (
     "claudex mcp validate ./my-server",
+    "claudex mcp validate \"$CLAUDEX_MCP_REGISTRY\"",
     "claudex mcp validate --schema config ~/.config/claudex/mcp.json",
     "cat manifest.json | claudex mcp validate -",
     "claudex mcp validate --json registry.json",
@@ -25,7 +27,7 @@ EXAMPLES = (
 def build_parser(prog: str) -> argparse.ArgumentParser:
     p = common.parser(prog, __doc__, EXAMPLES)
     p.add_argument("paths", nargs="+", metavar="PATH",
-                   help="a manifest, a server folder, a registry or config file, or - for stdin")
+                   help="a manifest, a server folder, a registry folder, a registry or config file, or - for stdin")
     p.add_argument("--schema", choices=("manifest", "registry", "config", "effective"),
                    help="the kind of document (default: told from the file name and content)")
     common.add_json(p)
