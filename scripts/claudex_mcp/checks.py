@@ -52,9 +52,11 @@ def _health(entry: dict) -> dict:
     return entry["manifest"].get("healthCheck", {})
 
 
-def check(entry: dict, layers: config.Layers, environ: dict, timeout: float | None = None) -> dict:
+def check(entry: dict, layers: config.Layers, environ: dict, timeout: float | None = None,
+          graceful: bool = True) -> dict:
     """One registry server's state as its clients would start it: healthy, degraded, unhealthy,
-    disabled or missing env, with the details."""
+    disabled or missing env, with the details. ``graceful=False`` kills the server once it
+    has answered (see health.probe)."""
     name = entry["name"]
     merged, _ = config.merge(layers.sources(entry))
     result: dict = {"name": name, "location": entry["location"], "version": entry["version"],
@@ -73,7 +75,7 @@ def check(entry: dict, layers: config.Layers, environ: dict, timeout: float | No
         env = dict(environ, CLAUDEX_MCP_PROBE="1", CLAUDEX_MCP_REGISTRY=str(layers.registry))
         return (effective.run_argv(name, layers.project), env, None), launch
 
-    return _session(entry, result, start, merged, environ, timeout, lambda: log_tail(name, 10))
+    return _session(entry, result, start, merged, environ, timeout, lambda: log_tail(name, 10), graceful)
 
 
 def check_folder(entry: dict, environ: dict, timeout: float | None = None) -> dict:
@@ -100,41 +102,54 @@ def check_folder(entry: dict, environ: dict, timeout: float | None = None) -> di
     return _session(entry, result, start, {"headers": server.get("headers", {})}, environ, timeout, lambda: [])
 
 
-def _session(entry: dict, result: dict, start, merged: dict, environ: dict, timeout: float | None, fallback_log) -> dict:
+def _session(entry: dict, result: dict, start, merged: dict, environ: dict, timeout: float | None, fallback_log,
+             graceful: bool = True) -> dict:
     """The one check `status` and `test` share: an MCP session (stdio through ``start()``, or at
-    the URL), a failure turned into its cause, and the self-check that can make it degraded."""
+    the URL), a failure turned into its cause, and the self-check that can make it degraded.
+    The self-check runs beside the session, so it adds nothing to the wait when it is quicker."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from . import health
 
     timeout = timeout or float(_health(entry).get("timeout", DEFAULT_TIMEOUT))
     started = time.perf_counter()
-    launch = None
-    try:
-        how, launch = start()
-        if how is None:
-            report = _remote(entry, merged, environ, timeout)
-        else:
-            argv, env, cwd = how
-            with tempfile.NamedTemporaryFile("w+", prefix="claudex-probe-", suffix=".log") as err:
-                try:
-                    report = health.probe(argv, env, cwd, timeout, entry["manifest"]["server"].get("capabilities", []),
-                                          err.name, label=entry["name"])
-                except health.ProbeFailure:
-                    err.seek(0)
-                    result["stderr"] = [l for l in err.read().splitlines() if l.strip()][-10:] or fallback_log()
-                    raise
-    except ClaudexError as exc:
-        state = "missing env" if exc.code == "missing_env" else "unhealthy"
-        return dict(result, state=state, cause=exc.code, error=exc.message, hint=exc.hint,
-                    seconds=round(time.perf_counter() - started, 2))
+    with ThreadPoolExecutor(max_workers=1) as beside:
+        problem = None
+        try:
+            how, launch = start()
+            if launch is not None and _health(entry).get("command"):
+                problem = beside.submit(self_check, entry, launch, timeout)
+            report = _probe(entry, result, how, merged, environ, timeout, fallback_log, graceful)
+        except ClaudexError as exc:
+            state = "missing env" if exc.code == "missing_env" else "unhealthy"
+            return dict(result, state=state, cause=exc.code, error=exc.message, hint=exc.hint,
+                        seconds=round(time.perf_counter() - started, 2))
+        problem = problem.result() if problem is not None else None
     result.update(state="healthy", latencyMs=report["latencyMs"], tools=len(report["tools"]),
                   toolNames=report["tools"], protocolVersion=report["protocolVersion"],
                   serverInfo={"name": report["server"], "version": report["version"]},
                   prompts=report["prompts"], resources=report["resources"])
-    if launch is not None and _health(entry).get("command"):
-        problem = self_check(entry, launch, timeout)
-        if problem:
-            result.update(state="degraded", cause="self_check", error=problem)
+    if problem:
+        result.update(state="degraded", cause="self_check", error=problem[0], hint=problem[1])
     return result
+
+
+def _probe(entry: dict, result: dict, how, merged: dict, environ: dict, timeout: float, fallback_log,
+           graceful: bool) -> dict:
+    """The MCP session itself: at the URL (``how`` None), else the stdio command ``how``."""
+    from . import health
+
+    if how is None:
+        return _remote(entry, merged, environ, timeout)
+    argv, env, cwd = how
+    with tempfile.NamedTemporaryFile("w+", prefix="claudex-probe-", suffix=".log") as err:
+        try:
+            return health.probe(argv, env, cwd, timeout, entry["manifest"]["server"].get("capabilities", []),
+                                err.name, label=entry["name"], graceful=graceful)
+        except health.ProbeFailure:
+            err.seek(0)
+            result["stderr"] = [l for l in err.read().splitlines() if l.strip()][-10:] or fallback_log()
+            raise
 
 
 def run_suite(folder: str) -> dict:
@@ -175,9 +190,13 @@ def run_suite(folder: str) -> dict:
     return {"ran": True, "passed": proc.returncode == 0, "exitCode": proc.returncode, "summary": summary}
 
 
-def self_check(entry: dict, launch: "launcher.Launch", timeout: float) -> str | None:
+def self_check(entry: dict, launch: "launcher.Launch", timeout: float) -> tuple[str, str | None] | None:
     """Run the manifest's healthCheck.command like the server (its env, its folder); None when
-    it exits 0, else what it said last. For what a handshake cannot see (Codex not installed)."""
+    it exits 0, else (what is wrong, how to fix it). For what a handshake cannot see (Codex not
+    installed, no Docker daemon, an unreachable QDRANT_URL, a provider key missing).
+
+    The shipped servers' `server.py --check` print a JSON report: {"ok", "problems": [...],
+    "hint"?}; any other command is read by its exit status and its last line of output."""
     import subprocess
 
     argv = launcher.expand_in(launch.cwd, _health(entry)["command"], launch.env)
@@ -185,21 +204,21 @@ def self_check(entry: dict, launch: "launcher.Launch", timeout: float) -> str | 
         proc = subprocess.run(argv, cwd=launch.cwd, env=launch.env, capture_output=True, text=True,
                               stdin=subprocess.DEVNULL, timeout=timeout)
     except subprocess.TimeoutExpired:
-        return f"the self-check took longer than {timeout:g} s"
+        return f"the self-check took longer than {timeout:g} s", "raise healthCheck.timeout, or see the server's log"
     except OSError as exc:
-        return f"the self-check could not run: {exc.strerror}"
+        return f"the self-check could not run: {exc.strerror}", "reinstall the server (claudex mcp upgrade NAME)"
     if proc.returncode == 0:
         return None
-    try:  # a JSON report with "problems" (as the codex server's --check prints) says it best
-        import json
-
-        problems = json.loads(proc.stdout).get("problems")
+    try:
+        report = json.loads(proc.stdout)
+        problems = report.get("problems")
         if problems:
-            return "; ".join(str(p) for p in problems)
+            hint = report.get("hint")
+            return "; ".join(str(p) for p in problems), hint if isinstance(hint, str) else None
     except (ValueError, AttributeError):
         pass
     lines = [l for l in (proc.stdout + proc.stderr).splitlines() if l.strip()]
-    return lines[-1] if lines else f"the self-check exited {proc.returncode}"
+    return (lines[-1] if lines else f"the self-check exited {proc.returncode}"), None
 
 
 def _remote(entry: dict, merged: dict, environ: dict, timeout: float) -> dict:
@@ -255,7 +274,8 @@ def check_all(entries: list[dict], layers: config.Layers, environ: dict, refresh
             todo.append(entry)
     if todo:
         with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(todo))) as pool:
-            for entry, result in zip(todo, pool.map(lambda e: check(e, layers, environ, timeout), todo)):
+            checked = pool.map(lambda e: check(e, layers, environ, timeout, graceful=False), todo)
+            for entry, result in zip(todo, checked):
                 results[entry["name"]] = result
                 kept[entry["name"]] = {"at": now, "key": _key(entry, layers), "result": result}
         try:
