@@ -34,18 +34,53 @@ def log_tail(name: str, lines: int = 20) -> list[str]:
 
 
 def last_error(name: str) -> str | None:
+    """The last line of the server's latest run (since the launcher's last `--- ... ---` start
+    line) that reads like an error; an earlier run's errors are history."""
     for line in reversed(log_tail(name, 200)):
-        if any(word in line.lower() for word in ("error", "exception", "traceback", "fatal", "failed")) \
-                and not line.startswith("--- "):
+        if line.startswith("--- "):
+            return None
+        if any(word in line.lower() for word in ("error", "exception", "traceback", "fatal", "failed")):
             return line.strip()
     return None
 
 
 def run_record(name: str) -> dict:
     try:
-        return json.loads(launcher.run_record_file(name).read_text())
+        record = json.loads(launcher.run_record_file(name).read_text())
     except (OSError, ValueError):
         return {}
+    return record if isinstance(record, dict) else {}
+
+
+def live_pid(record: dict) -> int | None:
+    """The recorded pid, when that process still runs and is still the recorded server (same
+    executable: a pid is reused once its process is gone); else None."""
+    pid = record.get("pid")
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return None
+    try:
+        exe = os.readlink(f"/proc/{pid}/exe")
+        with open(f"/proc/{pid}/stat") as fh:
+            if fh.read().rsplit(")", 1)[1].split()[0] in ("Z", "X"):
+                return None
+    except (OSError, IndexError):
+        return None
+    command = record.get("command")
+    if not isinstance(command, str) or os.path.realpath(command) != os.path.realpath(exe):
+        return None
+    return pid
+
+
+def _started(result: dict, name: str) -> dict:
+    """lastStart (when a client last started it) and pid (only while that process runs)."""
+    record = run_record(name)
+    result.pop("pid", None)
+    if record:
+        result["lastStart"] = record.get("startedAt")
+        pid = live_pid(record)
+        if pid is not None:
+            result["pid"] = pid
+    return result
 
 
 def _health(entry: dict) -> dict:
@@ -61,9 +96,7 @@ def check(entry: dict, layers: config.Layers, environ: dict, timeout: float | No
     merged, _ = config.merge(layers.sources(entry))
     result: dict = {"name": name, "location": entry["location"], "version": entry["version"],
                     "transport": entry["manifest"]["server"].get("transport", "stdio")}
-    record = run_record(name)
-    if record:
-        result.update(lastStart=record.get("startedAt"), pid=record.get("pid"))
+    _started(result, name)
     result["lastError"] = last_error(name)
     if not merged.get("enabled"):
         return dict(result, state="disabled")
@@ -246,10 +279,19 @@ def _remote(entry: dict, merged: dict, environ: dict, timeout: float) -> dict:
                         label=entry["name"])
 
 
-def _key(entry: dict, layers: config.Layers) -> str:
+def _key(entry: dict, layers: config.Layers, environ: dict) -> str:
+    """What a kept result depends on: the manifest, the merged config, the project, and the
+    variables the manifest names (digested: the cache file must not hold a secret), so that
+    exporting a missing key is seen at once."""
+    import hashlib
+
     merged, _ = config.merge(layers.sources(entry))
-    return json.dumps([entry.get("manifestDigest"), merged, str(layers.project.dir) if layers.project else None],
-                      sort_keys=True, default=str)
+    server = entry["manifest"].get("server", {})
+    names = sorted({(v.get("name") if isinstance(v, dict) else v) for v in
+                    (server.get("requiredEnv") or []) + (server.get("optionalEnv") or [])} - {None}, key=str)
+    variables = hashlib.sha256(json.dumps([[n, environ.get(n)] for n in names if isinstance(n, str)]).encode()).hexdigest()
+    return json.dumps([entry.get("manifestDigest"), merged, str(layers.project.dir) if layers.project else None,
+                       variables], sort_keys=True, default=str)
 
 
 def check_all(entries: list[dict], layers: config.Layers, environ: dict, refresh: bool = False,
@@ -268,8 +310,10 @@ def check_all(entries: list[dict], layers: config.Layers, environ: dict, refresh
     for entry in entries:
         old = kept.get(entry["name"]) if isinstance(kept, dict) else None
         interval = float(_health(entry).get("interval", DEFAULT_INTERVAL))
-        if old and old.get("key") == _key(entry, layers) and now - old.get("at", 0) < interval:
-            results[entry["name"]] = dict(old["result"], cached=True)
+        if old and old.get("key") == _key(entry, layers, environ) and 0 <= now - old.get("at", 0) < interval:
+            # The health is the kept one, said so with its age; the process facts are read now.
+            results[entry["name"]] = _started(dict(old["result"], cached=True, checkedAt=old["at"],
+                                                   ageSeconds=round(now - old["at"], 1)), entry["name"])
         else:
             todo.append(entry)
     if todo:
@@ -277,7 +321,7 @@ def check_all(entries: list[dict], layers: config.Layers, environ: dict, refresh
             checked = pool.map(lambda e: check(e, layers, environ, timeout, graceful=False), todo)
             for entry, result in zip(todo, checked):
                 results[entry["name"]] = result
-                kept[entry["name"]] = {"at": now, "key": _key(entry, layers), "result": result}
+                kept[entry["name"]] = {"at": now, "key": _key(entry, layers, environ), "result": result}
         try:
             _results_file().parent.mkdir(parents=True, exist_ok=True)
             atomic.write_json(_results_file(), kept)
