@@ -330,3 +330,53 @@ def test_tables_fit_the_width_the_free_text_column_first():
     assert fit_widths([10, 20, 100], 80) == [10, 20, 46]  # 10 + 2 + 20 + 2 + 46 = 80
     assert fit_widths([30, 40, 20], 50) == [19, 19, MIN_COLUMN]  # then the widest, in turn
     assert fit_widths([30, 30, 30], 10) == [MIN_COLUMN] * 3  # as narrow as it goes; the terminal wraps
+
+
+SHIPPED = ROOT / "mcp-servers"
+
+
+def shipped_server(registry: Path, folder: Path) -> None:
+    """A shipped server as installed, its manifest unchanged: its .venv/bin/python is this
+    interpreter (which has every server's dependencies), so status runs its real self-check."""
+    import shutil
+
+    target = registry / "installed" / folder.name
+    shutil.copytree(folder, target, ignore=shutil.ignore_patterns(".venv", "tests", "__pycache__", "*.egg-info"))
+    python = target / ".venv" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_text(f'#!/bin/sh\nexec {sys.executable} "$@"\n')
+    python.chmod(0o755)
+
+
+def test_shipped_servers_are_degraded_with_the_reason_and_the_fix(sandbox, tmp_path):
+    """No Docker daemon, an unreachable QDRANT_URL, no provider key: each shipped server still
+    answers MCP, and status says degraded, naming the socket, the URL or the variable."""
+    import socket
+
+    registry_mod.init(sandbox.registry)
+    for name in ("docker-mgmt", "qdrant", "llm-wrapper", "codequery"):
+        shipped_server(sandbox.registry, SHIPPED / name)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    socket_path = tmp_path / "no-docker.sock"
+    for name in list(sandbox.env):
+        if name.startswith(("OPENAI_", "ANTHROPIC_", "LLM_WRAPPER_", "QDRANT_", "DOCKER_")):
+            del sandbox.env[name]
+    sandbox.env.update(DOCKER_HOST=f"unix://{socket_path}", QDRANT_URL=url, CLAUDEX_PROJECT_DIR=str(tmp_path))
+    code, results = status(sandbox, "--timeout", "90")
+    assert code == 0, results  # degraded is reported, not a failure
+    assert {n: r["state"] for n, r in results.items()} == dict.fromkeys(
+        ("codequery", "docker-mgmt", "llm-wrapper", "qdrant"), "degraded"), results
+    docker = results["docker-mgmt"]
+    assert f"cannot reach the Docker daemon at DOCKER_HOST=unix://{socket_path}" in docker["error"]
+    assert docker["hint"].startswith("start the daemon, or point DOCKER_HOST at it")
+    assert results["qdrant"]["error"].startswith(f"the Qdrant server at QDRANT_URL={url} is not reachable")
+    assert "unset QDRANT_URL" in results["qdrant"]["hint"]
+    assert "OPENAI_API_KEY" in results["llm-wrapper"]["error"]
+    assert f"QDRANT_URL={url}" in results["codequery"]["error"] and "OPENAI_API_KEY" in results["codequery"]["error"]
+    table = {line.split("\t")[0]: line.split("\t")[1] for line in sandbox.run("mcp", "status").stdout.splitlines()}
+    assert set(table.values()) == {"degraded"}  # never healthy beside the reason
+    sandbox.env.pop("QDRANT_URL")  # embedded mode needs nothing running
+    code, one = status(sandbox, "qdrant", "--timeout", "90")
+    assert one["state"] == "healthy" and not one.get("cached")
