@@ -69,7 +69,7 @@ def _state_cell(r: dict) -> tuple[str, str]:
 
 def _checked(r: dict) -> str | None:
     """"now" for a server checked by this run, "12 s ago" for a kept result (--refresh checks again)."""
-    if r["state"] in ("invalid", "not installed"):
+    if r["state"] in ("invalid", "not installed", "disabled"):  # nothing was started
         return None
     if not r.get("cached"):
         return "now"
