@@ -169,6 +169,7 @@ def status_vs_claude(root: Path, env: dict, runs: int) -> dict:
     commands = {"status_refresh_8": [CLAUDEX, "mcp", "status", "--refresh"],
                 "claude_mcp_list_8": [str(claude), "mcp", "list"]}
     samples: dict[str, list[float]] = {name: [] for name in commands}
+    failed = dict.fromkeys(commands, 0)
     for name, argv in commands.items():  # once each first: page cache, Claude Code's first-run files
         subprocess.run(argv, capture_output=True, env=run_env, cwd=home, timeout=120)
     for _ in range(runs):
@@ -176,15 +177,15 @@ def status_vs_claude(root: Path, env: dict, runs: int) -> dict:
             start = time.perf_counter()
             proc = subprocess.run(argv, capture_output=True, text=True, env=run_env, cwd=home, timeout=120)
             samples[name].append((time.perf_counter() - start) * 1000)
-            if name == "status_refresh_8" and proc.returncode != 0:
-                raise SystemExit(f"status_refresh_8: status failed: {proc.stdout}{proc.stderr}")
-            if name == "claude_mcp_list_8" and proc.stdout.count("Connected") != 8:
-                raise SystemExit(f"claude_mcp_list_8: not every server connected: {proc.stdout}{proc.stderr}")
+            # A run in which not every server answered is timed all the same, and counted.
+            if (proc.returncode != 0 if name == "status_refresh_8" else proc.stdout.count("Connected") != 8):
+                failed[name] += 1
     results = {}
     for name, values in samples.items():
         values.sort()
         results[name] = {"runs": runs, "median_ms": round(statistics.median(values), 2),
-                         "p90_ms": round(values[max(0, int(len(values) * 0.9) - 1)], 2), "min_ms": round(values[0], 2)}
+                         "p90_ms": round(values[max(0, int(len(values) * 0.9) - 1)], 2), "min_ms": round(values[0], 2),
+                         "runs_not_all_connected": failed[name]}
     results["status_refresh_8"]["target_ms"] = results["claude_mcp_list_8"]["median_ms"]
     return results
 
