@@ -245,7 +245,7 @@ def self_check(entry: dict, launch: "launcher.Launch", timeout: float) -> tuple[
     try:
         report = json.loads(proc.stdout)
         problems = report.get("problems")
-        if problems:
+        if isinstance(problems, list) and problems:
             hint = report.get("hint")
             return "; ".join(str(p) for p in problems), hint if isinstance(hint, str) else None
     except (ValueError, AttributeError):
