@@ -113,7 +113,7 @@ def sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         "CLAUDEX_MCP_LOCK_TIMEOUT": "5",
         "CLAUDEX_MCP_CORE_SOURCE": "",  # no shipped core servers (each needs a venv) unless a test asks
     }
-    for name in ("CLAUDEX_DEBUG", "NO_COLOR", "CODEX_HOME"):
+    for name in ("CLAUDEX_DEBUG", "NO_COLOR", "FORCE_COLOR", "CLICOLOR_FORCE", "CODEX_HOME"):
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)

@@ -4,12 +4,14 @@ slow to start, missing a variable; each classified, all checked at once."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
-from conftest import ECHO_SERVER, add_echo_servers, add_server, manifest
+from conftest import ECHO_SERVER, ROOT, add_echo_servers, add_server, manifest
 from claudex_mcp import registry as registry_mod
 
 PY = sys.executable
@@ -182,7 +184,7 @@ def test_status_of_a_remote_server(sandbox, remote):
     add_server(reg, "far", doc=doc, files={})
     sandbox.env["FAR_TOKEN"] = "tok-9"
     code, one = status(sandbox, "far")
-    assert (code, one["state"], one["toolNames"]) == (0, "healthy", ["echo"]), one
+    assert (code, one["state"], one.get("toolNames")) == (0, "healthy", ["echo"]), one
     sandbox.env["FAR_TOKEN"] = "wrong"
     code, one = status(sandbox, "far", "--refresh")
     assert (code, one["state"], one["cause"]) == (1, "unhealthy", "http_error")
@@ -223,3 +225,158 @@ def test_test_a_folder_named_unlike_its_server(sandbox, tmp_path):
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert (result["name"], result["state"], result["tools"]) == ("echo", "healthy", ["add", "echo"])
+
+
+def test_a_self_checks_hint_is_the_fix_beside_the_problem(sandbox):
+    reg = sandbox.registry
+    registry_mod.init(reg)
+    report = {"ok": False, "problems": ["cannot reach the daemon at unix:///nowhere.sock"], "hint": "start the daemon"}
+    doc = m("selfish", healthCheck={"command": [PY, "-c", f"print({json.dumps(json.dumps(report))}); raise SystemExit(1)"]})
+    add_server(reg, "selfish", doc=doc, files={"server.py": ECHO_SERVER.read_text()})
+    code, one = status(sandbox, "selfish")
+    assert (code, one["state"], one["error"], one["hint"]) == (0, "degraded", report["problems"][0], "start the daemon")
+    table = sandbox.run("mcp", "status").stdout.splitlines()
+    assert table == [f"selfish\tdegraded\t{one['latencyMs']:.0f} ms\t2\t-\t" + table[0].split("\t")[5] +
+                     "\tcannot reach the daemon at unix:///nowhere.sock (start the daemon)"]
+
+
+def test_the_pid_column_shows_only_a_live_client_started_instance(sandbox):
+    """A client's start is recorded; its pid is shown while it runs, and not once it has exited."""
+    import subprocess
+
+    reg = sandbox.registry
+    registry_mod.init(reg)
+    add_echo_servers(reg)
+    client = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "claudex"), "mcp", "run", "echo"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, env=sandbox.env, start_new_session=True)
+    try:
+        record = Path(sandbox.env["XDG_STATE_HOME"]) / "claudex" / "run" / "echo.json"
+        deadline = time.monotonic() + 60
+        while not record.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        code, results = status(sandbox)
+        assert results["echo"]["pid"] == client.pid and results["echo"]["lastStart"]
+        assert "pid" not in results["echo-core"]
+    finally:
+        client.stdin.close()
+        try:
+            client.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(client.pid, 9)
+            client.wait()
+    code, results = status(sandbox)  # the kept result, with the process facts read again
+    assert results["echo"]["cached"] is True and "pid" not in results["echo"] and results["echo"]["lastStart"]
+
+
+def test_live_pid_is_this_process_only_while_it_runs_as_that_program():
+    import subprocess
+
+    from claudex_mcp import checks
+
+    assert checks.live_pid({"pid": os.getpid(), "command": sys.executable}) == os.getpid()
+    assert checks.live_pid({"pid": os.getpid(), "command": "/bin/true"}) is None  # the pid is another program now
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    assert checks.live_pid({"pid": gone.pid, "command": "/bin/true"}) is None
+    for bad in ({}, {"pid": "1"}, {"pid": True}, {"pid": -4}, {"pid": 0, "command": "x"}):
+        assert checks.live_pid(bad) is None
+
+
+def test_kept_results_say_their_age_and_a_changed_variable_is_checked_again(sandbox, tmp_path):
+    reg = sandbox.registry
+    registry_mod.init(reg)
+    add_echo_servers(reg)
+    code, first = status(sandbox)
+    assert first["echo-key"]["state"] == "missing env" and not first["echo"].get("cached")
+    code, again = status(sandbox)
+    assert again["echo"]["cached"] is True and 0 <= again["echo"]["ageSeconds"] < 30
+    table = {line.split("\t")[0]: line.split("\t") for line in sandbox.run("mcp", "status").stdout.splitlines()}
+    assert table["echo"][5].endswith(" s ago")
+    sandbox.env["ECHO_TOKEN"] = "now set"  # a variable the manifest names: its result is not reused
+    code, fresh = status(sandbox)
+    assert fresh["echo-key"]["state"] == "healthy" and not fresh["echo-key"].get("cached")
+    assert fresh["echo"]["cached"] is True
+    cache_text = (Path(sandbox.env["XDG_CACHE_HOME"]) / "claudex" / "mcp-status.json").read_text()
+    assert "now set" not in cache_text  # values are kept as a digest only
+
+
+@pytest.mark.parametrize("env,tty,expected", [
+    ({}, True, True), ({}, False, False), ({"NO_COLOR": "1"}, True, False), ({"NO_COLOR": ""}, True, True),
+    ({"TERM": "dumb"}, True, False), ({"FORCE_COLOR": "1"}, False, True), ({"CLICOLOR_FORCE": "1"}, False, True),
+    ({"FORCE_COLOR": "0"}, False, False), ({"FORCE_COLOR": "1", "TERM": "dumb"}, False, True),
+    ({"FORCE_COLOR": "1", "NO_COLOR": "1"}, True, False)])
+def test_colour_follows_no_color_force_color_clicolor_force_and_term(monkeypatch, env, tty, expected):
+    from claudex_mcp.cli import common
+
+    for name in ("NO_COLOR", "FORCE_COLOR", "CLICOLOR_FORCE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TERM", "xterm-256color")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+
+    class Stream:
+        def isatty(self):
+            return tty
+
+    assert common.color_enabled(Stream()) is expected
+    assert (common.paint("x", "31", Stream()) == "\033[31mx\033[0m") is expected
+
+
+def test_tables_fit_the_width_the_free_text_column_first():
+    from claudex_mcp.cli.common import MIN_COLUMN, fit_widths
+
+    assert fit_widths([10, 20, 100], 200) == [10, 20, 100]
+    assert fit_widths([10, 20, 100], 80) == [10, 20, 46]  # 10 + 2 + 20 + 2 + 46 = 80
+    assert fit_widths([30, 40, 20], 50) == [19, 19, MIN_COLUMN]  # then the widest, in turn
+    assert fit_widths([30, 30, 30], 10) == [MIN_COLUMN] * 3  # as narrow as it goes; the terminal wraps
+
+
+SHIPPED = ROOT / "mcp-servers"
+
+
+def shipped_server(registry: Path, folder: Path) -> None:
+    """A shipped server as installed, its manifest unchanged: its .venv/bin/python is this
+    interpreter (which has every server's dependencies), so status runs its real self-check."""
+    import shutil
+
+    target = registry / "installed" / folder.name
+    shutil.copytree(folder, target, ignore=shutil.ignore_patterns(".venv", "tests", "__pycache__", "*.egg-info"))
+    python = target / ".venv" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_text(f'#!/bin/sh\nexec {sys.executable} "$@"\n')
+    python.chmod(0o755)
+
+
+def test_shipped_servers_are_degraded_with_the_reason_and_the_fix(sandbox, tmp_path):
+    """No Docker daemon, an unreachable QDRANT_URL, no provider key: each shipped server still
+    answers MCP, and status says degraded, naming the socket, the URL or the variable."""
+    import socket
+
+    registry_mod.init(sandbox.registry)
+    for name in ("docker-mgmt", "qdrant", "llm-wrapper", "codequery"):
+        shipped_server(sandbox.registry, SHIPPED / name)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    socket_path = tmp_path / "no-docker.sock"
+    for name in list(sandbox.env):
+        if name.startswith(("OPENAI_", "ANTHROPIC_", "LLM_WRAPPER_", "QDRANT_", "DOCKER_")):
+            del sandbox.env[name]
+    sandbox.env.update(DOCKER_HOST=f"unix://{socket_path}", QDRANT_URL=url, CLAUDEX_PROJECT_DIR=str(tmp_path))
+    code, results = status(sandbox, "--timeout", "90")
+    assert code == 0, results  # degraded is reported, not a failure
+    assert {n: r["state"] for n, r in results.items()} == dict.fromkeys(
+        ("codequery", "docker-mgmt", "llm-wrapper", "qdrant"), "degraded"), results
+    docker = results["docker-mgmt"]
+    assert f"cannot reach the Docker daemon at DOCKER_HOST=unix://{socket_path}" in docker["error"]
+    assert docker["hint"].startswith("start the daemon, or point DOCKER_HOST at it")
+    assert results["qdrant"]["error"].startswith(f"the Qdrant server at QDRANT_URL={url} is not reachable")
+    assert "unset QDRANT_URL" in results["qdrant"]["hint"]
+    assert "OPENAI_API_KEY" in results["llm-wrapper"]["error"]
+    assert f"QDRANT_URL={url}" in results["codequery"]["error"] and "OPENAI_API_KEY" in results["codequery"]["error"]
+    table = {line.split("\t")[0]: line.split("\t")[1] for line in sandbox.run("mcp", "status").stdout.splitlines()}
+    assert set(table.values()) == {"degraded"}  # never healthy beside the reason
+    sandbox.env.pop("QDRANT_URL")  # embedded mode needs nothing running
+    code, one = status(sandbox, "qdrant", "--timeout", "90")
+    assert one["state"] == "healthy" and not one.get("cached")

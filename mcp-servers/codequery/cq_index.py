@@ -528,6 +528,48 @@ def check_search(query: str, limit: int, mode: str, max_tokens: int, path_glob: 
         raise InvalidInput("path_glob must be a non-empty glob such as 'src/**/*.py'")
 
 
+def check(environ: dict | None = None) -> dict:
+    """The self-test behind `server.py --check` (status's healthCheck): the project folder can be
+    indexed, the Qdrant server at QDRANT_URL (when set) answers, and cq_chat's provider has its key.
+    ok is False (the server is degraded) otherwise; each problem names the variable to set."""
+    from claudex_embeddings.store import SERVER_HINT, server_problem
+
+    env = dict(os.environ if environ is None else environ)
+    settings = Settings.from_env(env)
+    report: dict = {"ok": False, "problems": [], "project_dir": str(settings.project_dir),
+                    "store": "server" if settings.qdrant_url else "embedded"}
+    hints = []
+    try:
+        settings.resolve_root(None)
+    except CodequeryError as exc:
+        report["problems"].append(exc.message)
+        hints.append(exc.hint)
+    if settings.qdrant_url:
+        report["qdrant_url"] = settings.qdrant_url
+        problem = server_problem(settings.qdrant_url, settings.qdrant_api_key)
+        if problem:
+            report["problems"].append(problem)
+            hints.append(SERVER_HINT)
+    try:
+        from claudex_llm import LLMError
+        from claudex_llm.client import default_model, provider_config, split_model
+    except ImportError:
+        report["problems"].append("cq_chat cannot answer: the claudex_llm package is missing from the server's venv")
+        hints.append("reinstall the server (claudex mcp upgrade codequery)")
+    else:
+        try:
+            report["chat_model"] = model = default_model(env)
+            provider_config(split_model(model)[0], env)
+        except LLMError as exc:
+            report["problems"].append(f"cq_chat cannot answer with {report.get('chat_model', 'its model')}: "
+                                      f"{exc.message}")
+            hints.append(exc.hint)
+    if hints and any(hints):
+        report["hint"] = "; ".join(h.rstrip(".") for h in hints if h)
+    report["ok"] = not report["problems"]
+    return report
+
+
 class Codequery:
     """The server's state: settings, one embedding model, the index of each root, the current root."""
 

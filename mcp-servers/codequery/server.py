@@ -1,6 +1,7 @@
 """The codequery MCP server: semantic code search over a codebase (incremental index, hybrid
 lexical + embedding retrieval), answers that cite path:line, and safe edits by unified diff.
-The work is in cq_index / cq_diff; run `python server.py` (stdio)."""
+The work is in cq_index / cq_diff; run `python server.py` (stdio), `python server.py --check` for
+a self-test (JSON on stdout, exit 0 when search and chat can work, 1 when a setting is missing)."""
 
 from __future__ import annotations
 
@@ -155,8 +156,12 @@ async def cq_apply_diff(
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    if args == ["--check"]:
+        report = cq_index.check()
+        sys.stdout.write(json.dumps(report, indent=2, sort_keys=True) + "\n")
+        return 0 if report["ok"] else 1
     if args:
-        sys.stderr.write("usage: server.py (speaks MCP over stdio)\n")
+        sys.stderr.write("usage: server.py [--check]\n")
         return 2
     try:
         state.settings.resolve_root(None)

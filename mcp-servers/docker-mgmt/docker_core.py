@@ -306,12 +306,40 @@ def _host_description(environ: Mapping[str, str]) -> str:
     return f"DOCKER_HOST={host}" if host else f"DOCKER_HOST (unset, so the default {DEFAULT_HOST})"
 
 
+UNAVAILABLE_HINT = ("Start the daemon, or point DOCKER_HOST at it (unix:///path/docker.sock, "
+                    "tcp://host:2376 with DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH, or ssh://user@host)")
+CHECK_TIMEOUT = 5  # seconds the self-check waits for the daemon; status gives it healthCheck.timeout in all
+
+
+def check(environ: Mapping[str, str] | None = None) -> dict:
+    """The self-test behind `server.py --check` (status's healthCheck): the policy settings are
+    valid and the daemon answers a ping. ok is False (the server is degraded) when it does not,
+    with the daemon's address (DOCKER_HOST or the default socket) and what to do."""
+    environ = dict(os.environ if environ is None else environ)
+    report: dict = {"ok": False, "problems": [], "docker_host": environ.get("DOCKER_HOST") or DEFAULT_HOST}
+    try:
+        engine = Docker(environ=environ, timeout=CHECK_TIMEOUT)
+        client = engine.client()
+        engine._call(client.ping, what="the daemon")
+        report["server_version"] = engine._call(client.version, what="the daemon").get("Version")
+        report["policy"] = engine.policy.describe()
+    except DockerMgmtError as exc:
+        message = str(exc)
+        if exc.code == "unavailable" and message.endswith(f"{UNAVAILABLE_HINT}."):
+            message = message[: -len(UNAVAILABLE_HINT) - 1].rstrip()
+            report["hint"] = UNAVAILABLE_HINT[0].lower() + UNAVAILABLE_HINT[1:]
+        report["problems"].append(message)
+    report["ok"] = not report["problems"]
+    return report
+
+
 class Docker:
     """The Docker operations behind the tools. The client is made on first use and remade after a
     failed connection, so the server starts (and answers) without a daemon."""
 
-    def __init__(self, policy: Policy | None = None, environ: Mapping[str, str] | None = None):
+    def __init__(self, policy: Policy | None = None, environ: Mapping[str, str] | None = None, timeout: int = 60):
         self.environ = dict(os.environ if environ is None else environ)
+        self.timeout = timeout
         self.policy = policy or Policy.from_env(self.environ)
         self._client = None
         self._lock = threading.Lock()
@@ -327,7 +355,7 @@ class Docker:
         import docker
 
         host = self.environ.get("DOCKER_HOST", "")
-        kwargs: dict[str, Any] = {"environment": self.environ, "version": "auto", "timeout": 60}
+        kwargs: dict[str, Any] = {"environment": self.environ, "version": "auto", "timeout": self.timeout}
         if host.startswith("ssh://"):
             try:
                 import paramiko  # noqa: F401
@@ -345,8 +373,7 @@ class Docker:
         reason = str(exc).strip() or type(exc).__name__
         return DockerMgmtError(
             "unavailable", f"cannot reach the Docker daemon at {_host_description(self.environ)}: {reason}. "
-                           f"Start the daemon, or point DOCKER_HOST at it (unix:///path/docker.sock, "
-                           f"tcp://host:2376 with DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH, or ssh://user@host).")
+                           f"{UNAVAILABLE_HINT}.")
 
     def _call(self, fn, *args, what: str = "", **kwargs):
         """Run one SDK call, turning its exceptions into DockerMgmtError."""

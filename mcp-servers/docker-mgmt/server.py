@@ -1,9 +1,11 @@
 """The docker-mgmt MCP server: list, start, stop, inspect logs and stats of Docker containers, and run
-commands in them under a safety policy. Thin tools over docker_core; run with `python server.py` (stdio)."""
+commands in them under a safety policy. Thin tools over docker_core; run with `python server.py` (stdio),
+`python server.py --check` for a self-test (JSON on stdout, exit 0 when the Docker daemon answers, 1 when not)."""
 
 from __future__ import annotations
 
 import functools
+import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -132,8 +134,21 @@ def docker_stats(
     return engine.stats(container)
 
 
-if __name__ == "__main__":
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args == ["--check"]:
+        report = docker_core.check()
+        sys.stdout.write(json.dumps(report, indent=2, sort_keys=True) + "\n")
+        return 0 if report["ok"] else 1
+    if args:
+        sys.stderr.write("usage: server.py [--check]\n")
+        return 2
     try:
         server.run("stdio")
     except KeyboardInterrupt:  # Ctrl-C on a terminal: a person ended it, nothing failed
-        sys.exit(130)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -104,6 +104,24 @@ class Settings:
                    path=path, binary=binary, server_dir=data / "qdrant-server")
 
 
+def check() -> dict:
+    """The self-test behind `server.py --check` (status's healthCheck): in server mode, the Qdrant
+    server at QDRANT_URL answers; ok is False (the server is degraded) when it does not. The
+    embedded store needs nothing running, so embedded mode is ok."""
+    from claudex_embeddings.store import SERVER_HINT, server_problem
+
+    settings = Settings.from_env()
+    report: dict = {"ok": True, "problems": [], "mode": settings.mode}
+    if settings.url:
+        report["url"] = settings.url
+        problem = server_problem(settings.url, settings.api_key)
+        if problem:
+            report.update(ok=False, problems=[problem], hint=SERVER_HINT)
+    else:
+        report["path"] = str(settings.path)
+    return report
+
+
 def _dir_size(path: Path) -> int:
     total = 0
     for current, _dirs, files in os.walk(path):

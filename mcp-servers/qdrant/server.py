@@ -1,11 +1,13 @@
 """The qdrant MCP server: vector storage and semantic search for agents, in an embedded store
 (default) or a Qdrant server (QDRANT_URL). Thin tools over qdrant_core; run with
-`python server.py` (stdio)."""
+`python server.py` (stdio), `python server.py --check` for a self-test (JSON on stdout, exit 0
+when the store can be used, 1 when QDRANT_URL is set and its server does not answer)."""
 
 from __future__ import annotations
 
 import functools
 import inspect
+import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -170,10 +172,23 @@ def qdrant_delete(
     return store.delete(collection, ids=ids, filter=filter)
 
 
-if __name__ == "__main__":
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args == ["--check"]:
+        report = qdrant_core.check()
+        sys.stdout.write(json.dumps(report, indent=2, sort_keys=True) + "\n")
+        return 0 if report["ok"] else 1
+    if args:
+        sys.stderr.write("usage: server.py [--check]\n")
+        return 2
     try:
         server.run("stdio")
     except KeyboardInterrupt:  # Ctrl-C on a terminal: a person ended it, nothing failed
         sys.exit(130)
     finally:
         store.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -34,34 +34,69 @@ def log_tail(name: str, lines: int = 20) -> list[str]:
 
 
 def last_error(name: str) -> str | None:
+    """The last line of the server's latest run (since the launcher's last `--- ... ---` start
+    line) that reads like an error; an earlier run's errors are history."""
     for line in reversed(log_tail(name, 200)):
-        if any(word in line.lower() for word in ("error", "exception", "traceback", "fatal", "failed")) \
-                and not line.startswith("--- "):
+        if line.startswith("--- "):
+            return None
+        if any(word in line.lower() for word in ("error", "exception", "traceback", "fatal", "failed")):
             return line.strip()
     return None
 
 
 def run_record(name: str) -> dict:
     try:
-        return json.loads(launcher.run_record_file(name).read_text())
+        record = json.loads(launcher.run_record_file(name).read_text())
     except (OSError, ValueError):
         return {}
+    return record if isinstance(record, dict) else {}
+
+
+def live_pid(record: dict) -> int | None:
+    """The recorded pid, when that process still runs and is still the recorded server (same
+    executable: a pid is reused once its process is gone); else None."""
+    pid = record.get("pid")
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return None
+    try:
+        exe = os.readlink(f"/proc/{pid}/exe")
+        with open(f"/proc/{pid}/stat") as fh:
+            if fh.read().rsplit(")", 1)[1].split()[0] in ("Z", "X"):
+                return None
+    except (OSError, IndexError):
+        return None
+    command = record.get("command")
+    if not isinstance(command, str) or os.path.realpath(command) != os.path.realpath(exe):
+        return None
+    return pid
+
+
+def _started(result: dict, name: str) -> dict:
+    """lastStart (when a client last started it) and pid (only while that process runs)."""
+    record = run_record(name)
+    result.pop("pid", None)
+    if record:
+        result["lastStart"] = record.get("startedAt")
+        pid = live_pid(record)
+        if pid is not None:
+            result["pid"] = pid
+    return result
 
 
 def _health(entry: dict) -> dict:
     return entry["manifest"].get("healthCheck", {})
 
 
-def check(entry: dict, layers: config.Layers, environ: dict, timeout: float | None = None) -> dict:
+def check(entry: dict, layers: config.Layers, environ: dict, timeout: float | None = None,
+          graceful: bool = True) -> dict:
     """One registry server's state as its clients would start it: healthy, degraded, unhealthy,
-    disabled or missing env, with the details."""
+    disabled or missing env, with the details. ``graceful=False`` kills the server once it
+    has answered (see health.probe)."""
     name = entry["name"]
     merged, _ = config.merge(layers.sources(entry))
     result: dict = {"name": name, "location": entry["location"], "version": entry["version"],
                     "transport": entry["manifest"]["server"].get("transport", "stdio")}
-    record = run_record(name)
-    if record:
-        result.update(lastStart=record.get("startedAt"), pid=record.get("pid"))
+    _started(result, name)
     result["lastError"] = last_error(name)
     if not merged.get("enabled"):
         return dict(result, state="disabled")
@@ -73,7 +108,7 @@ def check(entry: dict, layers: config.Layers, environ: dict, timeout: float | No
         env = dict(environ, CLAUDEX_MCP_PROBE="1", CLAUDEX_MCP_REGISTRY=str(layers.registry))
         return (effective.run_argv(name, layers.project), env, None), launch
 
-    return _session(entry, result, start, merged, environ, timeout, lambda: log_tail(name, 10))
+    return _session(entry, result, start, merged, environ, timeout, lambda: log_tail(name, 10), graceful)
 
 
 def check_folder(entry: dict, environ: dict, timeout: float | None = None) -> dict:
@@ -100,41 +135,54 @@ def check_folder(entry: dict, environ: dict, timeout: float | None = None) -> di
     return _session(entry, result, start, {"headers": server.get("headers", {})}, environ, timeout, lambda: [])
 
 
-def _session(entry: dict, result: dict, start, merged: dict, environ: dict, timeout: float | None, fallback_log) -> dict:
+def _session(entry: dict, result: dict, start, merged: dict, environ: dict, timeout: float | None, fallback_log,
+             graceful: bool = True) -> dict:
     """The one check `status` and `test` share: an MCP session (stdio through ``start()``, or at
-    the URL), a failure turned into its cause, and the self-check that can make it degraded."""
+    the URL), a failure turned into its cause, and the self-check that can make it degraded.
+    The self-check runs beside the session, so it adds nothing to the wait when it is quicker."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from . import health
 
     timeout = timeout or float(_health(entry).get("timeout", DEFAULT_TIMEOUT))
     started = time.perf_counter()
-    launch = None
-    try:
-        how, launch = start()
-        if how is None:
-            report = _remote(entry, merged, environ, timeout)
-        else:
-            argv, env, cwd = how
-            with tempfile.NamedTemporaryFile("w+", prefix="claudex-probe-", suffix=".log") as err:
-                try:
-                    report = health.probe(argv, env, cwd, timeout, entry["manifest"]["server"].get("capabilities", []),
-                                          err.name, label=entry["name"])
-                except health.ProbeFailure:
-                    err.seek(0)
-                    result["stderr"] = [l for l in err.read().splitlines() if l.strip()][-10:] or fallback_log()
-                    raise
-    except ClaudexError as exc:
-        state = "missing env" if exc.code == "missing_env" else "unhealthy"
-        return dict(result, state=state, cause=exc.code, error=exc.message, hint=exc.hint,
-                    seconds=round(time.perf_counter() - started, 2))
+    with ThreadPoolExecutor(max_workers=1) as beside:
+        problem = None
+        try:
+            how, launch = start()
+            if launch is not None and _health(entry).get("command"):
+                problem = beside.submit(self_check, entry, launch, timeout)
+            report = _probe(entry, result, how, merged, environ, timeout, fallback_log, graceful)
+        except ClaudexError as exc:
+            state = "missing env" if exc.code == "missing_env" else "unhealthy"
+            return dict(result, state=state, cause=exc.code, error=exc.message, hint=exc.hint,
+                        seconds=round(time.perf_counter() - started, 2))
+        problem = problem.result() if problem is not None else None
     result.update(state="healthy", latencyMs=report["latencyMs"], tools=len(report["tools"]),
                   toolNames=report["tools"], protocolVersion=report["protocolVersion"],
                   serverInfo={"name": report["server"], "version": report["version"]},
                   prompts=report["prompts"], resources=report["resources"])
-    if launch is not None and _health(entry).get("command"):
-        problem = self_check(entry, launch, timeout)
-        if problem:
-            result.update(state="degraded", cause="self_check", error=problem)
+    if problem:
+        result.update(state="degraded", cause="self_check", error=problem[0], hint=problem[1])
     return result
+
+
+def _probe(entry: dict, result: dict, how, merged: dict, environ: dict, timeout: float, fallback_log,
+           graceful: bool) -> dict:
+    """The MCP session itself: at the URL (``how`` None), else the stdio command ``how``."""
+    from . import health
+
+    if how is None:
+        return _remote(entry, merged, environ, timeout)
+    argv, env, cwd = how
+    with tempfile.NamedTemporaryFile("w+", prefix="claudex-probe-", suffix=".log") as err:
+        try:
+            return health.probe(argv, env, cwd, timeout, entry["manifest"]["server"].get("capabilities", []),
+                                err.name, label=entry["name"], graceful=graceful)
+        except health.ProbeFailure:
+            err.seek(0)
+            result["stderr"] = [l for l in err.read().splitlines() if l.strip()][-10:] or fallback_log()
+            raise
 
 
 def run_suite(folder: str) -> dict:
@@ -175,9 +223,13 @@ def run_suite(folder: str) -> dict:
     return {"ran": True, "passed": proc.returncode == 0, "exitCode": proc.returncode, "summary": summary}
 
 
-def self_check(entry: dict, launch: "launcher.Launch", timeout: float) -> str | None:
+def self_check(entry: dict, launch: "launcher.Launch", timeout: float) -> tuple[str, str | None] | None:
     """Run the manifest's healthCheck.command like the server (its env, its folder); None when
-    it exits 0, else what it said last. For what a handshake cannot see (Codex not installed)."""
+    it exits 0, else (what is wrong, how to fix it). For what a handshake cannot see (Codex not
+    installed, no Docker daemon, an unreachable QDRANT_URL, a provider key missing).
+
+    The shipped servers' `server.py --check` print a JSON report: {"ok", "problems": [...],
+    "hint"?}; any other command is read by its exit status and its last line of output."""
     import subprocess
 
     argv = launcher.expand_in(launch.cwd, _health(entry)["command"], launch.env)
@@ -185,21 +237,21 @@ def self_check(entry: dict, launch: "launcher.Launch", timeout: float) -> str | 
         proc = subprocess.run(argv, cwd=launch.cwd, env=launch.env, capture_output=True, text=True,
                               stdin=subprocess.DEVNULL, timeout=timeout)
     except subprocess.TimeoutExpired:
-        return f"the self-check took longer than {timeout:g} s"
+        return f"the self-check took longer than {timeout:g} s", "raise healthCheck.timeout, or see the server's log"
     except OSError as exc:
-        return f"the self-check could not run: {exc.strerror}"
+        return f"the self-check could not run: {exc.strerror}", "reinstall the server (claudex mcp upgrade NAME)"
     if proc.returncode == 0:
         return None
-    try:  # a JSON report with "problems" (as the codex server's --check prints) says it best
-        import json
-
-        problems = json.loads(proc.stdout).get("problems")
-        if problems:
-            return "; ".join(str(p) for p in problems)
+    try:
+        report = json.loads(proc.stdout)
+        problems = report.get("problems")
+        if isinstance(problems, list) and problems:
+            hint = report.get("hint")
+            return "; ".join(str(p) for p in problems), hint if isinstance(hint, str) else None
     except (ValueError, AttributeError):
         pass
     lines = [l for l in (proc.stdout + proc.stderr).splitlines() if l.strip()]
-    return lines[-1] if lines else f"the self-check exited {proc.returncode}"
+    return (lines[-1] if lines else f"the self-check exited {proc.returncode}"), None
 
 
 def _remote(entry: dict, merged: dict, environ: dict, timeout: float) -> dict:
@@ -227,10 +279,19 @@ def _remote(entry: dict, merged: dict, environ: dict, timeout: float) -> dict:
                         label=entry["name"])
 
 
-def _key(entry: dict, layers: config.Layers) -> str:
+def _key(entry: dict, layers: config.Layers, environ: dict) -> str:
+    """What a kept result depends on: the manifest, the merged config, the project, and the
+    variables the manifest names (digested: the cache file must not hold a secret), so that
+    exporting a missing key is seen at once."""
+    import hashlib
+
     merged, _ = config.merge(layers.sources(entry))
-    return json.dumps([entry.get("manifestDigest"), merged, str(layers.project.dir) if layers.project else None],
-                      sort_keys=True, default=str)
+    server = entry["manifest"].get("server", {})
+    names = sorted({(v.get("name") if isinstance(v, dict) else v) for v in
+                    (server.get("requiredEnv") or []) + (server.get("optionalEnv") or [])} - {None}, key=str)
+    variables = hashlib.sha256(json.dumps([[n, environ.get(n)] for n in names if isinstance(n, str)]).encode()).hexdigest()
+    return json.dumps([entry.get("manifestDigest"), merged, str(layers.project.dir) if layers.project else None,
+                       variables], sort_keys=True, default=str)
 
 
 def check_all(entries: list[dict], layers: config.Layers, environ: dict, refresh: bool = False,
@@ -249,15 +310,18 @@ def check_all(entries: list[dict], layers: config.Layers, environ: dict, refresh
     for entry in entries:
         old = kept.get(entry["name"]) if isinstance(kept, dict) else None
         interval = float(_health(entry).get("interval", DEFAULT_INTERVAL))
-        if old and old.get("key") == _key(entry, layers) and now - old.get("at", 0) < interval:
-            results[entry["name"]] = dict(old["result"], cached=True)
+        if old and old.get("key") == _key(entry, layers, environ) and 0 <= now - old.get("at", 0) < interval:
+            # The health is the kept one, said so with its age; the process facts are read now.
+            results[entry["name"]] = _started(dict(old["result"], cached=True, checkedAt=old["at"],
+                                                   ageSeconds=round(now - old["at"], 1)), entry["name"])
         else:
             todo.append(entry)
     if todo:
         with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(todo))) as pool:
-            for entry, result in zip(todo, pool.map(lambda e: check(e, layers, environ, timeout), todo)):
+            checked = pool.map(lambda e: check(e, layers, environ, timeout, graceful=False), todo)
+            for entry, result in zip(todo, checked):
                 results[entry["name"]] = result
-                kept[entry["name"]] = {"at": now, "key": _key(entry, layers), "result": result}
+                kept[entry["name"]] = {"at": now, "key": _key(entry, layers, environ), "result": result}
         try:
             _results_file().parent.mkdir(parents=True, exist_ok=True)
             atomic.write_json(_results_file(), kept)

@@ -564,8 +564,50 @@ print(tiny["command"], tiny["args"], tiny["env"])
     run --separate-stderr claudex mcp status
     assert_status 1
     [ "${#lines[@]}" -eq 2 ] || fail "expected two lines"
-    [[ "${lines[0]}" == $'crash\tunhealthy\t-\t-\t-\t'*"exited before completing the MCP handshake" ]] || fail "crash's line"
-    [[ "${lines[1]}" =~ ^echo$'\t'healthy$'\t'[0-9]+\ ms$'\t'2$'\t' ]] || fail "echo's line"
+    [[ "${lines[0]}" == $'crash\tunhealthy\t-\t-\t-\t'*$' s ago\t'*"exited before completing the MCP handshake"* ]] || fail "crash's line"
+    [[ "${lines[1]}" =~ ^echo$'\t'healthy$'\t'[0-9]+\ ms$'\t'2$'\t'-$'\t'[0-9]+\ s\ ago$'\t' ]] || fail "echo's line"
+}
+
+# strip_escapes TEXT: TEXT without colour escapes and carriage returns (what a terminal shows).
+strip_escapes() {
+    local text="${1//$'\r'/}"
+    sed -E $'s/\x1b\\[[0-9;]*m//g' <<<"$text"
+}
+
+@test "status on a terminal: coloured cells line up with the header, rows fit the width, NO_COLOR and TERM=dumb" {
+    make_echo_server "$SRC/echo" echo
+    make_crash_server "$SRC/crash" crash
+    install_quiet "$SRC/echo"
+    install_quiet "$SRC/crash"
+    claudex mcp status --refresh >/dev/null || true
+    run script -qec "TERM=xterm COLUMNS=72 claudex mcp status" /dev/null
+    assert_status 1
+    [[ "$output" == *$'\e[32mhealthy'* && "$output" == *$'\e[31munhealthy'* ]] || fail "no colour on a terminal: $output"
+    local shown header row
+    shown="$(strip_escapes "$output")"
+    header="$(sed -n 1p <<<"$shown")"
+    [[ "$header" =~ ^NAME\ \ \ STATE\ \ \ \ \ \ LATENCY\ +TOOLS\ +PID\ +CHECKED\ +DETAIL$ ]] || fail "header: $header"
+    [ "$(wc -l <<<"$shown")" -eq 3 ] || fail "a row took more than one line: $shown"
+    while IFS= read -r row; do
+        [ "${#row}" -le 72 ] || fail "wider than the terminal: $row"
+        # Each cell starts where its header does, coloured or not.
+        [ "${row:7:1}" != " " ] && [ "${row:6:1}" = " " ] || fail "STATE column misaligned: $row"
+        [ "${row:18:1}" != " " ] || fail "LATENCY column misaligned: $row"
+    done < <(sed -n '2,$p' <<<"$shown")
+    [[ "$(sed -n 2p <<<"$shown")" == "crash  unhealthy  -        -      -    "*" s ago"*" crash exited"*"…" ]] ||
+        fail "crash's row is not cut with an ellipsis: $shown"
+    run script -qec "NO_COLOR=1 TERM=xterm COLUMNS=72 claudex mcp status" /dev/null
+    [[ "$output" != *$'\e['* ]] || fail "colour despite NO_COLOR"
+    run script -qec "TERM=dumb COLUMNS=72 claudex mcp status" /dev/null
+    [[ "$output" != *$'\e['* ]] || fail "colour on a dumb terminal"
+    # Piped: tab-separated and plain, unless colour is forced; the full detail, never cut.
+    run --separate-stderr claudex mcp status
+    [[ "$output" != *$'\e['* && "$output" != *"…"* && "$output" == *"handshake (its stderr says why)"* ]] ||
+        fail "piped output: $output"
+    FORCE_COLOR=1 run --separate-stderr claudex mcp status
+    [[ "$output" == *$'\e[32mhealthy\e[0m\t'* ]] || fail "FORCE_COLOR does not colour a pipe: $output"
+    CLICOLOR_FORCE=1 run --separate-stderr claudex mcp status
+    [[ "$output" == *$'\e[31munhealthy\e[0m\t'* ]] || fail "CLICOLOR_FORCE does not colour a pipe: $output"
 }
 
 @test "status of healthy servers exits 0; status NAME --json is one object" {
@@ -578,7 +620,7 @@ print(tiny["command"], tiny["args"], tiny["env"])
         fail "unexpected result"
     run --separate-stderr claudex mcp status echo
     assert_status 0
-    [ "${lines[0]}" = "echo: healthy" ] || fail "unexpected first line"
+    [[ "${lines[0]}" =~ ^echo:\ healthy\ \(checked\ [0-9]+\ s\ ago\)$ ]] || fail "unexpected first line"  # the kept result
     assert_stdout_contains "  tools: add, echo"
 }
 

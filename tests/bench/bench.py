@@ -133,6 +133,63 @@ def status_times(root: Path, env: dict, runs: int) -> dict:
     return dict(result, one_server_test_median_ms=single["median_ms"], servers=20)
 
 
+CLAUDE_BIN = ROOT / ".tools" / "clients" / "claude-code" / "node_modules" / ".bin" / "claude"
+# Variables of a coding client or of a login that must not reach `claude` (tests/integration/clients.py).
+_CLIENT_PREFIXES = ("CLAUDE_", "CLAUDECODE", "ANTHROPIC_", "CODEX_", "OPENAI_", "MCP_")
+
+
+def status_vs_claude(root: Path, env: dict, runs: int) -> dict:
+    """`claudex mcp status --refresh` against Claude Code's `claude mcp list` on the same 8 stdio
+    servers (the test echo server, each started through `claudex mcp run` from the config that
+    `claudex mcp generate` wrote), alternated in one run so that both see the same machine.
+    Target: status's median below claude's. Claude Code is the one the client tests install
+    under .tools/clients (or CLAUDEX_CLAUDE_BIN); without it the pair is skipped, saying so."""
+    claude = Path(os.environ.get("CLAUDEX_CLAUDE_BIN") or CLAUDE_BIN)
+    if not os.access(claude, os.X_OK):
+        return {"status_refresh_8": {"skipped": f"no Claude Code at {claude} (the client tests install it, "
+                                                "or set CLAUDEX_CLAUDE_BIN)"}}
+    home = root / "status-vs-claude"
+    registry = home / "registry"
+    for location in ("core", "installed", "disabled"):
+        (registry / location).mkdir(parents=True)
+    (registry / "registry.json").write_text('{"apiVersion": "v1", "servers": {}}')
+    echo = (ROOT / "tests" / "servers" / "echo_server.py").read_text()
+    for i in range(8):
+        folder = registry / "installed" / f"echo-{i}"
+        folder.mkdir()
+        (folder / "server.py").write_text(echo)
+        (folder / "manifest.json").write_text(json.dumps({
+            "apiVersion": "v1", "metadata": {"name": folder.name, "version": "1.0.0", "description": "bench"},
+            "server": {"command": sys.executable, "args": ["${SERVER_DIR}/server.py"]}}))
+    run_env = {k: v for k, v in env.items() if not k.upper().startswith(_CLIENT_PREFIXES)}
+    run_env.update(HOME=str(home), XDG_CACHE_HOME=str(home / ".cache"), XDG_CONFIG_HOME=str(home / ".config"),
+                   CLAUDEX_MCP_REGISTRY=str(registry), NO_COLOR="1", CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1",
+                   DISABLE_AUTOUPDATER="1", DISABLE_TELEMETRY="1", DISABLE_ERROR_REPORTING="1")
+    subprocess.run([CLAUDEX, "mcp", "generate"], capture_output=True, env=run_env, cwd=home, check=True)
+    commands = {"status_refresh_8": [CLAUDEX, "mcp", "status", "--refresh"],
+                "claude_mcp_list_8": [str(claude), "mcp", "list"]}
+    samples: dict[str, list[float]] = {name: [] for name in commands}
+    failed = dict.fromkeys(commands, 0)
+    for name, argv in commands.items():  # once each first: page cache, Claude Code's first-run files
+        subprocess.run(argv, capture_output=True, env=run_env, cwd=home, timeout=120)
+    for _ in range(runs):
+        for name, argv in commands.items():
+            start = time.perf_counter()
+            proc = subprocess.run(argv, capture_output=True, text=True, env=run_env, cwd=home, timeout=120)
+            samples[name].append((time.perf_counter() - start) * 1000)
+            # A run in which not every server answered is timed all the same, and counted.
+            if (proc.returncode != 0 if name == "status_refresh_8" else proc.stdout.count("Connected") != 8):
+                failed[name] += 1
+    results = {}
+    for name, values in samples.items():
+        values.sort()
+        results[name] = {"runs": runs, "median_ms": round(statistics.median(values), 2),
+                         "p90_ms": round(values[max(0, int(len(values) * 0.9) - 1)], 2), "min_ms": round(values[0], 2),
+                         "runs_not_all_connected": failed[name]}
+    results["status_refresh_8"]["target_ms"] = results["claude_mcp_list_8"]["median_ms"]
+    return results
+
+
 def create_to_healthy(root: Path, env: dict) -> dict:
     """The plan's "new server creation < 5 minutes": per built-in template, a scripted session
     `create --defaults`, `validate`, `install`, `status` until it says healthy. A fresh HOME, so the
@@ -188,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         results["install_small_local_server"] = dict(install_times(Path(tmp), env, args.runs), target_ms=300)
         results["status_20_servers"] = status_times(Path(tmp), env, max(3, args.runs // 10))
         results["create_to_healthy"] = create_to_healthy(Path(tmp), env)
+        results.update(status_vs_claude(Path(tmp), env, max(5, args.runs // 3)))
     report = {"cpus": os.cpu_count(), "python": sys.version.split()[0], "results": results}
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")

@@ -158,3 +158,33 @@ async def test_chat_answers_from_the_retrieved_code_with_citations(home, sample)
     assert answer["sources"][0]["path"] == "src/net/http_client.py"
     # The model was given the excerpts with their locations, and told to cite them.
     assert "src/net/http_client.py:6-14" in sent and "path:line" in sent and "requests.get" in sent
+
+
+def self_check(env: dict) -> tuple[int, dict]:
+    import json
+    import subprocess
+
+    proc = subprocess.run([sys.executable, str(SERVER_DIR / "server.py"), "--check"], capture_output=True,
+                          text=True, env=env, timeout=60, stdin=subprocess.DEVNULL)
+    return proc.returncode, json.loads(proc.stdout)
+
+
+def test_the_self_check_names_the_missing_provider_key_and_an_unreachable_qdrant(home, tmp_path):
+    import socket
+
+    project = tmp_path / "checked"
+    project.mkdir()
+    code, report = self_check(server_env(home, project))
+    assert code == 1 and report["ok"] is False
+    assert report["problems"] == ["cq_chat cannot answer with openai/gpt-4o-mini: The openai provider has no key: "
+                                  "OPENAI_API_KEY is not set."]
+    assert "Set OPENAI_API_KEY" in report["hint"]
+    code, report = self_check(server_env(home, project, ANTHROPIC_API_KEY="sk-test"))
+    assert (code, report["ok"], report["problems"], report["chat_model"]) == (0, True, [], "anthropic/claude-haiku-4-5")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    code, report = self_check(server_env(home, project, OPENAI_API_KEY="sk-test", QDRANT_URL=url))
+    assert code == 1 and report["store"] == "server"
+    assert report["problems"] == [f"the Qdrant server at QDRANT_URL={url} is not reachable: [Errno 111] Connection refused"]
+    assert "unset QDRANT_URL" in report["hint"]

@@ -3,6 +3,7 @@ real containers of the session's private dockerd."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -264,3 +265,28 @@ def test_stats(home, containers):
     assert halted.name not in {c["name"] for c in every["containers"]}
     assert stopped["containers"][0]["state"] == "created" and stopped["containers"][0]["cpu_percent"] is None
     assert "not_found:" in missing
+
+
+def self_check(env: dict) -> tuple[int, dict]:
+    proc = subprocess.run([sys.executable, str(SERVER_DIR / "server.py"), "--check"], capture_output=True,
+                          text=True, env=env, timeout=60, stdin=subprocess.DEVNULL)
+    return proc.returncode, json.loads(proc.stdout)
+
+
+def test_the_self_check_says_which_daemon_is_unreachable_and_what_to_do(home, tmp_path):
+    host = f"unix://{tmp_path}/no-such.sock"
+    code, report = self_check(server_env(home, host))
+    assert code == 1 and report["ok"] is False and report["docker_host"] == host
+    assert report["problems"][0].startswith(f"cannot reach the Docker daemon at DOCKER_HOST={host}: ")
+    assert report["hint"].startswith("start the daemon, or point DOCKER_HOST at it")
+    env = server_env(home, host)
+    del env["DOCKER_HOST"]
+    code, report = self_check(env)
+    assert code == 1 and "DOCKER_HOST (unset, so the default unix:///var/run/docker.sock)" in report["problems"][0] \
+        or code == 0  # a machine with a daemon on the default socket
+
+
+def test_the_self_check_passes_against_a_running_daemon(home, engine):
+    code, report = self_check(server_env(home, engine.host))
+    assert (code, report["ok"], report["problems"]) == (0, True, [])
+    assert report["docker_host"] == engine.host and report["server_version"]

@@ -159,3 +159,41 @@ def test_server_mode_against_a_real_qdrant(home):
                 await s.session.call_tool("qdrant_delete_collection", {"name": name})
 
     run(main)
+
+
+def closed_port_url() -> str:
+    """A URL at which nothing listens: a port the kernel just gave us, closed again."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+def self_check(env: dict) -> tuple[int, dict]:
+    import json
+    import subprocess
+    import sys
+
+    from conftest import SERVER_DIR
+
+    proc = subprocess.run([sys.executable, str(SERVER_DIR / "server.py"), "--check"], capture_output=True,
+                          text=True, env=env, timeout=60, stdin=subprocess.DEVNULL)
+    return proc.returncode, json.loads(proc.stdout)
+
+
+def test_the_self_check_passes_in_embedded_mode_and_names_an_unreachable_qdrant_url(home):
+    code, report = self_check(server_env(home))
+    assert (code, report["ok"], report["mode"], report["problems"]) == (0, True, "embedded", [])
+    url = closed_port_url()
+    code, report = self_check(server_env(home, QDRANT_URL=url))
+    assert code == 1 and report["ok"] is False and report["mode"] == "server"
+    assert report["problems"] == [f"the Qdrant server at QDRANT_URL={url} is not reachable: [Errno 111] Connection refused"]
+    assert "unset QDRANT_URL" in report["hint"]
+
+
+@pytest.mark.skipif(not REAL_QDRANT_URL, reason="QDRANT_URL is not set: no real Qdrant server to check")
+def test_the_self_check_passes_against_a_real_qdrant(home):
+    code, report = self_check(server_env(home, QDRANT_URL=REAL_QDRANT_URL, **({"QDRANT_API_KEY": REAL_QDRANT_API_KEY}
+                                                                           if REAL_QDRANT_API_KEY else {})))
+    assert (code, report["ok"], report["problems"]) == (0, True, [])

@@ -42,13 +42,28 @@ class _Output:
     json_errors = False  # --json or --jq was given: errors as JSON, even on a terminal
 
 
+def _set(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no", "off")
+
+
 def color_enabled(stream) -> bool:
-    return stream.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+    """Colour on ``stream``: never with NO_COLOR (no-color.org: any non-empty value); always with
+    FORCE_COLOR or CLICOLOR_FORCE (even into a pipe; "0" means not set); else on a terminal
+    whose TERM is not dumb."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    if _set("FORCE_COLOR") or _set("CLICOLOR_FORCE"):
+        return True
+    try:
+        tty = stream.isatty()
+    except (AttributeError, ValueError):  # a closed or replaced stream
+        return False
+    return tty and os.environ.get("TERM") != "dumb"
 
 
-def paint(text: str, code: str, stream=None) -> str:
+def paint(text: str, code: str | None, stream=None) -> str:
     stream = stream or sys.stdout
-    return f"\033[{code}m{text}\033[0m" if color_enabled(stream) else text
+    return f"\033[{code}m{text}\033[0m" if code and color_enabled(stream) else text
 
 
 def write_json(obj: Any) -> None:
@@ -261,22 +276,59 @@ def warn(message: str) -> None:
     sys.stderr.write(paint(f"warning: {message}", "33", sys.stderr) + "\n")
 
 
+ELLIPSIS = "…"
+MIN_COLUMN = 8  # a column cut to fit the terminal keeps at least this many characters
+
+
 def print_table(rows: list[dict], columns: list[tuple[str, Any]]) -> None:
-    """Aligned columns on a terminal; tab-separated plain lines (no header) when piped."""
-    def cell(row, getter) -> str:
+    """Aligned columns on a terminal, fitted to its width: the widest columns are cut with an
+    ellipsis (`--json` has the full text); tab-separated plain lines (no header) when piped. A
+    getter returns a value, or (value, colour code): cells are padded first and painted after, so
+    the escape codes never move a column."""
+    def cell(row, getter) -> tuple[str, str | None]:
         value = getter(row) if callable(getter) else row.get(getter)
-        return "-" if value is None else str(value)
+        value, colour = value if isinstance(value, tuple) else (value, None)
+        text = "-" if value is None else " ".join(str(value).split())  # one line, whatever the detail holds
+        return text, colour
 
     table = [[cell(r, g) for _, g in columns] for r in rows]
     if not sys.stdout.isatty():
         for line in table:
-            sys.stdout.write("\t".join(line) + "\n")
+            sys.stdout.write("\t".join(paint(text, colour) for text, colour in line) + "\n")
         return
     header = [title for title, _ in columns]
-    widths = [max(len(x) for x in column) for column in zip(header, *table)]
-    sys.stdout.write(paint("  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip(), "1") + "\n")
+    widths = fit_widths([max(len(x) for x in column) for column in zip(header, *([t for t, _ in l] for l in table))],
+                        shutil_columns())
+    sys.stdout.write(paint("  ".join(_cut(h, w).ljust(w) for h, w in zip(header, widths)).rstrip(), "1") + "\n")
     for line in table:
-        sys.stdout.write("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() + "\n")
+        cells = [paint(_cut(text, w).ljust(w), colour) for (text, colour), w in zip(line, widths)]
+        sys.stdout.write("  ".join(cells).rstrip() + "\n")
+
+
+def shutil_columns() -> int:
+    import shutil
+
+    return shutil.get_terminal_size().columns
+
+
+def fit_widths(widths: list[int], total: int, gap: int = 2) -> list[int]:
+    """Column widths that fit in ``total`` characters. The last column (the free text: detail,
+    status) gives way first, down to MIN_COLUMN; then the widest of the others, one character at
+    a time, down to MIN_COLUMN (past that the terminal wraps the table)."""
+    widths = list(widths)
+    over = sum(widths) + gap * (len(widths) - 1) - total
+    if over > 0 and widths:
+        widths[-1] = max(min(widths[-1], MIN_COLUMN), widths[-1] - over)
+    while sum(widths) + gap * (len(widths) - 1) > total:
+        widest = max(range(len(widths)), key=lambda i: (widths[i], i))
+        if widths[widest] <= MIN_COLUMN:
+            break
+        widths[widest] -= 1
+    return widths
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: max(0, width - 1)] + ELLIPSIS
 
 
 def progress(enabled: bool):

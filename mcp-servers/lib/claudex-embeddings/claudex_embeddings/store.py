@@ -29,6 +29,31 @@ def unreachable(exc: BaseException) -> bool:
     return exc.__class__.__name__ in _UNREACHABLE or "Connection refused" in str(exc)
 
 
+def server_problem(url: str, api_key: str | None = None, timeout: float = 5.0) -> str | None:
+    """None when the Qdrant server at ``url`` answers (the servers' self-checks), else what is
+    wrong, naming the URL. Plain HTTP with the standard library: a self-check must be quick, and
+    a qdrant-client would not say more than "no answer"."""
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url.rstrip("/") + "/readyz", headers={"api-key": api_key} if api_key else {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout):
+            return None
+    except urllib.error.HTTPError as exc:
+        if exc.code in (401, 403):
+            return f"the Qdrant server at QDRANT_URL={url} refused the request (HTTP {exc.code}): check QDRANT_API_KEY"
+        if exc.code == 404:  # a Qdrant older than /readyz still answers: it is there
+            return None
+        return f"the Qdrant server at QDRANT_URL={url} is not ready (HTTP {exc.code})"
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        return f"the Qdrant server at QDRANT_URL={url} is not reachable: {reason}"
+
+
+SERVER_HINT = "start the Qdrant server (or the qdrant_start tool), or unset QDRANT_URL to use the embedded store"
+
+
 class StoreBusy(Exception):
     """Another process held the store for longer than the bounded wait."""
 

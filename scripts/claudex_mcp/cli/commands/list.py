@@ -68,8 +68,12 @@ def action(args: argparse.Namespace) -> int:
         common.warn(warning)
     common.print_table(found, [("NAME", "name"), ("LOCATION", "location"), ("VERSION", "version"),
                                ("ENABLED", lambda r: "yes" if r["enabled"] else "no"),
-                               ("STATUS", lambda r: "ok" if r["valid"] else "invalid: " + r["problems"][0]["message"])])
+                               ("STATUS", _status_cell)])
     return 0
+
+
+def _status_cell(row: dict) -> tuple[str, str | None]:
+    return ("ok", None) if row["valid"] else ("invalid: " + row["problems"][0]["message"], "31")
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "claudex mcp list") -> int:

@@ -1,10 +1,13 @@
 """Check every server enabled in the project, in parallel, as its clients would start it.
 
 For each: state (healthy, degraded, unhealthy, disabled, missing env, not installed), latency,
-tool count, last start and pid from the launcher, and the last error line of its log. Servers
-are checked at most 8 at a time, each within its healthCheck.timeout (default 10 s); a result
-is reused for its healthCheck.interval (default 30 s) unless --refresh. Degraded: the server
-answers MCP but its healthCheck.command self-test reports a problem (e.g. Codex not installed).
+tool count, last start and the pid of the instance a client started (only while it runs), and
+what is wrong with its fix. Servers are checked at most 8 at a time, each within its
+healthCheck.timeout (default 10 s); a result is reused for its healthCheck.interval (default
+30 s) unless --refresh, and the table says how old it is. Degraded: the server answers MCP but
+its healthCheck.command self-check reports a problem (Codex not installed, no Docker daemon, an
+unreachable QDRANT_URL, a provider key missing). Colour follows NO_COLOR, FORCE_COLOR and
+CLICOLOR_FORCE; the table fits the terminal (--json has every detail in full).
 Exit 0 when every checked server is healthy, degraded or disabled, 1 otherwise.
 """
 
@@ -55,14 +58,27 @@ def action(args: argparse.Namespace) -> int:
     elif args.server:
         _detail(results[0])
     else:
-        common.print_table(results, [("NAME", "name"), ("STATE", _state), ("LATENCY", _latency),
-                                     ("TOOLS", "tools"), ("PID", "pid"), ("DETAIL", _detail_line)])
+        common.print_table(results, [("NAME", "name"), ("STATE", _state_cell), ("LATENCY", _latency),
+                                     ("TOOLS", "tools"), ("PID", "pid"), ("CHECKED", _checked),
+                                     ("DETAIL", _detail_line)])
     return 0 if all(r["state"] in FINE for r in results) else 1
 
 
-def _state(r: dict) -> str:
-    colour = {"healthy": "32", "disabled": "2", "degraded": "33"}.get(r["state"], "31")
-    return common.paint(r["state"], colour)
+COLOURS = {"healthy": "32", "disabled": "2", "degraded": "33"}  # anything else: red
+
+
+def _state_cell(r: dict) -> tuple[str, str]:
+    return r["state"], COLOURS.get(r["state"], "31")
+
+
+def _checked(r: dict) -> str | None:
+    """"now" for a server checked by this run, "12 s ago" for a kept result (--refresh checks again)."""
+    if r["state"] in ("invalid", "not installed", "disabled"):  # nothing was started
+        return None
+    if not r.get("cached"):
+        return "now"
+    seconds = float(r.get("ageSeconds", 0))
+    return f"{seconds:.0f} s ago" if seconds < 120 else f"{seconds / 60:.0f} min ago"
 
 
 def _latency(r: dict):
@@ -70,11 +86,18 @@ def _latency(r: dict):
 
 
 def _detail_line(r: dict):
-    return r.get("error") or r.get("lastError")
+    """What is wrong (with its fix), else a pointer to an error of the latest run's log: a server
+    that answers now is not shown beside an error as if it were failing."""
+    if r.get("error"):
+        return r["error"] + (f" ({r['hint']})" if r.get("hint") else "")
+    if r.get("lastError"):
+        return f"its log has an error since its last start: claudex mcp logs {r['name']}"
+    return None
 
 
 def _detail(r: dict) -> None:
-    print(f"{r['name']}: {_state(r)}")
+    text, colour = _state_cell(r)
+    print(f"{r['name']}: {common.paint(text, colour)}" + (f" (checked {_checked(r)})" if r.get("cached") else ""))
     for label, key in (("version", "version"), ("location", "location"), ("transport", "transport"),
                        ("protocol", "protocolVersion"), ("tools", "toolNames"), ("cause", "cause"),
                        ("error", "error"), ("hint", "hint"), ("pid", "pid"), ("last error in log", "lastError")):
