@@ -22,6 +22,11 @@ def _results_file() -> Path:
     return paths.cache_home() / "claudex" / "mcp-status.json"
 
 
+def results_file() -> Path:
+    """Where check_all keeps its results (read by `info` and shell completion)."""
+    return _results_file()
+
+
 def log_tail(name: str, lines: int = 20) -> list[str]:
     try:
         with open(launcher.log_file(name), "rb") as fh:
@@ -127,7 +132,8 @@ def _session(entry: dict, result: dict, start, merged: dict, environ: dict, time
         return dict(result, state=state, cause=exc.code, error=exc.message, hint=exc.hint,
                     seconds=round(time.perf_counter() - started, 2))
     result.update(state="healthy", latencyMs=report["latencyMs"], tools=len(report["tools"]),
-                  toolNames=report["tools"], protocolVersion=report["protocolVersion"],
+                  toolNames=report["tools"], toolDescriptions=report.get("toolDescriptions", {}),
+                  protocolVersion=report["protocolVersion"],
                   serverInfo={"name": report["server"], "version": report["version"]},
                   prompts=report["prompts"], resources=report["resources"])
     if launch is not None and _health(entry).get("command"):

@@ -38,10 +38,10 @@ def server_names() -> list[str]:
 
 def tool_names(server: str) -> list[str]:
     """The tools ``server`` listed at its last check (`status` keeps the results)."""
-    from .. import paths
+    from ..checks import results_file
 
     try:
-        with open(paths.cache_home() / "claudex" / "mcp-status.json", encoding="utf-8") as fh:
+        with open(results_file(), encoding="utf-8") as fh:
             kept = json.load(fh)
         names = kept[server]["result"].get("toolNames") or []
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
