@@ -109,8 +109,9 @@ def _session(name: str, tool: str, arguments: dict, timeout: float, argv: list[s
     except Exception as exc:  # the SDK raises many kinds; the cause is what matters here
         cause = _first_cause(exc)
         if "Connection closed" in str(cause) or isinstance(cause, (BrokenPipeError, EOFError)):
-            raise ExternalFailure(f"{name} exited before answering", code="crashed",
-                                  hint=f"its log says why: claudex mcp logs {name}") from None
+            said = _last_words(name) if url is None else ""
+            raise ExternalFailure(f"{name} exited before answering" + (f"; its log ends: {said}" if said else ""),
+                                  code="crashed", hint=f"see the whole log: claudex mcp logs {name}") from None
         raise ExternalFailure(f"the MCP session with {name} failed: {type(cause).__name__}: {cause}",
                               code="session_failed", hint=f"see 'claudex mcp logs {name}'") from None
     finally:
@@ -127,6 +128,18 @@ def _session(name: str, tool: str, arguments: dict, timeout: float, argv: list[s
     return {"server": name, "tool": tool, "isError": bool(result.get("isError")),
             "content": result.get("content", []), "structuredContent": result.get("structuredContent"),
             "latencyMs": answer["ms"]}
+
+
+def _last_words(name: str) -> str:
+    """The last lines the server wrote to its log in this run (after the launcher's header)."""
+    from . import checks
+
+    lines = checks.log_tail(name, 40)
+    for i in range(len(lines) - 1, -1, -1):
+        if lines[i].startswith("--- "):
+            lines = lines[i + 1:]
+            break
+    return " | ".join(line.strip() for line in lines[-3:])[:500]
 
 
 def text_of(result: dict) -> str:
