@@ -11,6 +11,7 @@ import sys
 import pytest
 
 from conftest import add_echo_servers, add_server, manifest
+from test_status import remote  # noqa: F401  (the HTTP test server fixture)
 from claudex_mcp import health, registry as registry_mod
 
 PY = sys.executable
@@ -159,3 +160,41 @@ def test_stdin_that_is_a_terminal_is_refused(sandbox, reg):
         os.close(leader)
         os.close(follower)
     assert proc.returncode == 1 and error_of(proc)["code"] == "stdin_is_terminal"
+
+
+def test_ctrl_c_ends_the_call_and_the_server(sandbox, reg):
+    import signal
+    import subprocess
+    import time
+
+    add_server(reg, "hang", doc=manifest("hang", command=PY),
+               files={"server.py": "import time\ntime.sleep(60)\n"})
+    proc = subprocess.Popen([sys.executable, "-m", "claudex_mcp.cli.dispatch", "mcp", "call", "hang", "x"],
+                            env=sandbox.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not probed_processes(reg) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert probed_processes(reg), "the server never started"
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 130 and out == "" and "Traceback" not in err, err
+    assert json.loads(err.splitlines()[-1])["error"]["code"] == "interrupted"
+    assert probed_processes(reg) == []
+
+
+def test_call_a_remote_server_at_its_url(sandbox, remote):
+    registry_mod.init(sandbox.registry)
+    doc = {"apiVersion": "v1", "metadata": {"name": "far", "version": "1.0.0", "description": "remote"},
+           "server": {"transport": "http", "url": f"http://127.0.0.1:{remote}/mcp",
+                      "headers": {"Authorization": "Bearer ${FAR_TOKEN}"}}}
+    add_server(sandbox.registry, "far", doc=doc, files={})
+    proc = sandbox.run("mcp", "call", "far", "echo", "--args", '{"text": "over http"}', env={"FAR_TOKEN": "tok-9"})
+    assert (proc.returncode, proc.stdout) == (0, "over http\n"), proc.stderr
+    proc = sandbox.run("mcp", "call", "far", "echo", "--args", "{}", env={"FAR_TOKEN": "tok-9"})
+    assert proc.returncode == 1 and error_of(proc)["code"] == "tool_error"

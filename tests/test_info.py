@@ -89,6 +89,10 @@ def test_refresh_checks_the_server_now(sandbox, reg):
     assert [t["name"] for t in tools["list"]] == ["add", "echo"]
     failed = info(sandbox, "echo-key", "--refresh")["tools"]
     assert failed["list"] is None and failed["state"] == "missing env" and "ECHO_TOKEN" in failed["error"]
+    assert "found it missing env: echo-key needs ECHO_TOKEN" in sandbox.run("mcp", "info", "echo-key").stdout
+    off = info(sandbox, "echo-off", "--refresh")["tools"]
+    assert (off["list"], off["state"]) == (None, "disabled")
+    assert "found it disabled\n" in sandbox.run("mcp", "info", "echo-off").stdout
 
 
 def test_info_writes_nothing_to_the_registry_or_the_config(sandbox, reg):

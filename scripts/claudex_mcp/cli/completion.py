@@ -78,6 +78,8 @@ def verb_parser(verb: str) -> argparse.ArgumentParser:
     return captured[0]
 
 
+# argparse has no public way to list a parser's actions; _actions and _SubParsersAction have been
+# stable since Python 3.2 and are what argcomplete and shtab read too.
 def _positionals(parser: argparse.ArgumentParser) -> list[argparse.Action]:
     return [a for a in parser._actions if not a.option_strings]
 

@@ -93,8 +93,8 @@ def _print(d: dict) -> None:
     if not tools["checked"]:
         print(bold("tools") + f"  not checked yet: run 'claudex mcp info {d['name']} --refresh' (or 'claudex mcp status')")
     elif tools["list"] is None:
-        print(bold("tools") + f"  unknown: the last check ({tools.get('checkedAt')}) found it {tools.get('state')}: "
-              f"{tools.get('error')}")
+        why = f": {tools['error']}" if tools.get("error") else ""
+        print(bold("tools") + f"  unknown: the last check ({tools.get('checkedAt')}) found it {tools.get('state')}{why}")
     else:
         print(bold("tools") + f"  (checked {tools.get('checkedAt')}; --refresh checks again)")
         for tool in tools["list"]:
