@@ -128,3 +128,15 @@ def test_a_git_source_shows_its_commit(sandbox, reg):
     assert doc["source"]["commit"].startswith("0123456789ab") and "pw" not in json.dumps(doc)
     text = sandbox.run("mcp", "info", "echo").stdout
     assert "@v1 (commit 0123456789ab)" in text and "pw@" not in text
+
+
+def test_without_a_record_the_install_marker_says_the_source(sandbox, reg):
+    from claudex_mcp.staging import MARKER
+
+    folder = reg / "installed" / "echo"
+    (folder / MARKER).write_text(json.dumps({"source": {"type": "git", "url": "https://example.com/e.git",
+                                                        "commit": "f" * 40}, "installedAt": "2026-11-30T10:00:00Z"}))
+    (reg / "registry.json").unlink()
+    source = info(sandbox, "echo")["source"]
+    assert (source["type"], source["commit"]) == ("git", "f" * 40)
+    assert not (reg / "registry.json").exists()  # a reader: nothing written back

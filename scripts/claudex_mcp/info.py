@@ -49,7 +49,15 @@ def describe(entry: dict, layers: config.Layers, environ: dict, checked: dict | 
 
 
 def _source(entry: dict):
+    """Where the server came from: registry.json's record, else the folder's install marker
+    (registry.json may be missing or not yet reconciled), else the index's default."""
+    from pathlib import Path
+
+    from .registry import default_source, read_marker
+
     source = entry.get("source")
+    if source == default_source(entry["location"], Path(entry["folder"])):
+        source = read_marker(Path(entry["folder"])).get("source") or source
     if isinstance(source, dict) and isinstance(source.get("url"), str):
         source = dict(source, url=secrets.redact_url(source["url"]))
     return source
