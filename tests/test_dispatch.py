@@ -103,7 +103,7 @@ def test_a_mistyped_verb_suggests_the_verb(sandbox, typed, suggested):
     proc = sandbox.run("mcp", typed)
     assert proc.returncode == 2 and proc.stdout == ""
     error = json.loads(proc.stderr)["error"]
-    assert error["code"] == "usage" and error["hint"].startswith(f"did you mean {suggested}")
+    assert error["code"] == "usage" and error["hint"].startswith(f"did you mean {suggested}? the verbs are")
 
 
 def test_a_word_like_no_verb_gets_no_suggestion(sandbox):

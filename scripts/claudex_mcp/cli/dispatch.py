@@ -136,6 +136,7 @@ def mcp_main(args: list[str]) -> int:
     if verb not in known:
         what = "option" if verb.startswith("-") else "verb"
         close = [] if verb.startswith("-") else did_you_mean(verb, list(known) + list(ALIASES))
+        close = [c for c in close if ALIASES.get(c) not in close]  # "lst": list, not "list or ls"
         hint = (f"did you mean {' or '.join(close)}? " if close else "") + "the verbs are: " + ", ".join(known)
         return _usage_error(f"unknown {what} {verb!r}", hint, prog)
     module = importlib.import_module(f"claudex_mcp.cli.commands.{verb.replace('-', '_')}")
