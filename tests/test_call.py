@@ -211,3 +211,17 @@ def test_call_a_remote_server_at_its_url(sandbox, remote):
     assert (proc.returncode, proc.stdout) == (0, "over http\n"), proc.stderr
     proc = sandbox.run("mcp", "call", "far", "echo", "--args", "{}", env={"FAR_TOKEN": "tok-9"})
     assert proc.returncode == 1 and error_of(proc)["code"] == "tool_error"
+
+
+def test_a_server_that_is_not_mcp_is_said_at_once(sandbox, reg):
+    import time
+
+    add_server(reg, "garbage", doc=manifest("garbage", command=PY),
+               files={"server.py": "print('hello there', flush=True)\nimport time\ntime.sleep(60)\n"})
+    started = time.monotonic()
+    proc = sandbox.run("mcp", "call", "garbage", "x", "--timeout", "50")
+    assert time.monotonic() - started < 45  # not the timeout: the first bad line ends it
+    assert proc.returncode == 5
+    error = error_of(proc)
+    assert error["code"] == "not_mcp" and "hello there" in error["message"]
+    assert none_left(reg)

@@ -9,6 +9,7 @@ it, whatever way the call ends (success, tool error, timeout, Ctrl-C).
 from __future__ import annotations
 
 import difflib
+import logging
 import os
 import time
 
@@ -16,6 +17,21 @@ from . import config, effective, expand, health, launcher
 from .errors import ExternalFailure, InvalidInput, NotFound
 
 DEFAULT_TIMEOUT = 60.0  # the whole call: start, handshake and the tool's own work
+
+
+class _Noise(logging.Handler):
+    """What the SDK logs instead of raising: a line on the server's stdout that is not JSON-RPC."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        error = record.exc_info[1] if record.exc_info else None
+        try:
+            self.lines.append(str(error.errors()[0].get("input", "")))  # pydantic's ValidationError
+        except (AttributeError, IndexError, TypeError):
+            self.lines.append(str(error) if error is not None else record.getMessage())
 
 
 def _first_cause(exc: BaseException) -> BaseException:
@@ -74,27 +90,46 @@ def _session(name: str, tool: str, arguments: dict, timeout: float, argv: list[s
         return {"result": result.model_dump(mode="json", by_alias=True, exclude_none=True),
                 "ms": round(elapsed, 1)}
 
+    async def connect() -> dict:
+        if url is None:
+            from mcp.client.stdio import StdioServerParameters, stdio_client
+
+            params = StdioServerParameters(command=argv[0], args=argv[1:], env=env)
+            with open(os.devnull, "w") as err:  # the launcher sends the server's stderr to its log
+                async with stdio_client(params, errlog=err) as streams:
+                    return await talk(streams)
+        if url.rstrip("/").endswith("/sse"):
+            from mcp.client.sse import sse_client
+
+            async with sse_client(url, headers=headers) as streams:
+                return await talk(streams)
+        from mcp.client.streamable_http import streamable_http_client
+        from mcp.shared._httpx_utils import create_mcp_http_client
+
+        async with create_mcp_http_client(headers=headers) as http:
+            async with streamable_http_client(url, http_client=http) as streams:
+                return await talk(streams)
+
     async def session() -> dict:
+        answer: dict = {}
         with anyio.fail_after(timeout):
-            if url is None:
-                from mcp.client.stdio import StdioServerParameters, stdio_client
+            async with anyio.create_task_group() as group:
+                async def run() -> None:
+                    answer.update(await connect())
+                    group.cancel_scope.cancel()
 
-                params = StdioServerParameters(command=argv[0], args=argv[1:], env=env)
-                with open(os.devnull, "w") as err:  # the launcher sends the server's stderr to its log
-                    async with stdio_client(params, errlog=err) as streams:
-                        return await talk(streams)
-            if url.rstrip("/").endswith("/sse"):
-                from mcp.client.sse import sse_client
+                async def watch() -> None:  # a line that is not JSON-RPC will never be answered: stop now
+                    while not noise.lines:
+                        await anyio.sleep(0.05)
+                    group.cancel_scope.cancel()
 
-                async with sse_client(url, headers=headers) as streams:
-                    return await talk(streams)
-            from mcp.client.streamable_http import streamable_http_client
-            from mcp.shared._httpx_utils import create_mcp_http_client
+                group.start_soon(run)
+                group.start_soon(watch)
+        return answer
 
-            async with create_mcp_http_client(headers=headers) as http:
-                async with streamable_http_client(url, http_client=http) as streams:
-                    return await talk(streams)
-
+    noise = _Noise()
+    logger = logging.getLogger("mcp")
+    logger.addHandler(noise)  # also keeps the SDK's tracebacks about such lines off stderr
     probe_id = None
     if url is None:
         import secrets
@@ -108,17 +143,24 @@ def _session(name: str, tool: str, arguments: dict, timeout: float, argv: list[s
                               hint=f"give it longer (--timeout), or see 'claudex mcp logs {name}'") from None
     except Exception as exc:  # the SDK raises many kinds; the cause is what matters here
         cause = _first_cause(exc)
-        if "Connection closed" in str(cause) or isinstance(cause, (BrokenPipeError, EOFError)):
+        if noise.lines:
+            answer = {}
+        elif "Connection closed" in str(cause) or isinstance(cause, (BrokenPipeError, EOFError)):
             said = _last_words(name) if url is None else ""
             raise ExternalFailure(f"{name} exited before answering" + (f"; its log ends: {said}" if said else ""),
                                   code="crashed", hint=f"see the whole log: claudex mcp logs {name}") from None
-        raise ExternalFailure(f"the MCP session with {name} failed: {type(cause).__name__}: {cause}",
-                              code="session_failed", hint=f"see 'claudex mcp logs {name}'") from None
+        else:
+            raise ExternalFailure(f"the MCP session with {name} failed: {type(cause).__name__}: {cause}",
+                                  code="session_failed", hint=f"see 'claudex mcp logs {name}'") from None
     finally:
+        logger.removeHandler(noise)
         if probe_id is not None:
             from . import procs
 
             procs.stop_tagged(health.PROBE_TAG, probe_id)
+    if noise.lines and not answer:
+        raise ExternalFailure(f"{name} answered with something that is not MCP: {noise.lines[0][:200]}",
+                              code="not_mcp", hint="a stdio server may write only JSON-RPC on stdout; logs go to stderr")
     if "missing" in answer:
         close = difflib.get_close_matches(tool, answer["missing"], n=3)
         raise NotFound(f"{name} has no tool {tool!r}", code="no_tool",

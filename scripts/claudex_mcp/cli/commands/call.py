@@ -51,6 +51,12 @@ def action(args: argparse.Namespace) -> int:
         arguments = toolcall.parse_arguments(jsonio.read_bytes("-"), "<stdin>")
     else:
         arguments = toolcall.parse_arguments(args.arguments.encode("utf-8"), "--args")
+    # When the server is killed after a timeout, asyncio's child watcher thread may warn that
+    # "the loop that handles pid N is closed": true and harmless (the group is ended below), but
+    # it would be a second thing on stderr. A handler of its own keeps it off.
+    import logging
+
+    logging.getLogger("asyncio").addHandler(logging.NullHandler())
     registry, found = common.registry_index()
     entry = index_mod.require_valid(index_mod.server_entry(found, args.server))
     layers = config.Layers(registry, project.resolve(args.project, args.project_dir))
