@@ -103,7 +103,13 @@ def test_a_mistyped_verb_suggests_the_verb(sandbox, typed, suggested):
     proc = sandbox.run("mcp", typed)
     assert proc.returncode == 2 and proc.stdout == ""
     error = json.loads(proc.stderr)["error"]
-    assert error["code"] == "usage" and error["hint"].startswith(f"did you mean {suggested}? the verbs are")
+    assert error["code"] == "usage" and error["hint"].startswith(f"did you mean {suggested}")
+
+
+def test_an_alias_is_not_suggested_beside_its_verb(sandbox):
+    hint = json.loads(sandbox.run("mcp", "lst").stderr)["error"]["hint"]
+    assert hint.startswith("did you mean list? the verbs are")
+    assert json.loads(sandbox.run("mcp", "remve").stderr)["error"]["hint"].startswith("did you mean remove?")
 
 
 def test_a_word_like_no_verb_gets_no_suggestion(sandbox):
