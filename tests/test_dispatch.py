@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from claudex_mcp import __version__
+from conftest import ROOT
 from claudex_mcp.cli import dispatch
 
 HEAVY = ("jsonschema", "jq", "copier", "requests", "mcp", "qdrant_client", "docker")
@@ -25,7 +26,9 @@ def imported_modules(*argv: str, env=None) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("argv", [("mcp", "--help"), ("--help",), ("--version",), ("mcp", "init", "--help"),
+@pytest.mark.parametrize("argv", [("mcp", "--help"), ("--help",), ("--version",), ("mcp", "--version"),
+                                  ("mcp", "lst"), ("mcp", "ls", "--help"), ("mcp", "info", "--help"),
+                                  ("mcp", "call", "--help"), ("mcp", "completion", "bash"), ("mcp", "init", "--help"),
                                   ("mcp", "validate", "--help"), ("mcp", "nope")])
 def test_start_up_loads_no_heavy_module(sandbox, argv):
     assert not imported_modules(*argv, env=sandbox.env) & set(HEAVY)
@@ -50,7 +53,73 @@ def test_verbs_are_the_command_modules():
 
 def test_version(sandbox):
     proc = sandbox.run("--version")
+    assert proc.returncode == 0 and proc.stderr == ""
+    assert proc.stdout == dispatch.version_line()
+    assert proc.stdout.startswith(f"claudex {__version__}") and proc.stdout.endswith("\n")
+    for form in (("mcp", "--version"), ("mcp", "-V"), ("-V",), ("version",)):
+        assert sandbox.run(*form).stdout == proc.stdout
+
+
+def test_version_says_the_git_checkout_it_runs_from(sandbox):
+    import subprocess
+
+    described = subprocess.run(["git", "-C", str(ROOT), "describe", "--tags", "--always", "--dirty"],
+                               capture_output=True, text=True)
+    line = dispatch.version_line()
+    if described.returncode == 0:  # a checkout (CI runs on one)
+        assert line == f"claudex {__version__} (git {described.stdout.strip()})\n"
+    else:
+        assert line == f"claudex {__version__}\n"
+
+
+def test_version_without_git_on_path_is_still_the_version(sandbox):
+    proc = sandbox.run("--version", env={"PATH": "/nonexistent"})
     assert (proc.returncode, proc.stdout) == (0, f"claudex {__version__}\n")
+
+
+@pytest.mark.parametrize("alias,verb", sorted(dispatch.ALIASES.items()))
+def test_aliases_run_their_verb(sandbox, alias, verb):
+    proc = sandbox.run("mcp", alias, "--help")
+    assert proc.returncode == 0
+    assert proc.stdout == sandbox.run("mcp", verb, "--help").stdout
+
+
+def test_aliases_are_shown_in_help_but_are_not_verbs(sandbox):
+    assert not set(dispatch.ALIASES) & set(dispatch.verbs())
+    assert set(dispatch.ALIASES.values()) <= set(dispatch.verbs())
+    out = sandbox.run("mcp", "--help").stdout
+    assert "aliases: ls = list, rm = uninstall, remove = uninstall" in out
+    assert "\n  ls " not in out  # not listed as a verb
+
+
+def test_ls_lists_like_list(sandbox):
+    assert sandbox.run("mcp", "init").returncode == 0
+    assert sandbox.run("mcp", "ls", "--json").stdout == sandbox.run("mcp", "list", "--json").stdout == "[]\n"
+
+
+@pytest.mark.parametrize("typed,suggested", [("lst", "list"), ("stauts", "status"), ("unistall", "uninstall"),
+                                             ("confg", "config"), ("inf", "info")])
+def test_a_mistyped_verb_suggests_the_verb(sandbox, typed, suggested):
+    proc = sandbox.run("mcp", typed)
+    assert proc.returncode == 2 and proc.stdout == ""
+    error = json.loads(proc.stderr)["error"]
+    assert error["code"] == "usage" and error["hint"].startswith(f"did you mean {suggested}")
+
+
+def test_an_alias_is_not_suggested_beside_its_verb(sandbox):
+    hint = json.loads(sandbox.run("mcp", "lst").stderr)["error"]["hint"]
+    assert hint.startswith("did you mean list? the verbs are")
+    assert json.loads(sandbox.run("mcp", "remve").stderr)["error"]["hint"].startswith("did you mean remove?")
+
+
+def test_a_word_like_no_verb_gets_no_suggestion(sandbox):
+    hint = json.loads(sandbox.run("mcp", "frobnicate").stderr)["error"]["hint"]
+    assert hint.startswith("the verbs are: ")
+
+
+def test_a_mistyped_command_suggests_mcp(sandbox):
+    hint = json.loads(sandbox.run("mpc", "list").stderr)["error"]["hint"]
+    assert hint == "did you mean mcp? the commands are: mcp"
 
 
 @pytest.mark.parametrize("argv,code", [(("mcp", "frobnicate"), 2), (("mcp", "--frob"), 2), (("nope",), 2),

@@ -31,6 +31,10 @@ SHAPES = {
     "add": [["X", "--", "X"], ["X", "--url", "X"], ["newsrv", "--env", "X", "--", "python3"],
             ["newsrv", "--url", "https://a.example/mcp", "--header", "X"], ["newsrv", "--project-dir", "X", "--", "X"]],
     "cache": [["stats"], ["clear"], ["refresh"], ["X"]],
+    "call": [["X", "X"], ["notes", "X"], ["notes", "X", "--args", "X"], ["notes", "X", "--timeout", "X"],
+             ["X", "X", "--args", "-"]],
+    "completion": [["X"], ["bash"], ["__complete", "mcp", "X", "X"], ["__complete", "X", "X"]],
+    "info": [["X"], ["notes"], ["notes", "--refresh", "--timeout", "3"], ["X", "--project-dir", "X"]],
     "config": [["show", "X"], ["explain", "notes"], ["set", "notes", "X", "X"], ["set", "X", "env.A", "X"],
                ["set", "notes", "X", "X", "--global"], ["trust", "X"], ["untrust", "X"], ["show", "notes"]],
     "create": [["X", "--dest", "X"], ["newsrv", "--dest", "X", "--license", "X"],
@@ -87,6 +91,13 @@ def _link(path: Path, target: Path) -> None:
     path.symlink_to(target)
 
 
+def _replace(path: Path, text: str) -> None:
+    """Write ``path`` anew, even where an earlier run left a dangling link."""
+    if path.is_symlink():
+        path.unlink()
+    path.write_text(text)
+
+
 def _environment(rng: random.Random, sandbox, tmp) -> dict:
     """The sandbox's environment with one or two hostile changes."""
     env = dict(sandbox.env)
@@ -106,7 +117,7 @@ def _environment(rng: random.Random, sandbox, tmp) -> dict:
         lambda: user.write_text('{"servers": {"notes": {"env": {"A": "\\ud800"}}}}'),
         lambda: user.write_text('{"servers": {"notes": {"env": {"A": "${oops"}}}}'),
         lambda: user.write_text("{" * 10),
-        lambda: (sandbox.home / ".mcp.json").write_text('{"mcpServers": [1e400]}'),
+        lambda: _replace(sandbox.home / ".mcp.json", '{"mcpServers": [1e400]}'),
         lambda: _link(user, Path("/dev/zero")),
         lambda: _link(user, user),
         lambda: _link(sandbox.home / ".mcp.json", tmp / "nowhere" / "mcp.json"),

@@ -22,6 +22,11 @@ def _results_file() -> Path:
     return paths.cache_home() / "claudex" / "mcp-status.json"
 
 
+def results_file() -> Path:
+    """Where check_all keeps its results (read by `info` and shell completion)."""
+    return _results_file()
+
+
 def log_tail(name: str, lines: int = 20) -> list[str]:
     try:
         with open(launcher.log_file(name), "rb") as fh:
@@ -159,7 +164,8 @@ def _session(entry: dict, result: dict, start, merged: dict, environ: dict, time
                         seconds=round(time.perf_counter() - started, 2))
         problem = problem.result() if problem is not None else None
     result.update(state="healthy", latencyMs=report["latencyMs"], tools=len(report["tools"]),
-                  toolNames=report["tools"], protocolVersion=report["protocolVersion"],
+                  toolNames=report["tools"], toolDescriptions=report.get("toolDescriptions", {}),
+                  protocolVersion=report["protocolVersion"],
                   serverInfo={"name": report["server"], "version": report["version"]},
                   prompts=report["prompts"], resources=report["resources"])
     if problem:

@@ -198,6 +198,7 @@ def probe(argv: list[str], env: dict[str, str] | None = None, cwd: str | None = 
 
             procs.stop_tagged(PROBE_TAG, probe_id)
     tools = result.pop("_tools")
+    result["toolDescriptions"] = {t.name: (t.description or "").strip() for t in tools}  # for `info`
     if result["missingCapabilities"]:
         raise ProbeFailure(f"{what} does not serve the capabilities its manifest declares: "
                            f"{', '.join(result['missingCapabilities'])}", code="capability",

@@ -21,20 +21,27 @@ verb_modules() {
     done
 }
 
-@test "claudex --version prints 'claudex <version>' and exits 0" {
-    local version
+@test "claudex --version prints 'claudex <version>' (and the git checkout's describe) and exits 0" {
+    local version described
     version="$(python3 -c 'import claudex_mcp; print(claudex_mcp.__version__)')"
     [[ "$version" =~ ^[0-9]+\.[0-9]+\.[0-9]+ ]]
     run --separate-stderr claudex --version
     assert_status 0
-    [ "$output" = "claudex $version" ] || fail "expected 'claudex $version'"
+    if described="$(git -C "$REPO" describe --tags --always --dirty 2>/dev/null)"; then
+        [ "$output" = "claudex $version (git $described)" ] || fail "expected 'claudex $version (git $described)'"
+    else
+        [ "$output" = "claudex $version" ] || fail "expected 'claudex $version'"
+    fi
     assert_stderr_empty
 }
 
-@test "claudex -V and claudex version print the same as --version" {
+@test "claudex -V, claudex version and claudex mcp --version print the same as --version" {
     run --separate-stderr claudex --version
     assert_status 0
     local expected="$output"
+    run --separate-stderr claudex mcp --version
+    assert_status 0
+    [ "$output" = "$expected" ] || fail "claudex mcp --version differs from claudex --version"
     for form in -V version; do
         run --separate-stderr claudex "$form"
         assert_status 0
@@ -188,4 +195,46 @@ HUMAN_ERROR_VERBS="run"
     assert_status 2
     assert_stdout_empty
     assert_stderr_contains "usage: claudex"
+}
+
+@test "the aliases ls, rm and remove run list and uninstall, and help shows them as aliases" {
+    run --separate-stderr claudex mcp --help
+    assert_stdout_contains "aliases: ls = list, rm = uninstall, remove = uninstall"
+    [[ "$output" != *$'\n'"  ls "* ]] || fail "ls is listed as a verb"
+    run --separate-stderr claudex mcp init
+    assert_status 0
+    run --separate-stderr claudex mcp ls --json
+    assert_status 0
+    [ "$output" = "[]" ] || fail "ls did not list like list"
+    for alias in rm remove; do
+        run --separate-stderr claudex mcp "$alias" nosuch
+        assert_status 4
+        assert_stderr_error no_server
+    done
+}
+
+@test "a mistyped verb exits 2 with did you mean" {
+    run --separate-stderr claudex mcp lst
+    assert_status 2
+    assert_stdout_empty
+    assert_stderr_error usage
+    [[ "$(stderr_error_field hint)" == "did you mean list"* ]] || fail "no suggestion of list"
+}
+
+@test "a mistyped verb on a terminal is one readable line with the suggestion" {
+    run script -qec "claudex mcp stauts" /dev/null
+    assert_status 2
+    [[ "$output" == *"claudex mcp: error: unknown verb 'stauts' (hint: did you mean status?"* ]] ||
+        fail "no readable line with the suggestion"
+}
+
+@test "claudex mcp completion bash installs a completion that bash uses" {
+    run --separate-stderr claudex mcp completion bash
+    assert_status 0
+    local script="$output"
+    run bash --norc --noprofile -c "$script"$'\n''complete -p claudex
+        COMP_WORDS=(claudex mcp unin); COMP_CWORD=2; _claudex; printf "%s\n" "${COMPREPLY[@]}"'
+    assert_status 0
+    [ "${lines[0]}" = "complete -F _claudex claudex" ] || fail "the completion is not registered"
+    [ "${lines[1]}" = "uninstall" ] || fail "unin did not complete to uninstall"
 }
