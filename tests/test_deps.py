@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 
 import pytest
 
@@ -179,3 +180,29 @@ def test_drop_editable_rewrites_only_local_folders(tmp_path):
     assert (tmp_path / "requirements.txt").read_text().splitlines()[0] == "./a"
     assert (tmp_path / "more.txt").read_text() == "./b[extra]\n"
     assert "-e git+https" in (tmp_path / "requirements.txt").read_text()
+
+
+def test_a_committed_transaction_s_environment_is_deleted_in_the_background(sandbox, reg, monkeypatch):
+    """Deleting an old version's venv can take a minute on a busy disk: the uninstall returns
+    without waiting, a detached child (tagged as this claudex's installer) finishes it."""
+    from claudex_mcp import staging
+
+    monkeypatch.setattr(staging, "DISCARD_WAIT", 0.0)
+    txn = staging.Transaction(reg, "uninstall", "hello")
+    write_files(txn.removed, {f".venv/lib/f{i}.py": "" for i in range(2000)})
+    txn.committed = True
+    txn.remove()
+    assert txn.dir.exists()  # returned before the child (a new interpreter) could have finished
+    deadline = time.monotonic() + 60
+    while txn.dir.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not txn.dir.exists()
+
+
+def test_an_uncommitted_transaction_is_deleted_at_once(sandbox, reg):
+    from claudex_mcp import staging
+
+    txn = staging.Transaction(reg, "install", "hello")
+    write_files(txn.new, {".venv/lib/a.py": ""})
+    txn.remove()
+    assert not txn.dir.exists()

@@ -24,6 +24,14 @@ def kind(folder: Path) -> str | None:
     return None
 
 
+def installer(folder: Path) -> str | None:
+    """What will install the server's dependencies: "uv", "pip", "npm", or None."""
+    found = kind(folder)
+    if found == "python":
+        return "uv" if uv_binary() is not None else "venv + pip"
+    return "npm" if found == "node" else None
+
+
 def _run(argv: list[str], cwd: Path, what: str, env: dict | None = None) -> None:
     from . import procs
 

@@ -87,11 +87,11 @@ def _prepare(txn: staging.Transaction, source: dict, report: Report) -> tuple[di
 
 
 def _build(txn: staging.Transaction, manifest: dict, record: dict, report: Report, tree: str | None = None) -> None:
-    report("dependencies")
+    report("dependencies", deps.installer(txn.new))
     fault("dependencies")
     done = deps.install(txn.new, ignore_scripts=bool(record.get("ignoreScripts")))
     if done:
-        report("dependencies", done)
+        report("dependencies", f"{done}: done")
     deps.check_command(txn.new, manifest)
     report("permissions")
     fault("permissions")

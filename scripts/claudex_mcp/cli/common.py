@@ -261,11 +261,31 @@ def print_table(rows: list[dict], columns: list[tuple[str, Any]]) -> None:
         sys.stdout.write("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() + "\n")
 
 
-def progress(enabled: bool):
-    """A report(step, detail) callback that shows each step on a terminal's stderr."""
+# The lifecycle's steps as a person reads them: the phase words of a progress line.
+PHASES = {"fetch": "fetching", "validate": "checking", "compatibility": "checking", "conflicts": "checking",
+          "check": "checking", "dependencies": "dependencies", "permissions": "finishing", "health": "checking",
+          "commit": "committing", "remove": "removing", "move": "moving", "regenerate": "regenerating"}
+
+
+def progress(enabled: bool, stream=None, clock=None):
+    """A report(step, detail) callback that shows each step on a terminal's stderr, with the
+    time since the command began ("  1.4s  dependencies  python venv (uv)"); nothing when
+    stderr is not a terminal (or with --json). A folder source is "copying", a URL "fetching"."""
+    import time
+
+    clock = clock or time.monotonic
+    start = clock()
+
     def report(step: str, detail: str | None = None) -> None:
-        if enabled and sys.stderr.isatty():
-            sys.stderr.write(paint(f"  {step}", "36", sys.stderr) + (f"  {detail}" if detail else "") + "\n")
+        out = stream or sys.stderr
+        if not (enabled and out.isatty()):
+            return
+        phase = PHASES.get(step, step)
+        if step == "fetch" and detail and "://" not in detail and not detail.startswith("git@"):
+            phase = "copying"
+        line = f"{clock() - start:5.1f}s  " + paint(f"{phase:<13}", "36", out) + (f"  {detail}" if detail else "")
+        out.write(line.rstrip() + "\n")
+        out.flush()
     return report
 
 
