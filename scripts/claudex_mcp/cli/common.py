@@ -275,6 +275,7 @@ def progress(enabled: bool, stream=None, clock=None):
 
     clock = clock or time.monotonic
     start = clock()
+    last = [None]
 
     def report(step: str, detail: str | None = None) -> None:
         out = stream or sys.stderr
@@ -283,6 +284,9 @@ def progress(enabled: bool, stream=None, clock=None):
         phase = PHASES.get(step, step)
         if step == "fetch" and detail and "://" not in detail and not detail.startswith("git@"):
             phase = "copying"
+        if phase == last[0] and not detail:
+            return  # validate, compatibility, conflicts: one "checking" line
+        last[0] = phase
         line = f"{clock() - start:5.1f}s  " + paint(f"{phase:<13}", "36", out) + (f"  {detail}" if detail else "")
         out.write(line.rstrip() + "\n")
         out.flush()
