@@ -131,6 +131,11 @@ def _python(folder: Path, ignore_scripts: bool, prefer_cache: bool) -> str:
     if uv is not None:
         cache, link = uv_cache(folder)
         env = dict(os.environ, UV_CACHE_DIR=str(cache), UV_PYTHON_DOWNLOADS="never", UV_NO_PROGRESS="1")
+        # The system's CA store, as pip and npm use here, not uv's bundled roots: behind a
+        # TLS-inspecting proxy (a company's, CI's) only the system store has its CA.
+        # (UV_NATIVE_TLS is its older name, for an older uv.)
+        env.setdefault("UV_SYSTEM_CERTS", "1")
+        env.setdefault("UV_NATIVE_TLS", env["UV_SYSTEM_CERTS"])
         config = _uv_config()
         # --relocatable: entry points and activation scripts find the venv from where they
         # are, so they keep working after the commit renames the folder into the registry.
