@@ -64,10 +64,17 @@ def bats_path() -> str:
 
 
 def server_test_dirs() -> list[Path]:
-    """The shipped servers' tests, and the shared packages' (mcp-servers/lib/<dist>/tests)."""
+    """The shipped servers' tests, the shared packages' (mcp-servers/lib/<dist>/tests) and the
+    example servers' (docs/mcp-examples/<name>/tests)."""
     servers = ROOT / "mcp-servers"
     patterns = ("*/tests", "core/*/tests", "lib/*/tests")
-    return sorted(p for pattern in patterns for p in servers.glob(pattern) if p.is_dir())
+    found = [p for pattern in patterns for p in servers.glob(pattern) if p.is_dir()]
+    return sorted(found) + sorted(p for p in (ROOT / "docs" / "mcp-examples").glob("*/tests") if p.is_dir())
+
+
+def example_servers() -> list[Path]:
+    """The worked examples of docs/mcp-development.md: servers in the shipped ones' shape."""
+    return sorted(p.parent for p in (ROOT / "docs" / "mcp-examples").glob("*/manifest.json"))
 
 
 def shared_packages() -> list[Path]:
@@ -76,8 +83,8 @@ def shared_packages() -> list[Path]:
 
 @task(name="install")
 def install_dev(c):
-    """Install the shared server packages (mcp-servers/lib/*, editable) and every shipped server's
-    requirements into this venv, so the servers' tests run in `make test`."""
+    """Install the shared server packages (mcp-servers/lib/*, editable) and every shipped and example
+    server's requirements into this venv, so the servers' tests run in `make test`."""
     from claudex_mcp import vendor
 
     libs = {str(p.resolve()) for p in shared_packages()}
@@ -87,6 +94,7 @@ def install_dev(c):
     lines = [f"-e {lib}" for lib in sorted(libs)]
     folders = sorted(p.parent for pattern in ("*/requirements.txt", "core/*/requirements.txt")
                      for p in (ROOT / "mcp-servers").glob(pattern))
+    folders += [p for p in example_servers() if (p / "requirements.txt").is_file()]  # their tests share the venv
     for folder in folders:
         lines.append(f"# {folder.relative_to(ROOT)}")
         for line in vendor.pip_lines(folder):
@@ -161,8 +169,10 @@ def bench_check(c):
 
 @task
 def docs(c):
-    """Regenerate the CLI reference (docs/cli.md) from the verbs' --help."""
+    """Regenerate the CLI reference (docs/cli.md) from the verbs' --help, and the MCP API reference
+    (docs/mcp-api-reference.md) from the shipped servers' tools/list."""
     _call([sys.executable, str(ROOT / "tests" / "cli_reference.py"), "--write"])
+    _call([sys.executable, str(ROOT / "tests" / "api_reference.py"), "--write"])
 
 
 def shipped_servers() -> list[Path]:

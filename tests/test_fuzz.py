@@ -28,6 +28,8 @@ TIMEOUT = 30
 # Each verb's usual shape, so that most runs get past argparse into the verb's own code; X is a
 # hostile word. `logs -f` is left out: it follows a file until interrupted.
 SHAPES = {
+    "add": [["X", "--", "X"], ["X", "--url", "X"], ["newsrv", "--env", "X", "--", "python3"],
+            ["newsrv", "--url", "https://a.example/mcp", "--header", "X"], ["newsrv", "--project-dir", "X", "--", "X"]],
     "cache": [["stats"], ["clear"], ["refresh"], ["X"]],
     "config": [["show", "X"], ["explain", "notes"], ["set", "notes", "X", "X"], ["set", "X", "env.A", "X"],
                ["set", "notes", "X", "X", "--global"], ["trust", "X"], ["untrust", "X"], ["show", "notes"]],
@@ -41,6 +43,8 @@ SHAPES = {
     "install": [["X"], ["X", "--ref", "X"], ["X", "--submodules"]],
     "list": [[], ["--project-dir", "X"], ["--project", "X"], ["--enabled", "--refresh"]],
     "logs": [["X"], ["notes", "-n", "X"]],
+    "migrate": [["--dry-run"], ["--from", "X"], ["--from", "X", "--dry-run"], ["--rollback", "X"], ["--list-backups"],
+                [], ["--on-conflict", "X"]],
     "run": [["X"], ["notes", "--project-dir", "X"]],
     "status": [["X"], ["notes", "--timeout", "X"], ["--project-dir", "X"]],
     "test": [["X"], ["X", "--timeout", "3"]],
@@ -108,8 +112,9 @@ def _environment(rng: random.Random, sandbox, tmp) -> dict:
         lambda: _link(sandbox.home / ".mcp.json", tmp / "nowhere" / "mcp.json"),
         lambda: None,
     ]
-    for change in rng.sample(changes, rng.randint(1, 2)):
-        change()
+    # In list order: a file written after a link to itself was made would fail here, not in claudex.
+    for index in sorted(rng.sample(range(len(changes)), rng.randint(1, 2))):
+        changes[index]()
     return env
 
 

@@ -162,7 +162,10 @@ def main(argv: list[str] | None = None) -> int:
         state.settings.resolve_root(None)
     except CodequeryError as exc:  # said once in the log; each tool says it too
         sys.stderr.write(f"codequery server: {exc}\n")
-    server.run("stdio")
+    try:
+        server.run("stdio")
+    except KeyboardInterrupt:  # Ctrl-C on a terminal: a person ended it, nothing failed
+        return 130
     return 0
 
 

@@ -133,4 +133,7 @@ def docker_stats(
 
 
 if __name__ == "__main__":
-    server.run("stdio")
+    try:
+        server.run("stdio")
+    except KeyboardInterrupt:  # Ctrl-C on a terminal: a person ended it, nothing failed
+        sys.exit(130)

@@ -185,7 +185,10 @@ def main(argv: list[str] | None = None) -> int:
     report = llm_core.check()
     for problem in report["problems"]:  # said once in the log; each call says it too
         sys.stderr.write(f"llm-wrapper server: {problem}\n")
-    server.run("stdio")
+    try:
+        server.run("stdio")
+    except KeyboardInterrupt:  # Ctrl-C on a terminal: a person ended it, nothing failed
+        return 130
     return 0
 
 

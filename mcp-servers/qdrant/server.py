@@ -173,5 +173,7 @@ def qdrant_delete(
 if __name__ == "__main__":
     try:
         server.run("stdio")
+    except KeyboardInterrupt:  # Ctrl-C on a terminal: a person ended it, nothing failed
+        sys.exit(130)
     finally:
         store.close()

@@ -20,11 +20,12 @@ class ClaudexError(Exception):
     code = "invalid"
 
     def __init__(self, message: str, *, path: str | None = None, hint: str | None = None,
-                 code: str | None = None) -> None:
+                 code: str | None = None, details: list[str] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.path = path
         self.hint = hint
+        self.details = details  # lines that show why (a server's last stderr lines)
         if code is not None:
             self.code = code
 
@@ -34,6 +35,8 @@ class ClaudexError(Exception):
             error["path"] = self.path
         if self.hint is not None:
             error["hint"] = self.hint
+        if self.details:
+            error["details"] = list(self.details)
         return {"error": error}
 
 
@@ -66,6 +69,18 @@ def no_registry(registry) -> NotFound:
     """The one "there is no registry" error."""
     return NotFound(f"there is no registry at {registry}", path=str(registry),
                     hint="run 'claudex mcp init', or set CLAUDEX_MCP_REGISTRY", code="no_registry")
+
+
+def no_server(name: str, known, registry=None) -> NotFound:
+    """The one "there is no such server" error (exit 4), with the closest of the ``known``
+    names in the hint: `uninstall weathr` asks "did you mean weather?"."""
+    import difflib
+
+    close = difflib.get_close_matches(name, sorted(set(known)), n=3, cutoff=0.6)
+    where = f" in the registry at {registry}" if registry is not None else ""
+    suggestion = f"did you mean {' or '.join(close)}? " if close else ""
+    return NotFound(f"no server {name!r}{where}", code="no_server",
+                    hint=suggestion + "'claudex mcp list' shows the servers")
 
 
 def invalid_server(what, folder, problem: str, hint: str | None = None) -> InvalidInput:

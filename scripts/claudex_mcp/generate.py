@@ -367,3 +367,20 @@ def write(effective: Mapping[str, Any], client: str = clients.CLAUDE_CODE, scope
 def write_defaults(effective: Mapping[str, Any]) -> list[dict]:
     """``write`` for each of DEFAULT_TARGETS, in order."""
     return [write(effective, client, scope) for client, scope in DEFAULT_TARGETS]
+
+
+def claim(target: str | os.PathLike, names: list[str]) -> bool:
+    """Record ``names`` as claudex's own entries in ``target``, a file claudex already writes (it
+    is in the record): `migrate` has just replaced the user's entries of those names with launcher
+    entries, which later regenerations must keep up to date instead of keeping as the user's.
+    False (and nothing recorded) when claudex does not write ``target``."""
+    path = state_file()
+    key = str(atomic.target_of(target))
+    with lock.path_lock(path):
+        state = load_state()
+        if key not in state:
+            return False
+        entry = state[key]
+        entry["servers"] = sorted(set(entry["servers"]) | set(names))
+        atomic.write_json(path, state, mode=PRIVATE)
+    return True

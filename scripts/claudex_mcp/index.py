@@ -101,11 +101,9 @@ def server_entry(index: dict, name: str) -> dict:
     """The index entry of ``name``; NotFound (with the closest names) when there is none."""
     entry = index["servers"].get(name)
     if entry is None:
-        import difflib
+        from .errors import no_server
 
-        close = difflib.get_close_matches(name, list(index["servers"]), n=3)
-        raise NotFound(f"no server {name!r} in the registry at {index['registry']}", code="no_server",
-                       hint=(f"did you mean {', '.join(close)}? " if close else "") + "see 'claudex mcp list'")
+        raise no_server(name, [k for k in index["servers"] if "/" not in k], index["registry"])
     return entry
 
 

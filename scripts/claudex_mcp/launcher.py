@@ -14,6 +14,7 @@ from .index import require_valid
 from .project import Project
 
 DEFAULT_LOG_MAX_BYTES = 5 * 1024 * 1024
+EXIT_CANNOT_START = 5  # the server's command could not be executed (an external failure)
 
 
 class Launch:
@@ -174,15 +175,68 @@ def _write_log(read_fd: int, log_fd: int, log: Path, cap: int) -> None:
         os._exit(0)
 
 
-def record_start(launch: Launch, project: Project | None) -> None:
+def record_start(launch: Launch, project: Project | None, pid: int | None = None) -> None:
     if os.environ.get("CLAUDEX_MCP_PROBE"):
         return  # a health check (status/test), not a client's start
     record_file = run_record_file(launch.name)
     record_file.parent.parent.mkdir(parents=True, exist_ok=True)
     safepath.real_dir(record_file.parent, create=0o700)
-    atomic.write_json(record_file, {"name": launch.name, "pid": os.getpid(), "startedAt": time.time(),
+    atomic.write_json(record_file, {"name": launch.name, "pid": pid or os.getpid(), "startedAt": time.time(),
                                     "command": launch.argv[0], "cwd": launch.cwd, "log": str(launch.log),
                                     "project": project.to_dict() if project else None})
+
+
+def run_on_terminal(launch: Launch, project: Project | None) -> int:
+    """Run the server for a person at a terminal (stdin is a tty): the server is a child that
+    ignores SIGINT, and Ctrl-C here ends it with SIGTERM, as a client ends a server (a second
+    Ctrl-C kills it). Its exit code, or 130 after Ctrl-C.
+
+    Why not exec, as for a client: the terminal sends SIGINT to the whole foreground group, and a
+    Python server turns it into a KeyboardInterrupt traceback in its log, which `status` would
+    then show as the server's last error although nothing failed. No signal setting that an exec
+    keeps can change that (SIG_IGN would leave Ctrl-C without effect), so this process stays to
+    translate it. stdin and stdout are still the terminal's own, passed to the child, never
+    copied through here."""
+    import signal
+
+    child: list[int] = []  # filled once forked; the handlers are in place before, so no Ctrl-C is lost
+    interrupts = []
+
+    def send(signum: int) -> None:
+        try:
+            if child:
+                os.kill(child[0], signum)
+        except ProcessLookupError:
+            pass
+
+    def interrupt(signum, _frame) -> None:
+        interrupts.append(signum)
+        send(signal.SIGKILL if len(interrupts) > 1 else signal.SIGTERM)
+
+    signal.signal(signal.SIGINT, interrupt)
+    for forwarded in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(forwarded, lambda signum, _frame: send(signum))
+    pid = os.fork()
+    if pid == 0:
+        try:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            for forwarded in (signal.SIGTERM, signal.SIGHUP):
+                signal.signal(forwarded, signal.SIG_DFL)
+            os.execve(launch.argv[0], launch.argv, launch.env)
+        except BaseException as exc:  # in the child: say why in the log, never return into claudex
+            os.write(2, f"claudex mcp run {launch.name}: cannot start {launch.argv[0]}: {exc}\n".encode())
+        os._exit(EXIT_CANNOT_START)
+    child.append(pid)
+    if interrupts:  # Ctrl-C came while forking
+        send(signal.SIGTERM)
+    record_start(launch, project, pid)
+    _, status = os.waitpid(pid, 0)  # retried after each signal handler (PEP 475)
+    if interrupts:
+        os.write(2, f"--- {time.strftime('%Y-%m-%dT%H:%M:%S%z')} ended by Ctrl-C on the terminal "
+                    f"(SIGTERM to pid {pid}) ---\n".encode())
+        return 130
+    code = os.waitstatus_to_exitcode(status)
+    return 128 - code if code < 0 else code
 
 
 def stop_running(name: str, project=None) -> list[int]:

@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 import time
 from pathlib import Path
 
 from . import __version__, atomic, deps, jsonio, launcher, mutation, paths, registry as registry_mod, sources, staging
-from .errors import Conflict, InvalidInput, NotFound, UsageError, invalid_server
+from .errors import Conflict, InvalidInput, NotFound, UsageError, invalid_server, no_server
 from .mutation import Report, quiet as _quiet
 from .staging import fault
 
 # The MCP protocol revisions claudex's launcher and health checks speak (the SDK's range).
 PROTOCOL_REVISIONS = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25")
 _NAME = re.compile(paths.NAME_PATTERN)
+STDERR_TAIL_LINES = 10  # of a server that failed upgrade's handshake, as `test` shows them
 
 
 def check_name(name: str) -> str:
@@ -42,10 +44,21 @@ def _locate(registry: Path, name: str) -> tuple[str, Path] | None:
     return None
 
 
+def server_names(registry: Path) -> list[str]:
+    """The names of the server folders in the registry (core, installed and disabled)."""
+    names = []
+    for location in paths.LOCATIONS:
+        try:
+            names += [e.name for e in os.scandir(registry / location) if e.is_dir(follow_symlinks=False)]
+        except OSError:
+            continue
+    return sorted(set(names))
+
+
 def _installed(registry: Path, name: str) -> tuple[str, Path]:
     where = _locate(registry, name)
     if where is None:
-        raise NotFound(f"{name} is not installed", code="no_server", hint="see 'claudex mcp list'")
+        raise no_server(name, server_names(registry), registry)
     return where
 
 
@@ -244,7 +257,18 @@ def _health_check(registry: Path, folder: Path, manifest: dict, location: str, r
                                        dict(os.environ))
     report("health")
     timeout = float(manifest.get("healthCheck", {}).get("timeout", health.DEFAULT_TIMEOUT))
-    return health.handshake(argv, env, str(folder), max(timeout, 10.0), label=manifest["metadata"]["name"])
+    meta = manifest["metadata"]
+    with tempfile.NamedTemporaryFile("w+", prefix="claudex-upgrade-", suffix=".log") as err:
+        try:
+            return health.probe(argv, env, str(folder), max(timeout, 10.0), errlog=err.name, label=meta["name"])
+        except health.ProbeFailure as exc:
+            err.seek(0)
+            tail = [line for line in err.read().splitlines() if line.strip()][-STDERR_TAIL_LINES:]
+            raise health.ProbeFailure(
+                f"{meta['name']} {meta['version']} failed its MCP handshake, so the upgrade was rolled back: "
+                f"{exc.message}", code=exc.code, details=tail,
+                hint=("its last stderr lines are shown" if tail else "it wrote nothing to stderr")
+                + "; fix the server, then upgrade again") from None
 
 
 def upgrade(registry: Path, name: str, *, check: bool = False, force: bool = False,

@@ -10,18 +10,23 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import json
 import os
+import re
+import sys
 import time
 import zlib
 from contextlib import contextmanager
 from pathlib import Path
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from . import paths, safepath
 from .errors import Conflict
 
 DEFAULT_TIMEOUT = 30.0
 _POLL = 0.05
+_NO_RECORD_GRACE = 0.5  # a new holder writes its record at once; after this long without one, say so
+_WORD = re.compile(r"[a-z][a-z0-9-]{0,62}")
 
 
 def _timeout() -> float:
@@ -29,9 +34,11 @@ def _timeout() -> float:
 
 
 @contextmanager
-def file_lock(lock_path: Path, timeout: float | None = None, what: str | None = None) -> Iterator[None]:
+def file_lock(lock_path: Path, timeout: float | None = None, what: str | None = None,
+              on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
     """Hold an exclusive flock on ``lock_path`` (created when missing); raise Conflict (exit 3)
-    after ``timeout`` seconds (default ``$CLAUDEX_MCP_LOCK_TIMEOUT`` or 30)."""
+    after ``timeout`` seconds (default ``$CLAUDEX_MCP_LOCK_TIMEOUT`` or 30). While another
+    process holds it, ``on_wait`` is told once who that is and that this one waits."""
     what = what or str(lock_path)
     timeout = _timeout() if timeout is None else timeout
     # O_NOFOLLOW, and only a regular file: a `.lock` symlinked to another file would otherwise
@@ -43,7 +50,9 @@ def file_lock(lock_path: Path, timeout: float | None = None, what: str | None = 
                 os.fchmod(fd, 0o644)  # the umask filtered the mode; another user's lock file stays as it is
             except OSError:
                 pass
-        deadline = time.monotonic() + timeout
+        started = time.monotonic()
+        deadline = started + timeout
+        told = on_wait is None
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -51,25 +60,85 @@ def file_lock(lock_path: Path, timeout: float | None = None, what: str | None = 
             except OSError as exc:
                 if exc.errno not in (errno.EAGAIN, errno.EACCES):
                     raise
+                holder = read_holder(fd)
+                if not told and (holder is not None or time.monotonic() - started >= _NO_RECORD_GRACE):
+                    assert on_wait is not None
+                    on_wait(f"{what} is held by {describe(holder)}; waiting up to {timeout:g} s for it "
+                            "(CLAUDEX_MCP_LOCK_TIMEOUT)")
+                    told = True
                 if time.monotonic() >= deadline:
-                    raise Conflict(f"{what} is locked by another claudex process", path=str(lock_path),
+                    raise Conflict(f"{what} is locked by {describe(holder)}", path=str(lock_path),
                                    code="locked", hint="wait for the other command to finish, "
                                    "or raise CLAUDEX_MCP_LOCK_TIMEOUT") from None
                 time.sleep(_POLL)
+        _write_holder(fd)
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the lock
 
 
-def registry_lock(registry: Path, timeout: float | None = None):
+def holder_command(argv: list[str] | None = None) -> str:
+    """What holds a lock, for others to read: the program and its verb words (`claudex mcp
+    config set`), never the values after them (a `config set` value may be a secret; the lock
+    file is world-readable)."""
+    argv = sys.argv if argv is None else argv
+    words = [os.path.basename(argv[0]) if argv else "python"]
+    for arg in argv[1:4]:
+        if not _WORD.fullmatch(arg):
+            break
+        words.append(arg)
+    return " ".join(words)
+
+
+def _write_holder(fd: int) -> None:
+    """Who holds the lock, in the lock file itself: written through the held descriptor, not
+    replaced (a new file would be a new lock that the waiters do not share). Best effort: a
+    lock file that cannot be written (another user's) only says less to those who wait."""
+    record = json.dumps({"pid": os.getpid(), "command": holder_command(), "since": round(time.time(), 3)})
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, record.encode() + b"\n", 0)
+    except OSError:
+        pass
+
+
+def read_holder(fd: int) -> dict | None:
+    """The holder's record ({"pid", "command", "since"}) from a lock file, or None when there is
+    none, it is being written, or its process is gone (a lock taken by another program)."""
+    try:
+        record = json.loads(os.pread(fd, 4096, 0) or b"null")
+        pid = int(record["pid"])
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass  # another user's process: alive
+    return record
+
+
+def describe(holder: dict | None) -> str:
+    """"pid 4242 (claudex mcp install, since 20:15:03, 12 s ago)", or what is known."""
+    if holder is None:
+        return "another process (it left no record of itself)"
+    since = holder.get("since")
+    when = ""
+    if isinstance(since, (int, float)):
+        when = f", since {time.strftime('%H:%M:%S', time.localtime(since))}, {max(0, time.time() - since):.0f} s ago"
+    return f"pid {holder.get('pid')} ({holder.get('command') or 'unknown command'}{when})"
+
+
+def registry_lock(registry: Path, timeout: float | None = None, on_wait: Callable[[str], None] | None = None):
     """Hold the registry's lock; raise Conflict (exit 3) when another process keeps it longer
     than ``timeout`` seconds (default ``$CLAUDEX_MCP_LOCK_TIMEOUT`` or 30), NotFound (exit 4)
-    when there is no registry."""
+    when there is no registry. ``on_wait`` hears once who holds it, when this one must wait."""
     if not Path(registry).is_dir():
         from .errors import no_registry
 
         raise no_registry(registry)
-    return file_lock(paths.registry_lock_file(registry), timeout, f"the registry at {registry}")
+    return file_lock(paths.registry_lock_file(registry), timeout, f"the registry at {registry}", on_wait)
 
 
 def path_lock(target: Path, timeout: float | None = None):

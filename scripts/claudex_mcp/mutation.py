@@ -101,7 +101,7 @@ def check_registry(registry: Path) -> None:
 def begin(registry: Path, op: str, report: Report = quiet, *, regenerate_clients: bool = True) -> Iterator[Mutation]:
     _sigterm_as_interrupt()
     m = Mutation(registry, op, report)
-    with registry_lock(registry):
+    with registry_lock(registry, on_wait=lambda said: report("waiting", said)):
         check_registry(registry)
         staging.recover(registry)
         try:

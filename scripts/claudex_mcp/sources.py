@@ -10,7 +10,7 @@ import stat
 import subprocess
 from pathlib import Path
 
-from .errors import ExternalFailure, InvalidInput, NotFound, UsageError
+from .errors import ClaudexError, ExternalFailure, InvalidInput, NotFound, UsageError
 
 # Copied from a local folder or a clone, never: VCS data, environments, caches.
 EXCLUDED = {".git", ".venv", "node_modules", "__pycache__", ".pytest_cache", ".mypy_cache"}
@@ -52,6 +52,10 @@ def parse(spec: str) -> dict:
             raise InvalidInput(f"{spec!r} uses an unauthenticated transport", code="invalid_source",
                                hint="use https://, ssh://, git@host:path or file://")
         path = Path(spec).expanduser()
+        if not path.exists() and "@" in spec:
+            local = _local_repository_at_ref(spec)
+            if local is not None:
+                return local
         if not path.exists():
             raise NotFound(f"no such folder: {spec}", path=spec,
                            hint="give a server folder, or a git URL (https://, ssh://, git@host:path, file://)")
@@ -64,6 +68,22 @@ def parse(spec: str) -> dict:
         url, ref = spec[: len(spec) - len(tail)] + tail.rsplit("@", 1)[0], tail.rsplit("@", 1)[1]
         check_ref(ref)
     return {"type": "git", "url": url, **({"ref": ref} if ref else {})}
+
+
+def _local_repository_at_ref(spec: str) -> dict | None:
+    """PATH@REF for a git repository on this machine, as file://PATH@REF; None when the part
+    before the last @ is no folder. (A path that exists as given, @ and all, never gets here.)"""
+    folder, ref = spec.rsplit("@", 1)
+    path = Path(folder).expanduser()
+    if not folder or not path.is_dir():
+        return None
+    check_ref(ref)
+    if not ((path / ".git").exists() or ((path / "HEAD").is_file() and (path / "objects").is_dir())):
+        raise InvalidInput(f"{folder} is not a git repository, so @{ref} cannot be checked out of it",
+                           path=folder, code="not_git_repository",
+                           hint=f"install the folder as it is ('claudex mcp install {folder}'), or give a git "
+                                "repository with PATH@TAG")
+    return {"type": "git", "url": "file://" + str(path.resolve()), "ref": ref}
 
 
 def check_ref(ref: str) -> str:
@@ -96,10 +116,38 @@ def git(*args: str, cwd: Path | None = None, timeout: float = GIT_TIMEOUT) -> st
         raise ExternalFailure(f"git {args[0]} took longer than {timeout:.0f} s", code="git_timeout",
                               hint="check that the host answers (git ls-remote URL), then run it again") from None
     if proc.returncode != 0:
-        tail = " ".join(proc.stderr.strip().splitlines()[-3:])
-        raise ExternalFailure(f"git {args[0]} failed: {tail}", code="git_failed",
-                              hint="check the URL, the ref and your access to the repository")
+        raise _git_failure(args, proc.stderr)
     return proc.stdout
+
+
+# The lines of git's stderr that say why, in git's own words ("ssh: Could not resolve hostname
+# x", "fatal: repository '...' not found"); the advice git adds after them is left out.
+_GIT_REASON = ("fatal:", "error:", "ssh:", "remote:", "warning: redirecting")
+
+
+def git_reason(stderr: str) -> str:
+    """Why git failed, in its own words: its fatal/error/ssh lines (the last lines of its
+    stderr when it wrote none of those)."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    reasons = [line for line in lines if line.lower().startswith(_GIT_REASON)]
+    # "Could not read from remote repository" only repeats that the line before it failed.
+    useful = [line for line in reasons if "could not read from remote repository" not in line.lower()] or reasons
+    return " ".join(dict.fromkeys(useful or lines[-3:]))[:1000] or "no reason given"
+
+
+def _git_failure(args: tuple, stderr: str) -> ClaudexError:
+    """The error for a failed git command: git's own reason, and for an https URL that serves
+    something else than a git repository (a web page, a remote MCP server), where to go."""
+    reason = git_reason(stderr)
+    url = next((a for a in args if isinstance(a, str) and a.lower().startswith("https://")), None)
+    if url is not None and ("is this a git repository" in reason or "not valid:" in reason):
+        return InvalidInput(f"{url} is not a git repository (git {args[0]}: {reason})", code="not_git_repository",
+                            path=url, hint="install takes a git repository or a server folder; for a remote "
+                                           f"MCP server at this URL, run 'claudex mcp add NAME --url {url}'")
+    hint = "check the URL, the ref and your access to the repository"
+    if url is not None and "not found" in reason.lower():
+        hint += f"; if {url} is a remote MCP server, not a git repository, run 'claudex mcp add NAME --url {url}'"
+    return ExternalFailure(f"git {args[0]} failed: {reason}", code="git_failed", hint=hint)
 
 
 def _tree_size(folder: Path) -> int:
@@ -303,6 +351,8 @@ def fetch(source: dict, dest: Path, scratch: Path) -> dict:
         return {k: v for k, v in source.items() if k != "root"}
     clone = scratch / "clone"
     git("clone", "--quiet", "--no-recurse-submodules", "--", source["url"], str(clone))
+    if not git("rev-list", "-n", "1", "--all", cwd=clone).strip():
+        raise _no_commits(source["url"])
     _check_size(clone, source["url"])
     if source.get("ref"):  # a tag, branch or commit; check_ref() made sure it is not an option
         commit = None
@@ -336,6 +386,19 @@ def fetch(source: dict, dest: Path, scratch: Path) -> dict:
     copy_tree(origin, dest, budget, private_modes=False)
     vendor.vendor(dest, origin, clone, lambda src, to: copy_tree(src, to, budget, private_modes=False))
     return {**source, "commit": commit}
+
+
+def _no_commits(url: str) -> InvalidInput:
+    """A clone without a commit: an empty repository, or over https a web page (git's "dumb"
+    HTTP protocol reads a page that answers 200 as a repository with no refs)."""
+    if url.lower().startswith("https://"):
+        return InvalidInput(f"{url} is not a git repository with commits: git found nothing to check out (a web "
+                            "page or another service answered, or the repository is empty)",
+                            code="not_git_repository", path=url,
+                            hint="install takes a git repository or a server folder; for a remote MCP server "
+                                 f"at this URL, run 'claudex mcp add NAME --url {url}'")
+    return InvalidInput(f"{url} is an empty git repository: it has no commits", code="empty_repository", path=url,
+                        hint="push the server's files to it first, or install from another URL or a folder")
 
 
 def remote_tags(url: str) -> list[str]:

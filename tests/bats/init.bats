@@ -10,8 +10,10 @@ setup() {
 }
 
 # Every path under DIR with its mode, size and modification time, sorted.
+# Every entry with its mode, size and mtime; a lock file only as the same file (inode) and mode:
+# each holder writes who it is into it.
 snapshot() {
-    find "$1" -printf '%p %m %s %T@\n' | LC_ALL=C sort
+    { find "$1" ! -name .lock -printf '%p %m %s %T@\n'; find "$1" -name .lock -printf '%p %m %i\n'; } | LC_ALL=C sort
 }
 
 assert_mode() {

@@ -92,9 +92,12 @@ except ValueError as exc:
 if not isinstance(doc, dict) or set(doc) != {"error"} or not isinstance(doc["error"], dict):
     sys.exit("stderr is not an object with exactly one key, \"error\", holding an object")
 error = doc["error"]
-extra = set(error) - {"code", "message", "path", "hint"}
+extra = set(error) - {"code", "message", "path", "hint", "details"}
 if extra:
     sys.exit(f"unexpected keys in error: {sorted(extra)}")
+details = error.get("details", [])
+if not isinstance(details, list) or not all(isinstance(d, str) for d in details):
+    sys.exit("error.details is not a list of strings")
 code = error.get("code")
 if code != expected:
     sys.exit(f"error.code is {code!r}, expected {expected!r}")

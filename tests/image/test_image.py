@@ -97,7 +97,11 @@ def image(engine) -> str:
         if planted:
             canary.unlink()
     # The tag moved: the previous build's image is dangling. Removing it keeps the cached data-root bounded.
-    Docker(engine)("image", "prune", "-f", check=False)
+    # Housekeeping only: a prune slowed by a loaded machine must not fail the tests.
+    try:
+        Docker(engine)("image", "prune", "-f", check=False)
+    except subprocess.TimeoutExpired:
+        print("\nimage prune timed out; the dangling image stays until the next build")
     print(f"\nimage built in {time.monotonic() - started:.1f} s")
     return TAG
 

@@ -206,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"codex server: {exc}\n")
     try:
         server.run("stdio")
+    except KeyboardInterrupt:  # Ctrl-C on a terminal: a person ended it, nothing failed
+        return 130
     finally:
         codex_cli.kill_all_groups()
     return 0

@@ -39,6 +39,7 @@ def add_json(p: argparse.ArgumentParser) -> None:
 
 class _Output:
     jq: str | None = None
+    json_errors = False  # --json or --jq was given: errors as JSON, even on a terminal
 
 
 def color_enabled(stream) -> bool:
@@ -66,15 +67,30 @@ def write_json(obj: Any) -> None:
 
 
 def report_error(exc: ClaudexError, prog: str, human: bool = False) -> None:
-    """One JSON object on stderr, plus one readable line first when stderr is a terminal. The
-    launcher (``human``) writes only the readable line: clients show its stderr to people."""
-    if human or sys.stderr.isatty():
+    """Say what failed, once: the readable line (message and hint) when stderr is a terminal
+    and no JSON was asked for; else the one JSON object, for scripts and pipelines (--json or
+    --jq asks for it on a terminal too). The launcher (``human``) writes only the readable
+    line: clients show its stderr to people."""
+    if human or (sys.stderr.isatty() and not _Output.json_errors):
         line = f"{prog}: error: {exc.message}"
         if exc.hint:
             line += f" (hint: {exc.hint})"
         sys.stderr.write(paint(line, "31", sys.stderr) + "\n")
-    if not human:
+        for detail in exc.details or ():
+            sys.stderr.write(f"  | {detail}\n")
+    else:
         sys.stderr.write(json.dumps(exc.to_dict(), sort_keys=True) + "\n")
+
+
+def _wants_json(argv: Sequence[str]) -> bool:
+    """--json or --jq among the options (before a lone --): the error comes as JSON too. Read
+    from argv, not from the parsed arguments, so that a usage error follows it as well."""
+    for arg in argv:
+        if arg == "--":
+            return False
+        if arg == "--json" or arg == "--jq" or arg.startswith("--jq="):
+            return True
+    return False
 
 
 def run(prog: str, build: Callable[[], argparse.ArgumentParser],
@@ -83,6 +99,7 @@ def run(prog: str, build: Callable[[], argparse.ArgumentParser],
     """Parse ``argv``, run ``action``, and turn every outcome into an exit code."""
     try:
         argv = list(sys.argv[1:] if argv is None else argv)
+        _Output.json_errors = _wants_json(argv)
         for arg in argv:
             _check_argument(arg)
         args = build().parse_args(argv)
@@ -96,7 +113,7 @@ def run(prog: str, build: Callable[[], argparse.ArgumentParser],
         report_error(exc, prog, human_errors)
         return exc.exit_code
     except KeyboardInterrupt:
-        sys.stderr.write(json.dumps({"error": {"code": "interrupted", "message": "interrupted"}}) + "\n")
+        report_error(ClaudexError("interrupted", code="interrupted"), prog, human_errors)
         return errors.INTERRUPTED
     except BrokenPipeError:
         # The reader went away (e.g. `| head`): not an error; keep Python from complaining at exit.
@@ -108,7 +125,7 @@ def run(prog: str, build: Callable[[], argparse.ArgumentParser],
     except OSError as exc:  # the environment's doing (ENOSPC, EROFS, an immutable file...): say what
         known = errors.from_os_error(exc)
         if known is None:
-            return _internal(exc)
+            return _internal(exc, prog, human_errors)
         report_error(known, prog, human_errors)
         return known.exit_code
     except RecursionError:
@@ -117,7 +134,7 @@ def run(prog: str, build: Callable[[], argparse.ArgumentParser],
         report_error(exc, prog, human_errors)
         return exc.exit_code
     except Exception as exc:
-        return _internal(exc)
+        return _internal(exc, prog, human_errors)
 
 
 def _check_argument(arg: str) -> None:
@@ -133,20 +150,19 @@ def _check_argument(arg: str) -> None:
         raise UsageError("an argument holds a NUL byte", code="nul_byte", hint="remove it")
 
 
-def _internal(exc: BaseException) -> int:
+def _internal(exc: BaseException, prog: str = "claudex mcp", human: bool = False) -> int:
     """A bug: say so plainly, with the traceback only on request."""
     if os.environ.get("CLAUDEX_DEBUG"):
         raise exc
-    message = f"internal error: {type(exc).__name__}: {exc}"
-    sys.stderr.write(json.dumps({"error": {
-        "code": "internal", "message": message,
-        "hint": "this is a bug in claudex; run again with CLAUDEX_DEBUG=1 for the traceback and report it"}}) + "\n")
+    report_error(ClaudexError(f"internal error: {type(exc).__name__}: {exc}", code="internal",
+                              hint="this is a bug in claudex; run again with CLAUDEX_DEBUG=1 for the "
+                                   "traceback and report it"), prog, human)
     return errors.UNEXPECTED
 
 
 def add_install_options(p: argparse.ArgumentParser) -> None:
     """What `claudex mcp install` and atomic-install take."""
-    p.add_argument("source", help="a server folder, or a git URL with an optional @ref")
+    p.add_argument("source", help="a server folder, or a git URL or local git repository with an optional @ref")
     p.add_argument("--ref", help="the git tag, branch or commit (instead of URL@ref)")
     p.add_argument("--submodules", action="store_true", help="also fetch the repository's git submodules")
     p.add_argument("--subdir", metavar="PATH", help="the server's folder inside the git repository "
@@ -270,7 +286,8 @@ PHASES = {"fetch": "fetching", "validate": "checking", "compatibility": "checkin
 def progress(enabled: bool, stream=None, clock=None):
     """A report(step, detail) callback that shows each step on a terminal's stderr, with the
     time since the command began ("  1.4s  dependencies  python venv (uv)"); nothing when
-    stderr is not a terminal (or with --json). A folder source is "copying", a URL "fetching"."""
+    stderr is not a terminal (or with --json), except a wait for the registry lock, which is
+    shown even with --json. A folder source is "copying", a URL "fetching"."""
     import time
 
     clock = clock or time.monotonic
@@ -279,7 +296,7 @@ def progress(enabled: bool, stream=None, clock=None):
 
     def report(step: str, detail: str | None = None) -> None:
         out = stream or sys.stderr
-        if not (enabled and out.isatty()):
+        if not ((enabled or step == "waiting") and out.isatty()):
             return
         phase = PHASES.get(step, step)
         if step == "fetch" and detail and "://" not in detail and not detail.startswith("git@"):

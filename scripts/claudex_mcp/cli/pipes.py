@@ -20,6 +20,7 @@ PIPES = {
     "validate-schema": ("claudex_mcp.cli.commands.validate", "alias of claudex mcp validate"),
     "mcp-config": ("claudex_mcp.cli.commands.config", "alias of claudex mcp config"),
     "cache": ("claudex_mcp.cli.commands.cache", "alias of claudex mcp cache"),
+    "migrate-mcp": ("claudex_mcp.cli.commands.migrate", "alias of claudex mcp migrate (the plan's name)"),
 }
 
 

@@ -30,15 +30,22 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 
 
 def action(args: argparse.Namespace) -> int:
-    from ... import checks, launcher
-    from ...errors import NotFound, UsageError
-    from ...lifecycle import check_name
+    from ... import checks, launcher, paths
+    from ...errors import NotFound, UsageError, no_server
+    from ...lifecycle import check_name, server_names
 
     check_name(args.server)
     if args.lines < 0:
         raise UsageError(f"-n takes a number of lines, 0 or more, not {args.lines}",
                          hint=f"for example: claudex mcp logs {args.server} -n 50")
     path = launcher.log_file(args.server)
+    registry = paths.registry_dir()
+    known = server_names(registry)
+    if args.server not in known:
+        if not path.exists():
+            raise no_server(args.server, known, registry)
+        # Uninstalled since it last ran: its log is still worth reading.
+        common.warn(f"{args.server} is not in the registry at {registry}; this is the log it left")
     if not path.exists():
         raise NotFound(f"{args.server} has no log yet ({path})", path=str(path), code="no_log",
                        hint="a log appears when a client starts the server through 'claudex mcp run'")

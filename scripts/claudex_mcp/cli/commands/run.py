@@ -5,7 +5,8 @@ ${VAR}, changes to the server's folder, appends its stderr to
 ${XDG_STATE_HOME:-~/.local/state}/claudex/logs/<server>.log (kept under
 CLAUDEX_MCP_LOG_MAX_BYTES while it runs, the older part in <server>.log.1), records pid and
 start time, and then execs the server: stdin and stdout pass straight through, no process in
-between.
+between. Typed on a terminal, it says that it waits for an MCP client on stdin, and Ctrl-C ends
+the server as a client would (SIGTERM), leaving no traceback in its log.
 """
 
 from __future__ import annotations
@@ -37,13 +38,22 @@ def action(args: argparse.Namespace) -> int:
     entry = index_mod.server_entry(index, args.server)
     where = project.resolve(args.project, args.project_dir)
     launch = launcher.prepare(entry, config.Layers(registry, where), dict(os.environ))
+    on_terminal = sys.stdin.isatty()
+    if on_terminal:  # a person typed it: say what it waits for, before stderr becomes the log
+        sys.stderr.write(
+            f"{args.server} is running and waits for an MCP client on stdin (JSON-RPC messages, one per line); "
+            f"its stderr goes to {launch.log}.\n"
+            f"Clients start it this way (see 'claudex mcp generate'); to try it by hand, run "
+            f"'claudex mcp test {args.server}' or 'claudex mcp logs {args.server} -f'. Ctrl-C ends it.\n")
     log_fd = launcher.log_pipe(launch)
-    launcher.record_start(launch, where)
+    launcher.record_start(launch, where)  # while stderr is still ours: a refused state folder is said here
     os.chdir(launch.cwd)
     sys.stdout.flush()
     sys.stderr.flush()
     os.dup2(log_fd, 2)
     os.close(log_fd)
+    if on_terminal:
+        return launcher.run_on_terminal(launch, where)  # records the server's own pid
     try:
         os.execve(launch.argv[0], launch.argv, launch.env)
     except OSError as exc:  # stderr is the log now: say it there, and exit as a failed start

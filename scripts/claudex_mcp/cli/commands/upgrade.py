@@ -2,13 +2,16 @@
 branch), folder sources re-copied.
 
 The old version stays in place until the new one has installed, validated and passed an MCP
-handshake; then the two are exchanged in one atomic step. --check only reports what would
-change. A downgrade needs --force.
+handshake; then the two are exchanged in one atomic step (a failed handshake shows the server's
+last stderr lines). --check only reports what would change. A downgrade needs --force. --all
+goes on after a failure, reports every server (upgraded, unchanged or failed and why) and exits
+non-zero when any failed.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 
 from .. import common
@@ -27,41 +30,81 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true", help="only report what would change")
     p.add_argument("--force", action="store_true", help="allow a downgrade")
     common.add_json(p)
+    p.set_defaults(prog=prog)
     return p
 
 
 def action(args: argparse.Namespace) -> int:
     from ... import cache, lifecycle, paths
-    from ...errors import NotFound, UsageError
+    from ...errors import ClaudexError, NotFound, UsageError
 
     if bool(args.server) == bool(args.all):
         raise UsageError("name one server, or give --all", hint="claudex mcp upgrade NAME | --all")
     registry = paths.registry_dir()
-    if args.all:
-        index, _ = cache.load(registry)
-        names = sorted(e["name"] for k, e in index["servers"].items() if "/" not in k and e["location"] != "core")
-    else:
-        names = [args.server]
-    results = []
-    for name in names:
-        try:
-            results.append(lifecycle.upgrade(registry, name, check=args.check, force=args.force,
-                                             report=common.progress(not args.json)))
-        except NotFound:  # with --all: uninstalled by another command since the list was read
-            if not args.all:
-                raise
-
-    if args.json:
-        common.write_json(results if args.all else results[0])
-        return 0
-    for r in results:
-        if r.get("upgraded"):
-            common.print_result(r, f"upgraded {r['name']} {r['from']} -> {r['to']} ({r['reason']})")
-        elif r.get("available"):
-            print(f"{r['name']} {r['from']}: an upgrade is available ({r['reason']})")
+    if not args.all:
+        result = lifecycle.upgrade(registry, args.server, check=args.check, force=args.force,
+                                   report=common.progress(not args.json))
+        if args.json:
+            common.write_json(dict(result, state=_state(result)))
         else:
-            print(f"{r['name']} {r['from']}: up to date ({r['reason']})")
-    return 0
+            _print(result)
+        return 0
+    index, _ = cache.load(registry)
+    names = sorted(e["name"] for k, e in index["servers"].items() if "/" not in k and e["location"] != "core")
+    results, failed = [], []
+    for name in names:  # one failure must not keep the others from their upgrade
+        try:
+            result = lifecycle.upgrade(registry, name, check=args.check, force=args.force,
+                                       report=common.progress(not args.json))
+        except ClaudexError as exc:
+            if isinstance(exc, NotFound) and exc.code == "no_server":
+                continue  # uninstalled by another command since the list was read
+            result = _failed(name, exc)
+            failed.append(exc)
+        results.append(dict(result, state=_state(result)))
+        if not args.json:
+            _print(results[-1])
+    if args.json:
+        common.write_json(results)
+    if not failed:
+        return 0
+    sys.stdout.flush()
+    names_failed = [r["name"] for r in results if r["state"] == "failed"]
+    common.report_error(ClaudexError(
+        f"{len(failed)} of {len(results)} servers could not be upgraded: {', '.join(names_failed)}; "
+        "each of them stays as it was", code="upgrade_failed",
+        hint="the report above says why for each; fix them, then run the upgrade again"), args.prog)
+    return failed[0].exit_code
+
+
+def _failed(name: str, exc) -> dict:
+    error = exc.to_dict()["error"]
+    return {"action": "upgrade", "name": name, "upgraded": False, "error": error}
+
+
+def _state(result: dict) -> str:
+    """upgraded, available (with --check), unchanged, or failed (and left as it was)."""
+    if "error" in result:
+        return "failed"
+    if result.get("upgraded"):
+        return "upgraded"
+    return "available" if result.get("available") else "unchanged"
+
+
+def _print(r: dict) -> None:
+    if r.get("error"):
+        error = r["error"]
+        print(f"{common.paint('failed', '31')}  {r['name']}: {error['message']}")
+        for line in error.get("details", []):
+            print(f"  | {line}")
+        if error.get("hint"):
+            print(f"  hint: {error['hint']}")
+    elif r.get("upgraded"):
+        common.print_result(r, f"upgraded {r['name']} {r['from']} -> {r['to']} ({r['reason']})")
+    elif r.get("available"):
+        print(f"{r['name']} {r['from']}: an upgrade is available ({r['reason']})")
+    else:
+        print(f"{r['name']} {r['from']}: up to date ({r['reason']})")
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "claudex mcp upgrade") -> int:
