@@ -11,7 +11,7 @@ SHARED_PACKAGES := $(wildcard mcp-servers/lib/*/pyproject.toml)
 # The verbs: one module each in the dispatcher's commands folder (tasks.py reads the same folder).
 MCP_VERBS := $(subst _,-,$(basename $(notdir $(wildcard scripts/claudex_mcp/cli/commands/[a-z]*.py))))
 
-.PHONY: install test run bench docs clean image image-test $(addprefix mcp-,$(MCP_VERBS))
+.PHONY: install test run bench bench-check docs clean image image-test $(addprefix mcp-,$(MCP_VERBS))
 
 install: $(STAMP)
 
@@ -31,8 +31,12 @@ test: $(STAMP)
 run: $(STAMP)
 	$(INV) run
 
+# make bench [QUICK=1]: QUICK=1 is CI's size (fewer runs, the servers' small corpora)
 bench: $(STAMP)
-	$(INV) bench
+	$(INV) bench $(if $(filter 1,$(QUICK)),--quick,)
+
+bench-check: $(STAMP)
+	$(INV) bench-check
 
 docs: $(STAMP)
 	$(INV) docs

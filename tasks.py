@@ -147,15 +147,24 @@ def test(c):
     """Run every test: pytest, bats, then the image tests."""
 
 
-@task
-def bench(c):
-    """Measure start-up and command times; write build/bench.json."""
+@task(help={"quick": "fewer runs and the servers' benches at their small sizes (CI: ~4 min instead of ~40)"})
+def bench(c, quick=False):
+    """Measure start-up and command times; write build/bench.json (and build/<server>-bench.json)."""
     # Byte-compiled first, as an installed claudex is (PYTHONDONTWRITEBYTECODE would otherwise
     # make every run compile the modules it imports).
     _call([sys.executable, "-m", "compileall", "-q", str(ROOT / "scripts" / "claudex_mcp")])
-    _call([sys.executable, str(ROOT / "tests" / "bench" / "bench.py"), "--output", str(ROOT / "build" / "bench.json")])
+    size = ["--quick", "--runs", "10"] if quick else []
+    _call([sys.executable, str(ROOT / "tests" / "bench" / "bench.py"), *size,
+           "--output", str(ROOT / "build" / "bench.json")])
     for bench_script in sorted((ROOT / "mcp-servers").glob("*/bench.py")):  # the shipped servers' own numbers
-        _call([sys.executable, str(bench_script), "--output", str(ROOT / "build" / f"{bench_script.parent.name}-bench.json")])
+        _call([sys.executable, str(bench_script), *(["--quick"] if quick else []),
+               "--output", str(ROOT / "build" / f"{bench_script.parent.name}-bench.json")])
+
+
+@task(name="bench-check")
+def bench_check(c):
+    """Fail when a figure of the last `make bench` is more than twice its target (tests/bench/targets.json)."""
+    _call([sys.executable, str(ROOT / "tests" / "bench" / "check.py"), "--results", str(ROOT / "build")])
 
 
 @task
@@ -192,4 +201,4 @@ def run(c):
 mcp = Collection("mcp")
 for _verb, _summary in verbs().items():
     mcp.add_task(_verb_task(_verb, _summary), name=_verb)
-ns = Collection(mcp, install_dev, test, pytest, bats, bench, docs, run, image, image_test)
+ns = Collection(mcp, install_dev, test, pytest, bats, bench, bench_check, docs, run, image, image_test)

@@ -26,7 +26,8 @@ CLAUDEX = str(Path(sys.executable).parent / "claudex")
 TEMPLATES = ("node", "python", "shell")
 # The package caches live in the project's ignored .tools/, so a test run downloads each once.
 CACHES = {"npm_config_cache": str(ROOT / ".tools" / "npm-cache"), "npm_config_update_notifier": "false",
-          "npm_config_fund": "false", "npm_config_audit": "false", "PIP_CACHE_DIR": str(ROOT / ".tools" / "pip-cache")}
+          "npm_config_fund": "false", "npm_config_audit": "false", "PIP_CACHE_DIR": str(ROOT / ".tools" / "pip-cache"),
+          "UV_CACHE_DIR": str(ROOT / ".tools" / "uv-cache")}
 DATA = {"tools": "greet,add_numbers", "description": "Greetings and sums for agents.", "author": "Ada Lovelace",
         "license": "Apache-2.0"}
 

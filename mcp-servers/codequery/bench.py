@@ -2,7 +2,7 @@
 (time, chunks/s, peak memory), re-index after a one-file change, search latency p50/p95 per mode,
 the cost of opening the embedded store per call, and the retrieval evaluation on a PyPI package's
 code without its docstrings (MRR@10, Recall@10 on held-out queries, against plain BM25).
-Usage: python bench.py [--output bench.json] [--files 2000] [--searches 30] [--package urllib3]"""
+Usage: python bench.py [--output bench.json] [--quick] [--files 2000] [--searches 30] [--package urllib3]"""
 
 from __future__ import annotations
 
@@ -130,16 +130,21 @@ def bench_eval(package: str) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path)
-    parser.add_argument("--files", type=int, default=2000)
-    parser.add_argument("--searches", type=int, default=30)
+    parser.add_argument("--files", type=int, help="the indexed corpus's size (default 2000; 50 with --quick)")
+    parser.add_argument("--searches", type=int, help="searches timed (default 30; 10 with --quick)")
+    parser.add_argument("--quick", action="store_true",
+                        help="the small sizes, for CI (make bench QUICK=1): 50 files, and no retrieval evaluation "
+                             "(it embeds a whole package: minutes; the server's tests check retrieval quality)")
     parser.add_argument("--package", default="urllib3")
     parser.add_argument("--skip-eval", action="store_true")
     parser.add_argument("--skip-index", action="store_true")
     args = parser.parse_args(argv)
+    args.files = args.files or (50 if args.quick else 2000)
+    args.searches = args.searches or (10 if args.quick else 30)
     report: dict = {"cpus": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2)}
     if not args.skip_index:
         report["index"] = bench_index(args.files, args.searches)
-    if not args.skip_eval:
+    if not (args.skip_eval or args.quick):
         report["retrieval"] = bench_eval(args.package)
     text = json.dumps(report, indent=2, sort_keys=True) + "\n"
     sys.stdout.write(text)

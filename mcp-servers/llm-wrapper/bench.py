@@ -117,8 +117,10 @@ async def bench_mcp(calls: int) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path)
-    parser.add_argument("--calls", type=int, default=200)
+    parser.add_argument("--calls", type=int, help="calls timed (default 200; 50 with --quick)")
+    parser.add_argument("--quick", action="store_true", help="the small sizes, for CI (make bench QUICK=1)")
     args = parser.parse_args()
+    args.calls = args.calls or (50 if args.quick else 200)
     result = {"overhead": anyio.run(bench_overhead, args.calls),
               "mcp": anyio.run(bench_mcp, max(20, args.calls // 4)), "cores": os.cpu_count()}
     text = json.dumps(result, indent=2, sort_keys=True) + "\n"

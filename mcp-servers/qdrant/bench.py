@@ -81,10 +81,14 @@ def bench_embeddings(texts: int) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, help="write the JSON result here too")
-    parser.add_argument("--points", type=int, default=10000)
-    parser.add_argument("--searches", type=int, default=200)
-    parser.add_argument("--texts", type=int, default=1000)
+    parser.add_argument("--points", type=int, help="stored points (default 10000; 500 with --quick)")
+    parser.add_argument("--searches", type=int, help="searches timed (default 200; 50 with --quick)")
+    parser.add_argument("--texts", type=int, help="texts embedded (default 1000; 100 with --quick)")
+    parser.add_argument("--quick", action="store_true", help="the small sizes, for CI (make bench QUICK=1)")
     args = parser.parse_args(argv)
+    args.points = args.points or (500 if args.quick else 10000)
+    args.searches = args.searches or (50 if args.quick else 200)
+    args.texts = args.texts or (100 if args.quick else 1000)
     result = {"embedded_store": bench_store(args.points, args.searches), "embeddings": bench_embeddings(args.texts)}
     text = json.dumps(result, indent=2, sort_keys=True) + "\n"
     sys.stdout.write(text)

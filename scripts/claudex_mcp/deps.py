@@ -24,22 +24,34 @@ def kind(folder: Path) -> str | None:
     return None
 
 
-def _run(argv: list[str], cwd: Path, what: str) -> None:
+def installer(folder: Path) -> str | None:
+    """What will install the server's dependencies: "uv", "pip", "npm", or None."""
+    found = kind(folder)
+    if found == "python":
+        return "uv" if uv_binary() is not None else "venv + pip"
+    return "npm" if found == "node" else None
+
+
+def _run(argv: list[str], cwd: Path, what: str, env: dict | None = None, check: bool = True) -> bool:
     from . import procs
 
     try:
-        proc = procs.run(argv, cwd=cwd, timeout=TIMEOUT, env=dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1"))
+        proc = procs.run(argv, cwd=cwd, timeout=TIMEOUT,
+                         env=dict(env or os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1"))
     except subprocess.TimeoutExpired:
         raise ExternalFailure(f"{what} took longer than {TIMEOUT} s", code="dependencies_failed",
-                              hint="check the network and the package index (pip/npm config), then run it again; "
+                              hint="check the network and the package index (uv/pip/npm config), then run it again; "
                                    "nothing was installed") from None
     except FileNotFoundError:
         raise ExternalFailure(f"{argv[0]} is not installed, so {what} cannot run", code="missing_runtime",
                               hint=f"install {Path(argv[0]).name}") from None
+    if proc.returncode != 0 and not check:
+        return False
     if proc.returncode != 0:
         tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-5:])
         raise ExternalFailure(f"{what} failed:\n{tail}", code="dependencies_failed",
                               hint="check the server's requirements; nothing was installed")
+    return True
 
 
 def python_for_venvs() -> str:
@@ -48,26 +60,118 @@ def python_for_venvs() -> str:
     return os.environ.get("CLAUDEX_MCP_PYTHON") or shutil.which("python3") or sys.executable
 
 
-def install(folder: Path, ignore_scripts: bool = False) -> str | None:
+UV_OFF = ("none", "off", "0", "false")
+
+
+def uv_binary() -> str | None:
+    """The uv that builds server environments, or None for venv + pip: CLAUDEX_MCP_UV (a path,
+    or `none`), else the uv beside this interpreter (the `uv` wheel is a claudex dependency),
+    else the one the uv package finds, else uv on PATH."""
+    chosen = os.environ.get("CLAUDEX_MCP_UV")
+    if chosen:
+        return None if chosen.lower() in UV_OFF else chosen
+    beside = Path(sys.executable).parent / "uv"
+    if os.access(beside, os.X_OK):
+        return str(beside)
+    try:
+        import uv
+
+        return uv.find_uv_bin()
+    except (ImportError, FileNotFoundError):
+        return shutil.which("uv")
+
+
+def uv_cache(registry_side: Path) -> tuple[Path, str]:
+    """(uv's cache folder, link mode): UV_CACHE_DIR, else uv/ in claudex's cache folder (made
+    private: what is in it is linked into every server's venv). Hard links when the cache is on
+    the same filesystem as the server folder (a venv then costs no space and no copying), copies
+    otherwise (a hard link cannot cross filesystems)."""
+    from . import paths, safepath
+
+    if os.environ.get("UV_CACHE_DIR"):
+        cache = Path(os.environ["UV_CACHE_DIR"])
+        cache.mkdir(parents=True, exist_ok=True)
+    else:
+        parent = paths.cache_home() / "claudex"
+        parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        cache = parent / "uv"
+        safepath.real_dir(cache, create=0o700, private=True)
+    same = os.stat(cache).st_dev == os.stat(registry_side).st_dev
+    return cache, "hardlink" if same else "copy"
+
+
+def _uv_config() -> list[str]:
+    """The user's own uv.toml (indexes, credentials helpers), never one in the server folder or
+    above it: uv would read a server's [tool.uv] or uv.toml from the working directory."""
+    from . import paths
+
+    user = paths.config_home() / "uv" / "uv.toml"
+    return ["--config-file", str(user)] if user.is_file() else ["--no-config"]
+
+
+def _editable_inside(folder: Path) -> None:
+    """`-e ./inside` becomes a plain install of ./inside: an editable install would point the
+    venv at the staging folder, which is renamed away at the commit."""
+    from . import vendor
+
+    vendor.drop_editable(folder)
+
+
+def _python(folder: Path, ignore_scripts: bool, prefer_cache: bool) -> str:
+    """The server's venv in ``folder``/.venv, with uv when there is one, else venv + pip."""
+    venv = folder / ".venv"
+    requirement = ["-r", "requirements.txt"] if (folder / "requirements.txt").exists() else ["."]
+    what = "uv pip install " + " ".join(requirement)
+    if (folder / "requirements.txt").exists():
+        _editable_inside(folder)
+    uv = uv_binary()
+    if uv is not None and shutil.which(uv) is None:
+        raise ExternalFailure(f"uv ({uv}, from CLAUDEX_MCP_UV) is not an executable file", code="missing_runtime",
+                              hint="set CLAUDEX_MCP_UV to uv's path, or to 'none' to build with venv + pip")
+    if uv is not None:
+        cache, link = uv_cache(folder)
+        env = dict(os.environ, UV_CACHE_DIR=str(cache), UV_PYTHON_DOWNLOADS="never", UV_NO_PROGRESS="1")
+        # The system's CA store, as pip and npm use here, not uv's bundled roots: behind a
+        # TLS-inspecting proxy (a company's, CI's) only the system store has its CA.
+        # (UV_NATIVE_TLS is its older name, for an older uv.)
+        env.setdefault("UV_SYSTEM_CERTS", "1")
+        env.setdefault("UV_NATIVE_TLS", env["UV_SYSTEM_CERTS"])
+        config = _uv_config()
+        # --relocatable: entry points and activation scripts find the venv from where they
+        # are, so they keep working after the commit renames the folder into the registry.
+        _run([uv, "venv", *config, "--quiet", "--relocatable", "--python", python_for_venvs(), str(venv)],
+             folder, "creating the server's venv (uv venv)", env)
+        command = [uv, "pip", "install", *config, "--python", str(venv / "bin" / "python"), "--link-mode", link]
+        if ignore_scripts:
+            command += ["--only-binary", ":all:"]
+        # From the cache alone when it has everything (no index round trips: 0.5 s instead of
+        # 2 s for the mcp SDK); the index when something is missing, or for an upgrade.
+        if not (prefer_cache and _run(command + ["--offline"] + requirement, folder, what, env, check=False)):
+            _run(command + requirement, folder, what, env)
+        return "python venv (uv)"
+    _run([python_for_venvs(), "-m", "venv", str(venv)], folder, "creating the server's venv")
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-input"]
+    if ignore_scripts:
+        pip += ["--only-binary", ":all:"]
+    _run(pip + requirement, folder, what.removeprefix("uv "))
+    return "python venv (pip)"
+
+
+def install(folder: Path, ignore_scripts: bool = False, prefer_cache: bool = True) -> str | None:
     """Install the dependencies of the server in ``folder``; return what was done.
 
-    ``ignore_scripts``: npm runs no package scripts (--ignore-scripts); pip takes only wheels
-    from indexes (--only-binary :all:), so no downloaded sdist's setup.py or build backend runs.
-    pip still builds local project folders (the server's own pyproject.toml, vendored
-    packages) with their build backend: that is the server's own code, which claudex installs
-    anyway. docs/lifecycle.md says the same."""
+    ``ignore_scripts``: npm runs no package scripts (--ignore-scripts); uv and pip take only
+    wheels from indexes (--only-binary :all:), so no downloaded sdist's setup.py or build
+    backend runs. Both still build local project folders (the server's own pyproject.toml,
+    vendored packages) with their build backend: that is the server's own code, which claudex
+    installs anyway. docs/lifecycle.md says the same.
+
+    ``prefer_cache``: uv takes what its cache holds when that satisfies the requirements
+    (the newest cached versions), asking the index only for what is missing; an upgrade passes
+    False, to get the newest releases."""
     found = kind(folder)
     if found == "python":
-        venv = folder / ".venv"
-        _run([python_for_venvs(), "-m", "venv", str(venv)], folder, "creating the server's venv")
-        pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-input"]
-        if ignore_scripts:
-            pip += ["--only-binary", ":all:"]
-        if (folder / "requirements.txt").exists():
-            _run(pip + ["-r", "requirements.txt"], folder, "pip install -r requirements.txt")
-        else:
-            _run(pip + ["."], folder, "pip install .")
-        return "python venv"
+        return _python(folder, ignore_scripts, prefer_cache)
     if found == "node":
         npm = shutil.which("npm")
         if npm is None:
@@ -118,6 +222,10 @@ def normalise_permissions(folder: Path) -> None:
                 continue
             executable = st.st_mode & 0o111 or stat.S_ISDIR(st.st_mode)
             if not installed and not st.st_mode & stat.S_IROTH:
-                os.chmod(path, 0o700 if executable else 0o600)
+                mode = 0o700 if executable else 0o600
             else:
-                os.chmod(path, 0o755 if executable else 0o644)
+                mode = 0o755 if executable else 0o644
+            # Only when it differs: a venv holds thousands of files, mostly right already (and
+            # a file uv hard-linked from its cache is the cache's too).
+            if stat.S_IMODE(st.st_mode) != mode:
+                os.chmod(path, mode)

@@ -99,12 +99,13 @@ def _prepare(txn: staging.Transaction, source: dict, report: Report) -> tuple[di
     return manifest, record
 
 
-def _build(txn: staging.Transaction, manifest: dict, record: dict, report: Report, tree: str | None = None) -> None:
-    report("dependencies")
+def _build(txn: staging.Transaction, manifest: dict, record: dict, report: Report, tree: str | None = None,
+           prefer_cache: bool = True) -> None:
+    report("dependencies", deps.installer(txn.new))
     fault("dependencies")
-    done = deps.install(txn.new, ignore_scripts=bool(record.get("ignoreScripts")))
+    done = deps.install(txn.new, ignore_scripts=bool(record.get("ignoreScripts")), prefer_cache=prefer_cache)
     if done:
-        report("dependencies", done)
+        report("dependencies", f"{done}: done")
     deps.check_command(txn.new, manifest)
     report("permissions")
     fault("permissions")
@@ -297,7 +298,7 @@ def upgrade(registry: Path, name: str, *, check: bool = False, force: bool = Fal
         if parse(new_version) < parse(current) and not force:
             raise Conflict(f"{new_version} is older than the installed {current}", code="downgrade",
                            hint="pass --force to downgrade")
-        _build(txn, manifest, new_record, report, _tree_of(new_source))
+        _build(txn, manifest, new_record, report, _tree_of(new_source), prefer_cache=False)
         health = _health_check(registry, txn.new, manifest, location, report)
         # After the exchange txn.new holds the old version; exchanging again puts it back.
         m.commit(lambda: staging.exchange(txn.new, folder), undo=lambda: staging.exchange(txn.new, folder))

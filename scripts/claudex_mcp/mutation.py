@@ -59,6 +59,8 @@ class Mutation:
         fault("commit")
         do()
         self.committed = self.changed = True
+        if self.txn is not None:
+            self.txn.committed = True  # what is left in it is the old version: see Transaction.remove
         self._undo = undo
 
     def record(self, name: str, record: dict | None) -> None:

@@ -43,6 +43,7 @@ class Transaction:
         self.dir = root / f"{op}-{os.getpid()}-{secrets.token_hex(4)}"
         self.dir.mkdir(mode=0o700)
         self.op = op
+        self.committed = False
         self.journal: dict = {"op": op, "name": name, "pid": os.getpid(), "startedAt": time.time()}
         self.write_journal()
 
@@ -65,7 +66,46 @@ class Transaction:
         atomic.write_json(self.dir / JOURNAL, self.journal, mode=0o600)
 
     def remove(self) -> None:
-        remove_tree(self.dir)
+        """Delete the transaction folder. After a commit, one that holds an environment (the
+        old version's venv or node_modules: tens of thousands of files, 15-60 s to delete on a
+        busy disk) is deleted by a detached child; this waits for it only DISCARD_WAIT seconds,
+        so an uninstall or an upgrade does not keep the user (or the registry lock) waiting on
+        the disk. The child carries this claudex's installer tag: a later mutation's recover()
+        ends it and finishes the job."""
+        if not self.committed or not any(os.path.isdir(self.dir / part / env) and not os.path.islink(self.dir / part / env)
+                   for part in ("new", "removed") for env in ENVIRONMENTS):
+            remove_tree(self.dir)
+            return
+        if discard(self.dir, DISCARD_WAIT) not in (None, 0):
+            remove_tree(self.dir)  # the child failed: again here, where an error is reported
+
+
+# What installers make in a server folder: large trees, worth deleting in the background.
+ENVIRONMENTS = (".venv", "node_modules")
+DISCARD_WAIT = 0.5
+
+
+def discard(path: Path, wait: float) -> int | None:
+    """Delete ``path`` (as remove_tree does) in a detached child; its exit status when it ended
+    within ``wait`` seconds, else None. The child outlives claudex (its own session, no
+    parent-death signal)."""
+    import subprocess
+    import sys
+
+    from . import procs
+
+    package_parent = str(Path(__file__).resolve().parent.parent)
+    env = dict(os.environ, PYTHONPATH=package_parent, PYTHONDONTWRITEBYTECODE="1")
+    env[procs.TAG] = str(os.getpid())
+    child = subprocess.Popen([sys.executable, "-s", "-c",
+                              "import sys; from claudex_mcp.staging import remove_tree; remove_tree(sys.argv[1])",
+                              str(path)], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True)
+    try:
+        return child.wait(timeout=wait)
+    except subprocess.TimeoutExpired:
+        child.returncode = 0  # left to finish on its own (Popen would warn about it)
+        return None
 
 
 def remove_tree(path: Path) -> None:

@@ -379,6 +379,25 @@ def vendor(staged: Path, origin: Path, root: Path, copy) -> list[str]:
     return sorted(packages)
 
 
+def drop_editable(staged: Path) -> list[str]:
+    """Make every `-e PATH` of a local folder in the staged requirements a plain install of
+    PATH: an editable install points the venv at the staging folder, which the commit renames
+    away (the server would then fail to import it). Returns the paths changed."""
+    rewrites: dict[Path, dict[int, str]] = {}
+    for line in scan(staged):
+        # After -e, anything that is not a URL is a folder (pip: `-e pkg` is ./pkg).
+        if line.option != "--editable" or _FILE_URL.search(line.value) or _SCHEME.match(line.value) \
+                or re.match(r"^[A-Za-z][A-Za-z0-9.-]*\+", line.value):
+            continue
+        path, rest = _split_path(line.value)
+        if not path.startswith((".", os.sep)):
+            path = "./" + path  # a bare word after -e is a folder; without -e it would be a name
+        rewrites.setdefault(line.file, {})[line.number] = f"{path}{rest}"
+    for file, changes in rewrites.items():
+        _rewrite(file, changes)
+    return sorted(v for changes in rewrites.values() for v in changes.values())
+
+
 def _rewrite(file: Path, changes: dict[int, str]) -> None:
     """Replace the logical lines starting at the given numbers (and their continuations)."""
     from . import atomic

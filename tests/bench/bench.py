@@ -218,10 +218,54 @@ def create_to_healthy(root: Path, env: dict) -> dict:
     return results
 
 
+def python_server_install(root: Path, env: dict, runs: int, pip_runs: int) -> dict:
+    """A scaffolded Python server (`create --template python --defaults`, which depends on the
+    mcp SDK) installed warm: its environment built with uv (the default) and with venv + pip
+    (CLAUDEX_MCP_UV=none), alternating in the same run. Warm: each installer ran once before
+    (uv's shared cache, pip's HTTP cache), as on a machine that installed a server before."""
+    home = root / "python-install"
+    home.mkdir()
+    env = dict(env, HOME=str(home), XDG_CACHE_HOME=str(home / ".cache"), CLAUDEX_MCP_REGISTRY=str(home / "registry"))
+    env.pop("UV_CACHE_DIR", None)
+    subprocess.run([CLAUDEX, "mcp", "init"], capture_output=True, env=env, check=True)
+    folder = home / "scaffolded"
+    subprocess.run([CLAUDEX, "mcp", "create", "scaffolded", "--template", "python", "--defaults", "--output",
+                    str(folder)], capture_output=True, env=env, check=True, cwd=home)
+
+    def install(installer_env: dict) -> float:
+        start = time.perf_counter()
+        proc = subprocess.run([CLAUDEX, "mcp", "install", str(folder)], capture_output=True, text=True,
+                              env=installer_env)
+        elapsed = time.perf_counter() - start
+        if proc.returncode != 0:
+            raise SystemExit(f"python_server_install: install failed: {proc.stderr}")
+        subprocess.run([CLAUDEX, "mcp", "uninstall", "scaffolded"], capture_output=True, env=installer_env, check=True)
+        staging = home / "registry" / ".staging"
+        deadline = time.monotonic() + 120
+        while any(staging.iterdir()) and time.monotonic() < deadline:
+            time.sleep(0.1)  # the old venv is deleted in the background: a user's next install comes later
+        return elapsed
+
+    uv_env, pip_env = dict(env, CLAUDEX_MCP_UV=""), dict(env, CLAUDEX_MCP_UV="none")
+    cold = {"uv": install(uv_env), "pip": install(pip_env)}  # first installs: they fill the caches
+    samples: dict[str, list[float]] = {"uv": [], "pip": []}
+    for i in range(max(runs, pip_runs)):
+        if i < runs:
+            samples["uv"].append(install(uv_env))
+        if i < pip_runs:
+            samples["pip"].append(install(pip_env))
+    uv_s, pip_s = statistics.median(samples["uv"]), statistics.median(samples["pip"])
+    return {"uv_warm_s": round(uv_s, 2), "pip_warm_s": round(pip_s, 2), "uv_cold_s": round(cold["uv"], 2),
+            "pip_cold_s": round(cold["pip"], 2), "speedup": round(pip_s / uv_s, 1), "runs": runs,
+            "pip_runs": pip_runs}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--output", type=Path, default=ROOT / "build" / "bench.json")
     parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--quick", action="store_true",
+                        help="fewer runs of the slow measurements (CI): the same figures, wider noise")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         env = dict(os.environ, HOME=tmp, CLAUDEX_MCP_REGISTRY=os.path.join(tmp, "registry"),
@@ -245,7 +289,9 @@ def main(argv: list[str] | None = None) -> int:
         results["install_small_local_server"] = dict(install_times(Path(tmp), env, args.runs), target_ms=300)
         results["status_20_servers"] = status_times(Path(tmp), env, max(3, args.runs // 10))
         results["create_to_healthy"] = create_to_healthy(Path(tmp), env)
-        results.update(status_vs_claude(Path(tmp), env, max(5, args.runs // 3)))
+        results["python_server_install"] = python_server_install(Path(tmp), env, 3 if args.quick else 5,
+                                                                 1 if args.quick else 3)
+        results.update(status_vs_claude(Path(tmp), env, 3 if args.quick else max(5, args.runs // 3)))
     report = {"cpus": os.cpu_count(), "python": sys.version.split()[0], "results": results}
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")

@@ -331,12 +331,36 @@ def _cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[: max(0, width - 1)] + ELLIPSIS
 
 
-def progress(enabled: bool):
-    """A report(step, detail) callback that shows each step on a terminal's stderr; a wait for
-    the registry lock is shown there even when the steps are not (--json)."""
+# The lifecycle's steps as a person reads them: the phase words of a progress line.
+PHASES = {"fetch": "fetching", "validate": "checking", "compatibility": "checking", "conflicts": "checking",
+          "check": "checking", "dependencies": "dependencies", "permissions": "finishing", "health": "checking",
+          "commit": "committing", "remove": "removing", "move": "moving", "regenerate": "regenerating"}
+
+
+def progress(enabled: bool, stream=None, clock=None):
+    """A report(step, detail) callback that shows each step on a terminal's stderr, with the
+    time since the command began ("  1.4s  dependencies  python venv (uv)"); nothing when
+    stderr is not a terminal (or with --json), except a wait for the registry lock, which is
+    shown even with --json. A folder source is "copying", a URL "fetching"."""
+    import time
+
+    clock = clock or time.monotonic
+    start = clock()
+    last = [None]
+
     def report(step: str, detail: str | None = None) -> None:
-        if (enabled or step == "waiting") and sys.stderr.isatty():
-            sys.stderr.write(paint(f"  {step}", "36", sys.stderr) + (f"  {detail}" if detail else "") + "\n")
+        out = stream or sys.stderr
+        if not ((enabled or step == "waiting") and out.isatty()):
+            return
+        phase = PHASES.get(step, step)
+        if step == "fetch" and detail and "://" not in detail and not detail.startswith("git@"):
+            phase = "copying"
+        if phase == last[0] and not detail:
+            return  # validate, compatibility, conflicts: one "checking" line
+        last[0] = phase
+        line = f"{clock() - start:5.1f}s  " + paint(f"{phase:<13}", "36", out) + (f"  {detail}" if detail else "")
+        out.write(line.rstrip() + "\n")
+        out.flush()
     return report
 
 

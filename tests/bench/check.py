@@ -1,0 +1,85 @@
+"""Compare `make bench`'s figures with their documented targets (tests/bench/targets.json).
+
+A figure fails only when it is more than twice as bad as its target (over 2 x `max`, under
+`min` / 2): shared machines are noisy, and that must not turn CI red; a real regression does.
+Prints one line per target; exit 1 when any failed, 2 when a figure is missing or the files
+cannot be read.
+
+Usage: python tests/bench/check.py [--results build] [--targets tests/bench/targets.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+FACTOR = 2.0
+
+
+def verdict(value: float, target: dict) -> str:
+    """"ok" (within the target), "slow" (worse than the target, within twice) or "fail"."""
+    if "max" in target:
+        limit = target["max"]
+        return "ok" if value <= limit else "slow" if value <= limit * FACTOR else "fail"
+    limit = target["min"]
+    return "ok" if value >= limit else "slow" if value >= limit / FACTOR else "fail"
+
+
+def lookup(results: dict, path: str):
+    value = results
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def check(results_dir: Path, targets: dict) -> tuple[list[str], int]:
+    """(report lines, exit code)."""
+    loaded: dict[str, dict] = {}
+    lines, code = [], 0
+    for key, target in sorted((k, v) for k, v in targets.items() if not k.startswith("_")):
+        source, _, path = key.rpartition(":")
+        name = f"{source}-bench.json" if source else "bench.json"
+        if name not in loaded:
+            try:
+                doc = json.loads((results_dir / name).read_text())
+                loaded[name] = doc.get("results", doc)  # the servers' benches write their figures at the top
+            except (OSError, ValueError, AttributeError):
+                loaded[name] = {}
+        value = lookup(loaded[name], path)
+        if value is None:
+            lines.append(f"missing  {key}: not in {results_dir / name}")
+            code = max(code, 2)
+            continue
+        state = verdict(value, target)
+        bound = f"< {target['max']}" if "max" in target else f"> {target['min']}"
+        lines.append(f"{state:7}  {key} = {value} (target {bound}; fails beyond {FACTOR:g}x)")
+        if state == "fail":
+            code = max(code, 1)
+    return lines, code
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--results", type=Path, default=ROOT / "build", help="the folder of bench.json")
+    parser.add_argument("--targets", type=Path, default=ROOT / "tests" / "bench" / "targets.json")
+    args = parser.parse_args(argv)
+    try:
+        targets = json.loads(args.targets.read_text())
+    except (OSError, ValueError) as exc:
+        print(f"bench-check: cannot read {args.targets}: {exc}", file=sys.stderr)
+        return 2
+    lines, code = check(args.results, targets)
+    print("\n".join(lines))
+    if code:
+        print("bench-check: " + ("a figure is more than twice its target" if code == 1 else "figures are missing"),
+              file=sys.stderr)
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,63 @@
+"""The CI rule for benchmarks (tests/bench/check.py): a figure fails only beyond twice its target."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "tests" / "bench"))
+import check  # noqa: E402
+
+
+@pytest.mark.parametrize("value,target,state", [
+    (40, {"max": 50}, "ok"), (50, {"max": 50}, "ok"), (99.9, {"max": 50}, "slow"), (100, {"max": 50}, "slow"),
+    (100.1, {"max": 50}, "fail"),
+    (0.95, {"min": 0.9}, "ok"), (0.5, {"min": 0.9}, "slow"), (0.45, {"min": 0.9}, "slow"), (0.44, {"min": 0.9}, "fail"),
+])
+def test_twice_the_target_is_the_line(value, target, state):
+    assert check.verdict(value, target) == state
+
+
+def write(folder, name, results):
+    (folder / name).write_text(json.dumps({"results": results}))
+
+
+def run(tmp_path, targets):
+    (tmp_path / "targets.json").write_text(json.dumps(targets))
+    return subprocess.run([sys.executable, str(ROOT / "tests" / "bench" / "check.py"), "--results", str(tmp_path),
+                           "--targets", str(tmp_path / "targets.json")], capture_output=True, text=True)
+
+
+def test_the_script_fails_only_on_a_figure_beyond_twice(tmp_path):
+    write(tmp_path, "bench.json", {"help": {"median_ms": 90}, "python_server_install": {"uv_warm_s": 1.2}})
+    write(tmp_path, "codequery-bench.json", {"search": {"p50_ms": 30}})
+    targets = {"_doc": "x", "help.median_ms": {"max": 50}, "python_server_install.uv_warm_s": {"max": 2},
+               "codequery:search.p50_ms": {"max": 20}}
+    proc = run(tmp_path, targets)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "slow     help.median_ms = 90" in proc.stdout and "slow     codequery:search.p50_ms = 30" in proc.stdout
+    write(tmp_path, "bench.json", {"help": {"median_ms": 101}, "python_server_install": {"uv_warm_s": 1.2}})
+    proc = run(tmp_path, targets)
+    assert proc.returncode == 1 and "fail     help.median_ms = 101" in proc.stdout
+
+
+def test_a_missing_figure_is_not_a_pass(tmp_path):
+    write(tmp_path, "bench.json", {})
+    proc = run(tmp_path, {"help.median_ms": {"max": 50}})
+    assert proc.returncode == 2 and "missing" in proc.stdout
+
+
+def test_every_documented_target_names_a_figure_the_bench_writes():
+    """targets.json's keys are figures bench.py produces (by name in its source)."""
+    targets = json.loads((ROOT / "tests" / "bench" / "targets.json").read_text())
+    source = (ROOT / "tests" / "bench" / "bench.py").read_text()
+    for key in targets:
+        if key.startswith("_") or ":" in key:
+            continue
+        top = key.split(".")[0]
+        assert f'"{top}"' in source, key

@@ -1,0 +1,208 @@
+"""Server environments: built with uv (shared cache, hard links, relocatable venv) and, when uv
+is turned off or absent, with venv + pip; real installs of small Python servers from a folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+
+import pytest
+
+from conftest import ECHO_SERVER
+from lifecycle_helpers import server_files, snapshot, write_files
+from claudex_mcp import deps, registry as registry_mod
+
+LOCAL_PKG = {
+    "pkg/pyproject.toml": '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n'
+                          '[project]\nname = "localpkg"\nversion = "0.1.0"\n'
+                          '[project.scripts]\nlocalpkg-hello = "localpkg:hello"\n',
+    "pkg/localpkg/__init__.py": "GREETING = 'hello from localpkg'\n\ndef hello():\n    print(GREETING)\n",
+}
+
+
+@pytest.fixture
+def reg(sandbox):
+    registry_mod.init(sandbox.registry)
+    return sandbox.registry
+
+
+@pytest.fixture(scope="session")
+def uv_cache(tmp_path_factory):
+    """One uv cache for the tests of this file, as one user's cache is shared by every install."""
+    return tmp_path_factory.mktemp("uv-cache")
+
+
+def python_server(sandbox, requirements: str, name: str = "hello", mcp: bool = False):
+    folder = sandbox.root / "src" / name
+    files = server_files(name, "1.0.0", mcp=False, command="${SERVER_DIR}/.venv/bin/python")
+    if mcp:  # the echo server, which also imports the local package: both come from the venv
+        files["server.py"] = ECHO_SERVER.read_text().replace(
+            "from __future__ import annotations\n", "from __future__ import annotations\nimport localpkg  # noqa\n", 1)
+    write_files(folder, {**files, **LOCAL_PKG, "requirements.txt": requirements})
+    return folder
+
+
+def venv_python(reg, name="hello"):
+    return reg / "installed" / name / ".venv" / "bin" / "python"
+
+
+def imports_localpkg(reg) -> str:
+    proc = subprocess.run([str(venv_python(reg)), "-c", "import localpkg; print(localpkg.__file__)"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
+
+
+def no_staging_path_in(venv) -> None:
+    """Nothing the venv runs or imports through names the staging folder it was built in (renamed
+    away at the commit): no editable finder, no .pth file, no script. (direct_url.json records
+    where a package came from; it is provenance, never read at run time.)"""
+    for current, _dirs, files in os.walk(venv):
+        for name in files:
+            path = os.path.join(current, name)
+            assert not name.startswith("__editable__"), path
+            if name.endswith(".pth") or os.path.basename(current) == "bin" and not os.path.islink(path):
+                with open(path, "rb") as fh:
+                    assert b"/.staging/" not in fh.read(), path
+
+
+def test_uv_builds_the_venv_and_the_committed_server_runs(sandbox, reg, uv_cache, monkeypatch):
+    sandbox.env["UV_CACHE_DIR"] = str(uv_cache)
+    folder = python_server(sandbox, "mcp>=2.3,<3\n-e ./pkg\n", mcp=True)
+    proc = sandbox.run("mcp", "install", str(folder), "--json", timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    venv = reg / "installed" / "hello" / ".venv"
+    config = (venv / "pyvenv.cfg").read_text()
+    assert "uv = " in config and "relocatable = true" in config
+    # -e ./pkg was installed as a copy inside the venv, not as a link to the staging folder
+    assert imports_localpkg(reg).startswith(str(venv))
+    no_staging_path_in(venv)
+    # The entry point of the local package runs from its committed place.
+    hello = subprocess.run([str(venv / "bin" / "localpkg-hello")], capture_output=True, text=True)
+    assert hello.stdout.strip() == "hello from localpkg", hello.stderr
+    # The server itself: a real MCP handshake through the launcher, from the registry.
+    check = sandbox.run("mcp", "test", "hello", "--json", timeout=120)
+    assert check.returncode == 0, check.stderr
+    # The requirement file in the committed folder says what was installed.
+    assert (reg / "installed" / "hello" / "requirements.txt").read_text().splitlines()[-1] == "./pkg"
+
+
+def test_uv_links_from_the_shared_cache_on_the_same_filesystem(sandbox, reg, uv_cache, monkeypatch):
+    cache = sandbox.root / "uv-cache"  # on the registry's filesystem (both under tmp_path)
+    sandbox.env["UV_CACHE_DIR"] = str(cache)
+    folder = python_server(sandbox, "./pkg\n")
+    assert sandbox.run("mcp", "install", str(folder), timeout=300).returncode == 0
+    installed = imports_localpkg(reg)
+    assert os.stat(installed).st_nlink > 1  # the file is the cache's, hard-linked
+    assert any(cache.iterdir())
+
+
+def test_uv_copies_when_the_cache_is_on_another_filesystem(tmp_path, monkeypatch):
+    monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "cache"))
+    assert deps.uv_cache(tmp_path) == (tmp_path / "cache", "hardlink")
+    shm = "/dev/shm"
+    if not os.path.isdir(shm) or os.stat(shm).st_dev == os.stat(tmp_path).st_dev:
+        pytest.skip("no second filesystem")
+    assert deps.uv_cache(tmp_path)[1] == "hardlink"
+    monkeypatch.setenv("UV_CACHE_DIR", os.path.join(shm, f"claudex-test-uv-{os.getpid()}"))
+    try:
+        assert deps.uv_cache(tmp_path)[1] == "copy"
+    finally:
+        os.rmdir(os.environ["UV_CACHE_DIR"])
+
+
+def test_the_default_cache_is_claudex_own_and_private(sandbox, monkeypatch):
+    monkeypatch.delenv("UV_CACHE_DIR", raising=False)
+    cache, _ = deps.uv_cache(sandbox.root)
+    assert cache == sandbox.home / ".cache" / "claudex" / "uv"
+    assert cache.stat().st_mode & 0o077 == 0
+
+
+def test_a_server_folder_s_uv_config_is_not_read(sandbox, reg, uv_cache):
+    """uv reads uv.toml from its working directory: a server cannot point claudex's uv at
+    another index (or any other setting) that way."""
+    sandbox.env["UV_CACHE_DIR"] = str(uv_cache)
+    folder = python_server(sandbox, "./pkg\n")
+    (folder / "uv.toml").write_text('index-url = "http://127.0.0.1:9/simple"\nno-build = true\n')
+    proc = sandbox.run("mcp", "install", str(folder), timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    imports_localpkg(reg)
+
+
+def test_pip_fallback_when_uv_is_turned_off(sandbox, reg):
+    sandbox.env["CLAUDEX_MCP_UV"] = "none"
+    folder = python_server(sandbox, "-e pkg\n")
+    proc = sandbox.run("mcp", "install", str(folder), "--json", timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    venv = reg / "installed" / "hello" / ".venv"
+    assert "uv = " not in (venv / "pyvenv.cfg").read_text()
+    assert (venv / "bin" / "pip").exists()  # made by venv, which seeds pip
+    assert imports_localpkg(reg).startswith(str(venv))
+    no_staging_path_in(venv / "lib")
+
+
+def test_pip_fallback_when_uv_is_not_found(sandbox, reg, monkeypatch, tmp_path):
+    """No CLAUDEX_MCP_UV, and no uv beside the interpreter, in the uv package or on PATH."""
+    import sys
+
+    import claudex_mcp.deps as module
+
+    monkeypatch.delenv("CLAUDEX_MCP_UV", raising=False)
+    monkeypatch.setattr(module.sys, "executable", str(tmp_path / "bin" / "python"))
+    monkeypatch.setitem(sys.modules, "uv", None)  # `import uv` fails, as when the wheel is absent
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert deps.uv_binary() is None
+    monkeypatch.setenv("CLAUDEX_MCP_UV", "none")
+    assert deps.uv_binary() is None
+    monkeypatch.setenv("CLAUDEX_MCP_UV", "/opt/uv/bin/uv")
+    assert deps.uv_binary() == "/opt/uv/bin/uv"
+
+
+def test_a_missing_uv_named_by_the_environment_is_one_clear_error(sandbox, reg):
+    sandbox.env["CLAUDEX_MCP_UV"] = str(sandbox.root / "no-such-uv")
+    folder = python_server(sandbox, "./pkg\n")
+    before = snapshot(reg)
+    proc = sandbox.run("mcp", "install", str(folder), timeout=60)
+    assert proc.returncode == 5 and "Traceback" not in proc.stderr
+    error = json.loads(proc.stderr.splitlines()[-1])["error"]
+    assert error["code"] == "missing_runtime" and "CLAUDEX_MCP_UV" in error["hint"]
+    assert snapshot(reg) == before
+
+
+def test_drop_editable_rewrites_only_local_folders(tmp_path):
+    from claudex_mcp import vendor
+
+    write_files(tmp_path, {"requirements.txt": "-e ./a\n-r more.txt\nrequests\n-e git+https://example.org/x.git#egg=x\n",
+                           "more.txt": "--editable b[extra]\n"})
+    assert vendor.drop_editable(tmp_path) == ["./a", "./b[extra]"]
+    assert (tmp_path / "requirements.txt").read_text().splitlines()[0] == "./a"
+    assert (tmp_path / "more.txt").read_text() == "./b[extra]\n"
+    assert "-e git+https" in (tmp_path / "requirements.txt").read_text()
+
+
+def test_a_committed_transaction_s_environment_is_deleted_in_the_background(sandbox, reg, monkeypatch):
+    """Deleting an old version's venv can take a minute on a busy disk: the uninstall returns
+    without waiting, a detached child (tagged as this claudex's installer) finishes it."""
+    from claudex_mcp import staging
+
+    monkeypatch.setattr(staging, "DISCARD_WAIT", 0.0)
+    txn = staging.Transaction(reg, "uninstall", "hello")
+    write_files(txn.removed, {f".venv/lib/f{i}.py": "" for i in range(2000)})
+    txn.committed = True
+    txn.remove()
+    assert txn.dir.exists()  # returned before the child (a new interpreter) could have finished
+    deadline = time.monotonic() + 60
+    while txn.dir.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not txn.dir.exists()
+
+
+def test_an_uncommitted_transaction_is_deleted_at_once(sandbox, reg):
+    from claudex_mcp import staging
+
+    txn = staging.Transaction(reg, "install", "hello")
+    write_files(txn.new, {".venv/lib/a.py": ""})
+    txn.remove()
+    assert not txn.dir.exists()
