@@ -133,8 +133,10 @@ def _environment(rng: random.Random, sandbox, tmp) -> dict:
 def arena(sandbox, tmp_path):
     registry_mod.init(sandbox.registry)
     add_server(sandbox.registry, "notes", doc=manifest("notes", command=sys.executable))
-    tmp = tmp_path / "arena"
-    tmp.mkdir()
+    # Deep enough that relative hostile paths ("../../..") still land inside tmp_path: a project
+    # layer written there must not make pytest's shared temp root look like a project to later tests.
+    tmp = tmp_path / "d1" / "d2" / "d3" / "arena"
+    tmp.mkdir(parents=True)
     (tmp / "file.txt").write_text("not json\n")
     (tmp / "loop").symlink_to(tmp / "loop")
     (tmp / "dangling").symlink_to(tmp / "nowhere")
