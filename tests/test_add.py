@@ -133,3 +133,15 @@ def test_a_token_in_the_url_query_becomes_a_variable(sandbox, registry):
     assert json.loads(proc.stdout)["secrets"]["export"] == ["Q_API_KEY"]
     server = json.loads((registry / "installed" / "q" / "manifest.json").read_text())["server"]
     assert server["url"] == "https://a.example/mcp?api_key=${Q_API_KEY}&team=blue"
+
+
+def test_a_definitions_cwd_is_kept_when_absolute():
+    from claudex_mcp import adopt
+
+    kept = adopt.to_manifest("notes", adopt.definition(command="python3", args=["serve.py"], cwd="/srv/notes"), "d")
+    assert kept.manifest["server"]["cwd"] == "/srv/notes" and not kept.warnings
+    by_variable = adopt.to_manifest("notes", adopt.definition(command="python3", cwd="${HOME}/notes"), "d")
+    assert by_variable.manifest["server"]["cwd"] == "${HOME}/notes"
+    relative = adopt.to_manifest("notes", adopt.definition(command="python3", cwd="sub/dir"), "d")
+    assert "cwd" not in relative.manifest["server"]
+    assert any("relative cwd sub/dir" in w for w in relative.warnings)

@@ -83,6 +83,25 @@ def test_layers_apply_to_the_launch(sandbox, reg):
     assert seen["mode"] == "from-user" and seen["argv"] == ["x"]
 
 
+def test_a_manifest_cwd_is_where_the_server_starts(sandbox, tmp_path):
+    registry_mod.init(sandbox.registry)
+    work = tmp_path / "notes"
+    work.mkdir()
+    add_server(sandbox.registry, "here", doc=manifest(
+        "here", command=sys.executable, args=["${SERVER_DIR}/server.py"], cwd="${NOTES_DIR}"),
+        files={"server.py": SERVER})
+    proc, out, err = start(sandbox, "here", env={"NOTES_DIR": str(work)})
+    assert proc.returncode == 0, err
+    seen = json.loads(out)
+    assert seen["cwd"] == str(work) and seen["script"] == str(sandbox.registry / "installed" / "here" / "server.py")
+    # Unset (so relative after expansion) or gone: one line naming server.cwd, nothing started.
+    for env in ({}, {"NOTES_DIR": str(tmp_path / "gone")}):
+        proc, out, err = start(sandbox, "here", env=env)
+        assert proc.returncode == 4 and out == ""
+        assert "server.cwd" in err and "Traceback" not in err
+        assert len(err.splitlines()) == 1
+
+
 def test_missing_required_variable_is_one_clear_line(sandbox, reg):
     proc, out, err = start(sandbox, "probe")
     assert proc.returncode == 1 and out == ""

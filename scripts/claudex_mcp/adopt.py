@@ -186,9 +186,12 @@ def to_manifest(name: str, spec: dict, description: str) -> Adopted:
         command = spec["command"]
         if "/" not in command and "${" not in command and shutil.which(command) is None:
             warnings.append(f"{name}: its command {command!r} is not on PATH here; install it before a client starts it")
-        if spec.get("cwd"):
-            warnings.append(f"{name}: its cwd {spec['cwd']} is not kept (a registry server starts in its own "
-                            f"folder); give its files as absolute paths if it needs them")
+        cwd = spec.get("cwd")
+        if cwd and (os.path.isabs(cwd) or cwd.startswith("${")):
+            server["cwd"] = cwd
+        elif cwd:  # relative to wherever the client happened to start: nothing to keep it relative to
+            warnings.append(f"{name}: its relative cwd {cwd} is not kept (a registry server starts in its own "
+                            f"folder, or in an absolute server.cwd); give it as an absolute path")
     else:
         server["transport"] = spec["transport"]
         url = spec["url"]

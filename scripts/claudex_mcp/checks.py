@@ -238,7 +238,7 @@ def self_check(entry: dict, launch: "launcher.Launch", timeout: float) -> tuple[
     "hint"?}; any other command is read by its exit status and its last line of output."""
     import subprocess
 
-    argv = launcher.expand_in(launch.cwd, _health(entry)["command"], launch.env)
+    argv = launcher.expand_in(launch.env["SERVER_DIR"], _health(entry)["command"], launch.env)
     try:
         proc = subprocess.run(argv, cwd=launch.cwd, env=launch.env, capture_output=True, text=True,
                               stdin=subprocess.DEVNULL, timeout=timeout)

@@ -64,7 +64,7 @@ def prepare(entry: dict, layers: config.Layers, environ: dict[str, str]) -> Laun
                            hint=f"export {missing[0]}=..., or set it in the user layer")
     folder = entry["folder"]
     (command, *args), env = start_command(folder, server["command"], merged.get("args"), merged.get("env"), environ)
-    if layers.project is not None:  # the launcher chdirs to the server: say where the project is
+    if layers.project is not None:  # the launcher chdirs to the server (or its cwd): say where the project is
         env["CLAUDEX_PROJECT_DIR"] = str(layers.project.dir)
     if "/" in command:
         resolved = command if os.path.isabs(command) else os.path.join(folder, command)
@@ -76,7 +76,19 @@ def prepare(entry: dict, layers: config.Layers, environ: dict[str, str]) -> Laun
         if resolved is None:
             raise NotFound(f"{name}: command {command!r} is not on PATH", code="command_not_found",
                            hint=f"install {command}, or fix server.command in {folder}/manifest.json")
-    return Launch(name, [resolved, *args], env, folder, log_file(name))
+    return Launch(name, [resolved, *args], env, start_folder(name, folder, server.get("cwd"), environ), log_file(name))
+
+
+def start_folder(name: str, folder: str, cwd: str | None, environ: dict[str, str]) -> str:
+    """The folder a server starts in: its manifest's ``cwd`` expanded, else its own folder."""
+    if not cwd:
+        return str(folder)
+    where = expand_in(folder, [cwd], environ)[0]
+    if not os.path.isabs(where) or not os.path.isdir(where):
+        raise NotFound(f"{name}: its start folder {where!r} (server.cwd) is not an absolute path to a folder",
+                       path=where, code="cwd_not_found",
+                       hint=f"create that folder, or fix server.cwd in {folder}/manifest.json")
+    return where
 
 
 def expand_in(folder: str, values, environ) -> list[str]:
