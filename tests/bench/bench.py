@@ -113,21 +113,26 @@ def install_times(root: Path, env: dict, runs: int) -> dict:
             "p90_ms": round(samples[int(len(samples) * 0.9) - 1], 2), "min_ms": round(samples[0], 2)}
 
 
-def status_times(root: Path, env: dict, runs: int) -> dict:
-    """`claudex mcp status --refresh` over 20 real MCP servers (the test echo server), each
-    started through the launcher: bounded by the parallelism, not the sum of start-ups."""
-    registry = root / "registry-status"
+def echo_registry(registry: Path, names: list[str]) -> Path:
+    """A registry whose installed servers are copies of the test echo server (a real MCP server)."""
     for location in ("core", "installed", "disabled"):
         (registry / location).mkdir(parents=True)
     (registry / "registry.json").write_text('{"apiVersion": "v1", "servers": {}}')
     echo = (ROOT / "tests" / "servers" / "echo_server.py").read_text()
-    for i in range(20):
-        folder = registry / "installed" / f"echo-{i:02d}"
+    for name in names:
+        folder = registry / "installed" / name
         folder.mkdir()
         (folder / "server.py").write_text(echo)
         (folder / "manifest.json").write_text(json.dumps({
-            "apiVersion": "v1", "metadata": {"name": folder.name, "version": "1.0.0", "description": "bench"},
+            "apiVersion": "v1", "metadata": {"name": name, "version": "1.0.0", "description": "bench"},
             "server": {"command": sys.executable, "args": ["${SERVER_DIR}/server.py"]}}))
+    return registry
+
+
+def status_times(root: Path, env: dict, runs: int) -> dict:
+    """`claudex mcp status --refresh` over 20 real MCP servers (the test echo server), each
+    started through the launcher: bounded by the parallelism, not the sum of start-ups."""
+    registry = echo_registry(root / "registry-status", [f"echo-{i:02d}" for i in range(20)])
     result = time_command([CLAUDEX, "mcp", "status", "--refresh"], runs, dict(env, CLAUDEX_MCP_REGISTRY=str(registry)))
     single = time_command([CLAUDEX, "mcp", "test", "echo-00"], runs, dict(env, CLAUDEX_MCP_REGISTRY=str(registry)))
     return dict(result, one_server_test_median_ms=single["median_ms"], servers=20)
@@ -149,18 +154,7 @@ def status_vs_claude(root: Path, env: dict, runs: int) -> dict:
         return {"status_refresh_8": {"skipped": f"no Claude Code at {claude} (the client tests install it, "
                                                 "or set CLAUDEX_CLAUDE_BIN)"}}
     home = root / "status-vs-claude"
-    registry = home / "registry"
-    for location in ("core", "installed", "disabled"):
-        (registry / location).mkdir(parents=True)
-    (registry / "registry.json").write_text('{"apiVersion": "v1", "servers": {}}')
-    echo = (ROOT / "tests" / "servers" / "echo_server.py").read_text()
-    for i in range(8):
-        folder = registry / "installed" / f"echo-{i}"
-        folder.mkdir()
-        (folder / "server.py").write_text(echo)
-        (folder / "manifest.json").write_text(json.dumps({
-            "apiVersion": "v1", "metadata": {"name": folder.name, "version": "1.0.0", "description": "bench"},
-            "server": {"command": sys.executable, "args": ["${SERVER_DIR}/server.py"]}}))
+    registry = echo_registry(home / "registry", [f"echo-{i}" for i in range(8)])
     run_env = {k: v for k, v in env.items() if not k.upper().startswith(_CLIENT_PREFIXES)}
     run_env.update(HOME=str(home), XDG_CACHE_HOME=str(home / ".cache"), XDG_CONFIG_HOME=str(home / ".config"),
                    CLAUDEX_MCP_REGISTRY=str(registry), NO_COLOR="1", CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1",
