@@ -375,3 +375,37 @@ def test_a_mutation_on_a_terminal_says_who_it_waits_for_then_goes_on(sandbox, re
             in shown), shown
     assert "waiting up to 30 s" in shown
     assert not (reg / "installed" / "hello").exists()
+
+
+PATH_HOLDER = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from claudex_mcp import lock, paths
+sys.argv = ["claudex", "mcp", "generate"]
+with lock.path_lock(paths.user_config_file()):
+    print("held", flush=True)
+    sys.stdin.read()  # until the test closes stdin
+"""
+
+
+def test_a_file_lock_wait_is_said_on_a_terminal_too(sandbox, reg):
+    """Not only registry mutations: `config set` waiting for the user layer's lock says who
+    holds it, then goes on."""
+    import threading
+
+    add_server(reg, "hello")
+    holder = subprocess.Popen([sys.executable, "-c", PATH_HOLDER, str(ROOT / "scripts")], env=sandbox.env,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    release = threading.Timer(2.0, holder.stdin.close)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        release.start()
+        code, shown = on_tty(sandbox, "config", "set", "hello", "env.MODE", "fast",
+                             env={"CLAUDEX_MCP_LOCK_TIMEOUT": "30"})
+    finally:
+        release.cancel()
+        holder.kill()
+        holder.wait()
+    assert code == 0, shown
+    assert f"waiting: {sandbox.config / 'claudex' / 'mcp.json'} is held by pid {holder.pid} (claudex mcp generate" in shown
+    assert json.loads((sandbox.config / "claudex" / "mcp.json").read_text())["servers"]["hello"]["env"]["MODE"] == "fast"

@@ -38,7 +38,8 @@ def file_lock(lock_path: Path, timeout: float | None = None, what: str | None = 
               on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
     """Hold an exclusive flock on ``lock_path`` (created when missing); raise Conflict (exit 3)
     after ``timeout`` seconds (default ``$CLAUDEX_MCP_LOCK_TIMEOUT`` or 30). While another
-    process holds it, ``on_wait`` is told once who that is and that this one waits."""
+    process holds it, ``on_wait`` is told once who that is and that this one waits (by default
+    a line on stderr when it is a terminal: no command waits silently)."""
     what = what or str(lock_path)
     timeout = _timeout() if timeout is None else timeout
     # O_NOFOLLOW, and only a regular file: a `.lock` symlinked to another file would otherwise
@@ -52,7 +53,8 @@ def file_lock(lock_path: Path, timeout: float | None = None, what: str | None = 
                 pass
         started = time.monotonic()
         deadline = started + timeout
-        told = on_wait is None
+        on_wait = on_wait or tell_terminal
+        told = False
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -62,7 +64,6 @@ def file_lock(lock_path: Path, timeout: float | None = None, what: str | None = 
                     raise
                 holder = read_holder(fd)
                 if not told and (holder is not None or time.monotonic() - started >= _NO_RECORD_GRACE):
-                    assert on_wait is not None
                     on_wait(f"{what} is held by {describe(holder)}; waiting up to {timeout:g} s for it "
                             "(CLAUDEX_MCP_LOCK_TIMEOUT)")
                     told = True
@@ -75,6 +76,16 @@ def file_lock(lock_path: Path, timeout: float | None = None, what: str | None = 
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the lock
+
+
+def tell_terminal(said: str) -> None:
+    """Say on stderr, when a person reads it, what a lock waits for."""
+    try:
+        if sys.stderr.isatty():
+            sys.stderr.write(f"waiting: {said}\n")
+            sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
 
 
 def holder_command(argv: list[str] | None = None) -> str:

@@ -62,20 +62,7 @@ def project_names() -> list[str]:
 def verb_parser(verb: str) -> argparse.ArgumentParser:
     """The parser of ``verb``, exactly as the verb builds it."""
     module = importlib.import_module(f"claudex_mcp.cli.commands.{verb.replace('-', '_')}")
-    prog = f"claudex mcp {verb}"
-    if hasattr(module, "build_parser"):
-        return module.build_parser(prog)
-    # A verb that builds its parser inside main() (enable, disable): let main hand it over.
-    from . import common
-
-    captured: list[argparse.ArgumentParser] = []
-    real_run = common.run
-    common.run = lambda _prog, build, _action, _argv, **_kw: captured.append(build()) or 0
-    try:
-        module.main([], prog=prog)
-    finally:
-        common.run = real_run
-    return captured[0]
+    return module.build_parser(f"claudex mcp {verb}")
 
 
 # argparse has no public way to list a parser's actions; _actions and _SubParsersAction have been

@@ -12,5 +12,9 @@ from collections.abc import Sequence
 from .. import common, toggle
 
 
+def build_parser(prog: str):
+    return toggle.build_parser(prog, __doc__, "disable")
+
+
 def main(argv: Sequence[str] | None = None, prog: str = "claudex mcp disable") -> int:
-    return common.run(prog, lambda: toggle.build_parser(prog, __doc__, "disable"), toggle.action(False), argv)
+    return common.run(prog, lambda: build_parser(prog), toggle.action(False), argv)

@@ -11,5 +11,9 @@ from collections.abc import Sequence
 from .. import common, toggle
 
 
+def build_parser(prog: str):
+    return toggle.build_parser(prog, __doc__, "enable")
+
+
 def main(argv: Sequence[str] | None = None, prog: str = "claudex mcp enable") -> int:
-    return common.run(prog, lambda: toggle.build_parser(prog, __doc__, "enable"), toggle.action(True), argv)
+    return common.run(prog, lambda: build_parser(prog), toggle.action(True), argv)
