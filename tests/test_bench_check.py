@@ -52,6 +52,25 @@ def test_a_missing_figure_is_not_a_pass(tmp_path):
     assert proc.returncode == 2 and "missing" in proc.stdout
 
 
+def test_a_target_may_be_another_figure_of_the_same_run(tmp_path):
+    targets = {"status_refresh_8.median_ms": {"max": "claude_mcp_list_8.median_ms"}}
+    write(tmp_path, "bench.json", {"status_refresh_8": {"median_ms": 1900}, "claude_mcp_list_8": {"median_ms": 2100}})
+    proc = run(tmp_path, targets)
+    assert proc.returncode == 0 and "ok       status_refresh_8.median_ms = 1900 (target < claude_mcp_list_8.median_ms = 2100" in proc.stdout
+    write(tmp_path, "bench.json", {"status_refresh_8": {"median_ms": 3000}, "claude_mcp_list_8": {"median_ms": 2100}})
+    assert "slow     status_refresh_8" in run(tmp_path, targets).stdout
+    write(tmp_path, "bench.json", {"status_refresh_8": {"median_ms": 4300}, "claude_mcp_list_8": {"median_ms": 2100}})
+    assert run(tmp_path, targets).returncode == 1
+    # Skipped by the bench (no Claude Code): missing, with the bench's reason.
+    write(tmp_path, "bench.json", {"status_refresh_8": {"skipped": "no Claude Code at /x"}})
+    proc = run(tmp_path, targets)
+    assert proc.returncode == 2 and "missing  status_refresh_8.median_ms" in proc.stdout
+    assert "(skipped: no Claude Code at /x)" in proc.stdout
+    write(tmp_path, "bench.json", {"status_refresh_8": {"median_ms": 1900}})
+    proc = run(tmp_path, targets)
+    assert proc.returncode == 2 and "claude_mcp_list_8.median_ms not in" in proc.stdout
+
+
 def test_every_documented_target_names_a_figure_the_bench_writes():
     """targets.json's keys are figures bench.py produces (by name in its source)."""
     targets = json.loads((ROOT / "tests" / "bench" / "targets.json").read_text())

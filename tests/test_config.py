@@ -306,7 +306,8 @@ def test_a_broken_layer_is_named_once_atop_status_and_by_run(sandbox, four_layer
     as_json = sandbox.run("mcp", "status", "--timeout", "5", "--json")
     assert as_json.stderr.count("config layer is broken") == 1
     rows = {r["name"]: r for r in json.loads(as_json.stdout)}
-    assert rows["echoenv"]["state"] != "healthy"
+    assert rows["echoenv"]["state"] == "unhealthy" and rows["echoenv"]["cause"] == "config_broken"
+    assert str(user) in rows["echoenv"]["error"]  # as the launcher would refuse it
     # run starts nothing with half its config, and says where the file is broken.
     run = subprocess.run([sys.executable, str(ROOT / "scripts" / "claudex"), "mcp", "run", "echoenv"],
                          input="", capture_output=True, text=True, env=sandbox.env, timeout=30)

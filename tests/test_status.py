@@ -380,3 +380,23 @@ def test_shipped_servers_are_degraded_with_the_reason_and_the_fix(sandbox, tmp_p
     sandbox.env.pop("QDRANT_URL")  # embedded mode needs nothing running
     code, one = status(sandbox, "qdrant", "--timeout", "90")
     assert one["state"] == "healthy" and not one.get("cached")
+
+
+def test_status_refuses_what_the_launcher_refuses(sandbox, zoo):
+    """status starts what `claudex mcp run` would exec, not run itself: what run would refuse
+    (here a log folder that is a link elsewhere) is a refusal in status too, and nothing is
+    written through the link."""
+    import subprocess
+
+    elsewhere = sandbox.root / "elsewhere"
+    elsewhere.mkdir()
+    logs = sandbox.state / "claudex" / "logs"
+    logs.parent.mkdir(parents=True, exist_ok=True)
+    logs.symlink_to(elsewhere)
+    code, one = status(sandbox, "echo")
+    assert code == 1 and one["state"] == "unhealthy" and one["cause"] == "unsafe_path"
+    assert str(logs) in one["error"]
+    run = subprocess.run([PY, str(ROOT / "scripts" / "claudex"), "mcp", "run", "echo"], input="",
+                         capture_output=True, text=True, env=sandbox.env, timeout=30)
+    assert run.returncode != 0 and "claudex will not use it" in run.stderr, run.stderr
+    assert list(elsewhere.iterdir()) == []

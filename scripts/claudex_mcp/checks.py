@@ -93,10 +93,15 @@ def _health(entry: dict) -> dict:
 
 
 def check(entry: dict, layers: config.Layers, environ: dict, timeout: float | None = None,
-          graceful: bool = True) -> dict:
+          quick: bool = False) -> dict:
     """One registry server's state as its clients would start it: healthy, degraded, unhealthy,
-    disabled or missing env, with the details. ``graceful=False`` kills the server once it
-    has answered (see health.probe)."""
+    disabled or missing env, with the details.
+
+    By default (`test`) the server is started as clients start it, `claudex mcp run NAME`, for a
+    session through the SDK. ``quick`` (`status`) starts what that launcher would exec, with the
+    environment and folder it would give (launcher.prepare, the same code), after checking what
+    it would refuse, and talks to it with stdio_probe: one Python start-up and the SDK's import
+    fewer per check."""
     name = entry["name"]
     merged, _ = config.merge(layers.sources(entry))
     result: dict = {"name": name, "location": entry["location"], "version": entry["version"],
@@ -109,11 +114,17 @@ def check(entry: dict, layers: config.Layers, environ: dict, timeout: float | No
     def start():
         if result["transport"] != "stdio":
             return None, None
-        launch = launcher.prepare(entry, layers, environ)  # missing env and a missing command, said plainly
-        env = dict(environ, CLAUDEX_MCP_PROBE="1", CLAUDEX_MCP_REGISTRY=str(layers.registry))
-        return (effective.run_argv(name, layers.project), env, None), launch
+        env = dict(environ, CLAUDEX_MCP_REGISTRY=str(layers.registry))
+        if quick:
+            launcher.refusal(name, layers)
+        launch = launcher.prepare(entry, layers, env)  # missing env and a missing command, said plainly
+        if quick:
+            return (launch.argv, launch.env, launch.cwd), launch
+        return (effective.run_argv(name, layers.project), dict(env, CLAUDEX_MCP_PROBE="1"), None), launch
 
-    return _session(entry, result, start, merged, environ, timeout, lambda: log_tail(name, 10), graceful)
+    # Through the launcher the server's stderr goes to its log; started directly, to the probe's own file.
+    tail = (lambda: []) if quick else (lambda: log_tail(name, 10))
+    return _session(entry, result, start, merged, environ, timeout, tail, quick)
 
 
 def check_folder(entry: dict, environ: dict, timeout: float | None = None) -> dict:
@@ -141,7 +152,7 @@ def check_folder(entry: dict, environ: dict, timeout: float | None = None) -> di
 
 
 def _session(entry: dict, result: dict, start, merged: dict, environ: dict, timeout: float | None, fallback_log,
-             graceful: bool = True) -> dict:
+             quick: bool = False) -> dict:
     """The one check `status` and `test` share: an MCP session (stdio through ``start()``, or at
     the URL), a failure turned into its cause, and the self-check that can make it degraded.
     The self-check runs beside the session, so it adds nothing to the wait when it is quicker."""
@@ -157,7 +168,7 @@ def _session(entry: dict, result: dict, start, merged: dict, environ: dict, time
             how, launch = start()
             if launch is not None and _health(entry).get("command"):
                 problem = beside.submit(self_check, entry, launch, timeout)
-            report = _probe(entry, result, how, merged, environ, timeout, fallback_log, graceful)
+            report = _probe(entry, result, how, merged, environ, timeout, fallback_log, quick)
         except ClaudexError as exc:
             state = "missing env" if exc.code == "missing_env" else "unhealthy"
             return dict(result, state=state, cause=exc.code, error=exc.message, hint=exc.hint,
@@ -174,17 +185,22 @@ def _session(entry: dict, result: dict, start, merged: dict, environ: dict, time
 
 
 def _probe(entry: dict, result: dict, how, merged: dict, environ: dict, timeout: float, fallback_log,
-           graceful: bool) -> dict:
-    """The MCP session itself: at the URL (``how`` None), else the stdio command ``how``."""
+           quick: bool) -> dict:
+    """The MCP session itself: at the URL (``how`` None), else the stdio command ``how``
+    (through stdio_probe when ``quick``, else the SDK)."""
     from . import health
 
     if how is None:
         return _remote(entry, merged, environ, timeout)
     argv, env, cwd = how
+    if quick:
+        from . import stdio_probe as prober
+    else:
+        prober = health
     with tempfile.NamedTemporaryFile("w+", prefix="claudex-probe-", suffix=".log") as err:
         try:
-            return health.probe(argv, env, cwd, timeout, entry["manifest"]["server"].get("capabilities", []),
-                                err.name, label=entry["name"], graceful=graceful)
+            return prober.probe(argv, env, cwd, timeout, entry["manifest"]["server"].get("capabilities", []),
+                                err.name, label=entry["name"])
         except health.ProbeFailure:
             err.seek(0)
             result["stderr"] = [l for l in err.read().splitlines() if l.strip()][-10:] or fallback_log()
@@ -324,10 +340,17 @@ def check_all(entries: list[dict], layers: config.Layers, environ: dict, refresh
             todo.append(entry)
     if todo:
         with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(todo))) as pool:
-            checked = pool.map(lambda e: check(e, layers, environ, timeout, graceful=False), todo)
-            for entry, result in zip(todo, checked):
-                results[entry["name"]] = result
-                kept[entry["name"]] = {"at": now, "key": _key(entry, layers, environ), "result": result}
+            try:
+                checked = pool.map(lambda e: check(e, layers, environ, timeout, quick=True), todo)
+                for entry, result in zip(todo, checked):
+                    results[entry["name"]] = result
+                    kept[entry["name"]] = {"at": now, "key": _key(entry, layers, environ), "result": result}
+            except KeyboardInterrupt:  # end the servers being checked, so that no probe waits out its timeout
+                from . import stdio_probe
+
+                pool.shutdown(wait=False, cancel_futures=True)
+                stdio_probe.stop_all()
+                raise
         try:
             _results_file().parent.mkdir(parents=True, exist_ok=True)
             atomic.write_json(_results_file(), kept)

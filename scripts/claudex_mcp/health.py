@@ -1,6 +1,8 @@
 """Real MCP sessions with servers through the official SDK (imported only when called):
-initialize, tools/list (prompts/list and resources/list for the capabilities a manifest
-declares), ping, clean shutdown. Used by `test`, `status` and upgrade's health check."""
+initialize, tools/list (prompts/list and resources/list for what the server serves), ping,
+clean shutdown. Used by `test`, upgrade's health check and `status` of a remote server;
+`status` of a stdio server speaks the same steps without the SDK (stdio_probe, which says why).
+``finish`` checks the report of either: declared capabilities served, tool schemas valid."""
 
 from __future__ import annotations
 
@@ -66,30 +68,42 @@ def _quiet_sdk(logger: logging.Logger, step: int) -> None:
             logger.propagate = _QUIET["saved"][1]
 
 
-def _check_schemas(tools) -> list[str]:
+def _check_schemas(tools: list[tuple]) -> list[str]:
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import SchemaError
 
     bad = []
-    for tool in tools:
+    for name, _, schema in tools:
         try:
-            Draft202012Validator.check_schema(tool.input_schema)
+            Draft202012Validator.check_schema(schema)
         except SchemaError as exc:
-            bad.append(f"{tool.name}: {exc.message}")
+            bad.append(f"{name}: {exc.message}")
     return bad
+
+
+def finish(report: dict, what: str, missing: list[str], tools: list[tuple]) -> dict:
+    """The report of a session that answered, once it is known to keep its promises: every
+    capability its manifest declares is served (else ``capability``), every tool's input schema
+    is a JSON Schema (else ``schema``). ``tools``: (name, description, input schema)."""
+    report["missingCapabilities"] = missing
+    report["toolDescriptions"] = {name: (description or "").strip() for name, description, _ in tools}  # for `info`
+    if missing:
+        raise ProbeFailure(f"{what} does not serve the capabilities its manifest declares: "
+                           f"{', '.join(missing)}", code="capability",
+                           hint="fix server.capabilities in the manifest, or serve them")
+    bad = _check_schemas(tools)
+    if bad:
+        raise ProbeFailure(f"invalid tool input schema: {'; '.join(bad)}", code="schema",
+                           hint="a tool's inputSchema must be a valid JSON Schema")
+    return report
 
 
 def probe(argv: list[str], env: dict[str, str] | None = None, cwd: str | None = None,
           timeout: float = DEFAULT_TIMEOUT, declared: list[str] | tuple = (), errlog: str | None = None,
-          url: str | None = None, headers: dict | None = None, label: str | None = None,
-          graceful: bool = True) -> dict:
+          url: str | None = None, headers: dict | None = None, label: str | None = None) -> dict:
     """One MCP session (stdio with ``argv``, or streamable HTTP/SSE at ``url``); the report,
     or ProbeFailure with the cause. The SDK runs the server in its own session and kills the
-    whole process group when the session ends, on success, failure or timeout.
-
-    ``graceful=False`` (status) ends a stdio server as soon as it has answered, as Claude Code's
-    `claude mcp list` does, instead of closing its stdin and waiting for it to exit: a Python
-    server's own shutdown took 0.3-1.2 s per server on a loaded machine, most of a status run."""
+    whole process group when the session ends, on success, failure or timeout."""
     import anyio
 
     async def session() -> dict:
@@ -102,12 +116,7 @@ def probe(argv: list[str], env: dict[str, str] | None = None, cwd: str | None = 
             params = StdioServerParameters(command=argv[0], args=argv[1:], env=env, cwd=cwd)
             with open(errlog or os.devnull, "a") as err:
                 async with stdio_client(params, errlog=err) as streams:
-                    report = await talk(ClientSession, streams, started)
-                    if not graceful:
-                        from . import procs
-
-                        procs.stop_tagged(PROBE_TAG, probe_id)
-                    return report
+                    return await talk(ClientSession, streams, started)
         if url.rstrip("/").endswith("/sse"):
             from mcp.client.sse import sse_client
 
@@ -134,8 +143,8 @@ def probe(argv: list[str], env: dict[str, str] | None = None, cwd: str | None = 
         return {"server": init.server_info.name, "version": init.server_info.version,
                 "protocolVersion": init.protocol_version, "latencyMs": round(latency, 1),
                 "tools": sorted(t.name for t in tools), "prompts": sorted(p.name for p in prompts),
-                "resources": sorted(str(r.uri) for r in resources), "missingCapabilities": missing,
-                "_tools": tools}
+                "resources": sorted(str(r.uri) for r in resources), "_missing": missing,
+                "_tools": [(t.name, t.description, t.input_schema) for t in tools]}
 
     async def bounded() -> dict:
         result: dict = {}
@@ -197,17 +206,8 @@ def probe(argv: list[str], env: dict[str, str] | None = None, cwd: str | None = 
             from . import procs
 
             procs.stop_tagged(PROBE_TAG, probe_id)
-    tools = result.pop("_tools")
-    result["toolDescriptions"] = {t.name: (t.description or "").strip() for t in tools}  # for `info`
-    if result["missingCapabilities"]:
-        raise ProbeFailure(f"{what} does not serve the capabilities its manifest declares: "
-                           f"{', '.join(result['missingCapabilities'])}", code="capability",
-                           hint="fix server.capabilities in the manifest, or serve them")
-    bad = _check_schemas(tools)
-    if bad:
-        raise ProbeFailure(f"invalid tool input schema: {'; '.join(bad)}", code="schema",
-                           hint="a tool's inputSchema must be a valid JSON Schema")
-    return result
+    tools, missing = result.pop("_tools"), result.pop("_missing")
+    return finish(result, what, missing, tools)
 
 
 def handshake(argv: list[str], env: dict[str, str], cwd: str, timeout: float = DEFAULT_TIMEOUT,

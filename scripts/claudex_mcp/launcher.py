@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import time
 from pathlib import Path
 
@@ -77,6 +78,26 @@ def prepare(entry: dict, layers: config.Layers, environ: dict[str, str]) -> Laun
             raise NotFound(f"{name}: command {command!r} is not on PATH", code="command_not_found",
                            hint=f"install {command}, or fix server.command in {folder}/manifest.json")
     return Launch(name, [resolved, *args], env, start_folder(name, folder, server.get("cwd"), environ), log_file(name))
+
+
+def refusal(name: str, layers: config.Layers) -> None:
+    """Raise what `claudex mcp run NAME` would refuse before it execs, without starting or
+    writing anything: a broken config layer file (run loads the layers strictly; ``layers`` may
+    have left it out), and a log or run-record folder, or log file, that is a link or not the
+    user's. For `status`, which starts what run would exec without run itself (checks.check)."""
+    for problem in layers.problems:
+        raise InvalidInput(f"{name} does not start: the {problem['layer']} config layer "
+                           f"{problem['file']} is broken", code="config_broken", path=problem["file"],
+                           hint=problem["hint"])
+    log = log_file(name)
+    for folder in (log.parent, run_record_file(name).parent):
+        safepath.real_dir(folder)
+    try:
+        st = os.lstat(log)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(st.st_mode):
+        raise safepath.unsafe(log, "is not a regular file")
 
 
 def start_folder(name: str, folder: str, cwd: str | None, environ: dict[str, str]) -> str:

@@ -2,8 +2,9 @@
 
 A figure fails only when it is more than twice as bad as its target (over 2 x `max`, under
 `min` / 2): shared machines are noisy, and that must not turn CI red; a real regression does.
-Prints one line per target; exit 1 when any failed, 2 when a figure is missing or the files
-cannot be read.
+A target may be another figure of the same file, by its path (`{"max": "claude_mcp_list_8.median_ms"}`:
+status against Claude Code timed in the same run). Prints one line per target; exit 1 when any
+failed, 2 when a figure is missing (a bench that skipped it says why) or the files cannot be read.
 
 Usage: python tests/bench/check.py [--results build] [--targets tests/bench/targets.json]
 """
@@ -37,6 +38,18 @@ def lookup(results: dict, path: str):
     return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
+def skipped(results: dict, path: str) -> str | None:
+    """The reason a bench gave for not measuring the figure at ``path`` ({"skipped": why} on the way)."""
+    value = results
+    for part in path.split("."):
+        if not isinstance(value, dict):
+            return None
+        if isinstance(value.get("skipped"), str):
+            return value["skipped"]
+        value = value.get(part)
+    return None
+
+
 def check(results_dir: Path, targets: dict) -> tuple[list[str], int]:
     """(report lines, exit code)."""
     loaded: dict[str, dict] = {}
@@ -51,12 +64,19 @@ def check(results_dir: Path, targets: dict) -> tuple[list[str], int]:
             except (OSError, ValueError, AttributeError):
                 loaded[name] = {}
         value = lookup(loaded[name], path)
-        if value is None:
-            lines.append(f"missing  {key}: not in {results_dir / name}")
+        side = "max" if "max" in target else "min"
+        limit = target[side]
+        if isinstance(limit, str):  # another figure of the same run
+            limit = lookup(loaded[name], target[side])
+        if value is None or limit is None:
+            missing = path if value is None else target[side]
+            why = skipped(loaded[name], missing)
+            lines.append(f"missing  {key}: {missing} not in {results_dir / name}" + (f" (skipped: {why})" if why else ""))
             code = max(code, 2)
             continue
-        state = verdict(value, target)
-        bound = f"< {target['max']}" if "max" in target else f"> {target['min']}"
+        state = verdict(value, {side: limit})
+        named = f"{target[side]} = {limit}" if isinstance(target[side], str) else f"{limit}"
+        bound = f"< {named}" if side == "max" else f"> {named}"
         lines.append(f"{state:7}  {key} = {value} (target {bound}; fails beyond {FACTOR:g}x)")
         if state == "fail":
             code = max(code, 1)
