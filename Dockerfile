@@ -25,8 +25,7 @@ ENV CLAUDEX_MCP_REGISTRY=/opt/mcp-servers \
     PIP_NO_CACHE_DIR=1 \
     PIP_CERT=/etc/ssl/certs/ca-certificates.crt \
     NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt \
-    SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt \
-    UV_COMPILE_BYTECODE=1
+    SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt
 COPY docker/base-packages.sh /usr/local/sbin/claudex-base-packages
 RUN claudex-base-packages "$WITH_AGENT_CLIS"
 # A TLS-intercepting proxy's CA (.build-ca.crt, written by `make image` from the host's

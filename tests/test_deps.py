@@ -76,6 +76,8 @@ def test_uv_builds_the_venv_and_the_committed_server_runs(sandbox, reg, uv_cache
     venv = reg / "installed" / "hello" / ".venv"
     config = (venv / "pyvenv.cfg").read_text()
     assert "uv = " in config and "relocatable = true" in config
+    # Compiled at install, as pip does: a read-only venv does not compile the SDK at every start.
+    assert list(venv.glob("lib/python3*/site-packages/mcp/__pycache__/__init__.cpython-*.pyc"))
     # -e ./pkg was installed as a copy inside the venv, not as a link to the staging folder
     assert imports_localpkg(reg).startswith(str(venv))
     no_staging_path_in(venv)

@@ -141,7 +141,11 @@ def _python(folder: Path, ignore_scripts: bool, prefer_cache: bool) -> str:
         # are, so they keep working after the commit renames the folder into the registry.
         _run([uv, "venv", *config, "--quiet", "--relocatable", "--python", python_for_venvs(), str(venv)],
              folder, "creating the server's venv (uv venv)", env)
-        command = [uv, "pip", "install", *config, "--python", str(venv / "bin" / "python"), "--link-mode", link]
+        # --compile-bytecode, as pip does: a server's venv may be read-only to the user who runs it
+        # (the image's registry is root's), and Python then compiles every module it imports at
+        # each start (the mcp SDK: 0.88 s instead of 0.55 s); compiling costs ~0.45 s once here.
+        command = [uv, "pip", "install", *config, "--python", str(venv / "bin" / "python"), "--link-mode", link,
+                   "--compile-bytecode"]
         if ignore_scripts:
             command += ["--only-binary", ":all:"]
         # From the cache alone when it has everything (no index round trips: 0.5 s instead of

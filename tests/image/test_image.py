@@ -162,6 +162,13 @@ def test_registry_modes_and_owners(docker, image):
     server = f"/opt/mcp-servers/installed/{SHIPPED[0]}/server.py"
     proc = run(docker, image, "sh", "-c", f"echo x >> {server}", check=False)
     assert proc.returncode != 0 and "Permission denied" in proc.stderr
+    # The mcp user cannot write bytecode there either: each Python server's venv was compiled at
+    # install, so no start compiles the SDK again.
+    listed = run(docker, image, "sh", "-c", "for v in /opt/mcp-servers/*/*/.venv; do echo \"$v\" "
+                 "$(ls $v/lib/python3*/site-packages/mcp/__pycache__/__init__.*.pyc 2>/dev/null | wc -l); done").stdout
+    venvs = dict(line.rsplit(" ", 1) for line in listed.splitlines())
+    assert len(venvs) >= len(SHIPPED), listed
+    assert all(int(count) >= 1 for count in venvs.values()), f"venvs whose mcp SDK has no bytecode: {listed}"
 
 
 def test_entrypoint_configures_claude_code_and_codex_and_status_is_healthy(docker, image):
