@@ -7,14 +7,10 @@ from __future__ import annotations
 import functools
 import json
 import sys
-from pathlib import Path
 from typing import Annotated, Any
 
-# The server's own folder first, so `docker_core` is found however the server is started.
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import docker_core  # noqa: E402
-from docker_core import DockerMgmtError  # noqa: E402
+import docker_core
+from docker_core import DockerMgmtError
 
 try:
     engine = docker_core.Docker()
@@ -22,10 +18,10 @@ except DockerMgmtError as exc:  # a malformed policy setting: fail at start, wit
     print(f"docker-mgmt: {exc}", file=sys.stderr)
     sys.exit(1)
 
-from mcp.server.mcpserver import MCPServer  # noqa: E402
-from mcp.server.mcpserver.exceptions import ToolError  # noqa: E402
-from mcp.types import ToolAnnotations  # noqa: E402
-from pydantic import Field  # noqa: E402
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import ToolAnnotations
+from pydantic import Field
 
 VERSION = "0.1.0"
 server = MCPServer(

@@ -9,22 +9,18 @@ import functools
 import inspect
 import json
 import sys
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
-# The server's own folder first, so `qdrant_core` is found however the server is started.
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+import anyio
+import anyio.from_thread
+import anyio.to_thread
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import ToolAnnotations
+from pydantic import Field
 
-import anyio  # noqa: E402
-import anyio.from_thread  # noqa: E402
-import anyio.to_thread  # noqa: E402
-from mcp.server.mcpserver import Context, MCPServer  # noqa: E402
-from mcp.server.mcpserver.exceptions import ToolError  # noqa: E402
-from mcp.types import ToolAnnotations  # noqa: E402
-from pydantic import Field  # noqa: E402
-
-import qdrant_core  # noqa: E402
-from qdrant_core import MAX_LIMIT, Point, QdrantError  # noqa: E402
+import qdrant_core
+from qdrant_core import MAX_LIMIT, Point, QdrantError
 
 VERSION = "0.1.0"
 server = MCPServer(
