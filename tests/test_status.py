@@ -400,3 +400,36 @@ def test_status_refuses_what_the_launcher_refuses(sandbox, zoo):
                          capture_output=True, text=True, env=sandbox.env, timeout=30)
     assert run.returncode != 0 and "claudex will not use it" in run.stderr, run.stderr
     assert list(elsewhere.iterdir()) == []
+
+
+def test_a_failed_check_reads_the_log_once_its_writer_is_done(sandbox):
+    """Through the launcher a server's stderr reaches its log by a writer process, which may
+    still be writing the last lines when the check sees the server gone: settled_log waits for
+    the writer's lock, and the tail then has them."""
+    import fcntl
+    import threading
+
+    from claudex_mcp import checks, launcher
+
+    log = launcher.log_file("crash")
+    log.parent.mkdir(parents=True)
+    log.write_text("--- start ---\nboom: first\n")
+    fd = os.open(log, os.O_WRONLY | os.O_APPEND)
+    fcntl.flock(fd, fcntl.LOCK_SH)  # a writer at work
+
+    def finish() -> None:
+        time.sleep(0.5)
+        os.write(fd, b"boom: the last line\n")
+        os.close(fd)  # the writer exits
+
+    writer = threading.Thread(target=finish)
+    writer.start()
+    started = time.monotonic()
+    launcher.settled_log("crash")
+    waited = time.monotonic() - started
+    writer.join()
+    assert checks.log_tail("crash")[-1] == "boom: the last line"
+    assert 0.4 < waited < 2
+    started = time.monotonic()
+    launcher.settled_log("crash")  # no writer: no wait
+    assert time.monotonic() - started < 1.5  # not the 2 s it waits for a writer that stays

@@ -122,8 +122,9 @@ def check(entry: dict, layers: config.Layers, environ: dict, timeout: float | No
             return (launch.argv, launch.env, launch.cwd), launch
         return (effective.run_argv(name, layers.project), dict(env, CLAUDEX_MCP_PROBE="1"), None), launch
 
-    # Through the launcher the server's stderr goes to its log; started directly, to the probe's own file.
-    tail = (lambda: []) if quick else (lambda: log_tail(name, 10))
+    # Through the launcher the server's stderr goes to its log (read once its writer is done);
+    # started directly, to the probe's own file.
+    tail = (lambda: []) if quick else (lambda: launcher.settled_log(name) or log_tail(name, 10))
     return _session(entry, result, start, merged, environ, timeout, tail, quick)
 
 

@@ -153,8 +153,15 @@ def log_pipe(launch: Launch) -> int:
     log's size. The writer is double-forked and in a session of its own, so the server has no
     unknown child, a signal to the server's process group does not cut the log short, and it
     ends by itself when the last writer of the pipe (the server and its children) is gone. It
-    holds nothing of the client's: stdin and stdout are /dev/null in it."""
+    holds nothing of the client's: stdin and stdout are /dev/null in it.
+
+    While it writes, the writer holds a shared flock on the log (taken here, before the fork, so
+    there is no moment without it): settled_log waits for it to let go, so that a check that saw
+    the server die reads its last lines, not the log as it was a moment before."""
+    import fcntl
+
     log_fd = open_log(launch)
+    fcntl.flock(log_fd, fcntl.LOCK_SH)
     read_fd, write_fd = os.pipe()
     middle = os.fork()
     if middle == 0:
@@ -172,6 +179,7 @@ def log_pipe(launch: Launch) -> int:
 
 
 def _write_log(read_fd: int, log_fd: int, log: Path, cap: int) -> None:
+    import fcntl
     import signal
 
     try:
@@ -199,6 +207,7 @@ def _write_log(read_fd: int, log_fd: int, log: Path, cap: int) -> None:
                         log_fd = -1
                         os.replace(log, log.with_suffix(".log.1"))
                     log_fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+                    fcntl.flock(log_fd, fcntl.LOCK_SH)
                     size = 0
                 os.write(log_fd, data)
                 size += len(data)
@@ -206,6 +215,29 @@ def _write_log(read_fd: int, log_fd: int, log: Path, cap: int) -> None:
                 continue
     finally:
         os._exit(0)
+
+
+def settled_log(name: str, wait: float = 2.0) -> None:
+    """Wait (at most ``wait`` seconds) until no log writer of ``name`` holds its log: once the
+    server is gone, its writer drains the pipe, writes the last lines and exits."""
+    import fcntl
+
+    try:
+        fd = os.open(log_file(name), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except OSError:
+                if time.monotonic() >= deadline:
+                    return
+                time.sleep(0.02)
+    finally:
+        os.close(fd)
 
 
 def record_start(launch: Launch, project: Project | None, pid: int | None = None) -> None:
