@@ -165,12 +165,13 @@ def test_ctrl_c_in_status_ends_every_server_at_once(sandbox):
     from conftest import ROOT
 
     proc = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "claudex"), "mcp", "status", "--json"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(sandbox.env, CLAUDEX_TEST_MARK=mark))
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=dict(sandbox.env, CLAUDEX_TEST_MARK=mark))
     try:
         deadline = time.monotonic() + 30
         while len(_marked(mark)) < 3 and time.monotonic() < deadline:  # status and both servers
             time.sleep(0.05)
-        assert len(_marked(mark)) >= 3, (proc.poll(), proc.stdout.read() if proc.poll() is not None else "", proc.stderr.read() if proc.poll() is not None else "")
+        assert len(_marked(mark)) >= 3, proc.poll() is not None and proc.communicate()
         interrupted = time.monotonic()
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=20)

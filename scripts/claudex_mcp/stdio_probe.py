@@ -162,9 +162,10 @@ def probe(argv: list[str], env: dict[str, str], cwd: str | None = None, timeout:
             proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, cwd=cwd,
                                     env={**env, PROBE_TAG: probe_id}, start_new_session=True)
         except OSError as exc:
+            missing = isinstance(exc, (FileNotFoundError, PermissionError))
             raise ProbeFailure(f"{what} could not be started: {exc.strerror or exc}",
-                               code="command_not_found" if isinstance(exc, (FileNotFoundError, PermissionError))
-                               else "failed", hint="reinstall the server, or fix server.command in its manifest") from None
+                               code="command_not_found" if missing else "failed",
+                               hint="reinstall the server, or fix server.command in its manifest") from None
     with _RUNNING_LOCK:
         _RUNNING[proc.pid] = proc
     session = _Session(proc, deadline, what)
@@ -196,8 +197,9 @@ def probe(argv: list[str], env: dict[str, str], cwd: str | None = None, timeout:
               "latencyMs": round(latency, 1), "tools": sorted(t["name"] for t in tools),
               "prompts": sorted(p["name"] for p in prompts), "resources": sorted(r["uri"] for r in resources)}
     missing = [c for c in declared if served.get(CAPABILITY_FIELDS.get(c, c)) is None]
-    return finish(report, what, missing, [(t["name"], t["description"] if isinstance(t.get("description"), str) else None, t["inputSchema"])
-                                          for t in tools])
+    described = [(t["name"], t.get("description") if isinstance(t.get("description"), str) else None,
+                  t["inputSchema"]) for t in tools]
+    return finish(report, what, missing, described)
 
 
 def _end(proc: subprocess.Popen) -> None:

@@ -71,7 +71,8 @@ def check(results_dir: Path, targets: dict) -> tuple[list[str], int]:
         if value is None or limit is None:
             missing = path if value is None else target[side]
             why = skipped(loaded[name], missing)
-            lines.append(f"missing  {key}: {missing} not in {results_dir / name}" + (f" (skipped: {why})" if why else ""))
+            lines.append(f"missing  {key}: {missing} not in {results_dir / name}"
+                         + (f" (skipped: {why})" if why else ""))
             code = max(code, 2)
             continue
         state = verdict(value, {side: limit})
