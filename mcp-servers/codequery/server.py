@@ -10,14 +10,28 @@ import json
 import sys
 from typing import Annotated, Any, Literal
 
+import cq_diff
+import cq_index
+from cq_errors import CodequeryError
+
+
+def self_check() -> int:
+    """`python server.py --check`, the manifest's healthCheck.command: cq_index.check()'s report
+    as JSON on stdout ({"ok", "problems", "hint"?}); exit 0 when search and chat can work, else 1."""
+    report = cq_index.check()
+    sys.stdout.write(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    return 0 if report["ok"] else 1
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--check"]:
+    # Answered before the SDK and pydantic are imported: `status` runs it beside every session,
+    # and that import was most of its cost (0.6 s of CPU; 0.1 s without).
+    sys.exit(self_check())
+
 import anyio
 import anyio.from_thread
 import anyio.to_thread
 from pydantic import Field
-
-import cq_diff
-import cq_index
-from cq_errors import CodequeryError
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
@@ -157,9 +171,7 @@ async def cq_apply_diff(
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args == ["--check"]:
-        report = cq_index.check()
-        sys.stdout.write(json.dumps(report, indent=2, sort_keys=True) + "\n")
-        return 0 if report["ok"] else 1
+        return self_check()
     if args:
         sys.stderr.write("usage: server.py [--check]\n")
         return 2
