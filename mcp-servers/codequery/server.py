@@ -10,23 +10,14 @@ import json
 import sys
 from typing import Annotated, Any, Literal
 
+import claudex_server
 import cq_diff
 import cq_index
 from cq_errors import CodequeryError
 
-
-def self_check() -> int:
-    """`python server.py --check`, the manifest's healthCheck.command: cq_index.check()'s report
-    as JSON on stdout ({"ok", "problems", "hint"?}); exit 0 when search and chat can work, else 1."""
-    report = cq_index.check()
-    sys.stdout.write(json.dumps(report, indent=2, sort_keys=True) + "\n")
-    return 0 if report["ok"] else 1
-
-
 if __name__ == "__main__" and sys.argv[1:] == ["--check"]:
-    # Answered before the SDK and pydantic are imported: `status` runs it beside every session,
-    # and that import was most of its cost (0.6 s of CPU; 0.1 s without).
-    sys.exit(self_check())
+    # The self-check (healthCheck.command), answered before the SDK is imported: see claudex_server.
+    sys.exit(claudex_server.self_check(cq_index.check))
 
 import anyio
 import anyio.from_thread
@@ -168,22 +159,15 @@ async def cq_apply_diff(
     return result
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if args == ["--check"]:
-        return self_check()
-    if args:
-        sys.stderr.write("usage: server.py [--check]\n")
-        return 2
+def _start() -> None:
     try:
         state.settings.resolve_root(None)
     except CodequeryError as exc:  # said once in the log; each tool says it too
         sys.stderr.write(f"codequery server: {exc}\n")
-    try:
-        server.run("stdio")
-    except KeyboardInterrupt:  # Ctrl-C on a terminal: a person ended it, nothing failed
-        return 130
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return claudex_server.serve(server, argv, cq_index.check, start=_start)
 
 
 if __name__ == "__main__":

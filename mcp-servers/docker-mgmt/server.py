@@ -5,26 +5,16 @@ commands in them under a safety policy. Thin tools over docker_core; run with `p
 from __future__ import annotations
 
 import functools
-import json
 import sys
 from typing import Annotated, Any
 
+import claudex_server
 import docker_core
 from docker_core import DockerMgmtError
 
-
-def self_check() -> int:
-    """`python server.py --check`, the manifest's healthCheck.command: docker_core.check()'s report
-    as JSON on stdout ({"ok", "problems", "hint"?}); exit 0 when the daemon answers, else 1."""
-    report = docker_core.check()
-    sys.stdout.write(json.dumps(report, indent=2, sort_keys=True) + "\n")
-    return 0 if report["ok"] else 1
-
-
 if __name__ == "__main__" and sys.argv[1:] == ["--check"]:
-    # Answered before the SDK and pydantic are imported: `status` runs it beside every session,
-    # and that import was most of its cost (0.6 s of CPU; 0.1 s without).
-    sys.exit(self_check())
+    # The self-check (healthCheck.command), answered before the SDK is imported: see claudex_server.
+    sys.exit(claudex_server.self_check(docker_core.check))
 
 try:
     engine = docker_core.Docker()
@@ -145,17 +135,7 @@ def docker_stats(
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if args == ["--check"]:
-        return self_check()
-    if args:
-        sys.stderr.write("usage: server.py [--check]\n")
-        return 2
-    try:
-        server.run("stdio")
-    except KeyboardInterrupt:  # Ctrl-C on a terminal: a person ended it, nothing failed
-        return 130
-    return 0
+    return claudex_server.serve(server, argv, docker_core.check)
 
 
 if __name__ == "__main__":

@@ -12,23 +12,14 @@ import json
 import sys
 from typing import Annotated, Literal
 
+import claudex_server
 import claudex_llm
 import llm_core
 from claudex_llm import LLMError
 
-
-def self_check() -> int:
-    """`python server.py --check`, the manifest's healthCheck.command: llm_core.check()'s report
-    as JSON on stdout ({"ok", "problems", "hint"?}); exit 0 when a provider can be used, else 1."""
-    report = llm_core.check()
-    sys.stdout.write(json.dumps(report, indent=2, sort_keys=True) + "\n")
-    return 0 if report["ok"] else 1
-
-
 if __name__ == "__main__" and sys.argv[1:] == ["--check"]:
-    # Answered before the SDK and pydantic are imported: `status` runs it beside every session,
-    # and that import was most of its cost (0.6 s of CPU; 0.1 s without).
-    sys.exit(self_check())
+    # The self-check (healthCheck.command), answered before the SDK is imported: see claudex_server.
+    sys.exit(claudex_server.self_check(llm_core.check))
 
 from pydantic import BaseModel, Field
 
@@ -186,22 +177,14 @@ async def llm_usage() -> Annotated[CallToolResult, UsageReply]:
                           structured_content=reply.model_dump(mode="json"))
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if args == ["--check"]:
-        return self_check()
-    if args:
-        sys.stderr.write("usage: server.py [--check]\n")
-        return 2
+def _start() -> None:
     llm_core.configure_logging()
-    report = llm_core.check()
-    for problem in report["problems"]:  # said once in the log; each call says it too
+    for problem in llm_core.check()["problems"]:  # said once in the log; each call says it too
         sys.stderr.write(f"llm-wrapper server: {problem}\n")
-    try:
-        server.run("stdio")
-    except KeyboardInterrupt:  # Ctrl-C on a terminal: a person ended it, nothing failed
-        return 130
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return claudex_server.serve(server, argv, llm_core.check, start=_start)
 
 
 if __name__ == "__main__":

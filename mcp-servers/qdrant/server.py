@@ -7,26 +7,16 @@ from __future__ import annotations
 
 import functools
 import inspect
-import json
 import sys
 from typing import Annotated, Any, Literal
 
+import claudex_server
 import qdrant_core
 from qdrant_core import MAX_LIMIT, Point, QdrantError
 
-
-def self_check() -> int:
-    """`python server.py --check`, the manifest's healthCheck.command: qdrant_core.check()'s report
-    as JSON on stdout ({"ok", "problems", "hint"?}); exit 0 when the store can be used, else 1."""
-    report = qdrant_core.check()
-    sys.stdout.write(json.dumps(report, indent=2, sort_keys=True) + "\n")
-    return 0 if report["ok"] else 1
-
-
 if __name__ == "__main__" and sys.argv[1:] == ["--check"]:
-    # Answered before the SDK and pydantic are imported: `status` runs it beside every session,
-    # and that import was most of its cost (0.6 s of CPU; 0.1 s without).
-    sys.exit(self_check())
+    # The self-check (healthCheck.command), answered before the SDK is imported: see claudex_server.
+    sys.exit(claudex_server.self_check(qdrant_core.check))
 
 import anyio
 import anyio.from_thread
@@ -183,19 +173,7 @@ def qdrant_delete(
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if args == ["--check"]:
-        return self_check()
-    if args:
-        sys.stderr.write("usage: server.py [--check]\n")
-        return 2
-    try:
-        server.run("stdio")
-    except KeyboardInterrupt:  # Ctrl-C on a terminal: a person ended it, nothing failed
-        sys.exit(130)
-    finally:
-        store.close()
-    return 0
+    return claudex_server.serve(server, argv, qdrant_core.check, stop=store.close)
 
 
 if __name__ == "__main__":

@@ -159,8 +159,6 @@ def _session(entry: dict, result: dict, start, merged: dict, environ: dict, time
     The self-check runs beside the session, so it adds nothing to the wait when it is quicker."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from . import health
-
     timeout = timeout or float(_health(entry).get("timeout", DEFAULT_TIMEOUT))
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=1) as beside:

@@ -7,28 +7,18 @@ exit 0 when Codex is installed and has credentials, 1 when not).
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sys
 from typing import Annotated
 
+import claudex_server
 import codex_cli
 from codex_cli import CodexError, Settings
 
-
-def self_check() -> int:
-    """`python server.py --check`, the manifest's healthCheck.command: codex_cli.check()'s report
-    as JSON on stdout ({"ok", "problems", "hint"?}); exit 0 when the Codex CLI can be used, else 1."""
-    report = codex_cli.check()
-    sys.stdout.write(json.dumps(report, indent=2, sort_keys=True) + "\n")
-    return 0 if report["ok"] else 1
-
-
 if __name__ == "__main__" and sys.argv[1:] == ["--check"]:
-    # Answered before the SDK and pydantic are imported: `status` runs it beside every session,
-    # and that import was most of its cost (0.6 s of CPU; 0.1 s without).
-    sys.exit(self_check())
+    # The self-check (healthCheck.command), answered before the SDK is imported: see claudex_server.
+    sys.exit(claudex_server.self_check(codex_cli.check))
 
 import anyio
 from pydantic import BaseModel, Field
@@ -202,13 +192,7 @@ def _stop_runs_on_signal() -> None:
         signal.signal(sig, handler)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if args == ["--check"]:
-        return self_check()
-    if args:
-        sys.stderr.write("usage: server.py [--check]\n")
-        return 2
+def _start() -> None:
     _stop_runs_on_signal()
     try:
         settings = Settings.from_env()
@@ -216,13 +200,10 @@ def main(argv: list[str] | None = None) -> int:
             sys.stderr.write(f"codex server: {settings.codex_bin!r} not found; {codex_cli.INSTALL_HINT}\n")
     except CodexError as exc:
         sys.stderr.write(f"codex server: {exc}\n")
-    try:
-        server.run("stdio")
-    except KeyboardInterrupt:  # Ctrl-C on a terminal: a person ended it, nothing failed
-        return 130
-    finally:
-        codex_cli.kill_all_groups()
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return claudex_server.serve(server, argv, codex_cli.check, start=_start, stop=codex_cli.kill_all_groups)
 
 
 if __name__ == "__main__":
