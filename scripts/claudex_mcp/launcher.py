@@ -85,7 +85,8 @@ def refusal(name: str, layers: config.Layers) -> None:
     writing anything: a broken config layer file (run loads the layers strictly; ``layers`` may
     have left it out), and a log or run-record folder, or log file, that is a link or not the
     user's. For `status`, which starts what run would exec without run itself (checks.check)."""
-    for problem in layers.problems:
+    if layers.problems:
+        problem = layers.problems[0]
         raise InvalidInput(f"{name} does not start: the {problem['layer']} config layer "
                            f"{problem['file']} is broken", code="config_broken", path=problem["file"],
                            hint=problem["hint"])
