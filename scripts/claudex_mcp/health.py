@@ -98,15 +98,18 @@ def finish(report: dict, what: str, missing: list[str], tools: list[tuple]) -> d
     return report
 
 
-def probe(argv: list[str], env: dict[str, str] | None = None, cwd: str | None = None,
-          timeout: float = DEFAULT_TIMEOUT, declared: list[str] | tuple = (), errlog: str | None = None,
-          url: str | None = None, headers: dict | None = None, label: str | None = None) -> dict:
-    """One MCP session (stdio with ``argv``, or streamable HTTP/SSE at ``url``); the report,
-    or ProbeFailure with the cause. The SDK runs the server in its own session and kills the
-    whole process group when the session ends, on success, failure or timeout."""
+def sdk_session(talk, *, argv: list[str] | None = None, env: dict[str, str] | None = None,
+                cwd: str | None = None, errlog: str | None = None, url: str | None = None,
+                headers: dict | None = None, timeout: float = DEFAULT_TIMEOUT, label: str | None = None):
+    """``await talk(client, started)`` in one SDK session (a ClientSession, not yet initialized;
+    ``started``: perf_counter before the connection): stdio with ``argv``, or streamable
+    HTTP/SSE at ``url``. Its value, or ProbeFailure with the cause (timeout, not_mcp, crashed,
+    command_not_found, failed). The SDK runs a stdio server in its own process group; what
+    it starts carries PROBE_TAG and is ended with the session, on every way out. Used by
+    `probe` (test, upgrade, remote status) and toolcall (`call`)."""
     import anyio
 
-    async def session() -> dict:
+    async def connect():
         from mcp import ClientSession
 
         started = time.perf_counter()
@@ -116,42 +119,28 @@ def probe(argv: list[str], env: dict[str, str] | None = None, cwd: str | None = 
             params = StdioServerParameters(command=argv[0], args=argv[1:], env=env, cwd=cwd)
             with open(errlog or os.devnull, "a") as err:
                 async with stdio_client(params, errlog=err) as streams:
-                    return await talk(ClientSession, streams, started)
+                    async with ClientSession(streams[0], streams[1]) as client:
+                        return await talk(client, started)
         if url.rstrip("/").endswith("/sse"):
             from mcp.client.sse import sse_client
 
             async with sse_client(url, headers=headers) as streams:
-                return await talk(ClientSession, streams, started)
+                async with ClientSession(streams[0], streams[1]) as client:
+                    return await talk(client, started)
         from mcp.client.streamable_http import streamable_http_client
         from mcp.shared._httpx_utils import create_mcp_http_client
 
         async with create_mcp_http_client(headers=headers) as http:
             async with streamable_http_client(url, http_client=http) as streams:
-                return await talk(ClientSession, streams, started)
+                async with ClientSession(streams[0], streams[1]) as client:
+                    return await talk(client, started)
 
-    async def talk(client_class, streams, started: float) -> dict:
-        read, write = streams[0], streams[1]
-        async with client_class(read, write) as client:
-            init = await client.initialize()
-            latency = (time.perf_counter() - started) * 1000
-            served = init.capabilities
-            missing = [c for c in declared if getattr(served, CAPABILITY_FIELDS.get(c, c), None) is None]
-            tools = (await client.list_tools()).tools if served.tools is not None else []
-            prompts = (await client.list_prompts()).prompts if served.prompts is not None else []
-            resources = (await client.list_resources()).resources if served.resources is not None else []
-            await client.send_ping()
-        return {"server": init.server_info.name, "version": init.server_info.version,
-                "protocolVersion": init.protocol_version, "latencyMs": round(latency, 1),
-                "tools": sorted(t.name for t in tools), "prompts": sorted(p.name for p in prompts),
-                "resources": sorted(str(r.uri) for r in resources), "_missing": missing,
-                "_tools": [(t.name, t.description, t.input_schema) for t in tools]}
-
-    async def bounded() -> dict:
-        result: dict = {}
+    async def bounded():
+        answer: list = []
         with anyio.fail_after(timeout):
             async with anyio.create_task_group() as group:
                 async def run() -> None:
-                    result.update(await session())
+                    answer.append(await connect())
                     group.cancel_scope.cancel()
 
                 async def watch() -> None:  # a non-MCP line will never be answered: stop at once
@@ -161,9 +150,9 @@ def probe(argv: list[str], env: dict[str, str] | None = None, cwd: str | None = 
 
                 group.start_soon(run)
                 group.start_soon(watch)
-        if not result:
+        if not answer:
             raise RuntimeError("no answer")
-        return result
+        return answer[0]
 
     # Everything the probed server starts carries this mark, so that what it forked and forgot
     # is ended with it: the SDK kills the process group only when the server outlives the
@@ -182,7 +171,7 @@ def probe(argv: list[str], env: dict[str, str] | None = None, cwd: str | None = 
     logger.addHandler(noise)
     what = label or url or argv[0]
     try:
-        result = anyio.run(bounded)
+        return anyio.run(bounded)
     except TimeoutError:
         raise ProbeFailure(f"no MCP answer from {what} within {timeout:g} s", code="timeout",
                            hint="the server may wait for something, or start too slowly; see its log") from None
@@ -206,8 +195,33 @@ def probe(argv: list[str], env: dict[str, str] | None = None, cwd: str | None = 
             from . import procs
 
             procs.stop_tagged(PROBE_TAG, probe_id)
+
+
+def probe(argv: list[str], env: dict[str, str] | None = None, cwd: str | None = None,
+          timeout: float = DEFAULT_TIMEOUT, declared: list[str] | tuple = (), errlog: str | None = None,
+          url: str | None = None, headers: dict | None = None, label: str | None = None) -> dict:
+    """One MCP session (stdio with ``argv``, or streamable HTTP/SSE at ``url``): initialize,
+    the listings the server serves, ping; the report, or ProbeFailure with the cause."""
+
+    async def talk(client, started: float) -> dict:
+        init = await client.initialize()
+        latency = (time.perf_counter() - started) * 1000
+        served = init.capabilities
+        missing = [c for c in declared if getattr(served, CAPABILITY_FIELDS.get(c, c), None) is None]
+        tools = (await client.list_tools()).tools if served.tools is not None else []
+        prompts = (await client.list_prompts()).prompts if served.prompts is not None else []
+        resources = (await client.list_resources()).resources if served.resources is not None else []
+        await client.send_ping()
+        return {"server": init.server_info.name, "version": init.server_info.version,
+                "protocolVersion": init.protocol_version, "latencyMs": round(latency, 1),
+                "tools": sorted(t.name for t in tools), "prompts": sorted(p.name for p in prompts),
+                "resources": sorted(str(r.uri) for r in resources), "_missing": missing,
+                "_tools": [(t.name, t.description, t.input_schema) for t in tools]}
+
+    result = sdk_session(talk, argv=argv, env=env, cwd=cwd, errlog=errlog, url=url, headers=headers,
+                         timeout=timeout, label=label)
     tools, missing = result.pop("_tools"), result.pop("_missing")
-    return finish(result, what, missing, tools)
+    return finish(result, label or url or argv[0], missing, tools)
 
 
 def handshake(argv: list[str], env: dict[str, str], cwd: str, timeout: float = DEFAULT_TIMEOUT,

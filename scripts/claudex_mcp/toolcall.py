@@ -2,42 +2,20 @@
 (`claudex mcp run NAME`, as its clients start it) or reached at its URL, one real MCP session
 with the official SDK (imported only here), initialize, tools/list, tools/call, shutdown.
 
-Everything the server starts carries CLAUDEX_MCP_PROBE_ID (health.PROBE_TAG) and is ended with
-it, whatever way the call ends (success, tool error, timeout, Ctrl-C).
+The session is health.sdk_session's: everything the server starts carries CLAUDEX_MCP_PROBE_ID
+(health.PROBE_TAG) and is ended with it, whatever way the call ends (success, tool error,
+timeout, Ctrl-C).
 """
 
 from __future__ import annotations
 
 import difflib
-import logging
-import os
 import time
 
 from . import config, effective, expand, health, launcher
 from .errors import ExternalFailure, InvalidInput, NotFound
 
 DEFAULT_TIMEOUT = 60.0  # the whole call: start, handshake and the tool's own work
-
-
-class _Noise(logging.Handler):
-    """What the SDK logs instead of raising: a line on the server's stdout that is not JSON-RPC."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        error = record.exc_info[1] if record.exc_info else None
-        try:
-            self.lines.append(str(error.errors()[0].get("input", "")))  # pydantic's ValidationError
-        except (AttributeError, IndexError, TypeError):
-            self.lines.append(str(error) if error is not None else record.getMessage())
-
-
-def _first_cause(exc: BaseException) -> BaseException:
-    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
-        exc = exc.exceptions[0]
-    return exc
 
 
 def parse_arguments(data: bytes, name: str) -> dict:
@@ -74,93 +52,30 @@ def call(entry: dict, layers: config.Layers, environ: dict, tool: str, arguments
 
 def _session(name: str, tool: str, arguments: dict, timeout: float, argv: list[str] | None = None,
              env: dict | None = None, url: str | None = None, headers: dict | None = None) -> dict:
-    import anyio
-
-    async def talk(streams) -> dict:
-        from mcp import ClientSession
-
-        async with ClientSession(streams[0], streams[1]) as client:
-            await client.initialize()
-            listed = [t.name for t in (await client.list_tools()).tools]
-            if tool not in listed:
-                return {"missing": listed}
-            started = time.perf_counter()
-            result = await client.call_tool(tool, arguments)
-            elapsed = (time.perf_counter() - started) * 1000
+    async def talk(client, _started: float) -> dict:
+        await client.initialize()
+        listed = [t.name for t in (await client.list_tools()).tools]
+        if tool not in listed:
+            return {"missing": listed}
+        started = time.perf_counter()
+        result = await client.call_tool(tool, arguments)
+        elapsed = (time.perf_counter() - started) * 1000
         return {"result": result.model_dump(mode="json", by_alias=True, exclude_none=True),
                 "ms": round(elapsed, 1)}
 
-    async def connect() -> dict:
-        if url is None:
-            from mcp.client.stdio import StdioServerParameters, stdio_client
-
-            params = StdioServerParameters(command=argv[0], args=argv[1:], env=env)
-            with open(os.devnull, "w") as err:  # the launcher sends the server's stderr to its log
-                async with stdio_client(params, errlog=err) as streams:
-                    return await talk(streams)
-        if url.rstrip("/").endswith("/sse"):
-            from mcp.client.sse import sse_client
-
-            async with sse_client(url, headers=headers) as streams:
-                return await talk(streams)
-        from mcp.client.streamable_http import streamable_http_client
-        from mcp.shared._httpx_utils import create_mcp_http_client
-
-        async with create_mcp_http_client(headers=headers) as http:
-            async with streamable_http_client(url, http_client=http) as streams:
-                return await talk(streams)
-
-    async def session() -> dict:
-        answer: dict = {}
-        with anyio.fail_after(timeout):
-            async with anyio.create_task_group() as group:
-                async def run() -> None:
-                    answer.update(await connect())
-                    group.cancel_scope.cancel()
-
-                async def watch() -> None:  # a line that is not JSON-RPC will never be answered: stop now
-                    while not noise.lines:
-                        await anyio.sleep(0.05)
-                    group.cancel_scope.cancel()
-
-                group.start_soon(run)
-                group.start_soon(watch)
-        return answer
-
-    noise = _Noise()
-    logger = logging.getLogger("mcp")
-    logger.addHandler(noise)  # also keeps the SDK's tracebacks about such lines off stderr
-    probe_id = None
-    if url is None:
-        import secrets
-
-        probe_id = secrets.token_hex(8)
-        env = {**(env or {}), health.PROBE_TAG: probe_id}
-    try:
-        answer = anyio.run(session)
-    except TimeoutError:
-        raise ExternalFailure(f"{name}: no answer within {timeout:g} s", code="timeout",
-                              hint=f"give it longer (--timeout), or see 'claudex mcp logs {name}'") from None
-    except Exception as exc:  # the SDK raises many kinds; the cause is what matters here
-        cause = _first_cause(exc)
-        if noise.lines:
-            answer = {}
-        elif "Connection closed" in str(cause) or isinstance(cause, (BrokenPipeError, EOFError)):
+    try:  # the launcher sends a stdio server's stderr to its log: no errlog here
+        answer = health.sdk_session(talk, argv=argv, env=env, url=url, headers=headers, timeout=timeout, label=name)
+    except health.ProbeFailure as exc:
+        if exc.code == "timeout":
+            raise ExternalFailure(f"{name}: no answer within {timeout:g} s", code="timeout",
+                                  hint=f"give it longer (--timeout), or see 'claudex mcp logs {name}'") from None
+        if exc.code == "crashed":
             said = _last_words(name) if url is None else ""
             raise ExternalFailure(f"{name} exited before answering" + (f"; its log ends: {said}" if said else ""),
                                   code="crashed", hint=f"see the whole log: claudex mcp logs {name}") from None
-        else:
-            raise ExternalFailure(f"the MCP session with {name} failed: {type(cause).__name__}: {cause}",
-                                  code="session_failed", hint=f"see 'claudex mcp logs {name}'") from None
-    finally:
-        logger.removeHandler(noise)
-        if probe_id is not None:
-            from . import procs
-
-            procs.stop_tagged(health.PROBE_TAG, probe_id)
-    if noise.lines and not answer:
-        raise ExternalFailure(f"{name} answered with something that is not MCP: {noise.lines[0][:200]}",
-                              code="not_mcp", hint="a stdio server may write only JSON-RPC on stdout; logs go to stderr")
+        if exc.code == "not_mcp":
+            raise
+        raise ExternalFailure(exc.message, code="session_failed", hint=f"see 'claudex mcp logs {name}'") from None
     if "missing" in answer:
         close = difflib.get_close_matches(tool, answer["missing"], n=3)
         raise NotFound(f"{name} has no tool {tool!r}", code="no_tool",
