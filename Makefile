@@ -11,7 +11,7 @@ SHARED_PACKAGES := $(wildcard mcp-servers/lib/*/pyproject.toml)
 # The verbs: one module each in the dispatcher's commands folder (tasks.py reads the same folder).
 MCP_VERBS := $(subst _,-,$(basename $(notdir $(wildcard scripts/claudex_mcp/cli/commands/[a-z]*.py))))
 
-.PHONY: install test run bench bench-check docs clean image image-test $(addprefix mcp-,$(MCP_VERBS))
+.PHONY: install test test-latest-clients run bench bench-check docs clean image image-test $(addprefix mcp-,$(MCP_VERBS))
 
 install: $(STAMP)
 
@@ -27,6 +27,10 @@ $(STAMP): pyproject.toml $(SERVER_REQUIREMENTS) $(SHARED_PACKAGES)
 
 test: $(STAMP)
 	$(INV) test
+
+# The client integration tests against the pinned clients and the newest ones: what changed.
+test-latest-clients: $(STAMP)
+	$(INV) test-latest-clients
 
 run: $(STAMP)
 	$(INV) run

@@ -142,6 +142,13 @@ def image_test(c):
         raise Exit(code=code)
 
 
+@task(name="test-latest-clients")
+def test_latest_clients(c):
+    """Run the client integration tests with the pinned clients (tests/integration/client-versions.json)
+    and with the newest Claude Code, Codex and Inspector, and say which behaviour changed."""
+    _call([sys.executable, str(ROOT / "tests" / "integration" / "latest_clients.py")])
+
+
 @task(pre=[pytest, bats, image_test])
 def test(c):
     """Run every test: pytest, bats, then the image tests."""
@@ -201,4 +208,5 @@ def run(c):
 mcp = Collection("mcp")
 for _verb, _summary in verbs().items():
     mcp.add_task(_verb_task(_verb, _summary), name=_verb)
-ns = Collection(mcp, install_dev, test, pytest, bats, bench, bench_check, docs, run, image, image_test)
+ns = Collection(mcp, install_dev, test, pytest, bats, bench, bench_check, docs, run, image, image_test,
+                test_latest_clients)

@@ -123,6 +123,29 @@ def test_docker_entrypoint_generates_then_execs(sandbox, setup):
     assert "qdrant" in json.loads((sandbox.home / ".claude.json").read_text())["mcpServers"]
 
 
+def test_generate_trust_folder_marks_only_that_folder_and_keeps_the_file(sandbox, setup):
+    (sandbox.home / ".claude.json").write_text('{"numStartups": 3, "big": 1e400,\n "projects": {"/x": {"history": [1]}}}\n')
+    workspace = sandbox.root / "ws"
+    workspace.mkdir()
+    proc = sandbox.run("mcp", "generate", "--trust-folder", str(workspace))
+    assert proc.returncode == 0, proc.stderr
+    assert f"marked trusted in Claude Code" in proc.stderr and str(workspace) in proc.stderr
+    text = (sandbox.home / ".claude.json").read_text()
+    assert '"big": 1e400' in text  # the rest of the client's file keeps its bytes
+    claude = json.loads(text)
+    assert claude["projects"] == {"/x": {"history": [1]}, str(workspace): {"hasTrustDialogAccepted": True}}
+    assert "qdrant" in claude["mcpServers"]
+    again = sandbox.run("mcp", "generate", "--trust-folder", str(workspace))
+    assert again.returncode == 0 and "marked trusted" not in again.stderr  # already trusted: nothing to say
+
+
+def test_generate_trust_folder_refuses_a_missing_folder_and_writes_nothing(sandbox, setup):
+    proc = sandbox.run("mcp", "generate", "--trust-folder", str(sandbox.root / "nope"))
+    assert proc.returncode == 4, proc.stderr
+    assert json.loads(proc.stderr)["error"]["code"] == "folder_not_found"
+    assert not (sandbox.home / ".claude.json").exists()
+
+
 def test_docker_entrypoint_starts_even_when_generation_fails(sandbox):
     env = dict(sandbox.env, PATH=f"{sys.executable.rsplit('/', 1)[0]}:/usr/bin:/bin")  # no registry exists
     proc = subprocess.run([str(ROOT / "scripts" / "docker-entrypoint.sh"), "sh", "-c", "echo started; exit 7"],

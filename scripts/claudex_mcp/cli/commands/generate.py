@@ -10,6 +10,9 @@ Without --client it writes ~/.claude.json (Claude Code's user scope: seen from a
 claude-desktop, cursor, vscode.
 A project found from the working directory applies only to a file inside that project; give
 --project or --project-dir to apply its layer to a file in your home folder.
+Claude Code starts no MCP server in a folder you have not trusted (run `claude` there once and
+accept its dialog); --trust-folder DIR does what that dialog does, for DIR and the folders below
+it (the image's entrypoint uses it for CLAUDEX_CLAUDE_TRUSTED_FOLDERS; off by default).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ EXAMPLES = (
     "claudex mcp generate --client codex --json",
     "claudex mcp generate --project demo --client vscode --scope project",
     "claudex mcp generate --output -",
+    "claudex mcp generate --trust-folder .",
 )
 
 
@@ -33,12 +37,19 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     common.add_client_options(p, default_targets=True)
     common.add_project(p)
     common.add_refresh(p)
+    p.add_argument("--trust-folder", action="append", metavar="DIR", default=[],
+                   help="also mark DIR trusted in Claude Code (~/.claude.json), as accepting its trust "
+                        "dialog there does: it then starts MCP servers in DIR and below (repeatable)")
     return p
 
 
 def action(args: argparse.Namespace) -> int:
     from ... import clients, effective, generate, project
 
+    if args.trust_folder:
+        trusted = generate.trust_claude_folders(args.trust_folder)
+        if trusted["changed"]:
+            common.note(f"marked trusted in Claude Code ({trusted['target']}): " + ", ".join(trusted["trusted"]))
     registry, index = common.registry_index(args.refresh)
     explicit = project.resolve(args.project, args.project_dir) if args.project or args.project_dir else None
     where = explicit or project.discover()
