@@ -10,7 +10,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import atomic, config, effective, launcher, paths
+from . import atomic, config, effective, jsonio, launcher, paths
+from .launcher import RUN_RECORD_BYTES
 from .errors import ClaudexError
 
 DEFAULT_TIMEOUT = 10.0
@@ -29,11 +30,10 @@ def results_file() -> Path:
 
 def log_tail(name: str, lines: int = 20) -> list[str]:
     try:
-        with open(launcher.log_file(name), "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            fh.seek(max(0, fh.tell() - 64 * 1024))
-            text = fh.read().decode("utf-8", "replace")
-    except OSError:
+        # Not through a link, never blocking on a FIFO, the last 64 KiB of a huge file only.
+        text = jsonio.read_regular(launcher.log_file(name), limit=64 * 1024, follow=False,
+                                   tail=True).decode("utf-8", "replace")
+    except (OSError, ClaudexError):
         return []
     return [line for line in text.splitlines() if line.strip()][-lines:]
 
@@ -51,8 +51,9 @@ def last_error(name: str) -> str | None:
 
 def run_record(name: str) -> dict:
     try:
-        record = json.loads(launcher.run_record_file(name).read_text())
-    except (OSError, ValueError):
+        record = json.loads(jsonio.read_regular(launcher.run_record_file(name), limit=RUN_RECORD_BYTES,
+                                                follow=False))
+    except (OSError, ValueError, ClaudexError):
         return {}
     return record if isinstance(record, dict) else {}
 

@@ -388,6 +388,25 @@ def key_types(key: str) -> set[str] | None:
 
 
 def parse_value(raw: str, key: str | None = None) -> Any:
+    """``_parse_value``, refusing what JSON would read but no layer file can carry afterwards: a
+    number that overflows to infinity (``1e999999``, written back as ``Infinity``, which no JSON
+    reader takes), a NUL or a lone surrogate."""
+    from .validation import uncarriable
+
+    value = _parse_value(raw, key)
+    found = uncarriable(value)
+    if found is not None:
+        what = {"infinite": "is a number too large for JSON (it overflows to infinity)",
+                "nul": "holds a NUL character (\\u0000)",
+                "surrogate": "holds a lone surrogate (\\ud800-\\udfff)"}[found[1]]
+        where = f" at {found[0]}" if found[0] else ""
+        raise InvalidInput(f"the value of {key or 'the setting'}{where} {what}; nothing was written",
+                           code="invalid_value", hint="write a smaller number, or the value as a string ('\"1e999999\"')"
+                           if found[1] == "infinite" else "remove that character")
+    return value
+
+
+def _parse_value(raw: str, key: str | None = None) -> Any:
     """The value of ``config set SERVER KEY RAW``, read as the key's schema wants it: the text
     itself where a string is expected (env.X, headers.X: ``60`` is the string "60"), JSON where
     JSON is needed (enabled, args, a whole env object), JSON or else a string in settings.

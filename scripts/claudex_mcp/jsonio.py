@@ -27,9 +27,33 @@ def display_name(source: str | os.PathLike) -> str:
     return "<stdin>" if str(source) == STDIN else str(source)
 
 
+def read_regular(path: str | os.PathLike, *, limit: int = MAX_DOCUMENT_BYTES, follow: bool = True,
+                 tail: bool = False) -> bytes:
+    """At most ``limit`` bytes of the regular file ``path`` (safepath.open_regular: never blocking
+    on a FIFO or a device, not through a final link unless ``follow``): the whole file,
+    InvalidInput ``too_large`` when it is bigger; with ``tail`` its last ``limit`` bytes instead
+    (a log). InvalidInput ``unsafe_path`` for a link or what is not a regular file; OSError as
+    os.open raises it otherwise."""
+    from .safepath import open_regular
+
+    fd = open_regular(Path(path), os.O_RDONLY, follow=follow)
+    with os.fdopen(fd, "rb") as fh:
+        size = os.fstat(fd).st_size
+        if tail:
+            fh.seek(max(0, size - limit))
+            return fh.read(limit)
+        if size > limit:
+            raise _too_large(str(path), size, limit)
+        data = fh.read(limit + 1)  # the file may have grown since fstat
+    if len(data) > limit:
+        raise _too_large(str(path), len(data), limit)
+    return data
+
+
 def read_bytes(source: str | os.PathLike, *, limit: int = MAX_DOCUMENT_BYTES,
                stdin: BinaryIO | None = None) -> bytes:
-    """The bytes of a file (or of stdin for ``-``), refusing directories and oversized input."""
+    """The bytes of a file (or of stdin for ``-``), refusing directories, what is not a regular
+    file (without blocking on it) and oversized input."""
     name = display_name(source)
     if str(source) == STDIN:
         stream = stdin if stdin is not None else sys.stdin.buffer
@@ -60,8 +84,7 @@ def read_bytes(source: str | os.PathLike, *, limit: int = MAX_DOCUMENT_BYTES,
         if st.st_size > limit:
             raise _too_large(name, st.st_size, limit)
         try:
-            with open(path, "rb") as fh:
-                data = fh.read(limit + 1)
+            data = read_regular(path, limit=limit)  # again on the descriptor: the file may have been swapped
         except PermissionError:
             raise InvalidInput(f"permission denied: {name}", path=name,
                                hint="check the file's permissions", code="permission_denied") from None

@@ -14,6 +14,9 @@ from .errors import InvalidInput, NotFound, UsageError
 from .index import require_valid
 from .project import Project
 
+# A run record is a few hundred bytes of JSON; anything larger in its place is not one.
+RUN_RECORD_BYTES = 64 * 1024
+
 DEFAULT_LOG_MAX_BYTES = 5 * 1024 * 1024
 EXIT_CANNOT_START = 5  # the server's command could not be executed (an external failure)
 
@@ -315,10 +318,13 @@ def stop_running(name: str, project=None) -> list[int]:
 
     from . import procs
 
+    from . import jsonio
+    from .errors import ClaudexError
+
     try:
-        record = json.loads(run_record_file(name).read_text())
+        record = json.loads(jsonio.read_regular(run_record_file(name), limit=RUN_RECORD_BYTES, follow=False))
         pid = int(record["pid"])
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, ClaudexError):
         return []
     if project is not None and (record.get("project") or {}).get("dir") != str(project.dir):
         return []

@@ -128,11 +128,12 @@ def read_marker(folder: Path) -> dict:
     from, when, and for a folder source the digest of that folder's tree."""
     import json
 
+    from .errors import ClaudexError
     from .staging import MARKER
 
     try:
-        marker = json.loads((folder / MARKER).read_text())
-    except (OSError, ValueError):
+        marker = json.loads(jsonio.read_regular(folder / MARKER, follow=False))
+    except (OSError, ValueError, ClaudexError):
         return {}
     return marker if isinstance(marker, dict) else {}
 
@@ -166,6 +167,7 @@ def reconciled(registry: Path) -> dict:
     folders. Every mutation writes this (plus its own change), so registry.json converges."""
     import json
 
+    from .errors import ClaudexError
     from .versions import parse
 
     records = read_records(registry)
@@ -173,10 +175,10 @@ def reconciled(registry: Path) -> dict:
     for name, (location, folder) in _on_disk(registry).items():
         record = dict(records.get(name) or {})
         try:
-            data = (folder / "manifest.json").read_bytes()
+            data = jsonio.read_regular(folder / "manifest.json")
             version = json.loads(data)["metadata"]["version"]
             record["manifestDigest"] = manifest_digest(data)
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, ClaudexError):
             version = None
         if not record.get("source"):
             marker = read_marker(folder)

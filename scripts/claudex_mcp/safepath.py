@@ -44,10 +44,12 @@ def real_dir(path: Path, *, create: int | None = None, private: bool = False) ->
     return True
 
 
-def open_regular(path: Path, flags: int, mode: int = 0o644) -> int:
-    """os.open without following a final symlink, refusing anything but a regular file."""
+def open_regular(path: Path, flags: int, mode: int = 0o644, *, follow: bool = False) -> int:
+    """os.open without following a final symlink (unless ``follow``), refusing anything but a
+    regular file; opened without blocking, so a FIFO or a device in its place never hangs."""
     try:
-        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NOCTTY | os.O_NONBLOCK, mode)
+        fd = os.open(path, flags | (0 if follow else os.O_NOFOLLOW) | os.O_CLOEXEC | os.O_NOCTTY | os.O_NONBLOCK,
+                     mode)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise unsafe(path, "is a symbolic link") from None

@@ -118,33 +118,61 @@ def _manifest_semantics(doc: Any, file: str) -> list[dict]:
     return found
 
 
-def unencodable(value: Any, pointer: str = "") -> str | None:
-    """The JSON pointer of the first string (key or value) that is not valid Unicode text."""
-    def bad(text: str) -> bool:
+# What JSON may hold but nothing downstream can carry: (rule, message, hint) by kind.
+_UNCARRIABLE = {
+    "surrogate": ("not_utf8", "a lone surrogate escape (\\ud800-\\udfff) is not text",
+                  "write the character itself, or a surrogate pair"),
+    "nul": ("nul-character", "a NUL character (\\u0000) cannot be part of a command, an argument, a "
+            "variable, a file name or a setting", "remove the \\u0000"),
+    "infinite": ("not-finite", "a number too large for JSON (it overflows to infinity)",
+                 "write a smaller number, or the value as a string"),
+}
+
+
+def uncarriable(value: Any, pointer: str = "") -> tuple[str, str] | None:
+    """(JSON pointer, kind) of the first value that JSON allows but no environment, argv, file or
+    later JSON writer takes: a lone surrogate or a NUL in a string or key ("surrogate", "nul"), a
+    number that overflowed to infinity ("infinite"). None when there is none."""
+    def bad(text: str) -> str | None:
+        if "\0" in text:
+            return "nul"
         try:
             text.encode("utf-8")
         except UnicodeEncodeError:
-            return True
-        return False
+            return "surrogate"
+        return None
 
     if isinstance(value, str):
-        return pointer if bad(value) else None
+        kind = bad(value)
+        return (pointer, kind) if kind else None
+    if isinstance(value, float):
+        return (pointer, "infinite") if value != value or value in (float("inf"), float("-inf")) else None
     items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
     for key, item in items:
         here = pointer + "/" + str(key).replace("~", "~0").replace("/", "~1")
-        if isinstance(key, str) and bad(key):
-            return here.encode("utf-8", "backslashreplace").decode("utf-8")
-        found = unencodable(item, here)
+        kind = bad(key) if isinstance(key, str) else None
+        if kind:
+            return here.encode("utf-8", "backslashreplace").decode("utf-8").replace("\0", "\\u0000"), kind
+        found = uncarriable(item, here)
         if found is not None:
             return found
     return None
 
 
+def uncarriable_problem(value: Any, file: str) -> dict | None:
+    """uncarriable as a validation problem."""
+    found = uncarriable(value)
+    if found is None:
+        return None
+    pointer, kind = found
+    rule, message, hint = _UNCARRIABLE[kind]
+    return _problem(file, pointer.replace("\0", "\\u0000"), rule, message, hint)
+
+
 def validate_document(doc: Any, kind: str, file: str) -> list[dict]:
-    bad = unencodable(doc)
-    if bad is not None:  # "\ud800": JSON allows it, but no environment, file or terminal takes it
-        return [_problem(file, bad, "not_utf8", "a lone surrogate escape (\\ud800-\\udfff) is not text",
-                         "write the character itself, or a surrogate pair")]
+    bad = uncarriable_problem(doc, file)
+    if bad is not None:  # "\ud800", "\u0000", 1e999: JSON allows them, no environment, argv or file takes them
+        return [bad]
     problems = [dict(p, file=file) for p in schema.validate(doc, kind)]
     if kind == "manifest":
         problems += _manifest_semantics(doc, file)

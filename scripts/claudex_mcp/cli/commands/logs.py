@@ -7,6 +7,7 @@ CLAUDEX_MCP_LOG_MAX_BYTES). -f follows it as it grows, until Ctrl-C.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -30,7 +31,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 
 
 def action(args: argparse.Namespace) -> int:
-    from ... import checks, launcher, paths
+    from ... import checks, launcher, paths, safepath
     from ...errors import NotFound, UsageError, no_server
     from ...lifecycle import check_name, server_names
 
@@ -49,6 +50,7 @@ def action(args: argparse.Namespace) -> int:
     if not path.exists():
         raise NotFound(f"{args.server} has no log yet ({path})", path=str(path), code="no_log",
                        hint="a log appears when a client starts the server through 'claudex mcp run'")
+    os.close(safepath.open_regular(path, os.O_RDONLY))  # a link or a FIFO in its place is refused, not followed
     lines = checks.log_tail(args.server, args.lines) if args.lines else []
     if args.json:
         common.write_json({"server": args.server, "file": str(path), "lines": lines})
@@ -58,7 +60,7 @@ def action(args: argparse.Namespace) -> int:
     if args.follow:
         sys.stdout.flush()
         try:
-            with open(path, "rb") as fh:
+            with open(safepath.open_regular(path, os.O_RDONLY), "rb") as fh:
                 fh.seek(0, 2)
                 while True:
                     chunk = fh.readline()
