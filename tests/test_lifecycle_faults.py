@@ -121,3 +121,18 @@ def test_eight_processes_at_once(sandbox, world):
     assert servers["keep"]["location"] == "disabled" and (registry / "disabled" / "keep").is_dir()
     assert registry_mod.reconciled(registry) == servers  # the file and the folders agree
     assert list((registry / ".staging").iterdir()) == []
+
+
+def test_a_kill_between_commit_and_record_is_reported_by_validate_and_repaired_by_any_mutation(sandbox, world):
+    """#24.9: registry.json behind the folders after a SIGKILL at "record": `validate` says so, and
+    the next mutation repairs it even when it commits nothing itself (enable of an enabled server)."""
+    registry, url = world
+    assert run(sandbox, "install", url, env={"CLAUDEX_MCP_FAULT": "record"}).returncode == -9
+    assert "echo" not in json.loads((registry / "registry.json").read_text())["servers"]
+    proc = run(sandbox, "validate", str(registry), "--json")
+    assert proc.returncode == 1
+    assert [(p["rule"], p["message"]) for p in json.loads(proc.stdout)] == [("out-of-sync", "installed/echo is not recorded")]
+    proc = run(sandbox, "enable", "keep")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((registry / "registry.json").read_text())["servers"]["echo"]["location"] == "installed"
+    assert run(sandbox, "validate", str(registry)).returncode == 0

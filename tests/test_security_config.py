@@ -266,6 +266,29 @@ def test_trusting_a_folder_lets_its_layer_apply_and_untrust_takes_it_back(sandbo
     assert "LD_PRELOAD" not in launch.env
 
 
+@pytest.mark.parametrize("link", ["file", "folder"])
+@pytest.mark.parametrize("argv", [("disable", "notes"), ("enable", "remote"), ("config", "set", "notes", "enabled", "false")])
+def test_a_linked_project_layer_is_never_written_through(sandbox, reg, link, argv):
+    """#24.5: a repository's .claudex/mcp.json (or .claudex/) that links elsewhere (here to the user
+    layer, or to a folder of its own) is refused for writing: the target keeps its bytes."""
+    user_layer(sandbox, {"apiVersion": "v1", "servers": {"notes": {"env": {"MODE": "mine"}}}})
+    user_file = sandbox.config / "claudex" / "mcp.json"
+    repo = sandbox.home / "repo"
+    repo.mkdir()
+    elsewhere = sandbox.root / "elsewhere"
+    elsewhere.mkdir()
+    if link == "file":
+        (repo / ".claudex").mkdir()
+        (repo / ".claudex" / "mcp.json").symlink_to(user_file)
+    else:
+        (repo / ".claudex").symlink_to(elsewhere)
+    before = snapshot(sandbox.config, elsewhere)
+    error = refused(cli(sandbox, *argv, "--project-dir", str(repo)), "unsafe_path")
+    assert "symbolic link" in error["message"]
+    assert snapshot(sandbox.config, elsewhere) == before
+    assert list(elsewhere.iterdir()) == []
+
+
 def test_a_project_cannot_trust_itself(sandbox, hostile):
     doc = json.loads((hostile / ".claudex" / "mcp.json").read_text())
     doc["trustedProjects"] = [str(hostile)]

@@ -8,6 +8,7 @@ values it shadows, which is what `config explain` shows.
 from __future__ import annotations
 
 import copy
+import os
 from pathlib import Path
 TYPE_CHECKING = False  # typing costs 2 ms of start-up; it is only needed by checkers
 if TYPE_CHECKING:
@@ -282,6 +283,23 @@ def show(entry: dict, layers: Layers) -> dict:
 
 
 LAYER_MODES = {"user": 0o600, "global": 0o644, "project": 0o644}
+
+
+def _refuse_linked_project_layer(path: Path) -> None:
+    """Refuse to write ``<project>/.claudex/mcp.json`` when it or its folder is a symbolic link."""
+    import stat
+
+    from .safepath import unsafe
+
+    for part in (path.parent, path):
+        try:
+            st = os.lstat(part)
+        except FileNotFoundError:
+            continue
+        if stat.S_ISLNK(st.st_mode):
+            raise unsafe(part, "is a symbolic link in the project (a project layer is written only as a real file "
+                         "in a real .claudex folder)",
+                         f"replace the link with a real {'folder' if part == path.parent else 'file'}, or use --user")
 MAX_KEY_DEPTH = 32
 
 
@@ -291,9 +309,13 @@ def update_layer(path: Path, layer: str, change: Callable[[dict | None], dict | 
     (the current document or None in, the new one out), validate the result, refuse a literal
     secret new to a shared (global or project) layer, and write it atomically, through a
     symlink to a regular file (see atomic.target_of). The user layer, which holds secrets, is
-    written 0600, the shared layers 0644. Returns whether the file changed."""
+    written 0600, the shared layers 0644. A project layer is the project's own file: one that is
+    a link, or whose .claudex folder is one, is refused (a repository's committed link would carry
+    the write into the user layer or anywhere else). Returns whether the file changed."""
     from . import atomic, lock, secrets as detector, validation
 
+    if layer == "project":
+        _refuse_linked_project_layer(path)
     target = atomic.target_of(path)
     with lock.path_lock(target):
         current = load_layer(target)

@@ -104,6 +104,10 @@ def begin(registry: Path, op: str, report: Report = quiet, *, regenerate_clients
     with registry_lock(registry, on_wait=lambda said: report("waiting", said)):
         check_registry(registry)
         staging.recover(registry)
+        # A SIGKILL between a commit and its record left registry.json behind the folders: every
+        # mutation, whether it commits or not, starts by bringing it in line (a no-op when it is).
+        if registry_mod.write_records(registry, registry_mod.reconciled(registry)):
+            cache.invalidate()
         try:
             yield m
             if m.committed:

@@ -144,7 +144,7 @@ def default_source(location: str, folder: Path) -> dict:
     return {"type": "core"} if location == "core" else {"type": "path", "path": str(folder)}
 
 
-def _on_disk(registry: Path) -> dict[str, tuple[str, Path]]:
+def on_disk(registry: Path) -> dict[str, tuple[str, Path]]:
     import re
 
     found: dict[str, tuple[str, Path]] = {}
@@ -172,7 +172,7 @@ def reconciled(registry: Path) -> dict:
 
     records = read_records(registry)
     updated = {}
-    for name, (location, folder) in _on_disk(registry).items():
+    for name, (location, folder) in on_disk(registry).items():
         record = dict(records.get(name) or {})
         try:
             data = jsonio.read_regular(folder / "manifest.json")

@@ -302,7 +302,32 @@ def validate_registry_folder(folder: Path) -> list[dict]:
                                          f"add {MANIFEST}, or move the folder out of the registry"))
             else:
                 problems += validate_folder(server)
-    return problems
+    return problems + _sync_problems(folder)
+
+
+def _sync_problems(folder: Path) -> list[dict]:
+    """registry.json against the server folders, which are the truth: a server it does not
+    record (an install killed between its commit and its record), or records in another place
+    or not at all on disk. A registry.json that is itself invalid was reported already."""
+    from . import paths, registry as registry_mod
+
+    recorded, _ = registry_mod.read_recorded(folder)
+    if recorded is None:
+        return []
+    file = str(folder / paths.REGISTRY_FILE)
+    hint = "run 'claudex mcp cache refresh' (or any install, enable or disable): registry.json is rewritten from the folders"
+    found = []
+    on_disk = registry_mod.on_disk(folder)
+    for name, (location, _) in sorted(on_disk.items()):
+        record = recorded.get(name)
+        if record is None:
+            found.append(_problem(file, f"/servers", "out-of-sync", f"{location}/{name} is not recorded", hint))
+        elif record.get("location") != location:
+            found.append(_problem(file, f"/servers/{name}/location", "out-of-sync",
+                                  f"records {name} in {record.get('location')}/, but it is in {location}/", hint))
+    for name in sorted(set(recorded) - set(on_disk)):
+        found.append(_problem(file, f"/servers/{name}", "out-of-sync", f"records {name}, which has no folder", hint))
+    return found
 
 
 def validate_source(source: str, kind: str | None = None, *, stdin: BinaryIO | None = None) -> tuple[str, list[dict]]:
