@@ -244,6 +244,10 @@ def test_a_registry_folder_is_validated_whole(sandbox, tmp_path):
     make_server(reg / "core" / "demo")
     make_server(reg / "installed" / "other", dict(MANIFEST, metadata=dict(MANIFEST["metadata"], name="other")))
     (reg / ".staging").mkdir(exist_ok=True)
+    unrecorded = sandbox.run("mcp", "validate", "--json", str(reg))  # folders made by hand: registry.json lags
+    assert unrecorded.returncode == 1
+    assert {p["rule"] for p in json.loads(unrecorded.stdout)} == {"out-of-sync"}
+    registry_mod.reconcile(reg)
     ok = sandbox.run("mcp", "validate", str(reg))
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert ok.stdout == f"ok  {reg}: valid registry folder\n"

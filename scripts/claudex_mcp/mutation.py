@@ -104,10 +104,6 @@ def begin(registry: Path, op: str, report: Report = quiet, *, regenerate_clients
     with registry_lock(registry, on_wait=lambda said: report("waiting", said)):
         check_registry(registry)
         staging.recover(registry)
-        # A SIGKILL between a commit and its record left registry.json behind the folders: every
-        # mutation, whether it commits or not, starts by bringing it in line (a no-op when it is).
-        if registry_mod.write_records(registry, registry_mod.reconciled(registry)):
-            cache.invalidate()
         try:
             yield m
             if m.committed:
@@ -117,6 +113,11 @@ def begin(registry: Path, op: str, report: Report = quiet, *, regenerate_clients
                     assert m._undo is not None
                     m._undo()  # not recorded: not done
                     raise
+            elif registry_mod.write_records(registry, registry_mod.reconciled(registry)):
+                # A SIGKILL between a commit and its record left registry.json behind the folders:
+                # a mutation that went through brings it in line even when it committed nothing
+                # itself (a failed one changes nothing, as every user mistake).
+                cache.invalidate()
         finally:
             if m.txn is not None:
                 m.txn.remove()
