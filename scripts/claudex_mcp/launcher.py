@@ -35,6 +35,20 @@ def run_record_file(name: str) -> Path:
     return paths.state_home() / "claudex" / "run" / f"{name}.json"
 
 
+def read_run_record(name: str) -> dict:
+    """The run record of ``name`` (what record_start wrote), {} when there is none or it is not a
+    regular file holding a JSON object: read through the one safe reader (no blocking open, no
+    link, a size cap), so a FIFO or a device planted in its place never hangs a reader."""
+    from . import jsonio
+    from .errors import ClaudexError
+
+    try:
+        record = jsonio.parse(jsonio.read_bytes(run_record_file(name), limit=64 * 1024, follow_symlinks=False))
+    except ClaudexError:
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
 def _log_cap() -> int:
     try:
         return int(os.environ.get("CLAUDEX_MCP_LOG_MAX_BYTES", DEFAULT_LOG_MAX_BYTES))
@@ -310,15 +324,14 @@ def stop_running(name: str, project=None) -> list[int]:
     one is given): SIGTERM, a grace period, then SIGKILL; then whatever it started (its
     descendants, and its process group when it leads one). Only a process that is still the
     recorded server (same executable) is signalled."""
-    import json
     import signal
 
     from . import procs
 
+    record = read_run_record(name)
     try:
-        record = json.loads(run_record_file(name).read_text())
         pid = int(record["pid"])
-    except (OSError, ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError):
         return []
     if project is not None and (record.get("project") or {}).get("dir") != str(project.dir):
         return []
