@@ -532,3 +532,23 @@ def test_the_status_cache_holds_no_secret_and_is_private(sandbox):
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
     for name in ("mcp-status.json", "mcp-status.key", "mcp-registry.json", "mcp-registry.stats", "validated.json"):
         assert stat.S_IMODE((folder / name).stat().st_mode) == 0o600, name
+
+
+def test_a_secret_in_a_servers_log_is_masked_in_its_status_even_when_disabled(sandbox):
+    """The last error of a server's log (shown for a disabled server too) is masked like
+    everything else a server said, on the screen and in the kept results."""
+    from claudex_mcp import launcher
+
+    registry_mod.init(sandbox.registry)
+    add_server(sandbox.registry, "quiet", doc=m("quiet"))
+    user = sandbox.config / "claudex" / "mcp.json"
+    user.parent.mkdir(parents=True)
+    user.write_text(json.dumps({"servers": {"quiet": {"enabled": False, "env": {"DB_PASSWORD": "s3cr3t-pw"}}}}))
+    log = launcher.log_file("quiet")
+    log.parent.mkdir(parents=True)
+    log.write_text("--- start ---\nerror: login refused for s3cr3t-pw at postgres://app:pw2pw2@db/app\n")
+    code, results = status(sandbox, "--all")
+    assert results["quiet"]["state"] == "disabled"
+    assert results["quiet"]["lastError"] == "error: login refused for ******** at postgres://app:********@db/app"
+    kept = (sandbox.cache / "claudex" / "mcp-status.json").read_text()
+    assert "s3cr3t-pw" not in kept and "pw2pw2" not in kept

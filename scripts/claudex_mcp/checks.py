@@ -113,7 +113,7 @@ def check(entry: dict, layers: config.Layers, environ: dict, timeout: float | No
     _started(result, name)
     result["lastError"] = last_error(name)
     if not merged.get("enabled"):
-        return dict(result, state="disabled")
+        return scrub(dict(result, state="disabled"), secret_values(entry, merged, environ))  # its lastError
 
     def start():
         if result["transport"] != "stdio":
