@@ -510,22 +510,24 @@ def test_the_status_cache_holds_no_secret_and_is_private(sandbox):
     registry_mod.init(reg)
     add_echo_servers(reg)
     add_server(reg, "leaky", doc=m("leaky"), files={"server.py": (
-        "import os, sys\nprint('starting with', os.environ['API_KEY'], 'and', os.environ['OTHER_SECRET'],"
-        " file=sys.stderr)\nsys.exit(3)\n")})
+        "import os, sys\nprint('starting with', os.environ['API_KEY'], 'and', os.environ['OTHER_SECRET'], 'on',"
+        " os.environ['XDG_SESSION_DESKTOP'], file=sys.stderr)\nsys.exit(3)\n")})
     for name in ("echo", "leaky"):
         proc = sandbox.run("mcp", "config", "set", name, "env.API_KEY", "SECRET123")
         assert proc.returncode == 0, proc.stderr
-    sandbox.env["OTHER_SECRET"] = "hunter2hunter2"
+    sandbox.env["OTHER_SECRET"] = "ghp_" + "aB3dE5fG7h" * 4  # inherited, not the server's: masked by its shape
+    sandbox.env["XDG_SESSION_DESKTOP"] = "ubuntu-desktop"
     code, results = status(sandbox)
     assert results["echo"]["state"] == "healthy" and results["leaky"]["state"] == "unhealthy"
-    assert any("starting with ******** and ********" in line for line in results["leaky"]["stderr"]), results["leaky"]
+    # A variable with a session's name but no secret's shape, and not the server's, is left as it is.
+    assert "starting with ******** and ******** on ubuntu-desktop" in results["leaky"]["stderr"], results["leaky"]
     code, again = status(sandbox)
     assert again["echo"]["cached"] is True and again["leaky"]["cached"] is True
     assert sandbox.run("mcp", "info", "leaky").returncode == 0
     found = []
     for base in (sandbox.cache, sandbox.state):
         for path in base.rglob("*"):
-            if path.is_file() and (b"SECRET123" in path.read_bytes() or b"hunter2hunter2" in path.read_bytes()):
+            if path.is_file() and (b"SECRET123" in path.read_bytes() or b"aB3dE5fG7h" in path.read_bytes()):
                 found.append(str(path))
     assert found == []
     folder = sandbox.cache / "claudex"

@@ -170,9 +170,10 @@ def _session(entry: dict, result: dict, start, merged: dict, environ: dict, time
 
 def secret_values(entry: dict, merged: dict, environ: dict) -> list[str]:
     """The values a check's result must not carry: the literal secrets of the server's config
-    (as written and as expanded), the values its secret variables get (declared secret by the
-    manifest, or named like one: API_KEY, DB_PASSWORD...), and those of every variable of the
-    environment named like a secret (the server inherits them). Longest first; paths and
+    (as written and as expanded), the values of the server's own secret variables (those it
+    declares, unless "secret": false, or refers to under a secret name: API_KEY, DB_PASSWORD...),
+    and those of the other variables of the environment (the server inherits them all) that have
+    a secret's name and shape (sk-..., ghp_..., a long random string). Longest first; paths and
     values too short to be a credential are left out, so that a folder or a word is not masked."""
     from . import expand, secrets
 
@@ -187,8 +188,11 @@ def secret_values(entry: dict, merged: dict, environ: dict) -> list[str]:
     for name, value in (merged.get("env") or {}).items():
         if isinstance(value, str) and (name in declared or secrets.secret_name(name)):
             found.add(expand.expand(value, environ))
-    found |= {value for name, value in environ.items()
-              if (name in declared or secrets.secret_name(name)) and not value.startswith("/")}
+    own = declared | expand.references([merged.get("env"), merged.get("args"), merged.get("headers")])
+    for name, value in environ.items():
+        named = name in declared or secrets.secret_name(name)
+        if named and (name in own or secrets.secret_shape(value)) and not value.startswith("/"):
+            found.add(value)
     return sorted((v for v in found if isinstance(v, str) and len(v.strip()) >= MIN_SECRET), key=len, reverse=True)
 
 
