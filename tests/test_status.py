@@ -433,3 +433,124 @@ def test_a_failed_check_reads_the_log_once_its_writer_is_done(sandbox):
     started = time.monotonic()
     launcher.settled_log("crash")  # no writer: no wait
     assert time.monotonic() - started < 1.5  # not the 2 s it waits for a writer that stays
+
+
+def test_a_typo_in_a_config_layer_is_not_hidden_by_a_kept_healthy(sandbox):
+    """A kept "healthy" holds only while nothing it depends on changed: a syntax error in the
+    user layer (which leaves the server's merged config as it was: the broken layer is left
+    out) means no server starts, and status says so at once."""
+    reg = sandbox.registry
+    registry_mod.init(reg)
+    add_echo_servers(reg)
+    user = sandbox.config / "claudex" / "mcp.json"
+    user.parent.mkdir(parents=True)
+    user.write_text(json.dumps({"servers": {"echo-core": {"enabled": True}}}))
+    assert sandbox.run("mcp", "status", "echo", "--refresh").returncode == 0
+    kept = sandbox.run("mcp", "status", "echo")
+    assert kept.returncode == 0 and "echo: healthy (checked" in kept.stdout
+    user.write_text('{"servers": {"echo-core": {"enabled": true,}}')
+    proc = sandbox.run("mcp", "status", "echo")
+    assert proc.returncode == 1, proc.stdout
+    assert proc.stdout.startswith("echo: unhealthy\n") and "config_broken" in proc.stdout
+    assert "the user config layer is broken" in proc.stderr
+
+
+QUICK = manifest("quick", command=PY, env={"QUICK_TOKEN": "${QUICK_TOKEN}"}, requiredEnv=["QUICK_TOKEN"])
+
+
+def _touch_later(path: Path, text: str | None = None) -> None:
+    """Rewrite ``path`` (same text unless given) and move its mtime on by a second, as an edit
+    made a moment later would."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(path.read_text() if text is None else text)
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+
+
+@pytest.mark.parametrize("change", ["user layer", "global layer", "project layer", "manifest", "server file",
+                                    "venv", "nothing"])
+def test_a_change_to_any_layer_manifest_or_server_file_checks_the_server_again(sandbox, change):
+    """Every file that feeds a server's effective config (each config layer, its manifest) and
+    its folder's files (its entry script, its venv) are part of its kept result's key (stat
+    fingerprints, cheap), even when the change leaves its merged config as it was."""
+    reg = sandbox.registry
+    registry_mod.init(reg)
+    folder = add_server(reg, "quick", doc=QUICK)  # missing QUICK_TOKEN: checked without starting anything
+    project = sandbox.root / "proj"
+    (project / ".claudex").mkdir(parents=True)
+    layers = {"user layer": sandbox.config / "claudex" / "mcp.json", "global layer": reg / "config.json",
+              "project layer": project / ".claudex" / "mcp.json"}
+    for path in layers.values():
+        _touch_later(path, json.dumps({"servers": {"other": {"enabled": True}}}))
+    argv = ("mcp", "status", "quick", "--json", "--project-dir", str(project))
+    first = sandbox.run(*argv)
+    assert json.loads(first.stdout)["state"] == "missing env", first.stderr
+    assert json.loads(sandbox.run(*argv).stdout)["cached"] is True
+    if change in layers:
+        _touch_later(layers[change], json.dumps({"servers": {"other": {"enabled": False}}}))
+    elif change == "manifest":
+        _touch_later(folder / "manifest.json")  # the same bytes, rewritten
+    elif change == "server file":
+        _touch_later(folder / "server.py", "print('edited')\n")
+    elif change == "venv":
+        (folder / ".venv" / "bin").mkdir(parents=True)
+        (folder / ".venv" / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    again = json.loads(sandbox.run(*argv).stdout)
+    assert again["state"] == "missing env"
+    assert again.get("cached", False) is (change == "nothing")
+
+
+def test_the_status_cache_holds_no_secret_and_is_private(sandbox):
+    """A secret set in the config, and a secret of the environment a server prints on its
+    stderr, reach neither the results kept in the cache nor any other file of claudex's cache
+    and state; the output shows them masked. The files are 600 in a 700 folder."""
+    import stat
+
+    reg = sandbox.registry
+    registry_mod.init(reg)
+    add_echo_servers(reg)
+    add_server(reg, "leaky", doc=m("leaky"), files={"server.py": (
+        "import os, sys\nprint('starting with', os.environ['API_KEY'], 'and', os.environ['OTHER_SECRET'], 'on',"
+        " os.environ['XDG_SESSION_DESKTOP'], file=sys.stderr)\nsys.exit(3)\n")})
+    for name in ("echo", "leaky"):
+        proc = sandbox.run("mcp", "config", "set", name, "env.API_KEY", "SECRET123")
+        assert proc.returncode == 0, proc.stderr
+    sandbox.env["OTHER_SECRET"] = "ghp_" + "aB3dE5fG7h" * 4  # inherited, not the server's: masked by its shape
+    sandbox.env["XDG_SESSION_DESKTOP"] = "ubuntu-desktop"
+    code, results = status(sandbox)
+    assert results["echo"]["state"] == "healthy" and results["leaky"]["state"] == "unhealthy"
+    # A variable with a session's name but no secret's shape, and not the server's, is left as it is.
+    assert "starting with ******** and ******** on ubuntu-desktop" in results["leaky"]["stderr"], results["leaky"]
+    code, again = status(sandbox)
+    assert again["echo"]["cached"] is True and again["leaky"]["cached"] is True
+    assert sandbox.run("mcp", "info", "leaky").returncode == 0
+    found = []
+    for base in (sandbox.cache, sandbox.state):
+        for path in base.rglob("*"):
+            if path.is_file() and (b"SECRET123" in path.read_bytes() or b"aB3dE5fG7h" in path.read_bytes()):
+                found.append(str(path))
+    assert found == []
+    folder = sandbox.cache / "claudex"
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    for name in ("mcp-status.json", "mcp-status.key", "mcp-registry.json", "mcp-registry.stats", "validated.json"):
+        assert stat.S_IMODE((folder / name).stat().st_mode) == 0o600, name
+
+
+def test_a_secret_in_a_servers_log_is_masked_in_its_status_even_when_disabled(sandbox):
+    """The last error of a server's log (shown for a disabled server too) is masked like
+    everything else a server said, on the screen and in the kept results."""
+    from claudex_mcp import launcher
+
+    registry_mod.init(sandbox.registry)
+    add_server(sandbox.registry, "quiet", doc=m("quiet"))
+    user = sandbox.config / "claudex" / "mcp.json"
+    user.parent.mkdir(parents=True)
+    user.write_text(json.dumps({"servers": {"quiet": {"enabled": False, "env": {"DB_PASSWORD": "s3cr3t-pw"}}}}))
+    log = launcher.log_file("quiet")
+    log.parent.mkdir(parents=True)
+    log.write_text("--- start ---\nerror: login refused for s3cr3t-pw at postgres://app:pw2pw2@db/app\n")
+    code, results = status(sandbox, "--all")
+    assert results["quiet"]["state"] == "disabled"
+    assert results["quiet"]["lastError"] == "error: login refused for ******** at postgres://app:********@db/app"
+    kept = (sandbox.cache / "claudex" / "mcp-status.json").read_text()
+    assert "s3cr3t-pw" not in kept and "pw2pw2" not in kept

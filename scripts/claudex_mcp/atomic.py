@@ -16,11 +16,8 @@ def write_bytes(path: str | os.PathLike, data: bytes, *, mode: int = 0o644) -> b
     """Atomically replace ``path`` with ``data``. Returns False (and touches nothing) when
     the file already holds exactly these bytes, so watchers of the file stay quiet."""
     target = Path(path)
-    try:
-        if target.read_bytes() == data and (target.stat().st_mode & 0o7777) == mode:
-            return False
-    except OSError:
-        pass
+    if _holds(target, data, mode):
+        return False
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -37,6 +34,33 @@ def write_bytes(path: str | os.PathLike, data: bytes, *, mode: int = 0o644) -> b
         raise
     fsync_dir(target.parent)
     return True
+
+
+def _holds(target: Path, data: bytes, mode: int) -> bool:
+    """Whether ``target`` is already a regular file of ``mode`` holding ``data``. Looked at
+    without blocking and without following a link: a FIFO or a device in its place must not
+    hang the writer, and a symlink is replaced, never compared through."""
+    import stat
+
+    try:
+        fd = os.open(target, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size != len(data) or stat.S_IMODE(st.st_mode) != mode:
+            return False
+        found = b""
+        while len(found) <= len(data):
+            chunk = os.read(fd, len(data) + 1 - len(found))
+            if not chunk:
+                break
+            found += chunk
+        return found == data
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 def write_text(path: str | os.PathLike, text: str, *, mode: int = 0o644) -> bool:

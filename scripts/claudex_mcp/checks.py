@@ -10,8 +10,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import atomic, config, effective, jsonio, launcher, paths
-from .launcher import RUN_RECORD_BYTES
+from . import cache, config, effective, jsonio, launcher, paths
 from .errors import ClaudexError
 
 DEFAULT_TIMEOUT = 10.0
@@ -19,20 +18,28 @@ DEFAULT_INTERVAL = 30.0
 MAX_PARALLEL = 8
 
 
-def _results_file() -> Path:
-    return paths.cache_home() / "claudex" / "mcp-status.json"
+# The results file's format. A file without it is discarded whole: its keys held the merged
+# config in plain text, secrets included.
+RESULTS_FORMAT = 2
 
 
-def results_file() -> Path:
-    """Where check_all keeps its results (read by `info` and shell completion)."""
-    return _results_file()
+def kept_results() -> dict:
+    """The results check_all keeps (cache.STATUS), by server name: {"at", "key", "result"}.
+    Empty when the file is missing, corrupt, of another format or unusable (cache.read_json);
+    an entry of the wrong shape is left out. Read by `status`, `info` and shell completion."""
+    doc = cache.read_json(cache.STATUS)
+    if not isinstance(doc, dict) or doc.get("format") != RESULTS_FORMAT or not isinstance(doc.get("servers"), dict):
+        return {}
+    return {name: kept for name, kept in doc["servers"].items()
+            if isinstance(kept, dict) and isinstance(kept.get("key"), str) and isinstance(kept.get("result"), dict)
+            and isinstance(kept.get("at"), (int, float)) and not isinstance(kept.get("at"), bool)}
 
 
 def log_tail(name: str, lines: int = 20) -> list[str]:
     try:
         # Not through a link, never blocking on a FIFO, the last 64 KiB of a huge file only.
-        text = jsonio.read_regular(launcher.log_file(name), limit=64 * 1024, follow=False,
-                                   tail=True).decode("utf-8", "replace")
+        text = jsonio.read_bytes(launcher.log_file(name), limit=64 * 1024, follow_symlinks=False,
+                                 tail=True).decode("utf-8", "replace")
     except (OSError, ClaudexError):
         return []
     return [line for line in text.splitlines() if line.strip()][-lines:]
@@ -50,12 +57,7 @@ def last_error(name: str) -> str | None:
 
 
 def run_record(name: str) -> dict:
-    try:
-        record = json.loads(jsonio.read_regular(launcher.run_record_file(name), limit=RUN_RECORD_BYTES,
-                                                follow=False))
-    except (OSError, ValueError, ClaudexError):
-        return {}
-    return record if isinstance(record, dict) else {}
+    return launcher.read_run_record(name)
 
 
 def live_pid(record: dict) -> int | None:
@@ -110,7 +112,7 @@ def check(entry: dict, layers: config.Layers, environ: dict, timeout: float | No
     _started(result, name)
     result["lastError"] = last_error(name)
     if not merged.get("enabled"):
-        return dict(result, state="disabled")
+        return scrub(dict(result, state="disabled"), secret_values(entry, merged, environ))  # its lastError
 
     def start():
         if result["transport"] != "stdio":
@@ -150,14 +152,71 @@ def check_folder(entry: dict, environ: dict, timeout: float | None = None) -> di
             result["note"] = "the folder has no .venv yet (install creates it): ran with claudex's Python"
         return (argv, env, entry["folder"]), launcher.Launch(entry["name"], argv, env, entry["folder"], Path(os.devnull))
 
-    return _session(entry, result, start, {"headers": server.get("headers", {})}, environ, timeout, lambda: [])
+    return _session(entry, result, start, {"headers": server.get("headers", {}), "env": server.get("env", {})},
+                    environ, timeout, lambda: [])
 
 
 def _session(entry: dict, result: dict, start, merged: dict, environ: dict, timeout: float | None, fallback_log,
              quick: bool = False) -> dict:
     """The one check `status` and `test` share: an MCP session (stdio through ``start()``, or at
     the URL), a failure turned into its cause, and the self-check that can make it degraded.
-    The self-check runs beside the session, so it adds nothing to the wait when it is quicker."""
+    The self-check runs beside the session, so it adds nothing to the wait when it is quicker.
+    What the server said (its stderr, an error, its tools) is scrubbed of secret values: the
+    result is shown, and kept in the cache."""
+    found = _session_result(entry, result, start, merged, environ, timeout, fallback_log, quick)
+    return scrub(found, secret_values(entry, merged, environ))
+
+
+def secret_values(entry: dict, merged: dict, environ: dict) -> list[str]:
+    """The values a check's result must not carry: the literal secrets of the server's config
+    (as written and as expanded), the values of the server's own secret variables (those it
+    declares, unless "secret": false, or refers to under a secret name: API_KEY, DB_PASSWORD...),
+    and those of the other variables of the environment (the server inherits them all) that have
+    a secret's name and shape (sk-..., ghp_..., a long random string). Longest first; paths and
+    values too short to be a credential are left out, so that a folder or a word is not masked."""
+    from . import expand, secrets
+
+    declared = config.secret_names(entry)
+    found = set()
+    for key in ("env", "args", "headers", "settings"):
+        for path in secrets.secret_pointers(merged.get(key), (key,), declared):
+            value = merged
+            for part in path:
+                value = value[part]
+            found |= {value, expand.expand(value, environ)}
+    for name, value in (merged.get("env") or {}).items():
+        if isinstance(value, str) and (name in declared or secrets.secret_name(name)):
+            found.add(expand.expand(value, environ))
+    own = declared | expand.references([merged.get("env"), merged.get("args"), merged.get("headers")])
+    for name, value in environ.items():
+        named = name in declared or secrets.secret_name(name)
+        if named and (name in own or secrets.secret_shape(value)) and not value.startswith("/"):
+            found.add(value)
+    return sorted((v for v in found if isinstance(v, str) and len(v.strip()) >= MIN_SECRET), key=len, reverse=True)
+
+
+MIN_SECRET = 6  # shorter values are not masked in what servers say (a flag, a word, a port)
+
+
+def scrub(value, found: list[str]):
+    """``value`` (a result: strings, lists, objects) with each of ``found`` masked in its
+    strings, and the password of every URL in them."""
+    from . import secrets
+
+    if isinstance(value, str):
+        for secret in found:
+            if secret in value:
+                value = value.replace(secret, secrets.MASK)
+        return secrets.redact_url(value) if "://" in value else value
+    if isinstance(value, list):
+        return [scrub(v, found) for v in value]
+    if isinstance(value, dict):
+        return {k: scrub(v, found) for k, v in value.items()}
+    return value
+
+
+def _session_result(entry: dict, result: dict, start, merged: dict, environ: dict, timeout: float | None,
+                    fallback_log, quick: bool) -> dict:
     from concurrent.futures import ThreadPoolExecutor
 
     timeout = timeout or float(_health(entry).get("timeout", DEFAULT_TIMEOUT))
@@ -301,38 +360,94 @@ def _remote(entry: dict, merged: dict, environ: dict, timeout: float) -> dict:
                         label=entry["name"])
 
 
-def _key(entry: dict, layers: config.Layers, environ: dict) -> str:
-    """What a kept result depends on: the manifest, the merged config, the project, and the
-    variables the manifest names (digested: the cache file must not hold a secret), so that
-    exporting a missing key is seen at once."""
+# What a server's kept result also depends on, in its folder (besides the files its command
+# names): the manifest (a reinstall or upgrade renames a new folder in, so every inode changes),
+# what its environment is built from, and the environment (a venv made or remade, node packages).
+# Not the folder's own mtime: a server that writes a file beside itself at each start would
+# never have a result kept.
+SERVER_FILES = ("manifest.json", "pyproject.toml", "requirements.txt", "package.json", "node_modules",
+                ".venv", ".venv/pyvenv.cfg", ".venv/bin/python")
+
+
+def _stat(path: str) -> list | None:
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+
+
+def _shared_fingerprint(layers: config.Layers) -> list:
+    """What every server's kept result depends on: claudex's version, each config layer file
+    (global, project, user) as it is on disk, which of them is broken, the project and whether it
+    is trusted. A change to any layer file, even one that leaves a server's merged config as it
+    was (a typo that breaks the file), checks every server again."""
+    from . import __version__
+
+    return [RESULTS_FORMAT, __version__, [[name, str(path), _stat(path)] for name, path, _ in layers.files],
+            sorted(p["file"] for p in layers.problems), layers.trusted,
+            str(layers.project.dir) if layers.project else None]
+
+
+def _key(entry: dict, layers: config.Layers, environ: dict, shared: list, secret: bytes) -> str:
+    """What a kept result depends on, as a keyed digest: the shared fingerprint, the manifest
+    (digest) and the server's files (stat: size, mtime_ns, ctime_ns, inode), the merged config,
+    and the values of the variables the server declares or refers to, so that exporting a
+    missing key is seen at once. HMAC-SHA256 with ``secret``, a random key of this user's cache
+    (cache.STATUS_KEY), so that the results file holds no value of the config or the
+    environment, and a short secret cannot be guessed from its digest without that key."""
     import hashlib
+    import hmac
+
+    from . import expand
 
     merged, _ = config.merge(layers.sources(entry))
     server = entry["manifest"].get("server", {})
-    names = sorted({(v.get("name") if isinstance(v, dict) else v) for v in
-                    (server.get("requiredEnv") or []) + (server.get("optionalEnv") or [])} - {None}, key=str)
-    variables = hashlib.sha256(json.dumps([[n, environ.get(n)] for n in names if isinstance(n, str)]).encode()).hexdigest()
-    return json.dumps([entry.get("manifestDigest"), merged, str(layers.project.dir) if layers.project else None,
-                       variables], sort_keys=True, default=str)
+    folder = entry["folder"]
+    named = [v for v in [server.get("command"), *(merged.get("args") or [])]
+             if isinstance(v, str) and v.startswith("${SERVER_DIR}/")]
+    files = [os.path.join(folder, f) for f in SERVER_FILES] + [folder + v[len("${SERVER_DIR}"):] for v in named]
+    names = {(v.get("name") if isinstance(v, dict) else v) for v in
+             (server.get("requiredEnv") or []) + (server.get("optionalEnv") or [])}
+    names |= expand.references([server.get("command"), server.get("url"), server.get("cwd"), merged.get("args"),
+                                merged.get("env"), merged.get("headers"), _health(entry).get("command")])
+    variables = [[n, environ.get(n)] for n in sorted(n for n in names if isinstance(n, str) and n != "SERVER_DIR")]
+    material = [shared, entry.get("manifestDigest"), [_stat(f) for f in files], merged, variables]
+    # ensure_ascii: a value that is not UTF-8 (a lone surrogate from the environment) is still encoded.
+    data = json.dumps(material, sort_keys=True, default=str).encode("ascii")
+    return hmac.new(secret, data, hashlib.sha256).hexdigest()
+
+
+def _digest_key() -> bytes:
+    """The key of the results' digests: random, made once per cache (`cache clear` makes a new
+    one, and with it every kept result stale); kept apart from the results, mode 600."""
+    found = cache.read(cache.STATUS_KEY, limit=1024)
+    if found is not None and len(found) >= 32:
+        return found
+    key = os.urandom(32)
+    cache.write(cache.STATUS_KEY, key)
+    again = cache.read(cache.STATUS_KEY, limit=1024)  # two first runs at once: the key that was kept
+    return again if again is not None and len(again) >= 32 else key
 
 
 def check_all(entries: list[dict], layers: config.Layers, environ: dict, refresh: bool = False,
               timeout: float | None = None) -> list[dict]:
     """Every entry checked at once (at most MAX_PARALLEL at a time), reusing a result younger
-    than the server's healthCheck.interval unless ``refresh``."""
+    than the server's healthCheck.interval unless ``refresh`` and while its key (_key) holds."""
     from concurrent.futures import ThreadPoolExecutor
 
-    try:
-        kept = {} if refresh else json.loads(_results_file().read_text())
-    except (OSError, ValueError):
-        kept = {}
+    kept = kept_results()
+    secret = _digest_key()
+    shared = _shared_fingerprint(layers)
     now = time.time()
     results: dict[str, dict] = {}
     todo = []
+    keys = {}
     for entry in entries:
-        old = kept.get(entry["name"]) if isinstance(kept, dict) else None
+        keys[entry["name"]] = _key(entry, layers, environ, shared, secret)
+        old = None if refresh else kept.get(entry["name"])
         interval = float(_health(entry).get("interval", DEFAULT_INTERVAL))
-        if old and old.get("key") == _key(entry, layers, environ) and 0 <= now - old.get("at", 0) < interval:
+        if old and old["key"] == keys[entry["name"]] and 0 <= now - old["at"] < interval:
             # The health is the kept one, said so with its age; the process facts are read now.
             results[entry["name"]] = _started(dict(old["result"], cached=True, checkedAt=old["at"],
                                                    ageSeconds=round(now - old["at"], 1)), entry["name"])
@@ -344,18 +459,14 @@ def check_all(entries: list[dict], layers: config.Layers, environ: dict, refresh
                 checked = pool.map(lambda e: check(e, layers, environ, timeout, quick=True), todo)
                 for entry, result in zip(todo, checked):
                     results[entry["name"]] = result
-                    kept[entry["name"]] = {"at": now, "key": _key(entry, layers, environ), "result": result}
+                    kept[entry["name"]] = {"at": now, "key": keys[entry["name"]], "result": result}
             except KeyboardInterrupt:  # end the servers being checked, so that no probe waits out its timeout
                 from . import stdio_probe
 
                 pool.shutdown(wait=False, cancel_futures=True)
                 stdio_probe.stop_all()
                 raise
-        try:
-            _results_file().parent.mkdir(parents=True, exist_ok=True)
-            atomic.write_json(_results_file(), kept)
-        except OSError:
-            pass
+        cache.write_json(cache.STATUS, {"format": RESULTS_FORMAT, "servers": kept})
     return [results[e["name"]] for e in entries]
 
 

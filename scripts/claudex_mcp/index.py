@@ -32,7 +32,7 @@ def scan_server(folder: Path, location: str, recorded: dict | None) -> dict:
     manifest_file = folder / validation.MANIFEST
     manifest = None
     try:
-        data = jsonio.read_regular(manifest_file)
+        data = jsonio.read_bytes(manifest_file)
         entry["manifestDigest"] = manifest_digest(data)
         manifest = jsonio.parse(data, str(manifest_file))
     except (OSError, ClaudexError):

@@ -7,7 +7,6 @@ A reader: it reads the index, the config layers and the status results, and writ
 
 from __future__ import annotations
 
-import json
 import time
 
 from . import checks, config, secrets
@@ -93,12 +92,8 @@ def variables(entry: dict, layers: config.Layers, environ: dict) -> list[dict]:
 
 def last_check(name: str) -> dict | None:
     """``name``'s last status result with when it was taken, or None."""
-    try:
-        kept = json.loads(checks.results_file().read_text())
-        found = kept[name]
-        return dict(found["result"], checkedAt=found.get("at"))
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+    found = checks.kept_results().get(name)
+    return dict(found["result"], checkedAt=found["at"]) if found else None
 
 
 def tools(checked: dict | None) -> dict:

@@ -27,33 +27,15 @@ def display_name(source: str | os.PathLike) -> str:
     return "<stdin>" if str(source) == STDIN else str(source)
 
 
-def read_regular(path: str | os.PathLike, *, limit: int = MAX_DOCUMENT_BYTES, follow: bool = True,
-                 tail: bool = False) -> bytes:
-    """At most ``limit`` bytes of the regular file ``path`` (safepath.open_regular: never blocking
-    on a FIFO or a device, not through a final link unless ``follow``): the whole file,
-    InvalidInput ``too_large`` when it is bigger; with ``tail`` its last ``limit`` bytes instead
-    (a log). InvalidInput ``unsafe_path`` for a link or what is not a regular file; OSError as
-    os.open raises it otherwise."""
-    from .safepath import open_regular
-
-    fd = open_regular(Path(path), os.O_RDONLY, follow=follow)
-    with os.fdopen(fd, "rb") as fh:
-        size = os.fstat(fd).st_size
-        if tail:
-            fh.seek(max(0, size - limit))
-            return fh.read(limit)
-        if size > limit:
-            raise _too_large(str(path), size, limit)
-        data = fh.read(limit + 1)  # the file may have grown since fstat
-    if len(data) > limit:
-        raise _too_large(str(path), len(data), limit)
-    return data
-
-
 def read_bytes(source: str | os.PathLike, *, limit: int = MAX_DOCUMENT_BYTES,
-               stdin: BinaryIO | None = None) -> bytes:
-    """The bytes of a file (or of stdin for ``-``), refusing directories, what is not a regular
-    file (without blocking on it) and oversized input."""
+               stdin: BinaryIO | None = None, follow_symlinks: bool = True, tail: bool = False) -> bytes:
+    """The bytes of a file (or of stdin for ``-``), refusing directories and oversized input.
+
+    The one safe reader of a file: opened without blocking (a FIFO or a device in its place
+    never hangs the reader), refused unless it is a regular file (fstat of what was opened, not
+    of the name), and read to at most ``limit`` bytes. ``follow_symlinks=False`` refuses a
+    symlink too (claudex's own caches and state: code ``unsafe_path``). With ``tail`` a larger
+    file is not refused: its last ``limit`` bytes are read (a log)."""
     name = display_name(source)
     if str(source) == STDIN:
         stream = stdin if stdin is not None else sys.stdin.buffer
@@ -63,37 +45,61 @@ def read_bytes(source: str | os.PathLike, *, limit: int = MAX_DOCUMENT_BYTES,
                                code="stdin_is_terminal")
         data = stream.read(limit + 1)
     else:
-        path = Path(source)
+        fd = _open_regular(source, name, follow_symlinks)
         try:
-            st = path.stat()
-        except FileNotFoundError:
-            raise NotFound(f"no such file: {name}", path=name,
-                           hint="check the path; relative paths start at the current directory") from None
-        except PermissionError:
-            raise InvalidInput(f"permission denied: {name}", path=name,
-                               hint="check the file's permissions", code="permission_denied") from None
-        except OSError as exc:
-            raise InvalidInput(f"cannot read {name}: {exc.strerror}", path=name, code="unreadable",
-                               hint="check the path (a symlink loop? a name too long?)") from None
-        if stat.S_ISDIR(st.st_mode):
-            raise InvalidInput(f"{name} is a directory, not a file", path=name,
-                               hint="name the JSON file inside it", code="is_directory")
-        if not stat.S_ISREG(st.st_mode):
-            raise InvalidInput(f"{name} is not a regular file", path=name, code="not_a_file",
-                               hint="name a JSON file; a device, pipe or socket is not read")
-        if st.st_size > limit:
-            raise _too_large(name, st.st_size, limit)
-        try:
-            data = read_regular(path, limit=limit)  # again on the descriptor: the file may have been swapped
-        except PermissionError:
-            raise InvalidInput(f"permission denied: {name}", path=name,
-                               hint="check the file's permissions", code="permission_denied") from None
+            st = os.fstat(fd)
+            if stat.S_ISDIR(st.st_mode):
+                raise InvalidInput(f"{name} is a directory, not a file", path=name,
+                                   hint="name the JSON file inside it", code="is_directory")
+            if not stat.S_ISREG(st.st_mode):
+                raise InvalidInput(f"{name} is not a regular file", path=name, code="not_a_file",
+                                   hint="name a JSON file; a device, pipe or socket is not read")
+            if st.st_size > limit:
+                if not tail:
+                    raise _too_large(name, st.st_size, limit)
+                os.lseek(fd, st.st_size - limit, os.SEEK_SET)
+            chunks, size = [], 0
+            while size <= limit:
+                chunk = os.read(fd, min(limit + 1 - size, 1024 * 1024))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+            data = b"".join(chunks)
         except OSError as exc:
             raise InvalidInput(f"cannot read {name}: {exc.strerror}", path=name, code="unreadable",
                                hint="check that the file is readable") from None
+        finally:
+            os.close(fd)
     if len(data) > limit:
+        if tail:
+            return data[-limit:]
         raise _too_large(name, len(data), limit)
     return data
+
+
+def _open_regular(source: str | os.PathLike, name: str, follow_symlinks: bool) -> int:
+    import errno
+
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC | (0 if follow_symlinks else os.O_NOFOLLOW)
+    try:
+        return os.open(source, flags)
+    except FileNotFoundError:
+        raise NotFound(f"no such file: {name}", path=name,
+                       hint="check the path; relative paths start at the current directory") from None
+    except PermissionError:
+        raise InvalidInput(f"permission denied: {name}", path=name,
+                           hint="check the file's permissions", code="permission_denied") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP and not follow_symlinks and os.path.islink(source):
+            from .safepath import unsafe
+
+            raise unsafe(Path(source), "is a symbolic link") from None
+        if exc.errno == errno.ENXIO:  # a socket, or a FIFO opened for writing by no one
+            raise InvalidInput(f"{name} is not a regular file", path=name, code="not_a_file",
+                               hint="name a JSON file; a device, pipe or socket is not read") from None
+        raise InvalidInput(f"cannot read {name}: {exc.strerror}", path=name, code="unreadable",
+                           hint="check the path (a symlink loop? a name too long?)") from None
 
 
 def _too_large(name: str, size: int, limit: int) -> InvalidInput:

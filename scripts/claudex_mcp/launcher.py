@@ -14,9 +14,6 @@ from .errors import InvalidInput, NotFound, UsageError
 from .index import require_valid
 from .project import Project
 
-# A run record is a few hundred bytes of JSON; anything larger in its place is not one.
-RUN_RECORD_BYTES = 64 * 1024
-
 DEFAULT_LOG_MAX_BYTES = 5 * 1024 * 1024
 EXIT_CANNOT_START = 5  # the server's command could not be executed (an external failure)
 
@@ -36,6 +33,20 @@ def log_file(name: str) -> Path:
 
 def run_record_file(name: str) -> Path:
     return paths.state_home() / "claudex" / "run" / f"{name}.json"
+
+
+def read_run_record(name: str) -> dict:
+    """The run record of ``name`` (what record_start wrote), {} when there is none or it is not a
+    regular file holding a JSON object: read through the one safe reader (no blocking open, no
+    link, a size cap), so a FIFO or a device planted in its place never hangs a reader."""
+    from . import jsonio
+    from .errors import ClaudexError
+
+    try:
+        record = jsonio.parse(jsonio.read_bytes(run_record_file(name), limit=64 * 1024, follow_symlinks=False))
+    except ClaudexError:
+        return {}
+    return record if isinstance(record, dict) else {}
 
 
 def _log_cap() -> int:
@@ -313,18 +324,14 @@ def stop_running(name: str, project=None) -> list[int]:
     one is given): SIGTERM, a grace period, then SIGKILL; then whatever it started (its
     descendants, and its process group when it leads one). Only a process that is still the
     recorded server (same executable) is signalled."""
-    import json
     import signal
 
     from . import procs
 
-    from . import jsonio
-    from .errors import ClaudexError
-
+    record = read_run_record(name)
     try:
-        record = json.loads(jsonio.read_regular(run_record_file(name), limit=RUN_RECORD_BYTES, follow=False))
         pid = int(record["pid"])
-    except (OSError, ValueError, KeyError, TypeError, ClaudexError):
+    except (ValueError, KeyError, TypeError):
         return []
     if project is not None and (record.get("project") or {}).get("dir") != str(project.dir):
         return []

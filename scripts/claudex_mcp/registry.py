@@ -132,7 +132,7 @@ def read_marker(folder: Path) -> dict:
     from .staging import MARKER
 
     try:
-        marker = json.loads(jsonio.read_regular(folder / MARKER, follow=False))
+        marker = json.loads(jsonio.read_bytes(folder / MARKER, follow_symlinks=False))
     except (OSError, ValueError, ClaudexError):
         return {}
     return marker if isinstance(marker, dict) else {}
@@ -175,7 +175,7 @@ def reconciled(registry: Path) -> dict:
     for name, (location, folder) in on_disk(registry).items():
         record = dict(records.get(name) or {})
         try:
-            data = jsonio.read_regular(folder / "manifest.json")
+            data = jsonio.read_bytes(folder / "manifest.json")
             version = json.loads(data)["metadata"]["version"]
             record["manifestDigest"] = manifest_digest(data)
         except (OSError, ValueError, KeyError, TypeError, ClaudexError):

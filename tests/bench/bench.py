@@ -33,9 +33,9 @@ def time_command(argv: list[str], runs: int, env: dict) -> dict:
             "p90_ms": round(samples[int(len(samples) * 0.9) - 1], 2), "min_ms": round(samples[0], 2)}
 
 
-def make_registry(root: Path, count: int) -> Path:
-    """A registry with ``count`` small valid servers."""
-    registry = root / f"registry-{count}"
+def make_registry(root: Path, count: int, name: str | None = None, health: dict | None = None) -> Path:
+    """A registry with ``count`` small valid servers (with ``health`` as their healthCheck)."""
+    registry = root / (name or f"registry-{count}")
     for location in ("core", "installed", "disabled"):
         (registry / location).mkdir(parents=True, exist_ok=True)
     (registry / "registry.json").write_text('{"apiVersion": "v1", "servers": {}}')
@@ -43,10 +43,12 @@ def make_registry(root: Path, count: int) -> Path:
         folder = registry / ("core" if i == 0 else "installed") / f"server-{i:03d}"
         folder.mkdir()
         (folder / "server.py").write_text("print('hi')\n")
-        (folder / "manifest.json").write_text(json.dumps({
-            "apiVersion": "v1", "metadata": {"name": folder.name, "version": "1.0.0", "description": "bench"},
-            "server": {"command": "python3", "args": ["${SERVER_DIR}/server.py"], "env": {"TOKEN": "${TOKEN}"},
-                       "requiredEnv": ["TOKEN"]}}))
+        doc = {"apiVersion": "v1", "metadata": {"name": folder.name, "version": "1.0.0", "description": "bench"},
+               "server": {"command": "python3", "args": ["${SERVER_DIR}/server.py"], "env": {"TOKEN": "${TOKEN}"},
+                          "requiredEnv": ["TOKEN"]}}
+        if health:
+            doc["healthCheck"] = health
+        (folder / "manifest.json").write_text(json.dumps(doc))
     return registry
 
 
@@ -137,6 +139,18 @@ def status_times(root: Path, env: dict, runs: int) -> dict:
     result = time_command([CLAUDEX, "mcp", "status", "--refresh"], runs, dict(env, CLAUDEX_MCP_REGISTRY=str(registry)))
     single = time_command([CLAUDEX, "mcp", "test", "echo-00"], runs, dict(env, CLAUDEX_MCP_REGISTRY=str(registry)))
     return dict(result, one_server_test_median_ms=single["median_ms"], servers=20)
+
+
+def status_cached(root: Path, env: dict, runs: int) -> dict:
+    """`claudex mcp status` (no --refresh) over 100 servers whose results are kept: the cost of
+    deciding, per server, that its kept result still holds (every config layer, manifest and
+    server folder fingerprinted), not of any check. The servers lack a required variable, so
+    the first run (which fills the results) starts nothing either."""
+    registry = make_registry(root, 100, name="registry-status-100", health={"interval": 3600})
+    env = dict(env, CLAUDEX_MCP_REGISTRY=str(registry))
+    env.pop("TOKEN", None)
+    subprocess.run([CLAUDEX, "mcp", "status"], capture_output=True, env=env)  # fills the results
+    return dict(time_command([CLAUDEX, "mcp", "status"], runs, env), servers=100)
 
 
 CLAUDE_BIN = ROOT / ".tools" / "clients" / "claude-code" / "node_modules" / ".bin" / "claude"
@@ -284,6 +298,7 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run(entrypoint, capture_output=True, env=env50)
         results["entrypoint_50_servers"] = dict(time_command(entrypoint, args.runs, env50))
         results["install_small_local_server"] = dict(install_times(Path(tmp), env, args.runs))
+        results["status_cached_100_servers"] = status_cached(Path(tmp), env, args.runs)
         results["status_20_servers"] = status_times(Path(tmp), env, max(3, args.runs // 10))
         results["create_to_healthy"] = create_to_healthy(Path(tmp), env)
         results["python_server_install"] = python_server_install(Path(tmp), env, 3 if args.quick else 5,

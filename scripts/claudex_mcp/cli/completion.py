@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import os
 
 from . import dispatch
@@ -38,13 +37,13 @@ def server_names() -> list[str]:
 
 def tool_names(server: str) -> list[str]:
     """The tools ``server`` listed at its last check (`status` keeps the results)."""
-    from ..checks import results_file
+    from ..checks import kept_results
 
     try:
-        with open(results_file(), encoding="utf-8") as fh:
-            kept = json.load(fh)
-        names = kept[server]["result"].get("toolNames") or []
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        names = kept_results()[server]["result"].get("toolNames") or []
+    except (KeyError, TypeError, AttributeError):
+        return []
+    if not isinstance(names, list):
         return []
     return [n for n in names if isinstance(n, str)]
 

@@ -1,10 +1,15 @@
-"""Show or clear the registry cache: `cache stats`, `cache clear`, `cache refresh`.
+"""Show or clear claudex's cache: `cache stats`, `cache clear`, `cache refresh`.
 
 refresh also brings registry.json in line with the server folders (under the registry lock);
 every other reader only reads.
 
-The cache (${XDG_CACHE_HOME:-~/.cache}/claudex/mcp-registry.json) holds the registry index while
-the registry is unchanged and CLAUDEX_MCP_CACHE_TTL seconds (default 300) have not passed.
+The cache folder (${XDG_CACHE_HOME:-~/.cache}/claudex, mode 700, files 600) holds the registry
+index (mcp-registry.json, while the registry is unchanged and CLAUDEX_MCP_CACHE_TTL seconds,
+default 300, have not passed) and its hit counters (mcp-registry.stats), the last status results
+(mcp-status.json, under a keyed digest whose key is mcp-status.key) and the config files found
+valid (validated.json). None holds a secret value. clear removes them all (uv/, uv's package
+cache, is left to `uv cache clean`). A corrupt cache file is rebuilt; a cache folder that is a
+symbolic link or another user's is not used (stats says so in "problem").
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ EXAMPLES = (
 def build_parser(prog: str) -> argparse.ArgumentParser:
     p = common.parser(prog, __doc__, EXAMPLES)
     p.add_argument("action", choices=("stats", "clear", "refresh"),
-                   help="stats: hit rate and state; clear: remove the cache and its counters; refresh: rescan now")
+                   help="stats: hit rate and state; clear: remove every cache file; refresh: rescan now")
     common.add_json(p)
     return p
 
@@ -36,7 +41,8 @@ def action(args: argparse.Namespace) -> int:
         result = cache.stats()
         line = (f"{result['hits']} hits, {result['misses']} misses"
                 + (f", hit rate {result['hitRate']:.1%}" if result["hitRate"] is not None else "")
-                + f"; {'cached' if result['cached'] else 'empty'} ({result['file']}, ttl {result['ttl']:g} s)")
+                + f"; {'cached' if result['cached'] else 'empty'} ({result['file']}, ttl {result['ttl']:g} s)"
+                + (f"; {result['problem']}" if result.get("problem") else ""))
     elif args.action == "clear":
         result = cache.clear()
         line = f"cleared ({len(result['removed'])} files removed)"

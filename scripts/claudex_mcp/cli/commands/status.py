@@ -4,7 +4,9 @@ For each: state (healthy, degraded, unhealthy, disabled, missing env, not instal
 tool count, last start and the pid of the instance a client started (only while it runs), and
 what is wrong with its fix. Servers are checked at most 8 at a time, each within its
 healthCheck.timeout (default 10 s); a result is reused for its healthCheck.interval (default
-30 s) unless --refresh, and the table says how old it is. Degraded: the server answers MCP but
+30 s) unless --refresh or anything it depends on changed (a config layer file, the manifest, the
+server's files or venv, a variable it uses), and the table says how old it is. The kept results
+hold no secret (`claudex mcp cache clear` removes them). Degraded: the server answers MCP but
 its healthCheck.command self-check reports a problem (Codex not installed, no Docker daemon, an
 unreachable QDRANT_URL, a provider key missing). Colour follows NO_COLOR, FORCE_COLOR and
 CLICOLOR_FORCE; the table fits the terminal (--json has every detail in full).
