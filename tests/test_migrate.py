@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import sys
 import tomllib
 
 import pytest
@@ -49,7 +50,7 @@ def test_dry_run_shows_the_plan_and_changes_nothing(sandbox, home):
     assert by_name["github"]["from"] == [f"{home}/.claude.json#/mcpServers/github", f"{home}/.mcp.json#/mcpServers/github"]
     assert by_name["pg"]["scope"] == "project" and by_name["pg"]["projects"] == [str(home / "code" / "demo")]
     assert by_name["pg"]["secrets"] == {"userLayer": ["DATABASE_URL"], "export": []}
-    assert by_name["docs"]["secrets"] == {"userLayer": [], "export": ["DOCS_TOKEN"]}
+    assert by_name["docs"]["secrets"] == {"userLayer": ["DOCS_TOKEN"], "export": []}
     reasons = {s["entry"].split("#")[1]: s["reason"] for s in result["skipped"]}
     assert reasons["/mcpServers/qdrant"] == "already a claudex launcher entry"
     assert "defined differently" in reasons["/mcpServers/github"]
@@ -76,7 +77,7 @@ def test_migrate_then_rollback_byte_identical(sandbox, home):
             assert not any(s.encode() in data for s in SECRETS[:5]), path
     user = sandbox.config / "claudex" / "mcp.json"
     assert stat.S_IMODE(os.stat(user).st_mode) == 0o600
-    assert set(json.loads(user.read_text())["servers"]) == {"github", "pg", "codex"}
+    assert set(json.loads(user.read_text())["servers"]) == {"github", "pg", "codex", "docs", "sentry"}
     # The origin is recorded.
     recorded = json.loads((sandbox.registry / "registry.json").read_text())["servers"]
     origin = recorded["linear"]["source"]["origin"]
@@ -117,8 +118,6 @@ def test_migrate_then_rollback_byte_identical(sandbox, home):
     backup = sandbox.state / "claudex" / "migrations" / result["backup"]["id"]
     assert stat.S_IMODE(os.stat(backup).st_mode) == 0o700
     assert all(stat.S_IMODE(os.stat(p).st_mode) == 0o600 for p in backup.rglob("*") if p.is_file())
-    # generate still works beside the migrated entries.
-    assert sandbox.run("mcp", "generate").returncode == 0
     # Migrating again finds launcher entries only.
     again = json.loads(migrate(sandbox, "--dry-run", "--json").stdout)
     assert again["servers"] == []
@@ -187,9 +186,9 @@ def _whole(home, rel: str, original: bytes) -> bool:
     if rel.endswith(".toml"):
         servers = tomllib.loads(data.decode())["mcp_servers"]
     else:
-        from claudex_mcp.migrate import blank_jsonc
+        from claudex_mcp.jsonio import parse_jsonc
 
-        doc = json.loads(blank_jsonc(data.decode()))
+        doc = parse_jsonc(data)
         servers = doc.get("servers") or doc["mcpServers"]
     return all("run" in (entry.get("args") or []) or "url" in entry for entry in servers.values())
 
@@ -236,7 +235,8 @@ def test_a_refused_client_file_rolls_back(sandbox, home):
 def test_files_claudex_already_writes(sandbox, home):
     """After `generate`, ~/.claude.json, ~/.mcp.json and Codex's file are claudex's targets too: the
     migrated entries become its own (no "kept your entry" later), the new servers reach every
-    target, and the rollback restores them, their .bak copies and the record byte for byte."""
+    target, and the rollback restores them and the record byte for byte (generate's .bak copies
+    keep what they are: the version before its last write, with no secret of the migration)."""
     assert sandbox.run("mcp", "generate").returncode == 0
     before = everything(sandbox)
     state = sandbox.state / "claudex" / "generated.json"
@@ -250,8 +250,12 @@ def test_files_claudex_already_writes(sandbox, home):
     assert migrate(sandbox, "--rollback").returncode == 0
     after = everything(sandbox)
     registry_json = str(sandbox.registry / "registry.json")  # reconciled by the mutations: it lists core/codex now
-    assert {k: v for k, v in after.items() if k != registry_json} == {k: v for k, v in before.items() if k != registry_json}
+    mine = lambda files: {k: v for k, v in files.items() if k != registry_json and not k.endswith(".bak")}
+    assert mine(after) == mine(before)
     assert state.read_bytes() == record
+    for path, data in after.items():
+        if path.endswith(".bak"):
+            assert not any(secret.encode() in data for secret in SECRETS[:5]), path
 
 
 def test_replace_a_registry_server_and_put_it_back(sandbox, home):
@@ -279,3 +283,73 @@ def test_the_same_entry_again_reuses_its_server(sandbox, home):
     assert {s["name"]: s["existing"] for s in result["servers"]} == {"github": True, "fetch": True}
     assert result["skipped"] == []
     assert json.loads((home / ".mcp.json").read_text())["mcpServers"]["fetch"]["args"][-1] == "fetch"
+
+
+# ---- secrets that migrate takes out of a client file --------------------------------------------
+
+TAKEN = {"env": "sk-envsecret-0123456789abcdef", "arg": "sk-argsecret-0123456789abcdef",
+         "header": "sk-header-0123456789abcdef", "password": "hunter2urlsecret", "query": "sk-query-0123456789abcdef"}
+
+
+def _secret_home(sandbox) -> bytes:
+    """A ~/.claude.json whose servers hold a secret in each place: an env value and an argument
+    (of real echo servers), a header, a URL password and a URL query value (remote servers)."""
+    from conftest import ECHO_SERVER
+    from claudex_mcp import registry as registry_mod
+
+    registry_mod.init(sandbox.registry)
+    python = sys.executable
+    doc = {"numStartups": 3, "mcpServers": {
+        "greeter": {"command": python, "args": [str(ECHO_SERVER)], "env": {"ECHO_PREFIX": TAKEN["env"]}},
+        # The argument reaches the server as $1 of the shell, which makes it the echo prefix.
+        "argsy": {"command": "sh", "args": ["-c", f'ECHO_PREFIX="$1" exec {python} {ECHO_SERVER}', "sh",
+                                            f"--api-key={TAKEN['arg']}"]},
+        "docs": {"type": "http", "url": "https://mcp.example.com/mcp",
+                 "headers": {"Authorization": f"Bearer {TAKEN['header']}", "X-Team": "blue"}},
+        "vault": {"type": "http", "url": f"https://me:{TAKEN['password']}@mcp.example.org/mcp"},
+        "search": {"type": "sse", "url": f"https://mcp.example.net/sse?api_key={TAKEN['query']}&lang=en"}}}
+    data = (json.dumps(doc, indent=2) + "\n").encode()
+    (sandbox.home / ".claude.json").write_bytes(data)
+    return data
+
+
+def test_secrets_taken_from_a_client_file_live_in_the_user_layer_only(sandbox):
+    """Each secret migrate takes out of a client file is in the user layer (600) behind a ${VAR}
+    reference, nowhere else in the sandbox (registry, manifests, generated files, the backup set,
+    logs, caches), reaches a stdio server when it starts, and is put back by the rollback."""
+    original = _secret_home(sandbox)
+    proc = sandbox.run("mcp", "migrate", "--from", str(sandbox.home / ".claude.json"), "--json", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert {s["name"]: s["secrets"] for s in result["servers"]} == {
+        "greeter": {"userLayer": ["ECHO_PREFIX"], "export": []}, "argsy": {"userLayer": ["API_KEY"], "export": []},
+        "docs": {"userLayer": ["DOCS_TOKEN"], "export": []}, "vault": {"userLayer": ["VAULT_URL_PASSWORD"], "export": []},
+        "search": {"userLayer": ["SEARCH_API_KEY"], "export": []}}
+    user = sandbox.config / "claudex" / "mcp.json"
+    assert stat.S_IMODE(os.stat(user).st_mode) == 0o600
+    assert {name: s["env"] for name, s in json.loads(user.read_text())["servers"].items()} == {
+        "greeter": {"ECHO_PREFIX": TAKEN["env"]}, "argsy": {"API_KEY": TAKEN["arg"]},
+        "docs": {"DOCS_TOKEN": TAKEN["header"]}, "vault": {"VAULT_URL_PASSWORD": TAKEN["password"]},
+        "search": {"SEARCH_API_KEY": TAKEN["query"]}}
+    manifests = {n: json.loads((sandbox.registry / "installed" / n / "manifest.json").read_text())["server"]
+                 for n in ("argsy", "docs", "vault", "search")}
+    assert manifests["argsy"]["args"][-1] == "--api-key=${API_KEY}"
+    assert manifests["docs"]["headers"]["Authorization"] == "Bearer ${DOCS_TOKEN}"
+    assert manifests["vault"]["url"] == "https://me:${VAULT_URL_PASSWORD}@mcp.example.org/mcp"
+    assert manifests["search"]["url"] == "https://mcp.example.net/sse?api_key=${SEARCH_API_KEY}&lang=en"
+    # They reach the server when it runs: the launcher reads the user layer.
+    for name, expected in (("greeter", TAKEN["env"] + "hi"), ("argsy", f"--api-key={TAKEN['arg']}hi")):
+        call = sandbox.run("mcp", "call", name, "echo", "--args", '{"text": "hi"}', timeout=60)
+        assert call.returncode == 0, call.stderr
+        assert call.stdout.strip() == expected
+    # And nowhere else: every file under the sandbox (home, state, caches, logs, registry).
+    for path in sandbox.root.rglob("*"):
+        if path.is_file() and not path.is_symlink() and path != user:
+            data = path.read_bytes()
+            assert not [k for k, secret in TAKEN.items() if secret.encode() in data], path
+    assert not any(secret in proc.stdout + proc.stderr for secret in TAKEN.values())
+    # The rollback puts each back where it was, from the user layer.
+    proc = sandbox.run("mcp", "migrate", "--rollback", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert (sandbox.home / ".claude.json").read_bytes() == original
+    assert not user.exists()
