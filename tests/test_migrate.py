@@ -353,3 +353,142 @@ def test_secrets_taken_from_a_client_file_live_in_the_user_layer_only(sandbox):
     assert proc.returncode == 0, proc.stderr
     assert (sandbox.home / ".claude.json").read_bytes() == original
     assert not user.exists()
+
+
+# ---- the rollback keeps what the clients wrote since --------------------------------------------
+
+def _as_claude_code_writes(path, change) -> None:
+    """Rewrite ~/.claude.json as Claude Code does on every start: parse it (1e400 is Infinity to
+    JavaScript, written back as null), change its own keys, write it all again with JSON.stringify
+    (2-space indent, no newline at the end)."""
+    import math
+
+    doc = json.loads(path.read_text(), parse_float=lambda s: float(s) if math.isfinite(float(s)) else None)
+    change(doc)
+    path.write_text(json.dumps(doc, indent=2, ensure_ascii=False))
+
+
+def test_rollback_keeps_the_clients_later_writes(sandbox, home):
+    """After the migration Claude Code bumps numStartups, adds a project and a user-scope server
+    (and reformats the file): the rollback puts back the migrated entries in place, keeps every
+    one of those writes, and says what it restored; the files no client touched come back byte
+    for byte."""
+    original = snapshot(home)
+    fixture = json.loads(original[".claude.json"].decode().replace("1e400", "1"))
+    assert migrate(sandbox).returncode == 0
+    later = str(home / "code" / "later")
+
+    def client(doc):
+        doc["numStartups"] += 1
+        doc["projects"][later] = {"allowedTools": [], "hasTrustDialogAccepted": True}
+        doc["mcpServers"]["added-later"] = {"type": "stdio", "command": "later-mcp", "args": [], "env": {}}
+    _as_claude_code_writes(home / ".claude.json", client)
+    proc = migrate(sandbox, "--rollback", "--json")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    claude = next(r for r in result["restored"] if r["file"] == str(home / ".claude.json"))
+    demo = str(home / "code" / "demo").replace("/", "~1")
+    assert claude["whole"] is False and sorted(claude["entries"]) == sorted(
+        ["/mcpServers/github", "/mcpServers/docs", "/mcpServers/codex", f"/projects/{demo}/mcpServers/pg"])
+    doc = json.loads((home / ".claude.json").read_text())
+    assert doc["numStartups"] == 43 and doc["bigNumber"] is None  # the client's writes
+    assert doc["projects"][later] == {"allowedTools": [], "hasTrustDialogAccepted": True}
+    assert doc["mcpServers"]["added-later"]["command"] == "later-mcp"
+    for name in ("github", "docs", "qdrant", "codex"):  # the user's entries, secrets and all
+        assert doc["mcpServers"][name] == fixture["mcpServers"][name], name
+    assert doc["projects"][str(home / "code/demo")] == fixture["projects"][str(home / "code/demo")]
+    for rel, data in original.items():
+        if rel != ".claude.json":
+            assert (home / rel).read_bytes() == data, rel
+    assert registry_names(sandbox.registry) == set()
+    text = migrate(sandbox, "--list-backups").stdout
+    assert "rolled back" in text
+
+
+def test_rollback_says_what_it_restored(sandbox, home):
+    assert migrate(sandbox, "--from", str(home / ".mcp.json")).returncode == 0
+    _as_claude_code_writes(home / ".mcp.json", lambda doc: doc.setdefault("later", True))
+    proc = migrate(sandbox, "--rollback")
+    assert proc.returncode == 0, proc.stderr
+    assert f"restored {home}/.mcp.json (in place; every other change since the migration kept): " \
+           "/mcpServers/github, /mcpServers/fetch" in proc.stdout
+    assert "removed server fetch" in proc.stdout
+    assert json.loads((home / ".mcp.json").read_text())["later"] is True
+
+
+@pytest.mark.parametrize("change, reason", [
+    (lambda doc: doc["mcpServers"].update(github={"command": "my-github"}), "/mcpServers/github was changed"),
+    (lambda doc: doc["mcpServers"].pop("docs"), "/mcpServers/docs was removed"),
+    (None, "no longer parses"),
+])
+def test_rollback_refuses_what_it_cannot_tell(sandbox, home, change, reason):
+    """An entry the user edited or removed since, or a file that no longer parses: the rollback
+    refuses with the reason (exit 3) and changes nothing; once the entry is the migration's
+    again, it goes through."""
+    assert migrate(sandbox).returncode == 0
+    path = home / ".claude.json"
+    migrated = path.read_bytes()
+    if change is None:
+        path.write_bytes(migrated[:-10])
+    else:
+        _as_claude_code_writes(path, change)
+    before = everything(sandbox)
+    proc = migrate(sandbox, "--rollback")
+    assert proc.returncode == 3, proc.stderr
+    error = json.loads(proc.stderr.splitlines()[-1])["error"]
+    assert error["code"] == "rollback_conflict" and reason in error["message"], error
+    assert f"{path}: " in error["message"] and "nothing was changed" in error["hint"]
+    assert everything(sandbox) == before
+    assert not json.loads(migrate(sandbox, "--list-backups", "--json").stdout)["backups"][0]["rolledBack"]
+    path.write_bytes(migrated)
+    assert migrate(sandbox, "--rollback").returncode == 0
+    assert registry_names(sandbox.registry) == set()
+
+
+def test_rollback_again_is_refused(sandbox, home):
+    assert migrate(sandbox, "--from", str(home / ".mcp.json")).returncode == 0
+    assert migrate(sandbox, "--rollback").returncode == 0
+    proc = migrate(sandbox, "--rollback")
+    assert proc.returncode == 1
+    assert json.loads(proc.stderr.splitlines()[-1])["error"]["code"] == "rolled_back"
+
+
+# ---- which folders get a project layer ----------------------------------------------------------
+
+def test_only_real_folders_of_the_user_inside_home_get_a_project_layer(sandbox):
+    """A projects[...] key of ~/.claude.json is text: one outside HOME, one spelled with '..', a
+    symlink, or a folder of another user gets no .claudex/mcp.json; the entry is skipped with
+    the reason and stays in the file. A real folder of the user's inside HOME gets its layer."""
+    from claudex_mcp import registry as registry_mod
+
+    registry_mod.init(sandbox.registry)
+    home = sandbox.home
+    outside = sandbox.root / "outside"
+    real = home / "code" / "real"
+    for folder in (outside, real, home / "code" / "other", home / "theirs"):
+        folder.mkdir(parents=True)
+    (home / "link").symlink_to(real)
+    keys = {"outside": str(outside), "dotdot": f"{home}/code/../code/other", "link": str(home / "link"),
+            "ok": str(real)}
+    if os.geteuid() == 0:  # only root can give a folder to another user
+        os.chown(home / "theirs", 4242, 4242)
+        keys["theirs"] = str(home / "theirs")
+    doc = {"projects": {folder: {"mcpServers": {f"srv-{label}": {"command": "uvx", "args": [f"mcp-{label}"]}}}
+                        for label, folder in keys.items()}}
+    (home / ".claude.json").write_text(json.dumps(doc, indent=2))
+    proc = sandbox.run("mcp", "migrate", "--json", cwd=home, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert [s["name"] for s in result["servers"]] == ["srv-ok"]
+    reasons = {s["entry"].rsplit("/", 1)[1]: s["reason"] for s in result["skipped"]}
+    assert "outside your home folder" in reasons["srv-outside"]
+    assert "not a canonical absolute path" in reasons["srv-dotdot"]
+    assert "symbolic link" in reasons["srv-link"]
+    if "theirs" in keys:
+        assert "is not yours" in reasons["srv-theirs"]
+    for folder in (outside, home / "code" / "other", home / "theirs"):
+        assert not (folder / ".claudex").exists(), folder
+    assert not (real / ".claudex" / "mcp.json").is_symlink()
+    assert json.loads((real / ".claudex" / "mcp.json").read_text())["servers"] == {"srv-ok": {"enabled": True}}
+    kept = json.loads((home / ".claude.json").read_text())["projects"]
+    assert kept[str(outside)]["mcpServers"]["srv-outside"] == {"command": "uvx", "args": ["mcp-outside"]}
