@@ -323,8 +323,8 @@ def test_secrets_taken_from_a_client_file_live_in_the_user_layer_only(sandbox):
     result = json.loads(proc.stdout)
     assert {s["name"]: s["secrets"] for s in result["servers"]} == {
         "greeter": {"userLayer": ["ECHO_PREFIX"], "export": []}, "argsy": {"userLayer": ["API_KEY"], "export": []},
-        "docs": {"userLayer": ["DOCS_TOKEN"], "export": []}, "vault": {"userLayer": ["VAULT_URL_PASSWORD"], "export": []},
-        "search": {"userLayer": ["SEARCH_API_KEY"], "export": []}}
+        "docs": {"userLayer": ["DOCS_TOKEN"], "export": []}, "vault": {"userLayer": ["VAULT_URL_PASSWORD"], "export": ["VAULT_URL_PASSWORD"]},
+        "search": {"userLayer": ["SEARCH_API_KEY"], "export": ["SEARCH_API_KEY"]}}
     user = sandbox.config / "claudex" / "mcp.json"
     assert stat.S_IMODE(os.stat(user).st_mode) == 0o600
     assert {name: s["env"] for name, s in json.loads(user.read_text())["servers"].items()} == {

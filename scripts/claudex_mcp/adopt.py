@@ -5,8 +5,9 @@ one mutation path, with every literal secret moved out of it. Used by `add` and 
 A secret (the one detector, ``claudex_mcp.secrets``) never reaches the manifest, registry.json or
 a shared layer: an env value, an argument, a header, a URL password or token becomes a ``${VAR}``
 reference (declared in requiredEnv) with the value in the user layer's ``servers.<name>.env``
-(mode 600), where the launcher reads it when the server starts. Results name secrets by variable,
-never by value.
+(mode 600), where the launcher reads it when the server starts (a command's env and arguments).
+A URL's variable is also one for the user to export: a client that connects to the URL expands
+it from its own environment. Results name secrets by variable, never by value.
 Nothing here prints.
 """
 
@@ -124,8 +125,9 @@ def parse_pairs(pairs: list[str] | None, what: str) -> dict[str, str]:
 
 class Adopted:
     """A definition turned into a manifest: the manifest, the secrets it no longer holds (variable
-    -> value, for the user layer), the variables the user must export (migrate: a VS Code
-    ``${input:...}`` prompt, whose value is in VS Code's secret storage), and warnings."""
+    -> value, for the user layer), the variables the user must export (a URL's, which clients
+    expand themselves; migrate: a VS Code ``${input:...}`` prompt, whose value is in VS Code's
+    secret storage), and warnings."""
 
     __slots__ = ("name", "manifest", "user_env", "export", "warnings")
 
@@ -146,6 +148,7 @@ def to_manifest(name: str, spec: dict, description: str) -> Adopted:
     check_name(name)
     server: dict = {}
     user_env: dict[str, str] = {}
+    export: dict[str, str] = {}  # kept too, but a client expands a URL's variables from its own environment
     required: list[str] = []
     warnings: list[str] = []
     taken: set[str] = set(spec.get("env") or {})
@@ -199,7 +202,7 @@ def to_manifest(name: str, spec: dict, description: str) -> Adopted:
         found = _URL_PASSWORD.match(url)
         if found:
             var = fresh(variable(name, "url", "password"))
-            user_env[var] = found.group("password")
+            user_env[var] = export[var] = found.group("password")
             url = found.group("head") + "${" + var + "}" + url[found.end():]
             required.append(var)
         def query(match: re.Match) -> str:  # ?api_key=sk-... -> ?api_key=${NAME_API_KEY}
@@ -207,7 +210,7 @@ def to_manifest(name: str, spec: dict, description: str) -> Adopted:
             if not secrets.is_secret(("url", key), value) and not secrets.secret_shape(value):
                 return match.group(0)
             var = fresh(variable(name, key))
-            user_env[var] = value
+            user_env[var] = export[var] = value
             required.append(var)
             return f"{match.group(1)}{key}=${{{var}}}"
         url = re.sub(r"([?&])([^=&#]+)=([^&#]*)", query, url)
@@ -236,7 +239,7 @@ def to_manifest(name: str, spec: dict, description: str) -> Adopted:
         first = problems[0]
         raise InvalidInput(f"{name} cannot be a registry server: {first['pointer']}: {first['message']}",
                            code="invalid_definition", hint=first.get("hint") or "fix the definition")
-    return Adopted(name, manifest, user_env, {}, warnings)
+    return Adopted(name, manifest, user_env, export, warnings)
 
 
 def locate(registry: Path, name: str) -> tuple[str, Path] | None:
