@@ -492,3 +492,30 @@ def test_only_real_folders_of_the_user_inside_home_get_a_project_layer(sandbox):
     assert json.loads((real / ".claudex" / "mcp.json").read_text())["servers"] == {"srv-ok": {"enabled": True}}
     kept = json.loads((home / ".claude.json").read_text())["projects"]
     assert kept[str(outside)]["mcpServers"]["srv-outside"] == {"command": "uvx", "args": ["mcp-outside"]}
+
+
+def test_rollback_in_place_in_toml_jsonc_and_a_renamed_entry(sandbox, home):
+    """Codex trusts a folder (a new table in config.toml), Claude Desktop rewrites its file, VS Code
+    gets a comment and an input: the rollback puts back the migrated tables and entries (the one
+    --on-conflict rename renamed under its own name again) and keeps all of that."""
+    original = snapshot(home)
+    assert migrate(sandbox, "--on-conflict", "rename").returncode == 0
+    codex = home / ".codex" / "config.toml"
+    codex.write_text(codex.read_text() + '\n[projects."/work/x"]\ntrust_level = "trusted"\n')
+    _as_claude_code_writes(home / ".config/Claude/claude_desktop_config.json", lambda doc: doc.update(darkMode=True))
+    vscode = home / "code/demo/.vscode/mcp.json"
+    vscode.write_text("// mine\n" + vscode.read_text().replace('"inputs": [', '"inputs": [\n    {"type": "promptString", "id": "mine"},'))
+    proc = migrate(sandbox, "--rollback", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert not any(r["whole"] for r in json.loads(proc.stdout)["restored"]
+                   if r["file"] in (str(codex), str(vscode), str(home / ".config/Claude/claude_desktop_config.json")))
+    before, after = tomllib.loads(original[".codex/config.toml"].decode()), tomllib.loads(codex.read_text())
+    assert after["mcp_servers"] == before["mcp_servers"] and after["projects"] == {"/work/x": {"trust_level": "trusted"}}
+    assert "# Context7 docs" in codex.read_text() and 'env_vars = ["CONTEXT7_API_KEY"]' in codex.read_text()
+    desktop = json.loads((home / ".config/Claude/claude_desktop_config.json").read_text())
+    assert desktop["mcpServers"] == json.loads(original[".config/Claude/claude_desktop_config.json"])["mcpServers"]
+    assert desktop["darkMode"] is True
+    text = vscode.read_text()
+    assert text.startswith("// mine\n") and '"id": "mine"' in text
+    assert text.replace("// mine\n", "").replace('\n    {"type": "promptString", "id": "mine"},', "") == \
+        original["code/demo/.vscode/mcp.json"].decode()

@@ -48,6 +48,7 @@ class Source:
         self.digest = ""
         self.entries: list[Entry] = []
         self.problem: str | None = None
+        self.jsonc = False  # comments or trailing commas: positions are found in its stripped text
 
     def describe(self) -> dict:
         return {"file": str(self.path), "client": self.client, "kind": self.kind, "digest": self.digest or None,
@@ -170,7 +171,7 @@ def read_source(path: Path, kind: str) -> Source:
             source.entries.append(Entry(source, ("mcp_servers",), key, raw, None))
         return source
     try:
-        doc = jsonio.parse_jsonc(source.data, str(path))
+        doc, source.jsonc = backup.parse_json(source.data, str(path))
     except ClaudexError as exc:
         source.problem = exc.message
         return source
@@ -504,16 +505,21 @@ def _describe(item: dict) -> dict:
 
 # ---- the backup set --------------------------------------------------------------------------
 
-def _entry_text(source: Source, text: str, entry: Entry) -> str | None:
-    """The text of an entry as the file writes it: its JSON value, or its TOML table(s); None
+def _entry_texts(source: Source, text: str, entries: list[Entry]) -> list[str | None]:
+    """The text of each entry as the file writes it: its JSON value, or its TOML table(s); None
     when it is not where a rewrite would find it (then it is not rewritten either)."""
     if source.kind == "codex":
         from . import codex_toml
 
-        spans = codex_toml.codex_blocks(text).get(entry.key)
-        return "".join(text[start:stop] for start, stop in sorted(spans)) if spans else None
-    member = next((m for m in jsonedit.object_members(text, entry.container, jsonc=True) if m.key == entry.key), None)
-    return text[member.value_start:member.value_end] if member is not None else None
+        blocks = codex_toml.codex_blocks(text)
+        return ["".join(text[start:stop] for start, stop in sorted(blocks[e.key])) if e.key in blocks else None
+                for e in entries]
+    found: dict[tuple, dict] = {}
+    for entry in entries:
+        if entry.container not in found:
+            found[entry.container] = {m.key: m for m in jsonedit.object_members(text, entry.container, source.jsonc)}
+    members = [found[e.container].get(e.key) for e in entries]
+    return [text[m.value_start:m.value_end] if m is not None else None for m in members]
 
 
 def _layer_keys(p: dict) -> list[tuple[Path, str, list[list[str]]]]:
@@ -539,11 +545,11 @@ def _write_backup(p: dict, report: Report) -> tuple[str, Path, dict]:
     sources = []
     for f in p["_"]["files"].values():
         source = f["source"]
-        text = source.data.decode("utf-8")
+        texts = _entry_texts(source, source.data.decode("utf-8"), [entry for entry, _, _ in f["entries"]])
         sources.append(backup.source_record(str(source.path), source.kind, source.data, [
-            {"container": entry.container, "key": entry.key, "name": name, "raw": entry.raw,
-             "text": _entry_text(source, text, entry), "secrets": {(name, var): v for var, v in moved.items()}}
-            for entry, name, moved in f["entries"]]))
+            {"container": entry.container, "key": entry.key, "name": name, "raw": entry.raw, "text": text,
+             "secrets": {(name, var): v for var, v in moved.items()}}
+            for (entry, name, moved), text in zip(f["entries"], texts)]))
     layers = [backup.layer_record(path, layer, keys) for path, layer, keys in _layer_keys(p)]
     servers = p["_"]["servers"]
     return backup.create(sources, layers, sorted(n for n, item in servers.items() if not item["existing"]),
@@ -704,7 +710,7 @@ def _render_value(value, indent: str) -> str:
 def _rewrite_json(text: str, rendered: dict, warnings: list[str], source: Source) -> str:
     """``text`` with the ``rendered`` entries in place (an entry that cannot be renamed, as its
     new name is taken, is kept and left out of ``rendered``)."""
-    doc = jsonio.parse_jsonc(text.encode("utf-8"), str(source.path))
+    doc, _ = backup.parse_json(text.encode("utf-8"), str(source.path))
     by_container: dict[tuple, dict] = {}
     for (container, key), item in list(rendered.items()):
         present = doc
@@ -717,8 +723,8 @@ def _rewrite_json(text: str, rendered: dict, warnings: list[str], source: Source
         by_container.setdefault(container, {})[key] = (
             item["name"], lambda indent, value=item["entry"]: _render_value(value, indent))
     for container, changes in by_container.items():
-        text = jsonedit.replace_members(text, container, changes, jsonc=True)
-    jsonio.parse_jsonc(text.encode("utf-8"), str(source.path))  # still a valid document
+        text = jsonedit.replace_members(text, container, changes, jsonc=source.jsonc)
+    backup.parse_json(text.encode("utf-8"), str(source.path))  # still a valid document
     return text
 
 
