@@ -236,7 +236,7 @@ def test_files_claudex_already_writes(sandbox, home):
     """After `generate`, ~/.claude.json, ~/.mcp.json and Codex's file are claudex's targets too: the
     migrated entries become its own (no "kept your entry" later), the new servers reach every
     target, and the rollback restores them and the record byte for byte (generate's .bak copies
-    keep what they are: the version before its last write, with no secret of the migration)."""
+    hold what they hold: the version before its last write)."""
     assert sandbox.run("mcp", "generate").returncode == 0
     before = everything(sandbox)
     state = sandbox.state / "claudex" / "generated.json"
@@ -247,15 +247,15 @@ def test_files_claudex_already_writes(sandbox, home):
     proc = sandbox.run("mcp", "generate")
     assert proc.returncode == 0 and "kept your entry" not in proc.stderr, proc.stderr
     assert json.loads((home / ".mcp.json").read_text())["mcpServers"]["context7"]["args"][-1] == "context7"
+    for path, data in everything(sandbox).items():  # nor in a copy that generate keeps
+        if path.endswith(".bak"):
+            assert not any(secret.encode() in data for secret in SECRETS[:5]), path
     assert migrate(sandbox, "--rollback").returncode == 0
     after = everything(sandbox)
     registry_json = str(sandbox.registry / "registry.json")  # reconciled by the mutations: it lists core/codex now
     mine = lambda files: {k: v for k, v in files.items() if k != registry_json and not k.endswith(".bak")}
     assert mine(after) == mine(before)
     assert state.read_bytes() == record
-    for path, data in after.items():
-        if path.endswith(".bak"):
-            assert not any(secret.encode() in data for secret in SECRETS[:5]), path
 
 
 def test_replace_a_registry_server_and_put_it_back(sandbox, home):

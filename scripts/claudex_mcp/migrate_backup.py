@@ -2,19 +2,19 @@
 rollback that undoes what the migration changed and nothing else. Nothing here prints.
 
 A backup set keeps what the migration changes, not copies of files: for each client file it
-rewrites, the entries it replaces (their text and their value) and the text of the whole file;
+rewrites, the entries it replaces (their text and their value; the text of a whole TOML file);
 for each config layer, the keys it sets and what they held before; the names it claims in
 generate's record; the servers it adds and replaces. The secrets that the migration moves to the
 user layer are cut out of every text it keeps: a reference to the user layer's value stands in
 their place, so the set holds none of them.
 
-The rollback, in this order: every client file is planned first (a file as the migration left
-it gets its old text back, byte for byte; one written since, as Claude Code rewrites
-~/.claude.json all the time, gets back only the migrated entries, in place, keeping every other
-change), and an entry changed or removed since, or a file that no longer parses, refuses the
-whole rollback (Conflict) before anything changes; then the files, the claims, the servers (one
-mutation each), and last the layers in one mutation that regenerates the clients. Run again
-after an interruption, it finishes the job: each step sees what is already undone.
+The rollback, in this order: every client file is planned first (the migrated entries go back
+in place, so a file as the migration left it is as it was, byte for byte; one written since, as
+Claude Code rewrites ~/.claude.json all the time, keeps every other change), and an entry changed
+or removed since, or a file that no longer parses, refuses the whole rollback (Conflict) before
+anything changes; then the files, the claims, the servers (one mutation each), and last the
+layers in one mutation that regenerates the clients. Run again after an interruption, it
+finishes the job: each step sees what is already undone.
 
     $XDG_STATE_HOME/claudex/migrations/<ID>/     700
       backup.json                                600
@@ -216,8 +216,8 @@ def _references(value) -> set[tuple[str, str]]:
 # ---- making the set ----------------------------------------------------------------------------
 
 def source_record(path: str, kind: str, data: bytes, entries: list[dict]) -> dict:
-    """What a backup set keeps of one client file: its digest, its text and each entry that
-    the migration may replace (``entries``: container, key, name, raw value, text of the value
+    """What a backup set keeps of one client file: its digest, its text (TOML) and each entry
+    that the migration may replace (``entries``: container, key, name, raw value, text of the value
     or of the TOML table, and the secrets it moves: (server, variable) -> value), secrets cut
     out. ``written`` (the digests the migration leaves it with), each entry's ``written`` (what
     replaced it) and ``claimed`` (the names it claimed in generate's record for the file) are
@@ -231,7 +231,10 @@ def source_record(path: str, kind: str, data: bytes, entries: list[dict]) -> dic
                      "value": pattern(entry["raw"], entry["secrets"]),
                      "text": cut_clean(entry["text"], entry["secrets"], syntax) if entry["text"] is not None else None,
                      "written": None})
-    return {"path": path, "kind": kind, "digest": digest(data), "original": cut_clean(text, every, syntax),
+    # The whole text only of a TOML file, whose tables the migration moves: a JSON file's entries
+    # go back in place, and a copy of ~/.claude.json (every prompt Claude Code keeps) is not wanted.
+    return {"path": path, "kind": kind, "digest": digest(data),
+            "original": cut_clean(text, every, syntax) if kind == "codex" else None,
             "written": [], "entries": kept, "claimed": None}
 
 
@@ -420,19 +423,22 @@ def _plan_source(item: dict, values: dict) -> dict | None:
     if digest(data) == item["digest"]:
         return None  # as it was before the migration
     moved = [e for e in item["entries"] if e["written"] is not None]
-    plan = {"file": str(path), "real": real, "data": data, "whole": False,
+    plan = {"file": str(path), "real": real, "data": data,
             "entries": [_pointer(e["container"] + [e["key"]]) for e in moved]}
-    if digest(data) in item["written"] and item["original"] is not None:
-        try:  # untouched since: the old text, byte for byte
-            return dict(plan, new=join(item["original"], values).encode("utf-8"), whole=True)
+    new = None
+    if digest(data) in item["written"] and item.get("original") is not None:
+        try:  # untouched since: the old text (a TOML file, whose tables the migration moved)
+            new = join(item["original"], values).encode("utf-8")
         except KeyError:
             pass  # a secret left the user layer: entry by entry, which says which
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise _Refused(["it is no longer UTF-8"]) from None
-    new = (_restore_toml if item["kind"] == "codex" else _restore_json)(text, moved, values)
-    return dict(plan, new=new.encode("utf-8")) if new != text else None
+    if new is None:
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise _Refused(["it is no longer UTF-8"]) from None
+        new = (_restore_toml if item["kind"] == "codex" else _restore_json)(text, moved, values).encode("utf-8")
+    # Byte for byte when the file is as the migration left it: each JSON entry goes back where it was.
+    return dict(plan, new=new, whole=digest(new) == item["digest"]) if new != data else None
 
 
 def _entry_body(entry: dict, values: dict) -> str | None:
