@@ -501,7 +501,7 @@ def test_rollback_in_place_in_toml_jsonc_and_a_renamed_entry(sandbox, home):
     original = snapshot(home)
     assert migrate(sandbox, "--on-conflict", "rename").returncode == 0
     codex = home / ".codex" / "config.toml"
-    codex.write_text(codex.read_text() + '\n[projects."/work/x"]\ntrust_level = "trusted"\n')
+    codex.write_text(codex.read_text() + '\n[projects."/srv/x"]\ntrust_level = "trusted"\n')
     _as_claude_code_writes(home / ".config/Claude/claude_desktop_config.json", lambda doc: doc.update(darkMode=True))
     vscode = home / "code/demo/.vscode/mcp.json"
     vscode.write_text("// mine\n" + vscode.read_text().replace('"inputs": [', '"inputs": [\n    {"type": "promptString", "id": "mine"},'))
@@ -510,7 +510,7 @@ def test_rollback_in_place_in_toml_jsonc_and_a_renamed_entry(sandbox, home):
     assert not any(r["whole"] for r in json.loads(proc.stdout)["restored"]
                    if r["file"] in (str(codex), str(vscode), str(home / ".config/Claude/claude_desktop_config.json")))
     before, after = tomllib.loads(original[".codex/config.toml"].decode()), tomllib.loads(codex.read_text())
-    assert after["mcp_servers"] == before["mcp_servers"] and after["projects"] == {"/work/x": {"trust_level": "trusted"}}
+    assert after["mcp_servers"] == before["mcp_servers"] and after["projects"] == {"/srv/x": {"trust_level": "trusted"}}
     assert "# Context7 docs" in codex.read_text() and 'env_vars = ["CONTEXT7_API_KEY"]' in codex.read_text()
     desktop = json.loads((home / ".config/Claude/claude_desktop_config.json").read_text())
     assert desktop["mcpServers"] == json.loads(original[".config/Claude/claude_desktop_config.json"])["mcpServers"]
