@@ -52,12 +52,14 @@ def test_a_remote_server_with_secret_headers_and_url_password(sandbox, registry)
                        "--header", f"Authorization=Bearer {BEARER}", "--header", "X-Team: blue", "--json")
     assert proc.returncode == 0, proc.stderr
     assert BEARER not in proc.stdout and "pa55word" not in proc.stdout
-    assert json.loads(proc.stdout)["secrets"] == {"userLayer": [], "export": ["DOCS_TOKEN", "DOCS_URL_PASSWORD"]}
+    assert json.loads(proc.stdout)["secrets"] == {"userLayer": ["DOCS_TOKEN", "DOCS_URL_PASSWORD"],
+                                                  "export": ["DOCS_URL_PASSWORD"]}
     server = json.loads((registry / "installed" / "docs" / "manifest.json").read_text())["server"]
     assert server["transport"] == "sse"
     assert server["url"] == "https://me:${DOCS_URL_PASSWORD}@mcp.example.com/sse"
     assert server["headers"] == {"Authorization": "Bearer ${DOCS_TOKEN}", "X-Team": "blue"}
-    assert not (sandbox.config / "claudex" / "mcp.json").exists()
+    user = json.loads((sandbox.config / "claudex" / "mcp.json").read_text())
+    assert user["servers"]["docs"]["env"] == {"DOCS_TOKEN": BEARER, "DOCS_URL_PASSWORD": "pa55word"}
 
 
 def test_add_regenerates_the_clients_claudex_wrote(sandbox, registry):
@@ -130,7 +132,7 @@ def test_killed_while_adding(sandbox, registry, step):
 def test_a_token_in_the_url_query_becomes_a_variable(sandbox, registry):
     proc = sandbox.run("mcp", "add", "q", "--url", f"https://a.example/mcp?api_key={TOKEN}&team=blue", "--json")
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout)["secrets"]["export"] == ["Q_API_KEY"]
+    assert json.loads(proc.stdout)["secrets"] == {"userLayer": ["Q_API_KEY"], "export": ["Q_API_KEY"]}
     server = json.loads((registry / "installed" / "q" / "manifest.json").read_text())["server"]
     assert server["url"] == "https://a.example/mcp?api_key=${Q_API_KEY}&team=blue"
 

@@ -3,9 +3,11 @@ config file) as a registry server: a generated manifest in its own folder, commi
 one mutation path, with every literal secret moved out of it. Used by `add` and `migrate`.
 
 A secret (the one detector, ``claudex_mcp.secrets``) never reaches the manifest, registry.json or
-a shared layer: an env value becomes ``${VAR}`` with the value in the user layer (mode 600); a
-header, an argument or a URL password becomes ``${VAR}`` that the user exports (the launcher and
-the clients read those from the environment). Results name secrets by variable, never by value.
+a shared layer: an env value, an argument, a header, a URL password or token becomes a ``${VAR}``
+reference (declared in requiredEnv) with the value in the user layer's ``servers.<name>.env``
+(mode 600), where the launcher reads it when the server starts (a command's env and arguments).
+A URL's variable is also one for the user to export: a client that connects to the URL expands
+it from its own environment. Results name secrets by variable, never by value.
 Nothing here prints.
 """
 
@@ -123,7 +125,9 @@ def parse_pairs(pairs: list[str] | None, what: str) -> dict[str, str]:
 
 class Adopted:
     """A definition turned into a manifest: the manifest, the secrets it no longer holds (variable
-    -> value, for the user layer), the variables the user must export, and warnings."""
+    -> value, for the user layer), the variables the user must export (a URL's, which clients
+    expand themselves; migrate: a VS Code ``${input:...}`` prompt, whose value is in VS Code's
+    secret storage), and warnings."""
 
     __slots__ = ("name", "manifest", "user_env", "export", "warnings")
 
@@ -144,7 +148,7 @@ def to_manifest(name: str, spec: dict, description: str) -> Adopted:
     check_name(name)
     server: dict = {}
     user_env: dict[str, str] = {}
-    export: dict[str, str] = {}
+    export: dict[str, str] = {}  # kept too, but a client expands a URL's variables from its own environment
     required: list[str] = []
     warnings: list[str] = []
     taken: set[str] = set(spec.get("env") or {})
@@ -166,7 +170,7 @@ def to_manifest(name: str, spec: dict, description: str) -> Adopted:
             if secrets.is_secret(("args", index), arg):
                 flag = _FLAG.match(arg)
                 var = fresh(variable(flag.group("name")) if flag else variable(name, "arg", str(index)))
-                export[var] = flag.group("value") if flag else arg
+                user_env[var] = flag.group("value") if flag else arg
                 arg = (flag.group("flag") if flag else "") + "${" + var + "}"
                 required.append(var)
             args.append(arg)
@@ -198,7 +202,7 @@ def to_manifest(name: str, spec: dict, description: str) -> Adopted:
         found = _URL_PASSWORD.match(url)
         if found:
             var = fresh(variable(name, "url", "password"))
-            export[var] = found.group("password")
+            user_env[var] = export[var] = found.group("password")
             url = found.group("head") + "${" + var + "}" + url[found.end():]
             required.append(var)
         def query(match: re.Match) -> str:  # ?api_key=sk-... -> ?api_key=${NAME_API_KEY}
@@ -206,7 +210,7 @@ def to_manifest(name: str, spec: dict, description: str) -> Adopted:
             if not secrets.is_secret(("url", key), value) and not secrets.secret_shape(value):
                 return match.group(0)
             var = fresh(variable(name, key))
-            export[var] = value
+            user_env[var] = export[var] = value
             required.append(var)
             return f"{match.group(1)}{key}=${{{var}}}"
         url = re.sub(r"([?&])([^=&#]+)=([^&#]*)", query, url)
@@ -219,7 +223,7 @@ def to_manifest(name: str, spec: dict, description: str) -> Adopted:
             if secrets.is_secret(("headers", header), value):
                 scheme = _SCHEME.match(value)
                 var = fresh(variable(name, "token" if header.lower() == "authorization" else header))
-                export[var] = value[scheme.end():] if scheme else value
+                user_env[var] = value[scheme.end():] if scheme else value
                 value = (scheme.group(0) if scheme else "") + "${" + var + "}"
                 required.append(var)
             headers[header] = value
@@ -359,11 +363,11 @@ def enable_for_project(project, name: str) -> bool:
                                lambda doc: config.set_value(doc, name, "enabled", True))
 
 
-def put_back(registry: Path, name: str, copy_of: Path, report: Report = quiet) -> dict:
+def put_back(registry: Path, name: str, copy_of: Path, report: Report = quiet, regenerate: bool = True) -> dict:
     """A server folder saved before it was replaced goes back into installed/ (migrate's rollback)."""
     import shutil
 
-    with mutation.begin(registry, "restore", report) as m:
+    with mutation.begin(registry, "restore", report, regenerate_clients=regenerate) as m:
         if locate(registry, name) is not None:
             raise Conflict(f"{name} is in the registry again", code="already_installed",
                            hint=f"uninstall {name} first, then roll back again")

@@ -431,3 +431,17 @@ def claim(target: str | os.PathLike, names: list[str]) -> bool:
         entry["servers"] = sorted(set(entry["servers"]) | set(names))
         atomic.write_json(path, state, mode=PRIVATE)
     return True
+
+
+def unclaim(target: str | os.PathLike, names: list[str]) -> bool:
+    """``names`` are no longer claudex's entries in ``target``: a rolled-back migration has put
+    the user's own entries back under them. False when the record did not hold them."""
+    path = state_file()
+    with lock.path_lock(path):
+        state = load_state()
+        entry = state.get(str(target))
+        if entry is None or not set(names) & set(entry["servers"]):
+            return False
+        entry["servers"] = sorted(set(entry["servers"]) - set(names))
+        atomic.write_json(path, state, mode=PRIVATE)
+    return True

@@ -20,7 +20,7 @@ from json.decoder import scanstring
 TYPE_CHECKING = False  # typing costs 2 ms of start-up; it is only needed by checkers
 if TYPE_CHECKING:
     from typing import Any
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping, Sequence
 
 _WS = " \t\n\r"
 _DECODER = json.JSONDecoder()
@@ -168,3 +168,41 @@ def replace_object(text: str, key: str, entries: Mapping[str, Any], keep: set[st
             parts.append(f"{inner_indent}{json.dumps(name, ensure_ascii=False)}: {_render(value, unit, inner_indent)}")
     body = "{\n" + ",\n".join(parts) + "\n" + key_indent + "}" if parts else "{}"
     return _set_member(text, key, body, top, top_members, top_end, key_indent)
+
+
+def object_members(text: str, path: Sequence[str], jsonc: bool = False) -> list[Member]:
+    """The members of the object at ``path`` (keys down from the top) of ``text``, with their
+    positions in it; KeyError when ``path`` does not lead to an object."""
+    scan = _scan_text(text, jsonc)
+    start, _, _ = _layout(scan)
+    for part in path:
+        found, _ = members(scan, start)
+        member = next((m for m in found if m.key == part), None)
+        if member is None or scan[member.value_start] != "{":
+            raise KeyError(part)
+        start = member.value_start
+    return members(scan, start)[0]
+
+
+def replace_members(text: str, path: Sequence[str], changes: Mapping[str, tuple[str, Callable[[str], str]]],
+                    jsonc: bool = False) -> str:
+    """``text`` with members of the object at ``path`` (keys down from the top) changed: each
+    key of ``changes`` is renamed to its new key and gets the JSON text that its function
+    returns, called with the leading white space of the member's line (to continue a multi-line
+    value). Every other byte stays; a key that is not in that object is left alone, and a
+    ``path`` that does not lead to an object raises KeyError."""
+    edits: list[tuple[int, int, str]] = []
+    for member in object_members(text, path, jsonc):
+        if member.key not in changes:
+            continue
+        new_key, body = changes[member.key]
+        line_start = text.rfind("\n", 0, member.key_start) + 1
+        indent_end = line_start
+        while text[indent_end] in " \t":
+            indent_end += 1
+        edits.append((member.value_start, member.value_end, body(text[line_start:indent_end])))
+        if new_key != member.key:
+            edits.append((member.key_start, member.key_end, json.dumps(new_key, ensure_ascii=False)))
+    for begin, end, new in sorted(edits, reverse=True):
+        text = text[:begin] + new + text[end:]
+    return text

@@ -135,12 +135,14 @@ def expand_in(folder: str, values, environ) -> list[str]:
 
 
 def start_command(folder: str, command: str, args, env, environ) -> tuple[list[str], dict[str, str]]:
-    """The argv and environment a server in ``folder`` starts with: its command and args, and
-    ``environ`` plus its env values, all expanded; SERVER_DIR set."""
+    """The argv and environment a server in ``folder`` starts with: ``environ`` plus its env
+    values (expanded from ``environ``), then its command and args expanded from that, so that an
+    argument can refer to a value of the layers (``--api-key=${API_KEY}``, the key in the user
+    layer); SERVER_DIR set."""
     folder = str(folder)
     keys = list(env or {})
-    return (expand_in(folder, [command, *(args or [])], environ),
-            {**environ, **dict(zip(keys, expand_in(folder, [env[k] for k in keys], environ))), "SERVER_DIR": folder})
+    own = {**environ, **dict(zip(keys, expand_in(folder, [env[k] for k in keys], environ)))}
+    return expand_in(folder, [command, *(args or [])], own), {**own, "SERVER_DIR": folder}
 
 
 def open_log(launch: Launch) -> int:

@@ -183,9 +183,12 @@ def _rename(src: Path, dst: Path) -> None:
     atomic.fsync_dir(dst.parent)
 
 
-def uninstall(registry: Path, name: str, *, purge: bool = False, report: Report = _quiet) -> dict:
+def uninstall(registry: Path, name: str, *, purge: bool = False, report: Report = _quiet,
+              regenerate: bool = True) -> dict:
+    """``regenerate`` False leaves the clients' files to the caller (a migration's rollback
+    regenerates once, after its last mutation)."""
     check_name(name)
-    with mutation.begin(registry, "uninstall", report) as m:
+    with mutation.begin(registry, "uninstall", report, regenerate_clients=regenerate) as m:
         location, folder = _installed(registry, name)
         if location == "core":
             raise Conflict(f"{name} is a core server and cannot be uninstalled", code="core_server",

@@ -1,7 +1,7 @@
 """Migration: the servers that clients already define in their own files become registry servers
 (through adopt.py), and each entry in those files becomes the launcher entry of its server, with
-every other byte of the file kept (comments too). Backed up first, rolled back on any failure,
-and by hand with ``rollback(ID)``. Nothing here prints.
+every other byte of the file kept (comments too). Backed up first (migrate_backup.py), rolled back
+on any failure, and by hand with ``migrate_backup.rollback(ID)``. Nothing here prints.
 
 Sources (``discover``): Claude Code ``~/.claude.json`` (``mcpServers`` and each
 ``projects[<dir>].mcpServers``), ``.mcp.json`` (home and the working folder), Claude Desktop
@@ -9,9 +9,10 @@ Sources (``discover``): Claude Code ``~/.claude.json`` (``mcpServers`` and each
 (``[mcp_servers.*]``), Cursor ``~/.cursor/mcp.json`` and ``.cursor/mcp.json``, VS Code
 ``.vscode/mcp.json`` (``servers``; JSON with comments).
 
-The order of a migration, each step safe to kill: plan (read only) -> backup set (every file
-that any later step may touch, with its digest; folder 700, files 600) -> the servers, one
-mutation each, their origin naming the backup set -> the client files, one atomic write each ->
+The order of a migration, each step safe to kill: plan (read only) -> backup set (what each
+later step changes: the entries, the layers' keys; no secret) -> the servers, one mutation each,
+their origin naming the backup set, their secrets in the user layer -> the client files, one
+atomic write each, each recorded in the set before it is written -> the clients regenerated ->
 the backup set marked complete. A failure or Ctrl-C after the backup rolls everything back.
 """
 
@@ -22,17 +23,16 @@ import json
 import os
 import re
 import shutil
-import time
+import stat
+from collections.abc import Callable
 from pathlib import Path
 
-from . import adopt, atomic, jsonedit, jsonio, paths
+from . import adopt, atomic, jsonedit, jsonio, migrate_backup as backup, paths
 from .errors import ClaudexError, Conflict, InvalidInput, NotFound, UsageError
 from .mutation import Report, quiet
 from .staging import fault
 
 CONFLICT_POLICIES = ("skip", "rename", "replace")
-BACKUPS = "migrations"
-_ID = re.compile(r"[0-9]{8}T[0-9]{6}Z-[0-9a-f]{4,16}")
 _LEGACY_RUNNERS = {"node", "nodejs", "npx", "bunx", "pnpx"}
 _LEGACY_CODEX = re.compile(r"(^|[/@])codex-mcp(-server)?([/@.]|$)|^@openai/codex(@[^/]*)?$|^codex$")
 
@@ -48,6 +48,7 @@ class Source:
         self.digest = ""
         self.entries: list[Entry] = []
         self.problem: str | None = None
+        self.jsonc = False  # comments or trailing commas: positions are found in its stripped text
 
     def describe(self) -> dict:
         return {"file": str(self.path), "client": self.client, "kind": self.kind, "digest": self.digest or None,
@@ -117,43 +118,29 @@ def _project_of(path: Path, kind: str) -> Path | None:
     return None if folder == home else folder
 
 
-def blank_jsonc(text: str) -> str:
-    """``text`` with its comments and trailing commas turned into spaces (newlines kept): the
-    same length, so that every position found in it is a position in ``text``."""
-    out = list(text)
-    i, n = 0, len(text)
-    last_comma = None
-    while i < n:
-        ch = text[i]
-        if ch == '"':
-            i += 1
-            while i < n and text[i] != '"':
-                i += 2 if text[i] == "\\" else 1
-            i += 1
-            last_comma = None
-            continue
-        if text.startswith("//", i):
-            while i < n and text[i] != "\n":
-                out[i] = " "
-                i += 1
-            continue
-        if text.startswith("/*", i):
-            end = text.find("*/", i + 2)
-            end = n if end < 0 else end + 2
-            for j in range(i, end):
-                if out[j] != "\n":
-                    out[j] = " "
-            i = end
-            continue
-        if ch == ",":
-            last_comma = i
-        elif ch in "}]" and last_comma is not None:
-            out[last_comma] = " "
-            last_comma = None
-        elif not ch.isspace():
-            last_comma = None
-        i += 1
-    return "".join(out)
+def project_problem(folder: str) -> str | None:
+    """Why the folder of a ``projects[<folder>]`` key of ~/.claude.json may not get a project
+    layer (``<folder>/.claudex/mcp.json``), or None. The key is only text in a file: it must be a
+    canonical absolute path (no ``..``, no link on the way) inside the home folder, and a real
+    folder of this user, or the migration would write where the user never worked."""
+    home = os.path.realpath(paths.home())
+    if not os.path.isabs(folder) or os.path.normpath(folder) != folder or folder.startswith("//"):
+        return f"{folder!r} is not a canonical absolute path"
+    if folder != home and not folder.startswith(home.rstrip("/") + "/"):
+        return f"{folder} is outside your home folder ({home})"
+    try:
+        st = os.lstat(folder)
+    except FileNotFoundError:
+        return None  # said as "does not exist" by the plan
+    except OSError as exc:
+        return f"{folder} cannot be read ({exc.strerror})"
+    if stat.S_ISLNK(st.st_mode) or os.path.realpath(folder) != folder:
+        return f"{folder} is or goes through a symbolic link"
+    if not stat.S_ISDIR(st.st_mode):
+        return f"{folder} is not a folder"
+    if st.st_uid != os.geteuid():
+        return f"{folder} is not yours (owner uid {st.st_uid})"
+    return None
 
 
 def read_source(path: Path, kind: str) -> Source:
@@ -184,7 +171,7 @@ def read_source(path: Path, kind: str) -> Source:
             source.entries.append(Entry(source, ("mcp_servers",), key, raw, None))
         return source
     try:
-        doc = jsonio.parse(blank_jsonc(text).encode("utf-8"), str(path))
+        doc, source.jsonc = backup.parse_json(source.data, str(path))
     except ClaudexError as exc:
         source.problem = exc.message
         return source
@@ -193,8 +180,9 @@ def read_source(path: Path, kind: str) -> Source:
         return source
     key = "servers" if kind == "vscode" else "mcpServers"
     containers = [((key,), doc.get(key), source.project)]
-    if kind == "claude-json":
-        for folder, settings in (doc.get("projects") or {}).items():
+    projects = doc.get("projects") if kind == "claude-json" else None
+    if isinstance(projects, dict):
+        for folder, settings in projects.items():
             if isinstance(settings, dict) and settings.get("mcpServers"):
                 containers.append((("projects", folder, "mcpServers"), settings["mcpServers"], Path(folder)))
     for container, servers, project in containers:
@@ -320,8 +308,9 @@ def plan(registry: Path, files: list[str] | None = None, on_conflict: str = "ski
     servers: dict[str, dict] = {}  # registry name -> {adopted, spec, entries, projects, global, action}
     skipped: list[dict] = []
     warnings: list[str] = []
-    codex: dict = {"entries": [], "env": {}}
+    codex: dict = {"entries": [], "env": {}, "of": {}}  # "of": each entry's own secrets
     taken = set(recorded)
+    user_env = _user_env()
     from . import generate
 
     try:
@@ -337,22 +326,11 @@ def plan(registry: Path, files: list[str] | None = None, on_conflict: str = "ski
                                 else "written by claudex (generate)"})
                 continue
             if is_legacy_codex(raw):
-                if "codex" not in recorded:
-                    skipped.append({"entry": _where(entry), "reason": "the original Claudex codex entry; the core "
-                                    "codex server that replaces it is not in the registry ('claudex mcp init')"})
-                    continue
-                from . import secrets
-
-                codex["entries"].append(entry)
-                for key, value in (raw.get("env") or {}).items():
-                    if isinstance(value, str) and secrets.is_secret(("env", key), value):
-                        codex["env"][key] = value
+                _legacy_codex(entry, raw, codex, recorded, skipped)
                 continue
             name = adopt.suggest_name(entry.key)
             try:
-                if entry.project is not None and not entry.project.is_dir():
-                    raise NotFound(f"its project folder {entry.project} does not exist", code="no_project",
-                                   hint="remove the stale project from the client's file")
+                _check_project(entry)
                 if name is None:
                     raise InvalidInput(f"{entry.key!r} cannot be made a server name", code="invalid_name",
                                        hint="rename the entry: lowercase letters, digits and dashes")
@@ -363,12 +341,15 @@ def plan(registry: Path, files: list[str] | None = None, on_conflict: str = "ski
                 continue
             for var in inputs:
                 adopted.export.setdefault(var, "")
+            # In memory only: the definition with its secrets, so that two entries that differ in
+            # a secret are two definitions.
             identity = json.dumps([spec], sort_keys=True)
-            if spec["transport"] != "stdio" and _same(recorded, name, identity):
+            same = _same(recorded, name, adopted, user_env)
+            if spec["transport"] != "stdio" and same:
                 # A remote server's entry reads the same before and after its migration.
                 skipped.append({"entry": _where(entry), "reason": f"already migrated (the registry's {name})"})
                 continue
-            chosen = _resolve(name, identity, entry, servers, recorded, taken, on_conflict, skipped)
+            chosen = _resolve(name, identity, same, entry, servers, recorded, taken, on_conflict, skipped)
             if chosen is None:
                 continue
             item = servers.get(chosen)
@@ -377,24 +358,26 @@ def plan(registry: Path, files: list[str] | None = None, on_conflict: str = "ski
                     adopted = adopt.to_manifest(chosen, spec, adopted.manifest["metadata"]["description"])
                     for var in inputs:
                         adopted.export.setdefault(var, "")
+                    same = _same(recorded, chosen, adopted, user_env)
                 item = servers[chosen] = {"name": chosen, "adopted": adopted, "identity": identity, "entries": [],
                                           "projects": [], "global": False,
-                                          "replace": chosen in recorded and chosen not in _same(recorded, chosen, identity),
-                                          "existing": chosen in _same(recorded, chosen, identity)}
+                                          "replace": chosen in recorded and not same, "existing": same}
             item["entries"].append(entry)
             if entry.project is None:
                 item["global"] = True
             elif entry.project not in item["projects"]:
                 item["projects"].append(entry.project)
             warnings += [w for w in adopted.warnings if w not in warnings]
+    # Each file's entries: (entry, the server it becomes, the secrets it moves to that server's
+    # part of the user layer).
     files_plan: dict[str, dict] = {}
     for item in servers.values():
         for entry in item["entries"]:
             files_plan.setdefault(str(entry.source.path), {"source": entry.source, "entries": []})["entries"].append(
-                (entry, item["name"]))
+                (entry, item["name"], item["adopted"].user_env))
     for entry in codex["entries"]:
         files_plan.setdefault(str(entry.source.path), {"source": entry.source, "entries": []})["entries"].append(
-            (entry, "codex"))
+            (entry, "codex", codex["of"][id(entry)]))
     for item in servers.values():
         if item["global"]:
             item["projects"] = []
@@ -404,27 +387,87 @@ def plan(registry: Path, files: list[str] | None = None, on_conflict: str = "ski
             "servers": [_describe(item) for item in servers.values()],
             "codex": {"entries": [_where(e) for e in codex["entries"]], "secrets": sorted(codex["env"])} if codex["entries"] else None,
             "files": [{"file": path, "client": f["source"].client,
-                       "entries": [{"entry": e.pointer, "server": n} for e, n in f["entries"]]}
+                       "entries": [{"entry": e.pointer, "server": n} for e, n, _ in f["entries"]]}
                       for path, f in files_plan.items()],
             "skipped": skipped, "warnings": warnings,
             "_": {"servers": servers, "files": files_plan, "codex": codex}}
 
 
-def _same(recorded: dict, name: str, identity: str) -> set[str]:
-    """{name} when the registry's server ``name`` was migrated from the same definition before."""
+def _legacy_codex(entry: Entry, raw: dict, codex: dict, recorded: dict, skipped: list) -> None:
+    """The original Claudex's codex entry: mapped to the core codex server, its literal secrets
+    for that server's part of the user layer (skipped when the server is not there, or when
+    another such entry holds a different value of the same secret)."""
+    from . import secrets
+
+    if "codex" not in recorded:
+        skipped.append({"entry": _where(entry), "reason": "the original Claudex codex entry; the core "
+                        "codex server that replaces it is not in the registry ('claudex mcp init')"})
+        return
+    env = {k: v for k, v in (raw.get("env") or {}).items() if isinstance(v, str) and secrets.is_secret(("env", k), v)}
+    clash = sorted(k for k, v in env.items() if codex["env"].get(k, v) != v)
+    if clash:
+        skipped.append({"entry": _where(entry), "reason": f"its {clash[0]} differs from that of "
+                        f"{_where(codex['entries'][0])}, which goes to the core codex server",
+                        "hint": "keep one value, then migrate again"})
+        return
+    codex["entries"].append(entry)
+    codex["env"].update(env)
+    codex["of"][id(entry)] = env
+
+
+def _check_project(entry: Entry) -> None:
+    """Refuse an entry whose project folder is gone, or (a key of ~/.claude.json's projects) is
+    not a folder that may get a project layer."""
+    if entry.project is None:
+        return
+    problem = project_problem(entry.container[1]) if entry.container[0] == "projects" else None
+    if problem:
+        raise InvalidInput(f"its project folder {problem}", code="unsafe_project",
+                           hint="only a real folder of yours inside your home folder gets a project layer; "
+                                "the entry stays as it is")
+    if not entry.project.is_dir():
+        raise NotFound(f"its project folder {entry.project} does not exist", code="no_project",
+                       hint="remove the stale project from the client's file")
+
+
+def _user_env() -> dict:
+    """The user layer's env of each server ({} when it cannot be read: adding to it will say why)."""
+    from . import config
+
+    try:
+        doc = config.load_layer(paths.user_config_file()) or {}
+    except ClaudexError:
+        return {}
+    return {name: (server or {}).get("env") or {} for name, server in (doc.get("servers") or {}).items()}
+
+
+def _fingerprint(adopted: adopt.Adopted) -> str:
+    """What a migrated server's origin records of its definition: a digest of its manifest's
+    server part, which holds no secret (a digest of a secret, even salted by the rest, could be
+    tested against guesses). requiredEnv is left out: an entry read back after its migration
+    refers to the same variables without declaring them."""
+    server = {k: v for k, v in adopted.manifest["server"].items() if k != "requiredEnv"}
+    return hashlib.sha256(json.dumps(server, sort_keys=True).encode()).hexdigest()
+
+
+def _same(recorded: dict, name: str, adopted: adopt.Adopted, user_env: dict) -> bool:
+    """Whether the registry's server ``name`` was migrated before from the same definition: the
+    same manifest, and its secrets in the user layer are the ones ``adopted`` moves."""
     source = (recorded.get(name) or {}).get("source") or {}
-    return {name} if source.get("type") == "migrated" and (source.get("origin") or {}).get("identity") == \
-        hashlib.sha256(identity.encode()).hexdigest() else set()
+    if source.get("type") != "migrated" or (source.get("origin") or {}).get("identity") != _fingerprint(adopted):
+        return False
+    have = user_env.get(name) or {}
+    return all(have.get(var) == value for var, value in adopted.user_env.items())
 
 
-def _resolve(name: str, identity: str, entry: Entry, servers: dict, recorded: dict, taken: set,
+def _resolve(name: str, identity: str, same: bool, entry: Entry, servers: dict, recorded: dict, taken: set,
              on_conflict: str, skipped: list) -> str | None:
     """The registry name an entry goes to under the conflict policy, or None (skipped)."""
     item = servers.get(name)
     clash = None
     if item is not None and item["identity"] != identity:
         clash = f"{name} is defined differently in {_where(item['entries'][0])}"
-    elif item is None and name in recorded and not _same(recorded, name, identity):
+    elif item is None and name in recorded and not same:
         location = recorded[name].get("location")
         clash = f"{name} is already in the registry ({location}/)"
         if location == "core" and on_conflict == "replace":
@@ -460,118 +503,57 @@ def _describe(item: dict) -> dict:
             "secrets": adopted.secrets(), "manifest": adopted.manifest}
 
 
-# ---- backups ----------------------------------------------------------------------------------
+# ---- the backup set --------------------------------------------------------------------------
 
-def backups_dir() -> Path:
-    return paths.state_home() / "claudex" / BACKUPS
+def _entry_texts(source: Source, text: str, entries: list[Entry]) -> list[str | None]:
+    """The text of each entry as the file writes it: its JSON value, or its TOML table(s); None
+    when it is not where a rewrite would find it (then it is not rewritten either)."""
+    if source.kind == "codex":
+        from . import codex_toml
+
+        blocks = codex_toml.codex_blocks(text)
+        return ["".join(text[start:stop] for start, stop in sorted(blocks[e.key])) if e.key in blocks else None
+                for e in entries]
+    found: dict[tuple, dict] = {}
+    for entry in entries:
+        if entry.container not in found:
+            found[entry.container] = {m.key: m for m in jsonedit.object_members(text, entry.container, source.jsonc)}
+    members = [found[e.container].get(e.key) for e in entries]
+    return [text[m.value_start:m.value_end] if m is not None else None for m in members]
 
 
-def _backup_root(create: bool = False) -> Path:
-    from . import safepath
-
-    root = backups_dir()
-    if create:
-        root.parent.mkdir(parents=True, exist_ok=True)
-    safepath.real_dir(root, create=0o700 if create else None, private=True)
-    return root
-
-
-def _touched_files(p: dict) -> list[Path]:
-    """Every file a migration may write: the sources it rewrites, the user layer, the layers of
-    the projects it enables servers for, and the clients' files that claudex regenerates after
-    each mutation (and its record of them)."""
-    from . import generate
-
-    found: list[Path] = [Path(path) for path in p["_"]["files"]]
-    found.append(paths.user_config_file())
+def _layer_keys(p: dict) -> list[tuple[Path, str, list[list[str]]]]:
+    """The config layers the migration writes, and the keys it sets in each: each new server's
+    secrets (and the core codex server's) in the user layer, ``enabled`` in project layers."""
     from .project import Project
 
+    found: dict[Path, tuple[str, list]] = {}
+    user = paths.user_config_file()
     for item in p["_"]["servers"].values():
+        if not item["existing"]:
+            for var in item["adopted"].user_env:
+                found.setdefault(user, ("user", []))[1].append(["servers", item["name"], "env", var])
         for folder in item["projects"]:
-            found.append(Project(folder.name, folder).config_file)
-    found.append(generate.state_file())
-    try:
-        for target in generate.load_state():  # regenerated at the end, with their .bak copies
-            found += [Path(target), Path(target + ".bak")]
-    except ClaudexError:
-        pass
-    unique: dict[str, Path] = {}
-    for path in found:
-        real = Path(os.path.realpath(path))
-        unique.setdefault(str(real), real)
-    return list(unique.values())
-
-
-def _new_id() -> str:
-    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + os.urandom(3).hex()
+            found.setdefault(Project(folder.name, folder).config_file, ("project", []))[1].append(
+                ["servers", item["name"], "enabled"])
+    for var in p["_"]["codex"]["env"]:
+        found.setdefault(user, ("user", []))[1].append(["servers", "codex", "env", var])
+    return [(path, layer, keys) for path, (layer, keys) in found.items()]
 
 
 def _write_backup(p: dict, report: Report) -> tuple[str, Path, dict]:
-    from . import safepath
-
-    root = _backup_root(create=True)
-    ident = _new_id()
-    folder = root / ident
-    folder.mkdir(mode=0o700)
-    os.chmod(folder, 0o700)
-    (folder / "files").mkdir(mode=0o700)
-    record: dict = {"id": ident, "createdAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "complete": False,
-                    "files": [], "servers": [], "replaced": []}
-    for index, path in enumerate(_touched_files(p)):
-        item = {"path": str(path), "existed": os.path.lexists(path)}
-        if not item["existed"]:  # the folders a new file would need, removed again on rollback
-            missing = [q for q in path.parents if not os.path.lexists(q)]
-            item["createdDirs"] = [str(q) for q in missing]
-        if item["existed"]:
-            fd = safepath.open_regular(path, os.O_RDONLY)
-            try:
-                data = b""
-                while chunk := os.read(fd, 1 << 20):
-                    data += chunk
-                item["mode"] = os.fstat(fd).st_mode & 0o7777
-            finally:
-                os.close(fd)
-            item["digest"] = "sha256:" + hashlib.sha256(data).hexdigest()
-            item["copy"] = f"files/{index}"
-            atomic.write_bytes(folder / item["copy"], data, mode=0o600)
-        record["files"].append(item)
-    report("backup", str(folder))
-    atomic.write_json(folder / "backup.json", record, mode=0o600)
-    return ident, folder, record
-
-
-def _load_backup(ident: str | None) -> tuple[Path, dict]:
-    root = _backup_root()
-    if ident is None:
-        ids = sorted(d for d in os.listdir(root) if _ID.fullmatch(d)) if root.is_dir() else []
-        if not ids:
-            raise NotFound("there is no migration backup", path=str(root), code="no_backup",
-                           hint="'claudex mcp migrate --list-backups' lists them; a migration makes one")
-        ident = ids[-1]
-    if not _ID.fullmatch(ident):
-        raise UsageError(f"invalid backup id {ident!r}", code="invalid_backup_id",
-                         hint="'claudex mcp migrate --list-backups' shows the ids")
-    folder = root / ident
-    if not (folder / "backup.json").is_file():
-        raise NotFound(f"no migration backup {ident}", path=str(folder), code="no_backup",
-                       hint="'claudex mcp migrate --list-backups' shows the ids")
-    return folder, jsonio.load(folder / "backup.json")
-
-
-def list_backups() -> list[dict]:
-    root = backups_dir()
-    if not root.is_dir():
-        return []
-    found = []
-    for ident in sorted(d for d in os.listdir(root) if _ID.fullmatch(d)):
-        try:
-            _, record = _load_backup(ident)
-        except ClaudexError:
-            continue
-        found.append({"id": ident, "createdAt": record.get("createdAt"), "complete": record.get("complete"),
-                      "rolledBack": record.get("rolledBackAt"), "files": [f["path"] for f in record["files"]],
-                      "servers": record.get("servers", []), "folder": str(root / ident)})
-    return found
+    sources = []
+    for f in p["_"]["files"].values():
+        source = f["source"]
+        texts = _entry_texts(source, source.data.decode("utf-8"), [entry for entry, _, _ in f["entries"]])
+        sources.append(backup.source_record(str(source.path), source.kind, source.data, [
+            {"container": entry.container, "key": entry.key, "name": name, "raw": entry.raw, "text": text,
+             "secrets": {(name, var): v for var, v in moved.items()}}
+            for (entry, name, moved), text in zip(f["entries"], texts)]))
+    layers = [backup.layer_record(path, layer, keys) for path, layer, keys in _layer_keys(p)]
+    servers = p["_"]["servers"]
+    return backup.create(sources, layers, sorted(n for n, item in servers.items() if not item["existing"]),
+                         sorted(n for n, item in servers.items() if item["replace"]), report)
 
 
 # ---- applying and rolling back ----------------------------------------------------------------
@@ -592,15 +574,15 @@ def migrate(registry: Path, files: list[str] | None = None, *, auto: bool = Fals
     if dry_run or (not p["_"]["servers"] and not p["_"]["codex"]["entries"]):
         result["backup"] = None
         return result
-    _backup_root(create=True)
-    with lock.path_lock(backups_dir()):
+    backup.backup_root(create=True)
+    with lock.path_lock(backup.backups_dir()):
         ident, folder, record = _write_backup(p, report)
         fault("backup")
         try:
             done = _apply(registry, p, ident, folder, record, report)
         except BaseException as exc:
             try:
-                rollback(registry, ident, report=report, locked=True)
+                backup.rollback(registry, ident, report=report, locked=True)
             except Exception as again:  # the backup set stays; say where
                 raise InvalidInput(f"the migration failed ({getattr(exc, 'message', exc)}) and so did its "
                                    f"rollback ({getattr(again, 'message', again)})", code="rollback_failed",
@@ -616,19 +598,16 @@ def _apply(registry: Path, p: dict, ident: str, folder: Path, record: dict, repo
     from .project import Project
 
     servers, files, codex = p["_"]["servers"], p["_"]["files"], p["_"]["codex"]
-    record["servers"] = sorted(n for n, item in servers.items() if not item["existing"])
-    record["replaced"] = sorted(n for n, item in servers.items() if item["replace"])
     for name in record["replaced"]:  # a copy of the server that --on-conflict replace removes
         old = adopt.locate(registry, name)
         if old is not None:
             shutil.copytree(old[1], folder / "servers" / name, symlinks=True)
-    atomic.write_json(folder / "backup.json", record, mode=0o600)
     added = []
     for name, item in servers.items():
         first = item["entries"][0]
         source = {"type": "migrated", "origin": {
             "file": str(first.source.path), "pointer": first.pointer, "digest": first.source.digest,
-            "client": first.source.client, "backup": ident, "identity": hashlib.sha256(item["identity"].encode()).hexdigest(),
+            "client": first.source.client, "backup": ident, "identity": _fingerprint(item["adopted"]),
             **({"project": str(item["projects"][0])} if item["projects"] else {})}}
         projects = [Project(f.name, f) for f in item["projects"]]
         if item["existing"]:  # migrated before from the same definition: only its entries are rewritten
@@ -645,16 +624,24 @@ def _apply(registry: Path, p: dict, ident: str, folder: Path, record: dict, repo
         adopt.set_user_secrets(registry, "codex", codex["env"], report, regenerate=False)
     fault("clients")
     rewritten = []
-    for path, f in files.items():
+    for index, (path, f) in enumerate(files.items()):
         report("client", path)
-        rewritten.append(_rewrite(registry, f["source"], f["entries"]))
+        rewritten.append(_rewrite(registry, f["source"], f["entries"], record["sources"][index],
+                                  lambda: backup.save(folder, record)))
         fault("client")
     # Once, at the end: the files claudex writes get the new servers (the files just rewritten
     # have claimed their launcher entries, so they stay as they are).
     fault("regenerate")
     regenerated = mutation.regenerate(registry)
+    for kept in record["sources"]:  # how the migration leaves each file, regenerated or not
+        try:
+            now = backup.digest(jsonio.read_bytes(os.path.realpath(kept["path"]), limit=backup.MAX_FILE))
+        except ClaudexError:
+            continue
+        if now not in kept["written"] and now != kept["digest"]:
+            kept["written"].append(now)
     record["complete"] = True
-    atomic.write_json(folder / "backup.json", record, mode=0o600)
+    backup.save(folder, record)
     return {"added": added, "rewritten": rewritten, **regenerated}
 
 
@@ -667,20 +654,23 @@ def _effective(registry: Path, project: Path | None, cache_: dict) -> dict:
     return cache_[project]
 
 
-def _rewrite(registry: Path, source: Source, entries: list[tuple[Entry, str]]) -> dict:
+def _rewrite(registry: Path, source: Source, entries: list[tuple[Entry, str, dict]], kept: dict,
+             save: Callable[[], None]) -> dict:
     """Each migrated entry of ``source`` replaced by its server's launcher entry, in one atomic
-    write; every other byte kept. The file must not have changed since it was read."""
-    from . import clients
+    write; every other byte kept. The file must not have changed since it was read. What it
+    writes goes into ``kept`` (the backup set's part for this file; ``save`` writes the set)
+    before it is written."""
+    from . import clients, generate
 
     real = atomic.target_of(source.path)
-    data = jsonio.read_bytes(real, limit=256 * 1024 * 1024)
+    data = jsonio.read_bytes(real, limit=backup.MAX_FILE)
     if data != source.data:
         raise Conflict(f"{source.path} changed while it was being migrated", path=str(source.path),
                        code="source_changed", hint="run the migration again")
     rendered: dict[tuple, dict] = {}
     warnings: list[str] = []
     effective_cache: dict = {}
-    for entry, name in entries:
+    for entry, name, _ in entries:
         doc = _effective(registry, entry.project, effective_cache)
         out = clients.render(source.client, doc)
         if name in out.entries:
@@ -693,14 +683,22 @@ def _rewrite(registry: Path, source: Source, entries: list[tuple[Entry, str]]) -
         new = _rewrite_toml(source, text, rendered, warnings)
     else:
         new = _rewrite_json(text, rendered, warnings, source)
-    mode = os.stat(real).st_mode & 0o7777
-    if new != text:
-        # A file claudex writes anyway (generate's record): the launcher entries become its own.
-        top = sorted(v["name"] for (container, _), v in rendered.items() if len(container) == 1)
-        from . import generate
-
-        generate.claim(real, top)
-    changed = atomic.write_bytes(real, new.encode("utf-8"), mode=mode) if new != text else False
+    if new == text:
+        return {"file": str(source.path), "client": source.client, "changed": False, "entries": [], "warnings": warnings}
+    for item in kept["entries"]:
+        done = rendered.get((tuple(item["container"]), item["key"]))
+        if done is not None:
+            item["written"] = done["entry"]
+    kept["written"].append(backup.digest(new.encode("utf-8")))
+    # A file claudex writes anyway (generate's record): the launcher entries become its own,
+    # recorded in the backup set before they are claimed, so that a rollback gives them back.
+    top = sorted(v["name"] for (container, _), v in rendered.items() if len(container) == 1)
+    state = generate.load_state().get(str(real))
+    if state is not None and set(top) - set(state["servers"]):
+        kept["claimed"] = {"target": str(real), "names": sorted(set(top) - set(state["servers"]))}
+    save()
+    generate.claim(real, top)
+    changed = atomic.write_bytes(real, new.encode("utf-8"), mode=os.stat(real).st_mode & 0o7777)
     return {"file": str(source.path), "client": source.client, "changed": changed,
             "entries": sorted(f"{k}->{v['name']}" for (_, k), v in rendered.items()), "warnings": warnings}
 
@@ -710,43 +708,24 @@ def _render_value(value, indent: str) -> str:
 
 
 def _rewrite_json(text: str, rendered: dict, warnings: list[str], source: Source) -> str:
-    blank = blank_jsonc(text)
-    offset = 1 if blank.startswith("\ufeff") else 0
-    top = _skip(blank, offset)
-    edits: list[tuple[int, int, str]] = []
+    """``text`` with the ``rendered`` entries in place (an entry that cannot be renamed, as its
+    new name is taken, is kept and left out of ``rendered``)."""
+    doc, _ = backup.parse_json(text.encode("utf-8"), str(source.path))
     by_container: dict[tuple, dict] = {}
-    for (container, key), item in rendered.items():
-        by_container.setdefault(container, {})[key] = item
-    for container, wanted in by_container.items():
-        start = top
+    for (container, key), item in list(rendered.items()):
+        present = doc
         for part in container:
-            found, _ = jsonedit.members(blank, start)
-            member = next(m for m in found if m.key == part)
-            start = member.value_start
-        found, _ = jsonedit.members(blank, start)
-        present = {m.key for m in found}
-        for member in found:
-            if member.key not in wanted:
-                continue
-            item = wanted[member.key]
-            if item["name"] != member.key and item["name"] in present:
-                warnings.append(f"{source.path}: kept the entry {member.key}; an entry {item['name']} is there too")
-                continue
-            line_start = blank.rfind("\n", 0, member.key_start) + 1
-            indent = re.match(r"[ \t]*", blank[line_start:]).group(0)
-            edits.append((member.value_start, member.value_end, _render_value(item["entry"], indent)))
-            if item["name"] != member.key:
-                edits.append((member.key_start, member.key_end, json.dumps(item["name"])))
-    for start, end, body in sorted(edits, reverse=True):
-        text = text[:start] + body + text[end:]
-    jsonio.parse(blank_jsonc(text).encode("utf-8"), str(source.path))  # still a valid document
+            present = present[part]  # it was read from there
+        if item["name"] != key and item["name"] in present:
+            warnings.append(f"{source.path}: kept the entry {key}; an entry {item['name']} is there too")
+            del rendered[(container, key)]
+            continue
+        by_container.setdefault(container, {})[key] = (
+            item["name"], lambda indent, value=item["entry"]: _render_value(value, indent))
+    for container, changes in by_container.items():
+        text = jsonedit.replace_members(text, container, changes, jsonc=source.jsonc)
+    backup.parse_json(text.encode("utf-8"), str(source.path))  # still a valid document
     return text
-
-
-def _skip(text: str, i: int) -> int:
-    while i < len(text) and text[i] in " \t\n\r":
-        i += 1
-    return i
 
 
 def _rewrite_toml(source: Source, text: str, rendered: dict, warnings: list[str]) -> str:
@@ -756,9 +735,10 @@ def _rewrite_toml(source: Source, text: str, rendered: dict, warnings: list[str]
 
     blocks = codex_toml.codex_blocks(text)
     put, remove = {}, set()
-    for (_, key), item in rendered.items():
+    for (container, key), item in list(rendered.items()):
         if key not in blocks:
             warnings.append(f"{source.path}: kept the entry {key}; it is not written as a [mcp_servers.{key}] table")
+            del rendered[(container, key)]
             continue
         remove.add(key)
         put[item["name"]] = item["entry"]
@@ -773,75 +753,3 @@ def _rewrite_toml(source: Source, text: str, rendered: dict, warnings: list[str]
         raise InvalidInput(f"{source.path}: the mcp_servers tables cannot be rewritten in place", path=str(source.path),
                            code="invalid_target", hint="write the servers as [mcp_servers.NAME] tables; nothing was changed")
     return new
-
-
-def rollback(registry: Path, ident: str | None = None, *, report: Report = quiet, locked: bool = False) -> dict:
-    """Undo a migration: remove the servers it added (those whose origin names this backup
-    set), put back those it replaced, then restore every file byte for byte (a file it created
-    is removed)."""
-    from . import lifecycle, lock, registry as registry_mod
-
-    if not locked:
-        _backup_root(create=True)
-        with lock.path_lock(backups_dir()):
-            return rollback(registry, ident, report=report, locked=True)
-    from . import mutation
-
-    folder, record = _load_backup(ident)
-    ident = record["id"]
-    with mutation.begin(registry, "rollback", report, regenerate_clients=False):
-        pass  # recovery: what a killed migration's last mutation left in .staging goes
-    removed, restored_servers = [], []
-    for name in record.get("servers", []):
-        # The folder's own install marker says where it came from, even when a kill kept
-        # registry.json from recording it.
-        where = adopt.locate(registry, name)
-        marker = registry_mod.read_marker(where[1]) if where is not None else {}
-        origin = (marker.get("source") or {}).get("origin") or {}
-        if origin.get("backup") == ident:
-            report("remove", name)
-            lifecycle.uninstall(registry, name, report=report)
-            removed.append(name)
-    for name in record.get("replaced", []):
-        copy_dir = folder / "servers" / name
-        if copy_dir.is_dir() and adopt.locate(registry, name) is None:
-            adopt.put_back(registry, name, copy_dir, report=report)
-            restored_servers.append(name)
-    restored = []
-    (folder / "at-rollback").mkdir(mode=0o700, exist_ok=True)
-    for item in record["files"]:
-        path = Path(item["path"])
-        if item["existed"]:
-            data = (folder / item["copy"]).read_bytes()
-            if hashlib.sha256(data).hexdigest() != item["digest"].split(":", 1)[1]:
-                raise InvalidInput(f"the backup copy of {path} is damaged", path=str(folder / item["copy"]),
-                                   code="backup_damaged", hint="restore that file by hand")
-            current = path.read_bytes() if path.is_file() else None
-            if current is not None and current != data:  # what is replaced now is kept too
-                atomic.write_bytes(folder / "at-rollback" / Path(item["copy"]).name, current, mode=0o600)
-            if current != data:
-                atomic.write_bytes(atomic.target_of(path) if os.path.lexists(path) else path, data, mode=item["mode"])
-                restored.append(str(path))
-            elif (os.stat(path).st_mode & 0o7777) != item["mode"]:
-                os.chmod(path, item["mode"])
-        elif os.path.lexists(path):
-            st = os.lstat(path)
-            import stat as stat_mod
-
-            if stat_mod.S_ISREG(st.st_mode):
-                atomic.write_bytes(folder / "at-rollback" / f"created-{record['files'].index(item)}",
-                                   path.read_bytes(), mode=0o600)
-                os.unlink(path)
-                restored.append(str(path))
-        for created in item.get("createdDirs", []):  # deepest first; only when left empty
-            try:
-                os.rmdir(created)
-            except OSError:
-                break
-    record["rolledBackAt"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    atomic.write_json(folder / "backup.json", record, mode=0o600)
-    from . import cache
-
-    cache.invalidate()
-    return {"action": "rollback", "id": ident, "removed": removed, "restoredServers": restored_servers,
-            "restored": restored, "folder": str(folder)}

@@ -61,7 +61,7 @@ JSON
     assert_status 0
     assert_stderr_empty
     [ "$(json_eval '[doc["name"], doc["transport"], doc["location"], doc["secrets"]]')" = \
-      "['docs', 'sse', 'installed', {'export': ['DOCS_TOKEN'], 'userLayer': []}]" ] || fail "unexpected result"
+      "['docs', 'sse', 'installed', {'export': [], 'userLayer': ['DOCS_TOKEN']}]" ] || fail "unexpected result"
     [[ "$output" != *sk-batstest* ]] || fail "the secret was printed"
 }
 

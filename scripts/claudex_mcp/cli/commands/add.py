@@ -4,9 +4,10 @@ A local command: 'add NAME [--env K=V ...] -- COMMAND [ARGS...]'. A remote serve
 URL [--transport http|sse] [--header K=V ...]'. The server gets a generated manifest (version
 0.0.0) in the registry through the same atomic path as install, and the clients claudex wrote are
 regenerated. A value that looks like a secret (an --env API_KEY, an Authorization header, a
-known token prefix, a password in the URL) never lands in the manifest: an --env secret moves to
-your user layer (mode 600) behind ${VAR}; a header, argument or URL secret becomes ${VAR} for you
-to export. The result names secrets by variable only. With --project/--project-dir the server is
+known token prefix, a password in the URL) never lands in the manifest: it moves to your user
+layer (mode 600) behind ${VAR}, where the launcher reads a command's env and arguments; a URL's
+variable is also for you to export (clients expand a URL from their own environment). The result
+names secrets by variable only. With --project/--project-dir the server is
 enabled for that project only (it waits in disabled/ elsewhere).
 """
 

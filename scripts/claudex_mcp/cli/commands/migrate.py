@@ -5,12 +5,16 @@ working folder), Claude Desktop, Codex (config.toml), Cursor (~/.cursor/mcp.json
 and VS Code (.vscode/mcp.json, with comments); --from FILE reads only the files named. Each entry
 becomes a registry server with a generated manifest (its origin recorded), then becomes that
 server's launcher entry in the same file; everything else in the file stays byte for byte.
-Literal secrets never reach a manifest: env values go to your user layer (mode 600), headers,
-arguments and URL passwords become ${VAR} for you to export (named in the report). A project's
-server is enabled for that project only. The original Claudex's Node codex entry maps to the core
-codex server. Every file it may touch is first copied into a backup set (folder 700, files 600)
-under $XDG_STATE_HOME/claudex/migrations/<ID>/; any failure rolls back; --rollback [ID] restores
-the files byte for byte and removes the servers it added. See docs/migrate.md.
+Literal secrets (env values, headers, arguments, URL passwords and tokens) never reach a manifest
+or a shared file: each becomes a ${VAR} reference with its value in your user layer (mode 600),
+named in the report. A project's server is enabled for that project only (a projects[DIR] entry
+of ~/.claude.json: only a real folder of yours inside HOME). The original Claudex's Node codex
+entry maps to the core codex server. What it changes is first recorded in a backup set (folder
+700, files 600, no secret) under $XDG_STATE_HOME/claudex/migrations/<ID>/; any failure rolls back.
+--rollback [ID] puts back the entries it replaced (a file untouched since: byte for byte; one a
+client has written since: only those entries, keeping the client's changes; an entry changed
+since: refused, exit 3, nothing changed), removes the servers it added and undoes its config
+layer keys. See docs/migrate.md.
 """
 
 from __future__ import annotations
@@ -39,19 +43,20 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
                         "later one (default), rename it (NAME-2), or replace (the later one wins; never a core server)")
     action = p.add_mutually_exclusive_group()
     action.add_argument("--rollback", nargs="?", const="", metavar="ID",
-                        help="undo a migration (default: the latest): restore its files, remove its servers")
+                        help="undo a migration (default: the latest): put back the entries it replaced, "
+                             "remove its servers")
     action.add_argument("--list-backups", action="store_true", help="list the backup sets of past migrations")
     common.add_json(p)
     return p
 
 
 def action(args: argparse.Namespace) -> int:
-    from ... import migrate, paths
+    from ... import migrate, migrate_backup, paths
 
     registry = paths.registry_dir()
     report = common.progress(not args.json)
     if args.list_backups:
-        found = migrate.list_backups()
+        found = migrate_backup.list_backups()
         if args.json:
             common.write_json({"backups": found})
         else:
@@ -60,15 +65,11 @@ def action(args: argparse.Namespace) -> int:
                 print(f"{item['id']}  {state}  servers: {', '.join(item['servers']) or '-'}  {item['folder']}")
         return 0
     if args.rollback is not None:
-        result = migrate.rollback(registry, args.rollback or None, report=report)
+        result = migrate_backup.rollback(registry, args.rollback or None, report=report)
         if args.json:
             common.write_json(result)
         else:
-            print(f"rolled back migration {result['id']}")
-            for name in result["removed"]:
-                print(f"  removed server {name}")
-            for path in result["restored"]:
-                print(f"  restored {path}")
+            _print_rollback(result)
         return 0
     given = args.sources or ["auto"]
     files = [f for f in given if f != "auto"]
@@ -113,6 +114,26 @@ def _print(result: dict) -> None:
               f"(undo with 'claudex mcp migrate --rollback {result['backup']['id']}')")
     elif not result["dryRun"]:
         print("nothing to migrate")
+
+
+def _print_rollback(result: dict) -> None:
+    print(f"rolled back migration {result['id']}")
+    for done in result["restored"]:
+        how = ("byte for byte" if done["whole"] else
+               "in place; every other change since the migration kept")
+        print(f"  restored {done['file']} ({how}): {', '.join(done['entries'])}")
+    for name in result["removed"]:
+        print(f"  removed server {name}")
+    for name in result["restoredServers"]:
+        print(f"  put back server {name}")
+    for layer in result["layers"]:
+        what = "removed (nothing else was in it)" if layer["removed"] else "restored " + ", ".join(layer["keys"])
+        print(f"  {layer['file']}: {what}")
+    for done in result.get("regenerated", []):
+        if done["changed"]:
+            print(f"  regenerated {done['target']} ({done['client']})")
+    for warning in result.get("warnings", []):
+        common.warn(warning)
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "claudex mcp migrate") -> int:
