@@ -110,3 +110,21 @@ def projects_dir(env: Mapping[str, str] | None = None) -> Path:
 
 def schema_file(name: str) -> Path:
     return SCHEMAS_DIR / f"{name}-v1.schema.json"
+
+
+def server_folders(registry: Path) -> dict[str, tuple[str, Path]]:
+    """{name: (location, folder)} of the server folders under ``registry``: real folders (not
+    links) with a server's name, the first location winning (core, installed, disabled)."""
+    import re
+
+    found: dict[str, tuple[str, Path]] = {}
+    for location in LOCATIONS:
+        try:
+            names = sorted(os.listdir(registry / location))
+        except OSError:
+            continue
+        for name in names:
+            folder = registry / location / name
+            if re.fullmatch(NAME_PATTERN, name) and folder.is_dir() and not folder.is_symlink():
+                found.setdefault(name, (location, folder))
+    return found

@@ -144,22 +144,6 @@ def default_source(location: str, folder: Path) -> dict:
     return {"type": "core"} if location == "core" else {"type": "path", "path": str(folder)}
 
 
-def on_disk(registry: Path) -> dict[str, tuple[str, Path]]:
-    import re
-
-    found: dict[str, tuple[str, Path]] = {}
-    for location in paths.LOCATIONS:
-        try:
-            names = sorted(os.listdir(registry / location))
-        except OSError:
-            continue
-        for name in names:
-            folder = registry / location / name
-            if re.fullmatch(paths.NAME_PATTERN, name) and folder.is_dir() and not folder.is_symlink():
-                found.setdefault(name, (location, folder))
-    return found
-
-
 def reconciled(registry: Path) -> dict:
     """registry.json's records brought in line with the folders, which are the truth after an
     interrupted operation: entries without a folder go, folders without an entry are added (with
@@ -172,7 +156,7 @@ def reconciled(registry: Path) -> dict:
 
     records = read_records(registry)
     updated = {}
-    for name, (location, folder) in on_disk(registry).items():
+    for name, (location, folder) in paths.server_folders(registry).items():
         record = dict(records.get(name) or {})
         try:
             data = jsonio.read_bytes(folder / "manifest.json")

@@ -309,15 +309,19 @@ def _sync_problems(folder: Path) -> list[dict]:
     """registry.json against the server folders, which are the truth: a server it does not
     record (an install killed between its commit and its record), or records in another place
     or not at all on disk. A registry.json that is itself invalid was reported already."""
-    from . import paths, registry as registry_mod
+    from . import paths
 
-    recorded, _ = registry_mod.read_recorded(folder)
-    if recorded is None:
-        return []
     file = str(folder / paths.REGISTRY_FILE)
+    try:
+        doc = jsonio.load(file)
+    except ClaudexError:
+        return []
+    recorded = doc.get("servers") if isinstance(doc, dict) else None
+    if not isinstance(recorded, dict) or not all(isinstance(r, dict) for r in recorded.values()):
+        return []
     hint = "run 'claudex mcp cache refresh' (or any install, enable or disable): registry.json is rewritten from the folders"
     found = []
-    on_disk = registry_mod.on_disk(folder)
+    on_disk = paths.server_folders(folder)
     for name, (location, _) in sorted(on_disk.items()):
         record = recorded.get(name)
         if record is None:
