@@ -175,6 +175,7 @@ def _session(entry: dict, result: dict, start, merged: dict, environ: dict, time
         problem = problem.result() if problem is not None else None
     result.update(state="healthy", latencyMs=report["latencyMs"], tools=len(report["tools"]),
                   toolNames=report["tools"], toolDescriptions=report.get("toolDescriptions", {}),
+                  toolSchemas=report.get("toolSchemas", {}),
                   protocolVersion=report["protocolVersion"],
                   serverInfo={"name": report["server"], "version": report["version"]},
                   prompts=report["prompts"], resources=report["resources"])
@@ -301,9 +302,9 @@ def _remote(entry: dict, merged: dict, environ: dict, timeout: float) -> dict:
 
 
 def _key(entry: dict, layers: config.Layers, environ: dict) -> str:
-    """What a kept result depends on: the manifest, the merged config, the project, and the
-    variables the manifest names (digested: the cache file must not hold a secret), so that
-    exporting a missing key is seen at once."""
+    """What a kept result depends on: the manifest, when it was installed or upgraded, the merged
+    config, the project, and the variables the manifest names (digested: the cache file must not
+    hold a secret), so that exporting a missing key is seen at once."""
     import hashlib
 
     merged, _ = config.merge(layers.sources(entry))
@@ -311,8 +312,29 @@ def _key(entry: dict, layers: config.Layers, environ: dict) -> str:
     names = sorted({(v.get("name") if isinstance(v, dict) else v) for v in
                     (server.get("requiredEnv") or []) + (server.get("optionalEnv") or [])} - {None}, key=str)
     variables = hashlib.sha256(json.dumps([[n, environ.get(n)] for n in names if isinstance(n, str)]).encode()).hexdigest()
-    return json.dumps([entry.get("manifestDigest"), merged, str(layers.project.dir) if layers.project else None,
-                       variables], sort_keys=True, default=str)
+    return json.dumps([entry.get("manifestDigest"), entry.get("installedAt"), entry.get("updatedAt"), merged,
+                       str(layers.project.dir) if layers.project else None, variables], sort_keys=True, default=str)
+
+
+def _kept() -> dict:
+    try:
+        kept = json.loads(_results_file().read_text())
+    except (OSError, ValueError):
+        return {}
+    return kept if isinstance(kept, dict) else {}
+
+
+def kept_result(entry: dict, layers: config.Layers, environ: dict) -> dict | None:
+    """The last result check_all kept for ``entry``, with when it was taken (checkedAt,
+    ageSeconds), when it still speaks of the server as it is now: the same manifest, install,
+    merged config, project and variables; else None."""
+    old = _kept().get(entry["name"])
+    if not isinstance(old, dict) or not isinstance(old.get("result"), dict) or old.get("key") != _key(entry, layers, environ):
+        return None
+    at = old.get("at")
+    if not isinstance(at, (int, float)):
+        return None
+    return dict(old["result"], cached=True, checkedAt=at, ageSeconds=round(time.time() - at, 1))
 
 
 def check_all(entries: list[dict], layers: config.Layers, environ: dict, refresh: bool = False,
@@ -321,17 +343,14 @@ def check_all(entries: list[dict], layers: config.Layers, environ: dict, refresh
     than the server's healthCheck.interval unless ``refresh``."""
     from concurrent.futures import ThreadPoolExecutor
 
-    try:
-        kept = {} if refresh else json.loads(_results_file().read_text())
-    except (OSError, ValueError):
-        kept = {}
+    kept = {} if refresh else _kept()
     now = time.time()
     results: dict[str, dict] = {}
     todo = []
     for entry in entries:
-        old = kept.get(entry["name"]) if isinstance(kept, dict) else None
+        old = kept.get(entry["name"])
         interval = float(_health(entry).get("interval", DEFAULT_INTERVAL))
-        if old and old.get("key") == _key(entry, layers, environ) and 0 <= now - old.get("at", 0) < interval:
+        if isinstance(old, dict) and old.get("key") == _key(entry, layers, environ) and 0 <= now - old.get("at", 0) < interval:
             # The health is the kept one, said so with its age; the process facts are read now.
             results[entry["name"]] = _started(dict(old["result"], cached=True, checkedAt=old["at"],
                                                    ageSeconds=round(now - old["at"], 1)), entry["name"])
@@ -341,18 +360,19 @@ def check_all(entries: list[dict], layers: config.Layers, environ: dict, refresh
         with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(todo))) as pool:
             try:
                 checked = pool.map(lambda e: check(e, layers, environ, timeout, quick=True), todo)
+                fresh = {}
                 for entry, result in zip(todo, checked):
                     results[entry["name"]] = result
-                    kept[entry["name"]] = {"at": now, "key": _key(entry, layers, environ), "result": result}
+                    fresh[entry["name"]] = {"at": now, "key": _key(entry, layers, environ), "result": result}
             except KeyboardInterrupt:  # end the servers being checked, so that no probe waits out its timeout
                 from . import stdio_probe
 
                 pool.shutdown(wait=False, cancel_futures=True)
                 stdio_probe.stop_all()
                 raise
-        try:
+        try:  # read again: what another status or info kept meanwhile stays
             _results_file().parent.mkdir(parents=True, exist_ok=True)
-            atomic.write_json(_results_file(), kept)
+            atomic.write_json(_results_file(), {**_kept(), **fresh})
         except OSError:
             pass
     return [results[e["name"]] for e in entries]
