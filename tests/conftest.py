@@ -76,6 +76,54 @@ class Sandbox:
         return run_script("claudex", *argv, input=input, cwd=cwd, env={**self.env, **(env or {})},
                           timeout=timeout)
 
+    def run_tty(self, *argv: str, env: dict | None = None, timeout: float = 60,
+                columns: int = 120) -> tuple[int, str]:
+        """Run `claudex <argv>` with stdout and stderr on one pseudo-terminal ``columns`` wide, as
+        a person sees it: (exit code, what the terminal showed, with plain newlines)."""
+        return run_on_terminal([sys.executable, str(ROOT / "scripts" / "claudex"), *argv],
+                               {**self.env, **(env or {})}, timeout, columns)
+
+
+def run_on_terminal(argv: list[str], env: dict, timeout: float = 60, columns: int = 120) -> tuple[int, str]:
+    """Run ``argv`` with stdout and stderr on a pseudo-terminal, read while it runs (a full
+    terminal would block it); the process group is ended on every way out."""
+    import fcntl
+    import pty
+    import select
+    import signal
+    import struct
+    import termios
+    import time
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
+    try:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=follower, stderr=follower, env=env,
+                                start_new_session=True)
+    finally:
+        os.close(follower)
+    shown = b""
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            ready, _, _ = select.select([leader], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                raise TimeoutError(f"{argv} still runs after {timeout} s; it showed: {shown[-2000:]!r}")
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: every writer has closed the terminal
+                break
+            if not chunk:
+                break
+            shown += chunk
+        proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+    finally:
+        os.close(leader)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    return proc.returncode, shown.decode("utf-8", "replace").replace("\r\n", "\n")
+
 
 @contextmanager
 def umask(value: int):

@@ -263,6 +263,52 @@ def test_a_shadowed_value_is_written_with_a_warning_naming_the_winner(sandbox, f
     assert quiet.returncode == 0 and quiet.stderr == ""
 
 
+def test_set_into_an_untrusted_project_says_the_value_is_ignored_and_explain_lists_it(sandbox, four_layers):
+    wild = sandbox.home / "claudex" / "wild"
+    wild.mkdir()
+    proc = sandbox.run("mcp", "config", "set", "qdrant", "env.MODE", "wild", "--project", "wild", "--json")
+    assert proc.returncode == 0, proc.stderr
+    layer_file = wild / ".claudex" / "mcp.json"
+    assert json.loads(layer_file.read_text())["servers"]["qdrant"]["env"]["MODE"] == "wild"  # written all the same
+    result = json.loads(proc.stdout)
+    assert result["ignoredUntilTrusted"] is True and result["warnings"] == [proc.stderr.strip()[len("warning: "):]]
+    assert proc.stderr.startswith(f"warning: the project {wild} is not trusted, so env.MODE is written to its "
+                                  "layer but ignored") and f"claudex mcp config trust {wild}" in proc.stderr
+    quiet = sandbox.run("mcp", "config", "set", "qdrant", "enabled", "false", "--project", "wild")
+    assert quiet.returncode == 0 and quiet.stderr == ""  # enabling and disabling is what an untrusted layer may do
+    doc = json.loads(sandbox.run("mcp", "config", "explain", "qdrant", "--project", "wild", "--json").stdout)
+    assert {v["key"]: v["layer"] for v in doc["values"]}["env.MODE"] == "registry"
+    assert doc["ignored"] == [{"key": "env.MODE", "value": "wild", "layer": "project", "file": str(layer_file),
+                               "why": f"the project {wild} is not trusted: its layer may only enable and disable "
+                                      f"servers until 'claudex mcp config trust {wild}'"}]
+    text = sandbox.run("mcp", "config", "explain", "qdrant", "--project", "wild").stdout
+    assert f"\nignored  (the project {wild} is not trusted" in text
+    assert f'\nenv.MODE = "wild"\n    in project: {layer_file}' in text
+    # Trusted (by name, like every other verb): the value applies and nothing is ignored.
+    trusted = sandbox.run("mcp", "config", "trust", "--project", "wild", "--json")
+    assert trusted.returncode == 0, trusted.stderr
+    assert json.loads(trusted.stdout)["dir"] == str(wild) and json.loads(trusted.stdout)["trusted"] is True
+    doc = json.loads(sandbox.run("mcp", "config", "explain", "qdrant", "--project", "wild", "--json").stdout)
+    assert {v["key"]: v["layer"] for v in doc["values"]}["env.MODE"] == "project" and doc["ignored"] == []
+    assert "ignored" not in sandbox.run("mcp", "config", "explain", "qdrant", "--project", "wild").stdout
+    again = sandbox.run("mcp", "config", "set", "qdrant", "env.MODE", "tame", "--project", "wild")
+    assert again.returncode == 0 and "not trusted" not in again.stderr
+
+
+@pytest.mark.parametrize("verb", ["trust", "untrust"])
+def test_trust_takes_project_and_project_dir_like_every_verb(sandbox, four_layers, verb):
+    wild = sandbox.home / "claudex" / "wild"
+    wild.mkdir()
+    for where in (("--project", "wild"), ("--project-dir", str(wild))):
+        proc = sandbox.run("mcp", "config", verb, *where, "--json")
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads(proc.stdout)["trusted"] is (verb == "trust")
+    both = sandbox.run("mcp", "config", verb, str(wild), "--project", "wild")
+    assert both.returncode == 2 and json.loads(both.stderr)["error"]["code"] == "usage"
+    missing = sandbox.run("mcp", "config", verb, "--project", "nosuch")
+    assert missing.returncode == 4 and json.loads(missing.stderr)["error"]["code"] == "no_project"
+
+
 def test_a_syntax_error_in_a_layer_names_file_line_and_column(sandbox, four_layers):
     user = sandbox.config / "claudex" / "mcp.json"
     user.write_text('{\n  "servers": {\n    "qdrant": {"enabled": true,}\n  }\n}\n')

@@ -91,6 +91,63 @@ def test_uv_builds_the_venv_and_the_committed_server_runs(sandbox, reg, uv_cache
     assert (reg / "installed" / "hello" / "requirements.txt").read_text().splitlines()[-1] == "./pkg"
 
 
+EDITABLE_SOURCE = {  # localpkg needs inner, which its [tool.uv.sources] names as an editable path
+    "pkg/pyproject.toml": '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n'
+                          '[project]\nname = "localpkg"\nversion = "0.1.0"\ndependencies = ["inner"]\n'
+                          '[tool.uv.sources]\ninner = { path = "../inner", editable = true }\n',
+    "pkg/localpkg/__init__.py": "from inner import WORD\nGREETING = 'hello from ' + WORD\n",
+    "inner/pyproject.toml": '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n'
+                            '[project]\nname = "inner"\nversion = "0.1.0"\n',
+    "inner/inner/__init__.py": "WORD = 'inner'\n",
+}
+
+
+def test_editable_path_sources_are_copies_that_outlive_the_staging_folder(sandbox, reg, uv_cache):
+    """-e ./pkg in requirements.txt, and an `editable = true` path source in that package's own
+    pyproject.toml: both installed into the venv, so the server still starts and answers once the
+    staging folder and the source folder are gone."""
+    import shutil
+
+    sandbox.env["UV_CACHE_DIR"] = str(uv_cache)
+    folder = python_server(sandbox, "mcp>=2.3,<3\n-e ./pkg\n", mcp=True)
+    write_files(folder, EDITABLE_SOURCE)
+    proc = sandbox.run("mcp", "install", str(folder), "--json", timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    venv = reg / "installed" / "hello" / ".venv"
+    no_staging_path_in(venv)
+    for record in venv.glob("lib/python3*/site-packages/*.dist-info/direct_url.json"):
+        assert not json.loads(record.read_text()).get("dir_info", {}).get("editable"), record
+    # What an install leaves behind goes, and so does the folder it came from.
+    shutil.rmtree(reg / ".staging")
+    folder.rename(folder.with_name("moved-away"))
+    called = sandbox.run("mcp", "call", "hello", "echo", "--args", '{"text": "still here"}', timeout=120)
+    assert (called.returncode, called.stdout) == (0, "still here\n"), called.stderr
+    word = subprocess.run([str(venv / "bin" / "python"), "-c", "import localpkg; print(localpkg.GREETING)"],
+                          capture_output=True, text=True)
+    assert word.stdout == "hello from inner\n", word.stderr
+    assert sandbox.run("mcp", "test", "hello", timeout=120).returncode == 0
+
+
+def test_a_uv_that_still_installs_editable_is_refused_before_the_commit(sandbox, reg, uv_cache):
+    """An older uv named by CLAUDEX_MCP_UV ignores UV_NO_EDITABLE (here: a wrapper that drops it):
+    the venv would point at the staging folder, so the install fails, saying why, and the
+    registry stays as it was."""
+    sandbox.env["UV_CACHE_DIR"] = str(uv_cache)
+    old_uv = sandbox.root / "old-uv"
+    old_uv.write_text(f"#!/bin/sh\nunset UV_NO_EDITABLE\nexec {deps.uv_binary()} \"$@\"\n")
+    old_uv.chmod(0o755)
+    sandbox.env["CLAUDEX_MCP_UV"] = str(old_uv)
+    folder = python_server(sandbox, "./pkg\n")
+    write_files(folder, EDITABLE_SOURCE)
+    before = snapshot(reg)
+    proc = sandbox.run("mcp", "install", str(folder), timeout=300)
+    assert proc.returncode == 5, proc.stderr
+    error = json.loads(proc.stderr.splitlines()[-1])["error"]
+    assert error["code"] == "editable_install" and "staging folder" in error["message"]
+    assert "uv >= 0.11.12" in error["hint"]
+    assert snapshot(reg) == before
+
+
 def test_uv_links_from_the_shared_cache_on_the_same_filesystem(sandbox, reg, uv_cache, monkeypatch):
     cache = sandbox.root / "uv-cache"  # on the registry's filesystem (both under tmp_path)
     sandbox.env["UV_CACHE_DIR"] = str(cache)

@@ -1,6 +1,6 @@
 """info: one server's manifest, place, source, variables (set or not, never their values), tools
-from the last check (or how to get them), and config provenance; a reader that writes nothing
-but the status results."""
+with their input schemas (a kept listing, or the server asked now), and config provenance; a
+reader that writes nothing but the status results."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from conftest import add_echo_servers, add_server, manifest
+from conftest import ECHO_SERVER, add_echo_servers, add_server, manifest
 from claudex_mcp import registry as registry_mod
 
 PY = sys.executable
@@ -21,7 +21,8 @@ def reg(sandbox):
     add_echo_servers(sandbox.registry)
     add_server(sandbox.registry, "vars", doc=manifest(
         "vars", command=PY, requiredEnv=[{"name": "VARS_TOKEN", "description": "the token", "secret": True}],
-        optionalEnv=[{"name": "VARS_URL", "description": "where", "secret": False}, "VARS_OLD"]))
+        optionalEnv=[{"name": "VARS_URL", "description": "where", "secret": False}, "VARS_OLD"]),
+        files={"server.py": ECHO_SERVER.read_text()})
     return sandbox.registry
 
 
@@ -64,35 +65,109 @@ def test_variables_say_required_secret_and_set_without_values(sandbox, reg):
 
 def test_config_provenance_names_layer_and_file_and_masks_secrets(sandbox, reg):
     sandbox.run("mcp", "config", "set", "vars", "env.VARS_TOKEN", "tok-Very-Secret-123")
-    sandbox.run("mcp", "config", "set", "vars", "args", '["--fast"]')
+    sandbox.run("mcp", "config", "set", "vars", "args", '["${SERVER_DIR}/server.py", "--fast"]')
     config = {c["key"]: c for c in info(sandbox, "vars")["config"]}
     assert config["args"] == {"key": "args", "layer": "user", "file": str(sandbox.config / "claudex" / "mcp.json"),
-                              "value": ["--fast"]}
+                              "value": ["${SERVER_DIR}/server.py", "--fast"]}
     assert config["env.VARS_TOKEN"]["value"] == "********"
     assert config["enabled"]["layer"] == "registry"
 
 
-def test_tools_come_from_the_last_check_or_say_how_to_get_them(sandbox, reg):
-    doc = info(sandbox, "echo")
-    assert doc["tools"] == {"checked": False, "list": None}
-    text = sandbox.run("mcp", "info", "echo").stdout
-    assert "claudex mcp info echo --refresh" in text and "claudex mcp status" in text
-    assert sandbox.run("mcp", "status", "echo", "--json").returncode == 0
+ECHO_TOOLS = [
+    {"name": "add", "description": "Return the sum of two integers.",
+     "inputSchema": {"properties": {"a": {"title": "A", "type": "integer"}, "b": {"title": "B", "type": "integer"}},
+                     "required": ["a", "b"], "title": "addArguments", "type": "object"}},
+    {"name": "echo", "description": "Return the text, preceded by $ECHO_PREFIX when it is set.",
+     "inputSchema": {
+         "$defs": {"Frame": {"description": "Text put around the echo (a nested object in the input schema).",
+                             "properties": {"before": {"default": "", "title": "Before", "type": "string"},
+                                            "after": {"default": "", "title": "After", "type": "string"}},
+                             "title": "Frame", "type": "object"}},
+         "properties": {"text": {"title": "Text", "type": "string"},
+                        "case": {"default": "keep", "description": "change the case", "enum": ["keep", "upper", "lower"],
+                                 "title": "Case", "type": "string"},
+                        "frame": {"anyOf": [{"$ref": "#/$defs/Frame"}, {"type": "null"}], "default": None}},
+         "required": ["text"], "title": "echoArguments", "type": "object"}},
+]
+CRASH = "import sys\nprint('boom: no config', file=sys.stderr)\nsys.exit(3)\n"
+
+
+def test_json_has_each_tool_with_its_whole_input_schema(sandbox, reg):
     tools = info(sandbox, "echo")["tools"]
-    assert tools["checked"] and tools["state"] == "healthy"
-    assert tools["list"] == [{"name": "add", "description": "Return the sum of two integers."},
-                             {"name": "echo", "description": "Return the text, preceded by $ECHO_PREFIX when it is set."}]
+    assert (tools["state"], tools["cached"]) == ("healthy", False)  # nothing kept: the server was asked now
+    assert tools["list"] == ECHO_TOOLS
 
 
-def test_refresh_checks_the_server_now(sandbox, reg):
-    tools = info(sandbox, "echo", "--refresh")["tools"]
-    assert [t["name"] for t in tools["list"]] == ["add", "echo"]
-    failed = info(sandbox, "echo-key", "--refresh")["tools"]
+def test_a_terminal_shows_each_argument_in_one_line(sandbox, reg):
+    code, shown = sandbox.run_tty("mcp", "info", "echo", env={"NO_COLOR": "1"})
+    assert code == 0, shown
+    tools = shown[shown.index("tools  (listed now)"):shown.index("\n\nconfig")].splitlines()
+    assert tools[1:] == [
+        "  add  Return the sum of two integers.",
+        "      a  integer, required",
+        "      b  integer, required",
+        "  echo  Return the text, preceded by $ECHO_PREFIX when it is set.",
+        "      text   string, required",
+        '      case   string, default "keep", one of "keep", "upper", "lower"  change the case',
+        "      frame  object {before, after} or null, default null",
+    ]
+    code, shown = sandbox.run_tty("mcp", "info", "echo")  # coloured: names cyan, the summary dimmed
+    assert code == 0 and "\x1b[36mecho\x1b[0m" in shown and "\x1b[2m  change the case\x1b[0m" in shown
+
+
+def test_a_kept_listing_is_used_until_the_server_or_its_config_changes(sandbox, reg):
+    assert sandbox.run("mcp", "status", "echo").returncode == 0
+    checked_at = info(sandbox, "echo")["tools"]["checkedAt"]
+    tools = info(sandbox, "echo")["tools"]
+    assert tools["cached"] and tools["list"] == ECHO_TOOLS and tools["checkedAt"] == checked_at
+    code, shown = sandbox.run_tty("mcp", "info", "echo", env={"NO_COLOR": "1"})
+    assert code == 0 and "tools  (listed " in shown and " s ago; --refresh asks again)" in shown
+    # A config value changes what the server is started with: the kept listing no longer says.
+    assert sandbox.run("mcp", "config", "set", "echo", "env.GREETING", "hi").returncode == 0
+    assert info(sandbox, "echo")["tools"]["checkedAt"] != checked_at
+    # So does a change to the server's own file: it is asked again (and now crashes).
+    (reg / "installed" / "echo" / "server.py").write_text(CRASH)
+    assert sandbox.run("mcp", "info", "echo", "--json").returncode == 5
+
+
+def test_a_server_that_does_not_answer_still_gets_its_document_and_exits_5(sandbox, reg):
+    add_server(reg, "crash", doc=manifest("crash", command=PY), files={"server.py": CRASH})
+    proc = sandbox.run("mcp", "info", "crash", "--json")
+    assert proc.returncode == 5
+    doc = json.loads(proc.stdout)
+    assert doc["name"] == "crash" and doc["variables"] == [] and doc["config"]  # the rest is all there
+    assert (doc["tools"]["list"], doc["tools"]["state"], doc["tools"]["cause"]) == (None, "unhealthy", "crashed")
+    error = json.loads(proc.stderr)["error"]
+    assert error["code"] == "crashed" and error["message"].startswith("crash did not answer, so its tools are not listed")
+    code, shown = sandbox.run_tty("mcp", "info", "crash", env={"NO_COLOR": "1"})
+    assert code == 5 and "location: installed" in shown and "\ntools  not listed: crash exited before" in shown
+    assert "claudex mcp info: error: crash did not answer" in shown
+
+
+def test_the_listing_says_why_a_server_has_none(sandbox, reg):
+    failed = info(sandbox, "echo-key")["tools"]  # missing env and disabled are states, not failures: exit 0
     assert failed["list"] is None and failed["state"] == "missing env" and "ECHO_TOKEN" in failed["error"]
-    assert "found it missing env: echo-key needs ECHO_TOKEN" in sandbox.run("mcp", "info", "echo-key").stdout
-    off = info(sandbox, "echo-off", "--refresh")["tools"]
+    assert "not listed: echo-key needs ECHO_TOKEN" in sandbox.run("mcp", "info", "echo-key").stdout
+    off = info(sandbox, "echo-off")["tools"]
     assert (off["list"], off["state"]) == (None, "disabled")
-    assert "found it disabled\n" in sandbox.run("mcp", "info", "echo-off").stdout
+    assert "not listed: echo-off is disabled here" in sandbox.run("mcp", "info", "echo-off").stdout
+    assert [t["name"] for t in info(sandbox, "echo-key", env={"ECHO_TOKEN": "t"})["tools"]["list"]] == ["add", "echo"]
+
+
+def test_refresh_asks_the_server_again(sandbox, reg):
+    assert info(sandbox, "echo")["tools"]["cached"] is False
+    assert info(sandbox, "echo")["tools"]["cached"] is True
+    tools = info(sandbox, "echo", "--refresh")["tools"]
+    assert tools["cached"] is False and [t["name"] for t in tools["list"]] == ["add", "echo"]
+
+
+def test_the_hint_of_a_tool_error_points_at_a_true_schema(sandbox, reg):
+    """call's tool_error hint says to check the arguments with info: info shows the enum."""
+    proc = sandbox.run("mcp", "call", "echo", "echo", "--args", '{"text": "x", "case": "big"}')
+    assert proc.returncode == 1
+    hint = json.loads(proc.stderr)["error"]["hint"]
+    assert "claudex mcp info echo" in hint
+    assert '"keep", "upper", "lower"' in sandbox.run("mcp", "info", "echo").stdout
 
 
 def test_info_writes_nothing_to_the_registry_or_the_config(sandbox, reg):

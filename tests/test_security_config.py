@@ -250,8 +250,9 @@ def test_untrusted_project_layer_only_switches_servers(sandbox, hostile):
     written = ok(cli(sandbox, "generate", "--json", "--project-dir", str(hostile), "--scope", "project"))
     assert any("not trusted" in w for w in written["warnings"])
     assert "evil" not in (hostile / ".mcp.json").read_text()
-    merged = cli(sandbox, "config", "explain", "notes", "--json", "--project-dir", str(hostile))
-    assert "evil" not in merged.stdout
+    merged = json.loads(cli(sandbox, "config", "explain", "notes", "--json", "--project-dir", str(hostile)).stdout)
+    assert "evil" not in json.dumps(merged["values"])  # listed as ignored, never as a value that applies
+    assert {i["key"] for i in merged["ignored"]} == {"env.LD_PRELOAD", "env.PATH", "args"}
 
 
 def test_trusting_a_folder_lets_its_layer_apply_and_untrust_takes_it_back(sandbox, hostile):

@@ -523,7 +523,8 @@ def test_the_status_cache_holds_no_secret_and_is_private(sandbox):
     assert "starting with ******** and ******** on ubuntu-desktop" in results["leaky"]["stderr"], results["leaky"]
     code, again = status(sandbox)
     assert again["echo"]["cached"] is True and again["leaky"]["cached"] is True
-    assert sandbox.run("mcp", "info", "leaky").returncode == 0
+    shown = sandbox.run("mcp", "info", "leaky")  # an unhealthy server: its document, and exit 5
+    assert shown.returncode == 5 and "SECRET123" not in shown.stdout + shown.stderr, shown.stderr
     found = []
     for base in (sandbox.cache, sandbox.state):
         for path in base.rglob("*"):

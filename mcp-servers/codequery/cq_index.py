@@ -4,6 +4,7 @@ Never imports mcp; every failure is a CodequeryError."""
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import fcntl
 import fnmatch
@@ -31,6 +32,8 @@ CANDIDATES = 50  # hits taken from each retriever before fusion
 RRF_K = 60  # reciprocal-rank fusion constant (Cormack et al.); MRR was flat for k in 5..60 when tuned
 LEXICAL_WEIGHTS = (2.0, 1.0)  # BM25 weight of the head (path, symbol, signature) and of the body
 INDEX_LOCK_TIMEOUT = 600.0  # seconds an index run waits for another process's run on the same root
+PROGRESS_FILE = "indexing.json"  # next to index.lock while a run holds it: what cq_stats shows of it
+PROGRESS_EVERY = 0.5  # seconds between two writes of the progress file (a phase change writes at once)
 EMBED_BATCH = 64
 SCHEMA_VERSION = "1"
 COLLECTION = "chunks"
@@ -115,6 +118,100 @@ def _flock(path: Path, timeout: float, what: str) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+def _now_iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """A temp file in the same folder, then os.replace: a reader sees the old file or the new one."""
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+class IndexProgress:
+    """The progress of the index run that holds the lock, published for other processes (and the
+    server's own cq_stats) in PROGRESS_FILE, written atomically (os.replace). ``files``: done (unchanged ones as they are scanned, changed ones once their chunks are
+    embedded), scanned, total; ``chunks``: embedded of those to embed."""
+
+    def __init__(self, folder: Path, root: Path, by: str | None) -> None:
+        self.path = folder / PROGRESS_FILE
+        self.doc: dict[str, Any] = {"root": str(root), "pid": os.getpid(), "by": by, "started": _now_iso(),
+                                    "updated": None, "phase": "scanning",
+                                    "files": {"done": 0, "scanned": 0, "total": None},
+                                    "chunks": {"done": 0, "total": None}}
+        self._written = 0.0
+        self.publish(force=True)
+
+    def update(self, phase: str | None = None, force: bool = False, **counts: Any) -> None:
+        """New counts (``files_done=3``: files.done); written now on a phase change or with
+        ``force`` (each embedded batch: seconds of work), else at most every PROGRESS_EVERY s."""
+        changed = force or (phase is not None and phase != self.doc["phase"])
+        if phase is not None:
+            self.doc["phase"] = phase
+        for key, value in counts.items():
+            group, _, field_name = key.partition("_")
+            self.doc[group][field_name] = value
+        self.publish(force=changed)
+
+    def publish(self, force: bool = False) -> None:
+        if not force and time.monotonic() - self._written < PROGRESS_EVERY:
+            return
+        self.doc["updated"] = _now_iso()
+        with contextlib.suppress(OSError):  # progress is a courtesy: a full disk must not fail the run
+            _write_atomic(self.path, json.dumps(self.doc).encode())
+        self._written = time.monotonic()
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)
+
+
+def running_index(folder: Path) -> dict[str, Any] | None:
+    """The progress of the index run that holds ``folder``'s lock now, in this process or another;
+    None when no run holds it (a progress file a killed run left behind is not read)."""
+    try:
+        fd = os.open(folder / "index.lock", os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:  # never indexed here, or not a lock we made
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pass  # held: a run is going on
+        else:
+            return None
+        try:
+            doc = json.loads((folder / PROGRESS_FILE).read_text())
+        except (OSError, ValueError):
+            doc = None  # the run has the lock but has not published yet
+        return doc if isinstance(doc, dict) else {"phase": "starting"}
+    finally:
+        os.close(fd)
+
+
+def describe_run(run: dict[str, Any]) -> str:
+    """One line for people: `embedding, files 12/80, chunks 64/130, started 2026-01-05T10:00:00Z by claude-code (pid 4242)`."""
+    parts = [str(run.get("phase", "running"))]
+    for group in ("files", "chunks"):
+        counts = run.get(group) if isinstance(run.get(group), dict) else {}
+        if counts.get("total") is not None:
+            parts.append(f"{group} {counts.get('done', 0)}/{counts['total']}")
+    who = " by " + str(run["by"]) if run.get("by") else ""
+    pid = f" (pid {run['pid']})" if run.get("pid") else ""
+    if run.get("started"):
+        parts.append(f"started {run['started']}{who}{pid}")
+    return ", ".join(parts)
 
 
 def glob_match(path: str, pattern: str) -> bool:
@@ -262,13 +359,24 @@ class CodeIndex:
                               hint="check EMBEDDINGS_URL / EMBEDDINGS_MODEL_PATH, or unset them for the bundled model") from None
 
     # indexing -----------------------------------------------------------------------------
-    def index(self, incremental: bool = True, progress: ProgressFn | None = None) -> dict[str, Any]:
+    def index(self, incremental: bool = True, progress: ProgressFn | None = None, by: str | None = None) -> dict[str, Any]:
+        """Index the root (under its lock); ``by`` names who asked (the MCP client), for cq_stats
+        of other processes while this runs."""
         started = time.monotonic()
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         with _flock(self.folder / "index.lock", INDEX_LOCK_TIMEOUT, f"indexing {self.root}"):
-            return self._index(incremental, progress, started)
+            published = IndexProgress(self.folder, self.root, by)
+            try:
+                return self._index(incremental, progress, started, published)
+            finally:
+                published.close()
 
-    def _index(self, incremental: bool, progress: ProgressFn | None, started: float) -> dict[str, Any]:
+    def running(self) -> dict[str, Any] | None:
+        """The index run going on for this root now (any process), or None."""
+        return running_index(self.folder)
+
+    def _index(self, incremental: bool, progress: ProgressFn | None, started: float,
+               published: IndexProgress) -> dict[str, Any]:
         embedder = self.embedder()
         model, dimension = embedder.name, embedder.dimension
         db = self._db()
@@ -284,10 +392,12 @@ class CodeIndex:
                 old_ids_by_path.setdefault(path, set()).add(cid)
 
             files = cq_files.walk(self.root)
+            published.update(files_total=len(files))
             current: dict[str, tuple] = {}
             changed: dict[str, tuple[str, list[cq_chunks.Chunk], cq_files.SourceFile, str]] = {}
             unchanged_touch: list[tuple[int, int, str]] = []
-            for f in files:
+            for scanned, f in enumerate(files, start=1):
+                published.update(files_scanned=scanned - 1, files_done=scanned - 1 - len(changed))
                 before = known.get(f.path)
                 if before and before[1] == f.size and before[2] == f.mtime_ns:
                     current[f.path] = before
@@ -317,13 +427,25 @@ class CodeIndex:
 
             vectors: list[list[float]] = []
             total = len(to_add)
+            # A changed file is done once its last chunk to embed is: where each one ends in to_add.
+            adding = {c.id for c in to_add}
+            ends, count = [], 0
+            for _d, chunks, _f, _l in changed.values():
+                count += sum(1 for c in chunks if c.id in adding)
+                ends.append(count)
+            settled = len(files) - len(changed)
+            published.update("embedding", files_scanned=len(files), files_done=settled + bisect.bisect_right(ends, 0),
+                             chunks_total=total)
             if progress and total:
                 progress(0, total, f"embedding {total} chunks from {len(changed)} files")
             for start in range(0, total, EMBED_BATCH):
                 batch = to_add[start:start + EMBED_BATCH]
                 vectors.extend(self._embed([c.embedding_text() for c in batch]))
+                published.update(chunks_done=len(vectors), force=True,
+                                 files_done=settled + bisect.bisect_right(ends, len(vectors)))
                 if progress:
                     progress(len(vectors), total, f"embedded {len(vectors)}/{total} chunks")
+            published.update("storing")
 
             if to_add or to_remove or rebuild:
                 with self.vectors.open() as client:
@@ -382,6 +504,10 @@ class CodeIndex:
     def _require_index(self, db: sqlite3.Connection) -> dict[str, str]:
         meta = self._meta(db)
         if "last_indexed" not in meta:
+            run = self.running()
+            if run is not None:
+                raise Conflict(f"{self.root} is being indexed for the first time ({describe_run(run)})",
+                               hint="wait until it is done (cq_stats shows how far it is), then call again")
             raise NotFound(f"{self.root} has not been indexed yet", hint="call cq_embed first")
         return meta
 
@@ -480,8 +606,14 @@ class CodeIndex:
 
     # inspection ---------------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:
+        """The index's state; ``indexing`` is the run going on now (any process), when there is one:
+        before the first run ends, the stats are that and ``indexed: false``."""
+        run = self.running()
         db = self._db()
         try:
+            meta = self._meta(db)
+            if "last_indexed" not in meta and run is not None:
+                return {"root": str(self.root), "indexed": False, "indexing": run, "index_path": str(self.folder)}
             meta = self._require_index(db)
             known = {p: (h, s, m) for p, h, s, m in db.execute("SELECT path, hash, size, mtime_ns FROM files")}
             languages = dict(db.execute("SELECT language, count(*) FROM files GROUP BY language ORDER BY language"))
@@ -493,7 +625,8 @@ class CodeIndex:
         removed = [p for p in known if p not in now]
         changed = [p for p, f in now.items() if p in known and self._stale(p, known[p])]
         mode = "server" if self.settings.qdrant_url else "embedded"
-        return {"root": str(self.root), "files": len(known), "chunks": chunks, "languages": languages,
+        return {"root": str(self.root), "indexed": True, **({"indexing": run} if run is not None else {}),
+                "files": len(known), "chunks": chunks, "languages": languages,
                 "index_bytes": _dir_size(self.folder), "index_path": str(self.folder), "vector_store": mode,
                 "embedding_model": meta.get("model"), "dimension": int(meta.get("dimension", 0)),
                 "last_indexed": meta.get("last_indexed"),
@@ -600,8 +733,9 @@ class Codequery:
             self._indexes[root] = CodeIndex(self.settings, root, self.embedder)
         return self._indexes[root]
 
-    def embed(self, path: str | None, incremental: bool = True, progress: ProgressFn | None = None) -> dict:
+    def embed(self, path: str | None, incremental: bool = True, progress: ProgressFn | None = None,
+              by: str | None = None) -> dict:
         index = self.index_for(path if path is not None else str(self.settings.project_dir))
-        result = index.index(incremental, progress)
+        result = index.index(incremental, progress, by)
         self.current = index.root
         return result

@@ -77,7 +77,17 @@ async def cq_embed(
         except Exception:  # a client that went away must not fail the run
             pass
 
-    return await _run(state.embed, path, incremental, progress)
+    return await _run(state.embed, path, incremental, progress, _client(ctx))
+
+
+def _client(ctx: Context) -> str | None:
+    """Who asked, as the client named itself at initialize (`claude-code 2.0.14`): shown by the
+    cq_stats of other sessions while this one indexes."""
+    try:
+        info = ctx.session.client_params.client_info
+        return f"{info.name} {info.version}".strip()
+    except AttributeError:  # no initialize parameters (a client that skipped them)
+        return None
 
 
 @server.tool(annotations=READ)
@@ -137,7 +147,7 @@ def _chat_failure(message: str, results: list[dict]) -> CallToolResult:
 
 @server.tool(annotations=READ)
 async def cq_stats() -> dict[str, Any]:
-    """The index of the current folder: files, chunks, languages, size on disk, model, last run, changes since."""
+    """The index of the current folder: files, chunks, languages, size on disk, model, last run, changes since, and an index run in progress (any process)."""
     index = await _run(state.index_for)
     return await _run(index.stats)
 

@@ -235,6 +235,7 @@ def _session_result(entry: dict, result: dict, start, merged: dict, environ: dic
         problem = problem.result() if problem is not None else None
     result.update(state="healthy", latencyMs=report["latencyMs"], tools=len(report["tools"]),
                   toolNames=report["tools"], toolDescriptions=report.get("toolDescriptions", {}),
+                  toolSchemas=report.get("toolSchemas", {}),
                   protocolVersion=report["protocolVersion"],
                   serverInfo={"name": report["server"], "version": report["version"]},
                   prompts=report["prompts"], resources=report["resources"])
@@ -412,7 +413,8 @@ def _key(entry: dict, layers: config.Layers, environ: dict, shared: list, secret
     names |= expand.references([server.get("command"), server.get("url"), server.get("cwd"), merged.get("args"),
                                 merged.get("env"), merged.get("headers"), _health(entry).get("command")])
     variables = [[n, environ.get(n)] for n in sorted(n for n in names if isinstance(n, str) and n != "SERVER_DIR")]
-    material = [shared, entry.get("manifestDigest"), [_stat(f) for f in files], merged, variables]
+    material = [shared, entry.get("manifestDigest"), entry.get("installedAt"), entry.get("updatedAt"),
+                [_stat(f) for f in files], merged, variables]
     # ensure_ascii: a value that is not UTF-8 (a lone surrogate from the environment) is still encoded.
     data = json.dumps(material, sort_keys=True, default=str).encode("ascii")
     return hmac.new(secret, data, hashlib.sha256).hexdigest()
@@ -428,6 +430,15 @@ def _digest_key() -> bytes:
     cache.write(cache.STATUS_KEY, key)
     again = cache.read(cache.STATUS_KEY, limit=1024)  # two first runs at once: the key that was kept
     return again if again is not None and len(again) >= 32 else key
+
+
+def kept_result(entry: dict, layers: config.Layers, environ: dict) -> dict | None:
+    """The last result check_all kept for ``entry``, with when it was taken (checkedAt,
+    ageSeconds), when it still speaks of the server as it is now (its key, _key, holds); else None."""
+    old = kept_results().get(entry["name"])
+    if old is None or old["key"] != _key(entry, layers, environ, _shared_fingerprint(layers), _digest_key()):
+        return None
+    return dict(old["result"], cached=True, checkedAt=old["at"], ageSeconds=round(time.time() - old["at"], 1))
 
 
 def check_all(entries: list[dict], layers: config.Layers, environ: dict, refresh: bool = False,
@@ -457,16 +468,18 @@ def check_all(entries: list[dict], layers: config.Layers, environ: dict, refresh
         with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(todo))) as pool:
             try:
                 checked = pool.map(lambda e: check(e, layers, environ, timeout, quick=True), todo)
+                fresh = {}
                 for entry, result in zip(todo, checked):
                     results[entry["name"]] = result
-                    kept[entry["name"]] = {"at": now, "key": keys[entry["name"]], "result": result}
+                    fresh[entry["name"]] = {"at": now, "key": keys[entry["name"]], "result": result}
             except KeyboardInterrupt:  # end the servers being checked, so that no probe waits out its timeout
                 from . import stdio_probe
 
                 pool.shutdown(wait=False, cancel_futures=True)
                 stdio_probe.stop_all()
                 raise
-        cache.write_json(cache.STATUS, {"format": RESULTS_FORMAT, "servers": kept})
+        # Read again: what another status or info kept meanwhile stays (fresh results win).
+        cache.write_json(cache.STATUS, {"format": RESULTS_FORMAT, "servers": {**kept_results(), **fresh}})
     return [results[e["name"]] for e in entries]
 
 

@@ -112,12 +112,32 @@ class Layers:
                 doc = None
             self.files.append((name, path, doc))
         self.ignored: list[str] = []
+        self._untrusted: dict | None = None  # the project layer as written, when only its view applies
         user_doc = next((doc for name, _, doc in self.files if name == "user"), None)
         self.trusted = project is not None and str(project.dir) in trusted_projects(user_doc)
         for index, (name, path, doc) in enumerate(self.files):
             if name == "project" and doc is not None and not self.trusted:
                 view, self.ignored = untrusted_view(doc)
+                self._untrusted = doc
                 self.files[index] = (name, path, view)
+
+    def ignored_values(self, entry: dict) -> list[dict]:
+        """What the untrusted project layer sets for ``entry`` and is ignored: each leaf as
+        {key, value (secrets masked), layer, file, why}; empty when the layer is trusted."""
+        server = ((self._untrusted or {}).get("servers") or {}).get(entry["name"])
+        if not isinstance(server, dict) or self.project is None:
+            return []
+        secrets = secret_names(entry)
+        why = (f"the project {self.project.dir} is not trusted: its layer may only enable and disable "
+               f"servers until 'claudex mcp config trust {self.project.dir}'")
+        found = []
+        for key, value in server.items():
+            if key == "enabled":
+                continue
+            for path, leaf in _leaves(value, (key,)):
+                found.append({"key": pointer_key(list(path)), "value": mask(path, leaf, secrets), "layer": "project",
+                              "file": str(self.project.config_file), "why": why})
+        return found
 
     def describe(self) -> list[dict]:
         described = []
@@ -267,7 +287,7 @@ def explain(entry: dict, layers: Layers) -> dict:
         item = dict(_record(path, record[-1], secrets), key=pointer_key(list(path)), shadows=shadows)
         values.append(item)
     return {"server": entry["name"], "enabled": bool(merged.get("enabled")), "location": entry["location"],
-            "layers": layers.describe(), "values": values}
+            "layers": layers.describe(), "values": values, "ignored": layers.ignored_values(entry)}
 
 
 def show(entry: dict, layers: Layers) -> dict:

@@ -136,6 +136,11 @@ def _python(folder: Path, ignore_scripts: bool, prefer_cache: bool) -> str:
         # (UV_NATIVE_TLS is its older name, for an older uv.)
         env.setdefault("UV_SYSTEM_CERTS", "1")
         env.setdefault("UV_NATIVE_TLS", env["UV_SYSTEM_CERTS"])
+        # Every package a copy in the venv, also what a local package's [tool.uv.sources] marks
+        # `editable = true` (drop_editable only sees requirements.txt): an editable install points
+        # at the staging folder, which the commit renames away. (uv >= 0.11.12; an older uv named
+        # by CLAUDEX_MCP_UV ignores the variable, and _check_no_staging_links says so.)
+        env["UV_NO_EDITABLE"] = "1"
         config = _uv_config()
         # --relocatable: entry points and activation scripts find the venv from where they
         # are, so they keep working after the commit renames the folder into the registry.
@@ -152,13 +157,34 @@ def _python(folder: Path, ignore_scripts: bool, prefer_cache: bool) -> str:
         # 2 s for the mcp SDK); the index when something is missing, or for an upgrade.
         if not (prefer_cache and _run(command + ["--offline"] + requirement, folder, what, env, check=False)):
             _run(command + requirement, folder, what, env)
+        _check_no_staging_links(venv, folder)
         return "python venv (uv)"
     _run([python_for_venvs(), "-m", "venv", str(venv)], folder, "creating the server's venv")
     pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-input"]
     if ignore_scripts:
         pip += ["--only-binary", ":all:"]
     _run(pip + requirement, folder, what.removeprefix("uv "))
+    _check_no_staging_links(venv, folder)
     return "python venv (pip)"
+
+
+def _check_no_staging_links(venv: Path, folder: Path) -> None:
+    """No editable install in the venv points into ``folder`` (the staging copy, renamed away at
+    the commit: the server could not import it after). Looked for where Python reads them: the
+    .pth files and editable finders at the top of site-packages."""
+    staged = os.fsencode(os.path.realpath(folder))
+    for site in venv.glob("lib/python*/site-packages"):
+        for entry in os.scandir(site):
+            editable = entry.name.endswith(".pth") or entry.name.startswith("__editable__")
+            if not editable or not entry.is_file(follow_symlinks=False):
+                continue
+            with open(entry.path, "rb") as fh:
+                if staged in fh.read():
+                    raise ExternalFailure(
+                        f"{entry.name} in the server's venv is an editable install that points at the staging "
+                        "folder, which is moved away at the commit", code="editable_install", path=entry.name,
+                        hint="use uv >= 0.11.12 (it installs path sources as copies), or drop `editable = true` "
+                             "from [tool.uv.sources]; nothing was installed")
 
 
 def install(folder: Path, ignore_scripts: bool = False, prefer_cache: bool = True) -> str | None:

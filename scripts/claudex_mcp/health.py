@@ -87,6 +87,7 @@ def finish(report: dict, what: str, missing: list[str], tools: list[tuple]) -> d
     is a JSON Schema (else ``schema``). ``tools``: (name, description, input schema)."""
     report["missingCapabilities"] = missing
     report["toolDescriptions"] = {name: (description or "").strip() for name, description, _ in tools}  # for `info`
+    report["toolSchemas"] = {name: schema for name, _, schema in tools}
     if missing:
         raise ProbeFailure(f"{what} does not serve the capabilities its manifest declares: "
                            f"{', '.join(missing)}", code="capability",

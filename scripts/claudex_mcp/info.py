@@ -1,8 +1,10 @@
 """Everything known about one server, in one document (`claudex mcp info`): its manifest, where
 it is and where it came from, the variables it accepts and whether they are set (never their
-values), its tools as the last check listed them, and where each config value comes from.
+values), its tools with their input schemas (a listing kept by the last check, or asked now), and
+where each config value comes from.
 
-A reader: it reads the index, the config layers and the status results, and writes nothing.
+A reader: it reads the index and the config layers, and writes nothing but the status results
+(checks.py) when it asks the server for its tools.
 """
 
 from __future__ import annotations
@@ -90,23 +92,128 @@ def variables(entry: dict, layers: config.Layers, environ: dict) -> list[dict]:
     return out
 
 
-def last_check(name: str) -> dict | None:
-    """``name``'s last status result with when it was taken, or None."""
-    found = checks.kept_results().get(name)
-    return dict(found["result"], checkedAt=found["at"]) if found else None
+LISTING_MAX_AGE = 600.0  # seconds a kept tool listing is shown without asking the server again
+LISTED = ("healthy", "degraded")  # the states of a check that listed the tools
+
+
+def check(entry: dict, layers: config.Layers, environ: dict, refresh: bool = False,
+          timeout: float | None = None) -> dict:
+    """The check whose tools `info` shows: the listing `status` or an earlier `info` kept, when
+    it is under LISTING_MAX_AGE old and of the server as it is now (checks.kept_result); else a
+    check now (kept in turn for `status` and the next `info`)."""
+    if not refresh:
+        kept = checks.kept_result(entry, layers, environ)
+        if (kept and kept.get("state") in LISTED and isinstance(kept.get("toolSchemas"), dict)
+                and 0 <= kept["ageSeconds"] < LISTING_MAX_AGE):
+            return kept
+    result = checks.check_all([entry], layers, environ, refresh=refresh, timeout=timeout)[0]
+    return result if result.get("cached") else dict(result, checkedAt=time.time(), ageSeconds=0.0)
+
+
+def reachable(checked: dict | None) -> bool:
+    """False when the server was started (or its URL asked) and did not answer: `info` exits 5.
+    Disabled and missing env are states the document says, not failures."""
+    return not checked or checked.get("state") in (*LISTED, "disabled", "missing env")
 
 
 def tools(checked: dict | None) -> dict:
-    """The tools of the last check, with descriptions; or why there are none."""
+    """The tools the check listed, each with its description and input schema; or why there
+    are none (state, error, hint)."""
     if not checked:
         return {"checked": False, "list": None}
     at = checked.get("checkedAt")
-    out: dict = {"checked": True, "state": checked.get("state"), "list": None,
+    out: dict = {"checked": True, "state": checked.get("state"), "list": None, "cached": bool(checked.get("cached")),
+                 "ageSeconds": checked.get("ageSeconds"),
                  "checkedAt": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(at)) if at else None}
     names = checked.get("toolNames")
-    if isinstance(names, list):
+    if checked.get("state") in LISTED and isinstance(names, list):
         described = checked.get("toolDescriptions") or {}
-        out["list"] = [{"name": n, "description": described.get(n)} for n in names]
+        schemas = checked.get("toolSchemas") or {}
+        out["list"] = [{"name": n, "description": described.get(n), "inputSchema": schemas.get(n)} for n in names]
     else:
-        out["error"] = checked.get("error")
+        for key in ("cause", "error", "hint"):
+            if checked.get(key):
+                out[key] = checked[key]
     return out
+
+
+def arguments(schema) -> list[dict]:
+    """A tool's input schema as one short row per argument, for people: name, type (a nested
+    object with its keys, a reference resolved), required or its default, the allowed values,
+    the description's first line. The schema itself is in the JSON."""
+    if not isinstance(schema, dict):
+        return []
+    defs = {**(schema.get("definitions") or {}), **(schema.get("$defs") or {})}
+    props = schema.get("properties")
+    if not isinstance(props, dict):
+        return []
+    required = set(schema.get("required") or []) if isinstance(schema.get("required"), list) else set()
+    rows = []
+    for name, prop in props.items():
+        prop = prop if isinstance(prop, dict) else {}
+        row = {"name": name, "type": type_of(prop, defs), "required": name in required}
+        if "default" in prop:
+            row["default"] = prop["default"]
+        values = _values(prop, defs)
+        if values is not None:
+            row["enum"] = values
+        lines = str(prop.get("description") or "").strip().splitlines()
+        if lines:
+            row["description"] = lines[0]
+        rows.append(row)
+    return rows
+
+
+MAX_KEYS = 6  # of a nested object shown inline; more are "…"
+
+
+def _resolve(schema: dict, defs: dict, depth: int = 0) -> dict:
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and depth < 10:
+        found = defs.get(ref.rsplit("/", 1)[-1]) if ref.startswith(("#/$defs/", "#/definitions/")) else None
+        if isinstance(found, dict):
+            return _resolve(found, defs, depth + 1)
+    return schema
+
+
+def type_of(schema, defs: dict, depth: int = 0) -> str:
+    """A schema as a short type: ``string``, ``array of integer``, ``object {a, b}``, ``string or null``."""
+    if not isinstance(schema, dict):
+        return "any"
+    schema = _resolve(schema, defs)
+    for key in ("anyOf", "oneOf"):
+        if isinstance(schema.get(key), list) and schema[key]:
+            return " or ".join(dict.fromkeys(type_of(s, defs, depth) for s in schema[key]))
+    if "const" in schema:
+        return _json(schema["const"])
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        return " or ".join(str(k) for k in kind)
+    if kind is None:
+        kind = "object" if "properties" in schema else "array" if "items" in schema else (
+            type(schema["enum"][0]).__name__.replace("str", "string") if schema.get("enum") else "any")
+    if kind == "array":
+        return f"array of {type_of(schema.get('items'), defs, depth + 1)}" if "items" in schema else "array"
+    if kind == "object" and isinstance(schema.get("properties"), dict) and schema["properties"] and depth < 2:
+        keys = list(schema["properties"])
+        return "object {" + ", ".join(keys[:MAX_KEYS]) + (", …" if len(keys) > MAX_KEYS else "") + "}"
+    return str(kind)
+
+
+def _values(schema: dict, defs: dict) -> list | None:
+    """The allowed values of an enum, also inside anyOf/oneOf (an optional enum); None when any value of its type goes."""
+    schema = _resolve(schema, defs)
+    if isinstance(schema.get("enum"), list):
+        return schema["enum"]
+    for key in ("anyOf", "oneOf"):
+        if isinstance(schema.get(key), list):
+            for option in schema[key]:
+                if isinstance(option, dict):
+                    found = _values(option, defs)
+                    if found is not None:
+                        return found
+    return None
+
+
+def _json(value) -> str:
+    return json.dumps(value, ensure_ascii=False)

@@ -263,7 +263,9 @@ def _health_check(registry: Path, folder: Path, manifest: dict, location: str, r
     meta = manifest["metadata"]
     with tempfile.NamedTemporaryFile("w+", prefix="claudex-upgrade-", suffix=".log") as err:
         try:
-            return health.probe(argv, env, str(folder), max(timeout, 10.0), errlog=err.name, label=meta["name"])
+            found = health.probe(argv, env, str(folder), max(timeout, 10.0), errlog=err.name, label=meta["name"])
+            found.pop("toolSchemas", None)  # `info` shows them; the upgrade's report names the tools
+            return found
         except health.ProbeFailure as exc:
             err.seek(0)
             tail = [line for line in err.read().splitlines() if line.strip()][-STDERR_TAIL_LINES:]

@@ -183,6 +183,27 @@ HUMAN_ERROR_VERBS="run"
     [[ "$(stderr_error_field message)" == *"unrecognized arguments: --no-such-option"* ]] || fail "validate: the option is not named"
 }
 
+@test "a mistyped option gets a did you mean, for every verb and subcommand" {
+    run --separate-stderr claudex mcp list --enabeld
+    assert_status 2
+    assert_stdout_empty
+    assert_stderr_error usage
+    [ "$(stderr_error_field hint)" = "did you mean --enabled? run 'claudex mcp list --help' for usage" ] ||
+        fail "list: no did you mean --enabled"
+    run --separate-stderr claudex mcp config set echo env.X y --projct demo
+    assert_status 2
+    [[ "$(stderr_error_field hint)" == "did you mean --project? "* ]] || fail "config set: no did you mean --project"
+    run --separate-stderr claudex mcp status --jsn --refersh
+    assert_status 2
+    [[ "$(stderr_error_field hint)" == "did you mean --json or --refresh? "* ]] || fail "status: not both named"
+    run --separate-stderr mcp-utils scan --refesh
+    assert_status 2
+    [[ "$(stderr_error_field hint)" == "did you mean --refresh? "* ]] || fail "a pipe script: no did you mean"
+    run --separate-stderr claudex mcp list --zzzz
+    assert_status 2
+    [[ "$(stderr_error_field hint)" != *"did you mean"* ]] || fail "a guess where nothing is close"
+}
+
 @test "an unknown option to a verb does not run the verb" {
     # init would create the registry if the bad option were ignored.
     run --separate-stderr claudex mcp init --no-such-option

@@ -24,12 +24,12 @@ teardown() {
     stop_background
 }
 
-@test "info on a terminal: the server, its variables and how to get its tools, in colour" {
+@test "info on a terminal: the server, its variables and why its tools are not listed, in colour" {
     run script -qec "claudex mcp info keyed" /dev/null
     assert_status 0
     [[ "$output" == *$'\e[1mkeyed\e[0m 1.0.0'* ]] || fail "the name is not bold"
     [[ "$output" == *"KEYED_TOKEN  [required, secret]  "$'\e[31mnot set'* ]] || fail "the missing variable is not red"
-    [[ "$output" == *"claudex mcp info keyed --refresh"* ]] || fail "no hint to get the tools"
+    [[ "$output" == *"not listed: keyed needs KEYED_TOKEN"* ]] || fail "no word on why the tools are not listed"
 }
 
 @test "info with NO_COLOR on a terminal has no colour; piped it has none either" {

@@ -374,17 +374,24 @@ bare_git_server() {
     assert_registry_unchanged "$before"
 }
 
-@test "upgrade --all --check reports every installed server" {
+@test "upgrade --all --check reports every installed server; --check alone is the same" {
     make_server "$SRC/alpha" alpha
     make_server "$SRC/beta" beta
     install_quiet "$SRC/alpha"
     install_quiet "$SRC/beta"
     echo "# changed" >>"$SRC/beta/server.py"
-    run --separate-stderr claudex mcp upgrade --all --check
-    assert_status 0
-    [ "${#lines[@]}" -eq 2 ] || fail "expected two lines"
-    [ "${lines[0]}" = "alpha 1.0.0: up to date (its folder has not changed)" ] || fail "alpha's line"
-    [ "${lines[1]}" = "beta 1.0.0: an upgrade is available (re-copied from its folder)" ] || fail "beta's line"
+    local before
+    before="$(registry_snapshot)"
+    for argv in "--all --check" "--check"; do
+        # shellcheck disable=SC2086  # two words on purpose
+        run --separate-stderr claudex mcp upgrade $argv
+        assert_status 0
+        assert_stderr_empty
+        [ "${#lines[@]}" -eq 2 ] || fail "expected two lines from upgrade $argv"
+        [ "${lines[0]}" = "alpha 1.0.0: up to date (its folder has not changed)" ] || fail "alpha's line ($argv)"
+        [ "${lines[1]}" = "beta 1.0.0: an upgrade is available (re-copied from its folder)" ] || fail "beta's line ($argv)"
+    done
+    assert_registry_unchanged "$before"
 }
 
 @test "upgrade re-copies a changed folder after a real MCP handshake" {

@@ -158,16 +158,21 @@ three_servers() {
     [ "$(file_json "$REG/registry.json" 'sorted(doc["servers"])')" = "['corex', 'tiny']" ] || fail "registry.json not reconciled"
 }
 
-@test "cache with an unknown action or none exits 2" {
+@test "cache with an unknown action exits 2; bare cache shows its stats" {
     run --separate-stderr claudex mcp cache bogus
     assert_status 2
     assert_stdout_empty
     assert_stderr_error usage
     [[ "$(stderr_error_field message)" == *bogus* ]] || fail "the message does not name the action"
+    claudex mcp list >/dev/null
+    claudex mcp list >/dev/null
     run --separate-stderr claudex mcp cache
-    assert_status 2
-    assert_stdout_empty
-    assert_stderr_error usage
+    assert_status 0
+    assert_stderr_empty
+    [[ "$output" == "1 hits, 1 misses, hit rate 50.0%; cached ("* ]] || fail "bare cache is not cache stats: $output"
+    local stats
+    stats="$(claudex mcp cache stats)"
+    [ "$output" = "$stats" ] || fail "bare cache and cache stats differ"
 }
 
 # ---- config -------------------------------------------------------------------------------

@@ -23,14 +23,29 @@ def _check_required_env() -> None:
 
 _check_required_env()
 
+from typing import Annotated, Literal  # noqa: E402
+
 from mcp.server.mcpserver import MCPServer  # noqa: E402  (after the env check: fail fast, import late)
+from pydantic import BaseModel, Field  # noqa: E402
 
 server = MCPServer("echo", instructions="Echo and add, for integration tests.", version="1.0.0")
 
 
+class Frame(BaseModel):
+    """Text put around the echo (a nested object in the input schema)."""
+
+    before: str = ""
+    after: str = ""
+
+
 @server.tool()
-def echo(text: str) -> str:
+def echo(text: str, case: Annotated[Literal["keep", "upper", "lower"], Field(description="change the case")] = "keep",
+         frame: Frame | None = None) -> str:
     """Return the text, preceded by $ECHO_PREFIX when it is set."""
+    if case != "keep":
+        text = text.upper() if case == "upper" else text.lower()
+    if frame is not None:
+        text = frame.before + text + frame.after
     return os.environ.get("ECHO_PREFIX", "") + text
 
 

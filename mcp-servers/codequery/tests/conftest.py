@@ -175,7 +175,8 @@ async def mcp_session(command: str, args: list[str], env: dict, cwd: str):
 CLAUDEX = Path(sys.executable).parent / "claudex"
 
 
-def _claudex(env: dict, *argv: str, timeout: float = 900):
+def claudex(env: dict, *argv: str, timeout: float = 900):
+    """`claudex mcp <argv>` in a process of its own, as a person or script runs it."""
     import subprocess
 
     return subprocess.run([str(CLAUDEX), "mcp", *argv], capture_output=True, text=True, env=env,
@@ -195,15 +196,21 @@ def installed(tmp_path_factory):
            "CLAUDEX_MCP_REGISTRY": str(base / "registry"), "CLAUDEX_PROJECTS_DIR": str(home / "claudex"),
            "CLAUDEX_MCP_CORE_SOURCE": ""}
     for argv in (("init",), ("install", str(SERVER_DIR))):
-        proc = _claudex(env, *argv)
+        proc = claudex(env, *argv)
         assert proc.returncode == 0, f"claudex mcp {' '.join(argv)}: {proc.stderr}"
     vendored = base / "registry" / "installed" / "codequery" / "vendor" / "claudex-embeddings"
     assert (vendored / "claudex_embeddings" / "store.py").is_file(), "the shared package was not vendored"
     return env
 
 
-def run_installed(installed: dict, home: Path, project: Path, **extra: str):
-    """An MCP session with the installed server, started as a client does: `claudex mcp run codequery`."""
+def installed_env(installed: dict, home: Path, project: Path, **extra: str) -> dict:
+    """The environment of the installed server for this test's home, index folder and project."""
     env = dict(installed, CLAUDEX_PROJECT_DIR=str(project), **extra)
     env["XDG_DATA_HOME"] = str(home / ".local" / "share")  # this test's index folder
-    return mcp_session(str(CLAUDEX), ["mcp", "run", "codequery"], dict(env, HOME=str(home)), cwd=str(project))
+    return dict(env, HOME=str(home))
+
+
+def run_installed(installed: dict, home: Path, project: Path, **extra: str):
+    """An MCP session with the installed server, started as a client does: `claudex mcp run codequery`."""
+    return mcp_session(str(CLAUDEX), ["mcp", "run", "codequery"], installed_env(installed, home, project, **extra),
+                       cwd=str(project))

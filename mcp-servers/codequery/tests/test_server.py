@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import anyio
 import pytest
 
-from conftest import SERVER_DIR, mcp_session, run_installed, server_env
+from conftest import SERVER_DIR, claudex, installed_env, mcp_session, run_installed, server_env, write_tree
 
 pytestmark = pytest.mark.anyio
 
@@ -140,6 +141,106 @@ async def test_two_servers_share_one_index(installed, home, sample):
             assert results[name][0]["chunks"]["total"] == results["a"][0]["chunks"]["total"]
             for found in results[name][1:]:
                 assert symbols(found) == [("src/net/http_client.py", "fetch_with_retry")]
+
+
+class GatedEmbeddings:
+    """An OpenAI-compatible /embeddings endpoint whose first request is answered at once and the
+    others only once ``release`` is set: an index run that stays in the middle of embedding for
+    as long as a test needs. The vectors are 8 numbers from the text's hash."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.release, self.held, self.count = threading.Event(), threading.Event(), 0
+        gate = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                import hashlib
+                import json
+
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                gate.count += 1
+                if gate.count > 1:
+                    gate.held.set()
+                    gate.release.wait(300)
+                data = [{"object": "embedding", "index": i,
+                         "embedding": [b / 255 + 0.01 for b in hashlib.sha256(t.encode()).digest()[:8]]}
+                        for i, t in enumerate(body["input"])]
+                payload = json.dumps({"object": "list", "data": data, "model": body["model"]}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+        self.env = {"EMBEDDINGS_URL": f"http://127.0.0.1:{self.httpd.server_address[1]}/v1",
+                    "EMBEDDINGS_DIMENSION": "8"}
+
+    def close(self) -> None:
+        self.release.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+async def test_stats_of_another_session_show_an_index_run_in_progress(installed, home, project):
+    """One session indexes (held in the middle of embedding); `claudex mcp call codequery cq_stats`,
+    another process and session on the same project, reports the run (phase, files and chunks
+    done of total, when it started, by which client and pid) instead of "not indexed yet", and a
+    search says to wait instead of to call cq_embed; once the run ends, the stats are the index's."""
+    import json
+
+    write_tree(project, {f"pkg/mod{i:03d}.py": f"def handler_{i}(value):\n    return value + {i}\n" for i in range(100)})
+    gate = GatedEmbeddings()
+    cli_env = installed_env(installed, home, project)
+
+    def cli(*argv):
+        return claudex(cli_env, "call", "codequery", *argv, "--json", timeout=120)
+
+    try:
+        async with start(home, project, **gate.env) as indexer:
+            done: dict = {}
+
+            async def index():
+                done["result"] = await indexer.call("cq_embed", {})
+
+            async with anyio.create_task_group() as group:
+                group.start_soon(index)
+                assert await anyio.to_thread.run_sync(gate.held.wait, 120), "the run never reached its second batch"
+                proc = await anyio.to_thread.run_sync(cli, "cq_stats")
+                assert proc.returncode == 0, proc.stderr
+                stats = json.loads(proc.stdout)["structuredContent"]
+                run = stats["indexing"]
+                assert (stats["indexed"], run["phase"], run["root"]) == (False, "embedding", str(project))
+                assert run["chunks"]["done"] == 64 and run["chunks"]["total"] >= 100
+                assert run["files"]["total"] == 100 and 0 < run["files"]["done"] < 100
+                assert run["by"].startswith("mcp") and isinstance(run["pid"], int) and run["pid"] != os.getpid()
+                assert run["started"].endswith("Z") and run["updated"] >= run["started"]
+                search = await anyio.to_thread.run_sync(cli, "cq_search", "--args", '{"query": "handler"}')
+                assert search.returncode == 1
+                message = json.loads(search.stderr)["error"]["message"]
+                assert "is being indexed for the first time (embedding, files " in message and "cq_stats" in message
+                assert "call cq_embed" not in message
+                gate.release.set()
+        assert done["result"]["files"]["added"] == 100
+        proc = await anyio.to_thread.run_sync(cli, "cq_stats")
+        stats = json.loads(proc.stdout)["structuredContent"]
+        assert (stats["indexed"], stats["files"], "indexing" in stats) == (True, 100, False)
+        folder = Path(stats["index_path"])
+        assert not (folder / "indexing.json").exists()
+        # What a run killed half-way leaves: its progress file, but no one holds the lock.
+        (folder / "indexing.json").write_text(json.dumps(run))
+        stats = json.loads((await anyio.to_thread.run_sync(cli, "cq_stats")).stdout)["structuredContent"]
+        assert (stats["indexed"], "indexing" in stats) == (True, False)
+    finally:
+        gate.close()
 
 
 async def test_chat_answers_from_the_retrieved_code_with_citations(home, sample):

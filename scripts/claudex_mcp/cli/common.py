@@ -18,10 +18,39 @@ from ..jsonio import dumps
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse that raises UsageError (exit 2, JSON on stderr) instead of printing and exiting."""
+    """argparse that raises UsageError (exit 2, JSON on stderr) instead of printing and exiting,
+    and asks "did you mean --enabled?" for a mistyped option."""
 
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(message, hint=f"run '{self.prog} --help' for usage")
+    def error(self, message: str, close: Sequence[str] = ()) -> None:  # type: ignore[override]
+        hint = f"run '{self.prog} --help' for usage"
+        if close:
+            hint = f"did you mean {' or '.join(close)}? " + hint
+        raise UsageError(message, hint=hint)
+
+    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
+        """argparse's own, but the arguments left over (a subcommand's too: they come up here)
+        are matched against every option this parser and its subcommands know."""
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            import difflib
+
+            known = sorted(self._option_strings())
+            close = []
+            for extra in extras:
+                if extra.startswith("-") and len(extra) > 1:
+                    close += difflib.get_close_matches(extra.partition("=")[0], known, n=1, cutoff=0.6)
+            self.error(f"unrecognized arguments: {' '.join(extras)}", list(dict.fromkeys(close)))
+        return parsed
+
+    def _option_strings(self) -> set[str]:
+        found = set()
+        for action in self._actions:
+            found.update(o for o in action.option_strings if o.startswith("--"))
+            choices = action.choices if isinstance(action.choices, dict) else {}  # subcommands: name -> parser
+            for sub in choices.values():
+                if isinstance(sub, Parser):
+                    found |= sub._option_strings()
+        return found
 
 
 def parser(prog: str, doc: str | None, examples: Sequence[str] = ()) -> Parser:

@@ -1,5 +1,7 @@
 """Show or clear claudex's cache: `cache stats`, `cache clear`, `cache refresh`.
 
+Without an action, `cache` is `cache stats`: it shows the cache's state and changes nothing.
+
 refresh also brings registry.json in line with the server folders (under the registry lock);
 every other reader only reads.
 
@@ -20,7 +22,8 @@ from collections.abc import Sequence
 from .. import common
 
 EXAMPLES = (
-    "claudex mcp cache stats",
+    "claudex mcp cache",
+    "claudex mcp cache stats --json",
     "claudex mcp cache clear",
     "claudex mcp cache refresh --json",
 )
@@ -28,8 +31,9 @@ EXAMPLES = (
 
 def build_parser(prog: str) -> argparse.ArgumentParser:
     p = common.parser(prog, __doc__, EXAMPLES)
-    p.add_argument("action", choices=("stats", "clear", "refresh"),
-                   help="stats: hit rate and state; clear: remove every cache file; refresh: rescan now")
+    p.add_argument("action", nargs="?", choices=("stats", "clear", "refresh"), default="stats",
+                   help="stats (the default): hit rate and state; clear: remove every cache file; "
+                        "refresh: rescan now")
     common.add_json(p)
     return p
 

@@ -9,9 +9,10 @@ settings. A value that a higher layer overrides is written with a warning naming
 Whether a server is enabled starts from its place in the registry (core/ and installed/ on,
 disabled/ off) and every layer can override it: a project can switch off a global server.
 
-A project layer is untrusted until you trust its folder ('config trust DIR', recorded as
-trustedProjects in the user layer): until then it may only enable and disable servers, and
-'list', 'status' and 'generate' say what they ignored. Secrets (by name or by shape) are masked
+A project layer is untrusted until you trust its folder ('config trust DIR' or --project NAME,
+recorded as trustedProjects in the user layer): until then it may only enable and disable
+servers; 'list', 'status' and 'generate' say what they ignored, 'explain' lists it, and 'set'
+into it warns that the value is written but ignored. Secrets (by name or by shape) are masked
 in 'show' and 'explain', and refused in plain text in the global and project layers.
 """
 
@@ -33,6 +34,7 @@ EXAMPLES = (
     "claudex mcp config set qdrant settings.limit null",
     "claudex mcp config unset qdrant env.QDRANT_URL settings.limit --global",
     "claudex mcp config trust ~/src/demo",
+    "claudex mcp config trust --project demo",
 )
 
 
@@ -74,6 +76,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         s = sub.add_parser(name, help=text, description=text)
         s.add_argument("dir", nargs="?", metavar="DIR",
                        help="the project folder (default: the project in effect here)")
+        common.add_project(s)
         common.add_json(s)
     return p
 
@@ -178,6 +181,12 @@ def _print_explain(result: dict) -> None:
             key = f"{old['key']} = " if "key" in old else ""
             value = "removed (null)" if old.get("removed") else _value(old["value"])
             print(common.paint(f"    shadows {key}{value} from {old['layer']}: {old['file']}", "2"))
+    if result.get("ignored"):
+        print()
+        print(common.paint("ignored", "33") + f"  ({result['ignored'][0]['why']})")
+        for item in result["ignored"]:
+            print(f"{item['key']} = {_value(item['value'])}")
+            print(common.paint(f"    in {item['layer']}: {item['file']}", "2"))
 
 
 def _set(args: argparse.Namespace) -> int:
@@ -214,7 +223,16 @@ def _set(args: argparse.Namespace) -> int:
         result.update(key=args.key, value=config.mask(tuple(args.key.split(".")), value, secrets))
     else:
         result["keys"] = keys
-    if args.action == "set" and value is not None and entry.get("valid", True):
+    if args.action == "set" and layer == "project" and args.key.split(".")[0] != "enabled":
+        layers = config.Layers(registry, where, strict=False)
+        if not layers.trusted:
+            # Written all the same, for the day the folder is trusted; until then it does nothing.
+            result["ignoredUntilTrusted"] = True
+            result["warnings"].append(
+                f"the project {where.dir} is not trusted, so {args.key} is written to its layer but ignored: "
+                f"an untrusted project layer may only enable and disable servers; trust the folder with "
+                f"'claudex mcp config trust {where.dir}' (see docs/config.md, Trusting a project)")
+    if args.action == "set" and value is not None and entry.get("valid", True) and "ignoredUntilTrusted" not in result:
         # Said after the write, also with --json: the value is kept for when the winner goes away.
         layers = config.Layers(registry, where or project.resolve(None, None), strict=False)
         winner = config.shadowing(entry, layers, layer, args.key)
@@ -240,12 +258,18 @@ def _set(args: argparse.Namespace) -> int:
 def _trust(args: argparse.Namespace) -> int:
     from ... import config, project
 
-    where = project.by_dir(args.dir) if args.dir else project.discover()
+    if args.dir and (args.project or args.project_dir):
+        from ...errors import UsageError
+
+        raise UsageError("give the project once: DIR or --project NAME or --project-dir DIR",
+                         hint=f"claudex mcp config {args.action} --project NAME")
+    where = project.by_dir(args.dir) if args.dir else project.resolve(args.project, args.project_dir)
     if where is None:
         from ...errors import NotFound
 
         raise NotFound("no project here: no folder at or above the working directory has .claudex/",
-                       code="no_project", hint="name the project folder: claudex mcp config trust DIR")
+                       code="no_project", hint=f"name the project: claudex mcp config {args.action} DIR "
+                                               f"(or --project NAME)")
     result = config.set_trust(where, args.action == "trust")
     if args.json:
         common.write_json(result)

@@ -1,16 +1,24 @@
 """Show one server: manifest, location, source and commit, variables, tools and config provenance.
 
 The variables are those the manifest declares (required or optional, secret or not) and whether
-each is set, in the environment or in a config layer; values are never shown. The tools and
-their descriptions come from the last check ('claudex mcp status' keeps the results); --refresh
-checks the server now. Every config value is shown with the layer and file it comes from
-(secrets masked), as 'config explain' does. Writes nothing but the status results.
+each is set, in the environment or in a config layer; values are never shown. The tools come
+with their descriptions and input schemas: on a terminal one line per argument (type, required
+or its default, the allowed values, a nested object's keys), in --json each tool's whole
+inputSchema. They come from the listing the last check kept ('claudex mcp status' or an earlier
+info) when it is under 10 minutes old and the server, its config and its variables have not
+changed since; else info asks the server now, started as its clients start it (--refresh always
+asks). Every config value is shown with the layer and file it comes from (secrets masked), as
+'config explain' does. Writes nothing but the status results.
+Exit 0 when the document is printed, also for a disabled server or one missing a variable (the
+tools section says why there are none); 5 when the server was started, or its URL asked, and did
+not answer: the document is still printed, and the error on stderr says why.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections.abc import Sequence
 
 from .. import common
@@ -26,31 +34,36 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     p = common.parser(prog, __doc__, EXAMPLES)
     p.add_argument("server")
     p.add_argument("--refresh", action="store_true",
-                   help="check the server now (a real MCP session) instead of using the last check")
+                   help="ask the server for its tools now (a real MCP session) instead of using a kept listing")
     p.add_argument("--timeout", type=float, metavar="SECONDS",
-                   help="with --refresh: seconds to wait (default: healthCheck.timeout, else 10)")
+                   help="seconds to wait for the server when it is asked (default: healthCheck.timeout, else 10)")
     common.add_project(p)
     common.add_json(p)
     return p
 
 
 def action(args: argparse.Namespace) -> int:
-    from ... import checks, config, index as index_mod, info, project
+    from ... import config, index as index_mod, info, project
+    from ...errors import ExternalFailure
 
     registry, found = common.registry_index()
     entry = index_mod.server_entry(found, args.server)
     layers = config.Layers(registry, project.resolve(args.project, args.project_dir))
     checked = None
     if entry.get("valid"):
-        if args.refresh:
-            checks.check_all([entry], layers, dict(os.environ), refresh=True, timeout=args.timeout)
-        checked = info.last_check(entry["name"])
+        checked = info.check(entry, layers, dict(os.environ), refresh=args.refresh, timeout=args.timeout)
     doc = info.describe(entry, layers, dict(os.environ), checked)
     if args.json:
         common.write_json(doc)
     else:
         _print(doc)
-    return 0
+    if info.reachable(checked):
+        return 0
+    sys.stdout.flush()
+    tools = doc["tools"]
+    raise ExternalFailure(f"{entry['name']} did not answer, so its tools are not listed: {tools.get('error')}",
+                          code=tools.get("cause") or "unreachable",
+                          hint=tools.get("hint") or f"see 'claudex mcp logs {entry['name']}'")
 
 
 def _print(d: dict) -> None:
@@ -89,23 +102,54 @@ def _print(d: dict) -> None:
         if v.get("description"):
             print(common.paint(f"      {v['description']}", "2"))
     print()
-    tools = d["tools"]
-    if not tools["checked"]:
-        print(bold("tools") + f"  not checked yet: run 'claudex mcp info {d['name']} --refresh' (or 'claudex mcp status')")
-    elif tools["list"] is None:
-        why = f": {tools['error']}" if tools.get("error") else ""
-        print(bold("tools") + f"  unknown: the last check ({tools.get('checkedAt')}) found it {tools.get('state')}{why}")
-    else:
-        print(bold("tools") + f"  (checked {tools.get('checkedAt')}; --refresh checks again)")
-        for tool in tools["list"]:
-            first = (tool.get("description") or "").strip().splitlines()
-            print(f"  {tool['name']}" + (f"  {first[0]}" if first else ""))
+    _print_tools(d["name"], d["tools"])
     print()
     print(bold("config") + ("" if d["config"] else "  nothing set in any layer"))
     for item in d["config"]:
         value = "removed (null)" if item.get("removed") else _json(item.get("value"))
         print(f"  {item['key']} = {value}")
         print(common.paint(f"      from {item['layer']}: {item['file']}", "2"))
+
+
+def _print_tools(name: str, tools: dict) -> None:
+    from ... import info
+
+    bold = lambda text: common.paint(text, "1")  # noqa: E731
+    dim = lambda text: common.paint(text, "2")  # noqa: E731
+    if tools["list"] is None:
+        if tools.get("state") == "disabled":
+            why = f"{name} is disabled here (it is not started; 'claudex mcp enable {name}' turns it on)"
+        else:
+            why = (tools.get("error") or tools.get("state") or "unknown") + (
+                f" (hint: {tools['hint']})" if tools.get("hint") else "")
+        print(bold("tools") + f"  not listed: {why}")
+        return
+    print(bold("tools") + "  " + dim(f"({_when(tools)}; --refresh asks again)" if tools.get("cached") else "(listed now)"))
+    if not tools["list"]:
+        print("  none")
+    for tool in tools["list"]:
+        first = (tool.get("description") or "").strip().splitlines()
+        print(f"  {common.paint(tool['name'], '36')}" + (f"  {first[0]}" if first else ""))
+        rows = info.arguments(tool.get("inputSchema"))
+        width = max((len(r["name"]) for r in rows), default=0)
+        for row in rows:
+            said = [row["type"], "required" if row["required"] else
+                    f"default {_json(row['default'])}" if "default" in row else "optional"]
+            if "enum" in row:
+                said.append("one of " + ", ".join(_json(v) for v in row["enum"]))
+            line = f"      {row['name'].ljust(width)}  {', '.join(said)}"
+            print(line + (dim(f"  {row['description']}") if row.get("description") else ""))
+        if not rows:
+            print(dim("      no arguments"))
+
+
+def _when(tools: dict) -> str:
+    age = tools.get("ageSeconds")
+    if not isinstance(age, (int, float)):
+        return f"listed {tools.get('checkedAt')}"
+    if age < 60:
+        return f"listed {age:.0f} s ago"
+    return f"listed {age / 60:.0f} min ago"
 
 
 def _json(value) -> str:

@@ -55,6 +55,8 @@ def action(args: argparse.Namespace) -> int:
     if layers.notice():  # on stderr, also with --json: the payload keeps its shape
         common.warn(layers.notice())
     results = checks.status(index, layers, dict(os.environ), args.server, args.all, args.refresh, args.timeout)
+    for result in results:
+        result.pop("toolSchemas", None)  # kept for `info`, which shows them
     if args.json:
         common.write_json(results[0] if args.server and results else results)
     elif args.server:

@@ -3,9 +3,9 @@ branch), folder sources re-copied.
 
 The old version stays in place until the new one has installed, validated and passed an MCP
 handshake; then the two are exchanged in one atomic step (a failed handshake shows the server's
-last stderr lines). --check only reports what would change. A downgrade needs --force. --all
-goes on after a failure, reports every server (upgraded, unchanged or failed and why) and exits
-non-zero when any failed.
+last stderr lines). --check only reports what would change (without a server: of every
+installed server, as with --all). A downgrade needs --force. --all goes on after a failure,
+reports every server (upgraded, unchanged or failed and why) and exits non-zero when any failed.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from .. import common
 
 EXAMPLES = (
     "claudex mcp upgrade qdrant",
-    "claudex mcp upgrade --all --check",
+    "claudex mcp upgrade --check",
     "claudex mcp upgrade qdrant --json",
 )
 
@@ -27,7 +27,8 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     p = common.parser(prog, __doc__, EXAMPLES)
     p.add_argument("server", nargs="?", help="the server to upgrade")
     p.add_argument("--all", action="store_true", help="every installed server")
-    p.add_argument("--check", action="store_true", help="only report what would change")
+    p.add_argument("--check", action="store_true",
+                   help="only report what would change (without SERVER: for every installed server)")
     p.add_argument("--force", action="store_true", help="allow a downgrade")
     common.add_json(p)
     p.set_defaults(prog=prog)
@@ -38,6 +39,8 @@ def action(args: argparse.Namespace) -> int:
     from ... import cache, lifecycle, paths
     from ...errors import ClaudexError, NotFound, UsageError
 
+    if args.check and not args.server:
+        args.all = True  # a check changes nothing: without a name it is the check of every server
     if bool(args.server) == bool(args.all):
         raise UsageError("name one server, or give --all", hint="claudex mcp upgrade NAME | --all")
     registry = paths.registry_dir()
