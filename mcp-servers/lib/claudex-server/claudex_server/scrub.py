@@ -8,6 +8,11 @@ it was sent, headers included; what a server passes on must never carry them. `s
 server behind two pumps: fd 1 and fd 2 become pipes, and a thread per pipe copies each line to the
 real descriptor through the Scrubber. Standard library only (the SDK is not imported here).
 
+A third pump stands before stdin: a request whose JSON holds a lone surrogate (`"\\ud800"`, which
+JSON allows and Unicode text does not) would be dropped by the SDK's transport without an answer,
+leaving the client waiting; the pump answers it itself (a tool error for tools/call, else
+invalid params) and the session goes on.
+
 The token shapes are those of the claudex core's one secret detector (scripts/claudex_mcp/secrets.py),
 which a server cannot import; a test keeps the two patterns the same.
 """
@@ -111,6 +116,51 @@ class Scrubber:
             return self.text(line)
 
 
+def _surrogate_at(value: Any, path: str = "") -> str | None:
+    """The JSON pointer of the first string (or key) in ``value`` holding a lone surrogate."""
+    if isinstance(value, str):
+        return path if any("\ud800" <= c <= "\udfff" for c in value) else None
+    if isinstance(value, list):
+        items = enumerate(value)
+    elif isinstance(value, dict):
+        items = value.items()
+    else:
+        return None
+    for key, item in items:
+        here = f"{path}/{key}"
+        if isinstance(key, str) and _surrogate_at(key) is not None:
+            return here
+        found = _surrogate_at(item, here)
+        if found is not None:
+            return found
+    return None
+
+
+def refusal(line: bytes) -> bytes | None:
+    """The answer to a JSON-RPC request that holds a lone surrogate, or None for any other line
+    (passed on to the SDK). A notification with one is dropped (b"")."""
+    if b"\\ud" not in line.lower():
+        return None
+    try:
+        message = json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    where = _surrogate_at(message)
+    if where is None or not isinstance(message, dict):
+        return None
+    if "id" not in message or not isinstance(message.get("method"), str):
+        return b""
+    shown = where.encode("utf-8", "backslashreplace").decode("utf-8") or "/"   # a key may hold one too
+    text = (f"the request holds a lone surrogate in {shown}: that string is not Unicode text, so "
+            "nothing was done; send valid text (a surrogate only as half of a pair)")
+    if message["method"] == "tools/call":
+        answer = {"jsonrpc": "2.0", "id": message["id"],
+                  "result": {"content": [{"type": "text", "text": text}], "isError": True}}
+    else:
+        answer = {"jsonrpc": "2.0", "id": message["id"], "error": {"code": -32602, "message": text}}
+    return json.dumps(answer, separators=(",", ":")).encode() + b"\n"
+
+
 class _Pump(threading.Thread):
     """Copies a pipe to a descriptor line by line through ``scrub``. A partial line waits for its
     end (or the end of the server, or MAX_LINE bytes): flushed early, a secret written in two
@@ -121,6 +171,7 @@ class _Pump(threading.Thread):
         self.source, self.dest, self.scrub = source, dest, scrub
         self._wake_r, self._wake_w = os.pipe()
         self._broken = False
+        self._lock = threading.Lock()   # the writes of this pump and the answers the stdin pump adds
 
     def stop(self, timeout: float = 5.0) -> None:
         """Drain what the pipe holds, write it, end (every writer has stopped writing)."""
@@ -130,16 +181,20 @@ class _Pump(threading.Thread):
             os.close(fd)
 
     def _out(self, data: bytes) -> None:
-        if self._broken:
-            return
         body, end = (data[:-1], b"\n") if data.endswith(b"\n") else (data, b"")
-        text = self.scrub(body.decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape") + end
-        view = memoryview(text)
-        try:
-            while view:
-                view = view[os.write(self.dest, view):]
-        except OSError:   # the reader went away: keep draining, so that writers never block
-            self._broken = True
+        self.write(self.scrub(body.decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape") + end)
+
+    def write(self, data: bytes) -> None:
+        """Write whole lines to the real descriptor, one writer at a time."""
+        with self._lock:
+            if self._broken:
+                return
+            view = memoryview(data)
+            try:
+                while view:
+                    view = view[os.write(self.dest, view):]
+            except OSError:   # the reader went away: keep draining, so that writers never block
+                self._broken = True
 
     def _lines(self, buffer: bytearray) -> None:
         end = buffer.rfind(b"\n")
@@ -180,8 +235,50 @@ class _Pump(threading.Thread):
             os.close(self.source)
 
 
+class _Inlet(threading.Thread):
+    """Copies the real stdin to the pipe the server reads, line by line, answering through
+    ``out`` the requests that hold a lone surrogate instead of passing them on."""
+
+    def __init__(self, source: int, dest: int, out: _Pump) -> None:
+        super().__init__(name="claudex-stdin", daemon=True)
+        self.source, self.dest, self.out = source, dest, out
+
+    def run(self) -> None:
+        buffer = bytearray()
+        try:
+            while True:
+                chunk = os.read(self.source, 1 << 16)
+                if not chunk:
+                    break
+                buffer += chunk
+                end = buffer.rfind(b"\n")
+                if end < 0 and len(buffer) <= MAX_LINE:
+                    continue
+                whole, buffer = (bytes(buffer[:end + 1]), buffer[end + 1:]) if end >= 0 else (bytes(buffer), bytearray())
+                passed = []
+                for line in whole.splitlines(keepends=True):
+                    answer = refusal(line)
+                    if answer is None:
+                        passed.append(line)
+                    elif answer:
+                        self.out.write(answer)
+                self._write(b"".join(passed))
+            self._write(bytes(buffer))
+        except OSError:
+            pass
+        finally:
+            for fd in (self.source, self.dest):   # the server reads EOF
+                os.close(fd)
+
+    def _write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.dest, view):]
+
+
 class Guard:
-    """fd 1 and fd 2 behind scrubbing pumps while the server runs; `close()` puts them back."""
+    """fd 0, 1 and 2 behind pumps while the server runs (stdout and stderr scrubbed, stdin
+    screened for lone surrogates); `close()` puts them back."""
 
     def __init__(self, scrubber: Scrubber) -> None:
         self._saved: list[tuple[int, int]] = []
@@ -196,6 +293,14 @@ class Guard:
             pump = _Pump(read, real, scrub)
             pump.start()
             self._pumps.append(pump)
+        real_in = os.dup(0)
+        os.set_inheritable(real_in, False)
+        read, write = os.pipe()
+        os.dup2(read, 0)
+        os.close(read)
+        self._saved_in = os.dup(real_in)   # what fd 0 goes back to; the inlet owns real_in
+        os.set_inheritable(self._saved_in, False)
+        _Inlet(real_in, write, self._pumps[0]).start()
 
     def close(self) -> None:
         import sys
@@ -207,6 +312,8 @@ class Guard:
                 pass
         for fd, real in self._saved:
             os.dup2(real, fd)
+        os.dup2(self._saved_in, 0)   # the inlet may still wait on the real stdin: it is a daemon, left to end with us
+        os.close(self._saved_in)
         for pump in self._pumps:   # a copy of a pipe's write end may outlive us (the SDK keeps one): no EOF to wait for
             pump.stop()
         for _fd, real in self._saved:

@@ -221,3 +221,37 @@ def test_the_same_server_speaks_mcp_on_stdio_and_ctrl_c_ends_it_with_130(script)
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_a_request_with_a_lone_surrogate_is_answered_and_the_session_goes_on(script):
+    """The SDK's transport drops a line whose JSON holds "\\ud800" without an answer, and the
+    client waits forever: the server answers it (a tool error for tools/call, else invalid params)."""
+    proc = subprocess.Popen([sys.executable, str(script)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, env=env())
+
+    def send(message):
+        proc.stdin.write((json.dumps(message) + "\n").encode())
+        proc.stdin.flush()
+
+    def call(id_, name):
+        send({"jsonrpc": "2.0", "id": id_, "method": "tools/call", "params": {"name": "hello", "arguments": {"name": name}}})
+        return json.loads(proc.stdout.readline())
+
+    try:
+        send({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})
+        assert json.loads(proc.stdout.readline())["id"] == 1
+        send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        send({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 9, "reason": "\udfff"}})
+        bad = call(2, "Ada \ud800")
+        assert bad["id"] == 2 and bad["result"]["isError"] is True
+        assert "lone surrogate in /params/arguments/name" in bad["result"]["content"][0]["text"]
+        send({"jsonrpc": "2.0", "id": 3, "method": "ping", "params": {"\udc80": 1}})
+        assert json.loads(proc.stdout.readline()) == {"jsonrpc": "2.0", "id": 3, "error": {
+            "code": -32602, "message": "the request holds a lone surrogate in /params/\\udc80: that string is not "
+                                       "Unicode text, so nothing was done; send valid text (a surrogate only as half of a pair)"}}
+        good = call(4, "Ada \U0001F600")   # a pair is fine
+        assert good["id"] == 4 and good["result"]["content"][0]["text"] == "hello Ada \U0001F600"
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=30)
