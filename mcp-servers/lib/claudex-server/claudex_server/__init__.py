@@ -49,7 +49,7 @@ def serve(server: Any, argv: Sequence[str] | None, check: Callable[[], dict], *,
     if args:
         sys.stderr.write(USAGE)
         return 2
-    from .scrub import Guard
+    from .guard import Guard
 
     guard = Guard(scrubber)
     try:
