@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import os
 import select
+import sys
 import threading
 
-from .scrub import MAX_LINE, Scrubber, refusal
+from .scrub import Scrubber, refusal
+
+MAX_LINE = 16 << 20   # bytes of a line without its end before it goes out anyway (a JSON-RPC message is one line)
 
 
 class _Pump(threading.Thread):
@@ -154,8 +157,6 @@ class Guard:
         _Inlet(real_in, write, self._pumps[0]).start()
 
     def close(self) -> None:
-        import sys
-
         for stream in (sys.stdout, sys.stderr):
             try:
                 stream.flush()

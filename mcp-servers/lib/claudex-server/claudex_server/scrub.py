@@ -25,7 +25,6 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 MASK = "********"
-MAX_LINE = 16 << 20     # bytes of a line without its end before it goes out anyway (a JSON-RPC message is one line)
 MIN_SECRET_LENGTH = 8   # shorter values are not masked by value: masking "k" everywhere would mangle every text
 # A variable whose name ends like these holds a secret, whatever the server says (QDRANT_API_KEY, GH_TOKEN...).
 SECRET_SUFFIXES = ("KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIALS")
