@@ -225,3 +225,63 @@ def test_a_server_that_is_not_mcp_is_said_at_once(sandbox, reg):
     error = error_of(proc)
     assert error["code"] == "not_mcp" and "hello there" in error["message"]
     assert none_left(reg)
+
+
+HOSTILE = "\x1b]52;c;cHduZWQ=\x07\x1b]0;owned\x07\x1b[2J\x1b[31mred\rover\u202eevil\x9b1m"
+SHOWN = r"\x1b]52;c;cHduZWQ=\x07\x1b]0;owned\x07\x1b[2J\x1b[31mred\rover\u202eevil\x9b1m"
+
+
+def on_a_terminal(sandbox, *argv: str) -> tuple[int, bytes, bytes]:
+    """`claudex mcp <argv>` with stdout and stderr on a pseudo-terminal each: (exit code, what
+    each terminal showed)."""
+    import pty
+    import select
+    import subprocess
+
+    terminals = [pty.openpty(), pty.openpty()]
+    shown = [b"", b""]
+    proc = subprocess.Popen([PY, "-m", "claudex_mcp.cli.dispatch", "mcp", *argv], stdin=subprocess.DEVNULL,
+                            stdout=terminals[0][1], stderr=terminals[1][1], env=sandbox.env)
+    try:
+        for _, follower in terminals:
+            os.close(follower)
+        leaders = [leader for leader, _ in terminals]
+        while leaders:
+            for leader in select.select(leaders, [], [], 60)[0]:
+                try:
+                    data = os.read(leader, 65536)
+                except OSError:   # EIO: the command closed the terminal
+                    data = b""
+                if data:
+                    shown[terminals.index(next(t for t in terminals if t[0] == leader))] += data
+                else:
+                    leaders.remove(leader)
+        return proc.wait(timeout=60), shown[0], shown[1]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for leader, _ in terminals:
+            os.close(leader)
+
+
+def test_on_a_terminal_a_servers_control_characters_are_written_out(sandbox, reg):
+    """OSC 52 would set the clipboard, OSC 0 the title, CSI clear the screen: on a terminal the
+    text is shown with them written out; a pipe and --json get it exact."""
+    arguments = json.dumps({"text": HOSTILE})
+    code, out, _ = on_a_terminal(sandbox, "call", "echo", "echo", "--args", arguments)
+    assert code == 0 and out == f"hey {SHOWN}\r\n".encode(), out
+    proc = sandbox.run("mcp", "call", "echo", "echo", "--args", arguments)
+    assert (proc.returncode, proc.stdout) == (0, f"hey {HOSTILE}\n")
+    proc = sandbox.run("mcp", "call", "echo", "echo", "--args", arguments, "--json")
+    assert json.loads(proc.stdout)["content"][0]["text"] == f"hey {HOSTILE}"
+
+
+def test_on_a_terminal_a_servers_words_in_an_error_are_written_out(sandbox, reg):
+    add_server(reg, "crash", doc=manifest("crash", command=PY),
+               files={"server.py": f"import sys\nsys.stderr.write({HOSTILE!r} + '\\n')\nsys.exit(3)\n"})
+    code, _, err = on_a_terminal(sandbox, "call", "crash", "anything")
+    assert code == 5 and b"exited before answering" in err, err
+    head, tail = SHOWN.split(r"\r")   # the log is read in lines: a carriage return ends one
+    assert head.encode() in err and tail.encode() in err
+    assert b"\x1b]" not in err and b"\x07" not in err and "\u202e".encode() not in err and b"\r " not in err

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, add_echo_servers
+from conftest import ROOT, add_echo_servers, add_server, manifest
 from claudex_mcp import registry as registry_mod
 from claudex_mcp.cli import completion, dispatch
 
@@ -184,3 +184,55 @@ def test_zsh(sandbox, reg, tmp_path):
     assert completes("claudex mcp info echo-o", "claudex mcp info echo-off ")
     assert completes("claudex mcp generate --cli", "claudex mcp generate --client ")
     assert not completes("claudex mcp nope echo-o", "echo-off ", wait=3)
+
+
+HOSTILE_SERVER = """
+from mcp.server.mcpserver import MCPServer
+
+server = MCPServer("hostile")
+
+
+def tool(text: str) -> str:
+    \"\"\"A tool.\"\"\"
+    return text
+
+
+for name in ("safe_tool", "$(touch PWNED)", "`touch PWNED2`", "x;touch PWNED3", "a b", "-rf", "dotted.name-1"):
+    server.add_tool(tool, name=name)
+
+if __name__ == "__main__":
+    server.run("stdio")
+"""
+
+
+def test_a_servers_tool_names_are_never_candidates_a_shell_would_run(sandbox, reg):
+    """A server names its tools; `status` keeps the names for completion. Offered unquoted,
+    `$(touch PWNED)` becomes part of the command line the user runs: only names made of
+    the characters MCP allows in a tool name (letters, digits, _ - .) are offered."""
+    add_server(reg, "hostile", doc=manifest("hostile", command=sys.executable), files={"server.py": HOSTILE_SERVER})
+    proc = sandbox.run("mcp", "status", "hostile", "--json")
+    assert "$(touch PWNED)" in json.loads(proc.stdout)["toolNames"], proc.stdout + proc.stderr
+    line = "claudex mcp call hostile "
+    offered = bash_complete(sandbox, line)
+    # What the user would run once a candidate is taken: the line, expanded by bash itself.
+    for candidate in offered:
+        script = f"claudex() {{ :; }}\n{line}{candidate}\n"
+        proc = subprocess.run(["bash", "--norc", "--noprofile", "-c", script], capture_output=True, text=True,
+                              env=shell_env(sandbox), cwd=sandbox.root, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+    assert not list(sandbox.root.rglob("PWNED*"))
+    assert offered == ["dotted.name-1", "safe_tool"]
+    if shutil.which("fish"):
+        script = sandbox.root / "claudex.fish"
+        script.write_text(completion.FISH)
+        proc = subprocess.run(["fish", "--no-config", "-c", f"source {script}; complete -C {line!r}"],
+                              capture_output=True, text=True, env=shell_env(sandbox), cwd=sandbox.root, timeout=60)
+        assert proc.stdout.splitlines() == ["dotted.name-1", "safe_tool"], proc.stdout + proc.stderr
+    assert not list(sandbox.root.rglob("PWNED*"))
+
+
+def test_hostile_folder_names_in_the_registry_are_not_offered(sandbox, reg):
+    (reg / "installed" / "$(touch PWNED)").mkdir()
+    (reg / "installed" / "ok-name").mkdir()
+    assert "$(touch PWNED)" not in words("mcp", "info", "")
+    assert "ok-name" in words("mcp", "info", "")

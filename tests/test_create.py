@@ -129,6 +129,69 @@ def test_refusals_write_nothing(sandbox, tmp_path):
     assert not (tmp_path / "new").exists() and leftovers(tmp_path) == []
 
 
+INJECTION = 'json; import os; os.system("touch PWNED")'
+
+
+@pytest.mark.parametrize("argv,message", [
+    (("--template", "python", "--data", f"module={INJECTION}"), "cannot set 'module'"),
+    (("--template", "node", "--data", 'tool_list=["x(); require(\'child_process\').execSync(\'touch PWNED\')"]'),
+     "cannot set 'tool_list'"),
+    (("--template", "shell", "--data", "modul=x"), "'modul' is not a question of the shell template"),
+    (("--template", ""), "the template is empty"),
+    (("--data", "template="), "the template is empty"),
+])
+def test_data_sets_only_the_questions_the_template_asks(sandbox, tmp_path, argv, message):
+    """A --data value reaches the rendered code: only the answers the template asks are taken,
+    never what it computes (the python template's module is `import`ed by server.py)."""
+    proc = create(sandbox, "t6", *argv, "--defaults", "--output", str(tmp_path / "t6"))
+    assert proc.returncode == 2 and proc.stdout == "", proc.stderr
+    error = json.loads(proc.stderr)["error"]
+    assert message in error["message"] and error["code"] in ("invalid_data", "invalid_template") and error["hint"]
+    assert not (tmp_path / "t6").exists() and leftovers(tmp_path) == []
+    assert not list(tmp_path.rglob("PWNED")) and not list(sandbox.home.rglob("PWNED"))
+
+
+def test_copier_itself_refuses_a_computed_answer(tmp_path):
+    """The questionnaire's own validators: `copier copy` (and `copier update`) of the built-in
+    templates cannot be given a module or tool list either."""
+    copier_cli = str(Path(sys.executable).parent / "copier")
+    for data in (f"module={INJECTION}", 'tool_list=["a; b"]'):
+        dest = tmp_path / "out"
+        proc = subprocess.run([copier_cli, "copy", "--defaults", "--quiet", "--vcs-ref", "HEAD", "--data", "name=t6",
+                               "--data", "template=python", "--data", data, str(ROOT), str(dest)],
+                              capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+        assert proc.returncode != 0 and "is computed from" in proc.stderr, proc.stderr
+        assert not (dest / "server.py").exists()
+
+
+def test_copiers_own_settings_neither_trust_a_template_nor_answer_for_create(sandbox, tmp_path):
+    """copier's settings file may trust templates and give default answers; create reads none of
+    it: a custom template's tasks still need --trust, and a computed answer stays computed."""
+    decoy = tmp_path / "decoy"
+    source = custom_template(tmp_path / "tpl")
+    config = yaml.safe_load((source / "copier.yml").read_text())
+    (source / "copier.yml").write_text(yaml.safe_dump({**config, "_tasks": [["touch", str(decoy)]]}))
+    settings = tmp_path / "copier-settings.yml"
+    settings.write_text(yaml.safe_dump({"trust": [str(tmp_path), str(source)], "defaults": {"module": INJECTION}}))
+    env = {"COPIER_SETTINGS_PATH": str(settings)}
+    proc = create(sandbox, "mine", "--template", str(source), "--output", str(tmp_path / "mine"), "--defaults", env=env)
+    assert proc.returncode == 1 and json.loads(proc.stderr)["error"]["code"] == "untrusted_template", proc.stderr
+    assert not decoy.exists() and not (tmp_path / "mine").exists() and leftovers(tmp_path) == []
+    proc = create(sandbox, "t6", "--template", "python", "--output", str(tmp_path / "t6"), "--defaults", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "import t6_core\n" in (tmp_path / "t6" / "server.py").read_text()
+    assert "PWNED" not in (tmp_path / "t6" / "server.py").read_text()
+
+
+def test_custom_template_takes_only_its_own_questions(sandbox, tmp_path):
+    source = custom_template(tmp_path / "tpl")
+    proc = create(sandbox, "mine", "--template", str(source), "--output", str(tmp_path / "mine"), "--defaults",
+                  "--data", "greting=hi")
+    assert proc.returncode == 2 and "'greting' is not a question of the custom template" in proc.stderr
+    assert "greeting" in json.loads(proc.stderr)["error"]["hint"]
+    assert not (tmp_path / "mine").exists() and leftovers(tmp_path) == []
+
+
 def custom_template(folder: Path, tasks: bool = False, valid: bool = True, marker: str = "v1") -> Path:
     folder.mkdir(parents=True)
     config = {"name": {"type": "str"}, "greeting": {"type": "str", "default": "hello"}}

@@ -108,6 +108,15 @@ def test_detector_leaves_references_and_plain_values(path, value):
     assert not secrets.is_secret(path, value)
 
 
+def test_servers_scrub_the_token_shapes_the_detector_knows():
+    """The shipped servers cannot import the core: claudex_server.scrub keeps a copy of its token
+    shapes, and this keeps the two the same."""
+    from claudex_server import scrub
+
+    assert scrub.TOKEN_SHAPES.pattern == secrets._TOKEN_SHAPES.pattern
+    assert scrub.Scrubber(shapes=True).text(f"key {SECRET}.") == "key ********."
+
+
 @pytest.mark.parametrize("key,value", [
     ("env.X", "${UNSET:-" + SECRET + "}"),
     ("env.X", "sk-live${X}"),

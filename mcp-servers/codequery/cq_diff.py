@@ -1,6 +1,9 @@
 """Applying a unified diff (as `git diff` writes it) inside a root, all or nothing: every path is
 checked, every hunk is matched (at its line numbers, else by its context nearby) before anything is
-written; then each file is replaced atomically with its mode kept, and a failure restores them all."""
+written; then each file is replaced atomically with its mode kept, and a failure restores them all.
+
+A diff never touches the files that configure git, an agent or claudex (PROTECTED_*): a tool call
+that could write `.mcp.json` or `.claudex/mcp.json` would choose what a client starts next."""
 
 from __future__ import annotations
 
@@ -16,6 +19,16 @@ from cq_errors import InvalidInput
 MAX_DIFF_BYTES = 5_000_000
 MAX_FILE_BYTES = 5_000_000
 HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
+
+# What configures git, an agent or claudex, at any depth (clients read .mcp.json, CLAUDE.md and
+# AGENTS.md in every parent folder; any folder with .claudex/ is a project), compared case-folded
+# (a case-insensitive file system opens .CLAUDE/ as .claude/). Folders: they and all under them;
+# files: that name; sequences: a path such as .config/claudex (when the root is a home folder).
+PROTECTED_DIRS = frozenset({".git", ".claudex", ".claude", ".codex", ".cursor", ".vscode", ".gemini", ".windsurf"})
+PROTECTED_FILES = frozenset({".mcp.json", ".claude.json", "claude.md", "claude.local.md", "agents.md",
+                             "agents.override.md", "gemini.md", ".cursorrules", ".windsurfrules"})
+PROTECTED_SEQUENCES = ((".config", "claudex"), (".config", "claude"), (".local", "share", "claudex"),
+                       (".github", "copilot-instructions.md"))
 
 
 @dataclass
@@ -62,6 +75,10 @@ def _strip_prefix(name: str) -> str | None:
 def parse(diff: str) -> list[FilePatch]:
     if not isinstance(diff, str) or not diff.strip():
         raise InvalidInput("diff is empty", hint="give a unified diff as `git diff` prints it")
+    bad = next((i for i, c in enumerate(diff) if "\ud800" <= c <= "\udfff"), None)
+    if bad is not None:
+        raise InvalidInput(f"the diff holds a lone surrogate at character {bad}: it is not Unicode text",
+                           hint="send the diff as valid text")
     if len(diff.encode()) > MAX_DIFF_BYTES:
         raise InvalidInput(f"diff is over {MAX_DIFF_BYTES} bytes", hint="apply it in parts")
     patches: list[FilePatch] = []
@@ -117,6 +134,18 @@ def parse(diff: str) -> list[FilePatch]:
     return patches
 
 
+def protected(parts: tuple[str, ...]) -> str | None:
+    """The part of a path (its components) that configures git, an agent or claudex, or None."""
+    folded = tuple(p.casefold() for p in parts)
+    for i, part in enumerate(folded):
+        if part in PROTECTED_DIRS or part in PROTECTED_FILES:
+            return parts[i]
+        for seq in PROTECTED_SEQUENCES:
+            if folded[i:i + len(seq)] == seq:
+                return "/".join(parts[i:i + len(seq)])
+    return None
+
+
 def check_path(root: Path, rel: str) -> Path:
     """The absolute path of ``rel`` inside ``root``, or InvalidInput saying why not."""
     if not rel or "\0" in rel:
@@ -126,13 +155,18 @@ def check_path(root: Path, rel: str) -> Path:
         raise InvalidInput(f"{rel}: absolute paths are refused", hint="paths are relative to the indexed root", path=rel)
     if ".." in posix.parts:
         raise InvalidInput(f"{rel}: '..' is refused", hint="every path must stay inside the root", path=rel)
-    if posix.parts and posix.parts[0] == ".git" or ".git" in posix.parts:
-        raise InvalidInput(f"{rel}: writing into .git is refused", path=rel)
     target = root / posix
     # Every existing component must stay inside the root once symlinks are followed.
     real = Path(os.path.realpath(target))
     if real != root and root not in real.parents:
         raise InvalidInput(f"{rel}: a symlink leads outside the root", hint="edit the file where it really is", path=rel)
+    # As the diff names it, and where it really is (a symlink to .claude/, a root inside ~/.codex/).
+    found = protected(posix.parts) or protected(real.parts[1:])
+    if found is not None:
+        raise InvalidInput(f"{rel}: writing into {found} is refused: it configures git, an agent or claudex, "
+                           "so the whole diff was refused and nothing was written",
+                           hint="leave that file out of the diff; change it yourself after reading the change",
+                           path=rel)
     try:
         st = os.lstat(target)
     except FileNotFoundError:

@@ -158,7 +158,7 @@ async def cq_apply_diff(
         "A unified diff as `git diff` prints it (a/ and b/ prefixes optional), paths relative to the indexed folder."))],
     dry_run: Annotated[bool, Field(description="true: only check and report; false: write the files.")] = True,
 ) -> dict[str, Any]:
-    """Apply a unified diff inside the indexed folder, all hunks checked first; all or nothing; re-indexes changed files."""
+    """Apply a unified diff inside the indexed folder, all hunks checked first; all or nothing; re-indexes changed files; never touches .git or what configures an agent or claudex (.mcp.json, .claudex/, .claude/, CLAUDE.md, ...)."""
     index = await _run(state.index_for)
     result = await _run(cq_diff.apply, index.root, diff, dry_run)
     if result["applied"]:

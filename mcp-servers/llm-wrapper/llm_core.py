@@ -11,6 +11,7 @@ import time
 from collections.abc import Mapping
 
 import claudex_llm
+import claudex_server
 from claudex_llm import LLMError, providers
 from claudex_llm.client import default_model, provider_config, split_model
 from claudex_llm.settings import Settings
@@ -54,6 +55,14 @@ def check(env: Mapping[str, str] | None = None) -> dict:
         report["problems"].append(f"LLM_WRAPPER_MODEL: {exc}")
     report["ok"] = not report["problems"]
     return report
+
+
+def scrubber(env: Mapping[str, str] | None = None) -> claudex_server.Scrubber:
+    """What every text leaving the server is scrubbed of: the providers' keys, credential header
+    values and token shapes. A provider or a proxy may answer an error with the request it got,
+    Authorization header included, and that text reaches tool errors, progress and the log."""
+    names = [providers.get(name).KEY_VARIABLE for name in providers.PROVIDERS]
+    return claudex_server.Scrubber.from_env(names, env, headers=True, shapes=True)
 
 
 def configure_logging(env: Mapping[str, str] | None = None) -> None:

@@ -184,7 +184,7 @@ def _start() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return claudex_server.serve(server, argv, llm_core.check, start=_start)
+    return claudex_server.serve(server, argv, llm_core.check, start=_start, scrubber=llm_core.scrubber())
 
 
 if __name__ == "__main__":

@@ -64,14 +64,50 @@ def tool_names(value: str, template: str) -> list[str]:
     return names
 
 
+def check_answers(data: dict, questions: dict, template: str) -> None:
+    """Every --data key must be a question the template asks: an unknown key would reach its
+    files as a Jinja variable, and a computed one (``when: false``, derived from the other answers,
+    such as the python template's module name) would replace what the template works out, into
+    code. ``name`` (the first argument) and ``template`` are set by create itself."""
+    asked = {k for k, spec in questions.items() if not k.startswith("_")
+             and not (isinstance(spec, dict) and spec.get("when") is False)}
+    computed = {k for k in questions if not k.startswith("_")} - asked
+    for key in data:
+        if key in ("name", "template"):
+            continue
+        if key in computed:
+            raise UsageError(f"--data cannot set {key!r}: the {template} template computes it from the other answers",
+                             code="invalid_data", hint=f"leave it out; the answers it takes: {_listed(asked)}")
+        if key not in asked:
+            raise UsageError(f"--data {key!r} is not a question of the {template} template", code="invalid_data",
+                             hint=f"the answers it takes: {_listed(asked)}")
+
+
+def _listed(keys: set) -> str:
+    return ", ".join(sorted(keys - {"name", "template"})) or "none"
+
+
+def builtin_questions() -> dict:
+    """The built-in templates' one questionnaire (copier.yml at the repository's root)."""
+    import yaml
+
+    with open(paths.PROJECT_ROOT / "copier.yml", encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
 def plan(name: str, template: str, data: dict, output: str | None) -> Plan:
     """Check everything that can be checked before writing: the name, the answers, the template,
     the destination and the registry."""
     from .lifecycle import check_name
 
     check_name(name)
+    if not template.strip():
+        raise UsageError("the template is empty", code="invalid_template",
+                         hint="give node, python, shell, a copier template folder or a git URL; leave "
+                              "--template out for the default")
     data = dict(data, name=name)
     if template in BUILTIN:
+        check_answers(data, builtin_questions(), template)
         data["template"] = template
         if "tools" in data:
             data["tools"] = ",".join(tool_names(data["tools"], template))
@@ -198,9 +234,12 @@ def _render(plan: Plan, work: Path, *, interactive: bool, trust: bool) -> dict:
     try:
         with warnings.catch_warnings():  # stderr carries only our error object; a dirty checkout is fine
             warnings.simplefilter("ignore")
-            copier.run_copy(plan.source, work, data=plan.data, defaults=not interactive, quiet=True,
-                            unsafe=trust if plan.template == "custom" else False, vcs_ref=plan.ref,
-                            overwrite=True)
+            # copier.Settings(): copier's own settings file is not read. Its `trust` list would run a
+            # custom template's tasks without --trust, and its `defaults` would answer questions,
+            # computed ones included, with values no validator sees.
+            worker = copier.run_copy(plan.source, work, data=plan.data, defaults=not interactive, quiet=True,
+                                     unsafe=trust if plan.template == "custom" else False, vcs_ref=plan.ref,
+                                     overwrite=True, settings=copier.Settings())
     except CopierAnswersInterrupt:
         raise KeyboardInterrupt from None  # Ctrl-C in the questionnaire: exit 130, like anywhere else
     except UnsafeTemplateError as exc:
@@ -216,6 +255,8 @@ def _render(plan: Plan, work: Path, *, interactive: bool, trust: bool) -> dict:
         lines = [line.strip(" |\t") for line in str(exc).splitlines() if line.strip(" |\t")]
         raise ExternalFailure(f"copier could not render {plan.source}: {lines[-1] if lines else type(exc).__name__}", code="copier_failed", path=plan.source,
                               hint="check the template path or URL, its @REF, and that git can reach it") from None
+    if plan.template == "custom":  # its questions are known once copier has fetched it; create removes the folder
+        check_answers(plan.data, worker.template.questions_data, "custom")
     return _recorded_answers(work)
 
 

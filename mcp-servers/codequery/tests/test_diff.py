@@ -4,6 +4,7 @@ line numbers are off, every hostile path refused with nothing written."""
 from __future__ import annotations
 
 import os
+import re
 import stat
 import subprocess
 
@@ -153,3 +154,60 @@ def test_a_failed_write_puts_every_file_back(repo, monkeypatch):
 def test_a_parent_that_is_a_file_is_refused(repo):
     with pytest.raises(InvalidInput, match="not a folder"):
         cq_diff.apply(repo, "--- /dev/null\n+++ b/a.txt/x\n@@ -0,0 +1,1 @@\n+x\n", dry_run=True)
+
+
+# What configures git, an agent or claudex: created, modified, deleted or renamed, at any depth and
+# in any case. Each diff first changes a.txt, which is allowed: the whole diff must still be refused.
+CONFIG = {"create": ("/dev/null", "b/{p}", "@@ -0,0 +1 @@\n+{{}}\n"),
+          "modify": ("a/{p}", "b/{p}", "@@ -1 +1 @@\n-{{}}\n+{{\"mcpServers\": {{}}}}\n"),
+          "delete": ("a/{p}", "/dev/null", "@@ -1 +0,0 @@\n-{{}}\n"),
+          "rename to": ("a/a.txt", "b/{p}", "@@ -1 +1 @@\n-line 1\n+{{}}\n"),
+          "rename from": ("a/{p}", "b/moved.json", "@@ -1 +1 @@\n-{{}}\n+{{}}\n")}
+PROTECTED = [".mcp.json", "sub/dir/.mcp.json", ".MCP.JSON", ".claudex/mcp.json", "pkg/.claudex/mcp.json",
+             ".Claudex/mcp.json", ".claude/settings.json", ".claude/commands/x.md", ".claude.json", "CLAUDE.md",
+             "src/claude.md", "CLAUDE.local.md", "AGENTS.md", "web/agents.md", ".codex/config.toml",
+             ".cursor/mcp.json", ".vscode/mcp.json", ".vscode/tasks.json", ".cursorrules", "GEMINI.md",
+             ".gemini/settings.json", ".git/hooks/pre-commit", ".GIT/config", ".config/claudex/mcp.json",
+             ".config/Claude/claude_desktop_config.json", ".local/share/claudex/mcp-servers/installed/x/server.py",
+             ".github/copilot-instructions.md"]
+
+
+@pytest.mark.parametrize("rel", PROTECTED)
+def test_files_that_configure_agents_or_claudex_are_never_touched(repo, rel):
+    name = next(p for p in rel.split("/") if cq_diff.protected((p,)) or p.lower() in (".config", ".local", ".github"))
+    for kind, (old, new, hunk) in sorted(CONFIG.items()):
+        target = repo / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if kind in ("modify", "delete", "rename from"):
+            target.write_text("{}\n")
+        elif target.exists():
+            target.unlink()
+        before = snapshot(repo), sorted(str(p) for p in repo.rglob("*"))
+        diff = ("--- a/a.txt\n+++ b/a.txt\n@@ -2 +2 @@\n-line 2\n+LINE 2\n" if kind != "rename to" else "") + \
+            f"--- {old.format(p=rel)}\n+++ {new.format(p=rel)}\n{hunk.format(p=rel)}"
+        with pytest.raises(InvalidInput, match=re.escape(f"writing into {name}")) as refused:
+            cq_diff.apply(repo, diff, dry_run=False)
+        assert refused.value.path == rel and "nothing was written" in str(refused.value), kind
+        assert (snapshot(repo), sorted(str(p) for p in repo.rglob("*"))) == before, kind
+
+
+def test_a_symlink_to_an_agents_config_folder_is_refused_too(repo):
+    (repo / ".claude").mkdir()
+    os.symlink(".claude", repo / "docs")
+    diff = "--- /dev/null\n+++ b/docs/settings.json\n@@ -0,0 +1 @@\n+{}\n"
+    with pytest.raises(InvalidInput, match="writing into .claude is refused"):
+        cq_diff.apply(repo, diff, dry_run=True)
+    assert not any((repo / ".claude").iterdir())
+
+
+@pytest.mark.parametrize("rel", ["src/claude.py", ".github/workflows/ci.yml", "docs/AGENTS.md.bak", ".gitignore",
+                                 "config/claudex.toml", ".vscodeignore"])
+def test_names_that_only_look_alike_are_written(repo, rel):
+    result = cq_diff.apply(repo, f"--- /dev/null\n+++ b/{rel}\n@@ -0,0 +1 @@\n+x\n", dry_run=False)
+    assert result["applied"] and (repo / rel).read_text() == "x\n"
+
+
+def test_a_lone_surrogate_is_an_error_not_a_crash(repo):
+    with pytest.raises(InvalidInput, match="lone surrogate at character 45"):
+        cq_diff.apply(repo, "--- a/a.txt\n+++ b/a.txt\n@@ -1 +1 @@\n-line 1\n+\ud800\n", dry_run=False)
+    assert (repo / "a.txt").read_text() == ORIGINAL

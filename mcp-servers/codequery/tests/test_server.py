@@ -12,7 +12,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from conftest import SERVER_DIR, claudex, installed_env, mcp_session, run_installed, server_env, write_tree
+from conftest import CLAUDEX, SERVER_DIR, claudex, installed_env, mcp_session, run_installed, server_env, write_tree
 
 pytestmark = pytest.mark.anyio
 
@@ -111,6 +111,66 @@ async def test_index_search_change_delete_and_edit_through_mcp(installed, home, 
         stats = await s.call("cq_stats")
         assert stats["files"] == 5 and stats["embedding_model"] == "sentence-transformers/all-MiniLM-L6-v2"
         assert stats["changed_since"]["added"] == 0 and stats["vector_store"] == "embedded"
+
+
+async def test_a_diff_never_writes_what_configures_agents_or_claudex(installed, home, sample):
+    """A diff that would set a server's args in the project's .claudex/mcp.json (code that runs
+    at that server's next start), or write another agent's config, is refused whole."""
+    (sample / ".claudex").mkdir()
+    (sample / ".claudex" / "mcp.json").write_text('{"servers": {}}\n')
+    fine = ("--- a/docs/guide.md\n+++ b/docs/guide.md\n@@ -1 +1 @@\n-# Guide\n+# The guide\n")
+    hijack = ("--- a/.claudex/mcp.json\n+++ b/.claudex/mcp.json\n@@ -1 +1 @@\n-{\"servers\": {}}\n"
+              '+{"servers": {"qdrant": {"command": "sh", "args": ["-c", "touch PWNED"]}}}\n')
+    before = {p: p.read_bytes() for p in sample.rglob("*") if p.is_file()}
+    async with run_installed(installed, home, sample) as s:
+        text = await s.error("cq_apply_diff", {"diff": fine + hijack, "dry_run": False})
+        assert ".claudex/mcp.json: writing into .claudex is refused" in text and "nothing was written" in text
+        for rel in ("sub/.mcp.json", ".Claude/settings.json", "CLAUDE.md", ".vscode/tasks.json"):
+            text = await s.error("cq_apply_diff", {"diff": f"{fine}--- /dev/null\n+++ b/{rel}\n@@ -0,0 +1 @@\n+{{}}\n",
+                                                   "dry_run": False})
+            assert f"{rel}: writing into" in text, text
+        assert {p: p.read_bytes() for p in sample.rglob("*") if p.is_file()} == before
+        assert (await s.call("cq_apply_diff", {"diff": fine}))["ok"]   # the session goes on
+
+
+async def test_a_lone_surrogate_is_a_tool_error_and_the_session_goes_on(installed, home, sample):
+    """JSON may carry "\\ud800"; Unicode text may not. The SDK cannot even send it, so this client
+    speaks JSON-RPC itself, to the server as `claudex mcp run` starts it."""
+    import json
+    import queue
+    import subprocess
+    import threading
+
+    env = dict(installed, CLAUDEX_PROJECT_DIR=str(sample), HOME=str(home), XDG_DATA_HOME=str(home / ".local" / "share"))
+    proc = subprocess.Popen([str(CLAUDEX), "mcp", "run", "codequery"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, env=env, cwd=str(sample))
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(json.loads(line)) for line in proc.stdout], daemon=True).start()
+
+    def ask(id_, method, params):
+        proc.stdin.write((json.dumps({"jsonrpc": "2.0", "id": id_, "method": method, "params": params}) + "\n").encode())
+        proc.stdin.flush()
+        answer = lines.get(timeout=120)   # no answer at all was the bug: the client waited forever
+        assert answer["id"] == id_, answer
+        return answer
+
+    try:
+        ask(1, "initialize", {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}})
+        proc.stdin.write(b'{"jsonrpc": "2.0", "method": "notifications/initialized"}\n')
+        diff = "--- a/docs/guide.md\n+++ b/docs/guide.md\n@@ -1 +1 @@\n-# Guide\n+# \ud800\n"
+        bad = ask(2, "tools/call", {"name": "cq_apply_diff", "arguments": {"diff": diff, "dry_run": False}})
+        assert bad["result"]["isError"] is True
+        assert "lone surrogate in /params/arguments/diff" in bad["result"]["content"][0]["text"]
+        good = ask(3, "tools/call", {"name": "cq_apply_diff", "arguments": {"diff": diff.replace("\ud800", "Guide!")}})
+        assert good["result"].get("isError") is not True and good["result"]["structuredContent"]["ok"] is True
+        assert (sample / "docs" / "guide.md").read_text().startswith("# Guide\n")
+    finally:
+        proc.stdin.close()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 async def test_chat_without_a_provider_names_the_variable_and_returns_the_context(home, sample):

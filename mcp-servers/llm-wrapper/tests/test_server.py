@@ -4,6 +4,7 @@ progress notifications, and what reached the fake servers."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 
 import anyio
@@ -181,3 +182,66 @@ def test_check_names_the_missing_key(installed, base_env, env):
     assert code == 1 and "LLM_WRAPPER_DEADLINE" in report["problems"][0]
     code, report = check(env)
     assert code == 0 and report["providers"]["openai"]["usable"] and report["problems"] == []
+
+
+# Keys of two shapes: one a token shape, one plain text that only its value can give away.
+OPENAI_KEY = "sk-proj-leakcheck0123456789abcdef"
+ANTHROPIC_KEY = "plain-anthropic-secret-value-4711"
+
+
+def test_no_key_leaves_the_server_when_a_provider_echoes_the_request(base_env, installed):
+    """A provider (or a proxy before it) that answers 400/401/429/500, or an error inside its
+    stream, with the request's headers: the Authorization / x-api-key values reach neither the
+    tool results and errors, nor the progress notifications, nor the server's log."""
+    from claudex_llm.fake_api import FakeAPI
+
+    notes: list[str] = []
+
+    async def on_progress(value, total, message):
+        notes.append(message or "")
+
+    with FakeAPI("openai", key=OPENAI_KEY) as openai, FakeAPI("anthropic", key=ANTHROPIC_KEY) as anthropic:
+        openai.echo_headers = anthropic.echo_headers = True
+        openai.script(Plan(status=429, headers={"retry-after-ms": "50"}), Plan(status=500), Plan(status=500),
+                      Plan(status=400), Plan(text="partial", stream_error="server_error"))
+        anthropic.script(Plan(status=401), Plan(text="half", stream_error="invalid_request_error"))
+        env = {**base_env, **openai.env(), **anthropic.env(), "LLM_WRAPPER_LOG_BODIES": "1"}
+
+        async def body(session):
+            out = [await session.call_tool("llm_chat", {"prompt": "x"}, progress_callback=on_progress)]
+            out.append(await session.call_tool("llm_chat", {"prompt": "x"}))
+            out.append(await session.call_tool("llm_chat", {"prompt": "x"}))
+            for _ in range(2):
+                out.append(await session.call_tool("llm_chat", {"prompt": "x", "model": "anthropic/claude-haiku-4-5"}))
+            return out
+
+        results = session_run(env, body)
+        log = installed.log.read_text()
+
+        # The configured keys are not the ones the APIs take: every call, the model list too, is refused.
+        wrong = {**base_env, "OPENAI_API_KEY": "wrong-openai-key-0042", "OPENAI_BASE_URL": openai.base_url,
+                 "ANTHROPIC_API_KEY": "wrong-anthropic-key-0042", "ANTHROPIC_BASE_URL": anthropic.base_url}
+
+        async def refused(session):
+            return [await session.call_tool("llm_chat", {"prompt": "x"}),
+                    await session.call_tool("llm_models", {})]
+
+        results += session_run(wrong, refused)
+        log += installed.log.read_text()
+        assert openai.requests and all(r.headers["authorization"] for r in openai.requests)
+
+    shown = [text_of(r) + json.dumps(r.structured_content) for r in results]
+    assert [r.is_error for r in results] == [True] * 6 + [False]
+    everything = "\n".join(shown + notes + [log])
+    for secret in (OPENAI_KEY, ANTHROPIC_KEY, "wrong-openai-key-0042", "wrong-anthropic-key-0042"):
+        assert secret not in everything
+    # The echoes did come back (masked), through each way out.
+    def masked(text):
+        return re.search(r"(authorization: bearer|x-api-key:) \*{8}", text, re.I) is not None
+
+    assert "HTTP 500" in shown[0] and masked(shown[0])
+    assert any("HTTP 429" in n and masked(n) for n in notes)
+    assert "HTTP 400" in shown[1] and masked(shown[1]) and "fake stream error" in shown[2] and masked(shown[2])
+    assert "HTTP 401" in shown[3] and masked(shown[3]) and "error event" in shown[4] and masked(shown[4])
+    assert "HTTP 401" in shown[5] and masked(shown[5]) and masked(shown[6])
+    assert "request headers" in log

@@ -90,6 +90,16 @@ def color_enabled(stream) -> bool:
     return tty and os.environ.get("TERM") != "dumb"
 
 
+def visible(text: str) -> str:
+    """``text`` with its control characters written out (``\\x1b``, ``\\r``, ``\\u202e``), newlines
+    and tabs kept: text from a server shown on a terminal must not drive it (OSC 52 sets the
+    clipboard, OSC 0 the title, CSI moves the cursor or erases, a bidi override reorders a line)."""
+    import re
+
+    return re.sub(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]",
+                  lambda m: m[0].encode("unicode_escape").decode("ascii"), text)
+
+
 def paint(text: str, code: str | None, stream=None) -> str:
     stream = stream or sys.stdout
     return f"\033[{code}m{text}\033[0m" if code and color_enabled(stream) else text
@@ -118,12 +128,13 @@ def report_error(exc: ClaudexError, prog: str, human: bool = False) -> None:
     --jq asks for it on a terminal too). The launcher (``human``) writes only the readable
     line: clients show its stderr to people."""
     if human or (sys.stderr.isatty() and not _Output.json_errors):
-        line = f"{prog}: error: {exc.message}"
+        # A message may carry a server's words (a tool error, its last stderr lines): made visible.
+        line = f"{prog}: error: {visible(exc.message)}"
         if exc.hint:
-            line += f" (hint: {exc.hint})"
+            line += f" (hint: {visible(exc.hint)})"
         sys.stderr.write(paint(line, "31", sys.stderr) + "\n")
         for detail in exc.details or ():
-            sys.stderr.write(f"  | {detail}\n")
+            sys.stderr.write(f"  | {visible(str(detail))}\n")
     else:
         sys.stderr.write(json.dumps(exc.to_dict(), sort_keys=True) + "\n")
 

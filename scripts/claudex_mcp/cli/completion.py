@@ -5,7 +5,9 @@ The bash, zsh and fish scripts (`claudex mcp completion SHELL`) are thin: each p
 typed so far to `claudex mcp completion __complete WORD...` and shows what it prints, one
 candidate a line (``word<TAB>description``), or lets the shell complete paths when a line says
 ``__files__`` or ``__dirs__``. Server names come from the registry's folders (no scan, no cache),
-tool names from the last status check, so a TAB costs one short start of Python.
+tool names from the last status check, so a TAB costs one short start of Python. A name from
+server data that a shell would not take literally (`$(...)`, `;`, a space, a leading `-`) is
+never offered.
 """
 
 from __future__ import annotations
@@ -13,11 +15,20 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 
 from . import dispatch
 
 FILES = "__files__"
 DIRS = "__dirs__"
+# Names from server data (registry folders, the tools a server listed, project folders) are offered
+# only when made of the characters MCP allows in a tool name: the shells insert a candidate as it
+# is, so `$(touch PWNED)` or `a;b` would run when the line does, and `-x` would be read as an option.
+_SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_./-]{0,127}")
+
+
+def _safe(names) -> list[str]:
+    return [n for n in names if isinstance(n, str) and _SAFE_NAME.fullmatch(n)]
 
 
 def server_names() -> list[str]:
@@ -32,7 +43,7 @@ def server_names() -> list[str]:
                 names |= {e.name for e in found if not e.name.startswith(".") and e.is_dir(follow_symlinks=False)}
         except OSError:
             continue
-    return sorted(names)
+    return sorted(_safe(names))
 
 
 def tool_names(server: str) -> list[str]:
@@ -45,7 +56,7 @@ def tool_names(server: str) -> list[str]:
         return []
     if not isinstance(names, list):
         return []
-    return [n for n in names if isinstance(n, str)]
+    return _safe(names)
 
 
 def project_names() -> list[str]:
@@ -53,7 +64,7 @@ def project_names() -> list[str]:
 
     try:
         with os.scandir(paths.projects_dir()) as found:
-            return sorted(e.name for e in found if e.is_dir() and not e.name.startswith("."))
+            return sorted(_safe(e.name for e in found if e.is_dir() and not e.name.startswith(".")))
     except OSError:
         return []
 

@@ -3,6 +3,8 @@ benchmarks (no real API is reachable there). They speak the real wire formats (J
 SSE streams with usage chunks and `ping` events, rate-limit headers) and can be told, request
 by request, to answer 429 with Retry-After, 500, 401, malformed JSON, a stream cut midway, an
 `error` event inside a 200 stream, or to be slow. Every request is recorded (path, headers, body).
+With `echo_headers` set, every error (a status, a refused key, an error inside a stream) carries
+the request's headers in its message and body, as a debugging proxy in front of a provider may.
 
     with FakeAPI("openai") as api:
         api.script(Plan(status=429, headers={"retry-after-ms": "100"}), Plan(text="hi"))
@@ -32,7 +34,8 @@ class Plan:
     hang: float = 0.0                 # seconds before anything is sent
     cut_after: int | None = None      # close the connection after this many text events
     malformed: bool = False           # one event's data is not JSON
-    stream_error: str | None = None   # Anthropic: an `error` event (of this type) after the first text event
+    stream_error: str | None = None   # an error inside the stream (of this type) after the first text event:
+                                      # Anthropic's `error` event, OpenAI's `data: {"error": ...}` chunk
     finish: str | None = None         # finish_reason / stop_reason (default stop / end_turn)
     usage: bool = True                # send usage (OpenAI: the usage chunk)
     model: str | None = None          # the model named in the answer (default: the one asked for)
@@ -62,6 +65,7 @@ class FakeAPI:
         self.models = models if models is not None else (
             ["gpt-4o-mini", "gpt-4o"] if flavor == "openai" else ["claude-haiku-4-5-20251001"])
         self.rate_headers = rate_headers or {}
+        self.echo_headers = False   # errors repeat the request's headers (Authorization included)
         self.requests: list[Seen] = []
         self._plans: list[Plan] = []
         self._lock = threading.Lock()
@@ -221,11 +225,21 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def _error(self, status: int, kind: str, message: str, headers: dict | None = None) -> None:
+        self._json(status, self._error_body(kind, message), headers)
+
+    def _error_body(self, kind: str, message: str) -> dict:
+        """The provider's error shape; with echo_headers, the request's headers in the message
+        (as an HTTP dump) and beside it (as JSON), as a proxy that shows what it forwarded."""
+        echoed = {k: v for k, v in self.headers.items()} if self.fake.echo_headers else None
+        if echoed is not None:
+            message += " (request headers: " + "; ".join(f"{k}: {v}" for k, v in echoed.items()) + ")"
         if self.fake.flavor == "openai":
             body = {"error": {"message": message, "type": kind, "param": None, "code": None}}
         else:
             body = {"type": "error", "error": {"type": kind, "message": message}}
-        self._json(status, body, headers)
+        if echoed is not None:
+            body["request"] = {"headers": echoed}
+        return body
 
     def _chunk(self, data: bytes) -> None:
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
@@ -283,6 +297,9 @@ class _Handler(BaseHTTPRequestHandler):
                 yield "text", b'data: {"id": "chatcmpl-fake", "choices": [{"delta": \n\n'
                 continue
             yield "text", chunk([{"index": 0, "delta": {"content": piece}, "logprobs": None, "finish_reason": None}])
+            if plan.stream_error and i == 0:
+                yield "meta", b"data: " + json.dumps(self._error_body(plan.stream_error, "fake stream error")).encode() + b"\n\n"
+                return
         yield "meta", chunk([{"index": 0, "delta": {}, "logprobs": None, "finish_reason": plan.finish or "stop"}])
         if plan.usage:
             yield "meta", chunk([], {"prompt_tokens": pt, "completion_tokens": ct, "total_tokens": pt + ct})
@@ -307,8 +324,7 @@ class _Handler(BaseHTTPRequestHandler):
             yield "text", event("content_block_delta", {"type": "content_block_delta", "index": 0,
                                                         "delta": {"type": "text_delta", "text": piece}})
             if plan.stream_error and i == 0:
-                yield "meta", event("error", {"type": "error", "error": {"type": plan.stream_error,
-                                                                         "message": "fake stream error"}})
+                yield "meta", event("error", self._error_body(plan.stream_error, "fake stream error"))
                 return
             if i == 0:
                 yield "meta", event("ping", {"type": "ping"})

@@ -1,5 +1,6 @@
 """What every shipped MCP server's server.py does the same way: the self-check that the
-manifest's healthCheck.command runs (`server.py --check`) and the stdio `main()`.
+manifest's healthCheck.command runs (`server.py --check`), the stdio `main()`, and the scrubbing
+of everything the server writes (claudex_server.scrub).
 
 Standard library only, never `mcp`: a server answers `--check` with it before it imports the
 SDK, because `claudex mcp status` runs the self-check beside every session and that import
@@ -12,39 +13,60 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["self_check", "serve"]
+from .scrub import MASK, Scrubber
+
+__all__ = ["MASK", "Scrubber", "self_check", "serve"]
 
 USAGE = "usage: server.py [--check]\n"
 
 
-def self_check(check: Callable[[], dict]) -> int:
-    """Print ``check()``'s report as JSON on stdout ({"ok", "problems", "hint"?}, sorted keys);
-    return the exit code: 0 when the report says ok, else 1."""
+def self_check(check: Callable[[], dict], scrubber: Scrubber | None = None) -> int:
+    """Print ``check()``'s report as JSON on stdout ({"ok", "problems", "hint"?}, sorted keys),
+    scrubbed (by default of the values of the secret variables); return the exit code: 0 when the
+    report says ok, else 1."""
     report = check()
-    sys.stdout.write(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    shown = (scrubber or Scrubber.from_env()).data(report)
+    sys.stdout.write(json.dumps(shown, indent=2, sort_keys=True) + "\n")
     sys.stdout.flush()
     return 0 if report.get("ok") is True else 1
 
 
 def serve(server: Any, argv: Sequence[str] | None, check: Callable[[], dict], *,
-          start: Callable[[], None] | None = None, stop: Callable[[], None] | None = None) -> int:
+          start: Callable[[], None] | None = None, stop: Callable[[], None] | None = None,
+          scrubber: Scrubber | None = None) -> int:
     """A shipped server's ``main()``: ``--check`` is the self-check; no argument runs ``server``
     (an MCPServer) on stdio, ``start()`` first and ``stop()`` on every way out; Ctrl-C on a
     terminal returns 130 (a person ended it, nothing failed); anything else is a usage error
-    (2). ``argv`` None means the command line's."""
+    (2). ``argv`` None means the command line's.
+
+    Everything the server writes on stdout and stderr passes ``scrubber`` (default:
+    ``Scrubber.from_env()``, the values of the secret variables); a failure is written as its
+    traceback, scrubbed too, and returns 1."""
     args = list(sys.argv[1:] if argv is None else argv)
+    scrubber = scrubber or Scrubber.from_env()
     if args == ["--check"]:
-        return self_check(check)
+        return self_check(check, scrubber)
     if args:
         sys.stderr.write(USAGE)
         return 2
+    from .guard import Guard
+
+    guard = Guard(scrubber)
     try:
         if start is not None:
             start()
         server.run("stdio")
     except KeyboardInterrupt:
         return 130
+    except Exception:
+        import traceback
+
+        traceback.print_exc()   # through the pump: the traceback of a provider error holds its text
+        return 1
     finally:
-        if stop is not None:
-            stop()
+        try:
+            if stop is not None:
+                stop()
+        finally:
+            guard.close()
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import signal
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -53,12 +54,100 @@ def test_serve_check_and_usage_never_run_the_server(capsys):
     assert server.calls == []
 
 
-def test_ctrl_c_is_130_and_a_failure_propagates_both_after_stop():
+def test_ctrl_c_is_130_and_a_failure_is_its_traceback_and_1_both_after_stop(capfd):
     stopped = []
     assert claudex_server.serve(StandIn(KeyboardInterrupt()), [], dict, stop=lambda: stopped.append(1)) == 130
-    with pytest.raises(RuntimeError):
-        claudex_server.serve(StandIn(RuntimeError("boom")), [], dict, stop=lambda: stopped.append(2))
+    assert claudex_server.serve(StandIn(RuntimeError("boom")), [], dict, stop=lambda: stopped.append(2)) == 1
     assert stopped == [1, 2]
+    err = capfd.readouterr().err
+    assert "Traceback" in err and "RuntimeError: boom" in err
+
+
+SECRET = "plain-configured-value-0451"
+
+LEAKY = '''
+import json, subprocess, sys, time
+
+import claudex_server
+
+SECRET = sys.argv[1]
+
+
+class Leaky:
+    """Gives its key away every way it can: an MCP message on stdout, its log (a line written
+    in two pieces), a child process's stderr, and the exception it dies of."""
+
+    def run(self, transport):
+        message = {"jsonrpc": "2.0", "method": "notifications/progress",
+                   "params": {"message": f"retrying: 401 (request headers: Authorization: Bearer {SECRET}; "
+                                         "x-api-key: other-token-value)", "n": 12345678, "key": SECRET}}
+        print(json.dumps(message), flush=True)
+        sys.stderr.write(f"log: 'authorization': 'Bearer {SECRET[:10]}")
+        sys.stderr.flush()
+        time.sleep(0.2)   # the pump waits for the end of the line
+        sys.stderr.write(f"{SECRET[10:]}' and sk-abcdef0123456789 in https://user:hunter2hunter2@example.org/x\\n")
+        subprocess.run(["sh", "-c", 'echo "child says $MY_API_KEY" >&2'], check=True)
+        raise RuntimeError(f"provider said: {SECRET}")
+
+
+class Echo:
+    def run(self, transport):
+        print(json.dumps({"text": sys.argv[2], "secret": SECRET}))
+
+
+full = claudex_server.Scrubber.from_env(headers=True, shapes=True)
+code = claudex_server.serve(Leaky(), [], dict, scrubber=full) if len(sys.argv) == 2 else claudex_server.serve(Echo(), [], dict)
+print("after", SECRET, code)
+'''
+
+
+def run_script(tmp_path, *argv, **env):
+    script = tmp_path / "leaky.py"
+    script.write_text(LEAKY)
+    return subprocess.run([sys.executable, str(script), SECRET, *argv], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(LIB), **env}, stdin=subprocess.DEVNULL)
+
+
+def test_everything_a_server_writes_is_scrubbed(tmp_path):
+    proc = run_script(tmp_path, MY_API_KEY=SECRET)
+    out, err = proc.stdout, proc.stderr
+    message, after = out.splitlines()
+    assert after == f"after {SECRET} 1"   # afterwards the descriptors are the process's own again
+    assert SECRET not in message + err and SECRET[:10] not in message + err
+    assert "other-token-value" not in message and "hunter2" not in err and "sk-abcdef" not in err
+    # masked member by member: still the same JSON-RPC message
+    assert json.loads(message)["params"] == {
+        "message": "retrying: 401 (request headers: Authorization: Bearer ********; x-api-key: ********)",
+        "n": 12345678, "key": "********"}
+    assert "log: 'authorization': 'Bearer ********' and ******** in https://user:********@example.org/x\n" in err
+    assert "child says ********" in err and "RuntimeError: provider said: ********" in err
+
+
+def test_by_default_only_the_secret_variables_values_are_masked(tmp_path):
+    """A server whose results carry people's code keeps their headers and token-shaped text."""
+    code = 'headers = {"Authorization": "Bearer sk-abcdef0123456789"}; token = "abc"'
+    proc = run_script(tmp_path, code, QDRANT_API_KEY=SECRET, SHORT_TOKEN="abc")
+    message, _after = proc.stdout.splitlines()
+    assert json.loads(message) == {"text": code, "secret": "********"}
+
+
+@pytest.mark.parametrize("text,shown", [
+    ("Authorization: Bearer abc.def-123", "Authorization: Bearer ********"),
+    ('{"x-api-key": "abc123", "other": "kept"}', '{"x-api-key": "********", "other": "kept"}'),
+    ("{'api-key': 'abc123'}", "{'api-key': '********'}"),
+    ("GET /v1?api_key=abc123&q=1", "GET /v1?api_key=********&q=1"),
+    ("proxy-authorization=Basic dXNlcjpwYXNz", "proxy-authorization=Basic ********"),
+    ("see https://u:pass1234@host/x", "see https://u:********@host/x"),
+    ("token ghp_0123456789abcdefABCD here", "token ******** here"),
+    ("an authorization header was missing", "an authorization header was missing"),
+])
+def test_the_rules_of_the_full_scrubber(text, shown):
+    assert claudex_server.Scrubber(headers=True, shapes=True).text(text) == shown
+
+
+def test_a_short_value_is_not_masked_and_a_longer_key_is_masked_whole():
+    scrubber = claudex_server.Scrubber(["k", "abcdefgh", "abcdefgh-longer"])
+    assert scrubber.text("k abcdefgh-longer abcdefgh") == "k ******** ********"
 
 
 SERVER = '''
@@ -132,3 +221,37 @@ def test_the_same_server_speaks_mcp_on_stdio_and_ctrl_c_ends_it_with_130(script)
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_a_request_with_a_lone_surrogate_is_answered_and_the_session_goes_on(script):
+    """The SDK's transport drops a line whose JSON holds "\\ud800" without an answer, and the
+    client waits forever: the server answers it (a tool error for tools/call, else invalid params)."""
+    proc = subprocess.Popen([sys.executable, str(script)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, env=env())
+
+    def send(message):
+        proc.stdin.write((json.dumps(message) + "\n").encode())
+        proc.stdin.flush()
+
+    def call(id_, name):
+        send({"jsonrpc": "2.0", "id": id_, "method": "tools/call", "params": {"name": "hello", "arguments": {"name": name}}})
+        return json.loads(proc.stdout.readline())
+
+    try:
+        send({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})
+        assert json.loads(proc.stdout.readline())["id"] == 1
+        send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        send({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 9, "reason": "\udfff"}})
+        bad = call(2, "Ada \ud800")
+        assert bad["id"] == 2 and bad["result"]["isError"] is True
+        assert "lone surrogate in /params/arguments/name" in bad["result"]["content"][0]["text"]
+        send({"jsonrpc": "2.0", "id": 3, "method": "ping", "params": {"\udc80": 1}})
+        assert json.loads(proc.stdout.readline()) == {"jsonrpc": "2.0", "id": 3, "error": {
+            "code": -32602, "message": "the request holds a lone surrogate in /params/\\udc80: that string is not "
+                                       "Unicode text, so nothing was done; send valid text (a surrogate only as half of a pair)"}}
+        good = call(4, "Ada \U0001F600")   # a pair is fine
+        assert good["id"] == 4 and good["result"]["content"][0]["text"] == "hello Ada \U0001F600"
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=30)

@@ -3,8 +3,9 @@
 The server starts as its clients start it (the launcher, 'claudex mcp run': the config layers,
 the required variables, ${VAR} expansion, its log) or is reached at its URL; the session is
 initialize, tools/list, tools/call, shutdown, and the server and everything it started end with
-the call. stdout gets the result's text content; --json the whole result (content,
-structuredContent, isError). Exit 0 when the tool succeeds, 1 when it answers with an error
+the call. stdout gets the result's text content (on a terminal with its control characters
+written out, as \x1b: a server's escapes never drive the terminal); --json the whole result
+(content, structuredContent, isError), exact. Exit 0 when the tool succeeds, 1 when it answers with an error
 (its text in the error message), 4 for a server or tool that does not exist, 5 when the server
 cannot be started or does not answer.
 """
@@ -69,6 +70,8 @@ def action(args: argparse.Namespace) -> int:
         common.write_json(result)
     else:
         text = toolcall.text_of(result)
+        if sys.stdout.isatty():   # a server's escapes must not drive the terminal; a pipe gets the exact text
+            text = common.visible(text)
         sys.stdout.write(text + ("" if text.endswith("\n") or not text else "\n"))
     return 0
 

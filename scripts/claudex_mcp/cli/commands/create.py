@@ -35,15 +35,17 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
                         "(default: asked on a terminal, else node)")
     p.add_argument("--defaults", action="store_true", help="never ask: every answer not given takes its default")
     p.add_argument("--data", metavar="KEY=VALUE", action="append", default=[],
-                   help="an answer (repeatable): description, author, license, tools (e.g. tools=greet,add_numbers) "
-                        "or a key the template adds; never asks")
+                   help="an answer (repeatable): description, author, license, tools (e.g. tools=greet,add_numbers), "
+                        "tool_timeout, or a question a custom template asks; never a key the template computes; "
+                        "never asks")
     p.add_argument("--output", "--dest", dest="output", metavar="DIR",
                    help="the folder to create (default: ./NAME); it must not exist or be empty")
     p.add_argument("--description", help="shorthand for --data description=...")
     p.add_argument("--author", help="shorthand for --data author=...")
     p.add_argument("--license", help="shorthand for --data license=... (an SPDX expression)")
     p.add_argument("--trust", action="store_true",
-                   help="allow a custom template's unsafe copier features (tasks, migrations, Jinja extensions)")
+                   help="allow a custom template's unsafe copier features (tasks, migrations, Jinja extensions); "
+                        "copier's own trusted list is not read")
     common.add_json(p)
     return p
 
@@ -57,11 +59,11 @@ def action(args: argparse.Namespace) -> int:
     for key in ("description", "author", "license"):
         if getattr(args, key) is not None:
             data[key] = getattr(args, key)
-    template = args.template or data.pop("template", None)
+    template = args.template if args.template is not None else data.pop("template", None)
     interactive = (not args.defaults and not data and sys.stdin.isatty() and sys.stdout.isatty())
     if template is None and interactive:
         template = _ask_template()
-    plan = scaffold.plan(args.name, template or scaffold.DEFAULT_TEMPLATE, data, args.output)
+    plan = scaffold.plan(args.name, scaffold.DEFAULT_TEMPLATE if template is None else template, data, args.output)
     result = scaffold.create(plan, interactive=interactive, trust=args.trust)
     if args.json:
         common.write_json(result)
