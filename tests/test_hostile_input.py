@@ -166,3 +166,26 @@ def test_a_fifo_as_a_run_record_does_not_hang_status_or_run(sandbox, reg):
     fifo(record)
     proc = sandbox.run("mcp", "status", "--refresh", "--json", timeout=TIMEOUT)
     assert proc.returncode in (0, 1) and "Traceback" not in proc.stderr, proc.stderr
+
+
+# ---- 10: a server's words never drive the terminal ---------------------------------------------
+
+OSC52 = "\x1b]52;c;cHduZWQ=\x07"  # sets the clipboard
+TITLE = "\x1b]0;owned\x07"
+
+
+def test_logs_info_and_status_show_a_servers_escapes_written_out_on_a_terminal(sandbox, reg):
+    """#24.10: what a server wrote (its log, its tool descriptions, its error) is shown with its
+    control characters written out on a terminal; a pipe still gets the exact bytes."""
+    logs = sandbox.state / "claudex" / "logs"
+    logs.mkdir(parents=True)
+    (logs / "echo.log").write_text(f"--- start ---\nerror: boom {OSC52} {TITLE}\n")
+    for argv in (["logs", "echo", "-n", "5"], ["status", "echo"]):
+        code, shown = sandbox.run_tty("mcp", *argv, env={"NO_COLOR": "1"})
+        assert "\x1b]" not in shown and "\x07" not in shown, (argv, shown)
+    code, shown = sandbox.run_tty("mcp", "logs", "echo", "-n", "5", env={"NO_COLOR": "1"})
+    assert code == 0 and "\\x1b]52;c;cHduZWQ=\\x07" in shown, shown
+    piped = sandbox.run("mcp", "logs", "echo", "-n", "5", timeout=TIMEOUT)
+    assert OSC52 in piped.stdout  # exact for a pipe
+    code, coloured = sandbox.run_tty("mcp", "info", "echo", env={"FORCE_COLOR": "1"})
+    assert "\x1b[" in coloured and "\x1b]" not in coloured  # claudex's own colours stay

@@ -100,6 +100,37 @@ def visible(text: str) -> str:
                   lambda m: m[0].encode("unicode_escape").decode("ascii"), text)
 
 
+class _Visible:
+    """sys.stdout on a terminal: every control character written is shown (``visible``), except
+    the colour (SGR) sequences claudex paints with, so that no text a verb prints (a server's log
+    line, tool description or error in `logs`, `info`, `status`, `call`) can drive the terminal.
+    A pipe gets the bytes as they are."""
+
+    _SGR = None
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        import re
+
+        if _Visible._SGR is None:
+            _Visible._SGR = re.compile(r"(\x1b\[[0-9;]*m)")
+        parts = _Visible._SGR.split(text)
+        self._stream.write("".join(p if i % 2 else visible(p) for i, p in enumerate(parts)))
+        return len(text)
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
+def guard_terminal() -> None:
+    """Wrap sys.stdout in _Visible when it is a terminal (once): called by the verbs that show a
+    server's words (not by an interactive one: a questionnaire draws with escapes of its own)."""
+    if not isinstance(sys.stdout, _Visible) and sys.stdout.isatty():
+        sys.stdout = _Visible(sys.stdout)
+
+
 def paint(text: str, code: str | None, stream=None) -> str:
     stream = stream or sys.stdout
     return f"\033[{code}m{text}\033[0m" if code and color_enabled(stream) else text

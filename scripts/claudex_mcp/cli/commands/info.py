@@ -43,6 +43,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 
 
 def action(args: argparse.Namespace) -> int:
+    common.guard_terminal()  # a server's words never drive the terminal
     from ... import config, index as index_mod, info, project
     from ...errors import ExternalFailure
 

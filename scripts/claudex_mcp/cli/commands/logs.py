@@ -31,6 +31,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 
 
 def action(args: argparse.Namespace) -> int:
+    common.guard_terminal()  # a server's words never drive the terminal
     from ... import checks, launcher, paths, safepath
     from ...errors import NotFound, UsageError, no_server
     from ...lifecycle import check_name, server_names

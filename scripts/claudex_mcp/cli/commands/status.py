@@ -44,6 +44,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 
 
 def action(args: argparse.Namespace) -> int:
+    common.guard_terminal()  # a server's words never drive the terminal
     from ... import checks, config, project
 
     registry, index = common.registry_index(args.refresh)

@@ -36,6 +36,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 
 
 def action(args: argparse.Namespace) -> int:
+    common.guard_terminal()  # a server's words never drive the terminal
     from ... import checks, config, index, project
 
     target = Path(args.target)
