@@ -41,6 +41,7 @@ SHAPES = {
                ["newsrv", "--dest", "X", "--description", "X"]],
     "disable": [["X"], ["notes", "--project-dir", "X"]],
     "enable": [["X"], ["notes", "--project", "X"]],
+    "headers": [["X"], ["notes"], ["notes", "--reveal", "--project-dir", "X"]],
     "generate": [[], ["--output", "X"], ["--client", "codex", "--output", "X"], ["--scope", "user"],
                  ["--client", "vscode", "--project-dir", "X"]],
     "init": [[]],

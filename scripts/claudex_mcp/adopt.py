@@ -3,10 +3,12 @@ config file) as a registry server: a generated manifest in its own folder, commi
 one mutation path, with every literal secret moved out of it. Used by `add` and `migrate`.
 
 A secret (the one detector, ``claudex_mcp.secrets``) never reaches the manifest, registry.json or
-a shared layer: an env value becomes ``${VAR}`` with the value in the user layer (mode 600); a
-header, an argument or a URL password becomes ``${VAR}`` that the user exports (the launcher and
-the clients read those from the environment). Results name secrets by variable, never by value.
-Nothing here prints.
+a shared layer: an env value or a header becomes ``${VAR}`` with the value in the user layer's
+``servers.<name>.env`` (mode 600; the launcher gives it to a command, ``claudex mcp headers``
+to the clients of a remote server); an argument or a URL password becomes ``${VAR}`` that the
+user exports (the launcher and the clients read those from the environment). Results name
+secrets by variable, never by value. ``to_manifest`` then ``add`` is the one way a literal secret
+is moved into the user layer behind ``${VAR}``. Nothing here prints.
 """
 
 from __future__ import annotations
@@ -217,9 +219,10 @@ def to_manifest(name: str, spec: dict, description: str) -> Adopted:
         headers = {}
         for header, value in spec["headers"].items():
             if secrets.is_secret(("headers", header), value):
+                # Kept in the user layer; the clients get it from `claudex mcp headers NAME`.
                 scheme = _SCHEME.match(value)
                 var = fresh(variable(name, "token" if header.lower() == "authorization" else header))
-                export[var] = value[scheme.end():] if scheme else value
+                user_env[var] = value[scheme.end():] if scheme else value
                 value = (scheme.group(0) if scheme else "") + "${" + var + "}"
                 required.append(var)
             headers[header] = value
@@ -236,6 +239,18 @@ def to_manifest(name: str, spec: dict, description: str) -> Adopted:
         raise InvalidInput(f"{name} cannot be a registry server: {first['pointer']}: {first['message']}",
                            code="invalid_definition", hint=first.get("hint") or "fix the definition")
     return Adopted(name, manifest, user_env, export, warnings)
+
+
+def check_free(registry: Path, name: str) -> None:
+    """Raise what ``add`` would raise for a name already in the registry (before the lock: a
+    caller with slow work to do first, such as a download, fails early; add checks again)."""
+    where = locate(registry, name)
+    if where is not None and where[0] == "core":
+        raise Conflict(f"{name} is a core server; an added server cannot shadow it", code="core_name",
+                       hint="choose another name")
+    if where is not None:
+        raise Conflict(f"{name} is already in the registry ({where[0]}/)", code="already_installed",
+                       hint=f"choose another name, or 'claudex mcp uninstall {name}' first")
 
 
 def locate(registry: Path, name: str) -> tuple[str, Path] | None:
@@ -284,13 +299,8 @@ def add(registry: Path, adopted: Adopted, source: dict, *, project=None, replace
     location = "disabled" if project is not None else "installed"
     with mutation.begin(registry, "add", report, regenerate_clients=regenerate) as m:
         where = locate(registry, name)
-        if where is not None:
-            if where[0] == "core":
-                raise Conflict(f"{name} is a core server; an added server cannot shadow it", code="core_name",
-                               hint="choose another name")
-            if not replace:
-                raise Conflict(f"{name} is already in the registry ({where[0]}/)", code="already_installed",
-                               hint=f"choose another name, or 'claudex mcp uninstall {name}' first")
+        if where is not None and (where[0] == "core" or not replace):
+            check_free(registry, name)
         txn = m.stage(name, location=location)
         report("manifest")
         folder = txn.new
