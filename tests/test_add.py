@@ -354,6 +354,8 @@ def test_no_pin_floats_fetches_nothing_and_a_time_out_names_the_download(sandbox
 @pytest.mark.parametrize("argv, extra, code, error", [
     (["npx", "-y", "@claudex-no-such-scope-zz/nope"], {}, 4, "no_such_package"),
     (["uvx", "claudex-no-such-package-zzz-123"], {}, 4, "no_such_package"),
+    (["npx", "-y", "left-pad@no-such-tag"], {}, 4, "no_such_version"),
+    (["uvx", "mcp-server-time@0.0.0.1"], {}, 4, "no_such_version"),
     (["npx", "-y", "left-pad"], {"npm_config_registry": "http://127.0.0.1:9/", "npm_config_fetch_retries": "0"},
      5, "registry_unreachable"),
     (["uvx", "mcp-server-time"], {"UV_DEFAULT_INDEX": "http://127.0.0.1:9/simple"}, 5, "registry_unreachable"),

@@ -136,12 +136,13 @@ def _failed(text: str, package: Package, what: str):
                               code="registry_unreachable",
                               hint="check the network, proxy and registry settings, or add the server with "
                                    "--no-pin (nothing is fetched now; the first start downloads it); nothing was added")
+    if package.manager == "npm" and any(word in lower for word in ("etarget", "no matching version",
+                                                                     "no match found for version")):
+        raise NotFound(f"{package.name} has no version matching {package.spec!r}", code="no_such_version",
+                       hint=f"'npm view {package.name} versions' lists them; nothing was added")
     if package.manager == "npm" and ("e404" in lower or "404 not found" in lower):
         raise NotFound(f"the npm registry has no package {package.name}", code="no_such_package",
                        hint="check the name (npm search NAME, or https://www.npmjs.com); nothing was added")
-    if package.manager == "npm" and ("etarget" in lower or "no matching version" in lower):
-        raise NotFound(f"{package.name} has no version matching {package.spec!r}", code="no_such_version",
-                       hint=f"'npm view {package.name} versions' lists them; nothing was added")
     if package.manager == "uv" and "not found in the package registry" in lower:
         raise NotFound(f"the Python package index has no package {package.name}", code="no_such_package",
                        hint="check the name (https://pypi.org); nothing was added")

@@ -22,7 +22,7 @@ from .. import common
 
 EXAMPLES = (
     "claudex mcp headers docs",
-    "claudex mcp headers docs --project-dir ~/src/app --reveal",
+    "claudex mcp headers docs --project-dir . --reveal",
 )
 
 
