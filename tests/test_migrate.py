@@ -49,7 +49,7 @@ def test_dry_run_shows_the_plan_and_changes_nothing(sandbox, home):
     assert by_name["github"]["from"] == [f"{home}/.claude.json#/mcpServers/github", f"{home}/.mcp.json#/mcpServers/github"]
     assert by_name["pg"]["scope"] == "project" and by_name["pg"]["projects"] == [str(home / "code" / "demo")]
     assert by_name["pg"]["secrets"] == {"userLayer": ["DATABASE_URL"], "export": []}
-    assert by_name["docs"]["secrets"] == {"userLayer": [], "export": ["DOCS_TOKEN"]}
+    assert by_name["docs"]["secrets"] == {"userLayer": ["DOCS_TOKEN"], "export": []}
     reasons = {s["entry"].split("#")[1]: s["reason"] for s in result["skipped"]}
     assert reasons["/mcpServers/qdrant"] == "already a claudex launcher entry"
     assert "defined differently" in reasons["/mcpServers/github"]
@@ -76,7 +76,7 @@ def test_migrate_then_rollback_byte_identical(sandbox, home):
             assert not any(s.encode() in data for s in SECRETS[:5]), path
     user = sandbox.config / "claudex" / "mcp.json"
     assert stat.S_IMODE(os.stat(user).st_mode) == 0o600
-    assert set(json.loads(user.read_text())["servers"]) == {"github", "pg", "codex"}
+    assert set(json.loads(user.read_text())["servers"]) == {"github", "pg", "codex", "docs", "sentry"}
     # The origin is recorded.
     recorded = json.loads((sandbox.registry / "registry.json").read_text())["servers"]
     origin = recorded["linear"]["source"]["origin"]
@@ -92,7 +92,8 @@ def test_migrate_then_rollback_byte_identical(sandbox, home):
         assert name in claude["mcpServers"]
     assert claude["mcpServers"]["github"]["args"][-3:] == ["mcp", "run", "github"]
     assert claude["mcpServers"]["codex"]["args"][-3:] == ["mcp", "run", "codex"]
-    assert claude["mcpServers"]["docs"]["headers"]["Authorization"] == "Bearer ${DOCS_TOKEN}"
+    docs = claude["mcpServers"]["docs"]  # its token is in the user layer: the headers helper sends it
+    assert "Authorization" not in docs.get("headers", {}) and docs["headersHelper"].endswith(" mcp headers docs")
     assert claude["projects"][str(home / "code/demo")]["mcpServers"]["pg"]["args"][-5:] == [
         "mcp", "run", "pg", "--project-dir", str(home / "code/demo")]
     for kept in ('"bigNumber": 1e400', '"escaped": "caf\\u00e9"', '"args": ["mcp", "run", "qdrant"]',
