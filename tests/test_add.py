@@ -240,6 +240,19 @@ def test_an_env_secret_reaches_the_command_through_the_launcher(sandbox, registr
     assert every_file_holding(sandbox.root, secret, but=sandbox.config / "claudex" / "mcp.json") == []
 
 
+def test_an_argument_secret_is_kept_in_the_user_layer_and_given_by_the_launcher(sandbox, registry):
+    secret = "sk-live-argtest0123456789"
+    proc = sandbox.run("mcp", "add", "argy", "--json", "--", sys.executable, "-c", "import sys; print(sys.argv[1:])",
+                       f"--api-key={secret}")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["secrets"] == {"userLayer": ["API_KEY"], "export": []}
+    server = json.loads((registry / "installed" / "argy" / "manifest.json").read_text())["server"]
+    assert server["args"][-1] == "--api-key=${API_KEY}"
+    ran = sandbox.run("mcp", "run", "argy")  # the launcher execs the command: its stdout is ours
+    assert (ran.returncode, ran.stdout) == (0, f"['--api-key={secret}']\n"), ran.stderr
+    assert every_file_holding(sandbox.root, secret, but=sandbox.config / "claudex" / "mcp.json") == []
+
+
 # ---- what Claude Code users type -----------------------------------------------------------
 
 def test_claude_code_spellings(sandbox, registry):

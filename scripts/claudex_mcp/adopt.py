@@ -3,10 +3,10 @@ config file) as a registry server: a generated manifest in its own folder, commi
 one mutation path, with every literal secret moved out of it. Used by `add` and `migrate`.
 
 A secret (the one detector, ``claudex_mcp.secrets``) never reaches the manifest, registry.json or
-a shared layer: an env value or a header becomes ``${VAR}`` with the value in the user layer's
-``servers.<name>.env`` (mode 600; the launcher gives it to a command, ``claudex mcp headers``
-to the clients of a remote server); an argument or a URL password becomes ``${VAR}`` that the
-user exports (the launcher and the clients read those from the environment). Results name
+a shared layer: an env value, an argument or a header becomes ``${VAR}`` with the value in the
+user layer's ``servers.<name>.env`` (mode 600; the launcher gives it to a command, ``claudex mcp
+headers`` to the clients of a remote server); a URL password becomes ``${VAR}`` that the user
+exports (the clients read a URL from their environment). Results name
 secrets by variable, never by value. ``to_manifest`` then ``add`` is the one way a literal secret
 is moved into the user layer behind ``${VAR}``. Nothing here prints.
 """
@@ -165,10 +165,10 @@ def to_manifest(name: str, spec: dict, description: str) -> Adopted:
                                hint="move the secret into an environment variable")
         args = []
         for index, arg in enumerate(spec["args"]):
-            if secrets.is_secret(("args", index), arg):
+            if secrets.is_secret(("args", index), arg):  # kept in the user layer: the launcher expands it
                 flag = _FLAG.match(arg)
                 var = fresh(variable(flag.group("name")) if flag else variable(name, "arg", str(index)))
-                export[var] = flag.group("value") if flag else arg
+                user_env[var] = flag.group("value") if flag else arg
                 arg = (flag.group("flag") if flag else "") + "${" + var + "}"
                 required.append(var)
             args.append(arg)

@@ -173,12 +173,14 @@ def expand_in(folder: str, values, environ) -> list[str]:
 
 
 def start_command(folder: str, command: str, args, env, environ) -> tuple[list[str], dict[str, str]]:
-    """The argv and environment a server in ``folder`` starts with: its command and args, and
-    ``environ`` plus its env values, all expanded; SERVER_DIR set."""
+    """The argv and environment a server in ``folder`` starts with: ``environ`` plus its env
+    values, expanded; its command and args expanded from that same environment (so an argument
+    may refer to a variable the layers set, as ``add`` does with an argument's secret);
+    SERVER_DIR set."""
     folder = str(folder)
     keys = list(env or {})
-    return (expand_in(folder, [command, *(args or [])], environ),
-            {**environ, **dict(zip(keys, expand_in(folder, [env[k] for k in keys], environ))), "SERVER_DIR": folder})
+    scope = {**environ, **dict(zip(keys, expand_in(folder, [env[k] for k in keys], environ)))}
+    return expand_in(folder, [command, *(args or [])], scope), {**scope, "SERVER_DIR": folder}
 
 
 def open_log(launch: Launch) -> int:

@@ -6,10 +6,10 @@ in the registry through the same atomic path as install, and the clients claudex
 regenerated. 'npx -y PKG' and 'uvx PKG' are pinned to the version the registry gives now
 (PKG@X.Y.Z; --no-pin keeps the name floating and fetches nothing) and fetched into npm's or uv's
 cache, so that the first start does not wait for a download. A value that looks like a secret
-(an --env API_KEY, an Authorization header, a known token prefix) never lands in the manifest: it
-moves to your user layer (mode 600) behind ${VAR}; the launcher gives it to a command, and the
-clients get a remote server's headers from 'claudex mcp headers NAME'. An argument or URL secret
-becomes ${VAR} for you to export. The result names secrets by variable only. Scopes as in Claude
+(an --env API_KEY, an Authorization header, a --token=... argument, a known token prefix) never
+lands in the manifest: it moves to your user layer (mode 600) behind ${VAR}; the launcher gives
+it to a command, and the clients get a remote server's headers from 'claudex mcp headers NAME'.
+A password in a URL becomes ${VAR} for you to export. The result names secrets by variable only. Scopes as in Claude
 Code: -s user (the default) is every project; -s project is this project only (enabled in its
 .claudex/mcp.json, the server waits in disabled/ elsewhere), as --project/--project-dir; -s
 local (a private per-project entry) has no claudex equivalent and is refused.
