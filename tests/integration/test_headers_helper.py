@@ -1,15 +1,17 @@
-"""A secret header given to `claudex mcp add` reaches a remote server through the real clients:
-Claude Code's headersHelper and Codex's http_headers_helper run `claudex mcp headers NAME`, which
-reads the user layer, so neither the client's files nor its environment hold the token, and no
-file in the sandbox but the user layer does."""
+"""Secrets given to `claudex mcp add` reach the servers through the real clients: a command's env
+value through `claudex mcp run`, a remote server's header through Claude Code's headersHelper and
+Codex's http_headers_helper, which run `claudex mcp headers NAME` (it reads the user layer). Neither
+the clients' files nor their environment hold the token, and no file in the sandbox but the user
+layer does."""
 
 from __future__ import annotations
 
 import json
+import sys
 
 from clients import claude_mcp_list, codex_server_status
 from clients import real_clients as clients  # noqa: F401  (the session fixture)
-from conftest import http_mcp_server
+from conftest import ECHO_SERVER, http_mcp_server
 from claudex_mcp import registry as registry_mod
 
 TOKEN = "sk-helpertest-0123456789abcdef"
@@ -27,11 +29,16 @@ def test_claude_code_and_codex_send_the_header_kept_in_the_user_layer(sandbox, c
                             "--header", f"Authorization: Bearer {TOKEN}")
         assert added.returncode == 0, added.stderr
         assert "kept in your user layer (mode 600): DOCS_TOKEN" in added.stdout
+        # A command's secret: the echo server exits at once without ECHO_TOKEN in its environment.
+        keyed = sandbox.run("mcp", "add", "keyed", "-e", "ECHO_REQUIRE=ECHO_TOKEN", "-e", f"ECHO_TOKEN={TOKEN}",
+                            "--", sys.executable, str(ECHO_SERVER))
+        assert keyed.returncode == 0 and "kept in your user layer (mode 600): ECHO_TOKEN" in keyed.stdout, keyed.stderr
         located = {"CLAUDEX_MCP_REGISTRY": str(sandbox.registry)}
         statuses = claude_mcp_list(clients.claude, work, sandbox.home, located)
-        assert statuses["docs"] == "connected", statuses
+        assert statuses["docs"] == statuses["keyed"] == "connected", statuses
         codex = codex_server_status(clients.codex, sandbox.home / ".codex", {"HOME": str(sandbox.home)})
         assert sorted(codex["docs"].get("tools") or {}) == ["echo"], codex["docs"].get("toolsError")
+        assert sorted(codex["keyed"].get("tools") or {}) == ["add", "echo"], codex["keyed"].get("toolsError")
         # The token is checked: without the user layer's value neither client gets in.
         assert sandbox.run("mcp", "config", "set", "docs", "env.DOCS_TOKEN", "sk-wrong-0123456789").returncode == 0
         assert claude_mcp_list(clients.claude, work, sandbox.home, located)["docs"] != "connected"
