@@ -380,3 +380,32 @@ def test_a_package_that_cannot_be_resolved_adds_nothing(sandbox, registry, argv,
     assert json.loads(proc.stderr)["error"]["code"] == error
     assert ("--no-pin" in proc.stderr) == (code == 5)  # offline: add it unpinned; no such package: no way round
     assert proc.stdout == "" and files_under(registry) == before
+
+
+def test_ctrl_c_while_resolving_ends_npm_and_adds_nothing(sandbox, registry):
+    """A registry that accepts and never answers keeps npm waiting: Ctrl-C ends it, exit 130."""
+    import signal
+    import socket
+    import time
+
+    from claudex_mcp import procs
+
+    before = files_under(registry)
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        env = {**runner_env(sandbox), "npm_config_registry": f"http://127.0.0.1:{silent.getsockname()[1]}/"}
+        proc = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "claudex"), "mcp", "add", "pkg", "--",
+                                 "npx", "-y", "left-pad"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            deadline = time.monotonic() + 60
+            while not procs._tagged(str(proc.pid)) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert procs._tagged(str(proc.pid)), "npm never started"
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=60)
+        finally:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130 and json.loads(err)["error"]["code"] == "interrupted" and out == b""
+    assert procs._tagged(str(proc.pid)) == [] and files_under(registry) == before

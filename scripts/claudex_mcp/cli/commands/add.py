@@ -9,10 +9,11 @@ cache, so that the first start does not wait for a download. A value that looks 
 (an --env API_KEY, an Authorization header, a --token=... argument, a known token prefix) never
 lands in the manifest: it moves to your user layer (mode 600) behind ${VAR}; the launcher gives
 it to a command, and the clients get a remote server's headers from 'claudex mcp headers NAME'.
-A password in a URL becomes ${VAR} for you to export. The result names secrets by variable only. Scopes as in Claude
-Code: -s user (the default) is every project; -s project is this project only (enabled in its
-.claudex/mcp.json, the server waits in disabled/ elsewhere), as --project/--project-dir; -s
-local (a private per-project entry) has no claudex equivalent and is refused.
+A password in a URL becomes ${VAR} for you to export. The result names secrets by variable only.
+Scopes as in Claude Code: -s user (the default) is every project; -s project is this project
+only (enabled in its .claudex/mcp.json, the server waits in disabled/ elsewhere), as
+--project/--project-dir; -s local (a private per-project entry) has no claudex equivalent and
+is refused.
 """
 
 from __future__ import annotations
