@@ -112,7 +112,8 @@ def _run(argv: list[str], package: Package, what: str, timeout: float):
         try:
             proc = procs.run(argv, cwd=neutral, env=env, timeout=timeout)
         except subprocess.TimeoutExpired:
-            raise ExternalFailure(f"{what} {package.label()} took longer than {timeout:g} s", code="registry_unreachable",
+            doing = {"resolved": "resolving", "fetched": "fetching"}[what]
+            raise ExternalFailure(f"{doing} {package.label()} took longer than {timeout:g} s", code="registry_unreachable",
                                   hint="check the network and the registry settings (npm config, uv.toml), or add "
                                        "the server with --no-pin; nothing was added") from None
         except FileNotFoundError:
