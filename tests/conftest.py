@@ -212,3 +212,35 @@ def add_echo_servers(registry: Path) -> None:
         "echo-key", command=python, env={"ECHO_REQUIRE": "ECHO_TOKEN", "ECHO_PREFIX": "[${ECHO_TOKEN}] "},
         requiredEnv=["ECHO_TOKEN"]), files=echo)
     add_server(registry, "echo-off", "disabled", manifest("echo-off", command=python), files=echo)
+
+
+@contextmanager
+def http_mcp_server(token: str | None = None):
+    """tests/servers/http_server.py (a real MCP server over streamable HTTP) on a free port of
+    127.0.0.1; with ``token``, every request must carry "Authorization: Bearer TOKEN". Yields
+    the port; the server is stopped on the way out, even when the test fails."""
+    import signal
+    import socket
+    import time
+    import urllib.error
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "servers" / "http_server.py"), str(port),
+                             *([token] if token else [])],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1)
+                break
+            except urllib.error.HTTPError:
+                break  # 401: it is up
+            except OSError:
+                time.sleep(0.1)
+        yield port
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()

@@ -88,7 +88,7 @@ def test_aliases_are_shown_in_help_but_are_not_verbs(sandbox):
     assert not set(dispatch.ALIASES) & set(dispatch.verbs())
     assert set(dispatch.ALIASES.values()) <= set(dispatch.verbs())
     out = sandbox.run("mcp", "--help").stdout
-    assert "aliases: ls = list, rm = uninstall, remove = uninstall" in out
+    assert "aliases: ls = list, rm = uninstall, remove = uninstall, get = info" in out
     assert "\n  ls " not in out  # not listed as a verb
 
 

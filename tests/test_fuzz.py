@@ -41,6 +41,7 @@ SHAPES = {
                ["newsrv", "--dest", "X", "--description", "X"]],
     "disable": [["X"], ["notes", "--project-dir", "X"]],
     "enable": [["X"], ["notes", "--project", "X"]],
+    "headers": [["X"], ["notes"], ["notes", "--reveal", "--project-dir", "X"]],
     "generate": [[], ["--output", "X"], ["--client", "codex", "--output", "X"], ["--scope", "user"],
                  ["--client", "vscode", "--project-dir", "X"]],
     "init": [[]],
@@ -180,7 +181,7 @@ def test_every_verb_survives_hostile_input(sandbox, arena):
             pass  # their report (problems found, servers unhealthy) is the payload: exit 1 with stdout
         elif proc.returncode != 0 and out and verb != "run":
             problem = f"stdout on failure: {out[:200]}"
-        elif proc.returncode != 0 and verb == "run":
+        elif proc.returncode != 0 and verb in ("run", "headers"):  # one readable line: clients show it
             if "hint:" not in err:
                 problem = f"no hint: {err[-300:]}"
         elif proc.returncode != 0:

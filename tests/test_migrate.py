@@ -93,7 +93,8 @@ def test_migrate_then_rollback_byte_identical(sandbox, home):
         assert name in claude["mcpServers"]
     assert claude["mcpServers"]["github"]["args"][-3:] == ["mcp", "run", "github"]
     assert claude["mcpServers"]["codex"]["args"][-3:] == ["mcp", "run", "codex"]
-    assert claude["mcpServers"]["docs"]["headers"]["Authorization"] == "Bearer ${DOCS_TOKEN}"
+    docs = claude["mcpServers"]["docs"]  # its token is in the user layer: the headers helper sends it
+    assert "Authorization" not in docs.get("headers", {}) and docs["headersHelper"].endswith(" mcp headers docs")
     assert claude["projects"][str(home / "code/demo")]["mcpServers"]["pg"]["args"][-5:] == [
         "mcp", "run", "pg", "--project-dir", str(home / "code/demo")]
     for kept in ('"bigNumber": 1e400', '"escaped": "caf\\u00e9"', '"args": ["mcp", "run", "qdrant"]',

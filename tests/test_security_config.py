@@ -153,6 +153,11 @@ def test_secret_in_user_header_never_reaches_a_generated_file(sandbox, reg):
         if client == "vscode":  # VS Code prompts for it once and keeps it in its secret storage
             assert "remote" in result["servers"]
             continue
+        if client in ("claude-code", "codex"):  # they run the headers helper, which reads the user layer
+            assert "remote" in result["servers"]
+            target = json.loads(proc.stdout)["target"]
+            assert "mcp headers remote" in Path(target).read_text()
+            continue
         assert "remote" not in result["servers"]
         if client != "claude-desktop":
             assert any("remote" in w and "Authorization" in w for w in result["warnings"]), result

@@ -148,30 +148,10 @@ def test_logs(sandbox, zoo):
 @pytest.fixture
 def remote(sandbox):
     """The HTTP test server on a free port, stopped even when the test fails."""
-    import os
-    import socket
-    import subprocess
-    import urllib.request
+    from conftest import http_mcp_server
 
-    from conftest import ROOT
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([PY, str(ROOT / "tests" / "servers" / "http_server.py"), str(port), "tok-9"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1)
-            except urllib.error.HTTPError:
-                break  # 401: it is up
-            except OSError:
-                time.sleep(0.1)
+    with http_mcp_server("tok-9") as port:
         yield port
-    finally:
-        os.killpg(proc.pid, 9)
-        proc.wait()
 
 
 def test_status_of_a_remote_server(sandbox, remote):

@@ -5,10 +5,11 @@ one mutation path, with every literal secret moved out of it. Used by `add` and 
 A secret (the one detector, ``claudex_mcp.secrets``) never reaches the manifest, registry.json or
 a shared layer: an env value, an argument, a header, a URL password or token becomes a ``${VAR}``
 reference (declared in requiredEnv) with the value in the user layer's ``servers.<name>.env``
-(mode 600), where the launcher reads it when the server starts (a command's env and arguments).
-A URL's variable is also one for the user to export: a client that connects to the URL expands
-it from its own environment. Results name secrets by variable, never by value.
-Nothing here prints.
+(mode 600), where the launcher reads it when the server starts (a command's env and arguments)
+and ``claudex mcp headers`` gives it to the clients of a remote server. A URL's variable is also
+one for the user to export: a client that connects to the URL expands it from its own
+environment. Results name secrets by variable, never by value. ``to_manifest`` then ``add`` is
+the one way a literal secret is moved into the user layer behind ``${VAR}``. Nothing here prints.
 """
 
 from __future__ import annotations
@@ -167,7 +168,7 @@ def to_manifest(name: str, spec: dict, description: str) -> Adopted:
                                hint="move the secret into an environment variable")
         args = []
         for index, arg in enumerate(spec["args"]):
-            if secrets.is_secret(("args", index), arg):
+            if secrets.is_secret(("args", index), arg):  # kept in the user layer: the launcher expands it
                 flag = _FLAG.match(arg)
                 var = fresh(variable(flag.group("name")) if flag else variable(name, "arg", str(index)))
                 user_env[var] = flag.group("value") if flag else arg
@@ -221,6 +222,7 @@ def to_manifest(name: str, spec: dict, description: str) -> Adopted:
         headers = {}
         for header, value in spec["headers"].items():
             if secrets.is_secret(("headers", header), value):
+                # Kept in the user layer; the clients get it from `claudex mcp headers NAME`.
                 scheme = _SCHEME.match(value)
                 var = fresh(variable(name, "token" if header.lower() == "authorization" else header))
                 user_env[var] = value[scheme.end():] if scheme else value
@@ -240,6 +242,18 @@ def to_manifest(name: str, spec: dict, description: str) -> Adopted:
         raise InvalidInput(f"{name} cannot be a registry server: {first['pointer']}: {first['message']}",
                            code="invalid_definition", hint=first.get("hint") or "fix the definition")
     return Adopted(name, manifest, user_env, export, warnings)
+
+
+def check_free(registry: Path, name: str) -> None:
+    """Raise what ``add`` would raise for a name already in the registry (before the lock: a
+    caller with slow work to do first, such as a download, fails early; add checks again)."""
+    where = locate(registry, name)
+    if where is not None and where[0] == "core":
+        raise Conflict(f"{name} is a core server; an added server cannot shadow it", code="core_name",
+                       hint="choose another name")
+    if where is not None:
+        raise Conflict(f"{name} is already in the registry ({where[0]}/)", code="already_installed",
+                       hint=f"choose another name, or 'claudex mcp uninstall {name}' first")
 
 
 def locate(registry: Path, name: str) -> tuple[str, Path] | None:
@@ -288,13 +302,8 @@ def add(registry: Path, adopted: Adopted, source: dict, *, project=None, replace
     location = "disabled" if project is not None else "installed"
     with mutation.begin(registry, "add", report, regenerate_clients=regenerate) as m:
         where = locate(registry, name)
-        if where is not None:
-            if where[0] == "core":
-                raise Conflict(f"{name} is a core server; an added server cannot shadow it", code="core_name",
-                               hint="choose another name")
-            if not replace:
-                raise Conflict(f"{name} is already in the registry ({where[0]}/)", code="already_installed",
-                               hint=f"choose another name, or 'claudex mcp uninstall {name}' first")
+        if where is not None and (where[0] == "core" or not replace):
+            check_free(registry, name)
         txn = m.stage(name, location=location)
         report("manifest")
         folder = txn.new

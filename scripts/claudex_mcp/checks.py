@@ -128,7 +128,7 @@ def check(entry: dict, layers: config.Layers, environ: dict, timeout: float | No
     # Through the launcher the server's stderr goes to its log (read once its writer is done);
     # started directly, to the probe's own file.
     tail = (lambda: []) if quick else (lambda: launcher.settled_log(name) or log_tail(name, 10))
-    return _session(entry, result, start, merged, environ, timeout, tail, quick)
+    return _session(entry, result, start, merged, layers, environ, timeout, tail, quick)
 
 
 def check_folder(entry: dict, environ: dict, timeout: float | None = None) -> dict:
@@ -152,18 +152,18 @@ def check_folder(entry: dict, environ: dict, timeout: float | None = None) -> di
             result["note"] = "the folder has no .venv yet (install creates it): ran with claudex's Python"
         return (argv, env, entry["folder"]), launcher.Launch(entry["name"], argv, env, entry["folder"], Path(os.devnull))
 
-    return _session(entry, result, start, {"headers": server.get("headers", {}), "env": server.get("env", {})},
+    return _session(entry, result, start, {"headers": server.get("headers", {}), "env": server.get("env", {})}, None,
                     environ, timeout, lambda: [])
 
 
-def _session(entry: dict, result: dict, start, merged: dict, environ: dict, timeout: float | None, fallback_log,
-             quick: bool = False) -> dict:
+def _session(entry: dict, result: dict, start, merged: dict, layers: config.Layers | None, environ: dict,
+             timeout: float | None, fallback_log, quick: bool = False) -> dict:
     """The one check `status` and `test` share: an MCP session (stdio through ``start()``, or at
     the URL), a failure turned into its cause, and the self-check that can make it degraded.
     The self-check runs beside the session, so it adds nothing to the wait when it is quicker.
     What the server said (its stderr, an error, its tools) is scrubbed of secret values: the
     result is shown, and kept in the cache."""
-    found = _session_result(entry, result, start, merged, environ, timeout, fallback_log, quick)
+    found = _session_result(entry, result, start, layers, environ, timeout, fallback_log, quick)
     return scrub(found, secret_values(entry, merged, environ))
 
 
@@ -215,8 +215,8 @@ def scrub(value, found: list[str]):
     return value
 
 
-def _session_result(entry: dict, result: dict, start, merged: dict, environ: dict, timeout: float | None,
-                    fallback_log, quick: bool) -> dict:
+def _session_result(entry: dict, result: dict, start, layers: config.Layers | None, environ: dict,
+                    timeout: float | None, fallback_log, quick: bool) -> dict:
     from concurrent.futures import ThreadPoolExecutor
 
     timeout = timeout or float(_health(entry).get("timeout", DEFAULT_TIMEOUT))
@@ -227,10 +227,15 @@ def _session_result(entry: dict, result: dict, start, merged: dict, environ: dic
             how, launch = start()
             if launch is not None and _health(entry).get("command"):
                 problem = beside.submit(self_check, entry, launch, timeout)
-            report = _probe(entry, result, how, merged, environ, timeout, fallback_log, quick)
+            report = _probe(entry, result, how, layers, environ, timeout, fallback_log, quick)
         except ClaudexError as exc:
             state = "missing env" if exc.code == "missing_env" else "unhealthy"
-            return dict(result, state=state, cause=exc.code, error=exc.message, hint=exc.hint,
+            hint = exc.hint
+            if exc.code == "timeout":
+                from .runners import first_download_hint
+
+                hint = first_download_hint(entry["manifest"]["server"]) or hint
+            return dict(result, state=state, cause=exc.code, error=exc.message, hint=hint,
                         seconds=round(time.perf_counter() - started, 2))
         problem = problem.result() if problem is not None else None
     result.update(state="healthy", latencyMs=report["latencyMs"], tools=len(report["tools"]),
@@ -244,14 +249,14 @@ def _session_result(entry: dict, result: dict, start, merged: dict, environ: dic
     return result
 
 
-def _probe(entry: dict, result: dict, how, merged: dict, environ: dict, timeout: float, fallback_log,
+def _probe(entry: dict, result: dict, how, layers: config.Layers | None, environ: dict, timeout: float, fallback_log,
            quick: bool) -> dict:
     """The MCP session itself: at the URL (``how`` None), else the stdio command ``how``
     (through stdio_probe when ``quick``, else the SDK)."""
     from . import health
 
     if how is None:
-        return _remote(entry, merged, environ, timeout)
+        return _remote(entry, layers, environ, timeout)
     argv, env, cwd = how
     if quick:
         from . import stdio_probe as prober
@@ -336,14 +341,17 @@ def self_check(entry: dict, launch: "launcher.Launch", timeout: float) -> tuple[
     return (lines[-1] if lines else f"the self-check exited {proc.returncode}"), None
 
 
-def _remote(entry: dict, merged: dict, environ: dict, timeout: float) -> dict:
+def _remote(entry: dict, layers: config.Layers | None, environ: dict, timeout: float) -> dict:
     """GET healthCheck.endpoint (when there is one), then an MCP session at the URL."""
     from . import expand, health
     from .errors import ExternalFailure
 
     server = entry["manifest"]["server"]
-    url = expand.expand(server["url"], environ)
-    headers = {k: expand.expand(v, environ) for k, v in (merged.get("headers") or {}).items()}
+    if layers is None:  # a folder outside the registry: its manifest and the environment
+        url = expand.expand(server["url"], environ)
+        headers = {k: expand.expand(v, environ) for k, v in (server.get("headers") or {}).items()}
+    else:
+        url, headers = launcher.remote(entry, layers, environ)
     endpoint = _health(entry).get("endpoint")
     if endpoint:
         import requests

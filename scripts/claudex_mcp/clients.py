@@ -12,14 +12,22 @@ The formats, and where each was confirmed:
     or the top-level ``mcpServers`` of ``~/.claude.json`` (user scope). Entries:
     ``{"type": "stdio", "command", "args", "env"}`` and ``{"type": "http"|"sse", "url",
     "headers"}``. Claude Code expands ``${VAR}`` and ``${VAR:-default}`` in command, args, env,
-    url and headers, so remote values are written unchanged.
+    url and headers, so remote values are written unchanged. ``headersHelper`` (http/sse): a
+    shell command line whose stdout is a JSON object of headers, run at each connection in
+    ``~/.claude`` with Claude Code's environment; its headers win over ``headers`` (tried with
+    Claude Code 2.1). It carries the headers whose values the layers keep (``claudex mcp
+    headers NAME``), so no secret is written in the file.
     https://code.claude.com/docs/en/mcp ("Environment variable expansion in .mcp.json", "MCP
     installation scopes"; user scope = top-level ``mcpServers`` of ~/.claude.json).
 
 ``codex``  ``[mcp_servers.<name>]`` tables in ``$CODEX_HOME/config.toml`` (default ~/.codex).
     stdio: ``command``, ``args``, ``env`` (literal values), ``env_vars`` (names Codex forwards
     from its own environment), ``cwd``. Streamable HTTP: ``url``, ``bearer_token_env_var``,
-    ``http_headers`` (literal), ``env_http_headers`` (header -> variable name). Shared:
+    ``http_headers`` (literal), ``env_http_headers`` (header -> variable name),
+    ``http_headers_helper`` (a shell command line printing a JSON object of headers, run in
+    ``$CODEX_HOME`` with only HOME and PATH of Codex's environment, so the helper's own
+    variables are written before it; ``http_headers`` win over its headers; tried with Codex
+    0.171 through ``codex app-server``'s ``mcpServerStatus/list``). Shared:
     ``startup_timeout_sec``, ``tool_timeout_sec``, ``enabled``, ``enabled_tools``,
     ``disabled_tools``. Codex has no SSE transport and does not expand ``${VAR}`` anywhere in
     config.toml. https://developers.openai.com/codex/mcp and openai/codex ``docs/config.md``
@@ -156,14 +164,43 @@ def _headers(server: Mapping, client: str, prompts: dict[str, dict] | None = Non
     return {k: headers[k] for k in sorted(headers)}
 
 
+def _helper(server: Mapping) -> tuple[Mapping, str | None]:
+    """``server`` without the headers its headers helper prints, and the helper as one shell
+    command line (what Claude Code's headersHelper and Codex's http_headers_helper run: both
+    through a shell, so every word is quoted), or None when it has none."""
+    helper = server.get("headersHelper")
+    if not helper:
+        return server, None
+    import shlex
+
+    helped = set(helper["headers"])
+    rest = dict(server, headers={k: v for k, v in (server.get("headers") or {}).items() if k not in helped})
+    rest["withheld"] = [p for p in server.get("withheld") or [] if p.removeprefix("/headers/") not in helped]
+    env = helper.get("env") or {}
+    words = [f"{k}={shlex.quote(env[k])}" for k in sorted(env)] + [shlex.quote(helper["command"])]
+    return rest, " ".join(words + [shlex.quote(a) for a in helper.get("args") or []])
+
+
+def _layer_headers_warning(server: Mapping, name: str, client: str, out: Rendered) -> None:
+    withheld = set(server.get("withheld") or [])
+    missed = [h for h in (server.get("headersHelper") or {}).get("headers", []) if f"/headers/{h}" not in withheld]
+    if missed:
+        out.warnings.append(f"{name}: {client} runs no headers helper, so it does not get {', '.join(missed)} "
+                            f"from your config layers; export the variables those headers name where {client} "
+                            f"starts (Claude Code and Codex get them from 'claudex mcp headers {name}')")
+
+
 def _claude_code(server: Mapping, name: str, out: Rendered) -> dict:
     if server["transport"] == "stdio":
         command, args, env = _launch(server)
         return {"type": "stdio", "command": command, "args": args, "env": env}
     entry = {"type": server["transport"], "url": server["url"]}
+    server, helper = _helper(server)
     headers = _headers(server, "Claude Code")
     if headers:
         entry["headers"] = headers
+    if helper:
+        entry["headersHelper"] = helper
     return entry
 
 
@@ -197,14 +234,18 @@ def _cursor(server: Mapping, name: str, out: Rendered) -> dict:
     if server["transport"] == "stdio":
         command, args, env = _launch(server)
         return {"command": command, "args": args, "env": env}
-    return _remote_with_env_colon(server, "Cursor")
+    entry = _remote_with_env_colon(server, "Cursor")
+    _layer_headers_warning(server, name, "Cursor", out)
+    return entry
 
 
 def _vscode(server: Mapping, name: str, out: Rendered) -> dict:
     if server["transport"] == "stdio":
         command, args, env = _launch(server)
         return {"type": "stdio", "command": command, "args": args, "env": env}
-    return {"type": server["transport"], **_remote_with_env_colon(server, "VS Code", out.inputs, name)}
+    entry = {"type": server["transport"], **_remote_with_env_colon(server, "VS Code", out.inputs, name)}
+    _layer_headers_warning(server, name, "VS Code", out)
+    return entry
 
 
 def _codex(server: Mapping, name: str, out: Rendered) -> dict:
@@ -221,6 +262,7 @@ def _codex(server: Mapping, name: str, out: Rendered) -> dict:
         return entry
     if transport != "http":
         raise _Skip(f"Codex connects to stdio and streamable HTTP servers only, not {transport}")
+    server, helper = _helper(server)
     if "${" in server["url"]:
         raise _Skip("its url uses variables, and Codex does not expand variables in config.toml")
     bearer: str | None = None
@@ -245,6 +287,8 @@ def _codex(server: Mapping, name: str, out: Rendered) -> dict:
         entry["http_headers"] = literal
     if from_env:
         entry["env_http_headers"] = from_env
+    if helper:
+        entry["http_headers_helper"] = helper
     return entry
 
 

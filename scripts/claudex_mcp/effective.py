@@ -36,6 +36,19 @@ def run_argv(name: str, project: Project | None) -> list[str]:
     return argv + ["--project-dir", str(project.dir)] if project is not None else argv
 
 
+def headers_helper(name: str, project: Project | None, registry: Path, headers: list[str]) -> dict:
+    """How a client gets ``headers`` of a remote server, whose values the layers keep: `claudex
+    mcp headers NAME [--project-dir DIR]` {command, args, env}, and the headers it prints. The
+    env names the registry and the folders claudex found its layers in: a client may run the
+    helper with a bare environment (Codex passes only HOME and PATH)."""
+    argv = launcher_argv() + ["mcp", "headers", name]
+    if project is not None:
+        argv += ["--project-dir", str(project.dir)]
+    env = {"CLAUDEX_MCP_REGISTRY": str(registry),
+           **{var: os.environ[var] for var in LOCATION_VARS if os.environ.get(var) and var != "CLAUDEX_MCP_REGISTRY"}}
+    return {"command": argv[0], "args": argv[1:], "env": dict(sorted(env.items())), "headers": list(headers)}
+
+
 def _withhold(result: dict, secret_names: set[str], history: dict) -> None:
     """Mask every literal secret in the document (it is printed by merge-config and read by other
     tools) and list where in ``withheld``. For a remote server, a header whose literal text comes
@@ -83,6 +96,11 @@ def server_entry(entry: dict, merged: dict, project: Project | None, registry: P
     else:
         result.update(url=server["url"], headers=merged.get("headers", {}))
         referenced = expand.references([result["url"], result["headers"]])
+        from .launcher import layer_headers
+
+        helped = layer_headers(merged, history or {})
+        if helped:
+            result["headersHelper"] = headers_helper(entry["name"], project, registry, helped)
     located = {name for name in LOCATION_VARS if name in os.environ and name != "CLAUDEX_MCP_REGISTRY"}
     result["passEnv"] = sorted((declared | referenced | located) - {"SERVER_DIR"})
     _withhold(result, config.secret_names(entry), history or {})

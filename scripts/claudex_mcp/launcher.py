@@ -65,18 +65,8 @@ def prepare(entry: dict, layers: config.Layers, environ: dict[str, str]) -> Laun
                                                     f"'claudex mcp test {name}' checks it")
     sources = layers.sources(entry)
     merged, history = config.merge(sources)
-    if not merged.get("enabled"):
-        decided = history.get(("enabled",), [{}])[-1]
-        raise InvalidInput(f"{name} is disabled here (by the {decided.get('layer', '?')} layer, "
-                           f"{decided.get('file', '?')})", code="disabled",
-                           hint=f"claudex mcp enable {name}, or see 'claudex mcp config explain {name}'")
-    missing = config.env_reference_problems(entry, merged, environ)
-    if missing:
-        user_file = paths.user_config_file()
-        raise InvalidInput(f"{name} needs {', '.join(missing)}: set {'it' if len(missing) == 1 else 'them'} "
-                           f"in the environment, or with 'claudex mcp config set {name} env.{missing[0]} VALUE' "
-                           f"({user_file})", code="missing_env",
-                           hint=f"export {missing[0]}=..., or set it in the user layer")
+    _refuse_disabled(name, merged, history)
+    _refuse_missing(name, config.env_reference_problems(entry, merged, environ))
     folder = entry["folder"]
     (command, *args), env = start_command(folder, server["command"], merged.get("args"), merged.get("env"), environ)
     if layers.project is not None:  # the launcher chdirs to the server (or its cwd): say where the project is
@@ -92,6 +82,68 @@ def prepare(entry: dict, layers: config.Layers, environ: dict[str, str]) -> Laun
             raise NotFound(f"{name}: command {command!r} is not on PATH", code="command_not_found",
                            hint=f"install {command}, or fix server.command in {folder}/manifest.json")
     return Launch(name, [resolved, *args], env, start_folder(name, folder, server.get("cwd"), environ), log_file(name))
+
+
+def _refuse_disabled(name: str, merged: dict, history: dict) -> None:
+    if not merged.get("enabled"):
+        decided = history.get(("enabled",), [{}])[-1]
+        raise InvalidInput(f"{name} is disabled here (by the {decided.get('layer', '?')} layer, "
+                           f"{decided.get('file', '?')})", code="disabled",
+                           hint=f"claudex mcp enable {name}, or see 'claudex mcp config explain {name}'")
+
+
+def _refuse_missing(name: str, missing: list[str]) -> None:
+    if missing:
+        user_file = paths.user_config_file()
+        raise InvalidInput(f"{name} needs {', '.join(missing)}: set {'it' if len(missing) == 1 else 'them'} "
+                           f"in the environment, or with 'claudex mcp config set {name} env.{missing[0]} VALUE' "
+                           f"({user_file})", code="missing_env",
+                           hint=f"export {missing[0]}=..., or set it in the user layer")
+
+
+def layer_headers(merged: dict, history: dict) -> list[str]:
+    """The headers of a remote server that take their value from the config layers rather than
+    from the client's environment: a literal set in the user layer, or a ${VAR} that a layer's
+    env sets (where `add` keeps a header's secret). A generated client file cannot hold them;
+    the clients that run a headers helper get them from `claudex mcp headers NAME`."""
+    from . import secrets
+
+    env = merged.get("env") or {}
+    found = []
+    for header, value in (merged.get("headers") or {}).items():
+        if not isinstance(value, str):
+            continue
+        origin = (history.get(("headers", header)) or [{}])[-1].get("layer")
+        literal = secrets.literal_text(value).strip().lower()
+        if (origin == "user" and literal not in ("", "bearer", "basic", "token")) or expand.references(value) & set(env):
+            found.append(header)
+    return sorted(found)
+
+
+def remote(entry: dict, layers: config.Layers, environ: dict[str, str], only_layer_headers: bool = False
+           ) -> tuple[str, dict[str, str]]:
+    """The URL and headers of a remote server as its clients send them, with ${VAR} expanded from
+    the environment and from the server's env in the layers (the layer wins, as for a command).
+    Refuses a stdio server, a disabled one, and a required variable that a header or the URL
+    needs and nothing sets. ``only_layer_headers``: just the headers of ``layer_headers`` (what
+    the headers helper prints; the client sends the others from its own file)."""
+    name = require_valid(entry)["name"]
+    server = entry["manifest"]["server"]
+    if server.get("transport", "stdio") == "stdio":
+        raise UsageError(f"{name} is a local (stdio) server; it has no URL or headers", code="not_remote",
+                         hint=f"clients start it with 'claudex mcp run {name}'")
+    merged, history = config.merge(layers.sources(entry))
+    _refuse_disabled(name, merged, history)
+    headers = {k: v for k, v in (merged.get("headers") or {}).items() if isinstance(v, str)}
+    if only_layer_headers:
+        keep = set(layer_headers(merged, history))
+        headers = {k: v for k, v in headers.items() if k in keep}
+    env = merged.get("env") or {}
+    scope = {**environ, **{k: expand.expand(v, environ) for k, v in env.items() if isinstance(v, str)}}
+    needed = expand.references(list(headers.values()) + ([] if only_layer_headers else [server["url"]]))
+    required = [item if isinstance(item, str) else item["name"] for item in server.get("requiredEnv", [])]
+    _refuse_missing(name, [var for var in required if var in needed and not scope.get(var)])
+    return expand.expand(server["url"], scope), {k: expand.expand(v, scope) for k, v in sorted(headers.items())}
 
 
 def refusal(name: str, layers: config.Layers) -> None:

@@ -57,8 +57,9 @@ def parse(spec: str) -> dict:
             if local is not None:
                 return local
         if not path.exists():
-            raise NotFound(f"no such folder: {spec}", path=spec,
-                           hint="give a server folder, or a git URL (https://, ssh://, git@host:path, file://)")
+            raise NotFound(f"no such folder: {spec}", path=spec, code=_package_code(spec),
+                           hint=_package_hint(spec) or
+                           "give a server folder, or a git URL (https://, ssh://, git@host:path, file://)")
         if not path.is_dir():
             raise InvalidInput(f"{spec} is not a folder", path=spec, hint="give the server's folder", code="not_a_folder")
         return {"type": "path", "path": str(path.resolve())}
@@ -68,6 +69,32 @@ def parse(spec: str) -> dict:
         url, ref = spec[: len(spec) - len(tail)] + tail.rsplit("@", 1)[0], tail.rsplit("@", 1)[1]
         check_ref(ref)
     return {"type": "git", "url": url, **({"ref": ref} if ref else {})}
+
+
+_NPM_PACKAGE = re.compile(r"^@[a-z0-9][a-z0-9._~-]*/[a-z0-9][a-z0-9._~-]*(@[^\s/]+)?$", re.I)
+_BARE_PACKAGE = re.compile(r"^[a-z0-9][a-z0-9._-]*$", re.I)
+
+
+def _package_code(spec: str) -> str:
+    return "npm_package" if _NPM_PACKAGE.match(spec) else "not_found"
+
+
+def _package_hint(spec: str) -> str | None:
+    """What to run for a name that is a package rather than a folder (`install @scope/pkg`, as
+    `npm install` takes it): `add`, which runs it with npx or uvx."""
+    from .adopt import suggest_name
+
+    if _NPM_PACKAGE.match(spec):
+        base = spec[1:].split("/", 1)[1].split("@", 1)[0]
+        name = suggest_name(re.sub(r"^(mcp-server-|server-|mcp-)|(-mcp-server|-mcp|-server)$", "", base)) or "NAME"
+        return (f"{spec} is an npm package, not a server folder: add it as a command, "
+                f"'claudex mcp add {name} -- npx -y {spec}'")
+    if _BARE_PACKAGE.match(spec) and "." not in spec:
+        name = suggest_name(re.sub(r"^(mcp-server-|server-|mcp-)|(-mcp-server|-mcp|-server)$", "", spec)) or "NAME"
+        return (f"if {spec} is a package rather than a folder, add it as a command: 'claudex mcp add {name} -- "
+                f"npx -y {spec}' (npm) or 'claudex mcp add {name} -- uvx {spec}' (PyPI); else give a server "
+                f"folder or a git URL")
+    return None
 
 
 def _local_repository_at_ref(spec: str) -> dict | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 import time
 
-from . import config, effective, expand, health, launcher
+from . import config, effective, health, launcher
 from .errors import ExternalFailure, InvalidInput, NotFound
 
 DEFAULT_TIMEOUT = 60.0  # the whole call: start, handshake and the tool's own work
@@ -41,17 +41,14 @@ def call(entry: dict, layers: config.Layers, environ: dict, tool: str, arguments
         launcher.prepare(entry, layers, environ)  # disabled, missing env, missing command: said plainly
         argv = effective.run_argv(name, layers.project)
         env = dict(environ, CLAUDEX_MCP_REGISTRY=str(layers.registry))
-        return _session(name, tool, arguments, timeout, argv=argv, env=env)
-    merged, _ = config.merge(layers.sources(entry))
-    if not merged.get("enabled"):
-        launcher.prepare(entry, layers, environ)  # the one "disabled here" error
-    url = expand.expand(server["url"], environ)
-    headers = {k: expand.expand(v, environ) for k, v in (merged.get("headers") or {}).items()}
-    return _session(name, tool, arguments, timeout, url=url, headers=headers)
+        return _session(name, tool, arguments, timeout, argv=argv, env=env, server=server)
+    url, headers = launcher.remote(entry, layers, environ)  # disabled, missing env: said plainly
+    return _session(name, tool, arguments, timeout, url=url, headers=headers, server=server)
 
 
 def _session(name: str, tool: str, arguments: dict, timeout: float, argv: list[str] | None = None,
-             env: dict | None = None, url: str | None = None, headers: dict | None = None) -> dict:
+             env: dict | None = None, url: str | None = None, headers: dict | None = None,
+             server: dict | None = None) -> dict:
     async def talk(client, _started: float) -> dict:
         await client.initialize()
         listed = [t.name for t in (await client.list_tools()).tools]
@@ -67,8 +64,11 @@ def _session(name: str, tool: str, arguments: dict, timeout: float, argv: list[s
         answer = health.sdk_session(talk, argv=argv, env=env, url=url, headers=headers, timeout=timeout, label=name)
     except health.ProbeFailure as exc:
         if exc.code == "timeout":
+            from .runners import first_download_hint
+
             raise ExternalFailure(f"{name}: no answer within {timeout:g} s", code="timeout",
-                                  hint=f"give it longer (--timeout), or see 'claudex mcp logs {name}'") from None
+                                  hint=first_download_hint(server or {})
+                                  or f"give it longer (--timeout), or see 'claudex mcp logs {name}'") from None
         if exc.code == "crashed":
             said = _last_words(name) if url is None else ""
             raise ExternalFailure(f"{name} exited before answering" + (f"; its log ends: {said}" if said else ""),

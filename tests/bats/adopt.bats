@@ -41,7 +41,7 @@ JSON
 # ---- add ------------------------------------------------------------------------------------
 
 @test "add -- COMMAND: exit 0, one line, the secret in the user layer only" {
-    run --separate-stderr claudex mcp add github --env "GITHUB_TOKEN=$TOKEN" -- npx -y @modelcontextprotocol/server-github
+    run --separate-stderr claudex mcp add github --no-pin --env "GITHUB_TOKEN=$TOKEN" -- npx -y @modelcontextprotocol/server-github
     assert_status 0
     assert_stderr_empty
     [ "${lines[0]}" = "added github (stdio) in $REG/installed/github" ] || fail "unexpected first line"

@@ -148,7 +148,7 @@ verb_modules() {
 
 # Verbs whose errors are one readable line on stderr instead of the JSON object: the launcher
 # (`run`), whose stderr MCP clients show to people (see report_error in cli/common.py).
-HUMAN_ERROR_VERBS="run"
+HUMAN_ERROR_VERBS="run headers"  # the clients show their stderr to people
 
 @test "an unknown option to a verb exits 2 with a usage error and empty stdout" {
     local verb

@@ -587,3 +587,52 @@ def echo_server_entry(**env: str) -> dict:
 def python_for_servers() -> Path:
     """The interpreter that has the `mcp` SDK: the project venv's, else the running one."""
     return VENV_PYTHON if VENV_PYTHON.exists() else Path(sys.executable)
+
+
+def codex_server_status(codex: Path | str, codex_home: Path | str, env_extra: dict[str, str] | None = None, *,
+                        timeout: float = 60) -> dict[str, dict]:
+    """{name: status} of every MCP server as Codex itself connects to it: `codex app-server`
+    (JSON-RPC on stdio) asked `mcpServerStatus/list` after initialize. Unlike `codex mcp list`,
+    this starts the stdio servers and connects to the HTTP ones (running their
+    http_headers_helper), so a status has "tools" ({name: tool}) when the connection worked,
+    else "toolsError". The app-server's process group is killed afterwards."""
+    codex_home = Path(codex_home)
+    codex_home.mkdir(parents=True, exist_ok=True)
+    env = client_env(codex_home.parent, {"CODEX_HOME": str(codex_home), **(env_extra or {})})
+    proc = subprocess.Popen([str(codex), "app-server"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, cwd=codex_home, env=env, start_new_session=True)
+    try:
+        def send(message: dict) -> None:
+            proc.stdin.write((json.dumps(message) + "\n").encode())
+            proc.stdin.flush()
+
+        send({"id": 1, "method": "initialize", "params": {"clientInfo": {"name": "claudex-tests", "version": "1"}}})
+        send({"method": "initialized"})
+        send({"id": 2, "method": "mcpServerStatus/list", "params": {}})
+        deadline = time.monotonic() + timeout
+        import select
+
+        buffered = b""
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([proc.stdout], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                break
+            chunk = os.read(proc.stdout.fileno(), 65536)
+            if not chunk:
+                break
+            buffered += chunk
+            *lines, buffered = buffered.split(b"\n")
+            for line in lines:
+                try:
+                    message = json.loads(line)
+                except ValueError:
+                    continue
+                if message.get("id") == 2:
+                    if "error" in message:
+                        raise AssertionError(f"codex app-server: mcpServerStatus/list failed: {message['error']}")
+                    return {item["name"]: item for item in message["result"]["data"]}
+        raise AssertionError(f"codex app-server gave no mcpServerStatus/list answer within {timeout}s")
+    finally:
+        if proc.stdin:
+            proc.stdin.close()
+        _kill_group(proc)

@@ -15,9 +15,10 @@ from .. import __version__
 
 COMMANDS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "commands")
 PROG = "claudex"
-# What users of other tools type (docker/npm/pipx `ls`, `rm`/`remove`): other names for a verb,
-# not verbs of their own, so `make mcp-*`, tasks.py and docs/cli.md list only the real verbs.
-ALIASES = {"ls": "list", "rm": "uninstall", "remove": "uninstall"}
+# What users of other tools type (docker/npm/pipx `ls`, `rm`/`remove`, `claude mcp get`): other
+# names for a verb, not verbs of their own, so `make mcp-*`, tasks.py and docs/cli.md list only
+# the real verbs.
+ALIASES = {"ls": "list", "rm": "uninstall", "remove": "uninstall", "get": "info"}
 
 TOP_HELP = f"""usage: claudex [--version] [--help] <command> [<args>...]
 
