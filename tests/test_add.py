@@ -97,6 +97,10 @@ def test_a_project_server_is_enabled_for_that_project_only(sandbox, registry):
     (["ok", "--env", "lower=1", "--", "x"], 1, "invalid_definition"),
     (["ok", "--url", "ftp://a.example"], 1, "invalid_url"),
     (["ok", "--header", "Bad Name=1", "--url", "https://a.example"], 1, "invalid_definition"),
+    (["ok", "--header", "X-A: b\r\nX-B: 1", "--url", "https://a.example"], 1, "invalid_definition"),  # #24.11
+    (["ok", "--header", "X-A=b\nX-B: 1", "--url", "https://a.example"], 1, "invalid_definition"),
+    (["ok", "--", "../../bin/sh"], 1, "invalid_definition"),  # #24.11: a relative command leaving the folder
+    (["ok", "--", "./run.sh"], 1, "invalid_definition"),
     (["ok", "--url", f"https://a.example/{TOKEN}/mcp"], 1, "secret_in_url"),
     (["ok", "-s", "local", "--", "x"], 2, "unsupported_scope"),
     (["ok", "-s", "project", "--project-dir", ".", "--", "x"], 2, "scope_and_project"),

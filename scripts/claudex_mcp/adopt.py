@@ -256,6 +256,21 @@ def check_free(registry: Path, name: str) -> None:
                        hint=f"choose another name, or 'claudex mcp uninstall {name}' first")
 
 
+def _refuse_invalid(folder: Path) -> None:
+    """Raise InvalidInput with the first problem of the server folder ``add`` built (a relative
+    command that leaves the folder, a header that is not one line), as install would."""
+    from . import validation
+
+    problems = validation.validate_folder(folder)
+    if problems:
+        first = problems[0]
+        hint = first.get("hint") or "fix the definition and add it again"
+        if first["pointer"] == "/server/command" and first["rule"] == "path-escape":
+            hint = "give the command as a name on PATH (node, uvx) or an absolute path (/usr/bin/node)"
+        raise InvalidInput(f"the server would be invalid: {first['pointer'] or '/'}: {first['message']}",
+                           code="invalid_definition", hint=hint + "; nothing was added")
+
+
 def locate(registry: Path, name: str) -> tuple[str, Path] | None:
     """Where ``name`` is in the registry: (location, folder), or None."""
     for location in paths.LOCATIONS:
@@ -311,6 +326,7 @@ def add(registry: Path, adopted: Adopted, source: dict, *, project=None, replace
         os.chmod(folder, 0o755)
         atomic.write_json(folder / "manifest.json", adopted.manifest, mode=0o644)
         atomic.write_json(folder / staging.MARKER, {"source": source, "installedAt": _now()}, mode=0o644)
+        _refuse_invalid(folder)  # what install would refuse, add refuses too: nothing changed yet
         fault("secrets")
         previous_env = _set_user_env(name, adopted.user_env) if adopted.user_env else None
         if project is not None:
