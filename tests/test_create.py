@@ -95,6 +95,45 @@ def test_template_renders_passes_its_tests_installs_and_is_healthy(sandbox, tmp_
         assert session.call_text("greet", {"text": "Ada"}).strip() == "greet: Ada"
 
 
+FAILING_TEST = {"node": ("tests/fails.test.js", 'import { test } from "node:test";\nimport assert from "node:assert/strict";\n'
+                         'test("a broken promise", () => { assert.equal("kept", "broken"); });\n'),
+                "python": ("tests/test_fails.py", 'def test_a_broken_promise():\n    assert "kept" == "broken"\n')}
+
+
+@pytest.mark.parametrize("template", TEMPLATES)
+def test_installed_server_runs_its_suite(sandbox, tmp_path, template):
+    """create, install, `test NAME --suite` on a machine whose pytest is nowhere near the server:
+    the suite's packages come from a cache beside its venv (which stays lean); a failing test then
+    fails the command, shown, in a run that has no installer and no network (the cache is enough)."""
+    registry_mod.init(sandbox.registry)
+    name = f"suite-{template}"
+    assert create(sandbox, name, "--template", template, "--defaults", "--output", str(tmp_path / name)).returncode == 0
+    installed = sandbox.run("mcp", "install", str(tmp_path / name), env=CACHES, timeout=600)
+    assert installed.returncode == 0, installed.stderr
+    folder = sandbox.registry / "installed" / name
+    if template != "node":
+        lean = subprocess.run([str(folder / ".venv" / "bin" / "python"), "-c", "import pytest"], capture_output=True)
+        assert lean.returncode == 1, "install put pytest into the server's venv"
+    elsewhere = tmp_path / "elsewhere"  # not beside the source folder, so NAME is the registry's server
+    elsewhere.mkdir(exist_ok=True)
+    tested = sandbox.run("mcp", "test", name, "--suite", "--json", cwd=elsewhere, env=CACHES, timeout=300)
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    suite = json.loads(tested.stdout)["suite"]
+    assert suite["ran"] and suite["passed"] and "passed" in suite["summary"], suite
+    if template != "node":
+        assert list((sandbox.home / ".cache" / "claudex" / "suite").iterdir()), "the suite's packages are cached"
+        assert lean.returncode == subprocess.run([str(folder / ".venv" / "bin" / "python"), "-c", "import pytest"],
+                                                 capture_output=True).returncode
+    offline = {**CACHES, "CLAUDEX_MCP_UV": str(tmp_path / "no-uv"), "UV_OFFLINE": "1",
+               "HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9", "npm_config_offline": "true"}
+    rel, text = FAILING_TEST["node" if template == "node" else "python"]
+    (folder / rel).write_text(text)
+    failed = sandbox.run("mcp", "test", name, "--suite", cwd=elsewhere, env=offline, timeout=300)
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    shown = [l for l in failed.stdout.splitlines() if l.startswith("  | ") and "broken promise" in l.replace("_", " ")]
+    assert len(shown) == 1 and "'kept'" in shown[0] and "'broken'" in shown[0], failed.stdout
+
+
 def test_refusals_write_nothing(sandbox, tmp_path):
     taken = tmp_path / "taken"
     taken.mkdir()

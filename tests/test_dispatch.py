@@ -147,7 +147,7 @@ def test_every_verb_has_help_with_examples(sandbox, verb):
     proc = sandbox.run("mcp", verb, "--help")
     assert proc.returncode == 0
     assert proc.stdout.startswith(f"usage: claudex mcp {verb}")
-    assert "examples:\n  claudex mcp " in proc.stdout
+    assert f"claudex mcp {verb} " in proc.stdout.split("\nexamples:\n  ", 1)[1]  # (after a `mkdir -p ... &&`)
     assert sandbox.run("mcp", "help", verb).stdout == proc.stdout
 
 

@@ -110,13 +110,14 @@ def test_test_a_folder_and_its_suite(sandbox, tmp_path):
     (folder / "server.py").write_text(ECHO_SERVER.read_text())
     (folder / "tests").mkdir()
     (folder / "tests" / "test_it.py").write_text("def test_ok():\n    assert True\n")
-    proc = sandbox.run("mcp", "test", str(folder), "--suite", "--json", timeout=120)
+    caches = {"UV_CACHE_DIR": str(ROOT / ".tools" / "uv-cache")}  # pytest for the suite, downloaded once
+    proc = sandbox.run("mcp", "test", str(folder), "--suite", "--json", env=caches, timeout=120)
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert result["prompts"] == ["greet"] and result["resources"] == ["echo://info"]
     assert result["suite"]["passed"] is True and "1 passed" in result["suite"]["summary"]
     (folder / "tests" / "test_it.py").write_text("def test_bad():\n    assert False\n")
-    assert sandbox.run("mcp", "test", str(folder), "--suite").returncode == 1
+    assert sandbox.run("mcp", "test", str(folder), "--suite", env=caches).returncode == 1
 
 
 def test_no_orphans_after_a_timeout(sandbox, zoo):

@@ -109,6 +109,16 @@ def _uv_config() -> list[str]:
     return ["--config-file", str(user)] if user.is_file() else ["--no-config"]
 
 
+def _uv_env(cache: Path) -> dict:
+    env = dict(os.environ, UV_CACHE_DIR=str(cache), UV_PYTHON_DOWNLOADS="never", UV_NO_PROGRESS="1")
+    # The system's CA store, as pip and npm use here, not uv's bundled roots: behind a
+    # TLS-inspecting proxy (a company's, CI's) only the system store has its CA.
+    # (UV_NATIVE_TLS is its older name, for an older uv.)
+    env.setdefault("UV_SYSTEM_CERTS", "1")
+    env.setdefault("UV_NATIVE_TLS", env["UV_SYSTEM_CERTS"])
+    return env
+
+
 def _editable_inside(folder: Path) -> None:
     """`-e ./inside` becomes a plain install of ./inside: an editable install would point the
     venv at the staging folder, which is renamed away at the commit."""
@@ -130,12 +140,7 @@ def _python(folder: Path, ignore_scripts: bool, prefer_cache: bool) -> str:
                               hint="set CLAUDEX_MCP_UV to uv's path, or to 'none' to build with venv + pip")
     if uv is not None:
         cache, link = uv_cache(folder)
-        env = dict(os.environ, UV_CACHE_DIR=str(cache), UV_PYTHON_DOWNLOADS="never", UV_NO_PROGRESS="1")
-        # The system's CA store, as pip and npm use here, not uv's bundled roots: behind a
-        # TLS-inspecting proxy (a company's, CI's) only the system store has its CA.
-        # (UV_NATIVE_TLS is its older name, for an older uv.)
-        env.setdefault("UV_SYSTEM_CERTS", "1")
-        env.setdefault("UV_NATIVE_TLS", env["UV_SYSTEM_CERTS"])
+        env = _uv_env(cache)
         # Every package a copy in the venv, also what a local package's [tool.uv.sources] marks
         # `editable = true` (drop_editable only sees requirements.txt): an editable install points
         # at the staging folder, which the commit renames away. (uv >= 0.11.12; an older uv named
@@ -214,6 +219,104 @@ def install(folder: Path, ignore_scripts: bool = False, prefer_cache: bool = Tru
             _run([npm, "install", *flags], folder, "npm install")
         return "npm"
     return None
+
+
+TEST_REQUIREMENTS = "requirements-test.txt"
+# A requirement that names a local path: the folder is part of what it is.
+_LOCAL = (".", "/", "-e", "--editable", "file:")
+
+
+def test_requirements(folder: Path) -> list[str]:
+    """What a Python server's suite needs beyond its runtime: pytest, and the `test` list of
+    [project.optional-dependencies] in pyproject.toml (requirements-test.txt is read as a file)."""
+    import tomllib
+
+    if not (folder / "pyproject.toml").is_file():
+        return ["pytest"]
+    try:
+        with open(folder / "pyproject.toml", "rb") as fh:
+            extras = tomllib.load(fh).get("project", {}).get("optional-dependencies", {}).get("test", [])
+    except (OSError, tomllib.TOMLDecodeError, AttributeError) as exc:
+        raise InvalidInput(f"pyproject.toml cannot be read: {exc}", code="invalid_pyproject",
+                           path=str(folder / "pyproject.toml"), hint="fix the file's TOML") from None
+    if not isinstance(extras, list) or not all(isinstance(e, str) for e in extras):
+        raise InvalidInput("[project.optional-dependencies] test is not a list of requirements",
+                           code="invalid_pyproject", path=str(folder / "pyproject.toml"),
+                           hint='write it as test = ["pytest>=8", ...]')
+    return ["pytest", *extras]
+
+
+def suite_packages(folder: Path, python: str) -> Path:
+    """A folder of the packages the server's suite needs beyond its runtime (test_requirements),
+    installed for ``python`` (the server's venv Python): put after the venv's own packages on the
+    suite's sys.path, so the server's runtime venv stays as install made it and its code is tested
+    with the versions it runs with. Kept in claudex's cache under a key of what it holds and the
+    Python that reads it: built once (uv pip install --target, from uv's cache when it can; else
+    pip), then reused with no installer and no network."""
+    import hashlib
+    import json
+    import tempfile
+    import time
+
+    from . import paths, safepath
+
+    requirements = test_requirements(folder)
+    # Its key: the Python, the requirements and the files they come from (requirements-test.txt
+    # may include requirements.txt), and the folder when one of them names a local path.
+    texts = [(folder / name).read_text(encoding="utf-8", errors="replace") if (folder / name).is_file() else None
+             for name in (TEST_REQUIREMENTS, "requirements.txt")]
+    local = any(line.strip().startswith(_LOCAL) for text in texts if text for line in text.splitlines())
+    key = hashlib.sha256(json.dumps([_python_identity(python), requirements, texts,
+                                     str(folder.resolve()) if local else None]).encode()).hexdigest()[:20]
+    if texts[0] is not None:
+        requirements += ["-r", str(folder / TEST_REQUIREMENTS)]
+    parent = paths.cache_home() / "claudex"
+    parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    root = parent / "suite"
+    safepath.real_dir(root, create=0o700, private=True)
+    target = root / key
+    if safepath.real_dir(target):
+        return target
+    for stale in root.glob(".build-*"):  # what a killed build left, long after any build ends
+        if time.time() - stale.lstat().st_mtime > 2 * TIMEOUT and safepath.real_dir(stale):
+            shutil.rmtree(stale, ignore_errors=True)
+    build = Path(tempfile.mkdtemp(prefix=".build-", dir=root))
+    try:
+        what = "installing the suite's test requirements (pytest, " + TEST_REQUIREMENTS + ")"
+        uv = uv_binary()
+        if uv is not None:
+            cache, link = uv_cache(root)
+            env = _uv_env(cache)
+            command = [uv, "pip", "install", *_uv_config(), "--python", python, "--target", str(build),
+                       "--link-mode", link, *requirements]
+            if not _run(command + ["--offline"], folder, what, env, check=False):
+                _run(command, folder, what, env)
+        else:
+            _run([python, "-m", "pip", "install", "--quiet", "--no-input", "--target", str(build), *requirements],
+                 folder, what)
+        try:
+            os.rename(build, target)  # published whole, or not at all
+        except OSError:
+            if not safepath.real_dir(target):  # else a run beside this one published it first
+                raise
+    finally:
+        if build.exists():
+            shutil.rmtree(build, ignore_errors=True)
+    return target
+
+
+def _python_identity(python: str) -> str:
+    """Which Python ``python`` is (version, build, platform): packages built for one may not load in another."""
+    try:
+        proc = subprocess.run([python, "-c", "import sys, sysconfig; print(sys.version, sysconfig.get_platform())"],
+                              capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ExternalFailure(f"{python} does not run: {exc}", code="missing_runtime",
+                              hint="reinstall the server (claudex mcp upgrade NAME)") from None
+    if proc.returncode != 0:
+        raise ExternalFailure(f"{python} does not run: {proc.stderr.strip()[-300:]}", code="missing_runtime",
+                              hint="reinstall the server (claudex mcp upgrade NAME)")
+    return proc.stdout.strip()
 
 
 def check_command(folder: Path, manifest: dict) -> None:

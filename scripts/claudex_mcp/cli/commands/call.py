@@ -20,9 +20,9 @@ from collections.abc import Sequence
 from .. import common
 
 EXAMPLES = (
-    "claudex mcp call qdrant qdrant_collections",
-    "claudex mcp call echo echo --args '{\"text\": \"hi\"}'",
-    "echo '{\"a\": 1, \"b\": 2}' | claudex mcp call echo add --args - --json",
+    "claudex mcp call qdrant qdrant_list_collections",
+    "claudex mcp call qdrant qdrant_create_collection --args '{\"name\": \"notes\"}'",
+    "echo '{\"limit\": 3}' | claudex mcp call codex codex_history --args - --json",
 )
 
 

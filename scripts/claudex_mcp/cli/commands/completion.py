@@ -1,12 +1,12 @@
 """Print the shell completion script for bash, zsh or fish (verbs, flags, server names).
 
-Install it once; it completes verbs and their aliases, each verb's flags and choices, server
-names from the registry and, for 'call', the tools of the server's last check:
+Install it once, in the folder where the shell looks (the examples make it first); it completes
+verbs and their aliases, each verb's flags and choices, server names from the registry and, for
+'call', the tools of the server's last check:
 
-  bash  claudex mcp completion bash > ~/.local/share/bash-completion/completions/claudex
-  zsh   claudex mcp completion zsh > ~/.zfunc/_claudex   (with fpath=(~/.zfunc $fpath) before
-        compinit in ~/.zshrc)
-  fish  claudex mcp completion fish > ~/.config/fish/completions/claudex.fish
+  bash  ~/.local/share/bash-completion/completions/claudex
+  zsh   ~/.zfunc/_claudex   (with fpath=(~/.zfunc $fpath) before compinit in ~/.zshrc)
+  fish  ~/.config/fish/completions/claudex.fish
 
 Then open a new shell. The script asks claudex for the candidates at each TAB, so it never goes
 stale when verbs or servers change.
@@ -22,9 +22,10 @@ from collections.abc import Sequence
 from .. import common
 
 EXAMPLES = (
+    "mkdir -p ~/.local/share/bash-completion/completions && "
     "claudex mcp completion bash > ~/.local/share/bash-completion/completions/claudex",
-    "claudex mcp completion zsh > ~/.zfunc/_claudex",
-    "claudex mcp completion fish > ~/.config/fish/completions/claudex.fish",
+    "mkdir -p ~/.zfunc && claudex mcp completion zsh > ~/.zfunc/_claudex",
+    "mkdir -p ~/.config/fish/completions && claudex mcp completion fish > ~/.config/fish/completions/claudex.fish",
 )
 
 

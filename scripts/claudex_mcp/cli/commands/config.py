@@ -26,7 +26,7 @@ from .. import common
 
 EXAMPLES = (
     "claudex mcp config show qdrant",
-    "claudex mcp config get qdrant env.QDRANT_URL",
+    "claudex mcp config get qdrant enabled",
     "claudex mcp config explain qdrant --project demo",
     "claudex mcp config set qdrant env.QDRANT_URL http://localhost:6333",
     "claudex mcp config set qdrant enabled false --project demo",

@@ -6,7 +6,7 @@ prompts/list and resources/list for the capabilities the manifest declares), pin
 Reports name, version, protocol, latency and tools, or the cause of the failure: missing env,
 command not found, crash on start (with the stderr tail), timeout, a non-MCP answer, a declared
 capability that is not served, an invalid tool input schema. --suite also runs the server's own
-tests. Exit 0 healthy, 1 unhealthy.
+tests and shows the ones that failed. Exit 0 healthy (and the suite passed), else 1.
 """
 
 from __future__ import annotations
@@ -29,7 +29,9 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     p = common.parser(prog, __doc__, EXAMPLES)
     p.add_argument("target", metavar="SERVER|PATH", help="a server in the registry, or a server folder")
     p.add_argument("--timeout", type=float, help="seconds to wait (default: healthCheck.timeout, else 10)")
-    p.add_argument("--suite", action="store_true", help="also run the server's own tests (its tests/ folder)")
+    p.add_argument("--suite", action="store_true",
+                   help="also run the server's own tests (its tests/ folder): npm test, or pytest in its venv's "
+                        "Python with its requirements-test.txt from claudex's cache")
     common.add_project(p)
     common.add_json(p)
     return p
@@ -78,6 +80,10 @@ def _print(r: dict) -> None:
     suite = r.get("suite")
     if suite:
         print(f"  suite: {suite.get('summary') or suite.get('reason')}")
+        for line in suite.get("failures", []):
+            print(f"  | {line}")
+        if suite.get("hint"):
+            print(f"  hint: {suite['hint']}")
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "claudex mcp test") -> int:
