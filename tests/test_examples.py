@@ -190,6 +190,8 @@ def furnish(world: World) -> None:
     (world.home / ".claude.json").write_text(json.dumps(CLAUDE_SERVERS))
     world.claudex("mcp", "migrate", "--from", str(world.home / ".claude.json"))  # so there is a backup to roll back
     world.claudex("mcp", "config", "set", "qdrant", "env.QDRANT_PATH", str(world.home / "qdrant"))
+    # A remote server whose header secret lives in the user layer (`headers` prints it).
+    world.claudex("mcp", "add", "notes-api", "https://mcp.example.com/mcp", "-H", "Authorization: Bearer sk-live-examples0example")
 
 
 @pytest.fixture(scope="module")

@@ -21,8 +21,8 @@ from collections.abc import Sequence
 from .. import common
 
 EXAMPLES = (
-    "claudex mcp headers docs",
-    "claudex mcp headers docs --project-dir . --reveal",
+    "claudex mcp headers notes-api",
+    "claudex mcp headers notes-api --project-dir . --reveal",
 )
 
 
