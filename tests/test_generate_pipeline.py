@@ -106,7 +106,9 @@ def test_generate_by_default_writes_claude_code_user_scope_mcp_json_and_codex(sa
     proc = sandbox.run("mcp", "generate")
     assert proc.returncode == 0, proc.stderr
     claude = json.loads((sandbox.home / ".claude.json").read_text())
-    assert claude["numStartups"] == 3 and claude["projects"] == {"/x": {}}
+    assert claude["numStartups"] == 3
+    # Project demo (under $CLAUDEX_PROJECTS_DIR) switches codex off: so does its folder's local scope.
+    assert claude["projects"] == {"/x": {}, str(setup): {"disabledMcpServers": ["codex"]}}
     assert sorted(claude["mcpServers"]) == ["codex", "mine", "qdrant", "web"]
     assert (sandbox.home / ".claude.json").stat().st_mode & 0o777 == 0o644  # an existing file keeps its mode
     assert sorted(json.loads((sandbox.home / ".mcp.json").read_text())["mcpServers"]) == ["codex", "qdrant", "web"]

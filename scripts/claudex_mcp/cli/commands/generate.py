@@ -57,12 +57,16 @@ def action(args: argparse.Namespace) -> int:
     if where is not None and explicit is None and args.output != "-":
         defaults = args.client is None and args.scope == "default" and args.output is None
         wanted = list(generate.DEFAULT_TARGETS) if defaults else [(args.client or clients.CLAUDE_CODE, args.scope)]
-        target = next((t for c, s in wanted if (t := project.outside(where, doc, c, s, args.output))), None)
-        if target is not None:
-            common.warn(f"the layer of project {where.name} ({where.dir}) is not applied to {target}, which is "
-                        f"outside the project; pass --project-dir {where.dir} to apply it there, or --scope project")
+        outside = [(c, t) for c, s in wanted if (t := generate.outside(where, doc, c, s, args.output))]
+        if outside:
             doc = effective.build(index, None, registry)
-    return common.emit_client_config(doc, args)
+            # Claude Code's user file gets the project through the local scope of its folder.
+            shown = next((t for c, t in outside if not generate.holds_folders(c, t)), None)
+            if shown is not None:
+                common.warn(f"the layer of project {where.name} ({where.dir}) is not applied to {shown}, which is "
+                            f"outside the project; pass --project-dir {where.dir} to apply it there, or --scope project")
+    folders = generate.Folders(lambda p: effective.build(index, p, registry), [where])
+    return common.emit_client_config(doc, args, folders)
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "claudex mcp generate") -> int:
