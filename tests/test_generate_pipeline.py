@@ -135,7 +135,8 @@ def test_generate_trust_folder_marks_only_that_folder_and_keeps_the_file(sandbox
     text = (sandbox.home / ".claude.json").read_text()
     assert '"big": 1e400' in text  # the rest of the client's file keeps its bytes
     claude = json.loads(text)
-    assert claude["projects"] == {"/x": {"history": [1]}, str(workspace): {"hasTrustDialogAccepted": True}}
+    assert claude["projects"] == {"/x": {"history": [1]}, str(workspace): {"hasTrustDialogAccepted": True},
+                                  str(setup): {"disabledMcpServers": ["codex"]}}  # demo's decision, in its folder
     assert "qdrant" in claude["mcpServers"]
     again = sandbox.run("mcp", "generate", "--trust-folder", str(workspace))
     assert again.returncode == 0 and "marked trusted" not in again.stderr  # already trusted: nothing to say
