@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import tomllib
 
 import pytest
 
@@ -55,7 +56,7 @@ def run(sandbox, *argv, cwd=None):
 def test_disable_for_a_project_disables_the_server_in_its_folder_only(sandbox, setup):
     before = (sandbox.home / ".claude.json").read_text()
     proc = run(sandbox, "disable", "qdrant", "--project", "demo")
-    assert f"local scope of {setup}: disabled qdrant" in proc.stdout
+    assert f"  for {setup}: disabled qdrant\n" in proc.stdout
     after = (sandbox.home / ".claude.json").read_text()
     assert local(sandbox, setup) == {**CLAUDE_OWN, "disabledMcpServers": ["switched-off-by-me", "qdrant"]}
     assert sorted(claude_json(sandbox)["mcpServers"]) == ["codex", "qdrant"]  # the user scope: every folder
@@ -63,7 +64,7 @@ def test_disable_for_a_project_disables_the_server_in_its_folder_only(sandbox, s
     assert after.replace('"switched-off-by-me",\n        "qdrant"', '"switched-off-by-me"') == before
     assert '"big": 1e400' in after
     proc = run(sandbox, "enable", "qdrant", "--project", "demo")
-    assert f"local scope of {setup}: enabled again qdrant" in proc.stdout
+    assert f"  for {setup}: enabled again qdrant\n" in proc.stdout
     assert local(sandbox, setup) == CLAUDE_OWN
     assert (sandbox.home / ".claude.json").read_text() == before
 
@@ -82,7 +83,7 @@ def test_add_for_a_project_folder_reaches_that_folder(sandbox, setup):
     app = sandbox.root / "work" / "app"  # anywhere, not under $CLAUDEX_PROJECTS_DIR
     app.mkdir(parents=True)
     proc = run(sandbox, "add", "tiny", "--project-dir", str(app), "--", "python3", "-c", "pass")
-    assert f"local scope of {app}: servers tiny" in proc.stdout
+    assert f"  for {app}: servers tiny\n" in proc.stdout
     assert list(local(sandbox, app)["mcpServers"]) == ["tiny"]
     assert "tiny" not in claude_json(sandbox)["mcpServers"]
     # Later writes keep it up to date: the folder is in claudex's record.
@@ -107,8 +108,9 @@ def test_generate_from_anywhere_applies_every_project_it_knows(sandbox, setup):
                                                                          "old": {"enabled": True}}}))
     proc = run(sandbox, "generate", "--json")
     claude = json.loads(proc.stdout)["targets"][0]
-    assert claude["folders"] == [{"dir": str(setup), "servers": ["old"], "disabled": ["qdrant"], "removed": [],
-                                  "reenabled": [], "excluded": []}]
+    assert claude["folders"] == [{"dir": str(setup), "target": str(sandbox.home / ".claude.json"), "servers": ["old"],
+                                  "disabled": ["qdrant"], "removed": [], "reenabled": [], "excluded": [],
+                                  "skipped": None}]
     assert local(sandbox, setup)["disabledMcpServers"] == ["switched-off-by-me", "qdrant"]
     assert "old" in local(sandbox, setup)["mcpServers"]
     assert run(sandbox, "generate", "--json").stdout.count('"changed": false') == 3
@@ -147,7 +149,8 @@ def test_a_project_below_a_git_root_is_said_not_to_reach_claude_code(sandbox, se
     (repo / ".git").mkdir(parents=True)
     (repo / "app" / ".claudex").mkdir(parents=True)
     proc = run(sandbox, "disable", "qdrant", "--project-dir", str(repo / "app"))
-    assert f"the project in {repo / 'app'} lies inside a git repository whose root is above it" in proc.stderr
+    assert (f"for {repo / 'app'}: nothing written to {sandbox.home / '.claude.json'}: Claude Code keeps one local "
+            f"scope for the whole git repository {repo}") in proc.stdout
     assert str(repo / "app") not in claude_json(sandbox)["projects"]
     assert str(repo) not in claude_json(sandbox)["projects"]
 
@@ -178,9 +181,9 @@ def test_the_user_scope_entry_of_a_stdio_server_serves_the_project_folder_as_it_
     here.entries = {"a": {**base, "args": [*base["args"], "--project-dir", "/p"]},
                     "r": {"type": "http", "url": "https://x/mcp", "headers": {"X-Team": "p"}}}
     remote = {"type": "http", "url": "https://x/mcp", "headers": {"X-Team": "all"}}
-    assert folders.claude_local({"a": base, "r": remote}, here, "/p", set()) == ({"r": here.entries["r"]}, [])
-    assert folders.claude_local({"a": base}, here, "/elsewhere", set())[0].keys() == {"a", "r"}
-    assert folders.claude_local({"a": base, "b": base}, here, "/p", {"r"}) == ({}, ["b"])
+    assert folders.local({"a": base, "r": remote}, here, "/p", set()) == ({"r": here.entries["r"]}, [])
+    assert folders.local({"a": base}, here, "/elsewhere", set())[0].keys() == {"a", "r"}
+    assert folders.local({"a": base, "b": base}, here, "/p", {"r"}) == ({}, ["b"])
 
 
 # ---- what the user undid in Claude Code stays undone ------------------------------------------
@@ -204,9 +207,9 @@ def test_a_local_entry_the_user_removed_stays_out(sandbox, setup):
     assert (f"warning: old was removed from the local scope of {setup} in {sandbox.home / '.claude.json'} outside "
             f"claudex (with 'claude mcp remove -s local' or an edit): claudex leaves it out there from now on; "
             f"'claudex mcp enable old --project-dir {setup}' writes it back") in proc.stderr
-    assert f"local scope of {setup}: left out (you removed them) old" in proc.stdout
+    assert f"  for {setup}: left out (you removed them) old\n" in proc.stdout
     assert list(local(sandbox, setup)["mcpServers"]) == ["mine"]
-    assert run(sandbox, "generate").stderr == ""  # said once
+    assert "warning" not in run(sandbox, "generate").stderr  # said once
     run(sandbox, "enable", "old", "--project", "demo")
     assert list(local(sandbox, setup)["mcpServers"]) == ["mine", "old"]
 
@@ -230,3 +233,57 @@ def test_a_server_removed_from_the_user_scope_comes_back_in_no_folder(sandbox, s
     run(sandbox, "generate")
     assert "qdrant" not in claude_json(sandbox)["mcpServers"]
     assert local(sandbox, setup)["mcpServers"] == CLAUDE_OWN["mcpServers"]
+
+
+# ---- Codex: <dir>/.codex/config.toml, in a folder Codex trusts ------------------------------
+
+def codex_trusts(sandbox, *folders) -> None:
+    """What Codex writes when the user trusts a folder (its first start there asks)."""
+    config = sandbox.home / ".codex" / "config.toml"
+    config.parent.mkdir(exist_ok=True)
+    text = config.read_text() if config.exists() else ""
+    config.write_text(text + "".join(f'\n[projects."{f}"]\ntrust_level = "trusted"\n' for f in folders))
+
+
+def folder_tables(folder) -> dict:
+    return tomllib.loads((folder / ".codex" / "config.toml").read_text())["mcp_servers"]
+
+
+def test_codex_gets_a_projects_decisions_in_a_folder_it_trusts(sandbox, setup):
+    codex_trusts(sandbox, setup)
+    proc = run(sandbox, "disable", "qdrant", "--project", "demo")
+    file = setup / ".codex" / "config.toml"
+    assert f"  for {setup} in {file}: disabled qdrant\n" in proc.stdout
+    user = tomllib.loads((sandbox.home / ".codex" / "config.toml").read_text())["mcp_servers"]
+    # Whole, so that Codex reads the file even if the user-level table goes away.
+    assert folder_tables(setup) == {"qdrant": {**user["qdrant"], "enabled": False}}
+    assert oct(file.stat().st_mode & 0o777) == "0o600"
+    run(sandbox, "enable", "old", "--project", "demo")
+    assert folder_tables(setup)["old"]["args"][-2:] == ["--project-dir", str(setup)]
+    file.write_text(file.read_text() + '\n[mcp_servers.mine]\ncommand = "my-server"\n')  # the user's own
+    run(sandbox, "enable", "qdrant", "--project", "demo")
+    run(sandbox, "disable", "old", "--project", "demo")
+    assert folder_tables(setup) == {"mine": {"command": "my-server"}}
+    file.write_text("")
+    run(sandbox, "disable", "qdrant", "--project", "demo")
+    run(sandbox, "enable", "qdrant", "--project", "demo")
+    assert not file.exists()  # only claudex's tables were there: gone with them (the .bak stays)
+
+
+def test_codex_an_untrusted_folder_gets_no_file_and_it_is_said(sandbox, setup):
+    proc = run(sandbox, "disable", "qdrant", "--project", "demo")
+    assert (f"for {setup}: nothing written to {setup / '.codex' / 'config.toml'}: Codex reads this file only in a "
+            f"folder it trusts, and it does not trust {setup} yet") in proc.stdout
+    assert not (setup / ".codex").exists()
+    codex_trusts(sandbox, setup)  # then the next write reaches it
+    run(sandbox, "generate")
+    assert folder_tables(setup)["qdrant"]["enabled"] is False
+
+
+def test_codex_trust_of_the_repository_root_covers_a_project_below_it(sandbox, setup):
+    repo = sandbox.root / "repo"
+    (repo / ".git").mkdir(parents=True)
+    (repo / "app" / ".claudex").mkdir(parents=True)
+    codex_trusts(sandbox, repo)
+    run(sandbox, "disable", "qdrant", "--project-dir", str(repo / "app"))
+    assert folder_tables(repo / "app")["qdrant"]["enabled"] is False

@@ -4,13 +4,16 @@ of which entries claudex wrote there, and the atomic write. Never prints.
 Entries claudex did not write are the user's: they are kept, and one with the name of a server
 claudex would write wins (with a warning). An entry claudex wrote that is gone from the file the
 next time was removed by the user there (``claude mcp remove``, ``codex mcp remove``, an edit):
-it is left out of that file from then on, with a warning the first time, until ``enable`` or
-``disable`` of that server forgets it (``readmit``). Claude Code's user file (``.claude.json``)
-also gets, per project folder, what its local scope needs for the project's decisions
-(folders.py). The record is ``$XDG_STATE_HOME/claudex/generated.json``: ``{target: {"client",
-"project", "servers": [names], "excluded"?: [names the user removed], "pending"?: [names being
-written], "folders"?: {dir: {"mcpServers": {...}, "disabledMcpServers": {...}}}}}``, each of the
-last two shaped like the target's own servers, pending and excluded.
+it stays out of that file, with a warning the first time, until ``enable``/``disable`` of that
+server decides again (``readmit``); a whole file that is gone is written anew. Beside a user-level
+file, each project folder gets what its decisions need (folders.py decides): Claude Code's local
+scope in its user file (``projects[<dir>]`` of ``.claude.json``), Codex's
+``<dir>/.codex/config.toml``.
+
+The record is ``$XDG_STATE_HOME/claudex/generated.json``: ``{target: {"client", "project",
+"servers": [names written], "pending"?: [names being written], "excluded"?: [names the user
+removed], "folders"?: {dir: {part: {"servers", "pending"?, "excluded"?}}}}}``, where a part is
+``mcpServers`` or ``disabledMcpServers`` (Claude Code) or ``mcp_servers`` (Codex's folder file).
 """
 
 from __future__ import annotations
@@ -164,22 +167,20 @@ def _record(key: str, entry: dict) -> None:
 
 def readmit(name: str, enabled: bool, folder: str | None = None) -> bool:
     """Forget that the user removed ``name`` where ``enable`` or ``disable`` decides about it
-    again, so that the next write puts it back: enabling everywhere, from every file and local
-    scope; enabling for a project, from the local scope of its ``folder``; disabling for a
-    project, from the names disabled in that folder. True when something was forgotten."""
+    again, so that the next write puts it back as claudex decides: enabling everywhere, in every
+    file and folder part; enabling or disabling for a project, in the parts for its ``folder``
+    (Claude Code's local scope, Codex's folder file). True when something was forgotten."""
     path = state_file()
     if not path.exists() or (folder is None and not enabled):
         return False
-    collection = "mcpServers" if enabled else "disabledMcpServers"
     with lock.path_lock(path):
         state = load_state()
         found = []
         for entry in state.values():
             parts = entry.get("folders") if isinstance(entry.get("folders"), dict) else {}
-            if folder is None:
-                found += [entry] + [f.get(collection) for f in parts.values() if isinstance(f, dict)]
-            elif isinstance(parts.get(folder), dict):
-                found.append(parts[folder].get(collection))
+            chosen = [parts.get(folder)] if folder is not None else list(parts.values())
+            found += ([entry] if folder is None else []) + [
+                record for part in chosen if isinstance(part, dict) for record in part.values()]
         forgot = False
         for record in found:
             if isinstance(record, dict) and name in (record.get("excluded") or []):
@@ -261,13 +262,14 @@ class _Plan:
     ``excluded`` (left out: the user removed them there), ``theirs`` (every entry of the user's),
     and the records to keep before and after the write."""
 
-    __slots__ = ("put", "removed", "kept", "excluded", "theirs", "warnings", "before", "after", "folders")
+    __slots__ = ("put", "removed", "kept", "excluded", "theirs", "warnings", "before", "after", "folders", "skipped")
 
     def __init__(self, put: dict, removed: list[str], kept: list[str], excluded: list[str], theirs: set[str],
                  warnings: list[str], before: dict, after: dict) -> None:
         self.put, self.removed, self.kept, self.excluded, self.theirs = put, removed, kept, excluded, theirs
         self.warnings, self.before, self.after = warnings, before, after
-        self.folders: list[_Folder] = []
+        self.folders: list[_Folder] = []  # Claude Code's user file: its local scopes written
+        self.skipped: list[dict] = []  # and those that could not be (_folder_result)
 
 
 def _plan(where: str, present: Mapping[str, Any] | None, owned: _Owned, wanted: Mapping[str, Any], *,
@@ -314,11 +316,21 @@ class _Folder:
                  if any(getattr(plan, stage).values())}
         return parts or None
 
-    def result(self) -> dict | None:
-        found = {"dir": self.dir, "servers": sorted(self.servers.put), "disabled": sorted(self.disabled.put),
-                 "removed": self.servers.removed, "reenabled": self.disabled.removed,
-                 "excluded": sorted(set(self.servers.excluded) | set(self.disabled.excluded))}
-        return found if any(found[k] for k in found if k != "dir") else None
+    def result(self, target: str) -> dict | None:
+        return _folder_result(self.dir, target, servers=self.servers.put, disabled=self.disabled.put,
+                              removed=self.servers.removed, reenabled=self.disabled.removed,
+                              excluded=set(self.servers.excluded) | set(self.disabled.excluded))
+
+
+def _folder_result(folder: str, target: str, skipped: str | None = None, **names: Iterable[str]) -> dict | None:
+    """What a write did for one project folder: the file (``target``), the servers written for
+    it, those switched off there, the entries removed, the names taken off a disabled list, those
+    left out because the user removed them; or why nothing was written (``skipped``). None when
+    there is nothing to say."""
+    found = {key: sorted(names.get(key) or ()) for key in ("servers", "disabled", "removed", "reenabled", "excluded")}
+    if not skipped and not any(found.values()):
+        return None
+    return {"dir": folder, "target": target, **found, "skipped": skipped}
 
 
 def _update_json(target: Path, old: bytes | None, client: str, entry: dict, rendered: clients.Rendered,
@@ -367,7 +379,7 @@ def _update_json(target: Path, old: bytes | None, client: str, entry: dict, rend
 def _claude_folders(target: Path, doc: dict, text: str, entry: dict, plan: _Plan, rendered: clients.Rendered,
                     folders: Folders, known: Iterable[str]) -> str:
     """``text`` with the local scope of every project folder claudex knows made what the
-    project's decisions need (folders.claude_local), next to the user scope in ``plan``; each
+    project's decisions need (folders.local), next to the user scope in ``plan``; each
     folder's plans go to ``plan.folders``, its messages to ``plan.warnings``."""
     from . import jsonedit
     from .errors import ClaudexError
@@ -378,18 +390,19 @@ def _claude_folders(target: Path, doc: dict, text: str, entry: dict, plan: _Plan
     recorded = entry.get("folders") if isinstance(entry.get("folders"), dict) else {}
     for folder in folders.dirs(set(recorded) | set(known)):
         try:
-            here = folders.rendered(folder)
+            here = folders.rendered(folder, clients.CLAUDE_CODE)
         except ClaudexError as exc:
             plan.warnings.append(f"left the local scope of {folder} in {target} as it was: {exc.message}")
             continue
         # Neither an entry of the user's nor one they removed comes back through a local scope.
-        wanted, disabled = folders_mod.claude_local(plan.put, here, folder, plan.theirs | set(plan.excluded))
-        if not folders_mod.claude_keeps(folder):
+        wanted, disabled = folders_mod.local(plan.put, here, folder, plan.theirs | set(plan.excluded))
+        root = folders_mod.settings_root(folder)
+        if root != folder:
             if wanted or disabled:
-                plan.warnings.append(
-                    f"the project in {folder} lies inside a git repository whose root is above it, and Claude "
-                    f"Code keeps one local scope for a whole repository: its decisions do not reach Claude "
-                    f"Code (claudex's launcher still refuses a server the project disables)")
+                plan.skipped.append(_folder_result(folder, str(target), skipped=(
+                    f"Claude Code keeps one local scope for the whole git repository {root}, so a project below "
+                    f"its root cannot have its own (claudex's launcher still refuses there a server the project "
+                    f"switches off)")))
             continue
         own = projects.get(folder)
         if own is not None and not isinstance(own, dict):
@@ -449,7 +462,8 @@ def _inputs(target: Path, doc: dict, rendered: clients.Rendered, plan: _Plan) ->
     return new, dict(enumerate(kept))
 
 
-def _update_toml(target: Path, old: bytes | None, entry: dict, rendered: clients.Rendered) -> tuple[bytes, _Plan]:
+def _update_toml(target: Path, old: bytes | None, entry: dict, rendered: clients.Rendered,
+                 gone_message: Callable[[str], str] | None = None) -> tuple[bytes, _Plan]:
     import tomllib
 
     try:
@@ -468,12 +482,108 @@ def _update_toml(target: Path, old: bytes | None, entry: dict, rendered: clients
     owned = _Owned(entry)
     owned.servers = {name for name in owned.servers if name in blocks or name not in servers}
     owned.pending = {name for name in owned.pending if name in blocks or name not in servers}
-    plan = _plan(str(target), None if old is None else servers, owned, rendered.entries)
+    plan = _plan(str(target), None if old is None else servers, owned, rendered.entries, gone_message=gone_message)
     plan.warnings[:0] = rendered.warnings
     new_text = codex_toml.splice_codex(text, set(plan.removed) | set(plan.put), codex_toml.render_codex(plan.put))
     if _check_toml(target, before, new_text, plan) == before and old is not None:
         return old, plan  # the same settings: the user's arrangement of the file stays
     return new_text.encode("utf-8"), plan
+
+
+def _codex_folders(key: str, user_text: str, plan: _Plan, folders: Folders, state: dict,
+                   known: Iterable[str]) -> list[dict]:
+    """Write ``<dir>/.codex/config.toml`` for each project folder claudex knows, as its decisions
+    need (folders.codex_tables) next to the user file ``key`` that ``plan`` wrote; only in a folder
+    Codex trusts, or one claudex writes already. Messages go to ``plan.warnings``; returns what
+    was written, per folder."""
+    import tomllib
+
+    from .errors import ClaudexError
+
+    trusted = tomllib.loads(user_text).get("projects")
+    trusted = trusted if isinstance(trusted, dict) else {}
+    recorded = (state.get(key) or {}).get("folders")
+    recorded = recorded if isinstance(recorded, dict) else {}
+    results = []
+    for folder in folders.dirs(set(recorded) | set(known)):
+        file = Path(folder) / ".codex" / "config.toml"
+        part = recorded.get(folder) if isinstance(recorded.get(folder), dict) else None
+        try:
+            here = folders.rendered(folder, clients.CODEX)
+        except ClaudexError as exc:
+            plan.warnings.append(f"left {file} as it was: {exc.message}")
+            continue
+        if here is None or os.path.realpath(file) in state:  # gone; or written in full (--scope project)
+            if part is not None:
+                _set_folder_record(key, folder, None)
+            continue
+        tables = folders_mod.codex_tables(plan.put, here, folder, plan.theirs | set(plan.excluded))
+        root = folders_mod.settings_root(folder)
+        said = trusted.get(root)
+        if part is None and (not tables or not (isinstance(said, dict) and said.get("trust_level") == "trusted")):
+            if tables:
+                results.append(_folder_result(folder, str(file), skipped=(
+                    f"Codex reads this file only in a folder it trusts, and it does not trust {root} yet (it asks "
+                    f"when started there; generate again then); claudex's launcher still refuses there a server the "
+                    f"project switches off")))
+            continue
+        plan.warnings += [f"in {folder}: {w}" for w in here.warnings if w not in plan.warnings]
+        results.append(_write_codex_folder(key, folder, file, tables, part or {}, plan))
+    return [found for found in results if found]
+
+
+def _write_codex_folder(key: str, folder: str, file: Path, tables: dict[str, dict], part: dict,
+                        plan: _Plan) -> dict | None:
+    """One folder's ``.codex/config.toml``: claudex's ``tables`` merged in as in any file it
+    writes, the record of them kept in the user file's entry; a file left empty is removed."""
+    path = atomic.target_of(file)
+    wanted = clients.Rendered(clients.CODEX)
+    wanted.entries = tables
+    with lock.path_lock(path):
+        old = _read_target(path)
+        new, own = _update_toml(path, old, part.get("mcp_servers") or {}, wanted, gone_message=lambda name: (
+            f"{name} was removed from {path} outside claudex (with an edit): claudex leaves it out there from "
+            f"now on; 'claudex mcp enable {name} --project-dir {folder}' (or disable) decides again"))
+        plan.warnings += own.warnings
+        entry = load_state().get(key) or {}
+        after = own.after if any(own.after.values()) else None
+        if old is not None and not new.strip() and not file.is_symlink():  # only claudex's tables were there
+            import contextlib
+
+            _set_folder_record(key, folder, {"mcp_servers": own.before})
+            path.unlink()
+            with contextlib.suppress(OSError):  # the .codex folder, when nothing else is in it
+                path.parent.rmdir()
+            _set_folder_record(key, folder, None)
+        else:
+            mode = (path.stat().st_mode & 0o7777) if old is not None else PRIVATE
+            _commit(path, old, new, mode, key, entry, _with_folder(entry, folder, {"mcp_servers": own.before}),
+                    _with_folder(entry, folder, after and {"mcp_servers": after}))
+    return _folder_result(folder, str(path), servers=[n for n, t in own.put.items() if t.get("enabled") is not False],
+                          disabled=[n for n, t in own.put.items() if t.get("enabled") is False],
+                          removed=own.removed, excluded=own.excluded)
+
+
+def _with_folder(entry: dict, folder: str, part: dict | None) -> dict:
+    """``entry`` with the record of ``folder`` set to ``part`` (None: dropped)."""
+    entry = dict(entry)
+    found = dict(entry.get("folders") or {})
+    if part:
+        found[folder] = part
+    else:
+        found.pop(folder, None)
+    entry.pop("folders", None)
+    if found:
+        entry["folders"] = {k: found[k] for k in sorted(found)}
+    return entry
+
+
+def _set_folder_record(key: str, folder: str, part: dict | None) -> None:
+    path = state_file()
+    with lock.path_lock(path):
+        state = load_state()
+        state[key] = _with_folder(state.get(key) or {}, folder, part)
+        atomic.write_json(path, state, mode=PRIVATE)
 
 
 def _check_toml(target: Path, before: dict, new_text: str, plan: _Plan) -> dict:
@@ -504,6 +614,12 @@ def holds_folders(client: str, path: Path) -> bool:
     return client == clients.CLAUDE_CODE and path.name == ".claude.json"
 
 
+def holds_codex_folders(client: str, path: Path) -> bool:
+    """Whether ``path`` is Codex's user file ($CODEX_HOME/config.toml), beside which each project
+    folder's ``.codex/config.toml`` gets the project's decisions."""
+    return client == clients.CODEX and os.path.realpath(path) == os.path.realpath(codex_home() / "config.toml")
+
+
 def write(effective: Mapping[str, Any], client: str = clients.CLAUDE_CODE, scope: str = "default",
           output: str | None = None, folders: Folders | None = None) -> dict:
     """Render ``effective`` for ``client`` and merge it into the target file. Returns the result:
@@ -525,6 +641,7 @@ def write(effective: Mapping[str, Any], client: str = clients.CLAUDE_CODE, scope
     key = str(path)
     project_dir = (effective.get("project") or {}).get("dir")
     rendered = clients.render(client, effective)
+    codex_folders = folders if holds_codex_folders(client, path) else None
     if not holds_folders(client, path):
         folders = None
     with lock.path_lock(path):  # under <state>/claudex/locks/, never beside the user's file
@@ -532,29 +649,17 @@ def write(effective: Mapping[str, Any], client: str = clients.CLAUDE_CODE, scope
         mode = (path.stat().st_mode & 0o7777) if old is not None else target.new_mode
         state = load_state()
         entry = state.get(key) or {}
+        known = {e["project"] for e in state.values() if isinstance(e.get("project"), str)}
         if client == clients.CODEX:
             new, plan = _update_toml(path, old, entry, rendered)
         else:
-            known = {e["project"] for e in state.values() if isinstance(e.get("project"), str)}
             new, plan = _update_json(path, old, client, entry, rendered, folders, known)
-        backup = None
+        backup = _commit(path, old, new, mode, key, entry, _entry(client, project_dir, entry, plan, "before"),
+                         _entry(client, project_dir, entry, plan, "after"))
         changed = new != old
-        if changed:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            backup = path.with_name(path.name + ".bak") if old is not None else None
-            previous = _previous(backup)
-            try:
-                if backup is not None:
-                    atomic.write_bytes(backup, old, mode=mode)
-                # Recorded before the write too: after a crash in between, claudex still knows
-                # the new entries are its own instead of mistaking them for the user's (_plan).
-                _record(key, _entry(client, project_dir, entry, plan, "before"))
-                atomic.write_bytes(path, new, mode=mode)
-            except Exception:
-                # A full disk or an immutable file: leave the backup and the record as they were.
-                _restore(backup, previous, key, entry)
-                raise
-        _record(key, _entry(client, project_dir, entry, plan, "after"))
+        folder_results = [found for part in plan.folders if (found := part.result(key))] + plan.skipped
+        if codex_folders is not None:
+            folder_results += _codex_folders(key, new.decode("utf-8"), plan, codex_folders, state, known)
     return {
         "client": client,
         "scope": target.scope,
@@ -565,9 +670,32 @@ def write(effective: Mapping[str, Any], client: str = clients.CLAUDE_CODE, scope
         "removed": plan.removed,
         "kept": plan.kept,
         "excluded": plan.excluded,
-        "folders": [found for part in plan.folders if (found := part.result())],
+        "folders": folder_results,
         "warnings": plan.warnings,
     }
+
+
+def _commit(path: Path, old: bytes | None, new: bytes, mode: int, key: str, entry: dict, before: dict,
+            after: dict) -> Path | None:
+    """Write ``new`` at ``path`` when it differs from ``old``: the backup, the record ``before``
+    (what a crash in between leaves right, see _plan), the atomic write, then the record
+    ``after``. A failure (a full disk, an immutable file) puts the backup and the record
+    ``entry`` back. Returns the backup (None: none written)."""
+    backup = None
+    if new != old:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        backup = path.with_name(path.name + ".bak") if old is not None else None
+        previous = _previous(backup)
+        try:
+            if backup is not None:
+                atomic.write_bytes(backup, old, mode=mode)
+            _record(key, before)
+            atomic.write_bytes(path, new, mode=mode)
+        except Exception:
+            _restore(backup, previous, key, entry)
+            raise
+    _record(key, after)
+    return backup
 
 
 def _entry(client: str, project_dir: str | None, previous: dict, plan: _Plan, stage: str) -> dict:

@@ -185,3 +185,22 @@ def test_a_server_removed_with_codex_mcp_remove_stays_removed(sandbox, reg, clie
     assert f"warning: echo was removed from {codex_home / 'config.toml'} outside claudex" in proc.stderr
     listed = codex_mcp_list(clients.codex, codex_home, {"HOME": str(sandbox.home)})
     assert {entry["name"] for entry in listed} == ENABLED - {"echo"} | {"web"}
+
+
+def test_codex_honours_a_projects_decisions_in_a_folder_it_trusts(sandbox, reg, clients):
+    codex_home = sandbox.home / ".codex"
+    sandbox.env["CODEX_HOME"] = str(codex_home)
+    codex_home.mkdir()
+    (codex_home / "config.toml").write_text(f'[projects."{reg}"]\ntrust_level = "trusted"\n')  # as Codex asks
+    generate(sandbox)
+    for argv in (("disable", "echo", "--project", "demo"), ("enable", "echo-off", "--project", "demo")):
+        proc = sandbox.run("mcp", *argv)
+        assert proc.returncode == 0, proc.stderr
+    env = {"HOME": str(sandbox.home)}
+    here = {e["name"]: e["enabled"] for e in codex_mcp_list(clients.codex, codex_home, env, cwd=reg)}
+    assert here == {"echo": False, "echo-core": True, "echo-key": True, "echo-off": True, "web": True}
+    there = {e["name"]: e["enabled"] for e in codex_mcp_list(clients.codex, codex_home, env, cwd=elsewhere(sandbox))}
+    assert there == {"echo": True, "echo-core": True, "echo-key": True, "web": True}
+    # Whole tables: with the user-level echo gone, Codex still reads the folder's file.
+    assert codex_mcp(clients.codex, codex_home, "remove", "echo", env_extra=env).returncode == 0
+    assert {e["name"]: e["enabled"] for e in codex_mcp_list(clients.codex, codex_home, env, cwd=reg)}["echo"] is False

@@ -327,11 +327,15 @@ def _print_written(result: dict) -> None:
 
 
 def _print_folder(folder: dict, indent: str) -> None:
+    if folder.get("skipped"):
+        print(f"{indent}for {folder['dir']}: nothing written to {folder['target']}: {folder['skipped']}")
+        return
     said = [f"{label} {', '.join(folder[key])}" for label, key in (
         ("servers", "servers"), ("disabled", "disabled"), ("removed", "removed"), ("enabled again", "reenabled"),
         ("left out (you removed them)", "excluded"))
         if folder[key]]
-    print(f"{indent}local scope of {folder['dir']}: {'; '.join(said)}")
+    where = "" if folder["target"].endswith(".claude.json") else f" in {folder['target']}"
+    print(f"{indent}for {folder['dir']}{where}: {'; '.join(said)}")
 
 
 def add_project(p: argparse.ArgumentParser) -> None:
