@@ -10,6 +10,12 @@ Without --client it writes ~/.claude.json (Claude Code's user scope: seen from a
 claude-desktop, cursor, vscode.
 A project found from the working directory applies only to a file inside that project; give
 --project or --project-dir to apply its layer to a file in your home folder.
+Each project folder claudex knows (that one, those under $CLAUDEX_PROJECTS_DIR with a layer, and
+those it wrote for) gets its decisions where the clients read them for that folder: Claude
+Code's local scope (projects[<dir>] of ~/.claude.json: mcpServers, disabledMcpServers) and, in a
+folder Codex trusts, <dir>/.codex/config.toml. An entry claudex wrote that you removed in a client
+('claude mcp remove', 'codex mcp remove') stays out of that file, said once; 'claudex mcp enable
+NAME' writes it back.
 Claude Code starts no MCP server in a folder you have not trusted (run `claude` there once and
 accept its dialog); --trust-folder DIR does what that dialog does, for DIR and the folders below
 it (the image's entrypoint uses it for CLAUDEX_CLAUDE_TRUSTED_FOLDERS; off by default).
