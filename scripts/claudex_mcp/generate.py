@@ -388,6 +388,8 @@ def _claude_folders(target: Path, doc: dict, text: str, entry: dict, plan: _Plan
     if not isinstance(projects, dict):
         raise _refuse(target, f"{target} /projects: expected an object of folders")
     recorded = entry.get("folders") if isinstance(entry.get("folders"), dict) else {}
+    changes: dict[str, dict[str, tuple]] = {}  # folder -> its members to set: (value, what to keep as written)
+    added: dict[str, dict] = {}  # folders new to the file, whole
     for folder in folders.dirs(set(recorded) | set(known)):
         try:
             here = folders.rendered(folder, clients.CLAUDE_CODE)
@@ -429,17 +431,33 @@ def _claude_folders(target: Path, doc: dict, text: str, entry: dict, plan: _Plan
         if here is not None:
             plan.warnings += [f"in {folder}: {w}" for w in here.warnings if w not in rendered.warnings]
         plan.warnings += on.warnings + off.warnings
-        at = ("projects", folder)
         merged = clients.merge_servers(servers or {}, on.removed, on.put)
-        if merged != (servers or {}) or (servers is None and merged):
-            text = jsonedit.replace_object(text, "mcpServers", merged, keep=set(servers or {}) - set(on.put), at=at)
         listed = names or []
         kept = [i for i, name in enumerate(listed) if name not in off.removed]
         new = [listed[i] for i in kept] + [name for name in off.put if name not in listed]
+        change = {}
+        if merged != (servers or {}) or (servers is None and merged):
+            change["mcpServers"] = (merged, set(servers or {}) - set(on.put))
         if new != listed:
-            text = jsonedit.replace_array(text, "disabledMcpServers", new, dict(enumerate(kept)), at=at)
+            change["disabledMcpServers"] = (new, dict(enumerate(kept)))
+        if change and folder in projects:
+            changes[folder] = change
+        elif change:
+            added[folder] = {k: v for k, v in (("mcpServers", merged), ("disabledMcpServers", new)) if v}
         plan.folders.append(_Folder(folder, on, off))
-    return text
+    # ~/.claude.json can be megabytes: the folders' objects are found in one reading and edited
+    # each on its own, from the last to the first, so that every other byte stays in place.
+    spans, unit = (jsonedit.spans(text, ("projects",)) if changes else None) or ({}, "  ")
+    for start, end, indent, folder in sorted(((*spans[f], f) for f in changes), reverse=True):
+        sub, change = text[start:end], changes[folder]
+        if "mcpServers" in change:
+            merged, keep = change["mcpServers"]
+            sub = jsonedit.replace_object(sub, "mcpServers", merged, keep, within=(indent, unit))
+        if "disabledMcpServers" in change:
+            new, raw_from = change["disabledMcpServers"]
+            sub = jsonedit.replace_array(sub, "disabledMcpServers", new, raw_from, within=(indent, unit))
+        text = text[:start] + sub + text[end:]
+    return jsonedit.add_members(text, ("projects",), added)
 
 
 def _inputs(target: Path, doc: dict, rendered: clients.Rendered, plan: _Plan) -> tuple[list, dict] | None:

@@ -99,13 +99,20 @@ class _Place:
         self.indent, self.outer, self.unit, self.missing = indent, outer, unit, missing
 
 
-def _place(text: str, scan: str, at: tuple[str, ...]) -> _Place:
+def _place(text: str, scan: str, at: tuple[str, ...], within: tuple[str, str] | None = None) -> _Place:
     """The object at the path ``at`` (``()``: the top level), or the deepest object of that path
-    that exists, with what is missing below it."""
+    that exists, with what is missing below it. ``within``: ``text`` is an object value cut out of
+    a larger document (``spans``), whose key line has the indent ``within[0]``, in a document
+    indented by ``within[1]``."""
     start = _skip(scan, 1 if scan.startswith("\ufeff") else 0)
     found, end = members(scan, start)
-    indent = (_line_indent(text, found[0].key_start) if found else None) or "  "
-    unit, outer = indent, ""
+    first = _line_indent(text, found[0].key_start) if found else None
+    if within is None:
+        indent = first or "  "
+        unit, outer = indent, ""
+    else:
+        outer, unit = within
+        indent = first or outer + unit
     for depth, key in enumerate(at):
         member = next((m for m in found if m.key == key), None)
         if member is None or scan[member.value_start] != "{":
@@ -128,19 +135,50 @@ def _set_member(text: str, key: str, body: str, place: _Place, key_indent: str) 
     current = next((m for m in place.members if m.key == key), None)
     if current is not None:
         return text[:current.value_start] + body + text[current.value_end:]
-    member = f"{json.dumps(key, ensure_ascii=False)}: {body}"
+    return _add(text, {key: body}, place, key_indent)
+
+
+def _add(text: str, bodies: Mapping[str, str], place: _Place, key_indent: str) -> str:
+    """``text`` with new members (key -> JSON text) added at the end of the object at ``place``."""
+    added = ",\n".join(f"{key_indent}{json.dumps(key, ensure_ascii=False)}: {body}" for key, body in bodies.items())
     if not place.members:
-        # Whatever the empty object held (a comment, in JSONC) stays before the new member.
+        # Whatever the empty object held (a comment, in JSONC) stays before the new members.
         inside = text[place.start + 1:place.end].rstrip()
-        return (text[:place.start] + "{" + inside + "\n" + key_indent + member + "\n" + place.outer + "}"
+        return (text[:place.start] + "{" + inside + "\n" + added + "\n" + place.outer + "}"
                 + text[place.end + 1:])
     last = place.members[-1]
-    return text[:last.value_end] + ",\n" + key_indent + member + text[last.value_end:]
+    return text[:last.value_end] + ",\n" + added + text[last.value_end:]
 
 
-def _set_missing(text: str, key: str, value: Any, place: _Place) -> str:
-    """``text`` with the objects that ``place`` misses added, the innermost holding ``key``."""
-    body: Any = {key: value}
+def spans(text: str, at: tuple[str, ...], jsonc: bool = False) -> tuple[dict[str, tuple[int, int, str]], str] | None:
+    """Where the members of the object at the path ``at`` are, found in one reading of ``text``:
+    ({key: (value start, value end, indent of its key line)}, the document's indent unit), or
+    None when the path leads to no object. To edit several of them, cut each value out, edit it
+    on its own with ``within=(indent, unit)``, and splice the results back from the last to the
+    first: every other byte stays where it was."""
+    scan = _scan_text(text, jsonc)
+    place = _place(text, scan, at)
+    if place.missing:
+        return None
+    return {m.key: (m.value_start, m.value_end, _indent_of(text, place, m)) for m in place.members}, place.unit
+
+
+def add_members(text: str, at: tuple[str, ...], new: Mapping[str, Any], jsonc: bool = False) -> str:
+    """``text`` with the members ``new`` (keys the object at the path ``at`` does not have yet)
+    added to that object, which is created if missing."""
+    if not new:
+        return text
+    scan = _scan_text(text, jsonc)
+    place = _place(text, scan, at)
+    if place.missing:
+        return _set_missing(text, dict(new), place)
+    return _add(text, {key: _render(value, place.unit, place.indent) for key, value in new.items()}, place,
+                place.indent)
+
+
+def _set_missing(text: str, inner: dict, place: _Place) -> str:
+    """``text`` with the objects that ``place`` misses added, the innermost one being ``inner``."""
+    body: Any = inner
     for part in reversed(place.missing[1:]):
         body = {part: body}
     return _set_member(text, place.missing[0], _render(body, place.unit, place.indent), place, place.indent)
@@ -155,18 +193,18 @@ def _scan_text(text: str, jsonc: bool) -> str:
 
 
 def replace_array(text: str, key: str, values: list, raw_from: dict[int, int], jsonc: bool = False,
-                  at: tuple[str, ...] = ()) -> str:
+                  at: tuple[str, ...] = (), within: tuple[str, str] | None = None) -> str:
     """``text`` with its array ``key`` (a member of the object at the path ``at``, which is
     created if missing) set to ``values``; the items named in ``raw_from`` (new index -> index in
     the old array) are copied as they were written."""
     scan = _scan_text(text, jsonc)
-    place = _place(text, scan, at)
+    place = _place(text, scan, at, within)
     if place.missing:
-        return _set_missing(text, key, list(values), place)
+        return _set_missing(text, {key: list(values)}, place)
     current = next((m for m in place.members if m.key == key), None)
     old = items(scan, current.value_start) if current is not None and scan[current.value_start] == "[" else []
     key_indent = _indent_of(text, place, current)
-    unit = place.unit if at else key_indent or "  "
+    unit = place.unit if at or within else key_indent or "  "
     inner = key_indent + unit
     parts = []
     for index, value in enumerate(values):
@@ -180,15 +218,15 @@ def replace_array(text: str, key: str, values: list, raw_from: dict[int, int], j
 
 
 def replace_object(text: str, key: str, entries: Mapping[str, Any], keep: set[str], jsonc: bool = False,
-                   at: tuple[str, ...] = ()) -> str:
+                   at: tuple[str, ...] = (), within: tuple[str, str] | None = None) -> str:
     """``text`` (a JSON object, or JSONC with ``jsonc``) with its member ``key`` (of the object at
     the path ``at``, which is created if missing) set to an object of ``entries``, in their order.
     The entries named in ``keep`` are taken from the old ``key`` object as they were written; the
     others are rendered. The rest of ``text`` keeps its bytes."""
     scan = _scan_text(text, jsonc)
-    place = _place(text, scan, at)
+    place = _place(text, scan, at, within)
     if place.missing:
-        return _set_missing(text, key, dict(entries), place)
+        return _set_missing(text, {key: dict(entries)}, place)
     current = next((m for m in place.members if m.key == key), None)
     old_raw: dict[str, tuple[str, str]] = {}
     if current is not None and scan[current.value_start] == "{":
@@ -196,7 +234,7 @@ def replace_object(text: str, key: str, entries: Mapping[str, Any], keep: set[st
         for m in inner:
             old_raw[m.key] = (text[m.key_start:m.key_end], text[m.value_start:m.value_end])
     key_indent = _indent_of(text, place, current)
-    unit = place.unit if at else key_indent or "  "
+    unit = place.unit if at or within else key_indent or "  "
     inner_indent = key_indent + unit
     parts = []
     for name, value in entries.items():
