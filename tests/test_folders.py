@@ -287,3 +287,27 @@ def test_codex_trust_of_the_repository_root_covers_a_project_below_it(sandbox, s
     codex_trusts(sandbox, repo)
     run(sandbox, "disable", "qdrant", "--project-dir", str(repo / "app"))
     assert folder_tables(repo / "app")["qdrant"]["enabled"] is False
+
+
+def test_several_folders_written_at_once_read_as_claude_code_writes_its_file(sandbox, setup):
+    """Two folders Claude Code keeps and one it does not yet, changed in one write: the file is
+    what JSON.stringify(doc, null, 2) gives for the new document, every other byte in place."""
+    other, new = sandbox.home / "claudex" / "other", sandbox.home / "claudex" / "new"
+    for folder in (other, new):
+        (folder / ".claudex").mkdir(parents=True)
+    doc = claude_json(sandbox)
+    doc.pop("big")
+    doc["projects"][str(other)] = {"history": [{"display": "é ✓"}], "mcpServers": {}}
+    (sandbox.home / ".claude.json").write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+    off = json.dumps({"servers": {"qdrant": {"enabled": False}, "old": {"enabled": True}}})
+    for folder in (setup, other, new):
+        (folder / ".claudex" / "mcp.json").write_text(off)
+    run(sandbox, "generate")
+    entry = claude_json(sandbox)["projects"][str(setup)]["mcpServers"]["old"]
+    doc["projects"][str(setup)]["mcpServers"]["old"] = entry
+    doc["projects"][str(setup)]["disabledMcpServers"].append("qdrant")
+    doc["projects"][str(other)]["mcpServers"]["old"] = {**entry, "args": [*entry["args"][:-1], str(other)]}
+    doc["projects"][str(other)]["disabledMcpServers"] = ["qdrant"]
+    doc["projects"][str(new)] = {"mcpServers": {"old": {**entry, "args": [*entry["args"][:-1], str(new)]}},
+                                 "disabledMcpServers": ["qdrant"]}
+    assert (sandbox.home / ".claude.json").read_text() == json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
