@@ -311,3 +311,27 @@ def test_several_folders_written_at_once_read_as_claude_code_writes_its_file(san
     doc["projects"][str(new)] = {"mcpServers": {"old": {**entry, "args": [*entry["args"][:-1], str(new)]}},
                                  "disabledMcpServers": ["qdrant"]}
     assert (sandbox.home / ".claude.json").read_text() == json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+def test_codex_a_project_file_generated_in_full_switches_off_what_the_project_does(sandbox, setup):
+    """`generate --client codex --scope project` writes the project's servers, and the user
+    file's that the project switches off, with enabled = false: Codex merges the two files."""
+    run(sandbox, "disable", "qdrant", "--project", "demo")  # Codex does not trust demo: no folder part
+    assert not (setup / ".codex").exists()
+    run(sandbox, "generate", "--client", "codex", "--scope", "project", "--project", "demo")
+    tables = folder_tables(setup)
+    assert tables["qdrant"]["enabled"] is False and tables["codex"]["args"][-1] == str(setup)
+    run(sandbox, "enable", "qdrant", "--project", "demo")
+    assert folder_tables(setup)["qdrant"]["args"][-1] == str(setup) and "enabled" not in folder_tables(setup)["qdrant"]
+
+
+def test_codex_the_folder_part_hands_its_tables_to_a_file_generated_in_full(sandbox, setup):
+    codex_trusts(sandbox, setup)
+    run(sandbox, "disable", "qdrant", "--project", "demo")  # the folder part first
+    run(sandbox, "generate", "--client", "codex", "--scope", "project", "--project", "demo")
+    run(sandbox, "generate")  # the folder part steps aside, and hands its tables over
+    state = json.loads((sandbox.state / "claudex" / "generated.json").read_text())
+    assert "folders" not in state[str(sandbox.home / ".codex" / "config.toml")]
+    assert state[str(setup / ".codex" / "config.toml")]["servers"] == ["codex", "qdrant"]
+    run(sandbox, "enable", "qdrant", "--project", "demo")
+    assert "enabled" not in folder_tables(setup)["qdrant"]

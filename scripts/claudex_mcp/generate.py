@@ -508,6 +508,28 @@ def _update_toml(target: Path, old: bytes | None, entry: dict, rendered: clients
     return new_text.encode("utf-8"), plan
 
 
+def _switched_off(rendered: clients.Rendered) -> clients.Rendered:
+    """A project's whole ``.codex/config.toml`` (``--scope project``) with, besides the project's
+    servers, claudex's tables of the user file that the project switches off, whole, with
+    ``enabled = false``: Codex merges the folder's file over the user file, so leaving a server
+    out of it would leave it on there."""
+    import tomllib
+
+    user = atomic.target_of(codex_home() / "config.toml")
+    try:
+        tables = tomllib.loads((_read_target(user) or b"").decode("utf-8")).get("mcp_servers") or {}
+        ours = load_state().get(str(user), {}).get("servers") or []
+    except (ValueError, OSError, InvalidInput):  # a broken user file is its own write's business
+        return rendered
+    off = {name: {**tables[name], "enabled": False} for name in ours
+           if name not in rendered.entries and isinstance(tables.get(name), dict)}
+    if not off:
+        return rendered
+    result = clients.Rendered(rendered.client)
+    result.entries, result.warnings = {**rendered.entries, **off}, rendered.warnings
+    return result
+
+
 def _codex_folders(key: str, user_text: str, plan: _Plan, folders: Folders, state: dict,
                    known: Iterable[str]) -> list[dict]:
     """Write ``<dir>/.codex/config.toml`` for each project folder claudex knows, as its decisions
@@ -533,6 +555,8 @@ def _codex_folders(key: str, user_text: str, plan: _Plan, folders: Folders, stat
             continue
         if here is None or os.path.realpath(file) in state:  # gone; or written in full (--scope project)
             if part is not None:
+                if here is not None:  # claudex writes it in full for the project now: those tables are its
+                    claim(os.path.realpath(file), (part.get("mcp_servers") or {}).get("servers") or [])
                 _set_folder_record(key, folder, None)
             continue
         tables = folders_mod.codex_tables(plan.put, here, folder, plan.theirs | set(plan.excluded))
@@ -660,6 +684,9 @@ def write(effective: Mapping[str, Any], client: str = clients.CLAUDE_CODE, scope
     project_dir = (effective.get("project") or {}).get("dir")
     rendered = clients.render(client, effective)
     codex_folders = folders if holds_codex_folders(client, path) else None
+    if client == clients.CODEX and project_dir and not codex_folders and \
+            os.path.realpath(path) == os.path.realpath(Path(project_dir) / ".codex" / "config.toml"):
+        rendered = _switched_off(rendered)
     if not holds_folders(client, path):
         folders = None
     with lock.path_lock(path):  # under <state>/claudex/locks/, never beside the user's file
