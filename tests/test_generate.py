@@ -248,6 +248,7 @@ def test_vscode_jsonc_without_servers_gets_them_after_a_trailing_comma(sandbox, 
     after = target.read_text()
     assert after.startswith('{\n  // nothing yet\n  "servers": {')
     target.write_text('{\n  "inputs": [], // none\n}\n')
+    generate.state_file().unlink()  # a new file, not one whose notes the user removed
     generate.write(effective({"notes": stdio("notes")}, str(project)), "vscode")
     after = target.read_text()
     assert after.startswith('{\n  "inputs": [],\n  "servers": {') and after.endswith("}, // none\n}\n")
@@ -283,7 +284,8 @@ def test_second_run_changes_nothing_on_disk(sandbox):
     first = json.loads(proc.stdout)
     target = sandbox.home / ".mcp.json"
     assert first == {"client": "claude-code", "scope": "default", "target": str(target), "changed": True,
-                     "backup": None, "servers": ["notes"], "removed": [], "kept": [], "warnings": []}
+                     "backup": None, "servers": ["notes"], "removed": [], "kept": [], "excluded": [],
+                     "folders": [], "warnings": []}
     before = target.stat()
     state_before = generate.state_file().stat()
     second = json.loads(generate_cli(doc, "--json").stdout)
@@ -536,3 +538,113 @@ def test_does_not_modify_its_input():
     generate.render_document(doc, "codex")
     generate.write(doc, "claude-code")
     assert doc == before
+
+
+# ---- an entry the user removed stays removed ----------------------------------------------
+
+GONE = ("was removed from {target} outside claudex (with 'claude mcp remove', 'codex mcp remove' or an "
+        "edit): claudex leaves it out of that file from now on")
+
+
+def test_an_entry_the_user_removed_stays_out_and_is_said_once(sandbox):
+    target = sandbox.home / ".mcp.json"
+    doc = effective({"a": stdio("a"), "b": stdio("b")})
+    assert generate_cli(doc).returncode == 0
+    written = json.loads(target.read_text())
+    del written["mcpServers"]["a"]  # `claude mcp remove a`, or an editor
+    write_json(target, written, 0o644)
+    proc = generate_cli(doc, "--json")
+    result = json.loads(proc.stdout)
+    assert result["servers"] == ["b"] and result["excluded"] == ["a"] and not result["changed"]
+    assert result["warnings"] == [f"a {GONE.format(target=target)}; 'claudex mcp enable a' writes it back, "
+                                  f"'claudex mcp disable a' switches it off everywhere"]
+    assert list(json.loads(target.read_text())["mcpServers"]) == ["b"]
+    again = generate_cli(doc)  # said once; then listed
+    assert again.stderr == "" and "  left out (you removed them): a" in again.stdout.splitlines()
+    assert generate.readmit("a", True)  # what `claudex mcp enable a` does
+    assert json.loads(generate_cli(doc, "--json").stdout)["servers"] == ["a", "b"]
+    assert list(json.loads(target.read_text())["mcpServers"]) == ["b", "a"]
+
+
+def test_a_removed_entry_is_forgotten_once_claudex_would_not_write_it(sandbox):
+    target = sandbox.home / ".mcp.json"
+    assert generate_cli(effective({"a": stdio("a")})).returncode == 0
+    write_json(target, {"mcpServers": {}}, 0o644)
+    assert json.loads(generate_cli(effective({"a": stdio("a")}), "--json").stdout)["excluded"] == ["a"]
+    assert json.loads(generate_cli(effective({"a": stdio("a", enabled=False)}), "--json").stdout)["excluded"] == []
+    # Uninstalled, disabled: when it is wanted again, it is written again.
+    assert json.loads(generate_cli(effective({"a": stdio("a")}), "--json").stdout)["servers"] == ["a"]
+
+
+def test_a_deleted_file_is_written_anew_in_full(sandbox):
+    target = sandbox.home / ".mcp.json"
+    doc = effective({"a": stdio("a")})
+    assert generate_cli(doc).returncode == 0
+    target.unlink()
+    result = json.loads(generate_cli(doc, "--json").stdout)
+    assert result["servers"] == ["a"] and result["excluded"] == [] and result["warnings"] == []
+
+
+def test_codex_a_table_the_user_removed_stays_out(sandbox):
+    target = sandbox.home / ".codex" / "config.toml"
+    doc = effective({"a": stdio("a"), "b": stdio("b")})
+    assert generate_cli(doc, "--client", "codex").returncode == 0
+    text = target.read_text()
+    target.write_text(text[text.index("[mcp_servers.b]"):])  # `codex mcp remove a`
+    result = json.loads(generate_cli(doc, "--client", "codex", "--json").stdout)
+    assert result["excluded"] == ["a"] and result["warnings"][0].startswith(f"a {GONE.format(target=target)}")
+    assert list(tomllib.loads(target.read_text())["mcp_servers"]) == ["b"]
+
+
+def test_a_write_cut_short_leaves_no_entry_taken_for_removed(sandbox):
+    """Recorded as being written, then the write never happened (a crash in between): written now,
+    without a word about the user."""
+    target = sandbox.home / ".mcp.json"
+    write_json(target, {"mcpServers": {}}, 0o644)
+    generate.state_file().parent.mkdir(parents=True)
+    generate.state_file().write_text(json.dumps({str(target): {"client": "claude-code", "servers": [], "pending": ["a"],
+                                                               "project": "/abs/project"}}))
+    result = json.loads(generate_cli(effective({"a": stdio("a")}), "--json").stdout)
+    assert result["servers"] == ["a"] and result["excluded"] == [] and result["warnings"] == []
+    assert json.loads(generate.state_file().read_text())[str(target)] == {
+        "client": "claude-code", "servers": ["a"], "project": "/abs/project"}
+
+
+def test_the_record_before_a_write_keeps_what_a_crash_would_confuse(sandbox):
+    target = sandbox.home / ".mcp.json"
+    doc = effective({"a": stdio("a"), "b": stdio("b")})
+    generate.write(doc, "claude-code")
+    write_json(target, {"mcpServers": {"b": json.loads(target.read_text())["mcpServers"]["b"]}}, 0o644)
+    doc["servers"]["c"] = stdio("c")
+    plan = generate._plan(str(target), json.loads(target.read_text())["mcpServers"],
+                          generate._Owned(json.loads(generate.state_file().read_text())[str(target)]),
+                          clients.render("claude-code", doc).entries)
+    # b is confirmed; c is claudex's but not yet in the file; a the user removed.
+    assert plan.before == {"servers": ["b"], "pending": ["c"], "excluded": ["a"]}
+    assert plan.after == {"servers": ["b", "c"], "excluded": ["a"]}
+
+
+def test_claude_code_user_scope_removal_keeps_the_others(sandbox):
+    """The verb: removed from ~/.claude.json (Claude Code's user scope), kept in ~/.mcp.json and
+    Codex; `claudex mcp enable` writes it back."""
+    from conftest import add_server
+    from claudex_mcp import registry as registry_mod
+
+    registry_mod.init(sandbox.registry)
+    add_server(sandbox.registry, "qdrant", "installed")
+    add_server(sandbox.registry, "web", "installed")
+    assert sandbox.run("mcp", "generate").returncode == 0
+    claude = sandbox.home / ".claude.json"
+    doc = json.loads(claude.read_text())
+    del doc["mcpServers"]["qdrant"]
+    claude.write_text(json.dumps(doc, indent=2))
+    proc = sandbox.run("mcp", "generate")
+    assert proc.returncode == 0, proc.stderr
+    assert f"warning: qdrant {GONE.format(target=claude)}" in proc.stderr
+    assert list(json.loads(claude.read_text())["mcpServers"]) == ["web"]
+    assert "qdrant" in json.loads((sandbox.home / ".mcp.json").read_text())["mcpServers"]
+    assert "qdrant" in tomllib.loads((sandbox.home / ".codex" / "config.toml").read_text())["mcp_servers"]
+    proc = sandbox.run("mcp", "enable", "qdrant")
+    assert proc.returncode == 0 and "qdrant enabled everywhere" in proc.stdout  # on again in Claude Code
+    assert f"regenerated: {claude}" in proc.stdout
+    assert list(json.loads(claude.read_text())["mcpServers"]) == ["web", "qdrant"]

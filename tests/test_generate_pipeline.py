@@ -106,7 +106,9 @@ def test_generate_by_default_writes_claude_code_user_scope_mcp_json_and_codex(sa
     proc = sandbox.run("mcp", "generate")
     assert proc.returncode == 0, proc.stderr
     claude = json.loads((sandbox.home / ".claude.json").read_text())
-    assert claude["numStartups"] == 3 and claude["projects"] == {"/x": {}}
+    assert claude["numStartups"] == 3
+    # Project demo (under $CLAUDEX_PROJECTS_DIR) switches codex off: so does its folder's local scope.
+    assert claude["projects"] == {"/x": {}, str(setup): {"disabledMcpServers": ["codex"]}}
     assert sorted(claude["mcpServers"]) == ["codex", "mine", "qdrant", "web"]
     assert (sandbox.home / ".claude.json").stat().st_mode & 0o777 == 0o644  # an existing file keeps its mode
     assert sorted(json.loads((sandbox.home / ".mcp.json").read_text())["mcpServers"]) == ["codex", "qdrant", "web"]
@@ -133,7 +135,8 @@ def test_generate_trust_folder_marks_only_that_folder_and_keeps_the_file(sandbox
     text = (sandbox.home / ".claude.json").read_text()
     assert '"big": 1e400' in text  # the rest of the client's file keeps its bytes
     claude = json.loads(text)
-    assert claude["projects"] == {"/x": {"history": [1]}, str(workspace): {"hasTrustDialogAccepted": True}}
+    assert claude["projects"] == {"/x": {"history": [1]}, str(workspace): {"hasTrustDialogAccepted": True},
+                                  str(setup): {"disabledMcpServers": ["codex"]}}  # demo's decision, in its folder
     assert "qdrant" in claude["mcpServers"]
     again = sandbox.run("mcp", "generate", "--trust-folder", str(workspace))
     assert again.returncode == 0 and "marked trusted" not in again.stderr  # already trusted: nothing to say

@@ -315,7 +315,7 @@ def add(registry: Path, adopted: Adopted, source: dict, *, project=None, replace
     by name."""
     name = adopted.name
     location = "disabled" if project is not None else "installed"
-    with mutation.begin(registry, "add", report, regenerate_clients=regenerate) as m:
+    with mutation.begin(registry, "add", report, regenerate_clients=regenerate, project=project) as m:
         where = locate(registry, name)
         if where is not None and (where[0] == "core" or not replace):
             check_free(registry, name)

@@ -2,8 +2,18 @@
 of which entries claudex wrote there, and the atomic write. Never prints.
 
 Entries claudex did not write are the user's: they are kept, and one with the name of a server
-claudex would write wins (with a warning). The record is ``$XDG_STATE_HOME/claudex/generated.json``:
-``{target: {"client": ..., "servers": [names]}}``.
+claudex would write wins (with a warning). An entry claudex wrote that is gone from the file the
+next time was removed by the user there (``claude mcp remove``, ``codex mcp remove``, an edit):
+it stays out of that file, with a warning the first time, until ``enable``/``disable`` of that
+server decides again (``readmit``); a whole file that is gone is written anew. Beside a user-level
+file, each project folder gets what its decisions need (folders.py decides): Claude Code's local
+scope in its user file (``projects[<dir>]`` of ``.claude.json``), Codex's
+``<dir>/.codex/config.toml``.
+
+The record is ``$XDG_STATE_HOME/claudex/generated.json``: ``{target: {"client", "project",
+"servers": [names written], "pending"?: [names being written], "excluded"?: [names the user
+removed], "folders"?: {dir: {part: {"servers", "pending"?, "excluded"?}}}}}``, where a part is
+``mcpServers`` or ``disabledMcpServers`` (Claude Code) or ``mcp_servers`` (Codex's folder file).
 """
 
 from __future__ import annotations
@@ -11,12 +21,13 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 TYPE_CHECKING = False  # typing costs 2 ms of start-up; it is only needed by checkers
 if TYPE_CHECKING:
     from typing import Any
 
-from . import atomic, clients, codex_toml, jsonio, lock, paths
+from . import atomic, clients, codex_toml, folders as folders_mod, jsonio, lock, paths
+from .folders import Folders
 from .errors import InvalidInput, UsageError
 
 SCOPES = ("default", "project", "user")
@@ -105,6 +116,14 @@ def resolve_target(client: str, scope: str, effective: Mapping[str, Any], output
     return target
 
 
+def outside(where: Any, effective: Mapping[str, Any], client: str, scope: str, output: str | None) -> Path | None:
+    """The client file ``client``/``scope`` would write when it lies outside the project ``where``
+    (a project found from the working directory must not shape a file in the home folder, nor
+    make later mutations regenerate that file for it); None when the file is in the project."""
+    target = Path(resolve_target(client, scope, effective, output).path).absolute()
+    return None if target.is_relative_to(where.dir) else target
+
+
 def render_document(effective: Mapping[str, Any], client: str) -> tuple[bytes, list[str]]:
     """The whole file ``client`` would get from an empty one (for ``--output -``), and warnings."""
     rendered = clients.render(client, effective)
@@ -135,15 +154,43 @@ def load_state(env: Mapping[str, str] | None = None) -> dict:
     return state
 
 
-def _record(key: str, client: str, names: list[str], project: str | None) -> None:
+def _record(key: str, entry: dict) -> None:
     """What claudex wrote to ``key``, and for which client and project, so that install,
     upgrade, enable and disable can regenerate the same targets."""
     path = state_file()
     with lock.path_lock(path):  # one record for every target: its own lock, held briefly
         state = load_state()
-        state[key] = {"client": client, "servers": sorted(names), "project": project}
+        state[key] = entry
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic.write_json(path, state, mode=PRIVATE)
+
+
+def readmit(name: str, enabled: bool, folder: str | None = None) -> bool:
+    """Forget that the user removed ``name`` where ``enable`` or ``disable`` decides about it
+    again, so that the next write puts it back as claudex decides: enabling everywhere, in every
+    file and folder part; enabling or disabling for a project, in the parts for its ``folder``
+    (Claude Code's local scope, Codex's folder file). True when something was forgotten."""
+    path = state_file()
+    if not path.exists() or (folder is None and not enabled):
+        return False
+    with lock.path_lock(path):
+        state = load_state()
+        found = []
+        for entry in state.values():
+            parts = entry.get("folders") if isinstance(entry.get("folders"), dict) else {}
+            chosen = [parts.get(folder)] if folder is not None else list(parts.values())
+            found += ([entry] if folder is None else []) + [
+                record for part in chosen if isinstance(part, dict) for record in part.values()]
+        forgot = False
+        for record in found:
+            if isinstance(record, dict) and name in (record.get("excluded") or []):
+                record["excluded"] = [n for n in record["excluded"] if n != name]
+                if not record["excluded"]:
+                    del record["excluded"]
+                forgot = True
+        if forgot:
+            atomic.write_json(path, state, mode=PRIVATE)
+    return forgot
 
 
 def _previous(backup: Path | None) -> bytes | None:
@@ -188,25 +235,106 @@ def _read_target(target: Path) -> bytes | None:
     return jsonio.read_bytes(target, limit=MAX_TARGET_BYTES)
 
 
+class _Owned:
+    """What claudex wrote into one collection of a file (a servers object or table, a list of
+    names), by its record: ``servers`` it wrote and found there since, ``pending`` (recorded just
+    before a write, should the write be cut short: claudex's, not known to be in the file) and
+    ``excluded`` (written once, then removed there by the user, and left out since)."""
+
+    __slots__ = ("servers", "pending", "excluded")
+
+    def __init__(self, record: Mapping | None) -> None:
+        record = record if isinstance(record, Mapping) else {}
+        self.servers, self.pending, self.excluded = (set(record.get(k) or []) for k in ("servers", "pending", "excluded"))
+
+
+def _names(servers: Iterable[str], pending: Iterable[str] = (), excluded: Iterable[str] = ()) -> dict:
+    record: dict = {"servers": sorted(servers)}
+    for key, names in (("pending", pending), ("excluded", excluded)):
+        if names:
+            record[key] = sorted(names)
+    return record
+
+
 class _Plan:
-    __slots__ = ("put", "removed", "kept", "warnings")
+    """What one write does to one collection: ``put`` (claudex's entries now), ``removed``
+    (claudex's, taken out), ``kept`` (the user's own, which won over claudex's of the same name),
+    ``excluded`` (left out: the user removed them there), ``theirs`` (every entry of the user's),
+    and the records to keep before and after the write."""
 
-    def __init__(self, put: dict[str, dict], removed: list[str], kept: list[str], warnings: list[str]) -> None:
-        self.put, self.removed, self.kept, self.warnings = put, removed, kept, warnings
+    __slots__ = ("put", "removed", "kept", "excluded", "theirs", "warnings", "before", "after", "folders", "skipped")
+
+    def __init__(self, put: dict, removed: list[str], kept: list[str], excluded: list[str], theirs: set[str],
+                 warnings: list[str], before: dict, after: dict) -> None:
+        self.put, self.removed, self.kept, self.excluded, self.theirs = put, removed, kept, excluded, theirs
+        self.warnings, self.before, self.after = warnings, before, after
+        self.folders: list[_Folder] = []  # Claude Code's user file: its local scopes written
+        self.skipped: list[dict] = []  # and those that could not be (_folder_result)
 
 
-def _plan(target: Path, present: set[str], managed: set[str], rendered: clients.Rendered) -> _Plan:
-    users = present - managed
-    put = {name: entry for name, entry in rendered.entries.items() if name not in users}
-    kept = sorted(name for name in rendered.entries if name in users)
-    removed = sorted(name for name in managed & present if name not in put)
-    warnings = list(rendered.warnings) + [
-        f"kept your entry {name} in {target}; claudex's {name} was not written" for name in kept]
-    return _Plan(put, removed, kept, warnings)
+def _plan(where: str, present: Mapping[str, Any] | None, owned: _Owned, wanted: Mapping[str, Any], *,
+          gone_message: Callable[[str], str] | None = None) -> _Plan:
+    """Merge claudex's ``wanted`` entries with what a collection holds: ``present``, by name (None
+    when the file, or the folder's part of it, does not exist: it is then written anew, and
+    nothing counts as removed by the user). ``where`` names the collection in messages."""
+    mine = owned.servers | owned.pending
+    here = set(present or ())
+    theirs = here - mine
+    gone = set() if present is None else owned.servers - here
+    excluded = {n for n in ((owned.excluded if present is not None else set()) | gone) if n in wanted and n not in theirs}
+    put = {name: entry for name, entry in wanted.items() if name not in theirs and name not in excluded}
+    kept = sorted(name for name in wanted if name in theirs)
+    removed = sorted(name for name in mine & here if name not in put)
+    say = gone_message or (lambda name: (
+        f"{name} was removed from {where} outside claudex (with 'claude mcp remove', 'codex mcp remove' "
+        f"or an edit): claudex leaves it out of that file from now on; 'claudex mcp enable {name}' "
+        f"writes it back, 'claudex mcp disable {name}' switches it off everywhere"))
+    warnings = [f"kept your entry {name} in {where}; claudex's {name} was not written"
+                for name in kept if present[name] != wanted[name]]  # the same entry is no conflict
+    warnings += [say(name) for name in sorted(gone & excluded)]
+    # Before the write, a name counts as written only if it is in the file now and stays: after a
+    # crash in between, the others are neither mistaken for the user's nor for removed by the user.
+    confirmed = {name for name in owned.servers if name in here and name in put}
+    before = _names(confirmed, (mine | set(put)) - confirmed - excluded, excluded)
+    return _Plan(put, removed, kept, sorted(excluded), theirs, warnings, before, _names(put, (), excluded))
 
 
-def _update_json(target: Path, old: bytes | None, client: str, managed: set[str],
-                 rendered: clients.Rendered) -> tuple[bytes, _Plan]:
+class _Folder:
+    """What one write does to the local scope of one project folder in Claude Code's user file: its
+    servers (``mcpServers``) and the names disabled there (``disabledMcpServers``). Its result
+    names the servers written there, those disabled, the entries removed, the names taken off
+    the disabled list (``reenabled``) and those left out because the user removed them."""
+
+    __slots__ = ("dir", "servers", "disabled")
+
+    def __init__(self, folder: str, servers: _Plan, disabled: _Plan) -> None:
+        self.dir, self.servers, self.disabled = folder, servers, disabled
+
+    def record(self, stage: str) -> dict | None:
+        parts = {key: getattr(plan, stage) for key, plan in (("mcpServers", self.servers),
+                                                             ("disabledMcpServers", self.disabled))
+                 if any(getattr(plan, stage).values())}
+        return parts or None
+
+    def result(self, target: str) -> dict | None:
+        return _folder_result(self.dir, target, servers=self.servers.put, disabled=self.disabled.put,
+                              removed=self.servers.removed, reenabled=self.disabled.removed,
+                              excluded=set(self.servers.excluded) | set(self.disabled.excluded))
+
+
+def _folder_result(folder: str, target: str, skipped: str | None = None, **names: Iterable[str]) -> dict | None:
+    """What a write did for one project folder: the file (``target``), the servers written for
+    it, those switched off there, the entries removed, the names taken off a disabled list, those
+    left out because the user removed them; or why nothing was written (``skipped``). None when
+    there is nothing to say."""
+    found = {key: sorted(names.get(key) or ()) for key in ("servers", "disabled", "removed", "reenabled", "excluded")}
+    if not skipped and not any(found.values()):
+        return None
+    return {"dir": folder, "target": target, **found, "skipped": skipped}
+
+
+def _update_json(target: Path, old: bytes | None, client: str, entry: dict, rendered: clients.Rendered,
+                 folders: Folders | None = None, known: Iterable[str] = ()) -> tuple[bytes, _Plan]:
     key = clients.servers_key(client)
     doc: Any = {}
     # VS Code reads its mcp.json as JSONC (comments, trailing commas) and so does claudex; the
@@ -222,25 +350,114 @@ def _update_json(target: Path, old: bytes | None, client: str, managed: set[str]
     current = doc.get(key, {})
     if not isinstance(current, dict):
         raise _refuse(target, f"{target} /{key}: expected an object of servers")
-    plan = _plan(target, set(current), managed, rendered)
+    plan = _plan(str(target), None if old is None else current, _Owned(entry), rendered.entries)
+    plan.warnings[:0] = rendered.warnings
     merged = clients.merge_servers(current, plan.removed, plan.put)
     inputs = _inputs(target, doc, rendered, plan)
-    if old is not None and merged == current and (key in doc or not merged) and inputs is None:
-        return old, plan  # nothing of ours changed: the user's formatting stays as it is
+    from . import jsonedit
+
     if old is None:
         fresh = {key: merged}
         if inputs:
             fresh["inputs"] = inputs[0]
-        return clients.dump_json(fresh), plan
-    from . import jsonedit
+        text = clients.dump_json(fresh).decode("utf-8")
+    else:
+        # Only the servers object is rewritten, and in it only claudex's entries: every other value
+        # keeps its bytes (1e400, big integers, escapes, key order) - see jsonedit.
+        text = old.decode("utf-8")
+        if merged != current or (key not in doc and merged):
+            text = jsonedit.replace_object(text, key, merged, keep=set(current) - set(plan.put), jsonc=jsonc)
+        if inputs is not None:
+            text = jsonedit.replace_array(text, "inputs", inputs[0], inputs[1], jsonc=jsonc)
+    if folders is not None:
+        text = _claude_folders(target, doc, text, entry, plan, rendered, folders, known)
+    if old is not None and text == old.decode("utf-8"):
+        return old, plan  # nothing of ours changed: the user's formatting stays as it is
+    return (text if text.endswith("\n") else text + "\n").encode("utf-8"), plan
 
-    # Only the servers object is rewritten, and in it only claudex's entries: every other value
-    # keeps its bytes (1e400, big integers, escapes, key order) - see jsonedit.
-    text = old.decode("utf-8")
-    new = jsonedit.replace_object(text, key, merged, keep=set(current) - set(plan.put), jsonc=jsonc)
-    if inputs is not None:
-        new = jsonedit.replace_array(new, "inputs", inputs[0], inputs[1], jsonc=jsonc)
-    return (new if new.endswith("\n") else new + "\n").encode("utf-8"), plan
+
+def _claude_folders(target: Path, doc: dict, text: str, entry: dict, plan: _Plan, rendered: clients.Rendered,
+                    folders: Folders, known: Iterable[str]) -> str:
+    """``text`` with the local scope of every project folder claudex knows made what the
+    project's decisions need (folders.local), next to the user scope in ``plan``; each
+    folder's plans go to ``plan.folders``, its messages to ``plan.warnings``."""
+    from . import jsonedit
+    from .errors import ClaudexError
+
+    projects = doc.get("projects", {})
+    if not isinstance(projects, dict):
+        raise _refuse(target, f"{target} /projects: expected an object of folders")
+    recorded = entry.get("folders") if isinstance(entry.get("folders"), dict) else {}
+    changes: dict[str, dict[str, tuple]] = {}  # folder -> its members to set: (value, what to keep as written)
+    added: dict[str, dict] = {}  # folders new to the file, whole
+    for folder in folders.dirs(set(recorded) | set(known)):
+        try:
+            here = folders.rendered(folder, clients.CLAUDE_CODE)
+        except ClaudexError as exc:
+            plan.warnings.append(f"left the local scope of {folder} in {target} as it was: {exc.message}")
+            continue
+        # Neither an entry of the user's nor one they removed comes back through a local scope.
+        wanted, disabled = folders_mod.local(plan.put, here, folder, plan.theirs | set(plan.excluded))
+        root = folders_mod.settings_root(folder)
+        if root != folder:
+            if wanted or disabled:
+                plan.skipped.append(_folder_result(folder, str(target), skipped=(
+                    f"Claude Code keeps one local scope for the whole git repository {root}, so a project below "
+                    f"its root cannot have its own (claudex's launcher still refuses there a server the project "
+                    f"switches off)")))
+            continue
+        own = projects.get(folder)
+        if own is not None and not isinstance(own, dict):
+            raise _refuse(target, f"{target} /projects/{folder}: expected an object")
+        own = own or {}
+        servers, names = own.get("mcpServers"), own.get("disabledMcpServers")
+        if servers is not None and not isinstance(servers, dict):
+            raise _refuse(target, f"{target} /projects/{folder}/mcpServers: expected an object of servers")
+        if names is not None and not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+            raise _refuse(target, f"{target} /projects/{folder}/disabledMcpServers: expected a list of names")
+        record = recorded.get(folder) if isinstance(recorded.get(folder), dict) else {}
+        exists = folder in projects  # a folder Claude Code no longer keeps is written anew
+        where = f"the local scope of {folder} in {target}"
+        on = _plan(where, (servers or {}) if exists else None, _Owned(record.get("mcpServers")), wanted,
+                   gone_message=lambda name: (
+                       f"{name} was removed from {where} outside claudex (with 'claude mcp remove -s local' or an "
+                       f"edit): claudex leaves it out there from now on; 'claudex mcp enable {name} --project-dir "
+                       f"{folder}' writes it back"))
+        off = _plan(where, {name: name for name in names or []} if exists else None,
+                    _Owned(record.get("disabledMcpServers")), {name: name for name in disabled}, gone_message=lambda name: (
+                        f"{name} was switched back on for {folder} in Claude Code (taken off disabledMcpServers "
+                        f"in {target}), though the project there switches it off: claudex leaves it on there from "
+                        f"now on; 'claudex mcp disable {name} --project-dir {folder}' switches it off again"))
+        if here is not None:
+            plan.warnings += [f"in {folder}: {w}" for w in here.warnings if w not in rendered.warnings]
+        plan.warnings += on.warnings + off.warnings
+        merged = clients.merge_servers(servers or {}, on.removed, on.put)
+        listed = names or []
+        kept = [i for i, name in enumerate(listed) if name not in off.removed]
+        new = [listed[i] for i in kept] + [name for name in off.put if name not in listed]
+        change = {}
+        if merged != (servers or {}) or (servers is None and merged):
+            change["mcpServers"] = (merged, set(servers or {}) - set(on.put))
+        if new != listed:
+            change["disabledMcpServers"] = (new, dict(enumerate(kept)))
+        if change and folder in projects:
+            changes[folder] = change
+        elif change:
+            added[folder] = {k: v for k, v in (("mcpServers", merged), ("disabledMcpServers", new)) if v}
+        plan.folders.append(_Folder(folder, on, off))
+    # ~/.claude.json can be megabytes: the folders' objects are found in one reading and edited
+    # each on its own, from the last to the first, so that every other byte stays in place.
+    spans, unit = (jsonedit.spans(text, ("projects",)) if changes else None) or ({}, "  ")
+    for start, end, indent, folder in sorted(((*spans[f], f) for f in changes), reverse=True):
+        sub, change = text[start:end], changes[folder]
+        if "mcpServers" in change:
+            merged, keep = change["mcpServers"]
+            sub = jsonedit.replace_object(sub, "mcpServers", merged, keep, within=(indent, unit))
+        if "disabledMcpServers" in change:
+            new, raw_from = change["disabledMcpServers"]
+            sub = jsonedit.replace_array(sub, "disabledMcpServers", new, raw_from, within=(indent, unit))
+        text = text[:start] + sub + text[end:]
+    return jsonedit.add_members(text, ("projects",), added)
 
 
 def _inputs(target: Path, doc: dict, rendered: clients.Rendered, plan: _Plan) -> tuple[list, dict] | None:
@@ -263,8 +480,8 @@ def _inputs(target: Path, doc: dict, rendered: clients.Rendered, plan: _Plan) ->
     return new, dict(enumerate(kept))
 
 
-def _update_toml(target: Path, old: bytes | None, managed: set[str],
-                 rendered: clients.Rendered) -> tuple[bytes, _Plan]:
+def _update_toml(target: Path, old: bytes | None, entry: dict, rendered: clients.Rendered,
+                 gone_message: Callable[[str], str] | None = None) -> tuple[bytes, _Plan]:
     import tomllib
 
     try:
@@ -280,12 +497,135 @@ def _update_toml(target: Path, old: bytes | None, managed: set[str],
         raise _refuse(target, f"{target}: mcp_servers is not a table")
     # Only a [mcp_servers.<name>] table can be taken out again; anything else there is the user's.
     blocks = codex_toml.codex_blocks(text)
-    managed = {name for name in managed if name in blocks or name not in servers}
-    plan = _plan(target, set(servers), managed, rendered)
+    owned = _Owned(entry)
+    owned.servers = {name for name in owned.servers if name in blocks or name not in servers}
+    owned.pending = {name for name in owned.pending if name in blocks or name not in servers}
+    plan = _plan(str(target), None if old is None else servers, owned, rendered.entries, gone_message=gone_message)
+    plan.warnings[:0] = rendered.warnings
     new_text = codex_toml.splice_codex(text, set(plan.removed) | set(plan.put), codex_toml.render_codex(plan.put))
     if _check_toml(target, before, new_text, plan) == before and old is not None:
         return old, plan  # the same settings: the user's arrangement of the file stays
     return new_text.encode("utf-8"), plan
+
+
+def _switched_off(rendered: clients.Rendered) -> clients.Rendered:
+    """A project's whole ``.codex/config.toml`` (``--scope project``) with, besides the project's
+    servers, claudex's tables of the user file that the project switches off, whole, with
+    ``enabled = false``: Codex merges the folder's file over the user file, so leaving a server
+    out of it would leave it on there."""
+    import tomllib
+
+    user = atomic.target_of(codex_home() / "config.toml")
+    try:
+        tables = tomllib.loads((_read_target(user) or b"").decode("utf-8")).get("mcp_servers") or {}
+        ours = load_state().get(str(user), {}).get("servers") or []
+    except (ValueError, OSError, InvalidInput):  # a broken user file is its own write's business
+        return rendered
+    off = {name: {**tables[name], "enabled": False} for name in ours
+           if name not in rendered.entries and isinstance(tables.get(name), dict)}
+    if not off:
+        return rendered
+    result = clients.Rendered(rendered.client)
+    result.entries, result.warnings = {**rendered.entries, **off}, rendered.warnings
+    return result
+
+
+def _codex_folders(key: str, user_text: str, plan: _Plan, folders: Folders, state: dict,
+                   known: Iterable[str]) -> list[dict]:
+    """Write ``<dir>/.codex/config.toml`` for each project folder claudex knows, as its decisions
+    need (folders.codex_tables) next to the user file ``key`` that ``plan`` wrote; only in a folder
+    Codex trusts, or one claudex writes already. Messages go to ``plan.warnings``; returns what
+    was written, per folder."""
+    import tomllib
+
+    from .errors import ClaudexError
+
+    trusted = tomllib.loads(user_text).get("projects")
+    trusted = trusted if isinstance(trusted, dict) else {}
+    recorded = (state.get(key) or {}).get("folders")
+    recorded = recorded if isinstance(recorded, dict) else {}
+    results = []
+    for folder in folders.dirs(set(recorded) | set(known)):
+        file = Path(folder) / ".codex" / "config.toml"
+        part = recorded.get(folder) if isinstance(recorded.get(folder), dict) else None
+        try:
+            here = folders.rendered(folder, clients.CODEX)
+        except ClaudexError as exc:
+            plan.warnings.append(f"left {file} as it was: {exc.message}")
+            continue
+        if here is None or os.path.realpath(file) in state:  # gone; or written in full (--scope project)
+            if part is not None:
+                if here is not None:  # claudex writes it in full for the project now: those tables are its
+                    claim(os.path.realpath(file), (part.get("mcp_servers") or {}).get("servers") or [])
+                _set_folder_record(key, folder, None)
+            continue
+        tables = folders_mod.codex_tables(plan.put, here, folder, plan.theirs | set(plan.excluded))
+        root = folders_mod.settings_root(folder)
+        said = trusted.get(root)
+        if part is None and (not tables or not (isinstance(said, dict) and said.get("trust_level") == "trusted")):
+            if tables:
+                results.append(_folder_result(folder, str(file), skipped=(
+                    f"Codex reads this file only in a folder it trusts, and it does not trust {root} yet (it asks "
+                    f"when started there; generate again then); claudex's launcher still refuses there a server the "
+                    f"project switches off")))
+            continue
+        plan.warnings += [f"in {folder}: {w}" for w in here.warnings if w not in plan.warnings]
+        results.append(_write_codex_folder(key, folder, file, tables, part or {}, plan))
+    return [found for found in results if found]
+
+
+def _write_codex_folder(key: str, folder: str, file: Path, tables: dict[str, dict], part: dict,
+                        plan: _Plan) -> dict | None:
+    """One folder's ``.codex/config.toml``: claudex's ``tables`` merged in as in any file it
+    writes, the record of them kept in the user file's entry; a file left empty is removed."""
+    path = atomic.target_of(file)
+    wanted = clients.Rendered(clients.CODEX)
+    wanted.entries = tables
+    with lock.path_lock(path):
+        old = _read_target(path)
+        new, own = _update_toml(path, old, part.get("mcp_servers") or {}, wanted, gone_message=lambda name: (
+            f"{name} was removed from {path} outside claudex (with an edit): claudex leaves it out there from "
+            f"now on; 'claudex mcp enable {name} --project-dir {folder}' (or disable) decides again"))
+        plan.warnings += own.warnings
+        entry = load_state().get(key) or {}
+        after = own.after if any(own.after.values()) else None
+        if old is not None and not new.strip() and not file.is_symlink():  # only claudex's tables were there
+            import contextlib
+
+            _set_folder_record(key, folder, {"mcp_servers": own.before})
+            path.unlink()
+            with contextlib.suppress(OSError):  # the .codex folder, when nothing else is in it
+                path.parent.rmdir()
+            _set_folder_record(key, folder, None)
+        else:
+            mode = (path.stat().st_mode & 0o7777) if old is not None else PRIVATE
+            _commit(path, old, new, mode, key, entry, _with_folder(entry, folder, {"mcp_servers": own.before}),
+                    _with_folder(entry, folder, after and {"mcp_servers": after}))
+    return _folder_result(folder, str(path), servers=[n for n, t in own.put.items() if t.get("enabled") is not False],
+                          disabled=[n for n, t in own.put.items() if t.get("enabled") is False],
+                          removed=own.removed, excluded=own.excluded)
+
+
+def _with_folder(entry: dict, folder: str, part: dict | None) -> dict:
+    """``entry`` with the record of ``folder`` set to ``part`` (None: dropped)."""
+    entry = dict(entry)
+    found = dict(entry.get("folders") or {})
+    if part:
+        found[folder] = part
+    else:
+        found.pop(folder, None)
+    entry.pop("folders", None)
+    if found:
+        entry["folders"] = {k: found[k] for k in sorted(found)}
+    return entry
+
+
+def _set_folder_record(key: str, folder: str, part: dict | None) -> None:
+    path = state_file()
+    with lock.path_lock(path):
+        state = load_state()
+        state[key] = _with_folder(state.get(key) or {}, folder, part)
+        atomic.write_json(path, state, mode=PRIVATE)
 
 
 def _check_toml(target: Path, before: dict, new_text: str, plan: _Plan) -> dict:
@@ -310,11 +650,27 @@ def _check_toml(target: Path, before: dict, new_text: str, plan: _Plan) -> dict:
                           f"dotted keys)")
 
 
+def holds_folders(client: str, path: Path) -> bool:
+    """Whether ``path`` is Claude Code's user file, which holds a local scope per folder
+    (``projects``) beside the user scope: ``.claude.json`` (in HOME, or in CLAUDE_CONFIG_DIR)."""
+    return client == clients.CLAUDE_CODE and path.name == ".claude.json"
+
+
+def holds_codex_folders(client: str, path: Path) -> bool:
+    """Whether ``path`` is Codex's user file ($CODEX_HOME/config.toml), beside which each project
+    folder's ``.codex/config.toml`` gets the project's decisions."""
+    return client == clients.CODEX and os.path.realpath(path) == os.path.realpath(codex_home() / "config.toml")
+
+
 def write(effective: Mapping[str, Any], client: str = clients.CLAUDE_CODE, scope: str = "default",
-          output: str | None = None) -> dict:
+          output: str | None = None, folders: Folders | None = None) -> dict:
     """Render ``effective`` for ``client`` and merge it into the target file. Returns the result:
     client, scope, target, changed, backup, servers (written), removed, kept (yours, which won
-    over claudex's of the same name), warnings."""
+    over claudex's of the same name), excluded (left out: you removed them from this file),
+    folders (Claude Code's user file: per project folder, the servers written to its local scope,
+    those disabled there, removed and excluded), warnings. With ``folders``, Claude Code's user
+    file also gets the local scope of every project folder claudex knows; without, the local
+    scopes claudex wrote before stay as they are."""
     if client not in clients.CLIENTS:
         raise UsageError(f"unknown client {client!r}", hint="the clients are: " + ", ".join(clients.CLIENTS))
     if scope not in SCOPES:
@@ -327,33 +683,28 @@ def write(effective: Mapping[str, Any], client: str = clients.CLAUDE_CODE, scope
     key = str(path)
     project_dir = (effective.get("project") or {}).get("dir")
     rendered = clients.render(client, effective)
+    codex_folders = folders if holds_codex_folders(client, path) else None
+    if client == clients.CODEX and project_dir and not codex_folders and \
+            os.path.realpath(path) == os.path.realpath(Path(project_dir) / ".codex" / "config.toml"):
+        rendered = _switched_off(rendered)
+    if not holds_folders(client, path):
+        folders = None
     with lock.path_lock(path):  # under <state>/claudex/locks/, never beside the user's file
         old = _read_target(path)
         mode = (path.stat().st_mode & 0o7777) if old is not None else target.new_mode
-        entry = load_state().get(key) or {}
-        managed = set(entry.get("servers") or [])
+        state = load_state()
+        entry = state.get(key) or {}
+        known = {e["project"] for e in state.values() if isinstance(e.get("project"), str)}
         if client == clients.CODEX:
-            new, plan = _update_toml(path, old, managed, rendered)
+            new, plan = _update_toml(path, old, entry, rendered)
         else:
-            new, plan = _update_json(path, old, client, managed, rendered)
-        backup = None
+            new, plan = _update_json(path, old, client, entry, rendered, folders, known)
+        backup = _commit(path, old, new, mode, key, entry, _entry(client, project_dir, entry, plan, "before"),
+                         _entry(client, project_dir, entry, plan, "after"))
         changed = new != old
-        if changed:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            backup = path.with_name(path.name + ".bak") if old is not None else None
-            previous = _previous(backup)
-            try:
-                if backup is not None:
-                    atomic.write_bytes(backup, old, mode=mode)
-                # Recorded before the write too: after a crash in between, claudex still knows
-                # the new entries are its own instead of mistaking them for the user's.
-                _record(key, client, sorted(managed | set(plan.put)), project_dir)
-                atomic.write_bytes(path, new, mode=mode)
-            except Exception:
-                # A full disk or an immutable file: leave the backup and the record as they were.
-                _restore(backup, previous, key, entry)
-                raise
-        _record(key, client, sorted(plan.put), project_dir)
+        folder_results = [found for part in plan.folders if (found := part.result(key))] + plan.skipped
+        if codex_folders is not None:
+            folder_results += _codex_folders(key, new.decode("utf-8"), plan, codex_folders, state, known)
     return {
         "client": client,
         "scope": target.scope,
@@ -363,8 +714,48 @@ def write(effective: Mapping[str, Any], client: str = clients.CLAUDE_CODE, scope
         "servers": sorted(plan.put),
         "removed": plan.removed,
         "kept": plan.kept,
+        "excluded": plan.excluded,
+        "folders": folder_results,
         "warnings": plan.warnings,
     }
+
+
+def _commit(path: Path, old: bytes | None, new: bytes, mode: int, key: str, entry: dict, before: dict,
+            after: dict) -> Path | None:
+    """Write ``new`` at ``path`` when it differs from ``old``: the backup, the record ``before``
+    (what a crash in between leaves right, see _plan), the atomic write, then the record
+    ``after``. A failure (a full disk, an immutable file) puts the backup and the record
+    ``entry`` back. Returns the backup (None: none written)."""
+    backup = None
+    if new != old:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        backup = path.with_name(path.name + ".bak") if old is not None else None
+        previous = _previous(backup)
+        try:
+            if backup is not None:
+                atomic.write_bytes(backup, old, mode=mode)
+            _record(key, before)
+            atomic.write_bytes(path, new, mode=mode)
+        except Exception:
+            _restore(backup, previous, key, entry)
+            raise
+    _record(key, after)
+    return backup
+
+
+def _entry(client: str, project_dir: str | None, previous: dict, plan: _Plan, stage: str) -> dict:
+    """The record of a target before (``stage`` "before") or after its write."""
+    entry = {"client": client, **getattr(plan, stage), "project": project_dir}
+    folders = dict(previous.get("folders") or {}) if isinstance(previous.get("folders"), dict) else {}
+    for part in plan.folders:
+        record = part.record(stage)
+        if record:
+            folders[part.dir] = record
+        else:
+            folders.pop(part.dir, None)
+    if folders:
+        entry["folders"] = {k: folders[k] for k in sorted(folders)}
+    return entry
 
 
 def trust_claude_folders(folders: list[str], env: Mapping[str, str] | None = None) -> dict:
@@ -411,9 +802,9 @@ def trust_claude_folders(folders: list[str], env: Mapping[str, str] | None = Non
     return {"target": str(path), "trusted": dirs, "changed": bool(todo)}
 
 
-def write_defaults(effective: Mapping[str, Any]) -> list[dict]:
+def write_defaults(effective: Mapping[str, Any], folders: Folders | None = None) -> list[dict]:
     """``write`` for each of DEFAULT_TARGETS, in order."""
-    return [write(effective, client, scope) for client, scope in DEFAULT_TARGETS]
+    return [write(effective, client, scope, folders=folders) for client, scope in DEFAULT_TARGETS]
 
 
 def claim(target: str | os.PathLike, names: list[str]) -> bool:

@@ -328,12 +328,19 @@ def _newer_source(name: str, folder: Path, source: dict, force: bool) -> tuple[d
 
 def set_enabled(registry: Path, name: str, enabled: bool, *, project=None, report: Report = _quiet) -> dict:
     """Globally: installed/ <-> disabled/ (core servers: the global config layer). For a
-    project: its layer. Disabling stops an instance the launcher started."""
+    project: its layer (and, through the regeneration, the local scope of its folder in Claude
+    Code's user file). Disabling stops an instance the launcher started."""
     from . import config
 
+    from . import generate
+
     check_name(name)
-    with mutation.begin(registry, "enable" if enabled else "disable", report) as m:
+    with mutation.begin(registry, "enable" if enabled else "disable", report, project=project) as m:
         location, folder = _installed(registry, name)
+        # The user decides about it again: an entry of it they removed from a client's file (or
+        # a folder's disabled list they took it off) is written back.
+        if generate.readmit(name, enabled, str(project.dir) if project is not None else None):
+            m.touched()
         if project is not None:
             layer_file = project.config_file
         elif location == "core" or enabled:

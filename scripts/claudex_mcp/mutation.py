@@ -98,7 +98,10 @@ def check_registry(registry: Path) -> None:
 
 
 @contextmanager
-def begin(registry: Path, op: str, report: Report = quiet, *, regenerate_clients: bool = True) -> Iterator[Mutation]:
+def begin(registry: Path, op: str, report: Report = quiet, *, regenerate_clients: bool = True,
+          project=None) -> Iterator[Mutation]:
+    """``project``: the project the verb decides for (its folder's part of the client configs is
+    regenerated too)."""
     _sigterm_as_interrupt()
     m = Mutation(registry, op, report)
     with registry_lock(registry, on_wait=lambda said: report("waiting", said)):
@@ -126,13 +129,15 @@ def begin(registry: Path, op: str, report: Report = quiet, *, regenerate_clients
         cache.invalidate()
         if regenerate_clients:
             report("regenerate")
-            m.result = regenerate(registry)
+            m.result = regenerate(registry, [project])
 
 
-def regenerate(registry: Path) -> dict:
+def regenerate(registry: Path, named: list | tuple = ()) -> dict:
     """Rewrite every client config claudex wrote before (their list is in its state file), for
-    the registry that changed, so the agents see the change. Returns each file rewritten (or
-    found up to date) with the reason; a failure here is a warning, never a failed operation."""
+    the registry that changed, so the agents see the change; Claude Code's user file gets the
+    local scope of the projects in ``named`` and of those claudex knows (generate.Folders).
+    Returns each file rewritten (or found up to date) with the reason; a failure here is a
+    warning, never a failed operation."""
     from . import effective, generate, project
 
     done: dict = {"regenerated": [], "warnings": []}
@@ -148,11 +153,12 @@ def regenerate(registry: Path) -> dict:
     except Exception as exc:
         done["warnings"].append(f"client configs not regenerated: {exc}")
         return done
+    folders = generate.Folders(lambda p: effective.build(index, p, registry), named)
     for target, info in sorted(targets.items()):
         try:
             where = project.by_dir(info["project"]) if info.get("project") else None
             doc = effective.build(index, where, registry)
-            written = generate.write(doc, info["client"], "default", target)
+            written = generate.write(doc, info["client"], "default", target, folders)
         except Exception as exc:
             done["warnings"].append(f"could not regenerate {target}: {getattr(exc, 'message', exc)}")
             continue
@@ -160,5 +166,5 @@ def regenerate(registry: Path) -> dict:
             "target": written["target"], "client": written["client"], "changed": written["changed"],
             "project": where.to_dict() if where else None,
             "reason": "claudex wrote it before" + (f", for project {where.name}" if where else ""),
-            "warnings": written["warnings"]})
+            "folders": written["folders"], "warnings": written["warnings"]})
     return done

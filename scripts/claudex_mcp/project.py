@@ -56,6 +56,17 @@ def by_dir(folder: str | os.PathLike) -> Project:
     return Project(path.name, path)
 
 
+def listed() -> list[Project]:
+    """The projects under $CLAUDEX_PROJECTS_DIR that have a layer (``.claudex/mcp.json``)."""
+    root = paths.projects_dir()
+    try:
+        names = sorted(entry.name for entry in os.scandir(root) if _NAME.fullmatch(entry.name))
+    except OSError:  # no projects folder
+        return []
+    return [Project(name, (root / name).resolve()) for name in names
+            if (root / name).is_dir() and (root / name / MARKER / "mcp.json").is_file()]
+
+
 def discover(start: Path | None = None) -> Project | None:
     """The nearest folder at or above ``start`` (default: the working directory) holding `.claudex/`."""
     try:
@@ -77,13 +88,3 @@ def resolve(name: str | None = None, folder: str | None = None) -> Project | Non
     if folder:
         return by_dir(folder)
     return discover()
-
-
-def outside(where: Project, effective: dict, client: str, scope: str, output: str | None) -> Path | None:
-    """The client file ``client``/``scope`` would write when it lies outside ``where`` (a
-    project found from the working directory must not shape a file in the home folder, nor
-    make later mutations regenerate that file for it); None when the file is in the project."""
-    from .generate import resolve_target
-
-    target = Path(resolve_target(client, scope, effective, output).path).absolute()
-    return None if target.is_relative_to(where.dir) else target

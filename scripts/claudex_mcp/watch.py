@@ -69,7 +69,7 @@ def regenerate(registry: Path, project: Project | None) -> dict:
 
     index, _ = cache.load(registry, refresh=True)
     doc = effective.build(index, project, registry)
-    results = generate.write_defaults(doc)
+    results = generate.write_defaults(doc, generate.Folders(lambda p: effective.build(index, p, registry), [project]))
     servers = sorted(name for name, s in doc["servers"].items() if s.get("enabled"))
     return {"servers": servers, "targets": [r["target"] for r in results if r["changed"]],
             "warnings": sorted({w for r in results for w in r["warnings"]})}

@@ -486,6 +486,25 @@ def folder_trusted(home: Path | str, folder: Path | str) -> bool:
     return isinstance(entry, dict) and entry.get("hasTrustDialogAccepted") is True
 
 
+def claude_env(home: Path | str, env_extra: dict[str, str] | None = None) -> dict[str, str]:
+    """client_env for Claude Code, with its updater, telemetry and other traffic off."""
+    return client_env(home, {"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "DISABLE_AUTOUPDATER": "1",
+                             "DISABLE_TELEMETRY": "1", "DISABLE_ERROR_REPORTING": "1", **(env_extra or {})})
+
+
+def claude_mcp(claude: Path | str, cwd: Path | str, home: Path | str, *args: str,
+               timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run `claude mcp <args>` (`remove -s user NAME`, ...) in cwd with HOME=home; it must exit 0."""
+    try:
+        proc = _run([str(claude), "mcp", *args], cwd=cwd, env=claude_env(home), timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        raise AssertionError(f"`claude mcp {' '.join(args)}` took more than {timeout}s") from exc
+    if proc.returncode != 0:
+        raise AssertionError(f"`claude mcp {' '.join(args)}` failed with exit {proc.returncode}:\n"
+                             f"{proc.stdout}{proc.stderr}")
+    return proc
+
+
 def claude_mcp_list_full(claude: Path | str, cwd: Path | str, home: Path | str,
                          env_extra: dict[str, str] | None = None, *, approve_project: bool = True,
                          trust: bool = True, timeout: float = 90) -> ClaudeListing:
@@ -498,11 +517,8 @@ def claude_mcp_list_full(claude: Path | str, cwd: Path | str, home: Path | str,
         # --settings is an option of `claude` itself: `claude mcp list --settings` is an error.
         argv += ["--settings", json.dumps({"enableAllProjectMcpServers": True})]
     argv += ["mcp", "list"]
-    env = client_env(home, {"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-                            "DISABLE_AUTOUPDATER": "1", "DISABLE_TELEMETRY": "1",
-                            "DISABLE_ERROR_REPORTING": "1", **(env_extra or {})})
     try:
-        proc = _run(argv, cwd=cwd, env=env, timeout=timeout)
+        proc = _run(argv, cwd=cwd, env=claude_env(home, env_extra), timeout=timeout)
     except subprocess.TimeoutExpired as exc:
         raise AssertionError(f"`claude mcp list` took more than {timeout}s in {cwd}") from exc
     statuses, raw, targets = parse_claude_mcp_list(proc.stdout)
@@ -538,8 +554,10 @@ def claude_mcp_list(claude: Path | str, cwd: Path | str, home: Path | str,
 
 
 def codex_mcp_list(codex: Path | str, codex_home: Path | str,
-                   env_extra: dict[str, str] | None = None, *, timeout: float = 60) -> list[dict]:
-    """The parsed output of `codex mcp list --json` with CODEX_HOME=codex_home.
+                   env_extra: dict[str, str] | None = None, *, cwd: Path | str | None = None,
+                   timeout: float = 60) -> list[dict]:
+    """The parsed output of `codex mcp list --json` with CODEX_HOME=codex_home, run in cwd
+    (default codex_home; a folder Codex trusts adds its .codex/config.toml).
 
     codex_home is created if missing (Codex refuses a CODEX_HOME that does not exist). HOME is
     codex_home's parent unless env_extra says otherwise. A config Codex rejects (exit != 0)
@@ -550,7 +568,7 @@ def codex_mcp_list(codex: Path | str, codex_home: Path | str,
     "env", "env_vars", "cwd"} or {"type": "streamable_http", "url", "bearer_token_env_var",
     "http_headers", "env_http_headers", "http_headers_helper"}.
     """
-    proc = codex_mcp_list_raw(codex, codex_home, env_extra, timeout=timeout)
+    proc = codex_mcp_list_raw(codex, codex_home, env_extra, cwd=cwd, timeout=timeout)
     if proc.returncode != 0:
         raise AssertionError(f"`codex mcp list --json` failed with exit {proc.returncode}:\n"
                              f"{proc.stderr.strip()}\n{proc.stdout.strip()}")
@@ -562,17 +580,23 @@ def codex_mcp_list(codex: Path | str, codex_home: Path | str,
 
 
 def codex_mcp_list_raw(codex: Path | str, codex_home: Path | str,
-                       env_extra: dict[str, str] | None = None, *,
+                       env_extra: dict[str, str] | None = None, *, cwd: Path | str | None = None,
                        timeout: float = 60) -> subprocess.CompletedProcess:
     """Run `codex mcp list --json` and return the finished process, whatever its exit code."""
+    return codex_mcp(codex, codex_home, "list", "--json", env_extra=env_extra, cwd=cwd, timeout=timeout)
+
+
+def codex_mcp(codex: Path | str, codex_home: Path | str, *args: str, env_extra: dict[str, str] | None = None,
+              cwd: Path | str | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run `codex mcp <args>` (`remove NAME`, ...) with CODEX_HOME=codex_home (created if
+    missing) in cwd (default codex_home); the finished process, whatever its exit code."""
     codex_home = Path(codex_home)
     codex_home.mkdir(parents=True, exist_ok=True)
     env = client_env(codex_home.parent, {"CODEX_HOME": str(codex_home), **(env_extra or {})})
     try:
-        return _run([str(codex), "mcp", "list", "--json"], cwd=codex_home, env=env,
-                    timeout=timeout)
+        return _run([str(codex), "mcp", *args], cwd=cwd or codex_home, env=env, timeout=timeout)
     except subprocess.TimeoutExpired as exc:
-        raise AssertionError(f"`codex mcp list --json` took more than {timeout}s") from exc
+        raise AssertionError(f"`codex mcp {' '.join(args)}` took more than {timeout}s") from exc
 
 
 def echo_server_entry(**env: str) -> dict:

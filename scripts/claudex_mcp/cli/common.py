@@ -275,15 +275,16 @@ def add_client_options(p: argparse.ArgumentParser, default_targets: bool = False
     add_json(p)
 
 
-def emit_client_config(effective: dict, args: argparse.Namespace) -> int:
+def emit_client_config(effective: dict, args: argparse.Namespace, folders=None) -> int:
     """Write (or with --output - print) the client config, and report what happened; no
-    --client (the verb's default) writes every file of generate.DEFAULT_TARGETS."""
+    --client (the verb's default) writes every file of generate.DEFAULT_TARGETS. ``folders``
+    (generate.Folders): the project folders whose local scope Claude Code's user file gets."""
     from .. import clients, generate
 
     # The merge step's warnings (an ignored project layer, an invalid server) come first.
     upstream = [w for w in effective.get("warnings") or [] if isinstance(w, str)]
     if args.client is None and args.scope == "default" and args.output is None:
-        results = generate.write_defaults(effective)
+        results = generate.write_defaults(effective, folders)
         for result in results:
             result["warnings"] = upstream + result["warnings"]
         if args.json:
@@ -301,7 +302,7 @@ def emit_client_config(effective: dict, args: argparse.Namespace) -> int:
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
         return 0
-    result = generate.write(effective, args.client, args.scope, args.output)
+    result = generate.write(effective, args.client, args.scope, args.output, folders)
     result["warnings"] = upstream + result["warnings"]
     if args.json:
         write_json(result)
@@ -313,13 +314,28 @@ def emit_client_config(effective: dict, args: argparse.Namespace) -> int:
 def _print_written(result: dict) -> None:
     state = paint("wrote", "32") if result["changed"] else "unchanged"
     print(f"{state}  {result['target']} ({result['client']}, {result['scope']} scope)")
-    for label, key in (("servers", "servers"), ("removed", "removed"), ("kept yours", "kept")):
+    for label, key in (("servers", "servers"), ("removed", "removed"), ("kept yours", "kept"),
+                       ("left out (you removed them)", "excluded")):
         if result[key]:
             print(f"  {label}: {', '.join(result[key])}")
+    for folder in result["folders"]:
+        _print_folder(folder, "  ")
     if result["backup"]:
         print(f"  previous file: {result['backup']}")
     for warning in result["warnings"]:
         warn(warning)
+
+
+def _print_folder(folder: dict, indent: str) -> None:
+    if folder.get("skipped"):
+        print(f"{indent}for {folder['dir']}: nothing written to {folder['target']}: {folder['skipped']}")
+        return
+    said = [f"{label} {', '.join(folder[key])}" for label, key in (
+        ("servers", "servers"), ("disabled", "disabled"), ("removed", "removed"), ("enabled again", "reenabled"),
+        ("left out (you removed them)", "excluded"))
+        if folder[key]]
+    where = "" if folder["target"].endswith(".claude.json") else f" in {folder['target']}"
+    print(f"{indent}for {folder['dir']}{where}: {'; '.join(said)}")
 
 
 def add_project(p: argparse.ArgumentParser) -> None:
@@ -447,5 +463,10 @@ def print_result(result: dict, summary: str) -> None:
     for done in result.get("regenerated", []):
         state = "regenerated" if done["changed"] else "up to date"
         print(f"  {state}: {done['target']} ({done['client']}; {done['reason']})")
-    for warning in result.get("warnings", []):
+        for folder in done.get("folders", []):
+            _print_folder(folder, "    ")
+    said = list(result.get("warnings", []))
+    for done in result.get("regenerated", []):  # a skipped server, an entry of yours kept, one you removed
+        said += [w for w in done.get("warnings", []) if w not in said]
+    for warning in said:
         warn(warning)

@@ -7,7 +7,10 @@ kept as <file>.bak, and writing the same content again changes nothing. Stdio se
 through claudex's launcher, so no secret is written; remote servers keep their ${VAR} references
 in the client's own syntax, or are skipped with a warning when the client cannot express them or
 a header holds a literal secret (VS Code gets a password prompt, an ${input:...}, instead). Only the servers object of a JSON file is rewritten: every other
-value keeps its bytes. A read-only target or a dangling symlink is refused.
+value keeps its bytes. A read-only target or a dangling symlink is refused. An entry claudex
+wrote that you removed since stays out of that file (said once). The project folders' parts
+(Claude Code's local scope, Codex's folder file) are written by 'claudex mcp generate', which
+knows the projects; this script leaves them as they are.
 
 targets (--scope):
   claude-code     default ~/.mcp.json, project <project>/.mcp.json, user ~/.claude.json

@@ -12,9 +12,10 @@ it to a command, and the clients get a remote server's headers from 'claudex mcp
 A password in a URL is kept there too, and is also for you to export (clients expand a URL from
 their own environment). The result names secrets by variable only.
 Scopes as in Claude Code: -s user (the default) is every project; -s project is this project
-only (enabled in its .claudex/mcp.json, the server waits in disabled/ elsewhere), as
---project/--project-dir; -s local (a private per-project entry) has no claudex equivalent and
-is refused.
+only (enabled in its .claudex/mcp.json, the server waits in disabled/ elsewhere, and the clients
+see it in that folder only: Claude Code's local scope, Codex's <dir>/.codex/config.toml where
+Codex trusts the folder), as --project/--project-dir; -s local (a private per-project entry) has
+no claudex equivalent and is refused.
 """
 
 from __future__ import annotations

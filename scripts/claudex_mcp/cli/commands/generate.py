@@ -10,6 +10,12 @@ Without --client it writes ~/.claude.json (Claude Code's user scope: seen from a
 claude-desktop, cursor, vscode.
 A project found from the working directory applies only to a file inside that project; give
 --project or --project-dir to apply its layer to a file in your home folder.
+Each project folder claudex knows (that one, those under $CLAUDEX_PROJECTS_DIR with a layer, and
+those it wrote for) gets its decisions where the clients read them for that folder: Claude
+Code's local scope (projects[<dir>] of ~/.claude.json: mcpServers, disabledMcpServers) and, in a
+folder Codex trusts, <dir>/.codex/config.toml. An entry claudex wrote that you removed in a client
+('claude mcp remove', 'codex mcp remove') stays out of that file, said once; 'claudex mcp enable
+NAME' writes it back.
 Claude Code starts no MCP server in a folder you have not trusted (run `claude` there once and
 accept its dialog); --trust-folder DIR does what that dialog does, for DIR and the folders below
 it (the image's entrypoint uses it for CLAUDEX_CLAUDE_TRUSTED_FOLDERS; off by default).
@@ -57,12 +63,16 @@ def action(args: argparse.Namespace) -> int:
     if where is not None and explicit is None and args.output != "-":
         defaults = args.client is None and args.scope == "default" and args.output is None
         wanted = list(generate.DEFAULT_TARGETS) if defaults else [(args.client or clients.CLAUDE_CODE, args.scope)]
-        target = next((t for c, s in wanted if (t := project.outside(where, doc, c, s, args.output))), None)
-        if target is not None:
-            common.warn(f"the layer of project {where.name} ({where.dir}) is not applied to {target}, which is "
-                        f"outside the project; pass --project-dir {where.dir} to apply it there, or --scope project")
+        outside = [(c, t) for c, s in wanted if (t := generate.outside(where, doc, c, s, args.output))]
+        if outside:
             doc = effective.build(index, None, registry)
-    return common.emit_client_config(doc, args)
+            # Claude Code's user file gets the project through the local scope of its folder.
+            shown = next((t for c, t in outside if not generate.holds_folders(c, t)), None)
+            if shown is not None:
+                common.warn(f"the layer of project {where.name} ({where.dir}) is not applied to {shown}, which is "
+                            f"outside the project; pass --project-dir {where.dir} to apply it there, or --scope project")
+    folders = generate.Folders(lambda p: effective.build(index, p, registry), [where])
+    return common.emit_client_config(doc, args, folders)
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "claudex mcp generate") -> int:
