@@ -84,6 +84,34 @@ class Sandbox:
                                {**self.env, **(env or {})}, timeout, columns)
 
 
+def stderr_on_terminal(*argv: str, env: dict, timeout: float = 300) -> tuple[subprocess.CompletedProcess, bytes]:
+    """Run `claudex <argv>` with stderr on a pseudo-terminal and stdout piped (progress shows on a
+    terminal, the result stays apart): (the finished process, its stdout as bytes; what the
+    terminal showed)."""
+    import pty
+
+    leader, follower = pty.openpty()
+    try:
+        proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "claudex"), *argv], stdout=subprocess.PIPE,
+                              stderr=follower, env=env, timeout=timeout)
+        os.close(follower)
+        follower = -1
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: the process is gone and the terminal drained
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(leader)
+        if follower >= 0:
+            os.close(follower)
+    return proc, shown
+
+
 def run_on_terminal(argv: list[str], env: dict, timeout: float = 60, columns: int = 120) -> tuple[int, str]:
     """Run ``argv`` with stdout and stderr on a pseudo-terminal, read while it runs (a full
     terminal would block it); the process group is ended on every way out."""

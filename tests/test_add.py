@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ECHO_SERVER, ROOT, http_mcp_server
+from conftest import ECHO_SERVER, ROOT, http_mcp_server, stderr_on_terminal
 from claudex_mcp import registry as registry_mod
 
 TOKEN = "ghp_Addtest0123456789abcdefABCDEF0123"
@@ -333,22 +333,7 @@ def test_npx_is_pinned_and_fetched_so_the_first_test_passes(sandbox, registry):
 
 def test_uvx_is_pinned_and_fetched_with_progress_on_a_terminal(sandbox, registry):
     env = {**runner_env(sandbox), "NO_COLOR": "1"}
-    master, slave = pty.openpty()
-    try:
-        proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "claudex"), "mcp", "add", "time", "--",
-                               "uvx", "mcp-server-time"], stdout=subprocess.PIPE, stderr=slave, env=env, timeout=900)
-        os.close(slave)
-        shown = b""
-        while True:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            shown += chunk
-    finally:
-        os.close(master)
+    proc, shown = stderr_on_terminal("mcp", "add", "time", "--", "uvx", "mcp-server-time", env=env, timeout=900)
     assert proc.returncode == 0
     phases = [line.split()[1] for line in shown.decode().splitlines() if line.strip()]
     assert phases[:2] == ["resolving", "downloading"], shown

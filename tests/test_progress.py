@@ -4,12 +4,8 @@ command began; nothing when stderr is not a terminal."""
 from __future__ import annotations
 
 import io
-import os
-import pty
-import subprocess
-import sys
 
-from conftest import ROOT
+from conftest import stderr_on_terminal
 from lifecycle_helpers import server_files, write_files
 from claudex_mcp.cli import common
 
@@ -52,21 +48,7 @@ def test_install_on_a_terminal_shows_progress_on_stderr_only(sandbox):
     registry.init(sandbox.registry)
     folder = sandbox.root / "src" / "hello"
     write_files(folder, {**server_files("hello", "1.0.0", mcp=False), "requirements.txt": "# none\n"})
-    master, slave = pty.openpty()
-    env = {**sandbox.env, "NO_COLOR": "1"}
-    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "claudex"), "mcp", "install", str(folder)],
-                          stdout=subprocess.PIPE, stderr=slave, env=env, timeout=300)
-    os.close(slave)
-    shown = b""
-    while True:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        shown += chunk
-    os.close(master)
+    proc, shown = stderr_on_terminal("mcp", "install", str(folder), env={**sandbox.env, "NO_COLOR": "1"})
     assert proc.returncode == 0
     lines = shown.decode().splitlines()
     phases = [line.split()[1] for line in lines if line.strip()]
