@@ -1,5 +1,6 @@
-"""Progress of install, upgrade and init on a terminal: one line per step with the time since the
-command began; nothing when stderr is not a terminal."""
+"""Progress on a terminal: install, upgrade and init, one line per step with the time since the
+command began; status, one line redrawn while servers are checked; nothing when stderr is not a
+terminal or with --json."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pty
 import subprocess
 import sys
 
-from conftest import ROOT
+from conftest import ECHO_SERVER, ROOT, add_echo_servers, add_server, manifest
 from lifecycle_helpers import server_files, write_files
 from claudex_mcp.cli import common
 
@@ -17,6 +18,33 @@ from claudex_mcp.cli import common
 class Terminal(io.StringIO):
     def isatty(self) -> bool:
         return True
+
+
+def on_a_terminal(argv: list[str], env: dict, timeout: float = 300, columns: int = 200,
+                  **kwargs) -> tuple[subprocess.CompletedProcess, str]:
+    """Run ``argv`` with stderr on a pseudo-terminal ``columns`` wide and stdout piped: (the
+    process, what the terminal showed)."""
+    import fcntl
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+    try:
+        proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=slave, env=env, timeout=timeout, **kwargs)
+    finally:
+        os.close(slave)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(master)
+    return proc, shown.decode()
 
 
 def test_each_step_shows_its_phase_and_the_elapsed_time(monkeypatch):
@@ -52,23 +80,10 @@ def test_install_on_a_terminal_shows_progress_on_stderr_only(sandbox):
     registry.init(sandbox.registry)
     folder = sandbox.root / "src" / "hello"
     write_files(folder, {**server_files("hello", "1.0.0", mcp=False), "requirements.txt": "# none\n"})
-    master, slave = pty.openpty()
     env = {**sandbox.env, "NO_COLOR": "1"}
-    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "claudex"), "mcp", "install", str(folder)],
-                          stdout=subprocess.PIPE, stderr=slave, env=env, timeout=300)
-    os.close(slave)
-    shown = b""
-    while True:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        shown += chunk
-    os.close(master)
+    proc, shown = on_a_terminal([sys.executable, str(ROOT / "scripts" / "claudex"), "mcp", "install", str(folder)], env)
     assert proc.returncode == 0
-    lines = shown.decode().splitlines()
+    lines = shown.splitlines()
     phases = [line.split()[1] for line in lines if line.strip()]
     assert phases[:2] == ["copying", "checking"] and "dependencies" in phases and "committing" in phases
     assert all(line.split()[0].endswith("s") for line in lines if line.strip())
@@ -76,3 +91,49 @@ def test_install_on_a_terminal_shows_progress_on_stderr_only(sandbox):
     sandbox.run("mcp", "uninstall", "hello")
     piped = sandbox.run("mcp", "install", str(folder))
     assert piped.returncode == 0 and piped.stderr == ""
+
+
+def test_redraw_keeps_one_line_cut_to_the_width_and_clear_erases_it(monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    ticks = iter([0.0, 0.5, 1.25])
+    out = Terminal()
+    report = common.progress(True, stream=out, clock=lambda: next(ticks), redraw=True)
+    report("checking", "0/2 done, waiting for " + "x" * 200)
+    report("checking", "1/2 done, waiting for b")
+    report.clear()
+    drawn = out.getvalue().split("\r\033[K")
+    assert drawn[0] == "" and drawn[-1] == ""  # each draw starts by erasing the line, and the last erases it
+    assert len(drawn[1]) < 80 and drawn[1].startswith("  0.5s  checking") and drawn[1].endswith(common.ELLIPSIS)
+    assert drawn[2] == "  1.2s  checking       1/2 done, waiting for b"
+    assert "\n" not in out.getvalue()
+
+
+def test_status_on_a_terminal_says_which_servers_are_still_checked(sandbox):
+    """status --refresh with stderr on a pseudo-terminal: one line, redrawn, names the servers
+    not answered yet and the time; it is erased before the table; nothing with stderr piped or
+    with --json."""
+    from claudex_mcp import registry
+
+    registry.init(sandbox.registry)
+    add_echo_servers(sandbox.registry)
+    add_server(sandbox.registry, "slow", doc=manifest("slow", command=sys.executable), files={
+        "server.py": f"import runpy, time\ntime.sleep(1.5)\nrunpy.run_path({str(ECHO_SERVER)!r}, run_name='__main__')\n"})
+    env = {**sandbox.env, "NO_COLOR": "1", "ECHO_TOKEN": "t"}
+    argv = [sys.executable, str(ROOT / "scripts" / "claudex"), "mcp", "status", "--refresh"]
+    proc, shown = on_a_terminal(argv, env)
+    assert proc.returncode == 0, shown
+    draws = [d for d in shown.split("\r\x1b[K") if d]
+    assert draws and shown.endswith("\r\x1b[K") and "\n" not in shown
+    names = ["echo", "echo-core", "echo-key", "echo-off", "slow"]
+    assert draws[0].split()[1:3] == ["checking", "0/5"] and draws[0].endswith("waiting for " + ", ".join(names))
+    counts = [int(d.split()[2].split("/")[0]) for d in draws]
+    assert counts == sorted(counts) and counts[-1] == 4  # one line, redrawn as servers answer
+    assert all(d.split()[0].endswith("s") for d in draws)
+    # slow answers 1.5 s after the others: the clock keeps running while it is waited for.
+    assert float(draws[-1].split()[0].rstrip("s")) >= 1.5 and len(draws) > len(set(counts))
+    table = proc.stdout.decode()
+    assert "slow\thealthy" in table and "checking" not in table  # stdout is not a terminal: tab-separated
+    piped = sandbox.run("mcp", "status", "--refresh", env={"ECHO_TOKEN": "t"})
+    assert piped.returncode == 0 and piped.stderr == "" and "slow\thealthy" in piped.stdout
+    proc, shown = on_a_terminal(argv + ["--json"], env)
+    assert proc.returncode == 0 and shown == "" and proc.stdout.startswith(b"[")

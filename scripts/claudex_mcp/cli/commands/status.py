@@ -7,7 +7,8 @@ healthCheck.timeout (default 10 s); a result is reused for its healthCheck.inter
 30 s) unless --refresh, and the table says how old it is. Degraded: the server answers MCP but
 its healthCheck.command self-check reports a problem (Codex not installed, no Docker daemon, an
 unreachable QDRANT_URL, a provider key missing). Colour follows NO_COLOR, FORCE_COLOR and
-CLICOLOR_FORCE; the table fits the terminal (--json has every detail in full).
+CLICOLOR_FORCE; the table fits the terminal (--json has every detail in full). While servers
+are checked, a line on a terminal's stderr says which ones are still running (not with --json).
 Exit 0 when every checked server is healthy, degraded or disabled, 1 otherwise.
 """
 
@@ -52,7 +53,14 @@ def action(args: argparse.Namespace) -> int:
         common.warn(f"{problem['message']}; no server starts until it is fixed (hint: {problem['hint']})")
     if layers.notice():  # on stderr, also with --json: the payload keeps its shape
         common.warn(layers.notice())
-    results = checks.status(index, layers, dict(os.environ), args.server, args.all, args.refresh, args.timeout)
+    # On a terminal, one line on stderr says which servers are still being checked (the checks
+    # take seconds); it is erased before the table.
+    report = common.progress(not args.json, redraw=True)
+    try:
+        results = checks.status(index, layers, dict(os.environ), args.server, args.all, args.refresh, args.timeout,
+                                report=report)
+    finally:
+        report.clear()
     if args.json:
         common.write_json(results[0] if args.server and results else results)
     elif args.server:
