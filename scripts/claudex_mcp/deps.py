@@ -81,6 +81,18 @@ def uv_binary() -> str | None:
         return shutil.which("uv")
 
 
+def uv_env(**extra: str) -> dict:
+    """The environment claudex runs uv in (server venvs, and the project's own in make install
+    and make run): the machine's Python, never a download; no progress bars; the system's CA
+    store, as pip and npm use here, not uv's bundled roots: behind a TLS-inspecting proxy (a
+    company's, CI's) only the system store has its CA (UV_NATIVE_TLS is its older name, for an
+    older uv)."""
+    env = dict(os.environ, UV_PYTHON_DOWNLOADS="never", UV_NO_PROGRESS="1", **extra)
+    env.setdefault("UV_SYSTEM_CERTS", "1")
+    env.setdefault("UV_NATIVE_TLS", env["UV_SYSTEM_CERTS"])
+    return env
+
+
 def uv_cache(registry_side: Path) -> tuple[Path, str]:
     """(uv's cache folder, link mode): UV_CACHE_DIR, else uv/ in claudex's cache folder (made
     private: what is in it is linked into every server's venv). Hard links when the cache is on
@@ -130,12 +142,7 @@ def _python(folder: Path, ignore_scripts: bool, prefer_cache: bool) -> str:
                               hint="set CLAUDEX_MCP_UV to uv's path, or to 'none' to build with venv + pip")
     if uv is not None:
         cache, link = uv_cache(folder)
-        env = dict(os.environ, UV_CACHE_DIR=str(cache), UV_PYTHON_DOWNLOADS="never", UV_NO_PROGRESS="1")
-        # The system's CA store, as pip and npm use here, not uv's bundled roots: behind a
-        # TLS-inspecting proxy (a company's, CI's) only the system store has its CA.
-        # (UV_NATIVE_TLS is its older name, for an older uv.)
-        env.setdefault("UV_SYSTEM_CERTS", "1")
-        env.setdefault("UV_NATIVE_TLS", env["UV_SYSTEM_CERTS"])
+        env = uv_env(UV_CACHE_DIR=str(cache))
         config = _uv_config()
         # --relocatable: entry points and activation scripts find the venv from where they
         # are, so they keep working after the commit renames the folder into the registry.
