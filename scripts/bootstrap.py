@@ -95,7 +95,10 @@ def action(args: argparse.Namespace) -> int:
         run([uv, "venv", "--quiet", "--python", sys.executable, str(VENV)], "uv venv",
             "check that python3 is 3.11 or newer (make install PYTHON=python3.12 names another)", deps.uv_env())
     report("installing", "claudex and its test dependencies (uv pip install -e '.[test]')")
-    uv_install(uv, ["pip", "install", "--quiet", "--python", str(python), "-e", ".[test]"],
+    # Byte-compiled, as pip did: where PYTHONDONTWRITEBYTECODE is set (CI images, containers)
+    # Python would otherwise compile jsonschema, the mcp SDK... at every claudex command. Only
+    # what this step installs is compiled; the servers' requirements (inv install) are not.
+    uv_install(uv, ["pip", "install", "--quiet", "--compile-bytecode", "--python", str(python), "-e", ".[test]"],
                "uv pip install -e '.[test]'")
     return 0
 
