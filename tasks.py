@@ -286,6 +286,16 @@ def summary(rows: list[dict], seconds: float, command: str | None) -> list[str]:
     return lines
 
 
+def _json_of(argv: list[str]) -> list:
+    """`claudex mcp <argv> --json`'s list, or [] when it fails (the step that showed it said why)."""
+    proc = subprocess.run(_claudex_argv() + ["mcp", *argv, "--json"], capture_output=True, text=True)
+    try:
+        result = json.loads(proc.stdout)
+    except ValueError:
+        return []
+    return result if isinstance(result, list) else []
+
+
 @task
 def run(c):
     """The main job: the claudex command installed at a stable place (uv tool install), the
@@ -299,8 +309,7 @@ def run(c):
     command = install_tool(report)
     report("init")
     _claudex(c, "init", "")
-    listed = subprocess.run(_claudex_argv() + ["mcp", "list", "--json"], capture_output=True, text=True)
-    installed = {s["name"] for s in json.loads(listed.stdout or "[]") if s.get("location") != "core"}
+    installed = {s["name"] for s in _json_of(["list"]) if s.get("location") != "core"}
     folders = shipped_servers()
     for number, folder in enumerate(folders, 1):
         verb = "upgrade" if folder.name in installed else "install"  # upgrade: when its folder changed
@@ -311,11 +320,7 @@ def run(c):
     report("status")
     code = subprocess.call(_claudex_argv() + ["mcp", "status"])
     # The results the table showed, kept for their healthCheck.interval: read again, not re-checked.
-    checked = subprocess.run(_claudex_argv() + ["mcp", "status", "--json"], capture_output=True, text=True)
-    try:
-        rows = json.loads(checked.stdout)
-    except ValueError:
-        rows = []
+    rows = _json_of(["status"])
     print("\n".join(summary(rows, time.monotonic() - started, command)), flush=True)
     if code:
         raise Exit(code=code)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
-from claudex_mcp import deps, paths  # noqa: E402  (standard library only)
+from claudex_mcp import atomic, deps, paths, safepath  # noqa: E402  (standard library only)
 from claudex_mcp.cli import common  # noqa: E402
 from claudex_mcp.errors import ExternalFailure  # noqa: E402
 
@@ -35,10 +35,13 @@ def fetched_uv() -> Path:
 
 def find_uv() -> str | None:
     """uv on PATH, else the venv's (a project dependency, from an earlier install), else the one
-    this script fetched before."""
-    for candidate in (shutil.which("uv"), VENV / "bin" / "uv", fetched_uv()):
+    this script fetched before (run only from a private folder of this user's: safepath)."""
+    for candidate in (shutil.which("uv"), VENV / "bin" / "uv"):
         if candidate and os.access(candidate, os.X_OK):
             return str(candidate)
+    kept = fetched_uv()
+    if safepath.real_dir(kept.parent, private=True) and os.access(kept, os.X_OK):
+        return str(kept)
     return None
 
 
@@ -48,17 +51,16 @@ def fetch_uv(report) -> str:
     python3 refuses user installs (PEP 668) and may have no pip but ensurepip."""
     target = fetched_uv()
     report("fetching", f"uv from PyPI (pip), into {target.parent}")
-    target.parent.mkdir(parents=True, exist_ok=True)
+    target.parent.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    safepath.real_dir(target.parent, create=0o700, private=True)  # what is kept here is run
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         venv = Path(tmp) / "venv"
         run([sys.executable, "-m", "venv", str(venv)], "python3 -m venv",
             "install uv (https://docs.astral.sh/uv/), or python3's venv module (Debian: apt-get install python3-venv)")
         run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "uv"],
             "pip install uv", "check the network and pip's index configuration, or install uv yourself")
-        kept = Path(tmp) / "uv"
-        shutil.copy2(venv / "bin" / "uv", kept)
-        os.chmod(kept, 0o755)
-        os.replace(kept, target)  # whole or not at all, even with another clone doing the same
+        # Whole or not at all, even with another clone doing the same.
+        atomic.write_bytes(target, (venv / "bin" / "uv").read_bytes(), mode=0o755)
     return str(target)
 
 
