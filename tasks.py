@@ -12,7 +12,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from invoke import Collection, Exit, task
@@ -264,25 +263,24 @@ MEANINGS = {
 }
 
 
-def summary(rows: list[dict], seconds: float, command: str | None) -> list[str]:
+def summary(rows: list[dict], command: str | None) -> list[str]:
     """make run's closing lines: the count of each state, what the states other than healthy
     mean and the next step, and the command the clients start servers with."""
     from collections import Counter
 
     counts = Counter(r["state"] for r in rows)
-    lines = [f"make run: {len(rows)} servers in {seconds:.0f} s: "
-             + ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))]
+    lines = [f"make run: {len(rows)} servers: " + ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))]
     for state, meaning in MEANINGS.items():
         if counts.get(state):
             lines.append(f"  {state} = {meaning}")
     if set(counts) - {"healthy", "disabled"}:
         lines.append("  `claudex mcp status NAME` for details; docs/mcp-troubleshooting.md has each fix")
     if command:
-        on_path = shutil.which("claudex") == command
-        lines.append(f"Clients start servers with {command} (uv tool install --editable .; `make clean` keeps it)"
-                     + ("" if on_path else f"; add {Path(command).parent} to PATH to type `claudex`"))
+        lines.append(f"Clients start servers with {command} (uv tool install --editable .: `make clean` keeps it).")
+        if shutil.which("claudex") != command:
+            lines.append(f"  {Path(command).parent} is not on PATH: add it (`uv tool update-shell`) to type `claudex`.")
     else:
-        lines.append(f"Clients start servers with {BIN / 'claudex'}: `make clean` removes it; run make run again after")
+        lines.append(f"Clients start servers with {BIN / 'claudex'}: `make clean` removes it; run make run again after.")
     return lines
 
 
@@ -304,7 +302,6 @@ def run(c):
     status of every server, with a closing summary. On a terminal, one line per step on stderr."""
     from claudex_mcp.cli import common
 
-    started = time.monotonic()
     report = common.progress(True, label="make run")
     command = install_tool(report)
     report("init")
@@ -321,7 +318,7 @@ def run(c):
     code = subprocess.call(_claudex_argv() + ["mcp", "status"])
     # The results the table showed, kept for their healthCheck.interval: read again, not re-checked.
     rows = _json_of(["status"])
-    print("\n".join(summary(rows, time.monotonic() - started, command)), flush=True)
+    print("\n".join(summary(rows, command)), flush=True)
     if code:
         raise Exit(code=code)
 

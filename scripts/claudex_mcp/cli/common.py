@@ -364,12 +364,11 @@ def progress(enabled: bool, stream=None, clock=None, *, label: str = "", redraw:
             return  # validate, compatibility, conflicts: one "checking" line
         last[0] = phase
         text = (f"{label}  " if label else "") + f"{clock() - start:5.1f}s  "
+        if redraw and detail:
+            # A line longer than the terminal wraps, and "\r" would then rewrite only its last row.
+            detail = _cut(detail, max(1, _columns(out) - 1 - len(text) - 13 - 2))
         line = text + paint(f"{phase:<13}", "36", out) + (f"  {detail}" if detail else "")
         if redraw:
-            # A line longer than the terminal wraps, and "\r" would then rewrite only its last row.
-            width = _columns(out) - 1
-            plain = f"{text}{phase:<13}" + (f"  {detail}" if detail else "")
-            line = line if len(plain) <= width else text + _cut(plain[len(text):], max(1, width - len(text)))
             out.write("\r\033[K" + line.rstrip())
             shown[0] = True
         else:
