@@ -95,6 +95,7 @@ def test_install_on_a_terminal_shows_progress_on_stderr_only(sandbox):
 
 def test_redraw_keeps_one_line_cut_to_the_width_and_clear_erases_it(monkeypatch):
     monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("TERM", "xterm")
     ticks = iter([0.0, 0.5, 1.25])
     out = Terminal()
     report = common.progress(True, stream=out, clock=lambda: next(ticks), redraw=True)
@@ -108,6 +109,16 @@ def test_redraw_keeps_one_line_cut_to_the_width_and_clear_erases_it(monkeypatch)
     assert "\n" not in out.getvalue()
 
 
+def test_redraw_on_a_dumb_terminal_erases_with_spaces(monkeypatch):
+    monkeypatch.setenv("TERM", "dumb")
+    out = Terminal()
+    report = common.progress(True, stream=out, clock=lambda: 0.0, redraw=True)
+    report("checking", "0/1 done, waiting for a")
+    report.clear()
+    blank = "\r" + " " * 79 + "\r"
+    assert out.getvalue() == blank + "  0.0s  checking       0/1 done, waiting for a" + blank
+
+
 def test_status_on_a_terminal_says_which_servers_are_still_checked(sandbox):
     """status --refresh with stderr on a pseudo-terminal: one line, redrawn, names the servers
     not answered yet and the time; it is erased before the table; nothing with stderr piped or
@@ -118,7 +129,7 @@ def test_status_on_a_terminal_says_which_servers_are_still_checked(sandbox):
     add_echo_servers(sandbox.registry)
     add_server(sandbox.registry, "slow", doc=manifest("slow", command=sys.executable), files={
         "server.py": f"import runpy, time\ntime.sleep(1.5)\nrunpy.run_path({str(ECHO_SERVER)!r}, run_name='__main__')\n"})
-    env = {**sandbox.env, "NO_COLOR": "1", "ECHO_TOKEN": "t"}
+    env = {**sandbox.env, "NO_COLOR": "1", "TERM": "xterm", "ECHO_TOKEN": "t"}
     argv = [sys.executable, str(ROOT / "scripts" / "claudex"), "mcp", "status", "--refresh"]
     proc, shown = on_a_terminal(argv, env)
     assert proc.returncode == 0, shown

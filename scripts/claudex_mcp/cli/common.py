@@ -369,7 +369,7 @@ def progress(enabled: bool, stream=None, clock=None, *, label: str = "", redraw:
             detail = _cut(detail, max(1, _columns(out) - 1 - len(text) - 13 - 2))
         line = text + paint(f"{phase:<13}", "36", out) + (f"  {detail}" if detail else "")
         if redraw:
-            out.write("\r\033[K" + line.rstrip())
+            out.write(_erase(out) + line.rstrip())
             shown[0] = True
         else:
             out.write(line.rstrip() + "\n")
@@ -378,11 +378,19 @@ def progress(enabled: bool, stream=None, clock=None, *, label: str = "", redraw:
     def clear() -> None:
         if shown[0]:
             out = stream or sys.stderr
-            out.write("\r\033[K")
+            out.write(_erase(out))
             out.flush()
             shown[0] = False
     report.clear = clear
     return report
+
+
+def _erase(stream) -> str:
+    """Back to the start of the line, erased: "\\r" and erase-in-line, or spaces on TERM=dumb
+    (a terminal that knows no escape sequences)."""
+    if os.environ.get("TERM") == "dumb":
+        return "\r" + " " * (_columns(stream) - 1) + "\r"
+    return "\r\033[K"
 
 
 def _columns(stream) -> int:
