@@ -120,7 +120,8 @@ def install_dev(c):
     build.mkdir(exist_ok=True)
     requirements = build / "dev-requirements.txt"
     requirements.write_text("\n".join(lines) + "\n")
-    report("installing", "the servers' requirements and mcp-servers/lib/* (uv pip install -r build/dev-requirements.txt)")
+    report("installing", "the servers' requirements and mcp-servers/lib/* "
+                         "(uv pip install -r build/dev-requirements.txt)")
     try:
         bootstrap.uv_install(UV, ["pip", "install", "--quiet", "--python", sys.executable, "-r", str(requirements)],
                              "uv pip install -r build/dev-requirements.txt")
@@ -280,7 +281,8 @@ def summary(rows: list[dict], command: str | None) -> list[str]:
         if shutil.which("claudex") != command:
             lines.append(f"  {Path(command).parent} is not on PATH: add it (`uv tool update-shell`) to type `claudex`.")
     else:
-        lines.append(f"Clients start servers with {BIN / 'claudex'}: `make clean` removes it; run make run again after.")
+        lines.append(f"Clients start servers with {BIN / 'claudex'}: `make clean` removes it; "
+                     "run make run again after.")
     return lines
 
 

@@ -127,8 +127,8 @@ def test_status_on_a_terminal_says_which_servers_are_still_checked(sandbox):
 
     registry.init(sandbox.registry)
     add_echo_servers(sandbox.registry)
-    add_server(sandbox.registry, "slow", doc=manifest("slow", command=sys.executable), files={
-        "server.py": f"import runpy, time\ntime.sleep(1.5)\nrunpy.run_path({str(ECHO_SERVER)!r}, run_name='__main__')\n"})
+    slow = f"import runpy, time\ntime.sleep(1.5)\nrunpy.run_path({str(ECHO_SERVER)!r}, run_name='__main__')\n"
+    add_server(sandbox.registry, "slow", doc=manifest("slow", command=sys.executable), files={"server.py": slow})
     env = {**sandbox.env, "NO_COLOR": "1", "TERM": "xterm", "ECHO_TOKEN": "t"}
     argv = [sys.executable, str(ROOT / "scripts" / "claudex"), "mcp", "status", "--refresh"]
     proc, shown = on_a_terminal(argv, env)
