@@ -1,4 +1,5 @@
-# The Makefile holds no logic: it makes the venv, then forwards to the invoke tasks in tasks.py.
+# The Makefile holds no logic: scripts/bootstrap.py makes the venv, then it forwards to the invoke
+# tasks in tasks.py.
 PYTHON ?= python3
 VENV := .venv
 INV := $(VENV)/bin/inv
@@ -15,14 +16,11 @@ MCP_VERBS := $(subst _,-,$(basename $(notdir $(wildcard scripts/claudex_mcp/cli/
 
 install: $(STAMP)
 
-# The servers' requirements and the shared packages (mcp-servers/lib/*, editable) go in by
-# `inv install`: pip reads `../lib/<dist>` in a requirements file relative to its working
-# directory, so those lines cannot simply be passed on with -r.
+# The venv, made by uv (fetched from PyPI first when missing), with claudex and its test
+# dependencies; then the servers' requirements and the shared packages (mcp-servers/lib/*).
 $(STAMP): pyproject.toml $(SERVER_REQUIREMENTS) $(SHARED_PACKAGES)
-	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(PYTHON) scripts/bootstrap.py
 	$(INV) install
-	$(VENV)/bin/python -m compileall -q scripts/claudex_mcp
 	touch $(STAMP)
 
 test: $(STAMP)

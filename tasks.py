@@ -6,6 +6,7 @@ Verb tasks pass their arguments on unchanged: `inv mcp.validate --args "x.json -
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
@@ -19,6 +20,7 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT / "scripts"))
 from claudex_mcp.cli.dispatch import verbs  # noqa: E402  (standard library only)
 BIN = Path(sys.executable).parent
+UV = str(BIN / "uv")  # a dependency of the project (pyproject.toml)
 TOOLS = ROOT / ".tools"
 BATS_VERSION = "1.13.0"
 ARGS_HELP = {"args": "the verb's arguments as one string, e.g. \"PATH --json\" (or give them after --)"}
@@ -81,15 +83,28 @@ def shared_packages() -> list[Path]:
     return sorted(p.parent for p in (ROOT / "mcp-servers" / "lib").glob("*/pyproject.toml"))
 
 
+def _failed(exc, prog: str) -> Exit:
+    """A ClaudexError said as claudex says it on a terminal; the task exits with its code."""
+    from claudex_mcp.cli import common
+
+    common.report_error(exc, prog, human=True)
+    return Exit(code=exc.exit_code)
+
+
 @task(name="install")
 def install_dev(c):
     """Install the shared server packages (mcp-servers/lib/*, editable) and every shipped and example
-    server's requirements into this venv, so the servers' tests run in `make test`."""
+    server's requirements into this venv with uv, so the servers' tests run in `make test`
+    (make install's second step, after scripts/bootstrap.py made the venv)."""
+    import bootstrap
     from claudex_mcp import vendor
+    from claudex_mcp.cli import common
+    from claudex_mcp.errors import ClaudexError
 
+    report = common.progress(True, label="make install")
     libs = {str(p.resolve()) for p in shared_packages()}
-    # pip reads a path in a -r file relative to its working directory, not to the file, so a
-    # server's `../lib/<dist>` cannot be passed to one pip run as `-r server/requirements.txt`:
+    # A path in a -r file is read relative to the installer's working directory, not to the
+    # file, so a server's `../lib/<dist>` cannot be passed on as `-r server/requirements.txt`:
     # the lines are made absolute, and a shared package becomes its editable install.
     lines = [f"-e {lib}" for lib in sorted(libs)]
     folders = sorted(p.parent for pattern in ("*/requirements.txt", "core/*/requirements.txt")
@@ -103,9 +118,18 @@ def install_dev(c):
                 lines.append(line)
     build = ROOT / "build"
     build.mkdir(exist_ok=True)
-    (build / "dev-requirements.txt").write_text("\n".join(lines) + "\n")
-    _call([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-           "-r", str(build / "dev-requirements.txt")])
+    requirements = build / "dev-requirements.txt"
+    requirements.write_text("\n".join(lines) + "\n")
+    report("installing", "the servers' requirements and mcp-servers/lib/* "
+                         "(uv pip install -r build/dev-requirements.txt)")
+    try:
+        bootstrap.uv_install(UV, ["pip", "install", "--quiet", "--python", sys.executable, "-r", str(requirements)],
+                             "uv pip install -r build/dev-requirements.txt")
+    except ClaudexError as exc:
+        raise _failed(exc, "make install") from None
+    # Byte-compiled now, as an installed claudex is: its first runs do not pay for it.
+    report("compiling", "scripts/claudex_mcp")
+    _call([sys.executable, "-m", "compileall", "-q", str(ROOT / "scripts" / "claudex_mcp")])
 
 
 @task
@@ -187,20 +211,125 @@ def shipped_servers() -> list[Path]:
     return sorted(p.parent for p in (ROOT / "mcp-servers").glob("*/manifest.json"))
 
 
+def _tool_receipt() -> Path | None:
+    """uv's receipt of claudex's tool install, when there is one."""
+    from claudex_mcp import paths
+
+    command = paths.installed_claudex()
+    return command.resolve().parent.parent / "uv-receipt.toml" if command is not None else None
+
+
+def _tool_is_current(receipt: Path | None) -> bool:
+    """The tool install is of this checkout and newer than pyproject.toml (its dependencies and
+    commands); being editable, it runs this checkout's code as it is now."""
+    import tomllib
+
+    if receipt is None:
+        return False
+    try:
+        requirements = tomllib.loads(receipt.read_text()).get("tool", {}).get("requirements", [])
+        newer = receipt.stat().st_mtime >= (ROOT / "pyproject.toml").stat().st_mtime
+    except (OSError, ValueError):
+        return False
+    return newer and any(isinstance(r, dict) and r.get("editable") == str(ROOT) for r in requirements)
+
+
+def install_tool(report) -> str | None:
+    """`uv tool install --editable .`: the claudex command at a stable place (uv's bin folder,
+    ~/.local/bin by default), which the generated client configs start servers with. Not inside
+    the checkout's .venv, so `make clean` leaves the clients working. Editable: the tool runs this
+    checkout's code (its schemas, templates and core servers are read from here too), so `git
+    pull` needs no reinstall; only a changed pyproject.toml does. A failure is a warning: the
+    configs then point into .venv, and the summary says so."""
+    import bootstrap
+    from claudex_mcp import paths
+    from claudex_mcp.cli import common
+    from claudex_mcp.errors import ClaudexError
+
+    if _tool_is_current(_tool_receipt()):
+        return str(paths.installed_claudex())
+    report("claudex", f"uv tool install --editable {ROOT} (into {paths.uv_tool_bin()})")
+    # The base interpreter, not the venv's: uv records it, and the venv goes with `make clean`.
+    python = getattr(sys, "_base_executable", sys.executable)
+    try:
+        bootstrap.uv_install(UV, ["tool", "install", "--quiet", "--python", python, "--editable", str(ROOT)],
+                             "uv tool install --editable .")
+    except ClaudexError as exc:
+        common.report_error(exc, "make run", human=True)
+        return None
+    installed = paths.installed_claudex()
+    return str(installed) if installed is not None else None
+
+
+# What each state of `claudex mcp status` means, for make run's closing summary.
+MEANINGS = {
+    "degraded": "runs, but its self-check found something missing (see the DETAIL column)",
+    "unhealthy": "does not start or does not answer MCP (`claudex mcp logs NAME` shows its stderr)",
+    "missing env": "a required variable is set nowhere (`claudex mcp info NAME` lists them)",
+    "invalid": "its folder fails validation (`claudex mcp validate` on it says why)",
+    "not installed": "named in a config layer but not in the registry",
+}
+
+
+def summary(rows: list[dict], command: str | None) -> list[str]:
+    """make run's closing lines: the count of each state, what the states other than healthy
+    mean and the next step, and the command the clients start servers with."""
+    from collections import Counter
+
+    counts = Counter(r["state"] for r in rows)
+    lines = [f"make run: {len(rows)} servers: " + ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))]
+    for state, meaning in MEANINGS.items():
+        if counts.get(state):
+            lines.append(f"  {state} = {meaning}")
+    if set(counts) - {"healthy", "disabled"}:
+        lines.append("  `claudex mcp status NAME` for details; docs/mcp-troubleshooting.md has each fix")
+    if command:
+        lines.append(f"Clients start servers with {command} (uv tool install --editable .: `make clean` keeps it).")
+        if shutil.which("claudex") != command:
+            lines.append(f"  {Path(command).parent} is not on PATH: add it (`uv tool update-shell`) to type `claudex`.")
+    else:
+        lines.append(f"Clients start servers with {BIN / 'claudex'}: `make clean` removes it; "
+                     "run make run again after.")
+    return lines
+
+
+def _json_of(argv: list[str]) -> list:
+    """`claudex mcp <argv> --json`'s list, or [] when it fails (the step that showed it said why)."""
+    proc = subprocess.run(_claudex_argv() + ["mcp", *argv, "--json"], capture_output=True, text=True)
+    try:
+        result = json.loads(proc.stdout)
+    except ValueError:
+        return []
+    return result if isinstance(result, list) else []
+
+
 @task
 def run(c):
-    """The main job: the registry at its default place with every shipped server (core ones by
-    init, the others installed, or upgraded when their folder changed), the client config
-    generated, and the status of every server."""
+    """The main job: the claudex command installed at a stable place (uv tool install), the
+    registry at its default place with every shipped server (core ones by init, the others
+    installed, or upgraded when their folder changed), the client config generated, and the
+    status of every server, with a closing summary. On a terminal, one line per step on stderr."""
+    from claudex_mcp.cli import common
+
+    report = common.progress(True, label="make run")
+    command = install_tool(report)
+    report("init")
     _claudex(c, "init", "")
-    for folder in shipped_servers():
-        code = subprocess.call(_claudex_argv() + ["mcp", "install", str(folder)], stderr=subprocess.DEVNULL)
-        if code == 3:  # already installed: bring it up to date
-            _claudex(c, "upgrade", shlex.quote(folder.name))
-        elif code:
-            _claudex(c, "install", shlex.quote(str(folder)))  # again, to show the error
+    installed = {s["name"] for s in _json_of(["list"]) if s.get("location") != "core"}
+    folders = shipped_servers()
+    for number, folder in enumerate(folders, 1):
+        verb = "upgrade" if folder.name in installed else "install"  # upgrade: when its folder changed
+        report(verb, f"{folder.name} ({number}/{len(folders)})")
+        _claudex(c, verb, shlex.quote(folder.name if verb == "upgrade" else str(folder)))
+    report("generate")
     _claudex(c, "generate", "")
-    _claudex(c, "status", "")
+    report("status")
+    code = subprocess.call(_claudex_argv() + ["mcp", "status"])
+    # The results the table showed, kept for their healthCheck.interval: read again, not re-checked.
+    rows = _json_of(["status"])
+    print("\n".join(summary(rows, command)), flush=True)
+    if code:
+        raise Exit(code=code)
 
 
 # The verbs are the dispatcher's own list (one module each in cli/commands/); the Makefile reads

@@ -84,19 +84,23 @@ class Sandbox:
                                {**self.env, **(env or {})}, timeout, columns)
 
 
-def stderr_on_terminal(*argv: str, env: dict, timeout: float = 300) -> tuple[subprocess.CompletedProcess, bytes]:
-    """Run `claudex <argv>` with stderr on a pseudo-terminal and stdout piped (progress shows on a
-    terminal, the result stays apart): (the finished process, its stdout as bytes; what the
-    terminal showed)."""
+def stderr_on_terminal(argv: list[str], env: dict, timeout: float = 300, columns: int = 200,
+                       **kwargs) -> tuple[subprocess.CompletedProcess, str]:
+    """Run ``argv`` with stderr on a pseudo-terminal ``columns`` wide and stdout piped (progress
+    shows on a terminal, the result stays apart): (the process, what the terminal showed)."""
+    import fcntl
     import pty
+    import struct
+    import termios
 
     leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
     try:
-        proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "claudex"), *argv], stdout=subprocess.PIPE,
-                              stderr=follower, env=env, timeout=timeout)
+        proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=follower, env=env, timeout=timeout, **kwargs)
+    finally:
         os.close(follower)
-        follower = -1
-        shown = b""
+    shown = b""
+    try:
         while True:
             try:
                 chunk = os.read(leader, 65536)
@@ -107,9 +111,7 @@ def stderr_on_terminal(*argv: str, env: dict, timeout: float = 300) -> tuple[sub
             shown += chunk
     finally:
         os.close(leader)
-        if follower >= 0:
-            os.close(follower)
-    return proc, shown
+    return proc, shown.decode("utf-8", "replace")
 
 
 def run_on_terminal(argv: list[str], env: dict, timeout: float = 60, columns: int = 120) -> tuple[int, str]:

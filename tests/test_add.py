@@ -333,9 +333,10 @@ def test_npx_is_pinned_and_fetched_so_the_first_test_passes(sandbox, registry):
 
 def test_uvx_is_pinned_and_fetched_with_progress_on_a_terminal(sandbox, registry):
     env = {**runner_env(sandbox), "NO_COLOR": "1"}
-    proc, shown = stderr_on_terminal("mcp", "add", "time", "--", "uvx", "mcp-server-time", env=env, timeout=900)
+    proc, shown = stderr_on_terminal([sys.executable, str(ROOT / "scripts" / "claudex"), "mcp", "add", "time", "--",
+                                      "uvx", "mcp-server-time"], env, timeout=900)
     assert proc.returncode == 0
-    phases = [line.split()[1] for line in shown.decode().splitlines() if line.strip()]
+    phases = [line.split()[1] for line in shown.splitlines() if line.strip()]
     assert phases[:2] == ["resolving", "downloading"], shown
     server = json.loads((registry / "installed" / "time" / "manifest.json").read_text())["server"]
     version = server["args"][0].removeprefix("mcp-server-time@")

@@ -19,6 +19,8 @@ LOCAL_PKG = {
                           '[project]\nname = "localpkg"\nversion = "0.1.0"\n'
                           '[project.scripts]\nlocalpkg-hello = "localpkg:hello"\n',
     "pkg/localpkg/__init__.py": "GREETING = 'hello from localpkg'\n\ndef hello():\n    print(GREETING)\n",
+    "pkg/localpkg/tests/__init__.py": "",
+    "pkg/localpkg/tests/test_hello.py": "def test_hello():\n    pass\n",
 }
 
 
@@ -76,8 +78,13 @@ def test_uv_builds_the_venv_and_the_committed_server_runs(sandbox, reg, uv_cache
     venv = reg / "installed" / "hello" / ".venv"
     config = (venv / "pyvenv.cfg").read_text()
     assert "uv = " in config and "relocatable = true" in config
-    # Compiled at install, as pip does: a read-only venv does not compile the SDK at every start.
-    assert list(venv.glob("lib/python3*/site-packages/mcp/__pycache__/__init__.cpython-*.pyc"))
+    # Compiled at install, as pip does: a read-only venv does not compile the SDK at every start;
+    # but not the packages' test folders, which a server does not import.
+    site = next(venv.glob("lib/python3*/site-packages"))
+    assert list(site.glob("mcp/__pycache__/__init__.cpython-*.pyc"))
+    assert list(site.glob("localpkg/__pycache__/__init__.cpython-*.pyc"))
+    assert (site / "localpkg" / "tests" / "test_hello.py").is_file()
+    assert not list(site.glob("localpkg/tests/__pycache__/*.pyc"))
     # -e ./pkg was installed as a copy inside the venv, not as a link to the staging folder
     assert imports_localpkg(reg).startswith(str(venv))
     no_staging_path_in(venv)

@@ -16,6 +16,8 @@ from .errors import ClaudexError
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_INTERVAL = 30.0
 MAX_PARALLEL = 8
+# How often a progress report hears that checks are still running (its clock moves on).
+TICK = 0.25
 
 
 # The results file's format. A file without it is discarded whole: its keys held the merged
@@ -513,10 +515,13 @@ def kept_result(entry: dict, layers: config.Layers, environ: dict) -> dict | Non
 
 
 def check_all(entries: list[dict], layers: config.Layers, environ: dict, refresh: bool = False,
-              timeout: float | None = None) -> list[dict]:
+              timeout: float | None = None, report=None) -> list[dict]:
     """Every entry checked at once (at most MAX_PARALLEL at a time), reusing a result younger
-    than the server's healthCheck.interval unless ``refresh`` and while its key (_key) holds."""
-    from concurrent.futures import ThreadPoolExecutor
+    than the server's healthCheck.interval unless ``refresh`` and while its key (_key) holds.
+    ``report(step, detail)`` hears which servers are still being checked: when the checks begin,
+    when one ends, and every TICK seconds in between (a terminal's progress line keeps its clock
+    running)."""
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
     kept = kept_results()
     secret = _digest_key()
@@ -538,11 +543,17 @@ def check_all(entries: list[dict], layers: config.Layers, environ: dict, refresh
     if todo:
         with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(todo))) as pool:
             try:
-                checked = pool.map(lambda e: check(e, layers, environ, timeout, quick=True), todo)
                 fresh = {}
-                for entry, result in zip(todo, checked):
-                    results[entry["name"]] = result
-                    fresh[entry["name"]] = {"at": now, "key": keys[entry["name"]], "result": result}
+                running = {pool.submit(check, e, layers, environ, timeout, quick=True): e for e in todo}
+                while running:
+                    if report is not None:
+                        report("checking", f"{len(todo) - len(running)}/{len(todo)} done, waiting for "
+                                           + ", ".join(sorted(e["name"] for e in running.values())))
+                    done, _ = wait(running, timeout=TICK if report is not None else None, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        entry = running.pop(future)
+                        results[entry["name"]] = future.result()
+                        fresh[entry["name"]] = {"at": now, "key": keys[entry["name"]], "result": results[entry["name"]]}
             except KeyboardInterrupt:  # end the servers being checked, so that no probe waits out its timeout
                 from . import stdio_probe
 
@@ -555,7 +566,7 @@ def check_all(entries: list[dict], layers: config.Layers, environ: dict, refresh
 
 
 def status(index: dict, layers: config.Layers, environ: dict, server: str | None = None, show_all: bool = False,
-           refresh: bool = False, timeout: float | None = None) -> list[dict]:
+           refresh: bool = False, timeout: float | None = None, report=None) -> list[dict]:
     """The rows of `claudex mcp status`: every server of the index (or ``server``) checked,
     invalid ones and those the config names but the registry lacks said so; disabled ones only
     with ``show_all`` (or when asked for by name)."""
@@ -565,7 +576,8 @@ def status(index: dict, layers: config.Layers, environ: dict, server: str | None
         entries = [server_entry(index, server)]
     else:
         entries = [e for k, e in sorted(index["servers"].items()) if "/" not in k]
-    results = check_all([e for e in entries if e.get("valid")], layers, environ, refresh=refresh, timeout=timeout)
+    results = check_all([e for e in entries if e.get("valid")], layers, environ, refresh=refresh, timeout=timeout,
+                        report=report)
     results += [{"name": e["name"], "location": e["location"], "state": "invalid",
                  "error": e["problems"][0]["message"] if e["problems"] else "invalid"} for e in entries if not e.get("valid")]
     if not server:

@@ -8,7 +8,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from . import config, expand
+from . import config, expand, paths
 from .errors import InvalidInput
 from .project import Project
 TYPE_CHECKING = False  # typing costs 2 ms of start-up; it is only needed by checkers
@@ -21,8 +21,12 @@ LOCATION_VARS = ("CLAUDEX_MCP_REGISTRY", "CLAUDEX_PROJECTS_DIR", "XDG_CONFIG_HOM
 
 
 def launcher_argv() -> list[str]:
-    """How a client runs `claudex`: the executable beside this interpreter (the venv's), else
-    the one on PATH, else this interpreter with the module."""
+    """How a client runs `claudex`: claudex's own uv tool install (a stable path, which `make
+    clean` does not remove; `make run` installs it), else the executable beside this
+    interpreter (the venv's), else the one on PATH, else this interpreter with the module."""
+    installed = paths.installed_claudex()
+    if installed is not None:
+        return [str(installed)]
     beside = Path(sys.executable).parent / "claudex"
     if beside.exists():
         return [str(beside)]

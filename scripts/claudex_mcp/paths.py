@@ -128,3 +128,35 @@ def server_folders(registry: Path) -> dict[str, tuple[str, Path]]:
             if re.fullmatch(NAME_PATTERN, name) and folder.is_dir() and not folder.is_symlink():
                 found.setdefault(name, (location, folder))
     return found
+
+
+# The distribution `uv tool install` names claudex's tool environment after (pyproject.toml).
+TOOL_NAME = "claudex-mcp"
+
+
+def uv_tool_bin(env: Mapping[str, str] | None = None) -> Path:
+    """Where `uv tool install` puts commands, in uv's order: ``$UV_TOOL_BIN_DIR``,
+    ``$XDG_BIN_HOME``, ``$XDG_DATA_HOME/../bin``, ``~/.local/bin``."""
+    e = _env(env)
+    if e.get("UV_TOOL_BIN_DIR"):
+        return Path(e["UV_TOOL_BIN_DIR"]).absolute()
+    for name, below in (("XDG_BIN_HOME", ""), ("XDG_DATA_HOME", "../bin")):
+        value = e.get(name)
+        if value and os.path.isabs(value):
+            return Path(os.path.normpath(os.path.join(value, below)))
+    return home(env) / ".local" / "bin"
+
+
+def installed_claudex(env: Mapping[str, str] | None = None) -> Path | None:
+    """The claudex command of claudex's own uv tool install (`make run` makes it; it lives
+    outside the checkout's .venv, so `make clean` leaves it working), or None: a `claudex` in
+    uv's bin folder that leads into a tool environment named claudex-mcp with uv's receipt."""
+    command = uv_tool_bin(env) / "claudex"
+    try:
+        target = command.resolve(strict=True)
+    except (OSError, RuntimeError):  # missing, dangling, a loop
+        return None
+    tool = target.parent.parent
+    if target.name == "claudex" and tool.name == TOOL_NAME and (tool / "uv-receipt.toml").is_file():
+        return command
+    return None

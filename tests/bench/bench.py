@@ -271,6 +271,32 @@ def python_server_install(root: Path, env: dict, runs: int, pip_runs: int) -> di
             "pip_runs": pip_runs}
 
 
+def fresh_clone_setup(root: Path) -> dict:
+    """`make install`, then `make run`, in a fresh clone of this checkout (its working tree), as
+    on a machine that set claudex up before: a new HOME, registry and XDG folders, uv's and pip's
+    caches warm (the real user's), and its uv (fresh_clone.warm_uv). The documented target is
+    their sum, what `make run` takes on a fresh clone. One run each: the figure is tens of seconds."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from claudex_testkit import fresh_clone
+
+    clone = fresh_clone.copy_checkout(root / "fresh-clone")
+    home = root / "fresh-clone-home"
+    home.mkdir()
+    uv = fresh_clone.warm_uv(os.environ)  # warm too: a machine that set claudex up has a uv
+    env = fresh_clone.environment(os.environ, home, root / "fresh-clone-registry",
+                                  fresh_clone.warm_caches(os.environ), uv=uv)
+    result = {}
+    for target in ("install", "run"):
+        start = time.perf_counter()
+        proc = subprocess.run(["make", target], cwd=clone, env=env, capture_output=True, text=True, timeout=1800)
+        result[f"make_{target}_s"] = round(time.perf_counter() - start, 2)
+        if proc.returncode != 0:
+            raise SystemExit(f"fresh_clone: make {target} failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+    result["total_s"] = round(result["make_install_s"] + result["make_run_s"], 2)
+    result["uv"] = uv or "none: pip fetched it first"
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--output", type=Path, default=ROOT / "build" / "bench.json")
@@ -304,6 +330,7 @@ def main(argv: list[str] | None = None) -> int:
         results["python_server_install"] = python_server_install(Path(tmp), env, 3 if args.quick else 5,
                                                                  1 if args.quick else 3)
         results.update(status_vs_claude(Path(tmp), env, 6 if args.quick else max(10, args.runs // 3)))
+        results["fresh_clone"] = fresh_clone_setup(Path(tmp))
     report = {"cpus": os.cpu_count(), "python": sys.version.split()[0], "results": results}
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")

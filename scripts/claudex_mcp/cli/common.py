@@ -429,16 +429,21 @@ PHASES = {"fetch": "fetching", "validate": "checking", "compatibility": "checkin
           "commit": "committing", "remove": "removing", "move": "moving", "regenerate": "regenerating"}
 
 
-def progress(enabled: bool, stream=None, clock=None):
+def progress(enabled: bool, stream=None, clock=None, *, label: str = "", redraw: bool = False):
     """A report(step, detail) callback that shows each step on a terminal's stderr, with the
     time since the command began ("  1.4s  dependencies  python venv (uv)"); nothing when
     stderr is not a terminal (or with --json), except a wait for the registry lock, which is
-    shown even with --json. A folder source is "copying", a URL "fetching"."""
+    shown even with --json. A folder source is "copying", a URL "fetching".
+
+    ``label`` starts every line (a task that runs verbs, each with its own clock: "make run");
+    ``redraw`` keeps one line, rewritten by each report and cut to the terminal's width, which
+    ``report.clear()`` erases before the result is printed."""
     import time
 
     clock = clock or time.monotonic
     start = clock()
     last = [None]
+    shown = [False]
 
     def report(step: str, detail: str | None = None) -> None:
         out = stream or sys.stderr
@@ -447,13 +452,44 @@ def progress(enabled: bool, stream=None, clock=None):
         phase = PHASES.get(step, step)
         if step == "fetch" and detail and "://" not in detail and not detail.startswith("git@"):
             phase = "copying"
-        if phase == last[0] and not detail:
+        if phase == last[0] and not detail and not redraw:
             return  # validate, compatibility, conflicts: one "checking" line
         last[0] = phase
-        line = f"{clock() - start:5.1f}s  " + paint(f"{phase:<13}", "36", out) + (f"  {detail}" if detail else "")
-        out.write(line.rstrip() + "\n")
+        text = (f"{label}  " if label else "") + f"{clock() - start:5.1f}s  "
+        if redraw and detail:
+            # A line longer than the terminal wraps, and "\r" would then rewrite only its last row.
+            detail = _cut(detail, max(1, _columns(out) - 1 - len(text) - 13 - 2))
+        line = text + paint(f"{phase:<13}", "36", out) + (f"  {detail}" if detail else "")
+        if redraw:
+            out.write(_erase(out) + line.rstrip())
+            shown[0] = True
+        else:
+            out.write(line.rstrip() + "\n")
         out.flush()
+
+    def clear() -> None:
+        if shown[0]:
+            out = stream or sys.stderr
+            out.write(_erase(out))
+            out.flush()
+            shown[0] = False
+    report.clear = clear
     return report
+
+
+def _erase(stream) -> str:
+    """Back to the start of the line, erased: "\\r" and erase-in-line, or spaces on TERM=dumb
+    (a terminal that knows no escape sequences)."""
+    if os.environ.get("TERM") == "dumb":
+        return "\r" + " " * (_columns(stream) - 1) + "\r"
+    return "\r\033[K"
+
+
+def _columns(stream) -> int:
+    try:
+        return os.get_terminal_size(stream.fileno()).columns or 80
+    except (AttributeError, OSError, ValueError):
+        return 80
 
 
 def print_result(result: dict, summary: str) -> None:

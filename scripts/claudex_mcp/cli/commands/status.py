@@ -9,7 +9,8 @@ server's files or venv, a variable it uses), and the table says how old it is. T
 hold no secret (`claudex mcp cache clear` removes them). Degraded: the server answers MCP but
 its healthCheck.command self-check reports a problem (Codex not installed, no Docker daemon, an
 unreachable QDRANT_URL, a provider key missing). Colour follows NO_COLOR, FORCE_COLOR and
-CLICOLOR_FORCE; the table fits the terminal (--json has every detail in full).
+CLICOLOR_FORCE; the table fits the terminal (--json has every detail in full). While servers
+are checked, a line on a terminal's stderr says which ones are still running (not with --json).
 Exit 0 when every checked server is healthy, degraded or disabled, 1 otherwise.
 """
 
@@ -55,7 +56,14 @@ def action(args: argparse.Namespace) -> int:
         common.warn(f"{problem['message']}; no server starts until it is fixed (hint: {problem['hint']})")
     if layers.notice():  # on stderr, also with --json: the payload keeps its shape
         common.warn(layers.notice())
-    results = checks.status(index, layers, dict(os.environ), args.server, args.all, args.refresh, args.timeout)
+    # On a terminal, one line on stderr says which servers are still being checked (the checks
+    # take seconds); it is erased before the table.
+    report = common.progress(not args.json, redraw=True)
+    try:
+        results = checks.status(index, layers, dict(os.environ), args.server, args.all, args.refresh, args.timeout,
+                                report=report)
+    finally:
+        report.clear()
     for result in results:
         result.pop("toolSchemas", None)  # kept for `info`, which shows them
     if args.json:
