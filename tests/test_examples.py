@@ -191,7 +191,6 @@ def furnish(world: World) -> None:
     world.claudex("mcp", "migrate", "--from", str(world.home / ".claude.json"))  # so there is a backup to roll back
     world.claudex("mcp", "config", "set", "qdrant", "env.QDRANT_PATH", str(world.home / "qdrant"))
     # A remote server whose header secret lives in the user layer (`headers` prints it).
-    world.claudex("mcp", "add", "notes-api", "https://mcp.example.com/mcp", "-H", "Authorization: Bearer sk-live-examples0example")
 
 
 @pytest.fixture(scope="module")
@@ -229,6 +228,9 @@ def light_world(tmp_path_factory) -> tuple[Path, Path]:
     world.claudex("mcp", "init")
     world.claudex("mcp", "install", str(sources / "qdrant"))
     furnish(world)
+    # A remote server whose header secret lives in the user layer (`headers` prints it); only
+    # here: its host does not resolve, and the shared world's `status` must find every server well.
+    world.claudex("mcp", "add", "notes-api", "https://mcp.example.com/mcp", "-H", "Authorization: Bearer sk-live-examples0example")
     pristine = root / "pristine"
     shutil.copytree(live, pristine, symlinks=True)
     return live, pristine
