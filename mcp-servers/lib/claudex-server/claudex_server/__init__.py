@@ -49,13 +49,26 @@ def serve(server: Any, argv: Sequence[str] | None, check: Callable[[], dict], *,
     if args:
         sys.stderr.write(USAGE)
         return 2
+    import signal
+
     from .guard import Guard
 
+    # Ctrl-C is 130 however the SDK's event loop takes the KeyboardInterrupt (it may end the
+    # session quietly and return): the handler notes it before raising as Python's own does.
+    interrupted: list[int] = []
+
+    def on_interrupt(signum, frame):
+        interrupted.append(signum)
+        signal.default_int_handler(signum, frame)
+
+    signal.signal(signal.SIGINT, on_interrupt)
     guard = Guard(scrubber)
     try:
         if start is not None:
             start()
         server.run("stdio")
+        if interrupted:
+            return 130
     except KeyboardInterrupt:
         return 130
     except Exception:
