@@ -369,6 +369,11 @@ bad_input() {
     printf '%s\n' '{"apiVersion": "v1", "metadata": {"name": "good", "version": "1.0.0", "description": "ok"},' \
         '"server": {"command": "python3", "args": ["${SERVER_DIR}/server.py"]}}' >"$CLAUDEX_MCP_REGISTRY/installed/good/manifest.json"
     touch "$CLAUDEX_MCP_REGISTRY/installed/good/server.py"
+    # A folder put in by hand: registry.json does not record it yet, and validate says so.
+    run --separate-stderr claudex mcp validate "$CLAUDEX_MCP_REGISTRY"
+    assert_status 1
+    assert_stdout_contains "installed/good is not recorded [out-of-sync]"
+    claudex mcp cache refresh >/dev/null
     run --separate-stderr claudex mcp validate "$CLAUDEX_MCP_REGISTRY"
     assert_status 0
     assert_stderr_empty
