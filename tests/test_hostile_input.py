@@ -189,3 +189,22 @@ def test_logs_info_and_status_show_a_servers_escapes_written_out_on_a_terminal(s
     assert OSC52 in piped.stdout  # exact for a pipe
     code, coloured = sandbox.run_tty("mcp", "info", "echo", env={"FORCE_COLOR": "1"})
     assert "\x1b[" in coloured and "\x1b]" not in coloured  # claudex's own colours stay
+
+
+def test_a_file_name_that_is_not_utf8_in_an_install_source_is_refused(sandbox, reg):
+    """#24.7: a source folder holding a file whose name is not UTF-8 is refused by validate and
+    install, with the name shown escaped (it made install exit 70)."""
+    source = sandbox.root / "src" / "odd"
+    source.mkdir(parents=True)
+    (source / "manifest.json").write_text(json.dumps(manifest("odd")))
+    (source / "server.py").write_text("print('hi')\n")
+    with open(os.fsencode(source) + b"/caf\xe9.txt", "w") as fh:
+        fh.write("x")
+    proc = sandbox.run("mcp", "validate", str(source), "--json", timeout=TIMEOUT)
+    assert proc.returncode == 1
+    assert [p["rule"] for p in json.loads(proc.stdout)] == ["not_utf8"]
+    proc = sandbox.run("mcp", "install", str(source), timeout=TIMEOUT)
+    assert proc.returncode == 1
+    error = error_of(proc)
+    assert error["code"] == "invalid_server" and "caf\\xe9.txt" in error["message"] and "path" not in error
+    assert not (reg / "installed" / "odd").exists()

@@ -85,7 +85,8 @@ def no_server(name: str, known, registry=None) -> NotFound:
 
 def invalid_server(what, folder, problem: str, hint: str | None = None) -> InvalidInput:
     """The one "not a valid server" error: ``what`` (a name or a folder) and its first problem."""
-    return InvalidInput(f"{what} is not a valid server: {problem}", path=str(folder), code="invalid_server",
+    return InvalidInput(f"{what} is not a valid server: {problem}", code="invalid_server",
+                        path=None if folder is None else str(folder),
                         hint=hint or f"run 'claudex mcp validate {folder}'")
 
 

@@ -334,9 +334,10 @@ def tree_digest(folder: Path, root: Path | None = None) -> str:
         for rel, st in entries(top):
             if stat.S_ISDIR(st.st_mode):
                 continue
-            digest.update((prefix + rel).encode() + b"\0")
+            # os.fsencode: a name that is not UTF-8 is digested as its bytes (validation refuses it)
+            digest.update(os.fsencode(prefix + rel) + b"\0")
             if stat.S_ISLNK(st.st_mode):
-                digest.update(os.readlink(top / rel).encode())
+                digest.update(os.fsencode(os.readlink(top / rel)))
             else:
                 for data in read_chunks(top / rel, budget):
                     digest.update(data)

@@ -233,6 +233,13 @@ def _tree_problems(folder: Path) -> list[dict]:
             path = Path(current) / name
             shown = str(path)
             st = path.lstat()
+            try:
+                name.encode("utf-8")
+            except UnicodeEncodeError:  # bytes that are not UTF-8, as os.fsdecode gives them back
+                shown = os.fsencode(shown).decode("utf-8", "backslashreplace")
+                found.append(_problem(shown, "", "not_utf8", "the file name is not UTF-8 (no manifest, log or "
+                                      "client config can name it)", "rename it with UTF-8 characters"))
+                continue
             if stat.S_ISLNK(st.st_mode):
                 target = Path(os.path.normpath(Path(current).resolve() / os.readlink(path)))
                 if not _inside(real, target) or not _inside(real, path.resolve()):
