@@ -480,6 +480,22 @@ def _inputs(target: Path, doc: dict, rendered: clients.Rendered, plan: _Plan) ->
     return new, dict(enumerate(kept))
 
 
+_TOML_READ: dict[str, dict] = {}
+
+
+def _toml_document(text: str) -> dict:
+    """tomllib.loads, once per text in this process: a write reads the user file, checks the
+    spliced text and reads the folders' trust from the result, and an unchanged file is the same
+    text all three times (the entrypoint's cost, 50 servers). The documents are only read."""
+    import tomllib
+
+    if text not in _TOML_READ:
+        if len(_TOML_READ) > 8:
+            _TOML_READ.clear()
+        _TOML_READ[text] = tomllib.loads(text)
+    return _TOML_READ[text]
+
+
 def _update_toml(target: Path, old: bytes | None, entry: dict, rendered: clients.Rendered,
                  gone_message: Callable[[str], str] | None = None) -> tuple[bytes, _Plan]:
     import tomllib
@@ -489,7 +505,7 @@ def _update_toml(target: Path, old: bytes | None, entry: dict, rendered: clients
     except UnicodeDecodeError as exc:
         raise _refuse(target, f"{target}: not UTF-8 (byte offset {exc.start})") from None
     try:
-        before = tomllib.loads(text)
+        before = _toml_document(text)
     except tomllib.TOMLDecodeError as exc:
         raise _refuse(target, f"{target}: invalid TOML: {exc}") from None
     servers = before.get("mcp_servers", {})
@@ -540,7 +556,7 @@ def _codex_folders(key: str, user_text: str, plan: _Plan, folders: Folders, stat
 
     from .errors import ClaudexError
 
-    trusted = tomllib.loads(user_text).get("projects")
+    trusted = _toml_document(user_text).get("projects")
     trusted = trusted if isinstance(trusted, dict) else {}
     recorded = (state.get(key) or {}).get("folders")
     recorded = recorded if isinstance(recorded, dict) else {}
@@ -633,7 +649,7 @@ def _check_toml(target: Path, before: dict, new_text: str, plan: _Plan) -> dict:
     import tomllib
 
     try:
-        after = tomllib.loads(new_text)
+        after = _toml_document(new_text)
     except tomllib.TOMLDecodeError as exc:
         after, reason = None, str(exc)
     else:
