@@ -552,8 +552,6 @@ def _codex_folders(key: str, user_text: str, plan: _Plan, folders: Folders, stat
     need (folders.codex_tables) next to the user file ``key`` that ``plan`` wrote; only in a folder
     Codex trusts, or one claudex writes already. Messages go to ``plan.warnings``; returns what
     was written, per folder."""
-    import tomllib
-
     from .errors import ClaudexError
 
     trusted = _toml_document(user_text).get("projects")
