@@ -97,7 +97,7 @@ def install_dev(c):
     server's requirements into this venv with uv, so the servers' tests run in `make test`
     (make install's second step, after scripts/bootstrap.py made the venv)."""
     import bootstrap
-    from claudex_mcp import vendor
+    from claudex_mcp.install import vendor
     from claudex_mcp.cli import common
     from claudex_mcp.errors import ClaudexError
 

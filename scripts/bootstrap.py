@@ -19,7 +19,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
-from claudex_mcp import atomic, deps, paths, safepath  # noqa: E402  (standard library only)
+from claudex_mcp import atomic, paths, safepath
+from claudex_mcp.install import deps  # noqa: E402  (standard library only)
 from claudex_mcp.cli import common  # noqa: E402
 from claudex_mcp.errors import ExternalFailure  # noqa: E402
 

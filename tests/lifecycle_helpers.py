@@ -72,7 +72,7 @@ def snapshot(registry: Path) -> dict[str, bytes]:
 def check_invariants(registry: Path, versions: dict[str, set[str]]) -> None:
     """registry.json parses and is valid; each server folder is wholly one of the versions its
     name may have (no mix of files), and none that must exist is lost."""
-    from claudex_mcp import validation
+    from claudex_mcp.schemas import validation
 
     doc = json.loads((registry / "registry.json").read_text())
     assert validation.validate_document(doc, "registry", "registry.json") == []

@@ -16,7 +16,7 @@ CLIENT_FILES = (".claude.json", ".mcp.json", ".config/Claude/claude_desktop_conf
 def make_home(sandbox, core_codex: bool = True) -> Path:
     """Copy the fixture home into the sandbox's HOME (``@HOME@`` replaced), link
     ~/.cursor/mcp.json to the dotfiles copy, and make a registry (with a core codex server)."""
-    from claudex_mcp import registry as registry_mod
+    from claudex_mcp.store import registry as registry_mod
 
     home = sandbox.home
     for path in sorted(FIXTURE.rglob("*")):

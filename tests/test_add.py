@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ECHO_SERVER, ROOT, http_mcp_server, stderr_on_terminal
-from claudex_mcp import registry as registry_mod
+from claudex_mcp.store import registry as registry_mod
 
 TOKEN = "ghp_Addtest0123456789abcdefABCDEF0123"
 BEARER = "sk-addtest-0123456789abcdef"
@@ -154,7 +154,7 @@ def test_a_token_in_the_url_query_becomes_a_variable(sandbox, registry):
 
 
 def test_a_definitions_cwd_is_kept_when_absolute():
-    from claudex_mcp import adopt
+    from claudex_mcp.install import adopt
 
     kept = adopt.to_manifest("notes", adopt.definition(command="python3", args=["serve.py"], cwd="/srv/notes"), "d")
     assert kept.manifest["server"]["cwd"] == "/srv/notes" and not kept.warnings

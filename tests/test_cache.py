@@ -11,7 +11,8 @@ import time
 import pytest
 
 from conftest import add_server, manifest
-from claudex_mcp import cache, paths, registry as registry_mod
+from claudex_mcp.store import cache, registry as registry_mod
+from claudex_mcp import paths
 
 
 @pytest.fixture
@@ -246,6 +247,6 @@ def test_cache_clear_removes_every_cache_file(quick):
     assert cleared.returncode == 0, cleared.stderr
     assert len(json.loads(cleared.stdout)["removed"]) == len(CACHE_FILES) + 1
     assert [p.name for p in folder.iterdir()] == ["uv"]
-    from claudex_mcp import cache as cache_mod
+    from claudex_mcp import cachedir
 
-    assert sorted(cache_mod.FILES) == sorted(CACHE_FILES)  # the one list is the list tested here
+    assert sorted(cachedir.FILES) == sorted(CACHE_FILES)  # the one list is the list tested here

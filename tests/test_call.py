@@ -12,7 +12,8 @@ import pytest
 
 from conftest import add_echo_servers, add_server, manifest
 from test_status import remote  # noqa: F401  (the HTTP test server fixture)
-from claudex_mcp import health, registry as registry_mod
+from claudex_mcp.runtime import sdk_probe
+from claudex_mcp.store import registry as registry_mod
 
 PY = sys.executable
 
@@ -38,7 +39,7 @@ def probed_processes(registry) -> list[int]:
                     alive = st.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
             except OSError:
                 continue
-            if alive and mine in env and any(v.startswith(health.PROBE_TAG.encode() + b"=") for v in env):
+            if alive and mine in env and any(v.startswith(sdk_probe.PROBE_TAG.encode() + b"=") for v in env):
                 found.append(int(entry))
     return found
 

@@ -9,7 +9,7 @@ import anyio
 import pytest
 
 from conftest import add_echo_servers
-from claudex_mcp import registry as registry_mod
+from claudex_mcp.store import registry as registry_mod
 
 async def handshake(entry: dict, extra_env: dict) -> dict:
     from mcp import ClientSession

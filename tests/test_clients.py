@@ -9,7 +9,8 @@ import tomllib
 import pytest
 
 from conftest import ROOT
-from claudex_mcp import clients, codex_toml, effective as effective_mod
+from claudex_mcp.clients import renderers, codex_toml
+from claudex_mcp.settings import effective as effective_mod
 from claudex_mcp.errors import InvalidInput
 
 EFFECTIVE = ROOT / "tests" / "golden" / "generate" / "effective"
@@ -30,12 +31,12 @@ def effective(**servers) -> dict:
 
 
 def render(client, **servers):
-    return clients.render(client, effective(**servers))
+    return renderers.render(client, effective(**servers))
 
 
 # ---- entries per client -------------------------------------------------------------------
 
-@pytest.mark.parametrize("client", clients.CLIENTS)
+@pytest.mark.parametrize("client", renderers.CLIENTS)
 def test_stdio_is_rendered_from_launch_never_from_the_raw_fields(client):
     entry = render(client, notes=stdio()).entries["notes"]
     text = json.dumps(entry)
@@ -44,7 +45,7 @@ def test_stdio_is_rendered_from_launch_never_from_the_raw_fields(client):
     assert "raw" not in text.lower()
 
 
-@pytest.mark.parametrize("client", clients.CLIENTS)
+@pytest.mark.parametrize("client", renderers.CLIENTS)
 def test_only_enabled_servers_in_name_order(client):
     result = render(client, zeta=stdio(), alpha=stdio(), off=dict(stdio(), enabled=False))
     assert list(result.entries) == ["alpha", "zeta"]
@@ -135,12 +136,12 @@ def test_warnings_never_quote_header_values():
 
 def test_merge_keeps_places_and_appends_new_entries():
     current = {"user-a": 1, "ours": 2, "user-b": 3, "gone": 4}
-    merged = clients.merge_servers(current, {"gone"}, {"ours": 20, "new": 30})
+    merged = renderers.merge_servers(current, {"gone"}, {"ours": 20, "new": 30})
     assert list(merged.items()) == [("user-a", 1), ("ours", 20), ("user-b", 3), ("new", 30)]
 
 
 def test_dump_json_keeps_key_order_and_non_ascii():
-    data = clients.dump_json({"z": 1, "a": {"é": "✓"}})
+    data = renderers.dump_json({"z": 1, "a": {"é": "✓"}})
     assert data == '{\n  "z": 1,\n  "a": {\n    "é": "✓"\n  }\n}\n'.encode()
 
 
@@ -165,7 +166,7 @@ def test_toml_keys_round_trip(key):
 @pytest.mark.parametrize("case", sorted(p.stem for p in EFFECTIVE.glob("*.json")))
 def test_codex_render_round_trips_through_tomllib(case):
     doc = json.loads((EFFECTIVE / f"{case}.json").read_text())
-    rendered = clients.render("codex", doc)
+    rendered = renderers.render("codex", doc)
     assert tomllib.loads(codex_toml.render_codex(rendered.entries)).get("mcp_servers", {}) == rendered.entries
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, add_echo_servers, add_server, manifest
-from claudex_mcp import registry as registry_mod
+from claudex_mcp.store import registry as registry_mod
 from claudex_mcp.cli import completion, dispatch
 
 BIN = str(Path(sys.executable).parent)

@@ -9,7 +9,8 @@ import stat
 import pytest
 
 from conftest import ROOT, add_server, manifest
-from claudex_mcp import config, registry as registry_mod
+from claudex_mcp.settings import config
+from claudex_mcp.store import registry as registry_mod
 
 GOLDEN = ROOT / "tests" / "golden" / "merge"
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from claudex_mcp import registry as registry_mod
+from claudex_mcp.store import registry as registry_mod
 from conftest import ROOT, add_server
 from lifecycle_helpers import GIT_ENV, git
 

@@ -12,7 +12,8 @@ import pytest
 
 from conftest import ECHO_SERVER
 from lifecycle_helpers import server_files, snapshot, write_files
-from claudex_mcp import deps, registry as registry_mod
+from claudex_mcp.install import deps
+from claudex_mcp.store import registry as registry_mod
 
 LOCAL_PKG = {
     "pkg/pyproject.toml": '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n'
@@ -213,7 +214,7 @@ def test_pip_fallback_when_uv_is_not_found(sandbox, reg, monkeypatch, tmp_path):
     """No CLAUDEX_MCP_UV, and no uv beside the interpreter, in the uv package or on PATH."""
     import sys
 
-    import claudex_mcp.deps as module
+    import claudex_mcp.install.deps as module
 
     monkeypatch.delenv("CLAUDEX_MCP_UV", raising=False)
     monkeypatch.setattr(module.sys, "executable", str(tmp_path / "bin" / "python"))
@@ -238,7 +239,7 @@ def test_a_missing_uv_named_by_the_environment_is_one_clear_error(sandbox, reg):
 
 
 def test_drop_editable_rewrites_only_local_folders(tmp_path):
-    from claudex_mcp import vendor
+    from claudex_mcp.install import vendor
 
     write_files(tmp_path, {"requirements.txt": "-e ./a\n-r more.txt\nrequests\n-e git+https://example.org/x.git#egg=x\n",
                            "more.txt": "--editable b[extra]\n"})
@@ -251,7 +252,7 @@ def test_drop_editable_rewrites_only_local_folders(tmp_path):
 def test_a_committed_transaction_s_environment_is_deleted_in_the_background(sandbox, reg, monkeypatch):
     """Deleting an old version's venv can take a minute on a busy disk: the uninstall returns
     without waiting, a detached child (tagged as this claudex's installer) finishes it."""
-    from claudex_mcp import staging
+    from claudex_mcp.store import staging
 
     monkeypatch.setattr(staging, "DISCARD_WAIT", 0.0)
     txn = staging.Transaction(reg, "uninstall", "hello")
@@ -266,7 +267,7 @@ def test_a_committed_transaction_s_environment_is_deleted_in_the_background(sand
 
 
 def test_an_uncommitted_transaction_is_deleted_at_once(sandbox, reg):
-    from claudex_mcp import staging
+    from claudex_mcp.store import staging
 
     txn = staging.Transaction(reg, "install", "hello")
     write_files(txn.new, {".venv/lib/a.py": ""})

@@ -157,7 +157,7 @@ def test_internal_errors_are_reported_without_a_traceback(sandbox, tmp_path, mon
     def boom(*_a, **_k):
         raise RuntimeError("kaboom")
 
-    monkeypatch.setattr("claudex_mcp.validation.validate_source", boom)
+    monkeypatch.setattr("claudex_mcp.schemas.validation.validate_source", boom)
     assert validate.main([str(tmp_path)]) == 70
     err = json.loads(capsys.readouterr().err)["error"]
     assert err["code"] == "internal" and "kaboom" in err["message"] and "CLAUDEX_DEBUG" in err["hint"]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from claudex_mcp import registry as registry_mod
+from claudex_mcp.store import registry as registry_mod
 from conftest import ROOT
 from lifecycle_helpers import GIT_ENV
 

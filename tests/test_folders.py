@@ -13,7 +13,8 @@ import tomllib
 import pytest
 
 from conftest import add_server, manifest
-from claudex_mcp import clients, folders, registry as registry_mod
+from claudex_mcp.clients import renderers, folders
+from claudex_mcp.store import registry as registry_mod
 
 # Claude Code's own data in its user file: it must survive claudex's writes, byte for byte.
 CLAUDE_OWN = {"hasTrustDialogAccepted": True, "allowedTools": [], "history": [{"display": "hi ✓", "pastedContents": {}}],
@@ -177,7 +178,7 @@ def test_the_user_scope_entry_of_a_stdio_server_serves_the_project_folder_as_it_
     """A stdio entry without --project-dir starts the launcher in the folder, which finds the
     project itself: no local copy. A remote server the project configures differently gets one."""
     base = {"type": "stdio", "command": "/x/claudex", "args": ["mcp", "run", "a"], "env": {}}
-    here = clients.Rendered(clients.CLAUDE_CODE)
+    here = renderers.Rendered(renderers.CLAUDE_CODE)
     here.entries = {"a": {**base, "args": [*base["args"], "--project-dir", "/p"]},
                     "r": {"type": "http", "url": "https://x/mcp", "headers": {"X-Team": "p"}}}
     remote = {"type": "http", "url": "https://x/mcp", "headers": {"X-Team": "all"}}

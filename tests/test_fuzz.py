@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, add_server, manifest
-from claudex_mcp import registry as registry_mod
+from claudex_mcp.store import registry as registry_mod
 from claudex_mcp.cli import dispatch
 
 SEED = 20261130

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, run_script
-from claudex_mcp import clients, generate, jsonio
+from claudex_mcp.clients import renderers, generate
+from claudex_mcp import jsonio
 from claudex_mcp.errors import InvalidInput, UsageError
 
 GOLDEN = ROOT / "tests" / "golden" / "generate"
@@ -58,7 +59,7 @@ def mode(path: Path) -> int:
 
 # ---- golden -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("client", clients.CLIENTS)
+@pytest.mark.parametrize("client", renderers.CLIENTS)
 @pytest.mark.parametrize("case", CASES)
 def test_golden(client, case):
     expected = (GOLDEN / client / f"{case}.{EXTENSION.get(client, 'json')}").read_bytes()
@@ -71,7 +72,7 @@ def test_golden(client, case):
 @pytest.mark.parametrize("case", CASES)
 def test_golden_codex_parses_back_to_the_rendered_entries(case):
     text = (GOLDEN / "codex" / f"{case}.toml").read_text()
-    assert tomllib.loads(text).get("mcp_servers", {}) == clients.render("codex", load_case(case)).entries
+    assert tomllib.loads(text).get("mcp_servers", {}) == renderers.render("codex", load_case(case)).entries
 
 
 def test_output_dash_reports_skipped_servers_on_stderr_and_writes_nothing(sandbox):
@@ -175,7 +176,7 @@ def test_a_managed_server_that_is_disabled_is_removed_next_time(sandbox):
     second = generate.write(effective(servers), "claude-code")
     assert second["removed"] == ["a"] and second["servers"] == ["b"] and second["changed"]
     assert json.loads(target.read_text())["mcpServers"] == {"mine": {"command": "x"},
-                                                            "b": clients.render("claude-code", effective(servers)).entries["b"]}
+                                                            "b": renderers.render("claude-code", effective(servers)).entries["b"]}
     state = json.loads(generate.state_file().read_text())
     assert state == {str(target): {"client": "claude-code", "servers": ["b"], "project": "/abs/project"}}
 
@@ -506,7 +507,7 @@ def test_invalid_json_on_stdin_exits_1(sandbox):
 
 
 def test_a_locked_target_exits_3(sandbox):
-    from claudex_mcp import lock
+    from claudex_mcp.store import lock
 
     with lock.path_lock(Path(os.path.realpath(sandbox.home / ".mcp.json"))):
         proc = generate_cli(effective({"notes": stdio("notes")}), env=dict(os.environ, CLAUDEX_MCP_LOCK_TIMEOUT="0.2"))
@@ -618,7 +619,7 @@ def test_the_record_before_a_write_keeps_what_a_crash_would_confuse(sandbox):
     doc["servers"]["c"] = stdio("c")
     plan = generate._plan(str(target), json.loads(target.read_text())["mcpServers"],
                           generate._Owned(json.loads(generate.state_file().read_text())[str(target)]),
-                          clients.render("claude-code", doc).entries)
+                          renderers.render("claude-code", doc).entries)
     # b is confirmed; c is claudex's but not yet in the file; a the user removed.
     assert plan.before == {"servers": ["b"], "pending": ["c"], "excluded": ["a"]}
     assert plan.after == {"servers": ["b", "c"], "excluded": ["a"]}
@@ -628,7 +629,7 @@ def test_claude_code_user_scope_removal_keeps_the_others(sandbox):
     """The verb: removed from ~/.claude.json (Claude Code's user scope), kept in ~/.mcp.json and
     Codex; `claudex mcp enable` writes it back."""
     from conftest import add_server
-    from claudex_mcp import registry as registry_mod
+    from claudex_mcp.store import registry as registry_mod
 
     registry_mod.init(sandbox.registry)
     add_server(sandbox.registry, "qdrant", "installed")

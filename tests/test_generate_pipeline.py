@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from conftest import ROOT, add_server, manifest
-from claudex_mcp import registry as registry_mod
+from claudex_mcp.store import registry as registry_mod
 
 SECRET = "sk-test-SECRET-4242"
 

@@ -160,7 +160,7 @@ def test_a_fifo_or_a_link_as_a_servers_log_is_refused_by_logs(sandbox, reg):
 
 
 def test_a_fifo_as_a_run_record_does_not_hang_status_or_run(sandbox, reg):
-    from claudex_mcp import launcher
+    from claudex_mcp.runtime import launcher
 
     record = launcher.run_record_file("echo")
     fifo(record)

@@ -110,7 +110,7 @@ def test_a_lock_that_is_a_folder_is_a_clear_error(sandbox, reg):
 
 
 def test_a_symlinked_path_lock_is_refused(sandbox, reg, decoy):
-    from claudex_mcp import lock
+    from claudex_mcp.store import lock
 
     target = sandbox.home / ".mcp.json"
     lock_file = lock.path_lock_file(target)
@@ -121,7 +121,7 @@ def test_a_symlinked_path_lock_is_refused(sandbox, reg, decoy):
 
 
 def test_a_symlinked_locks_folder_is_refused(sandbox, reg, decoy):
-    from claudex_mcp import lock
+    from claudex_mcp.store import lock
 
     folder = lock.path_lock_file(sandbox.home / ".mcp.json").parent
     folder.parent.mkdir(parents=True)
@@ -175,7 +175,7 @@ def test_recovery_never_follows_a_link_inside_a_transaction(sandbox, reg, decoy)
 
 
 def test_remove_tree_unlinks_a_link_and_chmods_nothing_outside(tmp_path, decoy):
-    from claudex_mcp import staging
+    from claudex_mcp.store import staging
 
     parent = tmp_path / "parent"
     parent.mkdir(mode=0o700)
@@ -186,7 +186,7 @@ def test_remove_tree_unlinks_a_link_and_chmods_nothing_outside(tmp_path, decoy):
 
 
 def test_remove_tree_empties_read_only_folders_inside(tmp_path):
-    from claudex_mcp import staging
+    from claudex_mcp.store import staging
 
     outer = tmp_path / "outer"
     outer.mkdir(mode=0o555)
@@ -202,7 +202,7 @@ def test_remove_tree_empties_read_only_folders_inside(tmp_path):
 
 
 def test_a_symlinked_log_file_is_refused(sandbox, reg, decoy):
-    from claudex_mcp import launcher
+    from claudex_mcp.runtime import launcher
 
     log = launcher.log_file("hello")
     log.parent.mkdir(parents=True)
@@ -213,7 +213,7 @@ def test_a_symlinked_log_file_is_refused(sandbox, reg, decoy):
 
 
 def test_a_symlinked_cache_stats_file_is_not_written_through(sandbox, reg, decoy):
-    from claudex_mcp import cache
+    from claudex_mcp.store import cache
 
     cache.stats_file().parent.mkdir(parents=True)
     cache.stats_file().symlink_to(decoy / "secret")

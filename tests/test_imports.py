@@ -62,8 +62,8 @@ def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
 
 def test_the_graph_is_read_correctly():
     edges = graph()
-    assert "claudex_mcp.registry" in edges["claudex_mcp.index"]
-    assert "claudex_mcp.lifecycle" in edges["claudex_mcp.cli.commands.install"]
+    assert "claudex_mcp.store.registry" in edges["claudex_mcp.store.index"]
+    assert "claudex_mcp.install.lifecycle" in edges["claudex_mcp.cli.commands.install"]
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == [["a", "b", "c", "a"]]
 
 

@@ -9,7 +9,7 @@ import os
 import pytest
 
 from conftest import add_server, manifest
-from claudex_mcp import index, registry as registry_mod
+from claudex_mcp.store import index, registry as registry_mod
 from claudex_mcp.errors import NotFound
 
 
@@ -81,7 +81,7 @@ def test_missing_or_corrupt_registry_json_is_rebuilt_by_refresh_only(reg, damage
     assert set(result["servers"]) == {"codex", "qdrant"}
     assert any("rebuilt from the server folders" in w for w in result["warnings"])
     assert (target.read_bytes() if target.exists() else None) == before  # a scan only reads
-    from claudex_mcp import cache
+    from claudex_mcp.store import cache
 
     assert cache.refresh(reg)["reconciled"] is True
     rebuilt = json.loads(target.read_text())

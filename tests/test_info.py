@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from conftest import ECHO_SERVER, add_echo_servers, add_server, manifest
-from claudex_mcp import registry as registry_mod
+from claudex_mcp.store import registry as registry_mod
 
 PY = sys.executable
 
@@ -206,7 +206,7 @@ def test_a_git_source_shows_its_commit(sandbox, reg):
 
 
 def test_without_a_record_the_install_marker_says_the_source(sandbox, reg):
-    from claudex_mcp.staging import MARKER
+    from claudex_mcp.store.staging import MARKER
 
     folder = reg / "installed" / "echo"
     (folder / MARKER).write_text(json.dumps({"source": {"type": "git", "url": "https://example.com/e.git",

@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from conftest import FIXTURES, run_script, umask
-from claudex_mcp import errors, jsonio, paths, registry, validation
+from claudex_mcp import errors, jsonio, paths
+from claudex_mcp.store import registry
+from claudex_mcp.schemas import validation
 from claudex_mcp.errors import InvalidInput
 
 LAYOUT_DIRS = ("core", "installed", "disabled")

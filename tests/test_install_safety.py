@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from lifecycle_helpers import server_files, snapshot, write_files
-from claudex_mcp import registry as registry_mod, sources
+from claudex_mcp.store import registry as registry_mod
+from claudex_mcp.install import sources
 from claudex_mcp.errors import InvalidInput
 
 

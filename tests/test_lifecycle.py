@@ -13,7 +13,7 @@ import pytest
 
 from conftest import ROOT, add_server, manifest
 from lifecycle_helpers import (add_release, check_invariants, git_repo, server_files, snapshot, write_files)
-from claudex_mcp import registry as registry_mod
+from claudex_mcp.store import registry as registry_mod
 
 CLAUDEX = [sys.executable, str(ROOT / "scripts" / "claudex")]
 

@@ -15,7 +15,7 @@ import pytest
 
 from conftest import ROOT
 from lifecycle_helpers import add_release, check_invariants, git_repo, snapshot
-from claudex_mcp import registry as registry_mod
+from claudex_mcp.store import registry as registry_mod
 
 CLAUDEX = [sys.executable, str(ROOT / "scripts" / "claudex"), "mcp"]
 STEPS = ["fetch", "validate", "dependencies", "permissions", "commit", "record", "done"]

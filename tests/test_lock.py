@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from claudex_mcp import errors, lock, paths
+from claudex_mcp import errors, paths
+from claudex_mcp.store import lock
 from claudex_mcp.errors import Conflict
 
 # Another process takes the lock with the filelock package (flock on Linux, which claudex's lock

@@ -105,7 +105,7 @@ def test_generate_points_the_clients_at_claudexs_uv_tool_install(sandbox, tmp_pa
     read): the generated entries start servers with its claudex, a path outside .venv. Any
     other `claudex` in uv's bin folder is not taken for it."""
     from conftest import add_echo_servers
-    from claudex_mcp import registry
+    from claudex_mcp.store import registry
 
     registry.init(sandbox.registry)
     add_echo_servers(sandbox.registry)

@@ -15,7 +15,7 @@ import pytest
 from conftest import ROOT, add_server
 from lifecycle_helpers import add_release, git_repo, server_files, snapshot, write_files
 from lifecycle_helpers import git as run_git
-from claudex_mcp import registry as registry_mod
+from claudex_mcp.store import registry as registry_mod
 
 
 @pytest.fixture

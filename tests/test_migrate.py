@@ -296,7 +296,7 @@ def _secret_home(sandbox) -> bytes:
     """A ~/.claude.json whose servers hold a secret in each place: an env value and an argument
     (of real echo servers), a header, a URL password and a URL query value (remote servers)."""
     from conftest import ECHO_SERVER
-    from claudex_mcp import registry as registry_mod
+    from claudex_mcp.store import registry as registry_mod
 
     registry_mod.init(sandbox.registry)
     python = sys.executable
@@ -460,7 +460,7 @@ def test_only_real_folders_of_the_user_inside_home_get_a_project_layer(sandbox):
     """A projects[...] key of ~/.claude.json is text: one outside HOME, one spelled with '..', a
     symlink, or a folder of another user gets no .claudex/mcp.json; the entry is skipped with
     the reason and stays in the file. A real folder of the user's inside HOME gets its layer."""
-    from claudex_mcp import registry as registry_mod
+    from claudex_mcp.store import registry as registry_mod
 
     registry_mod.init(sandbox.registry)
     home = sandbox.home

@@ -10,7 +10,8 @@ import pytest
 
 from conftest import add_server, manifest
 from lifecycle_helpers import snapshot
-from claudex_mcp import lifecycle, mutation, registry as registry_mod
+from claudex_mcp.install import lifecycle
+from claudex_mcp.store import mutation, registry as registry_mod
 
 
 @pytest.fixture

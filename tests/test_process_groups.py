@@ -13,7 +13,7 @@ import uuid
 import pytest
 
 from conftest import ECHO_SERVER, ROOT, add_server, manifest
-from claudex_mcp import registry as registry_mod
+from claudex_mcp.store import registry as registry_mod
 
 FORKING = """
 import os, runpy, subprocess

@@ -45,7 +45,7 @@ def test_nothing_when_not_a_terminal_or_with_json():
 def test_install_on_a_terminal_shows_progress_on_stderr_only(sandbox):
     """A real install with stderr on a pseudo-terminal: the steps are there, stdout has only
     the result; with stderr piped, stderr is empty."""
-    from claudex_mcp import registry
+    from claudex_mcp.store import registry
 
     registry.init(sandbox.registry)
     folder = sandbox.root / "src" / "hello"
@@ -93,7 +93,7 @@ def test_status_on_a_terminal_says_which_servers_are_still_checked(sandbox):
     """status --refresh with stderr on a pseudo-terminal: one line, redrawn, names the servers
     not answered yet and the time; it is erased before the table; nothing with stderr piped or
     with --json."""
-    from claudex_mcp import registry
+    from claudex_mcp.store import registry
 
     registry.init(sandbox.registry)
     add_echo_servers(sandbox.registry)

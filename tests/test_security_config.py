@@ -16,7 +16,10 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, add_server, manifest
-from claudex_mcp import config, launcher, project as project_mod, registry as registry_mod, secrets
+from claudex_mcp.settings import config, project as project_mod
+from claudex_mcp.runtime import launcher
+from claudex_mcp.store import registry as registry_mod
+from claudex_mcp import secrets
 
 SECRET = "sk-live-4f9a8b7c6d5e4f3a2b1c"
 
@@ -240,7 +243,7 @@ def hostile(sandbox, reg):
 
 
 def _launch(sandbox, folder):
-    from claudex_mcp import cache
+    from claudex_mcp.store import cache
 
     index, _ = cache.load(sandbox.registry, refresh=True)
     layers = config.Layers(sandbox.registry, project_mod.by_dir(folder))
@@ -527,7 +530,7 @@ def test_generate_and_config_set_write_through_a_symlink_alike(sandbox, reg, tmp
 
 
 def test_escape_is_literal_and_malformed_references_are_refused(sandbox, reg):
-    from claudex_mcp import expand
+    from claudex_mcp.settings import expand
 
     assert expand.expand("$${HOME} ${A:-b} $$x", {"HOME": "/h"}) == "${HOME} b $$x"
     assert expand.references("$${HOME} ${A}") == {"A"}

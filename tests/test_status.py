@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ECHO_SERVER, ROOT, add_echo_servers, add_server, manifest
-from claudex_mcp import registry as registry_mod
+from claudex_mcp.store import registry as registry_mod
 
 PY = sys.executable
 
@@ -253,7 +253,7 @@ def test_the_pid_column_shows_only_a_live_client_started_instance(sandbox):
 def test_live_pid_is_this_process_only_while_it_runs_as_that_program():
     import subprocess
 
-    from claudex_mcp import checks
+    from claudex_mcp.runtime import checks
 
     assert checks.live_pid({"pid": os.getpid(), "command": sys.executable}) == os.getpid()
     assert checks.live_pid({"pid": os.getpid(), "command": "/bin/true"}) is None  # the pid is another program now
@@ -390,7 +390,7 @@ def test_a_failed_check_reads_the_log_once_its_writer_is_done(sandbox):
     import fcntl
     import threading
 
-    from claudex_mcp import checks, launcher
+    from claudex_mcp.runtime import checks, launcher
 
     log = launcher.log_file("crash")
     log.parent.mkdir(parents=True)
@@ -521,7 +521,7 @@ def test_the_status_cache_holds_no_secret_and_is_private(sandbox):
 def test_a_secret_in_a_servers_log_is_masked_in_its_status_even_when_disabled(sandbox):
     """The last error of a server's log (shown for a disabled server too) is masked like
     everything else a server said, on the screen and in the kept results."""
-    from claudex_mcp import launcher
+    from claudex_mcp.runtime import launcher
 
     registry_mod.init(sandbox.registry)
     add_server(sandbox.registry, "quiet", doc=m("quiet"))

@@ -1,4 +1,4 @@
-"""status's quick stdio check (claudex_mcp.stdio_probe): the same report as the SDK's session on
+"""status's quick stdio check (claudex_mcp.runtime.quick_probe): the same report as the SDK's session on
 a real server, and each way a server can go wrong, told apart; scripted servers speak raw
 JSON-RPC, so that a malformed answer can be sent on purpose."""
 
@@ -15,7 +15,8 @@ import uuid
 import pytest
 
 from conftest import ECHO_SERVER, add_server, manifest
-from claudex_mcp import health, registry as registry_mod, stdio_probe
+from claudex_mcp.runtime import sdk_probe, quick_probe
+from claudex_mcp.store import registry as registry_mod
 
 # A stdio server that answers by a script: ANSWERS maps a method to the JSON it answers with
 # (a "result" or an "error" object), or to a list of them, one per call (pages). Before the
@@ -65,19 +66,19 @@ def scripted(tmp_path, answers: dict, ask_first=(), **probe) -> dict:
     env = dict(os.environ, ANSWERS=json.dumps({"initialize": INIT, "tools/list": {"result": {"tools": [TOOL]}},
                                                "ping": {"result": {}}, **answers}),
                ASK_FIRST=json.dumps(list(ask_first)), NOTES=str(tmp_path / "notes"))
-    return stdio_probe.probe([sys.executable, str(server)], env, str(tmp_path), **{"timeout": 10, **probe})
+    return quick_probe.probe([sys.executable, str(server)], env, str(tmp_path), **{"timeout": 10, **probe})
 
 
 def test_the_handshake_versions_are_the_sdks():
     from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
-    assert stdio_probe.HANDSHAKE_VERSIONS == HANDSHAKE_PROTOCOL_VERSIONS
+    assert quick_probe.HANDSHAKE_VERSIONS == HANDSHAKE_PROTOCOL_VERSIONS
 
 
 def test_the_quick_report_is_the_sdk_sessions_report(tmp_path):
     argv, env = [sys.executable, str(ECHO_SERVER)], dict(os.environ)
-    quick = stdio_probe.probe(argv, env, str(tmp_path), 30, ["tools", "prompts", "resources"])
-    sdk = health.probe(argv, env, str(tmp_path), 30, ["tools", "prompts", "resources"])
+    quick = quick_probe.probe(argv, env, str(tmp_path), 30, ["tools", "prompts", "resources"])
+    sdk = sdk_probe.probe(argv, env, str(tmp_path), 30, ["tools", "prompts", "resources"])
     assert quick.pop("latencyMs") > 0 and sdk.pop("latencyMs") > 0
     assert quick == sdk
     assert quick["tools"] == ["add", "echo"] and quick["prompts"] == ["greet"] and quick["resources"] == ["echo://info"]
@@ -111,14 +112,14 @@ def test_pages_requests_and_notifications_from_the_server(tmp_path):
     ({"tools/list": {"result": {"tools": [dict(TOOL, inputSchema={"type": 7})]}}}, (), "schema", "t: 7 is not valid"),
 ])
 def test_each_way_to_fail_is_told_apart(tmp_path, answers, declared, code, words):
-    with pytest.raises(health.ProbeFailure) as caught:
+    with pytest.raises(sdk_probe.ProbeFailure) as caught:
         scripted(tmp_path, answers, timeout=2, declared=list(declared))
     assert caught.value.code == code and words in caught.value.message, caught.value.message
 
 
 def test_a_command_that_cannot_start(tmp_path):
-    with pytest.raises(health.ProbeFailure) as caught:
-        stdio_probe.probe([str(tmp_path / "nothing-here")], dict(os.environ), str(tmp_path), 5, label="ghost")
+    with pytest.raises(sdk_probe.ProbeFailure) as caught:
+        quick_probe.probe([str(tmp_path / "nothing-here")], dict(os.environ), str(tmp_path), 5, label="ghost")
     assert caught.value.code == "command_not_found" and "ghost could not be started" in caught.value.message
 
 
@@ -149,9 +150,9 @@ def test_nothing_is_left_behind_even_what_left_the_group(tmp_path):
     server = tmp_path / "escaping.py"
     server.write_text(ESCAPING)
     env = dict(os.environ, CLAUDEX_TEST_MARK=mark)
-    report = stdio_probe.probe([sys.executable, str(server), str(ECHO_SERVER)], env, str(tmp_path), 30)
+    report = quick_probe.probe([sys.executable, str(server), str(ECHO_SERVER)], env, str(tmp_path), 30)
     assert report["tools"] == ["add", "echo"]
-    assert _marked(mark) == [] and stdio_probe._RUNNING == {}
+    assert _marked(mark) == [] and quick_probe._RUNNING == {}
 
 
 def test_ctrl_c_in_status_ends_every_server_at_once(sandbox):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, run_script
-from claudex_mcp import validation
+from claudex_mcp.schemas import validation
 
 GOLDEN = ROOT / "tests" / "golden" / "validate"
 MANIFEST = {
@@ -237,7 +237,7 @@ def test_validate_schema_script_matches_the_verb(sandbox):
 
 
 def test_a_registry_folder_is_validated_whole(sandbox, tmp_path):
-    from claudex_mcp import registry as registry_mod
+    from claudex_mcp.store import registry as registry_mod
 
     reg = tmp_path / "registry"
     registry_mod.init(reg)

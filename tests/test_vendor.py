@@ -15,7 +15,8 @@ import sys
 
 from conftest import ECHO_SERVER, manifest
 from lifecycle_helpers import git, snapshot, write_files
-from claudex_mcp import registry as registry_mod, vendor
+from claudex_mcp.store import registry as registry_mod
+from claudex_mcp.install import vendor
 from claudex_mcp.errors import InvalidInput
 
 SECRET = "TOPSECRET-do-not-echo"

@@ -9,7 +9,7 @@ TYPE_CHECKING = False  # typing costs 2 ms of start-up; it is only needed by che
 if TYPE_CHECKING:
     from typing import Any
 
-from .jsonio import dumps
+from claudex_mcp.jsonio import dumps
 
 
 def write_bytes(path: str | os.PathLike, data: bytes, *, mode: int = 0o644) -> bool:
@@ -88,7 +88,7 @@ def target_of(path: str | os.PathLike) -> Path:
     permission (chmod 444: the user froze it) is refused, and nothing is written."""
     import stat
 
-    from .errors import InvalidInput
+    from claudex_mcp.errors import InvalidInput
 
     given = Path(path)
     real = Path(os.path.realpath(given))

@@ -11,7 +11,7 @@ TYPE_CHECKING = False  # typing costs 2 ms of start-up; it is only needed by che
 if TYPE_CHECKING:
     from typing import Any, BinaryIO
 
-from .errors import InvalidInput, NotFound
+from claudex_mcp.errors import InvalidInput, NotFound
 
 # Manifests, registries and configs are small; anything bigger is a mistake (a wrong file).
 MAX_DOCUMENT_BYTES = 8 * 1024 * 1024
@@ -92,7 +92,7 @@ def _open_regular(source: str | os.PathLike, name: str, follow_symlinks: bool) -
                            hint="check the file's permissions", code="permission_denied") from None
     except OSError as exc:
         if exc.errno == errno.ELOOP and not follow_symlinks and os.path.islink(source):
-            from .safepath import unsafe
+            from claudex_mcp.safepath import unsafe
 
             raise unsafe(Path(source), "is a symbolic link") from None
         if exc.errno == errno.ENXIO:  # a socket, or a FIFO opened for writing by no one

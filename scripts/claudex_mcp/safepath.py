@@ -9,7 +9,7 @@ import os
 import stat
 from pathlib import Path
 
-from .errors import InvalidInput
+from claudex_mcp.errors import InvalidInput
 
 
 def unsafe(path: Path, why: str, hint: str | None = None) -> InvalidInput:

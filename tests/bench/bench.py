@@ -68,7 +68,7 @@ def cache_lookup(env: dict, registry: Path, runs: int) -> dict:
     saved = dict(os.environ)
     os.environ.update(env)
     try:
-        from claudex_mcp import cache
+        from claudex_mcp.store import cache
 
         cache.load(registry)  # warm
         return time_in_process(lambda: cache.load(registry), runs)

@@ -48,7 +48,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from claudex_mcp.lock import file_lock
+from claudex_mcp.store.lock import file_lock
 
 ROOT = Path(__file__).resolve().parents[2]
 CLIENTS_DIR = ROOT / ".tools" / "clients"

@@ -12,7 +12,7 @@ import pytest
 from clients import claude_mcp_list, client_env, ensure_inspector, inspector_tools
 from clients import real_clients as clients  # noqa: F401  (the session fixture)
 from conftest import ECHO_SERVER, add_echo_servers, add_server, manifest
-from claudex_mcp import registry as registry_mod
+from claudex_mcp.store import registry as registry_mod
 
 PY = sys.executable
 

@@ -14,7 +14,7 @@ import pytest
 from clients import claude_mcp, claude_mcp_list, codex_mcp, codex_mcp_list
 from clients import real_clients as clients  # noqa: F401  (the session fixture)
 from conftest import ECHO_SERVER, add_echo_servers, add_server
-from claudex_mcp import registry as registry_mod
+from claudex_mcp.store import registry as registry_mod
 
 ENABLED = {"echo", "echo-core", "echo-key"}
 

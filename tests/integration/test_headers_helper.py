@@ -12,7 +12,7 @@ import sys
 from clients import claude_mcp_list, codex_server_status
 from clients import real_clients as clients  # noqa: F401  (the session fixture)
 from conftest import ECHO_SERVER, http_mcp_server
-from claudex_mcp import registry as registry_mod
+from claudex_mcp.store import registry as registry_mod
 
 TOKEN = "sk-helpertest-0123456789abcdef"
 

@@ -12,7 +12,7 @@ import sys
 from clients import client_env, claude_mcp_list_full
 from clients import real_clients as clients  # noqa: F401  (the session fixture)
 from conftest import ECHO_SERVER
-from claudex_mcp import registry as registry_mod
+from claudex_mcp.store import registry as registry_mod
 
 SECRET = "sk-integration-0123456789abcdef"
 

@@ -12,9 +12,9 @@ TYPE_CHECKING = False  # typing costs 2 ms of start-up; it is only needed by che
 if TYPE_CHECKING:
     from typing import Any
 
-from .. import errors
-from ..errors import ClaudexError, UsageError
-from ..jsonio import dumps
+from claudex_mcp import errors
+from claudex_mcp.errors import ClaudexError, UsageError
+from claudex_mcp.jsonio import dumps
 
 
 class Parser(argparse.ArgumentParser):
@@ -263,9 +263,9 @@ def add_install_options(p: argparse.ArgumentParser) -> None:
 def add_client_options(p: argparse.ArgumentParser, default_targets: bool = False) -> None:
     """What `claudex mcp generate` and generate-mcp-json take; with ``default_targets`` no
     --client means generate.DEFAULT_TARGETS (the verb), else claude-code (the pipe script)."""
-    from .. import clients
+    from claudex_mcp.clients import renderers
 
-    p.add_argument("--client", choices=clients.CLIENTS, default=None if default_targets else clients.CLAUDE_CODE,
+    p.add_argument("--client", choices=renderers.CLIENTS, default=None if default_targets else renderers.CLAUDE_CODE,
                    help="the client whose config to write (default: " +
                         ("Claude Code's user scope and ~/.mcp.json, and Codex)" if default_targets else "claude-code)"))
     p.add_argument("--scope", choices=("default", "project", "user"), default="default",
@@ -279,7 +279,7 @@ def emit_client_config(effective: dict, args: argparse.Namespace, folders=None) 
     """Write (or with --output - print) the client config, and report what happened; no
     --client (the verb's default) writes every file of generate.DEFAULT_TARGETS. ``folders``
     (generate.Folders): the project folders whose local scope Claude Code's user file gets."""
-    from .. import clients, generate
+    from claudex_mcp.clients import renderers, generate
 
     # The merge step's warnings (an ignored project layer, an invalid server) come first.
     upstream = [w for w in effective.get("warnings") or [] if isinstance(w, str)]
@@ -293,7 +293,7 @@ def emit_client_config(effective: dict, args: argparse.Namespace, folders=None) 
             for result in results:
                 _print_written(result)
         return 0
-    args.client = args.client or clients.CLAUDE_CODE
+    args.client = args.client or renderers.CLAUDE_CODE
     if args.output == "-":
         data, warnings = generate.render_document(effective, args.client)
         for warning in upstream + warnings:
@@ -352,7 +352,8 @@ def add_refresh(p: argparse.ArgumentParser) -> None:
 
 def registry_index(refresh: bool = False):
     """(registry path, index) through the cache."""
-    from .. import cache, paths
+    from claudex_mcp.store import cache
+    from claudex_mcp import paths
 
     registry = paths.registry_dir()
     index, _ = cache.load(registry, refresh=refresh)

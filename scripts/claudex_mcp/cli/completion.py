@@ -17,7 +17,7 @@ import importlib
 import os
 import re
 
-from . import dispatch
+from claudex_mcp.cli import dispatch
 
 FILES = "__files__"
 DIRS = "__dirs__"
@@ -33,7 +33,7 @@ def _safe(names) -> list[str]:
 
 def server_names() -> list[str]:
     """The server folders of the registry, without reading a manifest."""
-    from .. import paths
+    from claudex_mcp import paths
 
     registry = paths.registry_dir()
     names = set()
@@ -48,7 +48,7 @@ def server_names() -> list[str]:
 
 def tool_names(server: str) -> list[str]:
     """The tools ``server`` listed at its last check (`status` keeps the results)."""
-    from ..checks import kept_results
+    from claudex_mcp.runtime.checks import kept_results
 
     try:
         names = kept_results()[server]["result"].get("toolNames") or []
@@ -60,7 +60,7 @@ def tool_names(server: str) -> list[str]:
 
 
 def project_names() -> list[str]:
-    from .. import paths
+    from claudex_mcp import paths
 
     try:
         with os.scandir(paths.projects_dir()) as found:

@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from .. import __version__
+from claudex_mcp import __version__
 
 COMMANDS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "commands")
 PROG = "claudex"
@@ -99,8 +99,8 @@ def did_you_mean(word: str, choices) -> list[str]:
 
 def _usage_error(message: str, hint: str, prog: str) -> int:
     # Imported here: the common path (help, a known verb) does not need argparse or JSON output.
-    from ..errors import UsageError
-    from .common import report_error
+    from claudex_mcp.errors import UsageError
+    from claudex_mcp.cli.common import report_error
 
     exc = UsageError(message, hint=hint)
     report_error(exc, prog)

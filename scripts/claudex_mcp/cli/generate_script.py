@@ -27,8 +27,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from .. import clients, jsonio
-from . import common
+from claudex_mcp import jsonio
+from claudex_mcp.cli import common
 
 EXAMPLES = (
     "mcp-utils scan | merge-config --project demo | generate-mcp-json",
@@ -47,7 +47,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 
 
 def action(args: argparse.Namespace) -> int:
-    from .. import effective as effective_mod
+    from claudex_mcp.settings import effective as effective_mod
 
     effective = jsonio.load(args.input)
     effective_mod.check(effective, jsonio.display_name(args.input))

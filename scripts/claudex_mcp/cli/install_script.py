@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from . import common
+from claudex_mcp.cli import common
 
 EXAMPLES = (
     "atomic-install ./my-server",
@@ -28,7 +28,8 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 
 
 def action(args: argparse.Namespace) -> int:
-    from .. import lifecycle, paths
+    from claudex_mcp.install import lifecycle
+    from claudex_mcp import paths
 
     common.write_json(lifecycle.install(paths.registry_dir(), args.source, ref=args.ref, submodules=args.submodules,
                                        subdir=args.subdir, ignore_scripts=args.ignore_scripts))

@@ -10,7 +10,7 @@ import argparse
 from pathlib import Path
 from collections.abc import Sequence
 
-from . import common
+from claudex_mcp.cli import common
 
 EXAMPLES = ("mcp-utils scan | merge-config --project demo",
             "merge-config --input index.json | generate-mcp-json --client codex --output -")
@@ -24,7 +24,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 
 
 def check_index(index) -> dict:
-    from ..errors import InvalidInput
+    from claudex_mcp.errors import InvalidInput
 
     if not (isinstance(index, dict) and isinstance(index.get("servers"), dict) and isinstance(index.get("registry"), str)):
         raise InvalidInput("the input is not a registry index", path="/",
@@ -33,7 +33,8 @@ def check_index(index) -> dict:
 
 
 def action(args: argparse.Namespace) -> int:
-    from .. import effective, jsonio, project
+    from claudex_mcp.settings import effective, project
+    from claudex_mcp import jsonio
 
     index = check_index(jsonio.load(args.input))
     doc = effective.build(index, project.resolve(args.project, args.project_dir), Path(index["registry"]))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from . import common
+from claudex_mcp.cli import common
 
 EXAMPLES = ("mcp-utils scan | merge-config | generate-mcp-json --output -",
             "mcp-utils scan --refresh | jq '.servers | keys'")

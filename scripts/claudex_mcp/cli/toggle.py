@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from . import common
+from claudex_mcp.cli import common
 
 
 def build_parser(prog: str, doc: str | None, verb: str) -> argparse.ArgumentParser:
@@ -18,7 +18,9 @@ def build_parser(prog: str, doc: str | None, verb: str) -> argparse.ArgumentPars
 
 def action(enabled: bool) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
-        from .. import lifecycle, paths, project
+        from claudex_mcp.install import lifecycle
+        from claudex_mcp import paths
+        from claudex_mcp.settings import project
 
         where = project.resolve(args.project, args.project_dir) if (args.project or args.project_dir) else None
         result = lifecycle.set_enabled(paths.registry_dir(), args.server, enabled, project=where,

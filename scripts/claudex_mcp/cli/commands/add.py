@@ -24,7 +24,7 @@ import argparse
 import re
 from collections.abc import Sequence
 
-from .. import common
+from claudex_mcp.cli import common
 
 EXAMPLES = (
     "claudex mcp add everything -- npx -y @modelcontextprotocol/server-everything",
@@ -75,7 +75,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 def _target(args: argparse.Namespace) -> tuple[str | None, list[str], str | None]:
     """(url, command and arguments, transport) from the command line, as claude mcp add reads it:
     a lone http(s) URL in place of the command is the server's URL."""
-    from ...errors import UsageError
+    from claudex_mcp.errors import UsageError
 
     url, argv, transport = args.url, list(args.argv), args.transport
     if url is None and not args.after_dashes and len(argv) == 1 and re.match(r"^https?://", argv[0], re.I):
@@ -101,8 +101,8 @@ def _where(args: argparse.Namespace):
     """The project the server is for (None: every project), from --scope or --project/--project-dir."""
     import os
 
-    from ... import project
-    from ...errors import UsageError
+    from claudex_mcp.settings import project
+    from claudex_mcp.errors import UsageError
 
     if args.scope and (args.project or args.project_dir):
         raise UsageError("give -s/--scope or --project/--project-dir, not both", code="scope_and_project",
@@ -118,7 +118,8 @@ def _where(args: argparse.Namespace):
 
 
 def action(args: argparse.Namespace) -> int:
-    from ... import adopt, paths, runners
+    from claudex_mcp.install import adopt, runners
+    from claudex_mcp import paths
 
     adopt.check_name(args.name)
     url, argv, transport = _target(args)

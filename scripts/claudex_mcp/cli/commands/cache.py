@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from .. import common
+from claudex_mcp.cli import common
 
 EXAMPLES = (
     "claudex mcp cache",
@@ -39,7 +39,8 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 
 
 def action(args: argparse.Namespace) -> int:
-    from ... import cache, paths
+    from claudex_mcp.store import cache
+    from claudex_mcp import cachedir, paths
 
     if args.action == "stats":
         result = cache.stats()
@@ -48,7 +49,7 @@ def action(args: argparse.Namespace) -> int:
                 + f"; {'cached' if result['cached'] else 'empty'} ({result['file']}, ttl {result['ttl']:g} s)"
                 + (f"; {result['problem']}" if result.get("problem") else ""))
     elif args.action == "clear":
-        result = cache.clear()
+        result = cachedir.clear()
         line = f"cleared ({len(result['removed'])} files removed)"
     else:
         result = cache.refresh(paths.registry_dir())

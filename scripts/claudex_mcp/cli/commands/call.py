@@ -17,7 +17,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from .. import common
+from claudex_mcp.cli import common
 
 EXAMPLES = (
     "claudex mcp call qdrant qdrant_list_collections",
@@ -40,8 +40,11 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 
 
 def action(args: argparse.Namespace) -> int:
-    from ... import config, index as index_mod, jsonio, project, toolcall
-    from ...errors import ClaudexError, UsageError
+    from claudex_mcp.settings import config, project
+    from claudex_mcp.store import index as index_mod
+    from claudex_mcp import jsonio
+    from claudex_mcp.runtime import toolcall
+    from claudex_mcp.errors import ClaudexError, UsageError
 
     if args.timeout is not None and not args.timeout > 0:
         raise UsageError(f"--timeout must be a positive number of seconds, not {args.timeout:g}",

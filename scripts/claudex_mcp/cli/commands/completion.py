@@ -19,7 +19,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from .. import common
+from claudex_mcp.cli import common
 
 EXAMPLES = (
     "mkdir -p ~/.local/share/bash-completion/completions && "
@@ -36,7 +36,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 
 
 def action(args: argparse.Namespace) -> int:
-    from .. import completion
+    from claudex_mcp.cli import completion
 
     sys.stdout.write(completion.SCRIPTS[args.shell])
     return 0
@@ -46,7 +46,7 @@ def complete(words: list[str]) -> int:
     """The hidden entry the scripts call at each TAB: candidates on stdout, never an error (a
     completion that fails offers nothing rather than printing into the user's command line)."""
     try:
-        from .. import completion
+        from claudex_mcp.cli import completion
 
         for line in completion.candidates(words):
             sys.stdout.write(line.replace("\n", " ") + "\n")

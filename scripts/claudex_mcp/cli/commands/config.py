@@ -22,7 +22,7 @@ import argparse
 import json
 from collections.abc import Sequence
 
-from .. import common
+from claudex_mcp.cli import common
 
 EXAMPLES = (
     "claudex mcp config show qdrant",
@@ -91,7 +91,8 @@ def _add_layer(s: argparse.ArgumentParser) -> None:
 
 
 def action(args: argparse.Namespace) -> int:
-    from ... import config, index as index_mod, project
+    from claudex_mcp.settings import config, project
+    from claudex_mcp.store import index as index_mod
 
     if args.action in ("set", "unset"):
         return _set(args)
@@ -142,7 +143,8 @@ def _print_tree(value, indent: str) -> None:
 
 
 def _get(args: argparse.Namespace) -> int:
-    from ... import config, index as index_mod, project
+    from claudex_mcp.settings import config, project
+    from claudex_mcp.store import index as index_mod
 
     registry, index = common.registry_index()
     entry = index_mod.require_valid(index_mod.server_entry(index, args.server))
@@ -191,7 +193,9 @@ def _print_explain(result: dict) -> None:
 
 def _set(args: argparse.Namespace) -> int:
     """config set and config unset: one layer file changed through config.update_layer."""
-    from ... import config, index as index_mod, paths, project
+    from claudex_mcp.settings import config, project
+    from claudex_mcp.store import index as index_mod
+    from claudex_mcp import paths
 
     registry, index = common.registry_index()
     entry = index_mod.server_entry(index, args.server)
@@ -256,16 +260,16 @@ def _set(args: argparse.Namespace) -> int:
 
 
 def _trust(args: argparse.Namespace) -> int:
-    from ... import config, project
+    from claudex_mcp.settings import config, project
 
     if args.dir and (args.project or args.project_dir):
-        from ...errors import UsageError
+        from claudex_mcp.errors import UsageError
 
         raise UsageError("give the project once: DIR or --project NAME or --project-dir DIR",
                          hint=f"claudex mcp config {args.action} --project NAME")
     where = project.by_dir(args.dir) if args.dir else project.resolve(args.project, args.project_dir)
     if where is None:
-        from ...errors import NotFound
+        from claudex_mcp.errors import NotFound
 
         raise NotFound("no project here: no folder at or above the working directory has .claudex/",
                        code="no_project", hint=f"name the project: claudex mcp config {args.action} DIR "

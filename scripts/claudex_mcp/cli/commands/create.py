@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from .. import common
+from claudex_mcp.cli import common
 
 EXAMPLES = (
     "claudex mcp create weather                                   # asks, on a terminal",
@@ -53,7 +53,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 def action(args: argparse.Namespace) -> int:
     import sys
 
-    from ... import scaffold
+    from claudex_mcp.install import scaffold
 
     data = _parse_data(args.data)
     for key in ("description", "author", "license"):
@@ -76,7 +76,7 @@ def action(args: argparse.Namespace) -> int:
 
 
 def _parse_data(items: list[str]) -> dict[str, str]:
-    from ...errors import UsageError
+    from claudex_mcp.errors import UsageError
 
     data: dict[str, str] = {}
     for item in items:
@@ -97,7 +97,7 @@ def _ask_template() -> str:
     template that holds the other questions."""
     import questionary
 
-    from ... import scaffold
+    from claudex_mcp.install import scaffold
 
     choices = [questionary.Choice(title, value) for value, title in scaffold.TEMPLATE_TITLES.items()]
     choices.append(questionary.Choice("Custom Template", "custom"))

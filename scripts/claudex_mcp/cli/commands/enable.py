@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .. import common, toggle
+from claudex_mcp.cli import common, toggle
 
 
 def build_parser(prog: str):

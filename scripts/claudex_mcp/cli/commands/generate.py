@@ -26,7 +26,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from .. import common
+from claudex_mcp.cli import common
 
 EXAMPLES = (
     "claudex mcp generate",
@@ -50,7 +50,8 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 
 
 def action(args: argparse.Namespace) -> int:
-    from ... import clients, effective, generate, project
+    from claudex_mcp.clients import renderers, generate
+    from claudex_mcp.settings import effective, project
 
     if args.trust_folder:
         trusted = generate.trust_claude_folders(args.trust_folder)
@@ -62,7 +63,7 @@ def action(args: argparse.Namespace) -> int:
     doc = effective.build(index, where, registry)
     if where is not None and explicit is None and args.output != "-":
         defaults = args.client is None and args.scope == "default" and args.output is None
-        wanted = list(generate.DEFAULT_TARGETS) if defaults else [(args.client or clients.CLAUDE_CODE, args.scope)]
+        wanted = list(generate.DEFAULT_TARGETS) if defaults else [(args.client or renderers.CLAUDE_CODE, args.scope)]
         outside = [(c, t) for c, s in wanted if (t := generate.outside(where, doc, c, s, args.output))]
         if outside:
             doc = effective.build(index, None, registry)

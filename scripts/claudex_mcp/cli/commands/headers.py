@@ -18,7 +18,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from .. import common
+from claudex_mcp.cli import common
 
 EXAMPLES = (
     "claudex mcp headers notes-api",
@@ -36,7 +36,10 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 
 
 def action(args: argparse.Namespace) -> int:
-    from ... import config, index as index_mod, launcher, project, secrets
+    from claudex_mcp.settings import config, project
+    from claudex_mcp.store import index as index_mod
+    from claudex_mcp.runtime import launcher
+    from claudex_mcp import secrets
 
     registry, found = common.registry_index()
     entry = index_mod.require_valid(index_mod.server_entry(found, args.server))

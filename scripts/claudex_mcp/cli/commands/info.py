@@ -21,7 +21,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from .. import common
+from claudex_mcp.cli import common
 
 EXAMPLES = (
     "claudex mcp info qdrant",
@@ -44,8 +44,10 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 
 def action(args: argparse.Namespace) -> int:
     common.guard_terminal()  # a server's words never drive the terminal
-    from ... import config, index as index_mod, info, project
-    from ...errors import ExternalFailure
+    from claudex_mcp.settings import config, project
+    from claudex_mcp.store import index as index_mod
+    from claudex_mcp.runtime import info
+    from claudex_mcp.errors import ExternalFailure
 
     registry, found = common.registry_index()
     entry = index_mod.server_entry(found, args.server)
@@ -113,7 +115,7 @@ def _print(d: dict) -> None:
 
 
 def _print_tools(name: str, tools: dict) -> None:
-    from ... import info
+    from claudex_mcp.runtime import info
 
     bold = lambda text: common.paint(text, "1")  # noqa: E731
     dim = lambda text: common.paint(text, "2")  # noqa: E731

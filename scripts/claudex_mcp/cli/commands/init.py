@@ -11,8 +11,9 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from ... import lifecycle, paths
-from .. import common
+from claudex_mcp.install import lifecycle
+from claudex_mcp import paths
+from claudex_mcp.cli import common
 
 EXAMPLES = (
     "claudex mcp init",

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from .. import common
+from claudex_mcp.cli import common
 
 EXAMPLES = (
     "claudex mcp list",
@@ -27,7 +27,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 
 
 def rows(index: dict, layers) -> list[dict]:
-    from ... import config
+    from claudex_mcp.settings import config
 
     found = []
     for key, entry in sorted(index["servers"].items()):
@@ -47,14 +47,14 @@ def rows(index: dict, layers) -> list[dict]:
 def _redacted(source):
     """A source recorded before install refused URLs with credentials never shows them."""
     if isinstance(source, dict) and isinstance(source.get("url"), str):
-        from ... import secrets
+        from claudex_mcp import secrets
 
         return dict(source, url=secrets.redact_url(source["url"]))
     return source
 
 
 def action(args: argparse.Namespace) -> int:
-    from ... import config, project
+    from claudex_mcp.settings import config, project
 
     registry, index = common.registry_index(args.refresh)
     layers = config.Layers(registry, project.resolve(args.project, args.project_dir))

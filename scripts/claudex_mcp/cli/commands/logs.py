@@ -12,7 +12,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from .. import common
+from claudex_mcp.cli import common
 
 EXAMPLES = (
     "claudex mcp logs qdrant",
@@ -32,9 +32,10 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 
 def action(args: argparse.Namespace) -> int:
     common.guard_terminal()  # a server's words never drive the terminal
-    from ... import checks, launcher, paths, safepath
-    from ...errors import NotFound, UsageError, no_server
-    from ...lifecycle import check_name, server_names
+    from claudex_mcp.runtime import checks, launcher
+    from claudex_mcp import paths, safepath
+    from claudex_mcp.errors import NotFound, UsageError, no_server
+    from claudex_mcp.install.lifecycle import check_name, server_names
 
     check_name(args.server)
     if args.lines < 0:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from .. import common
+from claudex_mcp.cli import common
 
 EXAMPLES = (
     "claudex mcp migrate --dry-run",
@@ -51,7 +51,8 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 
 
 def action(args: argparse.Namespace) -> int:
-    from ... import migrate, migrate_backup, paths
+    from claudex_mcp.migrate import migration as migrate, backup as migrate_backup
+    from claudex_mcp import paths
 
     registry = paths.registry_dir()
     report = common.progress(not args.json)

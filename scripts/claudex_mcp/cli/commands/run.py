@@ -16,7 +16,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from .. import common
+from claudex_mcp.cli import common
 
 EXAMPLES = (
     "claudex mcp run qdrant",
@@ -32,7 +32,9 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 
 
 def action(args: argparse.Namespace) -> int:
-    from ... import config, index as index_mod, launcher, project
+    from claudex_mcp.settings import config, project
+    from claudex_mcp.store import index as index_mod
+    from claudex_mcp.runtime import launcher
 
     registry, index = common.registry_index()
     entry = index_mod.server_entry(index, args.server)

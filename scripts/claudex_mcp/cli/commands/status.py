@@ -21,7 +21,7 @@ import os
 import time
 from collections.abc import Sequence
 
-from .. import common
+from claudex_mcp.cli import common
 
 EXAMPLES = (
     "claudex mcp status",
@@ -46,7 +46,8 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 
 def action(args: argparse.Namespace) -> int:
     common.guard_terminal()  # a server's words never drive the terminal
-    from ... import checks, config, project
+    from claudex_mcp.runtime import checks
+    from claudex_mcp.settings import config, project
 
     registry, index = common.registry_index(args.refresh)
     # A broken layer file is said once, first; the launcher refuses it, so the rows say why each

@@ -16,7 +16,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from .. import common
+from claudex_mcp.cli import common
 
 EXAMPLES = (
     "claudex mcp test codex",
@@ -39,7 +39,9 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 
 def action(args: argparse.Namespace) -> int:
     common.guard_terminal()  # a server's words never drive the terminal
-    from ... import checks, config, index, project
+    from claudex_mcp.runtime import checks
+    from claudex_mcp.settings import config, project
+    from claudex_mcp.store import index
 
     target = Path(args.target)
     if "/" in args.target or args.target.startswith(".") or (target.is_dir() and (target / "manifest.json").exists()):

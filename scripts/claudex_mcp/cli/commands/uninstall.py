@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from .. import common
+from claudex_mcp.cli import common
 
 EXAMPLES = (
     "claudex mcp uninstall qdrant",
@@ -26,7 +26,8 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 
 
 def action(args: argparse.Namespace) -> int:
-    from ... import lifecycle, paths
+    from claudex_mcp.install import lifecycle
+    from claudex_mcp import paths
 
     result = lifecycle.uninstall(paths.registry_dir(), args.server, purge=args.purge,
                                  report=common.progress(not args.json))

@@ -14,7 +14,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from .. import common
+from claudex_mcp.cli import common
 
 EXAMPLES = (
     "claudex mcp upgrade qdrant",
@@ -36,8 +36,10 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 
 
 def action(args: argparse.Namespace) -> int:
-    from ... import cache, lifecycle, paths
-    from ...errors import ClaudexError, NotFound, UsageError
+    from claudex_mcp.store import cache
+    from claudex_mcp.install import lifecycle
+    from claudex_mcp import paths
+    from claudex_mcp.errors import ClaudexError, NotFound, UsageError
 
     if args.check and not args.server:
         args.all = True  # a check changes nothing: without a name it is the check of every server

@@ -12,8 +12,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from ... import jsonio
-from .. import common
+from claudex_mcp import jsonio
+from claudex_mcp.cli import common
 
 EXAMPLES = (
     "claudex mcp validate ./my-server",
@@ -35,7 +35,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 
 
 def action(args: argparse.Namespace) -> int:
-    from ... import validation
+    from claudex_mcp.schemas import validation
 
     # Everything is checked before anything is printed: a missing path fails the whole run.
     results = [(source,) + validation.validate_source(source, args.schema) for source in args.paths]

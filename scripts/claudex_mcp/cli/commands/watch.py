@@ -15,7 +15,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from .. import common
+from claudex_mcp.cli import common
 
 EXAMPLES = (
     "claudex mcp watch",
@@ -50,8 +50,10 @@ def _human(event: dict) -> str:
 
 
 def action(args: argparse.Namespace) -> int:
-    from ... import paths, project, watch
-    from ...errors import UsageError
+    from claudex_mcp import paths
+    from claudex_mcp.settings import project
+    from claudex_mcp.clients import watch
+    from claudex_mcp.errors import UsageError
 
     if args.debounce is not None and not 0 <= args.debounce <= 60:
         raise UsageError(f"--debounce {args.debounce}: expected 0 to 60 seconds", hint="e.g. --debounce 0.5")
@@ -79,7 +81,7 @@ def action(args: argparse.Namespace) -> int:
         watch.run(registry, where, log, lambda: stop["requested"],
                   watch.DEBOUNCE_SECONDS if args.debounce is None else args.debounce)
     except OSError as exc:
-        from ...errors import ExternalFailure
+        from claudex_mcp.errors import ExternalFailure
         raise ExternalFailure(f"cannot watch {registry}: {exc.strerror or exc}",
                             hint="inotify is needed (Linux); check fs.inotify.max_user_watches") from None
     return 0

@@ -1,0 +1,172 @@
+"""The one path every registry mutation takes: lock, recover, stage, commit or roll back, record
+in registry.json, invalidate the cache, regenerate the client configs (pre-commit's store and
+pipx's transaction are the models). A verb's body holds only its own logic:
+
+    with mutation.begin(registry, "install", report) as m:
+        txn = m.stage()
+        ...                                   # fetch, validate, build in txn.new
+        m.commit(lambda: os.rename(txn.new, target), undo=lambda: os.rename(target, txn.new))
+        m.record(name, record)
+    m.result                                  # {"regenerated": [...], "warnings": [...]}
+
+A failure, Ctrl-C or SIGTERM before the commit leaves the registry as it was; a failure while
+recording undoes the commit; a SIGKILL at any instant leaves it valid, and the next mutation's
+recovery puts the leftovers right. Nothing here prints.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from claudex_mcp.store import cache, registry as registry_mod, staging
+from claudex_mcp import paths, safepath
+from claudex_mcp.errors import no_registry
+from claudex_mcp.store.lock import registry_lock
+from claudex_mcp.store.staging import fault
+
+Report = Callable[..., None]
+
+
+def quiet(step: str, detail: str | None = None) -> None:
+    pass
+
+
+class Mutation:
+    """What one mutation did so far; the verb drives it, begin() finishes it."""
+
+    def __init__(self, registry: Path, op: str, report: Report) -> None:
+        self.registry, self.op, self.report = registry, op, report
+        self.txn: staging.Transaction | None = None
+        self.records: dict[str, dict | None] = {}  # name -> new record, or None to drop it
+        self.committed = False
+        self.changed = False  # something the clients see changed (folders or config layers)
+        self._undo: Callable[[], None] | None = None
+        self.result: dict = {"regenerated": [], "warnings": []}
+
+    def stage(self, name: str | None = None, **journal) -> staging.Transaction:
+        """The transaction folder under .staging/, removed when the mutation ends."""
+        self.txn = staging.Transaction(self.registry, self.op, name)
+        if journal:
+            self.txn.write_journal(**journal)
+        return self.txn
+
+    def commit(self, do: Callable[[], None], undo: Callable[[], None]) -> None:
+        """The one step that makes the change visible (a rename or an exchange); ``undo`` puts
+        it back when recording fails."""
+        self.report("commit")
+        fault("commit")
+        do()
+        self.committed = self.changed = True
+        if self.txn is not None:
+            self.txn.committed = True  # what is left in it is the old version: see Transaction.remove
+        self._undo = undo
+
+    def record(self, name: str, record: dict | None) -> None:
+        """What registry.json will say of ``name`` (None: nothing) once committed."""
+        self.records[name] = record
+
+    def touched(self) -> None:
+        """Something the clients see changed without a commit (a config layer was written)."""
+        self.changed = True
+
+    def _write_records(self) -> None:
+        fault("record")
+        records = registry_mod.reconciled(self.registry)
+        for name, record in self.records.items():
+            if record is None:
+                records.pop(name, None)
+            else:
+                records[name] = record
+        registry_mod.write_records(self.registry, records)
+
+
+def _sigterm_as_interrupt() -> None:
+    """SIGTERM rolls back like Ctrl-C: the transaction's `finally` runs."""
+    def interrupt(_signum, _frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, interrupt)
+
+
+def check_registry(registry: Path) -> None:
+    """The registry exists, and the folders a commit renames into are real folders."""
+    if not paths.registry_file(registry).exists():
+        raise no_registry(registry)
+    for location in paths.LOCATIONS:
+        safepath.real_dir(registry / location)
+
+
+@contextmanager
+def begin(registry: Path, op: str, report: Report = quiet, *, regenerate_clients: bool = True,
+          project=None) -> Iterator[Mutation]:
+    """``project``: the project the verb decides for (its folder's part of the client configs is
+    regenerated too)."""
+    _sigterm_as_interrupt()
+    m = Mutation(registry, op, report)
+    with registry_lock(registry, on_wait=lambda said: report("waiting", said)):
+        check_registry(registry)
+        staging.recover(registry)
+        try:
+            yield m
+            if m.committed:
+                try:
+                    m._write_records()
+                except BaseException:
+                    assert m._undo is not None
+                    m._undo()  # not recorded: not done
+                    raise
+            elif registry_mod.write_records(registry, registry_mod.reconciled(registry)):
+                # A SIGKILL between a commit and its record left registry.json behind the folders:
+                # a mutation that went through brings it in line even when it committed nothing
+                # itself (a failed one changes nothing, as every user mistake).
+                cache.invalidate()
+        finally:
+            if m.txn is not None:
+                m.txn.remove()
+        fault("done")
+    if m.changed:
+        cache.invalidate()
+        if regenerate_clients:
+            report("regenerate")
+            m.result = regenerate(registry, [project])
+
+
+def regenerate(registry: Path, named: list | tuple = ()) -> dict:
+    """Rewrite every client config claudex wrote before (their list is in its state file), for
+    the registry that changed, so the agents see the change; Claude Code's user file gets the
+    local scope of the projects in ``named`` and of those claudex knows (generate.Folders).
+    Returns each file rewritten (or found up to date) with the reason; a failure here is a
+    warning, never a failed operation."""
+    from claudex_mcp.settings import effective, project
+    from claudex_mcp.clients import generate
+
+    done: dict = {"regenerated": [], "warnings": []}
+    try:
+        targets = generate.load_state()
+    except Exception as exc:  # a broken state file must not fail an install
+        done["warnings"].append(f"client configs not regenerated: {exc}")
+        return done
+    if not targets:
+        return done
+    try:
+        index, _ = cache.load(registry)
+    except Exception as exc:
+        done["warnings"].append(f"client configs not regenerated: {exc}")
+        return done
+    folders = generate.Folders(lambda p: effective.build(index, p, registry), named)
+    for target, info in sorted(targets.items()):
+        try:
+            where = project.by_dir(info["project"]) if info.get("project") else None
+            doc = effective.build(index, where, registry)
+            written = generate.write(doc, info["client"], "default", target, folders)
+        except Exception as exc:
+            done["warnings"].append(f"could not regenerate {target}: {getattr(exc, 'message', exc)}")
+            continue
+        done["regenerated"].append({
+            "target": written["target"], "client": written["client"], "changed": written["changed"],
+            "project": where.to_dict() if where else None,
+            "reason": "claudex wrote it before" + (f", for project {where.name}" if where else ""),
+            "folders": written["folders"], "warnings": written["warnings"]})
+    return done
