@@ -81,9 +81,9 @@ def test_missing_or_corrupt_registry_json_is_rebuilt_by_refresh_only(reg, damage
     assert set(result["servers"]) == {"codex", "qdrant"}
     assert any("rebuilt from the server folders" in w for w in result["warnings"])
     assert (target.read_bytes() if target.exists() else None) == before  # a scan only reads
-    from claudex_mcp.store import cache
+    from claudex_mcp.store import mutation
 
-    assert cache.refresh(reg)["reconciled"] is True
+    assert mutation.reconcile(reg)["reconciled"] is True
     rebuilt = json.loads(target.read_text())
     assert rebuilt["servers"]["qdrant"]["version"] == "2.0.0"
     assert rebuilt["servers"]["codex"]["source"] == {"type": "core"}

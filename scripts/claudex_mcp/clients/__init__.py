@@ -5,7 +5,7 @@
     jsonedit    editing one member of a JSON document in its text
     folders     the clients' per-folder project decisions and trust
     generate    writing a client's file: lock, backup, record of claudex's entries, atomic write
-    regenerate  every client file again after a registry or config change
+    regeneration  every client file again after a registry or config change
     watch       hot reload: regenerate when the registry or a layer changes (inotify)
     inotify     Linux inotify through ctypes
 

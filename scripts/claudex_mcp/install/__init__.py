@@ -3,7 +3,6 @@
     sources     where a server comes from (a folder, a git repository), fetched without running it
     deps        a server's dependencies in its own folder (uv venv, npm)
     vendor      shared packages (../lib/<dist>) vendored into the staged server
-    runners     `npx -y PKG` / `uvx PKG` pinned and fetched before the first start
     suite       a server's own test suite, with its test dependencies
     lifecycle   install, uninstall, upgrade, enable, disable, each inside the one mutation path
     adopt       a server a client defines, adopted as a registry server

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from claudex_mcp import atomic, paths
+from claudex_mcp.clients import regeneration
 from claudex_mcp.store import mutation, registry as registry_mod, staging
 from claudex_mcp.errors import Conflict, InvalidInput, UsageError
 from claudex_mcp.store.mutation import Report, quiet
@@ -317,7 +318,7 @@ def add(registry: Path, adopted: Adopted, source: dict, *, project=None, replace
     by name."""
     name = adopted.name
     location = "disabled" if project is not None else "installed"
-    with mutation.begin(registry, "add", report, regenerate_clients=regenerate, project=project) as m:
+    with regeneration.after(registry, "add", report, regenerate_clients=regenerate, project=project) as m:
         where = locate(registry, name)
         if where is not None and (where[0] == "core" or not replace):
             check_free(registry, name)
@@ -360,7 +361,7 @@ def set_user_secrets(registry: Path, name: str, env: dict[str, str], report: Rep
                      regenerate: bool = True) -> dict:
     """Secrets of an existing server (the core codex server a migrated entry maps to) into the
     user layer, as a mutation (the clients are regenerated unless ``regenerate`` is False)."""
-    with mutation.begin(registry, "secrets", report, regenerate_clients=regenerate) as m:
+    with regeneration.after(registry, "secrets", report, regenerate_clients=regenerate) as m:
         if env:
             _set_user_env(name, env)
             m.touched()
@@ -374,7 +375,7 @@ def _now() -> str:
 def enable_in_projects(registry: Path, name: str, projects: list, report: Report = quiet) -> dict:
     """``name`` enabled in each of ``projects``' layers, as one mutation (migrate: a server that
     more than one project defines)."""
-    with mutation.begin(registry, "enable", report, regenerate_clients=False) as m:
+    with mutation.begin(registry, "enable", report) as m:
         for project in projects:
             if enable_for_project(project, name):
                 m.touched()
@@ -394,7 +395,7 @@ def put_back(registry: Path, name: str, copy_of: Path, report: Report = quiet, r
     """A server folder saved before it was replaced goes back into installed/ (migrate's rollback)."""
     import shutil
 
-    with mutation.begin(registry, "restore", report, regenerate_clients=regenerate) as m:
+    with regeneration.after(registry, "restore", report, regenerate_clients=regenerate) as m:
         if locate(registry, name) is not None:
             raise Conflict(f"{name} is in the registry again", code="already_installed",
                            hint=f"uninstall {name} first, then roll back again")

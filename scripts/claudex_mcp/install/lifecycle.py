@@ -17,6 +17,7 @@ from pathlib import Path
 from claudex_mcp import __version__, atomic, jsonio, paths
 from claudex_mcp.install import deps, sources
 from claudex_mcp.runtime import launcher
+from claudex_mcp.clients import regeneration
 from claudex_mcp.store import mutation, registry as registry_mod, staging
 from claudex_mcp.errors import Conflict, InvalidInput, NotFound, UsageError, invalid_server, no_server
 from claudex_mcp.store.mutation import Report, quiet as _quiet
@@ -160,7 +161,7 @@ def install(registry: Path, spec: str, *, ref: str | None = None, submodules: bo
         source["ignoreScripts"] = True  # recorded, so upgrades keep it
     if submodules:
         source["submodules"] = True
-    with mutation.begin(registry, "install", report) as m:
+    with regeneration.after(registry, "install", report) as m:
         txn = m.stage()
         manifest, record = _prepare(txn, source, report)
         name = manifest["metadata"]["name"]
@@ -191,7 +192,7 @@ def uninstall(registry: Path, name: str, *, purge: bool = False, report: Report 
     """``regenerate`` False leaves the clients' files to the caller (a migration's rollback
     regenerates once, after its last mutation)."""
     check_name(name)
-    with mutation.begin(registry, "uninstall", report, regenerate_clients=regenerate) as m:
+    with regeneration.after(registry, "uninstall", report, regenerate_clients=regenerate) as m:
         location, folder = _installed(registry, name)
         if location == "core":
             raise Conflict(f"{name} is a core server and cannot be uninstalled", code="core_server",
@@ -285,7 +286,7 @@ def upgrade(registry: Path, name: str, *, check: bool = False, force: bool = Fal
     from claudex_mcp.versions import parse
 
     check_name(name)
-    with mutation.begin(registry, "upgrade", report) as m:
+    with regeneration.after(registry, "upgrade", report) as m:
         location, folder = _installed(registry, name)
         if location == "core":
             raise Conflict(f"{name} is a core server; it is upgraded with claudex itself", code="core_server",
@@ -339,7 +340,7 @@ def set_enabled(registry: Path, name: str, enabled: bool, *, project=None, repor
     from claudex_mcp.clients import generate
 
     check_name(name)
-    with mutation.begin(registry, "enable" if enabled else "disable", report, project=project) as m:
+    with regeneration.after(registry, "enable" if enabled else "disable", report, project=project) as m:
         location, folder = _installed(registry, name)
         # The user decides about it again: an entry of it they removed from a client's file (or
         # a folder's disabled list they took it off) is written back.
@@ -378,6 +379,19 @@ def _set_enabled_in_layer(layer_file: Path, name: str, enabled: bool, project: b
     return config.update_layer(layer_file, "project" if project else "global", change)
 
 
+def configure(registry: Path, target: Path, layer: str, change, secrets=frozenset(), *, project=None,
+              report: Report = _quiet) -> dict:
+    """`config set` / `config unset`: one layer file changed (config.update_layer: its lock, its
+    validation) inside the one mutation path, so it waits for a running install and the clients'
+    files follow; ``project`` is the project whose layer it is."""
+    from claudex_mcp.settings import config
+
+    with regeneration.after(registry, "config", report, project=project) as m:
+        if config.update_layer(target, layer, change, secrets):
+            m.touched()
+    return {"changed": m.changed, **m.result}
+
+
 def core_source() -> Path | None:
     """Where the core servers that ship with claudex are: CLAUDEX_MCP_CORE_SOURCE (empty: none),
     else mcp-servers/core/ of this claudex."""
@@ -390,11 +404,10 @@ def core_source() -> Path | None:
 def init(registry: Path, report: Report = _quiet) -> dict:
     """Create what is missing of the registry, then put the core servers in (or bring them up
     to date)."""
-    from claudex_mcp.store import cache
-
-    created = registry_mod.init(registry)
-    if created:
-        cache.invalidate()
+    created = registry_mod.init(registry)  # registry.json and the folders a mutation needs
+    with mutation.begin(registry, "init", report) as m:  # recovery, registry.json reconciled
+        if created:
+            m.touched()  # the registry the cache saw is not this one
     return {"created": created, "core": sync_core(registry, report), "registry": str(registry)}
 
 
@@ -412,7 +425,7 @@ def sync_core(registry: Path, report: Report = _quiet) -> list[str]:
         target = registry / "core" / folder.name
         if _installed_tree(target) == digest:
             continue
-        with mutation.begin(registry, "core", report, regenerate_clients=False) as m:
+        with mutation.begin(registry, "core", report) as m:
             txn = m.stage(folder.name, location="core")
             manifest, _ = _prepare(txn, {"type": "path", "path": str(folder), "root": str(shared_root)}, report)
             if manifest["metadata"]["name"] != folder.name:

@@ -367,9 +367,9 @@ def rollback(registry: Path, ident: str | None = None, *, report: Report = quiet
             restored.append({"file": plan["file"], "whole": plan["whole"], "entries": plan["entries"]})
     unclaimed = _unclaim(record)
     removed, put_back = _registry_side(registry, record, folder, ident, report)
-    from claudex_mcp.store import mutation
+    from claudex_mcp.clients import regeneration
 
-    with mutation.begin(registry, "rollback", report) as m:
+    with regeneration.after(registry, "rollback", report) as m:
         layers = _restore_layers(record)
         if restored or unclaimed or removed or put_back or layers:
             m.touched()  # the clients are regenerated once, at the end

@@ -597,7 +597,7 @@ def migrate(registry: Path, files: list[str] | None = None, *, auto: bool = Fals
 
 
 def _apply(registry: Path, p: dict, ident: str, folder: Path, record: dict, report: Report) -> dict:
-    from claudex_mcp.store import mutation
+    from claudex_mcp.clients import regeneration
     from claudex_mcp.settings.project import Project
 
     servers, files, codex = p["_"]["servers"], p["_"]["files"], p["_"]["codex"]
@@ -635,7 +635,7 @@ def _apply(registry: Path, p: dict, ident: str, folder: Path, record: dict, repo
     # Once, at the end: the files claudex writes get the new servers (the files just rewritten
     # have claimed their launcher entries, so they stay as they are).
     fault("regenerate")
-    regenerated = mutation.regenerate(registry)
+    regenerated = regeneration.regenerate(registry)
     for kept in record["sources"]:  # how the migration leaves each file, regenerated or not
         try:
             now = backup.digest(jsonio.read_bytes(os.path.realpath(kept["path"]), limit=backup.MAX_FILE))

@@ -6,5 +6,6 @@
     checks       the health of many servers at once, results kept for healthCheck.interval
     toolcall     calling one tool of a server from the shell
     info         everything known about one server
+    runners      `npx -y PKG` / `uvx PKG`: pinned, fetched before the first start, said when slow
 
 Imports clients, settings, store, schemas and the top-level modules."""

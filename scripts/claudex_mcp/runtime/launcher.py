@@ -102,25 +102,6 @@ def _refuse_missing(name: str, missing: list[str]) -> None:
                            hint=f"export {missing[0]}=..., or set it in the user layer")
 
 
-def layer_headers(merged: dict, history: dict) -> list[str]:
-    """The headers of a remote server that take their value from the config layers rather than
-    from the client's environment: a literal set in the user layer, or a ${VAR} that a layer's
-    env sets (where `add` keeps a header's secret). A generated client file cannot hold them;
-    the clients that run a headers helper get them from `claudex mcp headers NAME`."""
-    from claudex_mcp import secrets
-
-    env = merged.get("env") or {}
-    found = []
-    for header, value in (merged.get("headers") or {}).items():
-        if not isinstance(value, str):
-            continue
-        origin = (history.get(("headers", header)) or [{}])[-1].get("layer")
-        literal = secrets.literal_text(value).strip().lower()
-        if (origin == "user" and literal not in ("", "bearer", "basic", "token")) or expand.references(value) & set(env):
-            found.append(header)
-    return sorted(found)
-
-
 def remote(entry: dict, layers: config.Layers, environ: dict[str, str], only_layer_headers: bool = False
            ) -> tuple[str, dict[str, str]]:
     """The URL and headers of a remote server as its clients send them, with ${VAR} expanded from
@@ -137,7 +118,9 @@ def remote(entry: dict, layers: config.Layers, environ: dict[str, str], only_lay
     _refuse_disabled(name, merged, history)
     headers = {k: v for k, v in (merged.get("headers") or {}).items() if isinstance(v, str)}
     if only_layer_headers:
-        keep = set(layer_headers(merged, history))
+        from claudex_mcp.settings import effective
+
+        keep = set(effective.layer_headers(merged, history))
         headers = {k: v for k, v in headers.items() if k in keep}
     env = merged.get("env") or {}
     scope = {**environ, **{k: expand.expand(v, environ) for k, v in env.items() if isinstance(v, str)}}

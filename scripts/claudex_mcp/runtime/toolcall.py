@@ -65,7 +65,7 @@ def _session(name: str, tool: str, arguments: dict, timeout: float, argv: list[s
         answer = sdk_probe.sdk_session(talk, argv=argv, env=env, url=url, headers=headers, timeout=timeout, label=name)
     except sdk_probe.ProbeFailure as exc:
         if exc.code == "timeout":
-            from claudex_mcp.install.runners import first_download_hint
+            from claudex_mcp.runtime.runners import first_download_hint
 
             raise ExternalFailure(f"{name}: no answer within {timeout:g} s", code="timeout",
                                   hint=first_download_hint(server or {})

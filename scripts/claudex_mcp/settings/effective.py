@@ -101,8 +101,6 @@ def server_entry(entry: dict, merged: dict, project: Project | None, registry: P
     else:
         result.update(url=server["url"], headers=merged.get("headers", {}))
         referenced = expand.references([result["url"], result["headers"]])
-        from claudex_mcp.runtime.launcher import layer_headers
-
         helped = layer_headers(merged, history or {})
         if helped:
             result["headersHelper"] = headers_helper(entry["name"], project, registry, helped)
@@ -149,3 +147,22 @@ def check(doc: Any, name: str = "<input>") -> None:
                            code="invalid_effective_config",
                            hint=(first.get("hint") or "") + (" - " if first.get("hint") else "") +
                                 "pipe in the effective config that merge-config produces")
+
+
+def layer_headers(merged: dict, history: dict) -> list[str]:
+    """The headers of a remote server that take their value from the config layers rather than
+    from the client's environment: a literal set in the user layer, or a ${VAR} that a layer's
+    env sets (where `add` keeps a header's secret). A generated client file cannot hold them;
+    the clients that run a headers helper get them from `claudex mcp headers NAME`."""
+    from claudex_mcp import secrets
+
+    env = merged.get("env") or {}
+    found = []
+    for header, value in (merged.get("headers") or {}).items():
+        if not isinstance(value, str):
+            continue
+        origin = (history.get(("headers", header)) or [{}])[-1].get("layer")
+        literal = secrets.literal_text(value).strip().lower()
+        if (origin == "user" and literal not in ("", "bearer", "basic", "token")) or expand.references(value) & set(env):
+            found.append(header)
+    return sorted(found)

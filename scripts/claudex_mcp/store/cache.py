@@ -96,16 +96,6 @@ def load(registry: Path, refresh: bool = False) -> tuple[dict, bool]:
     return index, False
 
 
-def refresh(registry: Path) -> dict:
-    """Reconcile registry.json with the folders, then rescan: the one reader that writes."""
-    from claudex_mcp.store import registry as registry_mod
-
-    reconciled = registry_mod.reconcile(registry) if registry.is_dir() else False
-    invalidate()
-    index, _ = load(registry, refresh=True)
-    return {"registry": index["registry"], "servers": len(index["servers"]), "reconciled": reconciled}
-
-
 def invalidate() -> None:
     """Called by every registry mutation."""
     cachedir.remove(cachedir.INDEX)

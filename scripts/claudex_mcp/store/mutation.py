@@ -1,13 +1,15 @@
 """The one path every registry mutation takes: lock, recover, stage, commit or roll back, record
-in registry.json, invalidate the cache, regenerate the client configs (pre-commit's store and
-pipx's transaction are the models). A verb's body holds only its own logic:
+in registry.json, invalidate the cache (pre-commit's store and pipx's transaction are the models).
+A verb's body holds only its own logic:
 
     with mutation.begin(registry, "install", report) as m:
         txn = m.stage()
         ...                                   # fetch, validate, build in txn.new
         m.commit(lambda: os.rename(txn.new, target), undo=lambda: os.rename(target, txn.new))
         m.record(name, record)
-    m.result                                  # {"regenerated": [...], "warnings": [...]}
+
+The store knows nothing of its readers: regenerating the clients' files after a change is the
+caller's (clients/regeneration.py's ``after`` wraps this for the verbs whose change clients see).
 
 A failure, Ctrl-C or SIGTERM before the commit leaves the registry as it was; a failure while
 recording undoes the commit; a SIGKILL at any instant leaves it valid, and the next mutation's
@@ -43,8 +45,9 @@ class Mutation:
         self.records: dict[str, dict | None] = {}  # name -> new record, or None to drop it
         self.committed = False
         self.changed = False  # something the clients see changed (folders or config layers)
+        self.reconciled = False  # registry.json was brought in line with the folders
         self._undo: Callable[[], None] | None = None
-        self.result: dict = {"regenerated": [], "warnings": []}
+        self.result: dict = {}  # what the layer above adds to the verb's result once it is done
 
     def stage(self, name: str | None = None, **journal) -> staging.Transaction:
         """The transaction folder under .staging/, removed when the mutation ends."""
@@ -90,23 +93,28 @@ def _sigterm_as_interrupt() -> None:
     signal.signal(signal.SIGTERM, interrupt)
 
 
-def check_registry(registry: Path) -> None:
-    """The registry exists, and the folders a commit renames into are real folders."""
-    if not paths.registry_file(registry).exists():
+def is_registry(registry: Path) -> bool:
+    """registry.json or one of the location folders is there (a registry whose registry.json was
+    lost is still one: a reconciliation writes it again from the folders)."""
+    return paths.registry_file(registry).exists() or any((registry / loc).is_dir() for loc in paths.LOCATIONS)
+
+
+def check_registry(registry: Path, rebuild: bool = False) -> None:
+    """The registry exists (with ``rebuild``, possibly without its registry.json), and the folders
+    a commit renames into are real folders."""
+    if not (is_registry(registry) if rebuild else paths.registry_file(registry).exists()):
         raise no_registry(registry)
     for location in paths.LOCATIONS:
         safepath.real_dir(registry / location)
 
 
 @contextmanager
-def begin(registry: Path, op: str, report: Report = quiet, *, regenerate_clients: bool = True,
-          project=None) -> Iterator[Mutation]:
-    """``project``: the project the verb decides for (its folder's part of the client configs is
-    regenerated too)."""
+def begin(registry: Path, op: str, report: Report = quiet, *, rebuild: bool = False) -> Iterator[Mutation]:
+    """``rebuild``: a registry whose registry.json is missing is taken too (reconcile writes it)."""
     _sigterm_as_interrupt()
     m = Mutation(registry, op, report)
     with registry_lock(registry, on_wait=lambda said: report("waiting", said)):
-        check_registry(registry)
+        check_registry(registry, rebuild)
         staging.recover(registry)
         try:
             yield m
@@ -121,52 +129,23 @@ def begin(registry: Path, op: str, report: Report = quiet, *, regenerate_clients
                 # A SIGKILL between a commit and its record left registry.json behind the folders:
                 # a mutation that went through brings it in line even when it committed nothing
                 # itself (a failed one changes nothing, as every user mistake).
-                cache.invalidate()
+                m.reconciled = True
         finally:
             if m.txn is not None:
                 m.txn.remove()
         fault("done")
-    if m.changed:
+    if m.changed or m.reconciled:
         cache.invalidate()
-        if regenerate_clients:
-            report("regenerate")
-            m.result = regenerate(registry, [project])
 
 
-def regenerate(registry: Path, named: list | tuple = ()) -> dict:
-    """Rewrite every client config claudex wrote before (their list is in its state file), for
-    the registry that changed, so the agents see the change; Claude Code's user file gets the
-    local scope of the projects in ``named`` and of those claudex knows (generate.Folders).
-    Returns each file rewritten (or found up to date) with the reason; a failure here is a
-    warning, never a failed operation."""
-    from claudex_mcp.settings import effective, project
-    from claudex_mcp.clients import generate
-
-    done: dict = {"regenerated": [], "warnings": []}
-    try:
-        targets = generate.load_state()
-    except Exception as exc:  # a broken state file must not fail an install
-        done["warnings"].append(f"client configs not regenerated: {exc}")
-        return done
-    if not targets:
-        return done
-    try:
-        index, _ = cache.load(registry)
-    except Exception as exc:
-        done["warnings"].append(f"client configs not regenerated: {exc}")
-        return done
-    folders = generate.Folders(lambda p: effective.build(index, p, registry), named)
-    for target, info in sorted(targets.items()):
-        try:
-            where = project.by_dir(info["project"]) if info.get("project") else None
-            doc = effective.build(index, where, registry)
-            written = generate.write(doc, info["client"], "default", target, folders)
-        except Exception as exc:
-            done["warnings"].append(f"could not regenerate {target}: {getattr(exc, 'message', exc)}")
-            continue
-        done["regenerated"].append({
-            "target": written["target"], "client": written["client"], "changed": written["changed"],
-            "project": where.to_dict() if where else None,
-            "reason": "claudex wrote it before" + (f", for project {where.name}" if where else ""),
-            "folders": written["folders"], "warnings": written["warnings"]})
-    return done
+def reconcile(registry: Path) -> dict:
+    """registry.json brought in line with the folders (what every mutation does before its own
+    change; `cache refresh` asks for it alone), then the index rescanned. A folder that is not
+    a registry (`init` makes one) is only scanned."""
+    reconciled = False
+    if is_registry(registry):
+        with begin(registry, "reconcile", rebuild=True) as m:
+            pass  # no change of its own: begin's recovery and reconciliation are the work
+        reconciled = m.reconciled
+    index, _ = cache.load(registry, refresh=True)
+    return {"registry": index["registry"], "servers": len(index["servers"]), "reconciled": reconciled}

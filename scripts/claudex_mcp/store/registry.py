@@ -103,19 +103,6 @@ def write_records(registry: Path, records: dict) -> bool:
                              {"apiVersion": "v1", "servers": dict(sorted(records.items()))})
 
 
-def reconcile(registry: Path) -> bool:
-    """Write registry.json reconciled with the folders, under the registry lock (what
-    `claudex mcp cache refresh` does; a mutation does it as part of its commit). True when
-    the file changed."""
-    from claudex_mcp.store.lock import registry_lock
-
-    with registry_lock(registry):
-        if not paths.registry_file(registry).exists() and not any(
-                (registry / location).is_dir() for location in paths.LOCATIONS):
-            return False  # not a registry (init makes one)
-        return write_records(registry, reconciled(registry))
-
-
 def manifest_digest(data: bytes) -> str:
     """What registry.json and the index record of a manifest's bytes."""
     import hashlib

@@ -216,7 +216,7 @@ def recover(registry: Path) -> list[str]:
         # An upgrade whose exchange fell back to two renames and was killed between them: put
         # the old version back (the new one never became visible). Everything else in a
         # transaction folder is either not committed yet (dropped) or committed (the rename
-        # happened; registry.json is brought up to date by registry.reconcile()).
+        # happened; registry.json is brought up to date by the next mutation, or mutation.reconcile()).
         stop_installers(txn, journal)
         parked = txn / "new.swap"
         if (journal.get("op") == "upgrade" and target is not None and not os.path.lexists(target)

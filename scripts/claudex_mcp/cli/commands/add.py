@@ -118,7 +118,8 @@ def _where(args: argparse.Namespace):
 
 
 def action(args: argparse.Namespace) -> int:
-    from claudex_mcp.install import adopt, runners
+    from claudex_mcp.install import adopt
+    from claudex_mcp.runtime import runners
     from claudex_mcp import paths
 
     adopt.check_name(args.name)

@@ -39,7 +39,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 
 
 def action(args: argparse.Namespace) -> int:
-    from claudex_mcp.store import cache
+    from claudex_mcp.store import cache, mutation
     from claudex_mcp import cachedir, paths
 
     if args.action == "stats":
@@ -52,7 +52,7 @@ def action(args: argparse.Namespace) -> int:
         result = cachedir.clear()
         line = f"cleared ({len(result['removed'])} files removed)"
     else:
-        result = cache.refresh(paths.registry_dir())
+        result = mutation.reconcile(paths.registry_dir())
         line = (f"rescanned {result['registry']}: {result['servers']} servers"
                 + ("; registry.json rewritten from the folders" if result["reconciled"] else ""))
     if args.json:

@@ -192,7 +192,8 @@ def _print_explain(result: dict) -> None:
 
 
 def _set(args: argparse.Namespace) -> int:
-    """config set and config unset: one layer file changed through config.update_layer."""
+    """config set and config unset: one layer file changed through lifecycle.configure."""
+    from claudex_mcp.install import lifecycle
     from claudex_mcp.settings import config, project
     from claudex_mcp.store import index as index_mod
     from claudex_mcp import paths
@@ -221,8 +222,10 @@ def _set(args: argparse.Namespace) -> int:
             for key in keys:
                 doc = config.unset_value(doc, args.server, key)
             return doc
-    changed = config.update_layer(target, layer, change, secrets)
-    result = {"server": args.server, "layer": layer, "file": str(target), "changed": changed, "warnings": []}
+    done = lifecycle.configure(registry, target, layer, change, secrets, project=where)
+    changed = done["changed"]
+    result = {"server": args.server, "layer": layer, "file": str(target), "changed": changed,
+              "regenerated": done["regenerated"], "warnings": done["warnings"]}
     if args.action == "set":
         result.update(key=args.key, value=config.mask(tuple(args.key.split(".")), value, secrets))
     else:

@@ -39,6 +39,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 
 def action(args: argparse.Namespace) -> int:
     common.guard_terminal()  # a server's words never drive the terminal
+    from claudex_mcp.install import suite
     from claudex_mcp.runtime import checks
     from claudex_mcp.settings import config, project
     from claudex_mcp.store import index
@@ -55,7 +56,7 @@ def action(args: argparse.Namespace) -> int:
     if "toolNames" in result:  # test lists the tools by name; status counts them
         result["tools"] = result.pop("toolNames")
     if args.suite:
-        result["suite"] = checks.run_suite(entry["folder"])
+        result["suite"] = suite.run_suite(entry["folder"])
     healthy = result["state"] in ("healthy", "degraded") and result.get("suite", {}).get("passed", True) is not False
     if args.json:
         common.write_json(result)
