@@ -404,10 +404,7 @@ def core_source() -> Path | None:
 def init(registry: Path, report: Report = _quiet) -> dict:
     """Create what is missing of the registry, then put the core servers in (or bring them up
     to date)."""
-    created = registry_mod.init(registry)  # registry.json and the folders a mutation needs
-    with mutation.begin(registry, "init", report) as m:  # recovery, registry.json reconciled
-        if created:
-            m.touched()  # the registry the cache saw is not this one
+    created = mutation.create(registry)
     return {"created": created, "core": sync_core(registry, report), "registry": str(registry)}
 
 

@@ -138,6 +138,15 @@ def begin(registry: Path, op: str, report: Report = quiet, *, rebuild: bool = Fa
         cache.invalidate()
 
 
+def create(registry: Path) -> list[str]:
+    """`init`'s first step: what is missing of the registry made (registry.init; an existing
+    registry.json is left as it is), and the index cache dropped when something was."""
+    created = registry_mod.init(registry)
+    if created:
+        cache.invalidate()
+    return created
+
+
 def reconcile(registry: Path) -> dict:
     """registry.json brought in line with the folders (what every mutation does before its own
     change; `cache refresh` asks for it alone), then the index rescanned. A folder that is not
