@@ -1,4 +1,4 @@
-"""The backup set of a migration (migration.py makes it before it changes anything), and the
+"""The backup set of a migration (apply.py makes it before it changes anything), and the
 rollback that undoes what the migration changed and nothing else. Nothing here prints.
 
 A backup set keeps what the migration changes, not copies of files: for each client file it
