@@ -214,7 +214,7 @@ def _render_value(value, indent: str) -> str:
 def _rewrite_json(text: str, rendered: dict, warnings: list[str], source: read.Source) -> str:
     """``text`` with the ``rendered`` entries in place (an entry that cannot be renamed, as its
     new name is taken, is kept and left out of ``rendered``)."""
-    doc, _ = backup.parse_json(text.encode("utf-8"), str(source.path))
+    doc, _ = jsonio.parse_json_or_jsonc(text.encode("utf-8"), str(source.path))
     by_container: dict[tuple, dict] = {}
     for (container, key), item in list(rendered.items()):
         present = doc
@@ -228,7 +228,7 @@ def _rewrite_json(text: str, rendered: dict, warnings: list[str], source: read.S
             item["name"], lambda indent, value=item["entry"]: _render_value(value, indent))
     for container, changes in by_container.items():
         text = jsonedit.replace_members(text, container, changes, jsonc=source.jsonc)
-    backup.parse_json(text.encode("utf-8"), str(source.path))  # still a valid document
+    jsonio.parse_json_or_jsonc(text.encode("utf-8"), str(source.path))  # still a valid document
     return text
 
 

@@ -66,18 +66,6 @@ def digest(data: bytes) -> str:
 
 # ---- secrets cut out of kept text --------------------------------------------------------------
 
-def parse_json(data: bytes, name: str = "<input>") -> tuple[object, bool]:
-    """A client's JSON document, and whether it needed the JSONC reader (comments, trailing
-    commas): strict JSON is tried first, as the JSONC reader takes ten times as long over a large
-    ~/.claude.json (0.6 s for 2 MB)."""
-    try:
-        return jsonio.parse(data, name), False
-    except InvalidInput as exc:
-        if exc.code != "invalid_json":
-            raise
-    return jsonio.parse_jsonc(data, name), True
-
-
 def _encode(value: str, form: str) -> str:
     """``value`` as it is written in a file: raw, or inside a JSON or TOML string."""
     if form == "json":
@@ -135,7 +123,7 @@ def cut_clean(text: str, secrets: dict[tuple[str, str], str], syntax: str) -> li
 
             parsed = tomllib.loads(left)
         else:
-            parsed, _ = parse_json(left.encode("utf-8"))
+            parsed, _ = jsonio.parse_json_or_jsonc(left.encode("utf-8"))
     except (ClaudexError, ValueError):
         return None
     if any(v and v in s for v in secrets.values() for s in _strings(parsed) + [left]):
@@ -481,7 +469,7 @@ def _restore_json(text: str, entries: list[dict], values: dict) -> str:
     from claudex_mcp.clients import jsonedit
 
     try:
-        doc, jsonc = parse_json(text.encode("utf-8"))
+        doc, jsonc = jsonio.parse_json_or_jsonc(text.encode("utf-8"))
     except ClaudexError as exc:
         raise _Refused([f"it no longer parses: {exc.message}"]) from None
     problems: list[str] = []
@@ -501,7 +489,7 @@ def _restore_json(text: str, entries: list[dict], values: dict) -> str:
     for container, wanted in changes.items():
         text = jsonedit.replace_members(text, container, wanted, jsonc=jsonc)
     try:
-        doc, _ = parse_json(text.encode("utf-8"))
+        doc, _ = jsonio.parse_json_or_jsonc(text.encode("utf-8"))
     except ClaudexError as exc:
         raise _Refused([f"the entries cannot be put back in place: {exc.message}"]) from None
     _check_back(doc, [e for e in entries if e["name"] in changes.get(tuple(e["container"]), {})], values)

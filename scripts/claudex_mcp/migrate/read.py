@@ -135,7 +135,7 @@ def read_source(path: Path, kind: str) -> Source:
             source.entries.append(Entry(source, ("mcp_servers",), key, raw, None))
         return source
     try:
-        doc, source.jsonc = backup.parse_json(source.data, str(path))
+        doc, source.jsonc = jsonio.parse_json_or_jsonc(source.data, str(path))
     except ClaudexError as exc:
         source.problem = exc.message
         return source
