@@ -23,8 +23,6 @@ from claudex_mcp.errors import Conflict, InvalidInput, NotFound, UsageError, inv
 from claudex_mcp.store.mutation import Report, quiet as _quiet
 from claudex_mcp.store.staging import fault
 
-# The MCP protocol revisions claudex's launcher and health checks speak (the SDK's range).
-PROTOCOL_REVISIONS = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25")
 _NAME = re.compile(paths.NAME_PATTERN)
 STDERR_TAIL_LINES = 10  # of a server that failed upgrade's handshake, as `test` shows them
 
@@ -78,14 +76,14 @@ def _validated_manifest(folder: Path) -> dict:
 
 
 def _check_compatibility(manifest: dict) -> None:
-    from claudex_mcp.versions import parse, satisfies, satisfies_date
+    from claudex_mcp.versions import MCP_PROTOCOL_REVISIONS, parse, satisfies, satisfies_date
 
     wanted = manifest.get("compatibility", {})
     if "claudex" in wanted and not satisfies(parse(__version__), wanted["claudex"]):
         raise InvalidInput(f"the server needs claudex {wanted['claudex']}; this is claudex {__version__}",
                            code="incompatible", hint="upgrade claudex, or install a version of the server made for this one")
-    if "mcp" in wanted and not any(satisfies_date(r, wanted["mcp"]) for r in PROTOCOL_REVISIONS):
-        raise InvalidInput(f"the server needs MCP protocol {wanted['mcp']}; claudex speaks {', '.join(PROTOCOL_REVISIONS)}",
+    if "mcp" in wanted and not any(satisfies_date(r, wanted["mcp"]) for r in MCP_PROTOCOL_REVISIONS):
+        raise InvalidInput(f"the server needs MCP protocol {wanted['mcp']}; claudex speaks {', '.join(MCP_PROTOCOL_REVISIONS)}",
                            code="incompatible", hint="install a version of the server for these protocol revisions")
 
 

@@ -254,11 +254,6 @@ def mask(path: tuple, value: Any, secrets: set[str]) -> Any:
     return detector.mask(path, value, secrets)
 
 
-def holds_secret(path: tuple, value: Any, secrets: set[str]) -> bool:
-    """Whether writing ``value`` at ``path`` would put a secret's literal value in the file."""
-    return mask(path, value, secrets) != value
-
-
 def _record(path: tuple, r: dict, secrets: set[str]) -> dict:
     item = {"layer": r["layer"], "file": r["file"], "value": mask(path, r["value"], secrets)}
     if r.get("removed"):
@@ -563,7 +558,7 @@ def shadowing(entry: dict, layers: Layers, layer: str, key: str) -> dict | None:
 
 def env_reference_problems(entry: dict, merged: dict, environ: dict) -> list[str]:
     """Names of required variables that neither the environment nor the config provides."""
-    from claudex_mcp.settings.expand import expand
+    from claudex_mcp.expand import expand
 
     server = entry["manifest"]["server"]
     env = merged.get("env") or {}
