@@ -486,7 +486,7 @@ def test_only_real_folders_of_the_user_inside_home_get_a_project_layer(sandbox):
     assert "not a canonical absolute path" in reasons["srv-dotdot"]
     assert "symbolic link" in reasons["srv-link"]
     if "theirs" in keys:
-        assert "is not yours" in reasons["srv-theirs"]
+        assert "belongs to another user" in reasons["srv-theirs"]
     for folder in (outside, home / "code" / "other", home / "theirs"):
         assert not (folder / ".claudex").exists(), folder
     assert not (real / ".claudex" / "mcp.json").is_symlink()

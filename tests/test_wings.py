@@ -96,6 +96,7 @@ ONE_DEFINITION = {
     "a ${VAR} reference's name": ("[A-Za-z_][A-Za-z0-9_]*", "expand.py"),
     "the MCP protocol revisions": ('"2024-11-05"', "versions.py"),
     "the JSONC reader": ("def strip_jsonc", "jsonio.py"),
+    "a real folder of this user": ("st_uid != os.geteuid()", "safepath.py"),
 }
 
 

@@ -8,11 +8,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import stat
 from pathlib import Path
 
 from claudex_mcp.install import adopt
-from claudex_mcp import atomic, paths
+from claudex_mcp import atomic, paths, safepath
 from claudex_mcp.migrate import read
 from claudex_mcp.errors import ClaudexError, InvalidInput, NotFound, UsageError
 
@@ -187,18 +186,14 @@ def project_problem(folder: str) -> str | None:
     if folder != home and not folder.startswith(home.rstrip("/") + "/"):
         return f"{folder} is outside your home folder ({home})"
     try:
-        st = os.lstat(folder)
+        why = safepath.folder_problem(folder)
     except FileNotFoundError:
         return None  # said as "does not exist" by the plan
     except OSError as exc:
         return f"{folder} cannot be read ({exc.strerror})"
-    if stat.S_ISLNK(st.st_mode) or os.path.realpath(folder) != folder:
+    if why == safepath.LINK or os.path.realpath(folder) != folder:
         return f"{folder} is or goes through a symbolic link"
-    if not stat.S_ISDIR(st.st_mode):
-        return f"{folder} is not a folder"
-    if st.st_uid != os.geteuid():
-        return f"{folder} is not yours (owner uid {st.st_uid})"
-    return None
+    return f"{folder} {why}" if why else None
 
 def _user_env() -> dict:
     """The user layer's env of each server ({} when it cannot be read: adding to it will say why)."""
