@@ -76,3 +76,26 @@ def test_regenerate_uses_the_registry_it_is_handed(sandbox, reg, monkeypatch, re
     written = json.loads((sandbox.home / ".mcp.json").read_text())["mcpServers"]
     assert list(written) == ["hello"]
     assert written["hello"]["env"]["CLAUDEX_MCP_REGISTRY"] == str(reg)
+
+
+def test_a_failure_after_two_commits_undoes_both(sandbox, reg, restore_sigterm):
+    """A body may commit more than once (a migration's rollback); a failure before the record
+    undoes every commit, the last first, and records nothing."""
+    for name in ("one", "two"):
+        add_server(reg, name)
+    with mutation.begin(reg, "reconcile"):
+        pass  # registry.json records the two folders
+    before = snapshot(reg)
+    with pytest.raises(RuntimeError):
+        with mutation.begin(reg, "rollback") as m:
+            lifecycle.uninstall_in(m, "one")
+            lifecycle.uninstall_in(m, "two")
+            assert not (reg / "installed" / "one").exists()
+            raise RuntimeError("a layer could not be restored")
+    assert snapshot(reg) == before
+    assert list((reg / ".staging").iterdir()) == []
+    with mutation.begin(reg, "rollback") as m:
+        lifecycle.uninstall_in(m, "one")
+        lifecycle.uninstall_in(m, "two")
+    assert json.loads((reg / "registry.json").read_text())["servers"] == {}
+    assert list((reg / "installed").iterdir()) == []

@@ -185,24 +185,30 @@ def _rename(src: Path, dst: Path) -> None:
     atomic.fsync_dir(dst.parent)
 
 
-def uninstall(registry: Path, name: str, *, purge: bool = False, report: Report = _quiet,
-              regenerate: bool = True) -> dict:
-    """``regenerate`` False leaves the clients' files to the caller (a migration's rollback
-    regenerates once, after its last mutation)."""
+def uninstall(registry: Path, name: str, *, purge: bool = False, report: Report = _quiet) -> dict:
     check_name(name)
-    with regeneration.after(registry, "uninstall", report, regenerate_clients=regenerate) as m:
-        location, folder = _installed(registry, name)
-        if location == "core":
-            raise Conflict(f"{name} is a core server and cannot be uninstalled", code="core_server",
-                           hint=f"run 'claudex mcp disable {name}' instead")
-        txn = m.stage(name, location=location)
-        report("remove")
-        m.commit(lambda: os.rename(folder, txn.removed), undo=lambda: os.rename(txn.removed, folder))
-        m.record(name, None)
+    with regeneration.after(registry, "uninstall", report) as m:
+        location = uninstall_in(m, name)
     stopped = launcher.stop_running(name)
     purged = _purge_user_config(name) if purge else False
     return {"action": "uninstall", "name": name, "location": location, "purged": purged, "stopped": stopped,
             **m.result}
+
+
+def uninstall_in(m: mutation.Mutation, name: str) -> str:
+    """An uninstall as one commit of the mutation ``m`` (the verb's own, or a migration's
+    rollback, which removes several servers and restores config layers in one): the server's
+    folder leaves the registry; its location. Stopping what runs of it is the caller's, after
+    the mutation."""
+    location, folder = _installed(m.registry, name)
+    if location == "core":
+        raise Conflict(f"{name} is a core server and cannot be uninstalled", code="core_server",
+                       hint=f"run 'claudex mcp disable {name}' instead")
+    txn = m.stage(name, location=location)
+    m.report("remove")
+    m.commit(lambda: os.rename(folder, txn.removed), undo=lambda: os.rename(txn.removed, folder))
+    m.record(name, None)
+    return location
 
 
 def _purge_user_config(name: str) -> bool:
