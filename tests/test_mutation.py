@@ -39,8 +39,13 @@ def test_a_failure_in_the_body_leaves_the_registry_as_it_was(reg, restore_sigter
 
 
 def test_nothing_committed_means_nothing_written_or_regenerated(sandbox, reg, restore_sigterm):
+    from claudex_mcp.clients import regeneration
+
     stamp = (reg / "registry.json").stat().st_mtime_ns
     with mutation.begin(reg, "upgrade") as m:
+        pass
+    assert m.result == {} and not m.changed  # the store regenerates nothing: it knows no clients
+    with regeneration.after(reg, "upgrade") as m:
         pass
     assert m.result == {"regenerated": [], "warnings": []} and not m.changed
     assert (reg / "registry.json").stat().st_mtime_ns == stamp

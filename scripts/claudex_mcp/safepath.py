@@ -73,7 +73,10 @@ def open_regular(path: Path, flags: int, mode: int = 0o644, *, follow: bool = Fa
             raise unsafe(path, "is a symbolic link") from None
         if exc.errno == errno.EISDIR:
             raise unsafe(path, "is a folder, not a file") from None
-        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        if exc.errno == errno.EROFS:
+            raise InvalidInput(f"cannot open {path}: {exc.strerror}", path=str(path), code="read_only",
+                               hint="run it where the folder is writable, or remount it read-write") from None
+        if exc.errno in (errno.EACCES, errno.EPERM):
             raise InvalidInput(f"cannot open {path}: {exc.strerror}", path=str(path), code="permission_denied",
                                hint="run claudex as the user who owns this folder, or make it writable") from None
         raise

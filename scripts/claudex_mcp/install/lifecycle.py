@@ -1,6 +1,7 @@
-"""install, uninstall, upgrade, enable, disable and the core servers' sync: each verb's own
-logic, run inside the one mutation path (mutation.begin: lock, recover, stage, commit or roll
-back, record, invalidate, regenerate). A failure, Ctrl-C or SIGTERM before the commit leaves the
+"""install, uninstall, upgrade, enable, disable, config set and the core servers' sync: each
+verb's own logic, run inside the one mutation path (regeneration.after: mutation.begin's lock,
+recover, stage, commit or roll back, record, invalidate; then the clients' files regenerated;
+the core sync, which clients see at the next generate, uses mutation.begin alone). A failure, Ctrl-C or SIGTERM before the commit leaves the
 registry as it was; a SIGKILL at any instant leaves it valid.
 
 Progress goes to a ``report(step, detail)`` callback; nothing here prints.
@@ -390,6 +391,8 @@ def configure(registry: Path, target: Path, layer: str, change, secrets=frozense
     files follow; ``project`` is the project whose layer it is."""
     from claudex_mcp.settings import config
 
+    if config.checked_change(target, layer, change, secrets) is None:  # refused before any lock
+        return {"changed": False, "regenerated": [], "warnings": []}
     with regeneration.after(registry, "config", report, project=project) as m:
         if config.update_layer(target, layer, change, secrets):
             m.touched()
