@@ -70,7 +70,7 @@ def tools(server: Any, *errors: type[BaseException]) -> Callable[..., Callable]:
     (``isError``) reading ``error_text(exc)``, so the client keeps the code; anything else stays
     a crash, whose text the SDK keeps from the client. Call it once per server:
 
-        tool = claudex_server.tools(server, QdrantError)
+        tool = claudex_server.tools(server, ServerError)
 
         @tool(annotations=READ)
         def qdrant_status() -> dict: ...
