@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["AsyncSession", "Session", "ServerCommand", "ToolFailed", "assert_stdout_is_jsonrpc", "connect",
-           "open_session", "server_command"]
+           "open_session", "server_command", "text_of"]
 
 # One bound per wait: how long a server may take to start and answer, and to stop.
 START_TIMEOUT = 30.0
