@@ -101,10 +101,10 @@ class Engine:
 
 @pytest.fixture(scope="session")
 def engine():
-    """A private dockerd for the whole session (claudex_testkit.dockerd: temp data-root, exec-root
+    """A private dockerd for the whole session (claudex_testing.dockerd: temp data-root, exec-root
     and socket, no bridge, no iptables), with IMAGE imported from a local rootfs (nothing is
     pulled). Skipped, with the reason, when dockerd or a static busybox is missing or we are not root."""
-    from claudex_testkit import dockerd
+    from claudex_testing import dockerd
 
     try:
         dockerd.dockerd_path()
