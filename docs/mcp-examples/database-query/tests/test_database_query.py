@@ -1,4 +1,4 @@
-"""database-query: the core against real SQLite files, then the tools through a real MCP session."""
+"""database-query: the domain module against real SQLite files, then the tools through a real MCP session."""
 
 from __future__ import annotations
 

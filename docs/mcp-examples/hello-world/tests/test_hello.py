@@ -1,4 +1,4 @@
-"""hello-world: the core alone, then the tools through a real MCP session (claudex_testing)."""
+"""hello-world: the domain module alone, then the tools through a real MCP session (claudex_testing)."""
 
 from __future__ import annotations
 
