@@ -13,8 +13,6 @@ must not pay for the SDK's import.
 
 from __future__ import annotations
 
-import functools
-import inspect
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -66,6 +64,10 @@ def tools(server: Any, *errors: type[BaseException]) -> Callable[..., Callable]:
 
 def _mapped(fn: Callable, errors: tuple[type[BaseException], ...]) -> Callable:
     # functools.wraps keeps what the SDK reads to build the schemas: the signature, the annotations.
+    # Imported here, when the tools are registered: `--check` does without them.
+    import functools
+    import inspect
+
     def failure(exc: BaseException) -> Exception:
         from mcp.server.mcpserver.exceptions import ToolError
 

@@ -15,11 +15,8 @@ without)."""
 
 from __future__ import annotations
 
-import functools
-import inspect
 import json
 import sys
-import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -32,9 +29,11 @@ __all__ = ["MASK", "Conflict", "InvalidInput", "NotFound", "Scrubber", "ServerEr
 USAGE = "usage: server.py [--check]\n"
 CHECK = ["--check"]
 
-# The domain errors each server declared with tools(): serve() says one of them ending the start
-# in one line (a setting the server cannot run without) instead of a traceback.
-_DECLARED: weakref.WeakKeyDictionary[Any, tuple[type[BaseException], ...]] = weakref.WeakKeyDictionary()
+# The domain errors each server declared with tools() (a WeakKeyDictionary, made by the first
+# call): serve() says one of them ending the start in one line (a setting the server cannot run
+# without) instead of a traceback. inspect, functools and weakref are imported only when a server
+# registers its tools: `--check` does without them.
+_DECLARED: Any = None
 
 
 def self_check(check: Callable[[], dict], scrubber: Scrubber | None = None) -> int:
@@ -77,8 +76,13 @@ def tools(server: Any, *errors: type[BaseException]) -> Callable[..., Callable]:
 
     serve() also reads ``errors``: one of them raised by ``start()`` ends the server with one
     line on stderr (``<name>: <message>``) and exit 1."""
+    global _DECLARED
     if not errors:
         raise TypeError("tools() needs the server's domain error class(es)")
+    if _DECLARED is None:
+        import weakref
+
+        _DECLARED = weakref.WeakKeyDictionary()
     _DECLARED[server] = errors   # a server object that takes no weak reference is refused here, at start-up
 
     def tool(*args: Any, **kwargs: Any) -> Callable:
@@ -95,7 +99,7 @@ def tools(server: Any, *errors: type[BaseException]) -> Callable[..., Callable]:
 
 def _declared(server: Any) -> tuple[type[BaseException], ...]:
     try:
-        return _DECLARED.get(server, ())
+        return () if _DECLARED is None else _DECLARED.get(server, ())
     except TypeError:   # not weakly referable: tools() was never called with it
         return ()
 
@@ -103,6 +107,9 @@ def _declared(server: Any) -> tuple[type[BaseException], ...]:
 def _mapped(fn: Callable, errors: tuple[type[BaseException], ...]) -> Callable:
     """``fn`` with ``errors`` raised as the SDK's ToolError. functools.wraps keeps what the SDK
     reads to build the schemas: the signature and the annotations, resolved in ``fn``'s module."""
+    import functools
+    import inspect
+
     def failure(exc: BaseException) -> Exception:
         from mcp.server.mcpserver.exceptions import ToolError   # loaded already: the server runs
 
