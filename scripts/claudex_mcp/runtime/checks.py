@@ -287,6 +287,11 @@ def self_check(entry: dict, launch: "launcher.Launch", timeout: float) -> tuple[
     import subprocess
 
     argv = launcher.expand_in(launch.env["SERVER_DIR"], _health(entry)["command"], launch.env)
+    venv_python = str(Path(launch.env["SERVER_DIR"]) / ".venv" / "bin" / "python")
+    if argv and argv[0].startswith(venv_python) and not Path(argv[0]).exists():
+        import sys
+
+        argv[0] = sys.executable  # a folder not installed yet has no venv: claudex's Python, as check_folder
     try:
         proc = subprocess.run(argv, cwd=launch.cwd, env=launch.env, capture_output=True, text=True,
                               stdin=subprocess.DEVNULL, timeout=timeout)
