@@ -72,7 +72,7 @@ class Registry:
                     if rest in ("", "/"):
                         return self.send(200, {"servers": mine, "metadata": {"count": len(mine)}})
                     wanted = urllib.parse.unquote(rest.lstrip("/"))
-                    found = [i for i in mine if (i["_meta"][OFFICIAL]["isLatest"] if wanted == "latest"
+                    found = [i for i in mine if (i["_meta"][OFFICIAL].get("isLatest") if wanted == "latest"
                                                  else i["server"].get("version") == wanted)]
                     if not found:
                         return self.send(404, {"title": "Not Found", "status": 404, "detail": "Version not found"})
@@ -84,7 +84,8 @@ class Registry:
     def page(self, query: dict) -> dict:
         chosen = self.items
         if query.get("updated_since"):
-            chosen = [i for i in chosen if i["_meta"][OFFICIAL]["updatedAt"] >= query["updated_since"]]
+            chosen = [i for i in chosen
+                      if i.get("_meta", {}).get(OFFICIAL, {}).get("updatedAt", "") >= query["updated_since"]]
         if query.get("search"):
             chosen = [i for i in chosen if query["search"].lower() in str(i["server"].get("name", "")).lower()]
         start = int(query.get("cursor") or 0)

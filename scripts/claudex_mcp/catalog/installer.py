@@ -50,10 +50,13 @@ def did_you_mean(name: str, registry: Path | None) -> str:
         copy = index.load(url)
         if copy:
             names.update(copy["servers"])
-    close = difflib.get_close_matches(name, sorted(names), n=3, cutoff=0.6)
-    if not close:
-        short = name.rsplit("/", 1)[-1].lower()
-        close = sorted(n for n in names if n.rsplit("/", 1)[-1].lower() == short)[:3]
+    # Names share long prefixes (io.github.): their last parts say which one was meant.
+    by_short: dict[str, list[str]] = {}
+    for known in sorted(names):
+        by_short.setdefault(known.rsplit("/", 1)[-1].lower(), []).append(known)
+    namespace = name.rsplit("/", 1)[0]
+    close = [n for s in difflib.get_close_matches(name.rsplit("/", 1)[-1].lower(), sorted(by_short), n=3, cutoff=0.6)
+             for n in sorted(by_short[s], key=lambda n: n.rsplit("/", 1)[0] != namespace)][:3]
     return (f"did you mean {' or '.join(close)}? " if close else "") + f"run 'claudex mcp search {name.rsplit('/', 1)[-1]}'"
 
 

@@ -43,3 +43,53 @@ def verify(registry: Path, names: list[str] | None = None) -> list[dict]:
 
 def failing(result: dict) -> bool:
     return result["state"] in (CHANGED, MISSING)
+
+
+def _fingerprint(folder: Path) -> str:
+    """What the folder's files look like to stat (path, size, mtime, ctime, inode, mode): when it
+    is the same as at the last check, so is the content (ctime cannot be set back by a user)."""
+    import hashlib
+    import os
+
+    digest = hashlib.sha256()
+    for current, dirs, files in os.walk(folder):
+        dirs.sort()
+        for name in sorted(files):
+            try:
+                st = os.lstat(os.path.join(current, name))
+            except OSError:
+                continue
+            digest.update(f"{current}/{name}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0{st.st_ino}\0"
+                          f"{st.st_mode}\n".encode("utf-8", "surrogateescape"))
+    return digest.hexdigest()
+
+
+def quick(registry: Path, names: list[str]) -> list[dict]:
+    """The verify result of each of ``names`` that has a record, for `status`: the content digest
+    is recomputed only for a server whose files look different to stat since the last check
+    (kept in the cache folder, verify.json: digests and states, no secret)."""
+    from claudex_mcp import cachedir
+
+    kept = cachedir.read_json(cachedir.VERIFY)
+    kept = kept if isinstance(kept, dict) else {}
+    folders = paths.server_folders(registry)
+    results, changed = [], False
+    for name in names:
+        if name not in folders:
+            continue
+        location, folder = folders[name]
+        recorded = registry_mod.read_marker(folder).get("contentDigest")
+        if not isinstance(recorded, str):
+            continue
+        seen = _fingerprint(folder)
+        memo = kept.get(str(folder))
+        if isinstance(memo, dict) and memo.get("fingerprint") == seen and memo.get("recorded") == recorded:
+            results.append({"name": name, "state": memo.get("state")})
+            continue
+        result = check(name, location, folder)
+        kept[str(folder)] = {"fingerprint": seen, "recorded": recorded, "state": result["state"]}
+        changed = True
+        results.append({"name": name, "state": result["state"]})
+    if changed or not cachedir.present(cachedir.VERIFY):
+        cachedir.write_json(cachedir.VERIFY, kept)
+    return results
