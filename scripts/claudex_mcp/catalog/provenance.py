@@ -1,5 +1,5 @@
 """Whether each installed server is still what was installed: its content digest (every file,
-its environment too; install/sources.content_digest) recomputed and compared with the one its
+its environment too; store/registry.content_digest) recomputed and compared with the one its
 install record (the marker written at install) holds. A server installed before claudex kept
 digests has no record to compare with ("unrecorded"), which is no failure. Nothing here prints."""
 
@@ -8,7 +8,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from claudex_mcp import paths
-from claudex_mcp.install import sources
 from claudex_mcp.store import registry as registry_mod
 
 OK, CHANGED, UNRECORDED, MISSING = "ok", "changed", "unrecorded", "missing"
@@ -23,7 +22,7 @@ def check(name: str, location: str, folder: Path) -> dict:
         return dict(result, state=MISSING, actual=None)
     if recorded is None:
         return dict(result, state=UNRECORDED, actual=None)
-    actual = sources.content_digest(folder)
+    actual = registry_mod.content_digest(folder)
     return dict(result, state=OK if actual == recorded else CHANGED, actual=actual)
 
 

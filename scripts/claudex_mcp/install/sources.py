@@ -345,44 +345,6 @@ def tree_digest(folder: Path, root: Path | None = None) -> str:
     return "sha256:" + digest.hexdigest()
 
 
-# What running a server writes into its own folder, and the install record itself: left out of
-# its content digest, so that a server that ran still verifies.
-UNDIGESTED_DIRS = {"__pycache__"}
-UNDIGESTED_SUFFIXES = (".pyc",)
-
-
-def content_digest(folder: Path) -> str:
-    """A digest of everything an installed server folder holds (its environment too: .venv,
-    node_modules), as `verify` recomputes it: each path, its kind, whether it is executable, and
-    its bytes or link target. Nothing is followed; byte code and the install record are left
-    out; a special file counts by its kind alone (validation refuses them at install)."""
-    import hashlib
-
-    from claudex_mcp.store.staging import MARKER
-
-    digest = hashlib.sha256()
-    for current, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if d not in UNDIGESTED_DIRS)
-        rel_dir = os.path.relpath(current, folder)
-        for name in sorted(files + [d for d in dirs if os.path.islink(os.path.join(current, d))]):
-            rel = name if rel_dir == "." else os.path.join(rel_dir, name)
-            if name.endswith(UNDIGESTED_SUFFIXES) or rel == MARKER:
-                continue
-            path = os.path.join(current, name)
-            st = os.lstat(path)
-            digest.update(os.fsencode(rel) + b"\0")
-            if stat.S_ISLNK(st.st_mode):
-                digest.update(b"l" + os.fsencode(os.readlink(path)))
-            elif stat.S_ISREG(st.st_mode):
-                digest.update(b"x" if st.st_mode & 0o100 else b"f")
-                for data in read_chunks(Path(path)):
-                    digest.update(data)
-            else:
-                digest.update(b"s")
-            digest.update(b"\0")
-    return "sha256:" + digest.hexdigest()
-
-
 def check_subdir(subdir: str) -> str:
     """A folder inside a repository: relative, no '..', nothing unusual."""
     parts = subdir.strip("/").split("/")
