@@ -10,8 +10,9 @@ index (mcp-registry.json, while the registry is unchanged and CLAUDEX_MCP_CACHE_
 default 300, have not passed) and its hit counters (mcp-registry.stats), the last status results
 (mcp-status.json, under a keyed digest whose key is mcp-status.key), the config files found
 valid (validated.json) and the content digest checks of status (verify.json). None holds a
-secret value. clear removes them all (uv/, uv's package cache, is left to `uv cache clean`). A corrupt cache file is rebuilt; a cache folder that is a
-symbolic link or another user's is not used (stats says so in "problem").
+secret value. clear removes them all (uv/, uv's package cache, is left to `uv cache clean`). A
+corrupt cache file is rebuilt; a cache folder that is a symbolic link or another user's is not
+used (stats says so in "problem").
 """
 
 from __future__ import annotations
