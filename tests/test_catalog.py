@@ -200,6 +200,15 @@ def test_npm_installs_the_exact_version_into_the_folder_then_answers_and_upgrade
     assert json.loads((folder / "node_modules" / "@modelcontextprotocol" / "server-everything" / "package.json")
                       .read_text())["version"] == "2026.8.31"
     assert json.loads(run(sandbox, "verify", "everything", "--json").stdout)[0]["state"] == "ok"
+    catalog.items[-1] = item(dict(EVERYTHING, version="2026.8.31", packages=[
+        dict(EVERYTHING["packages"][0], version="2026.8.31")]), latest=False)
+    catalog.items.append(item(dict(EVERYTHING, version="2099.1.1", packages=[  # not on npm: its install fails
+        dict(EVERYTHING["packages"][0], version="2099.1.1")])))
+    failed = run(sandbox, "upgrade", "everything")
+    assert (failed.returncode, error_of(failed)["code"]) == (5, "dependencies_failed")
+    assert json.loads((folder / "node_modules" / "@modelcontextprotocol" / "server-everything" / "package.json")
+                      .read_text())["version"] == "2026.8.31"
+    assert json.loads(run(sandbox, "verify", "everything", "--json").stdout)[0]["state"] == "ok"
 
 
 def test_pypi_installs_a_uv_venv_with_the_pinned_package_and_keeps_the_secret_in_the_user_layer(sandbox, catalog):
@@ -365,7 +374,49 @@ def test_what_cannot_be_installed_is_refused_with_the_reason(sandbox, catalog):
     catalog.items[0] = item(EVERYTHING, status="deleted")
     deleted = run(sandbox, "install", f"registry:{EVERYTHING['name']}")
     assert (deleted.returncode, error_of(deleted)["code"]) == (1, "catalog_entry_inactive")
+    catalog.items.append(item({"name": "io.example/floating", "description": "Pins nothing", "version": "1.0.0",
+                               "packages": [dict(EVERYTHING["packages"][0], version="latest")]}))
+    floating = run(sandbox, "install", "registry:io.example/floating")
+    error = error_of(floating)
+    assert (floating.returncode, error["code"]) == (1, "invalid_server_json") and "'latest' is not a version" in error["message"]
     assert not any((sandbox.registry / "installed").iterdir())
+    staging = sandbox.registry / ".staging"
+    assert not staging.exists() or not any(staging.iterdir())
+
+
+def test_a_bundle_member_that_would_leave_its_folder_is_refused(sandbox, catalog, tmp_path):
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        z.writestr("manifest.json", "{}")
+        z.writestr("../../escaped.py", "print('out')")
+    data = out.getvalue()
+    catalog.files["/files/evil.mcpb"] = data
+    path = tmp_path / "server.json"
+    path.write_text(json.dumps({"name": "io.example/evil", "description": "Leaves", "version": "1.0.0", "packages": [
+        {"registryType": "mcpb", "identifier": f"{catalog.url}/files/evil.mcpb", "version": "1.0.0",
+         "fileSha256": hashlib.sha256(data).hexdigest(), "transport": {"type": "stdio"}}]}))
+    proc = run(sandbox, "install", "--from-file", str(path))
+    assert (proc.returncode, error_of(proc)["code"]) == (1, "invalid_bundle")
+    assert not list(sandbox.root.rglob("escaped.py")) and not any((sandbox.registry / "installed").iterdir())
+
+
+def test_a_value_shaped_like_a_secret_stays_out_of_the_manifest_even_when_not_marked(sandbox, catalog, tmp_path):
+    doc = dict(TIME, packages=[dict(TIME["packages"][0], environmentVariables=[{"name": "GITHUB_TOKEN"}])])
+    path = tmp_path / "server.json"
+    path.write_text(json.dumps(dict(doc, remotes=[{"type": "sse", "url": "https://example.com/sse"}])))
+    token = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
+    proc = run(sandbox, "install", "--from-file", str(path), "--use", "remote", "--env", "GITHUB_TOKEN=x")
+    assert error_of(proc)["code"] == "unknown_input"  # the remote takes no GITHUB_TOKEN: nothing is kept
+    proc = run(sandbox, "install", "--from-file", str(path), "--use", "oci")
+    assert error_of(proc)["code"] == "unsupported_package" and "no oci package" in error_of(proc)["message"]
+    plan_doc = {"name": "io.example/tok", "description": "Token", "version": "1.0.0", "packages": [
+        {"registryType": "oci", "identifier": "example/tok", "version": "1.0.0", "transport": {"type": "stdio"},
+         "environmentVariables": [{"name": "GITHUB_TOKEN"}]}]}
+    path.write_text(json.dumps(plan_doc))
+    proc = run(sandbox, "install", "--from-file", str(path), "--env", f"GITHUB_TOKEN={token}", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["secrets"] == {"userLayer": ["GITHUB_TOKEN"]}
+    assert files_holding(sandbox.root, token) == [str(sandbox.config / "claudex" / "mcp.json")]
 
 
 # ---- provenance ------------------------------------------------------------------------------

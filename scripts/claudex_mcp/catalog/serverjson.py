@@ -158,7 +158,9 @@ class Resolver:
         if need.choices and value not in need.choices:
             raise InvalidInput(f"{var} must be one of {', '.join(need.choices)}", code="invalid_value",
                                hint=f"give --env {var}=<one of them>")
-        if need.secret:
+        from claudex_mcp import secrets
+
+        if need.secret or secrets.is_secret(("env", var), value):  # a key the document forgot to mark
             self.user_env[var] = value
             return "${" + var + "}"
         return value

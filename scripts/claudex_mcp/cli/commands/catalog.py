@@ -74,7 +74,7 @@ def action(args: argparse.Namespace) -> int:
 
 def _show(args: argparse.Namespace, registry) -> int:
     from claudex_mcp.catalog import feeds, index, installer, serverjson
-    from claudex_mcp.errors import NotFound, UsageError
+    from claudex_mcp.errors import InvalidInput, NotFound, UsageError
 
     if not args.name:
         raise UsageError("catalog show needs the server's name", hint="claudex mcp catalog show io.github.acme/weather")
@@ -104,7 +104,7 @@ def _show(args: argparse.Namespace, registry) -> int:
         if not problems:
             try:
                 inputs = serverjson.plan(server).needs()
-            except Exception:  # an unsupported package: show the document anyway
+            except InvalidInput:  # nothing claudex can install: the document is shown all the same
                 inputs = None
         result = {"catalog": url, "name": args.name, "version": version, "latest": version == entry["latest"],
                   "valid": not problems, "problems": problems, "inputs": inputs, "server": server}
