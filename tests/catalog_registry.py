@@ -25,6 +25,7 @@ class Registry:
         self.files: dict[str, bytes] = {}
         self.requests: list[str] = []
         self.page_size_cap = 2  # small pages, so that a sync follows cursors
+        self.failing: int | None = None  # an HTTP status every API request gets, when set
         handler = self._handler()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
@@ -60,6 +61,8 @@ class Registry:
                 path = parts.path
                 if path in registry.files:
                     return self.send(200, registry.files[path], raw=True)
+                if registry.failing:
+                    return self.send(registry.failing, {"title": "failing", "status": registry.failing})
                 if path == "/v0.1/servers":
                     return self.send(200, registry.page(query))
                 prefix = "/v0.1/servers/"

@@ -131,6 +131,9 @@ def test_search_ranks_from_the_copy_and_answers_with_the_registry_stopped(sandbo
     protocol = json.loads(run(sandbox, "search", "protocol", "--json").stdout)
     assert [r["name"] for r in protocol] == [EVERYTHING["name"]]  # a description hit
     assert json.loads(run(sandbox, "search", "nothing-like-this", "--json").stdout) == []
+    catalog.failing = 503
+    failing = run(sandbox, "search", "weather", "--json", env={"CLAUDEX_MCP_CATALOG_MAX_AGE": "0"})
+    assert failing.returncode == 0 and failing.stderr.count("answered HTTP 503") == 1, failing.stderr
     catalog.stop()
     stale = run(sandbox, "search", "weather", "--json", env={"CLAUDEX_MCP_CATALOG_MAX_AGE": "0"})
     assert stale.returncode == 0, stale.stderr

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from claudex_mcp import atomic, jsonio, paths, safepath
 from claudex_mcp.catalog import client
-from claudex_mcp.errors import ClaudexError, NotFound
+from claudex_mcp.errors import ClaudexError, ExternalFailure, NotFound
 
 OFFICIAL = "io.modelcontextprotocol.registry/official"
 FORMAT = "catalog-v1"
@@ -59,10 +59,11 @@ def _save(url: str, doc: dict) -> None:
     atomic.write_json(file_for(url), doc, mode=0o600)
 
 
-def _official(item: dict) -> dict:
+def official(item: dict) -> dict:
+    """The registry's own metadata of a listed item (status, publishedAt, updatedAt, isLatest)."""
     meta = item.get("_meta") if isinstance(item.get("_meta"), dict) else {}
-    official = meta.get(OFFICIAL) if isinstance(meta.get(OFFICIAL), dict) else {}
-    return official
+    mine = meta.get(OFFICIAL) if isinstance(meta.get(OFFICIAL), dict) else {}
+    return mine
 
 
 def is_server(server: object) -> bool:
@@ -72,7 +73,7 @@ def is_server(server: object) -> bool:
 
 
 def active(item: dict) -> bool:
-    return _official(item).get("status", "active") == "active"
+    return official(item).get("status", "active") == "active"
 
 
 def _latest(entry: dict) -> str | None:
@@ -101,9 +102,9 @@ def sync(url: str, *, full: bool = False, report=lambda *a: None) -> dict:
             if not is_server(server):
                 counts["skipped"] += 1
                 continue
-            official = _official(item)
+            meta = official(item)
             name, version = server["name"], server["version"]
-            updated = official.get("updatedAt") or official.get("publishedAt")
+            updated = meta.get("updatedAt") or meta.get("publishedAt")
             if isinstance(updated, str) and (newest is None or updated > newest):
                 newest = updated
             entry = servers.get(name)
@@ -115,9 +116,9 @@ def sync(url: str, *, full: bool = False, report=lambda *a: None) -> dict:
             else:
                 counts["updated" if version in entry["versions"] else "added"] += 1
                 entry["versions"][version] = {
-                    "server": server, "status": "active", "isLatest": bool(official.get("isLatest")),
-                    "publishedAt": official.get("publishedAt"), "updatedAt": official.get("updatedAt")}
-                if official.get("isLatest"):
+                    "server": server, "status": "active", "isLatest": bool(meta.get("isLatest")),
+                    "publishedAt": meta.get("publishedAt"), "updatedAt": meta.get("updatedAt")}
+                if meta.get("isLatest"):
                     for other, kept in entry["versions"].items():
                         if other != version and kept.get("isLatest"):
                             entry["versions"][other] = dict(kept, isLatest=False)
@@ -149,7 +150,7 @@ def ensure(url: str, max_age: float, *, report=lambda *a: None) -> tuple[dict, s
         return doc, None
     try:
         sync(url, report=report)
-    except client.Unreachable as exc:
+    except ExternalFailure as exc:  # down, timing out, or answering errors: the copy stands in
         if doc is None:
             raise
         return doc, f"{exc.message}; answering from the copy synced {_iso(doc['syncedAt'])}"

@@ -71,7 +71,7 @@ def find(registry: Path | None, name: str, version: str | None, report=lambda *a
             item = client.version(url, name, version)
         except NotFound:
             continue
-        except client.Unreachable as exc:
+        except ExternalFailure as exc:  # down or failing: its local copy may know the name
             copy = index.load(url)
             entry = copy["servers"].get(name) if copy else None
             chosen = (version or entry["latest"]) if entry else None
@@ -81,7 +81,7 @@ def find(registry: Path | None, name: str, version: str | None, report=lambda *a
             item = {"server": entry["versions"][chosen]["server"], "_meta": {}}
             note = f"{exc.message}; using the copy synced {index.summary(url, copy)['syncedAt']}"
         if not index.active(item):
-            status = index._official(item).get("status")
+            status = index.official(item).get("status")
             raise InvalidInput(f"{name} {version or ''} is {status} in the catalog at {url}".replace("  ", " "),
                                code="catalog_entry_inactive", hint="choose another version or server")
         return item["server"], {"catalog": url}, note
@@ -371,7 +371,7 @@ def upgrade(registry: Path, name: str, entry: dict, *, check: bool = False, forc
                            f"registry:{record['name']} again with --env NAME=VALUE")
     populate, finish = _materials(plan, name)
     done = lifecycle.install_generated(registry, name, populate, source_record(plan, {"catalog": record["catalog"]}, given),
-                                       finish=finish, user_env=plan.user_env, replace_source=entry, report=report)
+                                       finish=finish, user_env=plan.user_env, upgrading=entry, report=report)
     return dict(result, reason=f"the catalog has {newest}", to=done["version"], catalogVersion=newest, upgraded=True,
                 source=done["source"], health=done["health"], stopped=done["stopped"],
                 regenerated=done["regenerated"], warnings=plan.warnings + done["warnings"])

@@ -194,7 +194,7 @@ def install(registry: Path, spec: str, *, ref: str | None = None, submodules: bo
 
 
 def install_generated(registry: Path, name: str, populate, source: dict, *, finish=None,
-                      user_env: dict[str, str] | None = None, replace_source=None,
+                      user_env: dict[str, str] | None = None, upgrading: dict | None = None,
                       report: Report = _quiet) -> dict:
     """Install a server whose folder claudex writes itself (a catalog entry): ``populate(folder,
     scratch)`` writes its files (a manifest, a package.json or requirements.txt naming the pinned
@@ -202,21 +202,21 @@ def install_generated(registry: Path, name: str, populate, source: dict, *, fini
     write the manifest (the command is known once the package is there) and returns what to add
     to the source record. Then as every install: validated, checked, committed with one rename,
     recorded; ``user_env`` (the secrets) goes into the user layer, put back if the commit fails.
-    ``replace_source``: upgrade of ``name`` instead (the old version swapped out atomically, a
-    health check first), given the old record."""
+    ``upgrading``: the registry record of ``name``, upgraded instead (the new version passes an
+    MCP handshake, then the two are exchanged atomically)."""
     from claudex_mcp.install import adopt
 
     check_name(name)
-    op = "upgrade" if replace_source is not None else "install"
+    op = "upgrade" if upgrading is not None else "install"
     with regeneration.after(registry, op, report) as m:
         where = _locate(registry, name)
-        if replace_source is None and where is not None:
+        if upgrading is None and where is not None:
             if where[0] == "core":
                 raise Conflict(f"{name} is a core server; an installed server cannot shadow it", code="core_name",
                                hint="choose another name with --name")
             raise Conflict(f"{name} is already installed ({where[0]}/)", code="already_installed",
                            hint=f"run 'claudex mcp upgrade {name}', choose another name with --name, or uninstall it first")
-        if replace_source is not None and where is None:
+        if upgrading is not None and where is None:
             raise no_server(name, server_names(registry), registry)
         location = where[0] if where is not None else "installed"
         txn = m.stage(name, location=location)
@@ -226,7 +226,7 @@ def install_generated(registry: Path, name: str, populate, source: dict, *, fini
         fault("fetch")
         populate(txn.new, txn.scratch)
         record = dict(source)
-        _dependencies(txn, record, report, prefer_cache=replace_source is None)
+        _dependencies(txn, record, report, prefer_cache=upgrading is None)
         if finish is not None:
             record.update(finish(txn.new) or {})
         report("validate")
@@ -237,7 +237,7 @@ def install_generated(registry: Path, name: str, populate, source: dict, *, fini
         _finish(txn, manifest, record, report)
         previous_env = adopt.set_user_env(name, user_env) if user_env else None
         try:
-            if replace_source is not None:
+            if upgrading is not None:
                 folder = where[1]
                 health = _health_check(registry, txn.new, manifest, location, report)
                 m.commit(lambda: staging.exchange(txn.new, folder), undo=lambda: staging.exchange(txn.new, folder))
@@ -250,9 +250,9 @@ def install_generated(registry: Path, name: str, populate, source: dict, *, fini
             if user_env:
                 adopt.set_user_env(name, previous_env, replace=True)
             raise
-        installed_at = (replace_source or {}).get("installedAt")
+        installed_at = (upgrading or {}).get("installedAt")
         m.record(name, _record(manifest, location, record, target, installed_at))
-    stopped = launcher.stop_running(name) if replace_source is not None else []
+    stopped = launcher.stop_running(name) if upgrading is not None else []
     return {"action": op, "name": name, "version": manifest["metadata"]["version"], "location": location,
             "folder": str(target), "source": record, "health": health, "stopped": stopped, **m.result}
 
