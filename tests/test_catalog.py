@@ -327,7 +327,9 @@ def test_oci_maps_to_docker_run_with_its_arguments_and_no_shell(sandbox, catalog
     assert server["args"] == ["run", "-i", "--rm", "--network", "host", "-e", "DB_PASSWORD",
                               "ghcr.io/example/db-mcp:2.0.0", "--read-only; rm -rf ~"]
     assert server["env"] == {"DB_PASSWORD": "${DB_PASSWORD}"}
-    assert json.loads(proc.stdout)["source"]["file"] == str(path)
+    result = json.loads(proc.stdout)
+    assert result["source"]["file"] == str(path)
+    assert any(w.startswith("docker gets the document's runtime arguments: --network host") for w in result["warnings"])
 
 
 def _bundle() -> bytes:
@@ -401,6 +403,17 @@ def test_a_bundle_member_that_would_leave_its_folder_is_refused(sandbox, catalog
     proc = run(sandbox, "install", "--from-file", str(path))
     assert (proc.returncode, error_of(proc)["code"]) == (1, "invalid_bundle")
     assert not list(sandbox.root.rglob("escaped.py")) and not any((sandbox.registry / "installed").iterdir())
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:  # a file where a folder must be
+        z.writestr("lib", "a file")
+        z.writestr("lib/x.py", "print('x')")
+    data = out.getvalue()
+    catalog.files["/files/evil.mcpb"] = data
+    doc = json.loads(path.read_text())
+    doc["packages"][0]["fileSha256"] = hashlib.sha256(data).hexdigest()
+    path.write_text(json.dumps(doc))
+    proc = run(sandbox, "install", "--from-file", str(path))
+    assert (proc.returncode, error_of(proc)["code"]) == (1, "invalid_bundle"), proc.stderr
 
 
 def test_a_value_shaped_like_a_secret_stays_out_of_the_manifest_even_when_not_marked(sandbox, catalog, tmp_path):

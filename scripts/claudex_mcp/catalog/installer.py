@@ -215,6 +215,10 @@ def _materials(plan: serverjson.Plan, name: str):
         return populate, finish
 
     if kind == "oci":
+        if plan.runtime_args:
+            plan.warnings.append(f"docker gets the document's runtime arguments: {' '.join(plan.runtime_args)} "
+                                 f"(check them in {name}'s manifest.json: they decide what the container may reach)")
+
         def populate(folder: Path, scratch: Path) -> None:
             passed = [part for var in plan.env for part in ("-e", var)]  # docker passes its own env on
             write_manifest(folder, "docker", ["run", "-i", "--rm", *plan.runtime_args, *passed, _image(chosen)])
@@ -261,19 +265,30 @@ def _download(url: str, dest: Path, sha256: str) -> None:
 
 def _unpack(archive: Path, dest: Path) -> None:
     """A zip unpacked without letting a member leave ``dest`` (no absolute path, no ``..``, no
-    link), within the size limit."""
-    import stat
+    link), within the size limit (counted as it unpacks: a member's declared size may lie)."""
     import zipfile
 
     try:
         bundle = zipfile.ZipFile(archive)
     except zipfile.BadZipFile:
         raise InvalidInput("the bundle is not a zip archive", code="invalid_bundle", hint="nothing was installed") from None
+    try:
+        _extract(bundle, dest)
+    except (zipfile.BadZipFile, EOFError, NotADirectoryError, IsADirectoryError, FileExistsError) as exc:
+        # a CRC error, a truncated member, a file where a folder is (or the other way round)
+        raise InvalidInput(f"the bundle cannot be unpacked: {exc}", code="invalid_bundle",
+                           hint="nothing was installed") from None
+
+
+def _extract(bundle, dest: Path) -> None:
+    import stat
+
     with bundle:
         members = bundle.infolist()
         if sum(m.file_size for m in members) > MAX_BUNDLE_BYTES:
             raise InvalidInput("the bundle unpacks to more than the limit", code="too_large", hint="nothing was installed")
         os.mkdir(dest, 0o755)
+        written = 0
         for member in members:
             parts = member.filename.replace("\\", "/").split("/")
             mode = member.external_attr >> 16
@@ -285,8 +300,12 @@ def _unpack(archive: Path, dest: Path) -> None:
                 target.mkdir(parents=True, exist_ok=True)
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
-            with bundle.open(member) as src, open(target, "wb") as out:
+            with bundle.open(member) as src, open(target, "xb") as out:
                 while chunk := src.read(1024 * 1024):
+                    written += len(chunk)
+                    if written > MAX_BUNDLE_BYTES:
+                        raise InvalidInput("the bundle unpacks to more than the limit", code="too_large",
+                                           hint="nothing was installed")
                     out.write(chunk)
             os.chmod(target, 0o755 if mode & 0o111 else 0o644)
 
