@@ -128,6 +128,11 @@ def test_search_ranks_from_the_copy_and_answers_with_the_registry_stopped(sandbo
     found = json.loads(run(sandbox, "search", "time", "zone", "--json").stdout)
     assert [r["name"] for r in found] == [TIME["name"]]
     assert found[0]["packages"] == ["pypi"] and found[0]["install"] == f"claudex mcp install registry:{TIME['name']}"
+    shown = run(sandbox, "catalog", "show", TIME["name"]).stdout.splitlines()
+    assert shown[0] == f"{TIME['name']} 2026.10.19 (latest) from {catalog.url}"
+    assert "  package: pypi mcp-server-time 2026.10.19" in shown and "  input LOCAL_TIMEZONE" in shown
+    assert "  input TIME_API_KEY (required, secret): the key" in shown
+    assert shown[-1] == f"  install: claudex mcp install registry:{TIME['name']}"
     protocol = json.loads(run(sandbox, "search", "protocol", "--json").stdout)
     assert [r["name"] for r in protocol] == [EVERYTHING["name"]]  # a description hit
     assert json.loads(run(sandbox, "search", "nothing-like-this", "--json").stdout) == []
@@ -309,6 +314,38 @@ def _on_terminal(sandbox, argv: list[str], answers: dict[str, str], timeout: flo
         os.close(leader)
     proc.stdout.close()
     return proc.returncode, shown.decode("utf-8", "replace")
+
+
+def test_upgrade_gives_the_new_version_the_same_inputs_and_refuses_one_that_needs_more(sandbox, catalog):
+    remote = {"name": "io.example/notes", "description": "Notes over HTTP", "version": "1.0.0",
+              "remotes": [{"type": "streamable-http", "url": "https://{region}.notes.example.com/mcp",
+                           "variables": {"region": {"isRequired": True, "choices": ["eu", "us"]}},
+                           "headers": [{"name": "X-Api-Key", "isSecret": True, "isRequired": True}]}]}
+    catalog.items = [item(remote)]
+    proc = run(sandbox, "install", "registry:io.example/notes", "--env", "REGION=eu", "--env", f"X_API_KEY={SECRET}",
+               "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["source"]["inputs"] == {"REGION": "eu"}
+    wrong = run(sandbox, "install", "registry:io.example/notes", "--name", "other", "--env", "REGION=mars",
+                "--env", "X_API_KEY=x")
+    assert (wrong.returncode, error_of(wrong)["code"]) == (1, "invalid_value") and "eu, us" in error_of(wrong)["message"]
+    catalog.items = [item(remote, latest=False), item(dict(remote, version="1.1.0"))]
+    upgraded = run(sandbox, "upgrade", "notes", "--json")
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert (json.loads(upgraded.stdout)["from"], json.loads(upgraded.stdout)["to"]) == ("1.0.0", "1.1.0")
+    manifest = json.loads((sandbox.registry / "installed" / "notes" / "manifest.json").read_text())
+    assert manifest["metadata"]["version"] == "1.1.0"
+    assert manifest["server"]["url"] == "https://eu.notes.example.com/mcp"
+    assert manifest["server"]["headers"] == {"X-Api-Key": "${X_API_KEY}"}
+    assert files_holding(sandbox.root, SECRET) == [str(sandbox.config / "claudex" / "mcp.json")]
+    more = dict(remote, version="2.0.0", remotes=[dict(remote["remotes"][0], headers=remote["remotes"][0]["headers"] + [
+        {"name": "X-Tenant", "isRequired": True}])])
+    catalog.items.append(item(more))
+    catalog.items[1] = item(dict(remote, version="1.1.0"), latest=False)
+    refused = run(sandbox, "upgrade", "notes")
+    error = error_of(refused)
+    assert (refused.returncode, error["code"]) == (1, "missing_env") and "X_TENANT" in error["message"]
+    assert json.loads((sandbox.registry / "installed" / "notes" / "manifest.json").read_text())["metadata"]["version"] == "1.1.0"
 
 
 def test_oci_maps_to_docker_run_with_its_arguments_and_no_shell(sandbox, catalog, tmp_path):
