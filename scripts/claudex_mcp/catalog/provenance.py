@@ -44,51 +44,45 @@ def failing(result: dict) -> bool:
     return result["state"] in (CHANGED, MISSING)
 
 
-def _fingerprint(folder: Path) -> str:
-    """What the folder's files look like to stat (path, size, mtime, ctime, inode, mode): when it
-    is the same as at the last check, so is the content (ctime cannot be set back by a user)."""
-    import hashlib
-    import os
-
-    digest = hashlib.sha256()
-    for current, dirs, files in os.walk(folder):
-        dirs.sort()
-        for name in sorted(files):
-            try:
-                st = os.lstat(os.path.join(current, name))
-            except OSError:
-                continue
-            digest.update(f"{current}/{name}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0{st.st_ino}\0"
-                          f"{st.st_mode}\n".encode("utf-8", "surrogateescape"))
-    return digest.hexdigest()
-
-
 def quick(registry: Path, names: list[str]) -> list[dict]:
-    """The verify result of each of ``names`` that has a record, for `status`: the content digest
-    is recomputed only for a server whose files look different to stat since the last check
-    (kept in the cache folder, verify.json: digests and states, no secret)."""
+    """The verify result of each of ``names`` that has a record, for `status`, reading as little
+    as it can: a server whose files look to ``stat`` as they did at install (the record's
+    fingerprint) or at the last check (kept in the cache folder, verify.json: fingerprints,
+    digests and states, no secret) is not read again; only the others get their content digest
+    recomputed. The servers are looked at in parallel (the work is stat and read calls)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from claudex_mcp import cachedir
 
     kept = cachedir.read_json(cachedir.VERIFY)
     kept = kept if isinstance(kept, dict) else {}
     folders = paths.server_folders(registry)
-    results, changed = [], False
-    for name in names:
-        if name not in folders:
-            continue
-        location, folder = folders[name]
-        recorded = registry_mod.read_marker(folder).get("contentDigest")
+    chosen = [(n, *folders[n]) for n in names if n in folders]
+
+    def one(name: str, location: str, folder: Path) -> tuple[dict, dict | None] | None:
+        marker = registry_mod.read_marker(folder)
+        recorded = marker.get("contentDigest")
         if not isinstance(recorded, str):
-            continue
-        seen = _fingerprint(folder)
+            return None
+        seen = registry_mod.content_fingerprint(folder)
         memo = kept.get(str(folder))
+        if seen == marker.get("statFingerprint"):
+            return {"name": name, "state": OK}, None
         if isinstance(memo, dict) and memo.get("fingerprint") == seen and memo.get("recorded") == recorded:
-            results.append({"name": name, "state": memo.get("state")})
+            return {"name": name, "state": memo.get("state")}, None
+        state = check(name, location, folder)["state"]
+        return {"name": name, "state": state}, {"fingerprint": seen, "recorded": recorded, "state": state}
+
+    with ThreadPoolExecutor(max_workers=min(8, len(chosen) or 1)) as pool:
+        done = list(pool.map(lambda args: one(*args), chosen))
+    results = []
+    for (name, _location, folder), outcome in zip(chosen, done):
+        if outcome is None:
             continue
-        result = check(name, location, folder)
-        kept[str(folder)] = {"fingerprint": seen, "recorded": recorded, "state": result["state"]}
-        changed = True
-        results.append({"name": name, "state": result["state"]})
-    if changed or not cachedir.present(cachedir.VERIFY):
+        result, memo = outcome
+        results.append(result)
+        if memo is not None:
+            kept[str(folder)] = memo
+    if any(o is not None and o[1] is not None for o in done) or not cachedir.present(cachedir.VERIFY):
         cachedir.write_json(cachedir.VERIFY, kept)
     return results

@@ -329,7 +329,8 @@ def add(registry: Path, adopted: Adopted, source: dict, *, project=None, replace
         os.chmod(folder, 0o755)
         atomic.write_json(folder / "manifest.json", adopted.manifest, mode=0o644)
         atomic.write_json(folder / staging.MARKER, {"source": source, "installedAt": _now(),
-                                                    "contentDigest": registry_mod.content_digest(folder)}, mode=0o644)
+                                                    "contentDigest": registry_mod.content_digest(folder),
+                                                    "statFingerprint": registry_mod.content_fingerprint(folder)}, mode=0o644)
         _refuse_invalid(folder)  # what install would refuse, add refuses too: nothing changed yet
         fault("secrets")
         previous_env = set_user_env(name, adopted.user_env) if adopted.user_env else None

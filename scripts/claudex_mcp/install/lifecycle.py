@@ -125,7 +125,8 @@ def _finish(txn: staging.Transaction, manifest: dict, record: dict, report: Repo
     report("permissions")
     fault("permissions")
     deps.normalise_permissions(txn.new)
-    marker = {"source": record, "installedAt": _now(), "contentDigest": registry_mod.content_digest(txn.new)}
+    marker = {"source": record, "installedAt": _now(), "contentDigest": registry_mod.content_digest(txn.new),
+              "statFingerprint": registry_mod.content_fingerprint(txn.new)}
     if tree:
         marker["treeDigest"] = tree  # a folder source: upgrade copies it again only when it changed
     atomic.write_json(txn.new / staging.MARKER, marker)

@@ -203,3 +203,31 @@ def content_digest(folder: Path) -> str:
                 digest.update(b"s")
             digest.update(b"\0")
     return "sha256:" + digest.hexdigest()
+
+
+def content_fingerprint(folder: Path) -> str:
+    """What the same files look like to ``stat`` (relative path, size, mtime, ctime, inode, mode),
+    with the same files left out as ``content_digest``: cheap to compute, and the same while no
+    file was touched (a user cannot set ctime back). Recorded with the digest at install, so a
+    reader (`status`) can tell that a server is unchanged without reading it; a different one
+    only means the digest must be computed (a hard link added to a shared file changes its ctime)."""
+    import hashlib
+    import os
+
+    from claudex_mcp.store.staging import MARKER
+
+    digest = hashlib.sha256()
+    for current, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if d not in UNDIGESTED_DIRS)
+        rel_dir = os.path.relpath(current, folder)
+        for name in sorted(files):
+            rel = name if rel_dir == "." else os.path.join(rel_dir, name)
+            if name.endswith(UNDIGESTED_SUFFIXES) or rel == MARKER:
+                continue
+            try:
+                st = os.lstat(os.path.join(current, name))
+            except OSError:
+                continue
+            digest.update(os.fsencode(rel) + f"\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0{st.st_ino}\0"
+                          f"{st.st_mode}\n".encode())
+    return digest.hexdigest()
