@@ -222,7 +222,7 @@ def test_npm_installs_the_exact_version_into_the_folder_then_answers_and_upgrade
 def test_pypi_installs_a_uv_venv_with_the_pinned_package_and_keeps_the_secret_in_the_user_layer(sandbox, catalog):
     proc = run(sandbox, "install", f"registry:{TIME['name']}", "--env", f"TIME_API_KEY={SECRET}", "--json")
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout)["secrets"] == {"userLayer": ["TIME_API_KEY"]}
+    assert json.loads(proc.stdout)["secrets"] == {"userLayer": ["TIME_API_KEY"], "export": []}
     folder = sandbox.registry / "installed" / "time"
     server = json.loads((folder / "manifest.json").read_text())["server"]
     assert server["command"] == "${SERVER_DIR}/.venv/bin/mcp-server-time"
@@ -326,6 +326,7 @@ def test_upgrade_gives_the_new_version_the_same_inputs_and_refuses_one_that_need
                "--json")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["source"]["inputs"] == {"REGION": "eu"}
+    assert json.loads(proc.stdout)["secrets"] == {"userLayer": ["X_API_KEY"], "export": []}
     wrong = run(sandbox, "install", "registry:io.example/notes", "--name", "other", "--env", "REGION=mars",
                 "--env", "X_API_KEY=x")
     assert (wrong.returncode, error_of(wrong)["code"]) == (1, "invalid_value") and "eu, us" in error_of(wrong)["message"]
@@ -468,7 +469,7 @@ def test_a_value_shaped_like_a_secret_stays_out_of_the_manifest_even_when_not_ma
     path.write_text(json.dumps(plan_doc))
     proc = run(sandbox, "install", "--from-file", str(path), "--env", f"GITHUB_TOKEN={token}", "--json")
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout)["secrets"] == {"userLayer": ["GITHUB_TOKEN"]}
+    assert json.loads(proc.stdout)["secrets"] == {"userLayer": ["GITHUB_TOKEN"], "export": []}
     assert files_holding(sandbox.root, token) == [str(sandbox.config / "claudex" / "mcp.json")]
 
 

@@ -347,7 +347,9 @@ def install(registry: Path, plan: serverjson.Plan, origin: dict, name: str, give
                                          user_env=plan.user_env, report=report)
     result.pop("health", None)
     result.pop("stopped", None)
-    result["secrets"] = {"userLayer": sorted(plan.user_env)}
+    # A client connects to a remote's URL itself and expands its variables from its own environment.
+    in_url = sorted(v for v in plan.user_env if plan.url and "${" + v + "}" in plan.url)
+    result["secrets"] = {"userLayer": sorted(plan.user_env), "export": in_url}
     result["warnings"] = plan.warnings + result.get("warnings", [])
     return result
 

@@ -147,6 +147,8 @@ def _catalog(args: argparse.Namespace) -> int:
                                 f"{plan.kind}) in {result['folder']}")
     if result["secrets"]["userLayer"]:
         print(f"  kept in your user layer (mode 600): {', '.join(result['secrets']['userLayer'])}")
+    if result["secrets"]["export"]:
+        print(f"  export before starting your client: {', '.join(result['secrets']['export'])}")
     return 0
 
 
