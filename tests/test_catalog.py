@@ -349,6 +349,19 @@ def test_upgrade_gives_the_new_version_the_same_inputs_and_refuses_one_that_need
     assert json.loads((sandbox.registry / "installed" / "notes" / "manifest.json").read_text())["metadata"]["version"] == "1.1.0"
 
 
+def test_a_secret_in_a_remotes_url_is_kept_behind_a_variable_to_export(sandbox, catalog, tmp_path):
+    path = tmp_path / "server.json"
+    path.write_text(json.dumps({"name": "io.example/hooks", "description": "Hooks", "version": "1.0.0", "remotes": [
+        {"type": "sse", "url": "https://hooks.example.com/{token}/sse",
+         "variables": {"token": {"isSecret": True, "isRequired": True}}}]}))
+    proc = run(sandbox, "install", "--from-file", str(path), "--env", f"TOKEN={SECRET}")
+    assert proc.returncode == 0, proc.stderr
+    assert "export before starting your client: TOKEN" in proc.stdout
+    server = json.loads((sandbox.registry / "installed" / "hooks" / "manifest.json").read_text())["server"]
+    assert (server["transport"], server["url"]) == ("sse", "https://hooks.example.com/${TOKEN}/sse")
+    assert files_holding(sandbox.root, SECRET) == [str(sandbox.config / "claudex" / "mcp.json")]
+
+
 def test_oci_maps_to_docker_run_with_its_arguments_and_no_shell(sandbox, catalog, tmp_path):
     doc = {"name": "io.example/db", "description": "A database server in a container", "version": "2.0.0",
            "packages": [{"registryType": "oci", "identifier": "ghcr.io/example/db-mcp", "version": "2.0.0",
