@@ -35,6 +35,7 @@ TIME = {"name": "io.github.modelcontextprotocol/time", "title": "Time",
         "description": "Time and timezone conversion capabilities", "version": "2026.10.19",
         "packages": [{"registryType": "pypi", "identifier": "mcp-server-time", "version": "2026.10.19",
                       "transport": {"type": "stdio"}, "runtimeHint": "uvx",
+                      "runtimeArguments": [{"type": "named", "name": "--with", "valueHint": "extra", "isRequired": True}],
                       "packageArguments": [{"type": "named", "name": "--local-timezone", "default": "UTC"}],
                       "environmentVariables": [{"name": "TIME_API_KEY", "isSecret": True, "isRequired": True,
                                                 "description": "the key"}]}]}
@@ -223,6 +224,8 @@ def test_pypi_installs_a_uv_venv_with_the_pinned_package_and_keeps_the_secret_in
     proc = run(sandbox, "install", f"registry:{TIME['name']}", "--env", f"TIME_API_KEY={SECRET}", "--json")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["secrets"] == {"userLayer": ["TIME_API_KEY"], "export": []}
+    assert json.loads(proc.stdout)["warnings"] == ["the runtime arguments for uvx (--with) are not used: claudex "
+                                                   "installs the package and starts its command itself"]
     folder = sandbox.registry / "installed" / "time"
     server = json.loads((folder / "manifest.json").read_text())["server"]
     assert server["command"] == "${SERVER_DIR}/.venv/bin/mcp-server-time"

@@ -313,7 +313,14 @@ def plan(doc: dict, given: dict[str, str] | None = None, use: str | None = None)
             raise InvalidInput(f"the remote's URL {result.url!r} is not an http(s) URL once its variables are filled in",
                                code="invalid_value", hint="check the values given for its variables")
     else:
-        result.runtime_args = _arguments(chosen.get("runtimeArguments"), resolver, "/runtimeArguments")
+        runtime = [a for a in chosen.get("runtimeArguments") or [] if isinstance(a, dict)]
+        if kind in ("oci", "mcpb"):
+            result.runtime_args = _arguments(runtime, resolver, "/runtimeArguments")
+        elif runtime:  # npx's or uvx's own: claudex starts the installed command itself, so never asked for
+            shown = " ".join(a.get("name") or a.get("value") or a.get("valueHint") or "?" for a in runtime)
+            result.warnings.append(f"the runtime arguments for {chosen.get('runtimeHint') or 'the runtime'} "
+                                   f"({shown}) are not used: claudex installs the package and starts its "
+                                   f"command itself")
         result.args = _arguments(chosen.get("packageArguments"), resolver, "/packageArguments")
         for i, item in enumerate(chosen.get("environmentVariables") or []):
             name = item.get("name") if isinstance(item, dict) else None
@@ -325,10 +332,6 @@ def plan(doc: dict, given: dict[str, str] | None = None, use: str | None = None)
                 result.env[name] = value
             elif not item.get("isRequired"):
                 result.optional_env.append(resolver.needs.get(name) or Need(name, item, name))
-        if kind in ("npm", "pypi") and result.runtime_args:
-            result.warnings.append(f"the runtime arguments for {chosen.get('runtimeHint') or 'the runtime'} "
-                                   f"({' '.join(result.runtime_args)}) are not used: claudex installs the "
-                                   f"package and starts its command itself")
     unknown = sorted(set(resolver.given) - resolver.used)
     if unknown:
         known = sorted(resolver.needs)
