@@ -190,6 +190,7 @@ def sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         "CLAUDEX_PROJECTS_DIR": str(home / "claudex"),
         "CLAUDEX_MCP_LOCK_TIMEOUT": "5",
         "CLAUDEX_MCP_CORE_SOURCE": "",  # no shipped core servers (each needs a venv) unless a test asks
+        "CLAUDEX_MCP_CATALOG_URL": "http://127.0.0.1:9",  # never the real MCP Registry: nothing listens there
     }
     for name in ("CLAUDEX_DEBUG", "NO_COLOR", "FORCE_COLOR", "CLICOLOR_FORCE", "CODEX_HOME"):
         monkeypatch.delenv(name, raising=False)

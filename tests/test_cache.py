@@ -124,7 +124,8 @@ def test_init_invalidates_the_cache(sandbox):
 # ---- every cache file: corrupt, hostile, private, cleared ----------------------------------
 
 QUICK = manifest("quick", command="python3", env={"QUICK_TOKEN": "${QUICK_TOKEN}"}, requiredEnv=["QUICK_TOKEN"])
-CACHE_FILES = ("validated.json", "mcp-status.json", "mcp-registry.json", "mcp-registry.stats", "mcp-status.key")
+CACHE_FILES = ("validated.json", "mcp-status.json", "mcp-registry.json", "mcp-registry.stats", "mcp-status.key",
+               "verify.json")
 
 
 @pytest.fixture

@@ -31,6 +31,7 @@ SHAPES = {
     "add": [["X", "--", "X"], ["X", "--url", "X"], ["newsrv", "--env", "X", "--", "python3"],
             ["newsrv", "--url", "https://a.example/mcp", "--header", "X"], ["newsrv", "--project-dir", "X", "--", "X"]],
     "cache": [["stats"], ["clear"], ["refresh"], ["X"]],
+    "catalog": [["list"], ["X"], ["show", "X", "--versions"], ["sync", "--full", "X"], ["show", "X", "--version", "X"]],
     "call": [["X", "X"], ["notes", "X"], ["notes", "X", "--args", "X"], ["notes", "X", "--timeout", "X"],
              ["X", "X", "--args", "-"]],
     "completion": [["X"], ["bash"], ["__complete", "mcp", "X", "X"], ["__complete", "X", "X"]],
@@ -45,18 +46,21 @@ SHAPES = {
     "generate": [[], ["--output", "X"], ["--client", "codex", "--output", "X"], ["--scope", "user"],
                  ["--client", "vscode", "--project-dir", "X"]],
     "init": [[]],
-    "install": [["X"], ["X", "--ref", "X"], ["X", "--submodules"]],
+    "install": [["X"], ["X", "--ref", "X"], ["X", "--submodules"], ["registry:X"], ["--from-file", "X"],
+                ["--from-file", "X", "--env", "X", "--name", "X"], ["registry:a/X", "--use", "X"]],
     "list": [[], ["--project-dir", "X"], ["--project", "X"], ["--enabled", "--refresh"]],
     "logs": [["X"], ["notes", "-n", "X"]],
     "migrate": [["--dry-run"], ["--from", "X"], ["--from", "X", "--dry-run"], ["--rollback", "X"], ["--list-backups"],
                 [], ["--on-conflict", "X"]],
     "run": [["X"], ["notes", "--project-dir", "X"]],
+    "search": [["X", "--offline"], ["X", "--limit", "X"], ["X", "X", "--json"]],
     "status": [["X"], ["notes", "--timeout", "X"], ["--project-dir", "X"]],
     "test": [["X"], ["X", "--timeout", "3"]],
     "uninstall": [["X"], ["X", "--purge"]],
     "upgrade": [["X"], ["--all", "--check"], ["X", "--force"]],
     "watch": None,  # runs until it is signalled; its own tests cover start-up errors
     "validate": [["X"], ["X", "--schema", "config"], ["-", "--schema", "effective"], ["X", "X"]],
+    "verify": [["X"], [], ["notes", "X"]],
 }
 EXTRA = ["--json", "--jq", ".[0]", "--project-dir", "--refresh", "-n", "-1"]
 

@@ -26,7 +26,8 @@ STATS = "mcp-registry.stats"   # one byte per index lookup: h(it) or m(iss)
 STATUS = "mcp-status.json"     # status results by server, for healthCheck.interval (runtime/checks.py)
 STATUS_KEY = "mcp-status.key"  # the random key of the status results' digests (runtime/checks.py)
 VALIDATED = "validated.json"   # config files found valid, by file identity (schemas/memo.py)
-FILES = (INDEX, STATS, STATUS, STATUS_KEY, VALIDATED)
+VERIFY = "verify.json"         # servers' content digests checked by status, by stat fingerprint (catalog/provenance.py)
+FILES = (INDEX, STATS, STATUS, STATUS_KEY, VALIDATED, VERIFY)
 
 # The index of a large registry holds every manifest: more than a document's 8 MiB is possible.
 MAX_BYTES = 64 * 1024 * 1024

@@ -248,9 +248,13 @@ def _internal(exc: BaseException, prog: str = "claudex mcp", human: bool = False
     return errors.UNEXPECTED
 
 
-def add_install_options(p: argparse.ArgumentParser) -> None:
-    """What `claudex mcp install` and atomic-install take."""
-    p.add_argument("source", help="a server folder, or a git URL or local git repository with an optional @ref")
+def add_install_options(p: argparse.ArgumentParser, catalog: bool = False) -> None:
+    """What `claudex mcp install` and atomic-install take (``catalog``: install's registry:NAME too)."""
+    if catalog:
+        p.add_argument("source", nargs="?", help="a server folder, a git URL or local git repository with an "
+                       "optional @ref, or registry:NAME[@VERSION] from an MCP Registry catalog")
+    else:
+        p.add_argument("source", help="a server folder, or a git URL or local git repository with an optional @ref")
     p.add_argument("--ref", help="the git tag, branch or commit (instead of URL@ref)")
     p.add_argument("--submodules", action="store_true", help="also fetch the repository's git submodules")
     p.add_argument("--subdir", metavar="PATH", help="the server's folder inside the git repository "

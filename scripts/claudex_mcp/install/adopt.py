@@ -283,9 +283,9 @@ def locate(registry: Path, name: str) -> tuple[str, Path] | None:
     return None
 
 
-def _set_user_env(name: str, env: dict[str, str] | None) -> dict | None:
-    """Put ``env`` into the user layer's servers.<name>.env (None: drop that env); returns what
-    was there before, to put back."""
+def set_user_env(name: str, env: dict[str, str] | None, replace: bool = False) -> dict | None:
+    """Put ``env`` into the user layer's servers.<name>.env (None: drop that env; ``replace``:
+    it becomes exactly ``env``, to put back what was there); returns what was there before."""
     from claudex_mcp.settings import config
 
     before: dict = {}
@@ -298,7 +298,7 @@ def _set_user_env(name: str, env: dict[str, str] | None) -> dict | None:
         if env is None:
             entry.pop("env", None)
         else:
-            entry["env"] = {**(entry.get("env") or {}), **env}
+            entry["env"] = dict(env) if replace else {**(entry.get("env") or {}), **env}
         if entry:
             servers[name] = entry
         else:
@@ -328,10 +328,12 @@ def add(registry: Path, adopted: Adopted, source: dict, *, project=None, replace
         folder.mkdir(mode=0o755)
         os.chmod(folder, 0o755)
         atomic.write_json(folder / "manifest.json", adopted.manifest, mode=0o644)
-        atomic.write_json(folder / staging.MARKER, {"source": source, "installedAt": _now()}, mode=0o644)
+        atomic.write_json(folder / staging.MARKER, {"source": source, "installedAt": _now(),
+                                                    "contentDigest": registry_mod.content_digest(folder),
+                                                    "statFingerprint": registry_mod.content_fingerprint(folder)}, mode=0o644)
         _refuse_invalid(folder)  # what install would refuse, add refuses too: nothing changed yet
         fault("secrets")
-        previous_env = _set_user_env(name, adopted.user_env) if adopted.user_env else None
+        previous_env = set_user_env(name, adopted.user_env) if adopted.user_env else None
         if project is not None:
             report("project", str(project.config_file))
             enable_for_project(project, name)
@@ -346,7 +348,7 @@ def add(registry: Path, adopted: Adopted, source: dict, *, project=None, replace
                          undo=lambda: os.rename(target, folder))
         except BaseException:
             if adopted.user_env:
-                _set_user_env(name, previous_env)
+                set_user_env(name, previous_env, replace=True)
             raise
         m.record(name, {"location": location, "version": VERSION, "source": source,
                         "manifestDigest": registry_mod.manifest_digest((target / "manifest.json").read_bytes()),
@@ -363,7 +365,7 @@ def set_user_secrets(registry: Path, name: str, env: dict[str, str], report: Rep
     user layer, as a mutation (the clients are regenerated unless ``regenerate`` is False)."""
     with regeneration.after(registry, "secrets", report, regenerate_clients=regenerate) as m:
         if env:
-            _set_user_env(name, env)
+            set_user_env(name, env)
             m.touched()
     return m.result
 

@@ -104,16 +104,28 @@ def _prepare(txn: staging.Transaction, source: dict, report: Report) -> tuple[di
 
 def _build(txn: staging.Transaction, manifest: dict, record: dict, report: Report, tree: str | None = None,
            prefer_cache: bool = True) -> None:
+    _dependencies(txn, record, report, prefer_cache)
+    _finish(txn, manifest, record, report, tree)
+
+
+def _dependencies(txn: staging.Transaction, record: dict, report: Report, prefer_cache: bool = True) -> None:
     report("dependencies", deps.installer(txn.new))
     fault("dependencies")
     done = deps.install(txn.new, ignore_scripts=bool(record.get("ignoreScripts")), prefer_cache=prefer_cache)
     if done:
         report("dependencies", f"{done}: done")
+
+
+def _finish(txn: staging.Transaction, manifest: dict, record: dict, report: Report, tree: str | None = None) -> None:
+    """The staged server made ready to commit: its command checked, its modes normalised, and
+    its install record (the marker) written with the digest of everything in it, which
+    `verify` recomputes."""
     deps.check_command(txn.new, manifest)
     report("permissions")
     fault("permissions")
     deps.normalise_permissions(txn.new)
-    marker = {"source": record, "installedAt": _now()}
+    marker = {"source": record, "installedAt": _now(), "contentDigest": registry_mod.content_digest(txn.new),
+              "statFingerprint": registry_mod.content_fingerprint(txn.new)}
     if tree:
         marker["treeDigest"] = tree  # a folder source: upgrade copies it again only when it changed
     atomic.write_json(txn.new / staging.MARKER, marker)
@@ -179,6 +191,70 @@ def install(registry: Path, spec: str, *, ref: str | None = None, submodules: bo
         m.record(name, _record(manifest, "installed", record, target))
     return {"action": "install", "name": name, "version": manifest["metadata"]["version"], "location": "installed",
             "folder": str(target), "source": record, **m.result}
+
+
+def install_generated(registry: Path, name: str, populate, source: dict, *, finish=None,
+                      user_env: dict[str, str] | None = None, upgrading: dict | None = None,
+                      report: Report = _quiet) -> dict:
+    """Install a server whose folder claudex writes itself (a catalog entry): ``populate(folder,
+    scratch)`` writes its files (a manifest, a package.json or requirements.txt naming the pinned
+    package, an unpacked bundle); the dependencies are installed; ``finish(folder)`` may then
+    write the manifest (the command is known once the package is there) and returns what to add
+    to the source record. Then as every install: validated, checked, committed with one rename,
+    recorded; ``user_env`` (the secrets) goes into the user layer, put back if the commit fails.
+    ``upgrading``: the registry record of ``name``, upgraded instead (the new version passes an
+    MCP handshake, then the two are exchanged atomically)."""
+    from claudex_mcp.install import adopt
+
+    check_name(name)
+    op = "upgrade" if upgrading is not None else "install"
+    with regeneration.after(registry, op, report) as m:
+        where = _locate(registry, name)
+        if upgrading is None and where is not None:
+            if where[0] == "core":
+                raise Conflict(f"{name} is a core server; an installed server cannot shadow it", code="core_name",
+                               hint="choose another name with --name")
+            raise Conflict(f"{name} is already installed ({where[0]}/)", code="already_installed",
+                           hint=f"run 'claudex mcp upgrade {name}', choose another name with --name, or uninstall it first")
+        if upgrading is not None and where is None:
+            raise no_server(name, server_names(registry), registry)
+        location = where[0] if where is not None else "installed"
+        txn = m.stage(name, location=location)
+        txn.write_journal(name=name, location=location)
+        os.mkdir(txn.new, 0o755)
+        report("fetch", source.get("name") or name)
+        fault("fetch")
+        populate(txn.new, txn.scratch)
+        record = dict(source)
+        _dependencies(txn, record, report, prefer_cache=upgrading is None)
+        if finish is not None:
+            record.update(finish(txn.new) or {})
+        report("validate")
+        manifest = _validated_manifest(txn.new)
+        if manifest["metadata"]["name"] != name:
+            raise InvalidInput(f"the generated manifest names {manifest['metadata']['name']!r}, not {name!r}",
+                               code="name_mismatch", hint="this is a bug in claudex; report it")
+        _finish(txn, manifest, record, report)
+        previous_env = adopt.set_user_env(name, user_env) if user_env else None
+        try:
+            if upgrading is not None:
+                folder = where[1]
+                health = _health_check(registry, txn.new, manifest, location, report)
+                m.commit(lambda: staging.exchange(txn.new, folder), undo=lambda: staging.exchange(txn.new, folder))
+                target = folder
+            else:
+                health = None
+                target = registry / "installed" / name
+                m.commit(lambda: _rename(txn.new, target), undo=lambda: os.rename(target, txn.new))
+        except BaseException:
+            if user_env:
+                adopt.set_user_env(name, previous_env, replace=True)
+            raise
+        installed_at = (upgrading or {}).get("installedAt")
+        m.record(name, _record(manifest, location, record, target, installed_at))
+    stopped = launcher.stop_running(name) if upgrading is not None else []
+    return {"action": op, "name": name, "version": manifest["metadata"]["version"], "location": location,
+            "folder": str(target), "source": record, "health": health, "stopped": stopped, **m.result}
 
 
 def _rename(src: Path, dst: Path) -> None:

@@ -159,3 +159,75 @@ def reconciled(registry: Path) -> dict:
         record["version"] = version if isinstance(version, str) and parse(version) else record.get("version", "0.0.0")
         updated[name] = record
     return updated
+
+
+# What running a server writes into its own folder, and the install record itself: left out of
+# its content digest, so that a server that ran still verifies.
+UNDIGESTED_DIRS = {"__pycache__"}
+UNDIGESTED_SUFFIXES = (".pyc",)
+
+
+def content_digest(folder: Path) -> str:
+    """A digest of everything an installed server folder holds (its environment too: .venv,
+    node_modules), as `verify` recomputes it: each path, its kind, whether it is executable, and
+    its bytes or link target. Nothing is followed; byte code and the install record are left
+    out; a special file counts by its kind alone (validation refuses them at install). Every install writes it into the record (install/lifecycle.py, adopt.py); `verify` recomputes it (catalog/provenance.py)."""
+    import hashlib
+    import os
+    import stat
+
+    from claudex_mcp.store.staging import MARKER
+
+    digest = hashlib.sha256()
+    for current, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if d not in UNDIGESTED_DIRS)
+        rel_dir = os.path.relpath(current, folder)
+        for name in sorted(files + [d for d in dirs if os.path.islink(os.path.join(current, d))]):
+            rel = name if rel_dir == "." else os.path.join(rel_dir, name)
+            if name.endswith(UNDIGESTED_SUFFIXES) or rel == MARKER:
+                continue
+            path = os.path.join(current, name)
+            st = os.lstat(path)
+            digest.update(os.fsencode(rel) + b"\0")
+            if stat.S_ISLNK(st.st_mode):
+                digest.update(b"l" + os.fsencode(os.readlink(path)))
+            elif stat.S_ISREG(st.st_mode):
+                digest.update(b"x" if st.st_mode & 0o100 else b"f")
+                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+                try:
+                    while data := os.read(fd, 1024 * 1024):
+                        digest.update(data)
+                finally:
+                    os.close(fd)
+            else:
+                digest.update(b"s")
+            digest.update(b"\0")
+    return "sha256:" + digest.hexdigest()
+
+
+def content_fingerprint(folder: Path) -> str:
+    """What the same files look like to ``stat`` (relative path, size, mtime, ctime, inode, mode),
+    with the same files left out as ``content_digest``: cheap to compute, and the same while no
+    file was touched (a user cannot set ctime back). Recorded with the digest at install, so a
+    reader (`status`) can tell that a server is unchanged without reading it; a different one
+    only means the digest must be computed (a hard link added to a shared file changes its ctime)."""
+    import hashlib
+    import os
+
+    from claudex_mcp.store.staging import MARKER
+
+    digest = hashlib.sha256()
+    for current, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if d not in UNDIGESTED_DIRS)
+        rel_dir = os.path.relpath(current, folder)
+        for name in sorted(files):
+            rel = name if rel_dir == "." else os.path.join(rel_dir, name)
+            if name.endswith(UNDIGESTED_SUFFIXES) or rel == MARKER:
+                continue
+            try:
+                st = os.lstat(os.path.join(current, name))
+            except OSError:
+                continue
+            digest.update(os.fsencode(rel) + f"\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0{st.st_ino}\0"
+                          f"{st.st_mode}\n".encode())
+    return digest.hexdigest()

@@ -8,10 +8,11 @@ every other reader only reads.
 The cache folder (${XDG_CACHE_HOME:-~/.cache}/claudex, mode 700, files 600) holds the registry
 index (mcp-registry.json, while the registry is unchanged and CLAUDEX_MCP_CACHE_TTL seconds,
 default 300, have not passed) and its hit counters (mcp-registry.stats), the last status results
-(mcp-status.json, under a keyed digest whose key is mcp-status.key) and the config files found
-valid (validated.json). None holds a secret value. clear removes them all (uv/, uv's package
-cache, is left to `uv cache clean`). A corrupt cache file is rebuilt; a cache folder that is a
-symbolic link or another user's is not used (stats says so in "problem").
+(mcp-status.json, under a keyed digest whose key is mcp-status.key), the config files found
+valid (validated.json) and the content digest checks of status (verify.json). None holds a
+secret value. clear removes them all (uv/, uv's package cache, is left to `uv cache clean`). A
+corrupt cache file is rebuilt; a cache folder that is a symbolic link or another user's is not
+used (stats says so in "problem").
 """
 
 from __future__ import annotations

@@ -162,6 +162,12 @@ def _json(value) -> str:
 
 
 def _source(source) -> str:
+    if isinstance(source, dict) and source.get("type") == "catalog":
+        package = source.get("package") or {}
+        what = (f"{package.get('registryType')} {package.get('identifier')} {package.get('version')}" if package
+                else f"remote {(source.get('remote') or {}).get('url')}")
+        return (f"{source.get('name')} {source.get('version')} ({what}) from "
+                f"{source.get('catalog') or source.get('file')}")
     if isinstance(source, dict):
         parts = [str(source.get("url") or source.get("path") or source.get("type") or "")]
         if source.get("ref"):

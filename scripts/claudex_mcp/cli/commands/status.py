@@ -11,7 +11,8 @@ its healthCheck.command self-check reports a problem (Codex not installed, no Do
 unreachable QDRANT_URL, a provider key missing). Colour follows NO_COLOR, FORCE_COLOR and
 CLICOLOR_FORCE; the table fits the terminal (--json has every detail in full). While servers
 are checked, a line on a terminal's stderr says which ones are still running (not with --json).
-Exit 0 when every checked server is healthy, degraded or disabled, 1 otherwise.
+A server whose files changed since it was installed ('claudex mcp verify' fails it) is named on
+stderr. Exit 0 when every checked server is healthy, degraded or disabled, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -67,6 +68,11 @@ def action(args: argparse.Namespace) -> int:
         report.clear()
     for result in results:
         result.pop("toolSchemas", None)  # kept for `info`, which shows them
+    from claudex_mcp.catalog import provenance
+
+    for checked in provenance.quick(registry, [r["name"] for r in results]):
+        if checked["state"] in (provenance.CHANGED, provenance.MISSING):
+            common.warn(f"{checked['name']} changed since it was installed (run 'claudex mcp verify {checked['name']}')")
     if args.json:
         common.write_json(results[0] if args.server and results else results)
     elif args.server:

@@ -1,10 +1,12 @@
 """Upgrade installed servers: git sources to the newest semver tag (or the head of the recorded
-branch), folder sources re-copied.
+branch), folder sources re-copied, catalog servers to their catalog's newest version.
 
 The old version stays in place until the new one has installed, validated and passed an MCP
 handshake; then the two are exchanged in one atomic step (a failed handshake shows the server's
 last stderr lines). --check only reports what would change (without a server: of every
-installed server, as with --all). A downgrade needs --force. --all goes on after a failure,
+installed server, as with --all). A downgrade needs --force. A catalog server (installed with
+registry:NAME) keeps its inputs and its secrets in the user layer; --force installs the catalog's
+version again, which also puts back a server 'claudex mcp verify' finds changed. --all goes on after a failure,
 reports every server (upgraded, unchanged or failed and why) and exits non-zero when any failed.
 """
 
@@ -37,7 +39,6 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 
 def action(args: argparse.Namespace) -> int:
     from claudex_mcp.store import cache
-    from claudex_mcp.install import lifecycle
     from claudex_mcp import paths
     from claudex_mcp.errors import ClaudexError, NotFound, UsageError
 
@@ -47,8 +48,7 @@ def action(args: argparse.Namespace) -> int:
         raise UsageError("name one server, or give --all", hint="claudex mcp upgrade NAME | --all")
     registry = paths.registry_dir()
     if not args.all:
-        result = lifecycle.upgrade(registry, args.server, check=args.check, force=args.force,
-                                   report=common.progress(not args.json))
+        result = _upgrade(registry, args.server, args.check, args.force, common.progress(not args.json))
         if args.json:
             common.write_json(dict(result, state=_state(result)))
         else:
@@ -59,8 +59,7 @@ def action(args: argparse.Namespace) -> int:
     results, failed = [], []
     for name in names:  # one failure must not keep the others from their upgrade
         try:
-            result = lifecycle.upgrade(registry, name, check=args.check, force=args.force,
-                                       report=common.progress(not args.json))
+            result = _upgrade(registry, name, args.check, args.force, common.progress(not args.json))
         except ClaudexError as exc:
             if isinstance(exc, NotFound) and exc.code == "no_server":
                 continue  # uninstalled by another command since the list was read
@@ -80,6 +79,19 @@ def action(args: argparse.Namespace) -> int:
         "each of them stays as it was", code="upgrade_failed",
         hint="the report above says why for each; fix them, then run the upgrade again"), args.prog)
     return failed[0].exit_code
+
+
+def _upgrade(registry, name: str, check: bool, force: bool, report) -> dict:
+    """A catalog server's upgrade looks in its catalog; any other's in its folder or repository."""
+    from claudex_mcp.install import lifecycle
+    from claudex_mcp.store import registry as registry_mod
+
+    entry = registry_mod.reconciled(registry).get(name) or {}
+    if (entry.get("source") or {}).get("type") == "catalog":
+        from claudex_mcp.catalog import installer
+
+        return installer.upgrade(registry, name, entry, check=check, force=force, report=report)
+    return lifecycle.upgrade(registry, name, check=check, force=force, report=report)
 
 
 def _failed(name: str, exc) -> dict:
