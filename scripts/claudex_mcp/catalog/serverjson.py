@@ -16,7 +16,7 @@ import json
 import re
 from functools import lru_cache
 
-from claudex_mcp import paths
+from claudex_mcp import expand, paths
 from claudex_mcp.errors import InvalidInput
 
 SCHEMA_URL = "https://static.modelcontextprotocol.io/schemas/2025-12-11/server.schema.json"
@@ -25,7 +25,7 @@ SUPPORTED = ("npm", "pypi", "oci", "mcpb")
 USES = SUPPORTED + ("remote",)
 _RANGE = re.compile(r"[\^~<>=*\s]|(^|\.)[xX](\.|$)|^latest$")
 _TEMPLATE = re.compile(r"\{([A-Za-z0-9_.-]+)\}")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ENV_NAME = re.compile("^" + expand.NAME + "$")  # a variable name, as ${VAR} references name them
 TRANSPORTS = {"streamable-http": "http", "sse": "sse"}
 
 
