@@ -31,6 +31,7 @@ from pathlib import Path
 
 import pytest
 
+from catalog_registry import Registry, item
 from conftest import ECHO_SERVER, ROOT
 
 BIN = Path(sys.executable).parent  # claudex, as `make install` puts it on PATH
@@ -130,6 +131,22 @@ def syntax_lines() -> list[Example]:
 SHIPPED = {"qdrant": ROOT / "mcp-servers" / "qdrant", "codex": ROOT / "mcp-servers" / "core" / "codex"}
 CURSOR_SERVERS = {"mcpServers": {"notes": {"command": sys.executable, "args": [str(ECHO_SERVER)]}}}
 CLAUDE_SERVERS = {"mcpServers": {"scratch": {"command": sys.executable, "args": [str(ECHO_SERVER)]}}}
+# The catalog the examples name (docs/catalog.md, README, the catalog verbs' --help), served by a
+# local MCP Registry: acme's weather (a remote whose key header is optional, so that the example
+# without --env installs without a terminal; 1.3.0 newer than the 1.2.0 examples pin), and the
+# time server of PyPI (the working folder's server.json).
+WEATHER = {"name": "io.github.acme/weather", "title": "Weather", "description": "Weather forecasts for any city",
+           "version": "1.2.0", "remotes": [{"type": "streamable-http", "url": "https://weather.example.com/mcp",
+                                            "headers": [{"name": "Weather-Api-Key", "isSecret": True}]}]}
+TIME = {"name": "io.github.modelcontextprotocol/time", "title": "Time",
+        "description": "Time and time zone conversion", "version": "2026.10.19",
+        "packages": [{"registryType": "pypi", "identifier": "mcp-server-time", "version": "2026.10.19",
+                      "transport": {"type": "stdio"}}],
+        "remotes": [{"type": "streamable-http", "url": "https://time.example.com/mcp"}]}
+# What an example needs beforehand, in its own fresh world (it stands alone): by the line's start.
+BEFORE = {"claudex mcp upgrade weather": [("mcp", "install", "registry:io.github.acme/weather@1.2.0")],
+          "claudex mcp verify time": [("mcp", "install", "--from-file", "server.json", "--use", "remote")]}
+
 MY_TEMPLATE = {  # a custom copier template with a task, hence --trust
     "copier.yml": "name:\n  type: str\n_tasks:\n  - [touch, made-by-a-task]\n",
     "manifest.json.jinja": json.dumps({"apiVersion": "v1", "metadata": {"name": "{{ name }}", "version": "0.1.0",
@@ -160,14 +177,15 @@ class World:
         return proc
 
 
-def world_env(root: Path, core_source: Path | None) -> dict:
+def world_env(root: Path, core_source: Path | None, catalog: str) -> dict:
     home = root / "home"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CLAUDEX_", "XDG_", "CODEX_", "UV_"))}
     env.update(CACHES, HOME=str(home), XDG_CACHE_HOME=str(home / ".cache"), XDG_CONFIG_HOME=str(home / ".config"),
                XDG_DATA_HOME=str(home / ".local" / "share"), XDG_STATE_HOME=str(home / ".local" / "state"),
                CLAUDEX_MCP_REGISTRY=str(root / "registry"), CLAUDEX_PROJECTS_DIR=str(home / "claudex"),
                PATH=os.pathsep.join([str(BIN), str(ROOT / "scripts"), os.environ["PATH"]]),
-               GIT_TERMINAL_PROMPT="0", GIT_SSH_COMMAND="ssh -o BatchMode=yes -o StrictHostKeyChecking=yes")
+               GIT_TERMINAL_PROMPT="0", GIT_SSH_COMMAND="ssh -o BatchMode=yes -o StrictHostKeyChecking=yes",
+               CLAUDEX_MCP_CATALOG_URL=catalog)
     if core_source is not None:
         env["CLAUDEX_MCP_CORE_SOURCE"] = str(core_source)
     return env
@@ -190,15 +208,26 @@ def furnish(world: World) -> None:
     (world.home / ".claude.json").write_text(json.dumps(CLAUDE_SERVERS))
     world.claudex("mcp", "migrate", "--from", str(world.home / ".claude.json"))  # so there is a backup to roll back
     world.claudex("mcp", "config", "set", "qdrant", "env.QDRANT_PATH", str(world.home / "qdrant"))
-    # A remote server whose header secret lives in the user layer (`headers` prints it).
+    (world.work / "server.json").write_text(json.dumps(dict(TIME, **{"$schema": item(TIME)["server"]["$schema"]})))
 
 
 @pytest.fixture(scope="module")
-def full_world(tmp_path_factory) -> World:
+def catalog() -> str:
+    """The local MCP Registry every world's catalog is (its URL); stopped after the module."""
+    registry = Registry().start()
+    registry.items = [item(WEATHER, latest=False), item(dict(WEATHER, version="1.3.0")), item(TIME)]
+    try:
+        yield registry.url
+    finally:
+        registry.stop()
+
+
+@pytest.fixture(scope="module")
+def full_world(tmp_path_factory, catalog) -> World:
     """The shipped qdrant and the core codex, installed for real; each has been started once by
     the launcher (so it has a log)."""
     root = tmp_path_factory.mktemp("full")
-    world = World(root, world_env(root, None))
+    world = World(root, world_env(root, None, catalog))
     world.work.mkdir()
     world.claudex("mcp", "init")
     world.claudex("mcp", "install", str(SHIPPED["qdrant"]))
@@ -209,7 +238,7 @@ def full_world(tmp_path_factory) -> World:
 
 
 @pytest.fixture(scope="module")
-def light_world(tmp_path_factory) -> tuple[Path, Path]:
+def light_world(tmp_path_factory, catalog) -> tuple[Path, Path]:
     """A world whose qdrant and codex are the echo test server under their manifests (no venv to
     build or copy), built in a folder and kept as a pristine copy: (folder, pristine)."""
     root = tmp_path_factory.mktemp("light")
@@ -223,7 +252,7 @@ def light_world(tmp_path_factory) -> tuple[Path, Path]:
         folder.mkdir(parents=True)
         (folder / "manifest.json").write_text(json.dumps(doc, indent=2))
         shutil.copy(ECHO_SERVER, folder / "server.py")
-    world = World(live, world_env(live, sources / "core"))
+    world = World(live, world_env(live, sources / "core", catalog))
     world.work.mkdir(parents=True)
     world.claudex("mcp", "init")
     world.claudex("mcp", "install", str(sources / "qdrant"))
@@ -237,7 +266,7 @@ def light_world(tmp_path_factory) -> tuple[Path, Path]:
 
 
 @pytest.fixture
-def world(request, full_world, light_world) -> World:
+def world(request, full_world, light_world, catalog) -> World:
     """The full world, shared, for the examples that only read (SHARED); else a fresh light one."""
     example = request.node.callspec.params["example"]
     if example.verb in SHARED:
@@ -245,7 +274,10 @@ def world(request, full_world, light_world) -> World:
     live, pristine = light_world
     shutil.rmtree(live)
     shutil.copytree(pristine, live, symlinks=True)
-    return World(live, world_env(live, live.parent / "sources" / "core"))
+    world = World(live, world_env(live, live.parent / "sources" / "core", catalog))
+    for argv in next((v for k, v in BEFORE.items() if example.line.startswith(k)), []):
+        world.claudex(*argv)
+    return world
 
 
 # ---- running an example
