@@ -1,0 +1,372 @@
+"""The gateway: shared servers reached through `claudex mcp run` (the bridge) by real MCP
+sessions of the official SDK; one process for every agent, each agent's folder in its requests,
+ids, progress, cancellation, list_changed and sampling routed, timeouts, crash and restart, idle
+stop, status and stop, and no process left behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import anyio
+import pytest
+
+from conftest import ROOT, add_server, manifest
+from claudex_mcp.store import registry as registry_mod
+
+MULTI = ROOT / "tests" / "servers" / "multi_server.py"
+CLAUDEX = ROOT / "scripts" / "claudex"
+
+
+def processes_of(registry: Path) -> list[int]:
+    """Live processes started for this test's registry (its variable is in their environment)."""
+    mine = f"CLAUDEX_MCP_REGISTRY={registry}".encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as fh:
+                env = fh.read().split(b"\0")
+            with open(f"/proc/{entry}/stat") as st:
+                alive = st.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+        except OSError:
+            continue
+        if alive and mine in env:
+            found.append(int(entry))
+    return found
+
+
+def wait_for(predicate, timeout: float = 10.0, step: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(step)
+
+
+@pytest.fixture
+def gw(sandbox, monkeypatch):
+    """A registry with the shared server `multi` (tests/servers/multi_server.py); the gateway the
+    test starts is stopped afterwards, and whatever is left of it killed, pass or fail."""
+    registry_mod.init(sandbox.registry)
+    mark = sandbox.root / "starts"
+    add_server(sandbox.registry, "multi", "installed",
+               manifest("multi", command=sys.executable, shared=True, env={"MULTI_MARK": str(mark)}),
+               files={"server.py": MULTI.read_text()})
+    sandbox.mark = mark
+    yield sandbox
+    sandbox.run("mcp", "gateway", "stop", timeout=30)
+    for pid in processes_of(sandbox.registry):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def starts(box) -> list[str]:
+    return box.mark.read_text().split() if box.mark.exists() else []
+
+
+def set_env(box, monkeypatch, **values):
+    for name, value in values.items():
+        box.env[name] = value
+        monkeypatch.setenv(name, value)
+
+
+async def in_session(box, folder: Path, talk, *args, **session_kwargs):
+    """``await talk(session)`` in an SDK session with `claudex mcp run multi` started in ``folder``."""
+    from mcp import ClientSession
+    from mcp.client.stdio import StdioServerParameters, stdio_client
+
+    folder.mkdir(parents=True, exist_ok=True)
+    params = StdioServerParameters(command=sys.executable, args=[str(CLAUDEX), "mcp", "run", "multi", *args],
+                                   env=box.env, cwd=str(folder))
+    with open(box.root / "bridge.err", "a") as err:
+        async with stdio_client(params, errlog=err) as (read, write):
+            async with ClientSession(read, write, **session_kwargs) as session:
+                await session.initialize()
+                return await talk(session)
+
+
+def text(result) -> str:
+    return result.content[0].text
+
+
+def status(box) -> dict:
+    proc = box.run("mcp", "gateway", "status", "--json")
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_two_agents_in_two_folders_share_one_process(gw):
+    seen = {}
+
+    async def agent(name: str):
+        async def talk(session):
+            tools = [t.name for t in (await session.list_tools()).tools]
+            here = [text(await session.call_tool("where", {})) for _ in range(3)]
+            return tools, here, text(await session.call_tool("pid", {}))
+        seen[name] = await in_session(gw, gw.root / name, talk)
+
+    async def both():
+        async with anyio.create_task_group() as group:
+            group.start_soon(agent, "a")
+            group.start_soon(agent, "b")
+
+    anyio.run(both)
+    assert seen["a"][1] == [str(gw.root / "a")] * 3
+    assert seen["b"][1] == [str(gw.root / "b")] * 3
+    assert seen["a"][2] == seen["b"][2]  # one process
+    assert "where" in seen["a"][0] and seen["a"][0] == seen["b"][0]
+    assert starts(gw) == [seen["a"][2]]
+    found = status(gw)
+    assert found["running"] is True
+    (server,) = found["servers"]
+    assert server["name"] == "multi" and server["state"] == "ready" and server["pid"] == int(seen["a"][2])
+    assert server["calls"] >= 8 and server["sessions"] == [] and server["restarts"] == 0
+    assert os.stat(found["socket"]).st_mode & 0o777 == 0o600
+    assert os.stat(Path(found["socket"]).parent).st_mode & 0o777 == 0o700
+    stopped = gw.run("mcp", "gateway", "stop")
+    assert stopped.returncode == 0 and "stopped" in stopped.stdout
+    assert wait_for(lambda: not processes_of(gw.registry)), processes_of(gw.registry)
+    assert status(gw) == {"running": False}
+
+
+def test_project_dir_is_the_folder_told(gw):
+    async def talk(session):
+        return text(await session.call_tool("where", {}))
+
+    project = gw.root / "proj"
+    project.mkdir()
+    assert anyio.run(in_session, gw, gw.root / "elsewhere", talk, "--project-dir", str(project)) == str(project)
+
+
+def test_progress_reaches_its_own_session_and_resets_the_timeout(gw, monkeypatch):
+    set_env(gw, monkeypatch, CLAUDEX_MCP_GATEWAY_CALL_TIMEOUT="1")
+    got = {"a": [], "b": []}
+    answers = {}
+
+    async def agent(name: str, steps: int):
+        async def talk(session):
+            async def progress(value, total, message):
+                got[name].append((value, total, message))
+            # 4 steps 0.4 s apart: 1.6 s in all, longer than the timeout, which progress resets
+            return text(await session.call_tool("slow", {"steps": steps, "delay": 0.4}, progress_callback=progress))
+        answers[name] = await in_session(gw, gw.root / name, talk)
+
+    async def both():
+        async with anyio.create_task_group() as group:
+            group.start_soon(agent, "a", 4)
+            group.start_soon(agent, "b", 3)
+
+    anyio.run(both)
+    assert answers == {"a": "done after 4", "b": "done after 3"}
+    assert [v for v, _, _ in got["a"]] == [1, 2, 3, 4] and {t for _, t, _ in got["a"]} == {4}
+    assert [v for v, _, _ in got["b"]] == [1, 2, 3] and {t for _, t, _ in got["b"]} == {3}
+
+
+def test_a_silent_call_times_out_and_the_session_goes_on(gw, monkeypatch):
+    from mcp.shared.exceptions import MCPError
+
+    set_env(gw, monkeypatch, CLAUDEX_MCP_GATEWAY_CALL_TIMEOUT="1")
+
+    async def talk(session):
+        try:
+            await session.call_tool("slow", {"steps": 1, "delay": 3})
+        except MCPError as exc:
+            failed = str(exc)
+        else:
+            failed = None
+        return failed, text(await session.call_tool("echo", {"text": "still here"}))
+
+    failed, after = anyio.run(in_session, gw, gw.root / "a", talk)
+    assert failed is not None and "did not answer tools/call within 1 s" in failed
+    assert after == "still here"
+
+
+def test_list_changed_goes_to_every_session(gw):
+    changed = []
+
+    async def run():
+        from mcp import types
+
+        async def watcher_handler(message):
+            if isinstance(message, types.ToolListChangedNotification):
+                changed.append("b")
+
+        async def watcher(session):
+            for _ in range(100):
+                if changed:
+                    break
+                await anyio.sleep(0.05)
+            return [t.name for t in (await session.list_tools()).tools]
+
+        async def grower(session):
+            await anyio.sleep(0.5)  # the watcher has initialized
+            return text(await session.call_tool("grow", {}))
+
+        out = {}
+
+        async def go_b():
+            out["b"] = await in_session(gw, gw.root / "b", watcher, message_handler=watcher_handler)
+
+        async def go_a():
+            out["a"] = await in_session(gw, gw.root / "a", grower)
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(go_b)
+            group.start_soon(go_a)
+        return out
+
+    out = anyio.run(run)
+    assert out["a"] == "grown"
+    assert changed == ["b"]
+    assert "grown" in out["b"]
+
+
+def test_sampling_goes_to_the_caller_and_is_refused_when_ambiguous(gw):
+    from mcp import types
+
+    def sampler(name):
+        async def sample(context, params):
+            return types.CreateMessageResult(role="assistant", model="test",
+                                             content=types.TextContent(type="text", text=f"answer for {name}"))
+        return sample
+
+    async def asker(session):
+        return text(await session.call_tool("ask", {"question": "who?"}))
+
+    assert anyio.run(lambda: in_session(gw, gw.root / "a", asker, sampling_callback=sampler("a"))) == "answer for a"
+
+    async def busy_and_ask():
+        out = {}
+
+        async def busy(session):
+            return text(await session.call_tool("slow", {"steps": 1, "delay": 2}))
+
+        async def ask_while_busy(session):
+            await anyio.sleep(0.8)  # the other session's call is in flight by now
+            from mcp.shared.exceptions import MCPError
+
+            try:
+                result = await session.call_tool("ask", {"question": "who?"})
+            except MCPError as exc:  # the server passes the refusal on as the call's error
+                return True, str(exc)
+            return result.isError, text(result)
+
+        async def go(name, talk, sampler=None):
+            out[name] = await in_session(gw, gw.root / name, talk, sampling_callback=sampler)
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(go, "a", busy)
+            group.start_soon(go, "b", ask_while_busy, sampler("b"))
+        return out
+
+    out = anyio.run(busy_and_ask)
+    assert out["a"] == "done after 1"
+    is_error, message = out["b"]
+    assert is_error and "refused by the claudex gateway" in message and "2 sessions have calls in flight" in message
+
+
+def test_a_crashed_server_is_restarted_and_its_sessions_told(gw):
+    from mcp.shared.exceptions import MCPError
+
+    told = []
+
+    async def logging_callback(params):
+        told.append(params.data)
+
+    async def talk(session):
+        before = text(await session.call_tool("pid", {}))
+        try:
+            await session.call_tool("crash", {})
+            crash = None
+        except MCPError as exc:
+            crash = str(exc)
+        started = time.monotonic()
+        after = text(await session.call_tool("pid", {}))  # waits for the restart
+        return before, crash, after, time.monotonic() - started
+
+    before, crash, after, waited = anyio.run(lambda: in_session(gw, gw.root / "a", talk,
+                                                                logging_callback=logging_callback))
+    assert crash is not None and "exited with code 3" in crash and "restarted" in crash
+    assert after != before and 0.5 < waited < 5  # the first restart waits 1 s
+    assert any("restarts it in 1 s" in str(line) for line in told), told
+    assert starts(gw) == [before, after]
+    (server,) = status(gw)["servers"]
+    assert server["restarts"] == 1 and server["pid"] == int(after)
+
+
+def test_an_idle_server_is_stopped_and_the_gateway_exits(gw, monkeypatch):
+    set_env(gw, monkeypatch, CLAUDEX_MCP_GATEWAY_IDLE="1")
+
+    async def talk(session):
+        return text(await session.call_tool("pid", {}))
+
+    pid = int(anyio.run(in_session, gw, gw.root / "a", talk))
+    assert wait_for(lambda: not os.path.exists(f"/proc/{pid}") or _zombie(pid), timeout=10)
+    assert wait_for(lambda: not processes_of(gw.registry), timeout=10), processes_of(gw.registry)
+    assert not (gw.root / "run" / "claudex" / "gateway.sock").exists()
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def test_direct_starts_its_own_process(gw):
+    async def talk(session):
+        return text(await session.call_tool("pid", {}))
+
+    own = anyio.run(in_session, gw, gw.root / "a", talk, "--direct")
+    assert starts(gw) == [own]
+    assert status(gw) == {"running": False}
+
+
+def test_status_and_stop_when_no_gateway_runs(gw):
+    proc = gw.run("mcp", "gateway", "status")
+    assert proc.returncode == 0 and "no gateway runs" in proc.stdout
+    proc = gw.run("mcp", "gateway", "stop", "--json")
+    assert proc.returncode == 0 and json.loads(proc.stdout) == {"pid": None, "stopped": False}
+
+
+def test_a_second_gateway_is_refused(gw):
+    import subprocess
+
+    first = subprocess.Popen([sys.executable, str(CLAUDEX), "mcp", "gateway", "serve"], env=gw.env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        assert wait_for(lambda: status(gw)["running"])
+        second = gw.run("mcp", "gateway", "serve")
+        assert second.returncode == 3
+        assert json.loads(second.stderr)["error"]["code"] == "gateway_running"
+        assert gw.run("mcp", "gateway", "stop").returncode == 0
+        assert first.wait(timeout=15) == 0
+    finally:
+        if first.poll() is None:
+            os.killpg(first.pid, signal.SIGKILL)
+            first.wait()
+        first.stderr.close()
+
+
+def test_a_config_layer_shares_a_server_or_unshares_it(gw):
+    async def talk(session):
+        return text(await session.call_tool("pid", {}))
+
+    assert gw.run("mcp", "config", "set", "multi", "shared", "false").returncode == 0
+    first = anyio.run(in_session, gw, gw.root / "a", talk)
+    assert status(gw) == {"running": False} and starts(gw) == [first]
+    assert gw.run("mcp", "config", "set", "multi", "shared", "true").returncode == 0
+    pids = {anyio.run(in_session, gw, gw.root / name, talk) for name in ("a", "b")}
+    assert len(pids) == 1 and status(gw)["servers"][0]["pid"] == int(pids.pop())
+    refused = gw.run("mcp", "config", "set", "multi", "shared.x", "true")
+    assert refused.returncode == 1 and json.loads(refused.stderr)["error"]["code"] == "unknown_key"
