@@ -312,7 +312,7 @@ def test_an_idle_server_is_stopped_and_the_gateway_exits(gw, monkeypatch):
     pid = int(anyio.run(in_session, gw, gw.root / "a", talk))
     assert wait_for(lambda: not os.path.exists(f"/proc/{pid}") or _zombie(pid), timeout=10)
     assert wait_for(lambda: not processes_of(gw.registry), timeout=10), processes_of(gw.registry)
-    assert not (gw.root / "run" / "claudex" / "gateway.sock").exists()
+    assert not list((gw.root / "run" / "claudex").glob("*.sock"))
 
 
 def _zombie(pid: int) -> bool:
@@ -370,3 +370,10 @@ def test_a_config_layer_shares_a_server_or_unshares_it(gw):
     assert len(pids) == 1 and status(gw)["servers"][0]["pid"] == int(pids.pop())
     refused = gw.run("mcp", "config", "set", "multi", "shared.x", "true")
     assert refused.returncode == 1 and json.loads(refused.stderr)["error"]["code"] == "unknown_key"
+
+
+def test_call_reaches_a_shared_server_and_leaves_nothing_it_started(gw):
+    called = gw.run("mcp", "call", "multi", "where", cwd=gw.root)
+    assert called.returncode == 0, called.stderr
+    assert called.stdout.strip() == str(gw.root)
+    assert wait_for(lambda: not processes_of(gw.registry)), processes_of(gw.registry)

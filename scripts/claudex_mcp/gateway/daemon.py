@@ -73,6 +73,7 @@ class Gateway:
         self.done = asyncio.Event()
         self.http_url: str | None = None
         self.socket: str = ""
+        self.registry = str(paths.registry_dir())
 
     # -- sessions, whatever their transport ----------------------------------------------------
 
@@ -98,7 +99,7 @@ class Gateway:
 
     def status(self) -> dict:
         return {"pid": os.getpid(), "since": self.started, "uptime": round(time.time() - self.started, 3),
-                "socket": self.socket, "http": self.http_url, "idleStop": self.idle, "callTimeout": self.timeout,
+                "socket": self.socket, "registry": self.registry, "http": self.http_url, "idleStop": self.idle, "callTimeout": self.timeout,
                 "exitWhenIdle": self.exit_when_idle, "sessions": len(self.sessions),
                 "servers": [u.describe() for _, u in sorted(self.upstreams.items())]}
 
@@ -238,7 +239,7 @@ def read_state() -> dict:
     from claudex_mcp import jsonio
 
     try:
-        found = jsonio.parse(jsonio.read_bytes(place.runtime_dir() / place.STATE, limit=64 * 1024,
+        found = jsonio.parse(jsonio.read_bytes(place.file(place.STATE), limit=64 * 1024,
                                                follow_symlinks=False))
     except ClaudexError:
         return {}
@@ -279,9 +280,8 @@ async def main_async(gateway: Gateway, lock_fd: int, http: tuple[str, int] | Non
         from claudex_mcp.gateway import web
 
         gateway.http_url, http_stop = await web.start(gateway, *http)
-    state = place.runtime_dir() / place.STATE
-    atomic.write_json(state, {"pid": os.getpid(), "since": gateway.started, "socket": str(path),
-                              "http": gateway.http_url}, mode=0o600)
+    atomic.write_json(place.file(place.STATE), {"pid": os.getpid(), "since": gateway.started, "socket": str(path),
+                                                "http": gateway.http_url, "registry": gateway.registry}, mode=0o600)
     os.ftruncate(lock_fd, 0)
     os.pwrite(lock_fd, f"{os.getpid()}\n".encode(), 0)
     say(f"listening on {path}" + (f" and {gateway.http_url}" if gateway.http_url else ""))
@@ -295,7 +295,7 @@ async def main_async(gateway: Gateway, lock_fd: int, http: tuple[str, int] | Non
         say("stopping")
         for name in (place.STATE, place.SOCKET):
             try:
-                os.unlink(place.runtime_dir() / name)
+                os.unlink(place.file(name))
             except FileNotFoundError:
                 pass
         if http_stop is not None:

@@ -8,14 +8,27 @@ import os
 import stat
 from pathlib import Path
 
+from claudex_mcp import paths
 from claudex_mcp.errors import InvalidInput
 
-SOCKET = "gateway.sock"
-SERVE_LOCK = "gateway.lock"  # held by the running gateway for its whole life
-START_LOCK = "start.lock"  # held by the one bridge that starts a gateway, while it does
-STATE = "gateway.json"  # pid, socket, since, http: written by the gateway, read by `gateway status`
-TOKEN = "token"
+# One gateway per registry (a server name means a server of one registry): its files are named
+# gateway-<key>.<kind>, the key a digest of the registry's path.
+SOCKET = "sock"
+SERVE_LOCK = "lock"  # held by the running gateway for its whole life, its pid inside
+START_LOCK = "start"  # held by the one bridge that starts a gateway, while it does
+STATE = "json"  # pid, socket, since, http, registry: written by the gateway
 SOCKET_PATH_MAX = 107  # sun_path is 108 bytes with its NUL
+
+
+def key(env=None) -> str:
+    import hashlib
+
+    return hashlib.sha256(os.fsencode(paths.registry_dir(env))).hexdigest()[:12]
+
+
+def file(kind: str, env=None) -> Path:
+    """The runtime folder's file of this registry's gateway: SOCKET, SERVE_LOCK, START_LOCK or STATE."""
+    return runtime_dir(env) / f"gateway-{key(env)}.{kind}"
 
 
 def unsafe(path: Path, why: str) -> InvalidInput:
@@ -57,7 +70,7 @@ def runtime_dir(env=None) -> Path:
 
 
 def socket_path(env=None) -> Path:
-    path = runtime_dir(env) / SOCKET
+    path = file(SOCKET, env)
     if len(os.fsencode(path)) > SOCKET_PATH_MAX:
         raise InvalidInput(f"the gateway's socket path {path} is longer than the {SOCKET_PATH_MAX} bytes a unix "
                            f"socket may have", path=str(path), code="name_too_long",
@@ -67,7 +80,7 @@ def socket_path(env=None) -> Path:
 
 def open_lock(name: str, env=None) -> int:
     """A lock file of the runtime folder, opened (created 600) without following a link."""
-    path = runtime_dir(env) / name
+    path = file(name, env)
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     except OSError as exc:
