@@ -377,3 +377,106 @@ def test_call_reaches_a_shared_server_and_leaves_nothing_it_started(gw):
     assert called.returncode == 0, called.stderr
     assert called.stdout.strip() == str(gw.root)
     assert wait_for(lambda: not processes_of(gw.registry)), processes_of(gw.registry)
+
+
+@pytest.fixture
+def served(gw):
+    """`gateway serve --http` on a free loopback port, with the echo server beside multi (both
+    have a tool named echo); yields (base URL, token); stopped on the way out."""
+    import socket
+    import subprocess
+
+    from conftest import ECHO_SERVER
+
+    add_server(gw.registry, "echo", "installed", manifest("echo", command=sys.executable),
+               files={"server.py": ECHO_SERVER.read_text()})
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, str(CLAUDEX), "mcp", "gateway", "serve", "--http", f"127.0.0.1:{port}"],
+                            env=gw.env, stdout=subprocess.DEVNULL, stderr=open(gw.root / "serve.err", "w"),
+                            start_new_session=True)
+    try:
+        assert wait_for(lambda: status(gw).get("http")), (gw.root / "serve.err").read_text()
+        token = gw.run("mcp", "gateway", "token").stdout.strip()
+        yield f"http://127.0.0.1:{port}", token
+    finally:
+        gw.run("mcp", "gateway", "stop", timeout=30)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+async def over_http(url: str, token: str | None, talk):
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.shared._httpx_utils import create_mcp_http_client
+
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with create_mcp_http_client(headers=headers) as http:
+        async with streamable_http_client(url, http_client=http) as streams:
+            async with ClientSession(streams[0], streams[1]) as session:
+                await session.initialize()
+                return await talk(session)
+
+
+def test_http_aggregate_and_one_server(served, gw):
+    base, token = served
+
+    async def aggregate(session):
+        names = [t.name for t in (await session.list_tools()).tools]
+        return names, text(await session.call_tool("multi__echo", {"text": "via multi"})), \
+            text(await session.call_tool("echo", {"text": "via echo"})), \
+            text(await session.call_tool("where", {}))
+
+    names, via_multi, via_echo, where = anyio.run(over_http, f"{base}/mcp", token, aggregate)
+    assert "echo" in names and "multi__echo" in names and "where" in names and "add" in names
+    assert via_multi == "via multi" and via_echo == "via echo"
+    assert where  # no folder told: the server's own answer
+    owners = json.loads((gw.state / "claudex" / "gateway-names.json").read_text())["owners"]
+    assert owners["echo"] == "echo" and owners["where"] == "multi"
+
+    async def one(session):
+        return [t.name for t in (await session.list_tools()).tools], text(await session.call_tool("echo", {"text": "x"}))
+
+    names, echoed = anyio.run(over_http, f"{base}/servers/multi/mcp", token, one)
+    assert "where" in names and "echo" in names and "add" not in names and echoed == "x"
+    (multi,) = [s for s in status(gw)["servers"] if s["name"] == "multi"]
+    assert multi["state"] == "ready" and starts(gw) == [str(multi["pid"])]
+
+
+def test_http_refuses_without_token_or_from_a_foreign_origin(served):
+    import urllib.error
+    import urllib.request
+
+    base, token = served
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "ping"}).encode()
+
+    def post(headers):
+        request = urllib.request.Request(f"{base}/mcp", data=body, method="POST", headers={
+            "Content-Type": "application/json", "Accept": "application/json, text/event-stream", **headers})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                return answer.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    assert post({}) == 401
+    assert post({"Authorization": "Bearer " + "0" * 64}) == 401
+    assert post({"Authorization": f"Bearer {token}", "Origin": "http://evil.example"}) == 403
+    assert post({"Authorization": f"Bearer {token}", "Origin": "http://127.0.0.1:1"}) != 403
+
+
+def test_http_needs_an_explicit_flag_for_a_remote_bind(gw):
+    proc = gw.run("mcp", "gateway", "serve", "--http", "0.0.0.0:8765")
+    assert proc.returncode == 2
+    error = json.loads(proc.stderr)["error"]
+    assert error["code"] == "remote_bind" and "TLS" in error["hint"]
+    assert gw.run("mcp", "gateway", "status", "--http", "127.0.0.1:1").returncode == 2
+
+
+def test_the_token_file_is_private_and_kept(gw):
+    first = gw.run("mcp", "gateway", "token", "--json")
+    found = json.loads(first.stdout)
+    assert len(found["token"]) == 64 and os.stat(found["file"]).st_mode & 0o777 == 0o600
+    assert gw.run("mcp", "gateway", "token").stdout.strip() == found["token"]

@@ -4,6 +4,7 @@
     client    the bridge (`run` of a shared server: stdio to a gateway session) and control requests
     daemon    the gateway process: the unix socket, sessions, idle stop, status and stop
     upstream  one shared server process and the sessions multiplexed onto it
+    web       the HTTP endpoint: MCP streamable HTTP, /mcp aggregating every enabled server, /servers/NAME/mcp
     auth      the HTTP endpoint's guards: bearer token file, constant-time check, Origin, bind address
 
 Imports runtime, clients, settings, store, schemas and the top-level modules."""

@@ -63,6 +63,8 @@ def prepare_for(name: str):
 
 
 class Gateway:
+    log = staticmethod(say)
+
     def __init__(self, *, idle: float, timeout: float, exit_when_idle: bool) -> None:
         self.idle, self.timeout, self.exit_when_idle = idle, timeout, exit_when_idle
         self.upstreams: dict[str, Upstream] = {}
@@ -72,6 +74,7 @@ class Gateway:
         self.last_active = time.monotonic()
         self.done = asyncio.Event()
         self.http_url: str | None = None
+        self.endpoint = None  # web.Endpoint with --http
         self.socket: str = ""
         self.registry = str(paths.registry_dir())
 

@@ -159,7 +159,8 @@ class Upstream:
         token = meta.get("progressToken")
         if token is not None:
             meta["progressToken"] = gid
-        meta[FOLDER_KEY] = session.folder
+        if session.folder:  # an HTTP caller has none here: its own _meta may say it
+            meta[FOLDER_KEY] = session.folder
         params["_meta"] = meta
         self.pending[gid] = Pending(session, id_, method, token, time.monotonic() + self.call_timeout)
         self.by_session[(session.id, _key(id_))] = gid
