@@ -407,7 +407,7 @@ def served(gw):
         proc.wait()
 
 
-async def over_http(url: str, token: str | None, talk):
+async def over_http(url: str, token: str | None, talk, **session_kwargs):
     from mcp import ClientSession
     from mcp.client.streamable_http import streamable_http_client
     from mcp.shared._httpx_utils import create_mcp_http_client
@@ -415,8 +415,8 @@ async def over_http(url: str, token: str | None, talk):
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     async with create_mcp_http_client(headers=headers) as http:
         async with streamable_http_client(url, http_client=http) as streams:
-            async with ClientSession(streams[0], streams[1]) as session:
-                await session.initialize()
+            async with ClientSession(streams[0], streams[1], **session_kwargs) as session:
+                session.init = await session.initialize()
                 return await talk(session)
 
 
@@ -480,3 +480,27 @@ def test_the_token_file_is_private_and_kept(gw):
     found = json.loads(first.stdout)
     assert len(found["token"]) == 64 and os.stat(found["file"]).st_mode & 0o777 == 0o600
     assert gw.run("mcp", "gateway", "token").stdout.strip() == found["token"]
+
+
+def test_http_list_changed_is_passed_on(served):
+    from mcp import types
+
+    base, token = served
+    changed = []
+
+    async def handler(message):
+        if isinstance(message, types.ToolListChangedNotification):
+            changed.append(1)
+
+    async def grow(session):
+        assert session.init.capabilities.tools.list_changed is True
+        before = {t.name for t in (await session.list_tools()).tools}
+        assert text(await session.call_tool("grow", {})) == "grown"
+        for _ in range(100):
+            if changed:
+                break
+            await anyio.sleep(0.05)
+        return before, {t.name for t in (await session.list_tools()).tools}
+
+    before, after = anyio.run(lambda: over_http(f"{base}/mcp", token, grow, message_handler=handler))
+    assert changed == [1] and after - before == {"grown"}

@@ -259,7 +259,13 @@ class Endpoint:
             return types.ReadResourceResult.model_validate(await endpoint._one(
                 ctx, which, "resources/read", {"uri": str(params.uri)}))
 
-        server = Server("claudex-gateway", version="1", instructions="The claudex gateway: every enabled MCP server "
+        from mcp.server.lowlevel.server import NotificationOptions
+
+        class Gateway(Server):
+            def get_capabilities(self, notification_options=None, *args, **kwargs):  # listChanged: passed on
+                return super().get_capabilities(NotificationOptions(True, True, True), *args, **kwargs)
+
+        server = Gateway("claudex-gateway", version="1", instructions="The claudex gateway: every enabled MCP server "
                         "of this machine, one process each (docs/gateway.md).",
                         on_list_tools=list_tools, on_call_tool=call_tool, on_list_prompts=list_prompts,
                         on_get_prompt=get_prompt, on_list_resources=list_resources, on_read_resource=read_resource)
