@@ -504,3 +504,43 @@ def test_http_list_changed_is_passed_on(served):
 
     before, after = anyio.run(lambda: over_http(f"{base}/mcp", token, grow, message_handler=handler))
     assert changed == [1] and after - before == {"grown"}
+
+
+def test_disable_and_enable_show_in_the_aggregate_with_one_list_changed(served, gw):
+    from mcp import types
+
+    base, token = served
+    changed = []
+
+    async def handler(message):
+        if isinstance(message, types.ToolListChangedNotification):
+            changed.append(time.monotonic())
+
+    async def until(count: int, timeout: float = 2.0) -> None:
+        with anyio.move_on_after(timeout):
+            while len(changed) < count:
+                await anyio.sleep(0.02)
+
+    async def talk(session):
+        names = lambda result: {t.name for t in result.tools}  # noqa: E731
+        before = names(await session.list_tools())
+        pid = text(await session.call_tool("pid", {}))
+        asked = time.monotonic()
+        assert (await anyio.to_thread.run_sync(lambda: gw.run("mcp", "disable", "echo"))).returncode == 0
+        await until(1)
+        took = changed[0] - asked if changed else None
+        await anyio.sleep(1.2)  # no second notification for the same change
+        without = names(await session.list_tools())
+        count = len(changed)
+        assert (await anyio.to_thread.run_sync(lambda: gw.run("mcp", "enable", "echo"))).returncode == 0
+        await until(count + 1)
+        again = names(await session.list_tools())
+        return before, without, again, count, took, pid, text(await session.call_tool("pid", {}))
+
+    before, without, again, count, took, pid, pid_after = anyio.run(
+        lambda: over_http(f"{base}/mcp", token, talk, message_handler=handler))
+    assert "echo" in before and "add" in before
+    assert count == 1 and took is not None and took < 2.0 + 1.0  # the verb's own run included
+    assert "add" not in without and "echo" not in without and "multi__echo" in without
+    assert again == before and len(changed) == 2
+    assert pid == pid_after  # nothing else restarted

@@ -12,7 +12,6 @@ import json
 import re
 import socket
 import time
-import weakref
 
 from claudex_mcp import atomic, paths
 from claudex_mcp.gateway import auth
@@ -21,6 +20,8 @@ from claudex_mcp.gateway.upstream import default_init
 SEPARATOR = "__"  # <server>__<tool>: a server name has no "__", so the split is never ambiguous
 NAME_LIMIT = 64  # Claude Code's limit on mcp__<entry>__<tool>
 ENTRY = "claudex"  # the entry name `generate --via-gateway` writes
+MAX_LISTENERS = 1000  # HTTP connections told of list_changed (the oldest forgotten first)
+RELOAD_POLL = 0.5  # seconds between looks at the enabled set (a change shows within 2 s)
 SERVER_PATH = re.compile(r"^/servers/([a-z0-9][a-z0-9-]{0,62})/mcp/?$")
 
 
@@ -171,8 +172,33 @@ class Endpoint:
         self.token = auth.token()
         self.links: dict[str, Link] = {}
         self.names = Names()
-        self.sessions: weakref.WeakSet = weakref.WeakSet()  # the SDK's server sessions, told of list_changed
+        # The SDK's sessions to tell of list_changed, one per HTTP connection (the session object
+        # of a request notifies the connection's stream once the request is over), newest last.
+        self.sessions: dict[int, object] = {}
         self.host = ""
+
+    async def reload(self) -> None:
+        """Watch the enabled set (install, uninstall, enable, disable, a layer's edit): when it
+        changes, every HTTP session gets one tools/list_changed, the links of servers that left
+        are closed (their processes stop once idle), and nothing else restarts."""
+        from claudex_mcp.errors import ClaudexError
+
+        last = None
+        while True:
+            try:
+                current = enabled_servers()
+            except ClaudexError as exc:  # a registry caught mid-change: look again next time
+                self.gateway.log(f"http: the enabled servers cannot be read now: {exc.message}")
+                current = last
+            if last is not None and current != last:
+                for gone in set(last) - set(current):
+                    link = self.links.pop(gone, None)
+                    if link is not None:
+                        link.close()
+                self.gateway.log(f"http: enabled servers now {', '.join(current) or 'none'}")
+                self.changed("", "notifications/tools/list_changed")
+            last = current
+            await asyncio.sleep(RELOAD_POLL)
 
     def link(self, server: str) -> Link:
         found = self.links.get(server)
@@ -180,8 +206,15 @@ class Endpoint:
             found = self.links[server] = Link(self.gateway, server, self.changed)
         return found
 
+    def remember(self, session) -> None:
+        connection = getattr(session, "_connection", session)
+        self.sessions.pop(id(connection), None)
+        self.sessions[id(connection)] = session
+        while len(self.sessions) > MAX_LISTENERS:
+            self.sessions.pop(next(iter(self.sessions)))
+
     def changed(self, server: str, method: str) -> None:
-        for session in list(self.sessions):
+        for session in list(self.sessions.values()):
             asyncio.ensure_future(_notify(session, method))
 
     async def tools_of(self, server: str) -> list[dict]:
@@ -213,13 +246,13 @@ class Endpoint:
             return match.group(1) if match else None
 
         async def list_tools(ctx, params):
-            endpoint.sessions.add(ctx.session)
+            endpoint.remember(ctx.session)
             server = which(ctx)
             tools = await endpoint.tools_of(server) if server else (await endpoint.aggregate())[0]
             return types.ListToolsResult(tools=[types.Tool.model_validate(t) for t in tools])
 
         async def call_tool(ctx, params):
-            endpoint.sessions.add(ctx.session)
+            endpoint.remember(ctx.session)
             server = which(ctx)
             name, tool = params.name, params.name
             if server is None:
@@ -364,11 +397,13 @@ async def start(gateway, host: str, port: int):
     stack = contextlib.AsyncExitStack()
     await stack.enter_async_context(manager.run())
     task = asyncio.ensure_future(server.serve(sockets=[sock]))
+    reloader = asyncio.ensure_future(endpoint.reload())
     started = time.monotonic()
     while not server.started and not task.done() and time.monotonic() - started < 10:
         await asyncio.sleep(0.01)
 
     async def stop() -> None:
+        reloader.cancel()
         server.should_exit = True
         await asyncio.gather(task, return_exceptions=True)
         for link in endpoint.links.values():
