@@ -544,3 +544,20 @@ def test_disable_and_enable_show_in_the_aggregate_with_one_list_changed(served, 
     assert "add" not in without and "echo" not in without and "multi__echo" in without
     assert again == before and len(changed) == 2
     assert pid == pid_after  # nothing else restarted
+
+
+def test_status_marks_a_shared_server_and_its_gateway_process(gw):
+    async def talk(session):
+        return text(await session.call_tool("pid", {}))
+
+    pid = int(anyio.run(in_session, gw, gw.root / "a", talk))
+    proc = gw.run("mcp", "status", "--json", "--refresh")
+    (row,) = [r for r in json.loads(proc.stdout) if r["name"] == "multi"]
+    assert row["shared"] is True and row["pid"] == pid and row["state"] == "healthy"
+    shown = gw.run("mcp", "status", "multi")
+    assert "shared: one process for every agent" in shown.stdout and str(pid) in shown.stdout
+    logs = gw.run("mcp", "logs", "multi")
+    assert logs.returncode == 0 and "claudex mcp run multi" in logs.stdout
+    logs = gw.run("mcp", "logs", "--gateway")
+    assert logs.returncode == 0 and "listening on" in logs.stdout and f"multi: started, pid {pid}" in logs.stdout
+    assert gw.run("mcp", "logs").returncode == 2

@@ -23,7 +23,8 @@ CHUNK = 65536
 
 
 def log_file():
-    return paths.logs_dir() / "gateway.log"
+    """The log of a gateway a bridge started (no server can be named so: "_" is not in server names)."""
+    return paths.logs_dir() / "_gateway.log"
 
 
 def _connect(path) -> socket.socket | None:
