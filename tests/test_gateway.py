@@ -258,7 +258,7 @@ def test_sampling_goes_to_the_caller_and_is_refused_when_ambiguous(gw):
                 result = await session.call_tool("ask", {"question": "who?"})
             except MCPError as exc:  # the server passes the refusal on as the call's error
                 return True, str(exc)
-            return result.isError, text(result)
+            return result.is_error, text(result)
 
         async def go(name, talk, sampler=None):
             out[name] = await in_session(gw, gw.root / name, talk, sampling_callback=sampler)

@@ -297,6 +297,108 @@ def fresh_clone_setup(root: Path) -> dict:
     return result
 
 
+def _rss_mb(argv_tail: list[str], registry: Path) -> float | None:
+    """The resident memory of the live process whose command line ends with ``argv_tail`` and
+    whose environment names ``registry``."""
+    tail = "\0".join(argv_tail).encode()
+    mine = f"CLAUDEX_MCP_REGISTRY={registry}".encode()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                cmdline = fh.read().rstrip(b"\0")
+            with open(f"/proc/{entry}/environ", "rb") as fh:
+                environ = fh.read().split(b"\0")
+            if cmdline.endswith(tail) and mine in environ:
+                with open(f"/proc/{entry}/status") as fh:
+                    for line in fh:
+                        if line.startswith("VmRSS:"):
+                            return round(int(line.split()[1]) / 1024, 1)
+        except OSError:
+            continue
+    return None
+
+
+def gateway_figures(root: Path, env: dict, calls: int) -> dict:
+    """The gateway against a direct stdio session to the same server (tests/servers/echo_server.py),
+    in one run: per-call p50 of each and the difference; the bridge's memory; two agents making
+    ``calls`` interleaved calls through one shared process (errors, processes)."""
+    import anyio
+    from mcp import ClientSession
+    from mcp.client.stdio import StdioServerParameters, stdio_client
+
+    registry = echo_registry(root / "registry-gateway", ["echo"])
+    manifest_file = registry / "installed" / "echo" / "manifest.json"
+    doc = json.loads(manifest_file.read_text())
+    doc["server"]["shared"] = True
+    manifest_file.write_text(json.dumps(doc))
+    runtime = tempfile.mkdtemp(prefix="gw", dir="/tmp")
+    genv = dict(env, CLAUDEX_MCP_REGISTRY=str(registry), XDG_RUNTIME_DIR=runtime,
+                XDG_STATE_HOME=str(root / "state-gateway"))
+
+    async def session(args: list[str], talk):
+        params = StdioServerParameters(command=CLAUDEX, args=["mcp", "run", "echo", *args], env=genv, cwd=str(root))
+        with open(os.devnull, "w") as quiet:
+            async with stdio_client(params, errlog=quiet) as (read, write):
+                async with ClientSession(read, write) as client:
+                    await client.initialize()
+                    return await talk(client)
+
+    def latencies(args: list[str], n: int) -> tuple[list[float], float | None]:
+        async def talk(client):
+            await client.call_tool("echo", {"text": "warm"})
+            rss = _rss_mb(["mcp", "run", "echo"], registry) if not args else None
+            out = []
+            for i in range(n):
+                start = time.perf_counter()
+                await client.call_tool("echo", {"text": f"call {i}"})
+                out.append((time.perf_counter() - start) * 1000)
+            return sorted(out), rss
+        return anyio.run(session, args, talk)
+
+    def two_agents() -> dict:
+        errors: list[str] = []
+        pids: set[str] = set()
+
+        async def agent(name: str) -> None:
+            async def talk(client):
+                for i in range(calls // 2):
+                    result = await client.call_tool("echo", {"text": f"{name} {i}"})
+                    if result.is_error or result.content[0].text != f"{name} {i}":
+                        errors.append(f"{name} {i}: {result.content[0].text}")
+                await anyio.sleep(0)
+            await session([], talk)
+
+        async def both() -> None:
+            async with anyio.create_task_group() as group:
+                group.start_soon(agent, "a")
+                group.start_soon(agent, "b")
+
+        start = time.perf_counter()
+        anyio.run(both)
+        took = time.perf_counter() - start
+        status = json.loads(subprocess.run([CLAUDEX, "mcp", "gateway", "status", "--json"], capture_output=True,
+                                           env=genv, text=True).stdout)
+        pids.update(str(s["pid"]) for s in status.get("servers", []) if s.get("pid"))
+        return {"calls": calls, "errors": len(errors), "server_processes": len(pids), "total_s": round(took, 2)}
+
+    try:
+        direct, _ = latencies(["--direct"], calls)
+        through, rss = latencies([], calls)
+        agents = two_agents()
+    finally:
+        subprocess.run([CLAUDEX, "mcp", "gateway", "stop"], capture_output=True, env=genv)
+        import shutil
+
+        shutil.rmtree(runtime, ignore_errors=True)
+    p50 = lambda values: round(statistics.median(values), 3)  # noqa: E731
+    return {"gateway_overhead": {"calls": calls, "direct_p50_ms": p50(direct), "gateway_p50_ms": p50(through),
+                                 "overhead_p50_ms": round(p50(through) - p50(direct), 3)},
+            "gateway_bridge_rss": {"rss_mb": rss},
+            "gateway_two_agents": agents}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--output", type=Path, default=ROOT / "build" / "bench.json")
@@ -331,6 +433,7 @@ def main(argv: list[str] | None = None) -> int:
                                                                  1 if args.quick else 3)
         results.update(status_vs_claude(Path(tmp), env, 6 if args.quick else max(10, args.runs // 3)))
         results["fresh_clone"] = fresh_clone_setup(Path(tmp))
+        results.update(gateway_figures(Path(tmp), env, 200 if args.quick else 1000))
     report = {"cpus": os.cpu_count(), "python": sys.version.split()[0], "results": results}
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
