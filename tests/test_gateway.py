@@ -561,3 +561,38 @@ def test_status_marks_a_shared_server_and_its_gateway_process(gw):
     logs = gw.run("mcp", "logs", "--gateway")
     assert logs.returncode == 0 and "listening on" in logs.stdout and f"multi: started, pid {pid}" in logs.stdout
     assert gw.run("mcp", "logs").returncode == 2
+
+
+def test_generate_via_gateway_writes_one_entry_without_the_token(served, gw):
+    base, token = served
+    written = gw.run("mcp", "generate", "--client", "claude-code", "--scope", "user", "--via-gateway", "--json")
+    assert written.returncode == 0, written.stderr
+    doc = json.loads((gw.home / ".claude.json").read_text())
+    servers = doc["mcpServers"]
+    assert set(servers) == {"claudex"}
+    assert servers["claudex"]["type"] == "http" and servers["claudex"]["url"] == f"{base}/mcp"
+    assert token not in (gw.home / ".claude.json").read_text()
+    helper = servers["claudex"]["headersHelper"]
+    import subprocess
+
+    printed = subprocess.run(helper, shell=True, capture_output=True, text=True, env={"PATH": os.environ["PATH"],
+                                                                                      "HOME": str(gw.home)})
+    assert json.loads(printed.stdout) == {"Authorization": f"Bearer {token}"}, printed.stderr
+
+    project = gw.root / "proj"
+    (project / ".claudex").mkdir(parents=True)
+    (project / ".claudex" / "mcp.json").write_text(json.dumps({"apiVersion": "v1",
+                                                               "servers": {"echo": {"enabled": False}}}))
+
+    async def names(session):
+        return {t.name for t in (await session.list_tools()).tools}
+
+    everything = anyio.run(over_http, f"{base}/mcp", token, names)
+    only_project = anyio.run(over_http, f"{base}/mcp?project={project}", token, names)
+    assert "add" in everything and "add" not in only_project and "where" in only_project
+
+
+def test_generate_via_gateway_needs_a_url_when_no_gateway_serves_http(gw):
+    proc = gw.run("mcp", "generate", "--via-gateway")
+    assert proc.returncode == 1 and json.loads(proc.stderr)["error"]["code"] == "no_gateway_http"
+    assert not (gw.home / ".claude.json").exists()

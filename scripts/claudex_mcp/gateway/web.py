@@ -101,14 +101,15 @@ class Link:
             self.gateway.close_session(self.session)
 
 
-def enabled_servers() -> list[str]:
-    """The enabled, valid stdio servers of the registry (the layers that are not a project's)."""
-    from claudex_mcp.settings import config
+def enabled_servers(project_dir: str | None = None) -> list[str]:
+    """The enabled, valid stdio servers of the registry: by the layers that are not a project's,
+    or by those of the project at ``project_dir`` (its enabled set)."""
+    from claudex_mcp.settings import config, project
     from claudex_mcp.store import cache
 
     registry = paths.registry_dir()
     index, _ = cache.load(registry)
-    layers = config.Layers(registry, None, strict=False)
+    layers = config.Layers(registry, project.by_dir(project_dir) if project_dir else None, strict=False)
     found = []
     for name, entry in sorted(index.get("servers", {}).items()):
         if "/" in name or not entry.get("valid"):
@@ -221,8 +222,13 @@ class Endpoint:
         result = await self.link(server).request("tools/list", {})
         return [t for t in result.get("tools", []) if isinstance(t, dict) and isinstance(t.get("name"), str)]
 
-    async def aggregate(self) -> tuple[list[dict], dict[str, tuple[str, str]]]:
-        servers = enabled_servers()
+    async def aggregate(self, project_dir: str | None = None) -> tuple[list[dict], dict[str, tuple[str, str]]]:
+        from claudex_mcp.errors import ClaudexError
+
+        try:
+            servers = enabled_servers(project_dir)
+        except ClaudexError as exc:
+            raise _mcp_error(-32602, exc.message) from None
         listed = await asyncio.gather(*(self.tools_of(s) for s in servers), return_exceptions=True)
         by_server = {s: tools for s, tools in zip(servers, listed) if isinstance(tools, list)}
         for server, failed in zip(servers, listed):
@@ -245,10 +251,15 @@ class Endpoint:
             match = SERVER_PATH.match(path or "")
             return match.group(1) if match else None
 
+        def project_of(ctx) -> str | None:
+            request = getattr(ctx, "request", None)
+            found = request.query_params.get("project") if request is not None else None
+            return found if found and found.startswith("/") else None
+
         async def list_tools(ctx, params):
             endpoint.remember(ctx.session)
             server = which(ctx)
-            tools = await endpoint.tools_of(server) if server else (await endpoint.aggregate())[0]
+            tools = await endpoint.tools_of(server) if server else (await endpoint.aggregate(project_of(ctx)))[0]
             return types.ListToolsResult(tools=[types.Tool.model_validate(t) for t in tools])
 
         async def call_tool(ctx, params):
@@ -256,7 +267,7 @@ class Endpoint:
             server = which(ctx)
             name, tool = params.name, params.name
             if server is None:
-                _, public = await endpoint.aggregate()
+                _, public = await endpoint.aggregate(project_of(ctx))
                 if name not in public:
                     raise _mcp_error(-32602, f"no tool {name!r} on the claudex gateway's /mcp")
                 server, tool = public[name]

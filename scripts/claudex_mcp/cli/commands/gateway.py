@@ -38,6 +38,8 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--http", metavar="HOST:PORT", help="serve: also serve MCP over streamable HTTP there")
     p.add_argument("--allow-remote", action="store_true",
                    help="serve: allow --http on an address that is not loopback (put TLS in front of it)")
+    p.add_argument("--header", action="store_true",
+                   help='token: print {"Authorization": "Bearer TOKEN"}, as a client\'s headers helper wants it')
     common.add_json(p)
     return p
 
@@ -45,6 +47,9 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 def action(args: argparse.Namespace) -> int:
     from claudex_mcp.errors import UsageError
 
+    if args.header and args.action != "token":
+        raise UsageError(f"--header is an option of 'gateway token', not of {args.action}",
+                         hint="claudex mcp gateway token --header")
     if (args.http or args.allow_remote) and args.action != "serve":
         raise UsageError(f"--http and --allow-remote are options of 'gateway serve', not of {args.action}",
                          hint="claudex mcp gateway serve --http 127.0.0.1:8765")
@@ -113,7 +118,9 @@ def token(args: argparse.Namespace) -> int:
     from claudex_mcp.gateway import auth
 
     value = auth.token()
-    if args.json:
+    if args.header:
+        common.write_json({"Authorization": f"Bearer {value}"})
+    elif args.json:
         common.write_json({"token": value, "file": str(auth.token_file())})
     else:
         print(value)
