@@ -596,3 +596,19 @@ def test_generate_via_gateway_needs_a_url_when_no_gateway_serves_http(gw):
     proc = gw.run("mcp", "generate", "--via-gateway")
     assert proc.returncode == 1 and json.loads(proc.stderr)["error"]["code"] == "no_gateway_http"
     assert not (gw.home / ".claude.json").exists()
+
+
+def test_a_server_stopped_from_outside_waits_for_the_next_request(gw):
+    async def talk(session):
+        first = int(text(await session.call_tool("pid", {})))
+        os.kill(first, signal.SIGTERM)
+        for _ in range(100):
+            if status(gw)["servers"][0]["state"] == "stopped":
+                break
+            await anyio.sleep(0.05)
+        stopped = status(gw)["servers"][0]
+        return first, stopped, int(text(await session.call_tool("pid", {})))
+
+    first, stopped, second = anyio.run(in_session, gw, gw.root / "a", talk)
+    assert stopped["state"] == "stopped" and stopped["restarts"] == 0 and stopped["pid"] is None
+    assert second != first and starts(gw) == [str(first), str(second)]

@@ -361,12 +361,19 @@ class Upstream:
                 future.cancel()
         self.own.clear()
         wanted = self.state == "stopping"
+        # SIGTERM from elsewhere is someone's decision (disable, uninstall, a kill by hand), not a
+        # crash: the server stays down until a session asks for it again.
+        asked = not wanted and code == -signal.SIGTERM
         why = f"{self.name} exited with code {code}" if code >= 0 else f"{self.name} was ended by signal {-code}"
+        after = "" if wanted else ("; the next request starts it again" if asked else "; it is being restarted")
         for gid, call in list(self.pending.items()):
             self._forget(gid)
-            call.session.send(error(call.id, SERVER_DOWN, why + ("" if wanted else "; it is being restarted")))
+            call.session.send(error(call.id, SERVER_DOWN, why + after))
         self.server_requests.clear()
-        if wanted:
+        if wanted or asked:
+            if asked:
+                self.log(f"{why} (from outside the gateway): not restarted until asked for")
+                self._tell(why + after)
             self.state = "stopped"
             self.ready.clear()
             return
