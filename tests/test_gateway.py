@@ -612,3 +612,16 @@ def test_a_server_stopped_from_outside_waits_for_the_next_request(gw):
     first, stopped, second = anyio.run(in_session, gw, gw.root / "a", talk)
     assert stopped["state"] == "stopped" and stopped["restarts"] == 0 and stopped["pid"] is None
     assert second != first and starts(gw) == [str(first), str(second)]
+
+
+def test_the_bridge_imports_no_sdk(gw):
+    import subprocess
+
+    for _ in range(2):  # the first run after a change validates the files (jsonschema), as any run does
+        proc = subprocess.run([sys.executable, "-X", "importtime", str(CLAUDEX), "mcp", "run", "multi"], env=gw.env,
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60, cwd=gw.root)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    loaded = {line.split("|")[-1].strip().split(".")[0] for line in proc.stderr.splitlines() if "|" in line}
+    assert "claudex_mcp" in loaded
+    assert not loaded & {"mcp", "anyio", "pydantic", "httpx", "jsonschema", "asyncio", "uvicorn"}, \
+        loaded & {"mcp", "anyio", "pydantic", "httpx", "jsonschema", "asyncio", "uvicorn"}
