@@ -625,3 +625,14 @@ def test_the_bridge_imports_no_sdk(gw):
     assert "claudex_mcp" in loaded
     assert not loaded & {"mcp", "anyio", "pydantic", "httpx", "jsonschema", "asyncio", "uvicorn"}, \
         loaded & {"mcp", "anyio", "pydantic", "httpx", "jsonschema", "asyncio", "uvicorn"}
+
+
+def test_status_warns_about_a_tool_name_claude_code_would_refuse(gw):
+    long_name = "a" * 50
+    server = MULTI.read_text().replace('@server.tool()\ndef pid()', f'@server.tool(name="{long_name}")\ndef pid()')
+    add_server(gw.registry, "long-one", "installed", manifest("long-one", command=sys.executable),
+               files={"server.py": server})
+    proc = gw.run("mcp", "status", "long-one", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert f"mcp__long-one__{long_name} is over the 64 characters" in proc.stderr
+    assert f"mcp__claudex__{long_name}" not in proc.stderr  # 64 characters: fits the aggregate

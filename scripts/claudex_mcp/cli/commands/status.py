@@ -68,6 +68,7 @@ def action(args: argparse.Namespace) -> int:
         report.clear()
     for result in results:
         result.pop("toolSchemas", None)  # kept for `info`, which shows them
+        _warn_long_names(result)
     if args.json:
         common.write_json(results[0] if args.server and results else results)
     elif args.server:
@@ -77,6 +78,20 @@ def action(args: argparse.Namespace) -> int:
                                      ("TOOLS", "tools"), ("PID", _pid), ("CHECKED", _checked),
                                      ("DETAIL", _detail_line)])
     return 0 if all(r["state"] in FINE for r in results) else 1
+
+
+NAME_LIMIT = 64  # Claude Code refuses a tool whose mcp__<entry>__<tool> is longer
+
+
+def _warn_long_names(r: dict) -> None:
+    """A tool Claude Code would not take: its full name, as its own entry or on the gateway's
+    aggregate endpoint (the entry claudex, the tool's own name), over NAME_LIMIT."""
+    for entry in dict.fromkeys((r["name"], "claudex")):
+        long = [t for t in r.get("toolNames") or [] if len(f"mcp__{entry}__{t}") > NAME_LIMIT]
+        if long:
+            common.warn(f"{r['name']}: mcp__{entry}__{long[0]} is over the {NAME_LIMIT} characters Claude Code allows "
+                        f"for a tool's full name" + (f" ({len(long) - 1} more)" if len(long) > 1 else "")
+                        + ("" if entry == r["name"] else " (through the gateway's aggregate endpoint)"))
 
 
 def _pid(r: dict) -> str | None:
