@@ -399,6 +399,62 @@ def gateway_figures(root: Path, env: dict, calls: int) -> dict:
             "gateway_two_agents": agents}
 
 
+def gateway_aggregate(root: Path, env: dict, runs: int) -> dict:
+    """tools/list on the gateway's aggregate endpoint over 5 servers (tests/servers/echo_server.py),
+    warm: the median of ``runs`` listings in one HTTP session."""
+    import socket
+
+    import anyio
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.shared._httpx_utils import create_mcp_http_client
+
+    registry = echo_registry(root / "registry-aggregate", [f"echo-{i}" for i in range(5)])
+    runtime = tempfile.mkdtemp(prefix="gw", dir="/tmp")
+    genv = dict(env, CLAUDEX_MCP_REGISTRY=str(registry), XDG_RUNTIME_DIR=runtime,
+                XDG_STATE_HOME=str(root / "state-aggregate"), XDG_CONFIG_HOME=str(root / "config-aggregate"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    serve = subprocess.Popen([CLAUDEX, "mcp", "gateway", "serve", "--http", f"127.0.0.1:{port}"], env=genv,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        token = ""
+        for _ in range(300):
+            status = subprocess.run([CLAUDEX, "mcp", "gateway", "status", "--json"], capture_output=True, text=True,
+                                    env=genv)
+            if json.loads(status.stdout or "{}").get("http"):
+                token = subprocess.run([CLAUDEX, "mcp", "gateway", "token"], capture_output=True, text=True,
+                                       env=genv).stdout.strip()
+                break
+            time.sleep(0.1)
+
+        async def listings() -> tuple[list[float], int]:
+            async with create_mcp_http_client(headers={"Authorization": f"Bearer {token}"}) as http:
+                async with streamable_http_client(f"http://127.0.0.1:{port}/mcp", http_client=http) as streams:
+                    async with ClientSession(streams[0], streams[1]) as client:
+                        await client.initialize()
+                        count = len((await client.list_tools()).tools)  # starts the 5 servers
+                        samples = []
+                        for _ in range(runs):
+                            start = time.perf_counter()
+                            await client.list_tools()
+                            samples.append((time.perf_counter() - start) * 1000)
+                        return sorted(samples), count
+
+        samples, count = anyio.run(listings)
+    finally:
+        subprocess.run([CLAUDEX, "mcp", "gateway", "stop"], capture_output=True, env=genv)
+        if serve.poll() is None:
+            serve.kill()
+        serve.wait()
+        import shutil
+
+        shutil.rmtree(runtime, ignore_errors=True)
+    return {"servers": 5, "tools": count, "runs": runs, "median_ms": round(statistics.median(samples), 2),
+            "p90_ms": round(samples[int(len(samples) * 0.9) - 1], 2), "min_ms": round(samples[0], 2)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--output", type=Path, default=ROOT / "build" / "bench.json")
@@ -434,6 +490,7 @@ def main(argv: list[str] | None = None) -> int:
         results.update(status_vs_claude(Path(tmp), env, 6 if args.quick else max(10, args.runs // 3)))
         results["fresh_clone"] = fresh_clone_setup(Path(tmp))
         results.update(gateway_figures(Path(tmp), env, 200 if args.quick else 1000))
+        results["gateway_tools_list_5_servers"] = gateway_aggregate(Path(tmp), env, args.runs)
     report = {"cpus": os.cpu_count(), "python": sys.version.split()[0], "results": results}
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
