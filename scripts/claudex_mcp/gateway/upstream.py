@@ -285,7 +285,8 @@ class Upstream:
         self.ready.clear()
         try:
             launch = self.prepare()
-            log_fd = launcher.open_log(launch)
+            # stderr through the launcher's log writer: the log is kept under its cap while the server runs
+            log_fd = launcher.log_pipe(launch)
         except ClaudexError as exc:
             self._give_up(f"{self.name} cannot be started: {exc.message}")
             return
