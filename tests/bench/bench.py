@@ -455,6 +455,69 @@ def gateway_aggregate(root: Path, env: dict, runs: int) -> dict:
             "p90_ms": round(samples[int(len(samples) * 0.9) - 1], 2), "min_ms": round(samples[0], 2)}
 
 
+def gateway_qdrant(root: Path, env: dict, searches: int) -> dict:
+    """The shipped qdrant, installed and shared, with two agents at once through the gateway:
+    each upserts a few notes, then makes ``searches`` semantic searches (warm); the p50 over
+    both, the errors, and how many qdrant processes served them."""
+    import anyio
+    from mcp import ClientSession
+    from mcp.client.stdio import StdioServerParameters, stdio_client
+
+    runtime = tempfile.mkdtemp(prefix="gw", dir="/tmp")
+    genv = dict(env, CLAUDEX_MCP_REGISTRY=str(root / "registry-qdrant"), XDG_RUNTIME_DIR=runtime,
+                XDG_STATE_HOME=str(root / "state-qdrant"), XDG_DATA_HOME=str(root / "data-qdrant"),
+                XDG_CONFIG_HOME=str(root / "config-qdrant"), CLAUDEX_MCP_CORE_SOURCE="")
+    for argv in (["init"], ["install", str(ROOT / "mcp-servers" / "qdrant")]):
+        proc = subprocess.run([CLAUDEX, "mcp", *argv], capture_output=True, text=True, env=genv)
+        if proc.returncode != 0:
+            return {"error": f"claudex mcp {' '.join(argv)} failed: {proc.stderr.strip()[-300:]}"}
+    errors: list[str] = []
+    samples: list[float] = []
+
+    async def agent(name: str, direct: bool = False) -> None:
+        params = StdioServerParameters(command=CLAUDEX, args=["mcp", "run", "qdrant", *(["--direct"] if direct else [])],
+                                       env=genv, cwd=str(root))
+        with open(os.devnull, "w") as quiet:
+            async with stdio_client(params, errlog=quiet) as (read, write):
+                async with ClientSession(read, write) as client:
+                    await client.initialize()
+                    collection = f"notes-{name}"
+                    await client.call_tool("qdrant_create_collection", {"name": collection})
+                    points = [{"text": f"{name} note {i}: deploys run on day {i % 7}"} for i in range(20)]
+                    await client.call_tool("qdrant_upsert", {"collection": collection, "points": points})
+                    await client.call_tool("qdrant_search", {"collection": collection, "query": "warm"})
+                    for i in range(searches):
+                        start = time.perf_counter()
+                        result = await client.call_tool("qdrant_search", {"collection": collection,
+                                                                          "query": f"when do we deploy {i}?"})
+                        samples.append((time.perf_counter() - start) * 1000)
+                        if result.is_error:
+                            errors.append(result.content[0].text)
+
+    async def both() -> None:
+        async with anyio.create_task_group() as group:
+            group.start_soon(agent, "a")
+            group.start_soon(agent, "b")
+
+    try:
+        anyio.run(agent, "solo", True)  # one agent, its own process: the server's own figure
+        direct = sorted(samples)
+        samples.clear()
+        anyio.run(both)
+        status = json.loads(subprocess.run([CLAUDEX, "mcp", "gateway", "status", "--json"], capture_output=True,
+                                           text=True, env=genv).stdout)
+    finally:
+        subprocess.run([CLAUDEX, "mcp", "gateway", "stop"], capture_output=True, env=genv)
+        import shutil
+
+        shutil.rmtree(runtime, ignore_errors=True)
+    samples.sort()
+    return {"searches": len(samples), "errors": len(errors), "p50_ms": round(statistics.median(samples), 2),
+            "direct_one_agent_p50_ms": round(statistics.median(direct), 2),
+            "p95_ms": round(samples[int(len(samples) * 0.95) - 1], 2),
+            "server_processes": len([s for s in status.get("servers", []) if s.get("pid")])}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--output", type=Path, default=ROOT / "build" / "bench.json")
@@ -491,6 +554,7 @@ def main(argv: list[str] | None = None) -> int:
         results["fresh_clone"] = fresh_clone_setup(Path(tmp))
         results.update(gateway_figures(Path(tmp), env, 200 if args.quick else 1000))
         results["gateway_tools_list_5_servers"] = gateway_aggregate(Path(tmp), env, args.runs)
+        results["gateway_qdrant_search"] = gateway_qdrant(Path(tmp), env, 50 if args.quick else 200)
     report = {"cpus": os.cpu_count(), "python": sys.version.split()[0], "results": results}
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")

@@ -275,6 +275,8 @@ class Upstream:
         except asyncio.TimeoutError:
             self.failure = self.failure or f"{self.name} did not become ready within {START_TIMEOUT:g} s"
             return False
+        if self.state != "ready":
+            self.failure = self.failure or f"{self.name} is {self.state}"
         return self.state == "ready"
 
     async def _start(self) -> None:
