@@ -636,3 +636,25 @@ def test_status_warns_about_a_tool_name_claude_code_would_refuse(gw):
     assert proc.returncode == 0, proc.stderr
     assert f"mcp__long-one__{long_name} is over the 64 characters" in proc.stderr
     assert f"mcp__claudex__{long_name}" not in proc.stderr  # 64 characters: fits the aggregate
+
+
+def test_a_linked_or_shared_runtime_folder_is_refused(gw, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir(mode=0o700)
+    (gw.root / "run" / "claudex").symlink_to(elsewhere)
+    proc = gw.run("mcp", "gateway", "status", "--json")
+    assert proc.returncode == 1 and json.loads(proc.stderr)["error"]["code"] == "unsafe_path"
+    ran = gw.run("mcp", "run", "multi", input="")
+    assert ran.returncode == 1 and "is a symbolic link" in ran.stderr and "Traceback" not in ran.stderr
+    assert list(elsewhere.iterdir()) == []
+    (gw.root / "run" / "claudex").unlink()
+    (gw.root / "run" / "claudex").mkdir(mode=0o755)
+    assert gw.run("mcp", "gateway", "status").returncode == 0
+    assert os.stat(gw.root / "run" / "claudex").st_mode & 0o777 == 0o700  # made private again
+
+
+def test_a_socket_path_too_long_is_said(gw, tmp_path):
+    deep = tmp_path / ("d" * 100)
+    deep.mkdir()
+    proc = gw.run("mcp", "run", "multi", input="", env={"XDG_RUNTIME_DIR": str(deep)})
+    assert proc.returncode == 1 and "longer than the 107 bytes" in proc.stderr
