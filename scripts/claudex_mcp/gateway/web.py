@@ -177,6 +177,7 @@ class Endpoint:
         # of a request notifies the connection's stream once the request is over), newest last.
         self.sessions: dict[int, object] = {}
         self.host = ""
+        self.known: dict[str | None, dict[str, tuple[str, str]]] = {}  # the last listing's names, by project
 
     async def reload(self) -> None:
         """Watch the enabled set (install, uninstall, enable, disable, a layer's edit): when it
@@ -215,6 +216,7 @@ class Endpoint:
             self.sessions.pop(next(iter(self.sessions)))
 
     def changed(self, server: str, method: str) -> None:
+        self.known.clear()
         for session in list(self.sessions.values()):
             asyncio.ensure_future(_notify(session, method))
 
@@ -235,6 +237,7 @@ class Endpoint:
             if not isinstance(failed, list):
                 self.gateway.log(f"http: {server} left out of /mcp: {failed}")
         public = self.names.assign({s: [t["name"] for t in tools] for s, tools in by_server.items()})
+        self.known[project_dir] = public
         back = {v: k for k, v in public.items()}
         tools = [{**t, "name": back[(s, t["name"])]} for s, listed_tools in by_server.items() for t in listed_tools]
         return sorted(tools, key=lambda t: t["name"]), public
@@ -267,7 +270,9 @@ class Endpoint:
             server = which(ctx)
             name, tool = params.name, params.name
             if server is None:
-                _, public = await endpoint.aggregate(project_of(ctx))
+                public = endpoint.known.get(project_of(ctx)) or {}
+                if name not in public:  # not listed yet, or since a change: list again
+                    _, public = await endpoint.aggregate(project_of(ctx))
                 if name not in public:
                     raise _mcp_error(-32602, f"no tool {name!r} on the claudex gateway's /mcp")
                 server, tool = public[name]
@@ -360,8 +365,10 @@ async def start(gateway, host: str, port: int):
 
     endpoint = Endpoint(gateway)
     gateway.endpoint = endpoint
+    # Origin and the token are checked before the manager (app below); its own defaults stay: a
+    # 4 MiB body limit, sessions idle for 30 minutes closed.
     manager = StreamableHTTPSessionManager(app=endpoint.build_server(), json_response=False, stateless=False,
-                                           security_settings=None, session_idle_timeout=None)
+                                           security_settings=None)
 
     async def app(scope, receive, send):
         if scope["type"] == "lifespan":
