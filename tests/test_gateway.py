@@ -658,3 +658,39 @@ def test_a_socket_path_too_long_is_said(gw, tmp_path):
     deep.mkdir()
     proc = gw.run("mcp", "run", "multi", input="", env={"XDG_RUNTIME_DIR": str(deep)})
     assert proc.returncode == 1 and "longer than the 107 bytes" in proc.stderr
+
+
+def test_a_cancelled_call_is_cancelled_at_the_server(gw):
+    async def talk(session):
+        with anyio.move_on_after(1.0):
+            await session.call_tool("slow", {"steps": 20, "delay": 0.5})
+        for _ in range(100):
+            if Path(str(gw.mark) + ".cancelled").exists():
+                break
+            await anyio.sleep(0.05)
+        return text(await session.call_tool("echo", {"text": "after"}))
+
+    assert anyio.run(in_session, gw, gw.root / "a", talk) == "after"
+    assert Path(str(gw.mark) + ".cancelled").read_text().split() == ["20"]
+    assert status(gw)["servers"][0]["inFlight"] == 0
+
+
+def test_a_server_request_with_no_call_in_flight_is_refused(gw):
+    add_server(gw.registry, "asking", "installed",
+               manifest("asking", command=sys.executable, shared=True),
+               files={"server.py": (ROOT / "tests" / "servers" / "asking_server.py").read_text()})
+    from mcp import ClientSession
+    from mcp.client.stdio import StdioServerParameters, stdio_client
+
+    async def run():
+        params = StdioServerParameters(command=sys.executable, args=[str(CLAUDEX), "mcp", "run", "asking"],
+                                       env=gw.env, cwd=str(gw.root))
+        async with stdio_client(params) as (read, write):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                await anyio.sleep(0.5)
+                return json.loads(text(await session.call_tool("answers", {})))
+
+    (answer,) = anyio.run(run)
+    assert answer["error"]["code"] == -32002
+    assert "roots/list refused by the claudex gateway: no session has a call in flight" in answer["error"]["message"]

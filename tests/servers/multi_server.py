@@ -45,9 +45,15 @@ def echo(text: str) -> str:
 @server.tool()
 async def slow(steps: int, delay: float, ctx: Context) -> str:
     """Report progress ``steps`` times, ``delay`` seconds apart, then answer."""
-    for step in range(steps):
-        await asyncio.sleep(delay)
-        await ctx.report_progress(step + 1, steps, f"step {step + 1}")
+    try:
+        for step in range(steps):
+            await asyncio.sleep(delay)
+            await ctx.report_progress(step + 1, steps, f"step {step + 1}")
+    except asyncio.CancelledError:
+        if mark:
+            with open(mark + ".cancelled", "a") as fh:
+                fh.write(f"{steps}\n")
+        raise
     return f"done after {steps}"
 
 
