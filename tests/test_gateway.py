@@ -694,3 +694,37 @@ def test_a_server_request_with_no_call_in_flight_is_refused(gw):
     (answer,) = anyio.run(run)
     assert answer["error"]["code"] == -32002
     assert "roots/list refused by the claudex gateway: no session has a call in flight" in answer["error"]["message"]
+
+
+def test_a_server_that_keeps_crashing_is_given_up_after_five_restarts(sandbox, monkeypatch):
+    """In process, with the backoff shortened: six starts (the first and five restarts), then
+    the session's initialize is answered with the reason, and a new session tries again."""
+    import asyncio
+
+    from claudex_mcp.gateway import upstream
+    from claudex_mcp.runtime import launcher
+
+    monkeypatch.setattr(upstream, "BACKOFF", (0.01, 0.01, 0.01, 0.01, 0.01))
+    mark = sandbox.root / "starts"
+    script = f"open({str(mark)!r}, 'a').write('x'); raise SystemExit(3)"
+    launch = launcher.Launch("crasher", [sys.executable, "-c", script], dict(os.environ), str(sandbox.root),
+                             sandbox.state / "claudex" / "logs" / "crasher.log")
+    said = []
+
+    async def run():
+        server = upstream.Upstream("crasher", lambda: launch, 30, said.append)
+        got = []
+        session = upstream.Session(1, "crasher", str(sandbox.root), got.append, "test")
+        server.attach(session)
+        await server.from_session(session, {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                                            "params": upstream.default_init()})
+        first = (server.state, server.restarts, got[-1])
+        server.attach(upstream.Session(2, "crasher", str(sandbox.root), got.append, "test"))
+        return first, server.state
+
+    (state, restarts, answer), after = asyncio.run(run())
+    assert state == "failed" and restarts == 5 and len(mark.read_text()) == 6
+    assert answer["id"] == 1 and answer["error"]["code"] == upstream.SERVER_DOWN
+    assert "exited with code 3" in answer["error"]["message"]
+    assert after == "stopped"  # a new session gives it another chance
+    assert any("gave up" in line or "exited with code 3" in line for line in said)
