@@ -132,6 +132,8 @@ def test_two_agents_in_two_folders_share_one_process(gw):
     assert server["calls"] >= 8 and server["sessions"] == [] and server["restarts"] == 0
     assert os.stat(found["socket"]).st_mode & 0o777 == 0o600
     assert os.stat(Path(found["socket"]).parent).st_mode & 0o777 == 0o700
+    shown = gw.run("mcp", "gateway", "status").stdout
+    assert f"gateway pid {found['pid']}" in shown and f"multi\tready\t{seen['a'][2]}\t0\t" in shown, shown
     stopped = gw.run("mcp", "gateway", "stop")
     assert stopped.returncode == 0 and "stopped" in stopped.stdout
     assert wait_for(lambda: not processes_of(gw.registry)), processes_of(gw.registry)

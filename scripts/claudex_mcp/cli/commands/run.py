@@ -52,6 +52,10 @@ def action(args: argparse.Namespace) -> int:
     if launch.shared and not args.direct:
         from claudex_mcp.gateway import client
 
+        if sys.stdin.isatty():
+            sys.stderr.write(f"{args.server} is shared: this connects to the claudex gateway's one process of it and "
+                             f"waits for an MCP client on stdin (JSON-RPC messages, one per line); Ctrl-D or Ctrl-C "
+                             f"ends this session, not the server ('claudex mcp gateway status' shows it).\n")
         return client.bridge(args.server, session_folder(args, where))
     on_terminal = sys.stdin.isatty()
     if on_terminal:  # a person typed it: say what it waits for, before stderr becomes the log
