@@ -581,6 +581,10 @@ def test_generate_via_gateway_writes_one_entry_without_the_token(served, gw):
                                                                                       "HOME": str(gw.home)})
     assert json.loads(printed.stdout) == {"Authorization": f"Bearer {token}"}, printed.stderr
 
+    codex = gw.run("mcp", "generate", "--client", "codex", "--output", "-", "--via-gateway")
+    assert codex.returncode == 0 and "[mcp_servers.claudex]" in codex.stdout and "http_headers_helper" in codex.stdout
+    assert "[mcp_servers.multi]" not in codex.stdout and token not in codex.stdout
+
     project = gw.root / "proj"
     (project / ".claudex").mkdir(parents=True)
     (project / ".claudex" / "mcp.json").write_text(json.dumps({"apiVersion": "v1",
