@@ -152,7 +152,7 @@ def bats(c):
             "tag": "the image's tag", "clis": "with the Claude Code and Codex CLIs (--no-clis leaves them out)"})
 def image(c, base="", tag="claudex:latest", clis=True):
     """Build the Claudex image from the Dockerfile."""
-    _call([sys.executable, "-m", "claudex_testkit.image", "--tag", tag, *(["--base", base] if base else []),
+    _call([sys.executable, "-m", "claudex_testing.image", "--tag", tag, *(["--base", base] if base else []),
            *([] if clis else ["--no-clis"])])
 
 

@@ -1,7 +1,7 @@
 #!/bin/sh
 # What the image needs from the base's package manager and the base may lack: Python with venv,
 # git, CA certificates, and Node with npm when the agent CLIs are in ($1 = 1). A python:*-slim
-# base lacks git; the debootstrap base (claudex_testkit.debian_base) has all but Node.
+# base lacks git; the debootstrap base (claudex_testing.debian_base) has all but Node.
 set -eu
 need=""
 python3 -c 'import venv, ensurepip' 2>/dev/null || need="python3 python3-venv"

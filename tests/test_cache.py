@@ -234,6 +234,8 @@ def test_a_cache_folder_of_another_user_is_not_used(quick):
     _verbs_work(quick)
     assert list(folder.iterdir()) == []
     assert stat.S_IMODE(folder.stat().st_mode) == 0o777  # not claudex's to change
+    stats = json.loads(quick.run("mcp", "cache", "stats", "--json").stdout)
+    assert stats["problem"] == f"{folder} belongs to another user; claudex works without a cache"
 
 
 def test_cache_clear_removes_every_cache_file(quick):

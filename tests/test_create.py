@@ -134,6 +134,27 @@ def test_installed_server_runs_its_suite(sandbox, tmp_path, template):
     assert len(shown) == 1 and "'kept'" in shown[0] and "'broken'" in shown[0], failed.stdout
 
 
+def test_the_python_templates_server_shape_is_claudex_servers():
+    """templates/python's server_shape.py is the few lines of claudex_server a created server needs,
+    copied so that it runs without claudex: the same functions with the same parameters (less the
+    scrubbing), the same texts."""
+    import importlib.util
+    import inspect
+
+    import claudex_server
+
+    spec = importlib.util.spec_from_file_location("server_shape", ROOT / "templates" / "python" / "template" / "server_shape.py")
+    shape = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(shape)
+    for name in ("check_first", "self_check", "error_text", "tools", "serve"):
+        ours = list(inspect.signature(getattr(shape, name)).parameters)
+        theirs = [p for p in inspect.signature(getattr(claudex_server, name)).parameters if p != "scrubber"]
+        assert ours == theirs, name
+    assert (shape.USAGE, shape.CHECK) == (claudex_server.USAGE, claudex_server.CHECK)
+    for error in (claudex_server.NotFound("no such thing", hint="look"), ValueError("plain")):
+        assert shape.error_text(error) == claudex_server.error_text(error)
+
+
 def test_refusals_write_nothing(sandbox, tmp_path):
     taken = tmp_path / "taken"
     taken.mkdir()

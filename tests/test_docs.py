@@ -91,10 +91,11 @@ def test_mcp_api_reference_covers_every_shipped_server():
 
 def _failure_codes() -> set[str]:
     """Every state and cause that `status` and `test` can report, read from the code that makes them:
-    the probe (health.py), the checks (checks.py) and the launcher they start servers through."""
-    core = ROOT / "scripts" / "claudex_mcp"
+    the probes (runtime/sdk_probe.py, runtime/quick_probe.py), the checks (runtime/checks.py) and the
+    launcher they start servers through."""
+    core = ROOT / "scripts" / "claudex_mcp" / "runtime"
     codes: set[str] = set()
-    for name in ("health.py", "checks.py", "launcher.py"):
+    for name in ("sdk_probe.py", "quick_probe.py", "checks.py", "launcher.py"):
         text = (core / name).read_text()
         codes |= set(re.findall(r'\bcode="([a-z_]+)"', text))
         codes |= set(re.findall(r'\bcause="([a-z_]+)"', text))

@@ -65,6 +65,18 @@ def test_example_validates_and_passes_claudex_mcp_test(sandbox, name):
     assert report["state"] == "healthy" and report["tools"] == readme_tools(folder), tested.stdout
 
 
+def test_a_folders_self_check_runs_before_install(sandbox, tmp_path):
+    """healthCheck.command names the folder's .venv Python, which a folder not installed has not:
+    `test PATH` runs the self-check with claudex's Python, so its verdict is the server's own."""
+    folder = EXAMPLES / "database-query"
+    assert not (folder / ".venv").exists()
+    env = {"SQLITE_DATABASE": str(tmp_path / "missing.db")}
+    tested = sandbox.run("mcp", "test", str(folder), "--json", env=env, timeout=120)
+    report = json.loads(tested.stdout)
+    assert report["state"] == "degraded", tested.stdout
+    assert "no SQLite file at" in json.dumps(report), tested.stdout
+
+
 def test_examples_install_and_are_healthy(sandbox):
     registry_mod.init(sandbox.registry)
     for name in NAMES:

@@ -246,3 +246,29 @@ def test_a_folder_of_another_user_is_refused_and_one_of_root_is_trusted(tmp_path
     with pytest.raises(InvalidInput) as caught:
         safepath.real_dir(folder)
     assert caught.value.code == "unsafe_path" and "another user" in caught.value.message
+
+
+def test_one_judge_of_a_folder_for_a_path_and_a_descriptor(tmp_path):
+    """safepath.folder_problem is what real_dir, the cache folder, a transaction folder and a
+    migrated project folder are judged by: a link is never followed, and the phrase is the same."""
+    from claudex_mcp import safepath
+
+    folder, link, file = tmp_path / "real", tmp_path / "link", tmp_path / "file"
+    folder.mkdir(mode=0o755)
+    os.chmod(folder, 0o775)
+    link.symlink_to(folder)
+    file.write_text("")
+    assert safepath.folder_problem(folder) is None
+    assert safepath.folder_problem(folder, private=True) == safepath.SHARED == "may be written by other users"
+    assert safepath.folder_problem(link) == safepath.LINK == "is a symbolic link"
+    assert safepath.folder_problem(file) == safepath.NOT_A_FOLDER
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        assert safepath.folder_problem(fd) is None
+    finally:
+        os.close(fd)
+    with pytest.raises(FileNotFoundError):
+        safepath.folder_problem(tmp_path / "missing")
+    if os.geteuid() == 0:
+        os.chown(folder, 4321, 4321)
+        assert safepath.folder_problem(folder) == safepath.NOT_YOURS == "belongs to another user"

@@ -326,3 +326,21 @@ def test_load_jsonc_reads_a_file(tmp_path):
     path = tmp_path / "mcp.json"
     path.write_bytes(b'\xef\xbb\xbf{"servers": {}, // none\n}')
     assert jsonio.load_jsonc(path) == {"servers": {}}
+
+
+@pytest.mark.parametrize("text,expected,jsonc", [
+    ('{"a": "//x"}', {"a": "//x"}, False),
+    ('{"a": 1, // c\n}', {"a": 1}, True),
+])
+def test_parse_json_or_jsonc_says_which_reader_it_needed(text, expected, jsonc):
+    """A client's file may be JSON or JSONC: the one reader says which, so that an edit finds its
+    positions in the right text (jsonedit's ``jsonc``)."""
+    assert jsonio.parse_json_or_jsonc(text.encode(), "mcp.json") == (expected, jsonc)
+
+
+@pytest.mark.parametrize("data,code", [(b'{"a": 1, "a": 2}', "duplicate_key"), (b"\xff{}", "not_utf8"),
+                                       (b'{"a": 1 /* open', "invalid_json")])
+def test_parse_json_or_jsonc_errors(data, code):
+    with pytest.raises(InvalidInput) as caught:
+        jsonio.parse_json_or_jsonc(data, "mcp.json")
+    assert caught.value.code == code

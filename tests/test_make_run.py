@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from conftest import ROOT
-from claudex_testkit import fresh_clone
+from claudex_testing import fresh_clone
 
 CACHES = fresh_clone.warm_caches(os.environ)  # read before the sandbox replaces HOME
 SHIPPED = sorted(p.parent.name for p in (ROOT / "mcp-servers").glob("*/manifest.json"))

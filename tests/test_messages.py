@@ -323,7 +323,7 @@ CLAUDEX_HOLDER = """
 import sys
 sys.path.insert(0, sys.argv[2])
 from pathlib import Path
-from claudex_mcp import lock
+from claudex_mcp.store import lock
 registry = Path(sys.argv[1])
 sys.argv = ["claudex", "mcp", "config", "set", "hello", "env.TOKEN", "s3cret-value"]
 with lock.registry_lock(registry):
@@ -380,7 +380,8 @@ def test_a_mutation_on_a_terminal_says_who_it_waits_for_then_goes_on(sandbox, re
 PATH_HOLDER = """
 import sys
 sys.path.insert(0, sys.argv[1])
-from claudex_mcp import lock, paths
+from claudex_mcp import paths
+from claudex_mcp.store import lock
 sys.argv = ["claudex", "mcp", "generate"]
 with lock.path_lock(paths.user_config_file()):
     print("held", flush=True)

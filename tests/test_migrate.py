@@ -223,6 +223,46 @@ def test_interrupted_migration_rolls_itself_back(sandbox, home, step):
     assert registry_names(sandbox.registry) == set()
 
 
+def test_a_failed_rollback_leaves_the_registry_as_it_was(sandbox, home):
+    """The rollback's servers and config layers are one mutation: when a layer cannot be restored
+    (the user layer made read-only), the servers it removed come back and registry.json is as it
+    was; the next rollback finishes the job."""
+    original = snapshot(home)
+    assert migrate(sandbox).returncode == 0
+    recorded = (sandbox.registry / "registry.json").read_bytes()
+    user = sandbox.config / "claudex" / "mcp.json"
+    os.chmod(user, 0o444)
+    proc = migrate(sandbox, "--rollback")
+    assert proc.returncode == 1, proc.stderr
+    assert json.loads(proc.stderr.splitlines()[-1])["error"]["code"] == "read_only_target"
+    assert registry_names(sandbox.registry) == ADDED
+    assert (sandbox.registry / "registry.json").read_bytes() == recorded
+    assert list((sandbox.registry / ".staging").iterdir()) == []
+    os.chmod(user, 0o600)
+    assert migrate(sandbox, "--rollback").returncode == 0
+    assert snapshot(home) == original
+    assert registry_names(sandbox.registry) == set()
+
+
+@pytest.mark.parametrize("step", ["commit", "record", "done"])
+def test_a_rollback_killed_at_each_step_finishes_when_run_again(sandbox, home, step):
+    """SIGKILL inside the rollback's mutation (before its first commit, before its record, after
+    it): run again, the rollback finishes, a file claudex generates included."""
+    out = sandbox.root / "generated" / "mcp.json"
+    assert sandbox.run("mcp", "generate", "--output", str(out)).returncode == 0
+    generated = out.read_bytes()
+    original = snapshot(home)
+    assert migrate(sandbox).returncode == 0
+    assert out.read_bytes() != generated  # the migrated servers reached it
+    proc = migrate(sandbox, "--rollback", env={"CLAUDEX_MCP_FAULT": step})
+    assert proc.returncode == -9, proc.stderr
+    assert migrate(sandbox, "--rollback").returncode == 0
+    assert snapshot(home) == original
+    assert registry_names(sandbox.registry) == set()
+    assert out.read_bytes() == generated
+    assert list((sandbox.registry / ".staging").iterdir()) == []
+
+
 def test_a_refused_client_file_rolls_back(sandbox, home):
     original = snapshot(home)
     os.chmod(home / ".codex" / "config.toml", 0o444)  # claudex leaves a read-only file alone
@@ -486,7 +526,7 @@ def test_only_real_folders_of_the_user_inside_home_get_a_project_layer(sandbox):
     assert "not a canonical absolute path" in reasons["srv-dotdot"]
     assert "symbolic link" in reasons["srv-link"]
     if "theirs" in keys:
-        assert "is not yours" in reasons["srv-theirs"]
+        assert "belongs to another user" in reasons["srv-theirs"]
     for folder in (outside, home / "code" / "other", home / "theirs"):
         assert not (folder / ".claudex").exists(), folder
     assert not (real / ".claudex" / "mcp.json").is_symlink()

@@ -39,8 +39,13 @@ def test_a_failure_in_the_body_leaves_the_registry_as_it_was(reg, restore_sigter
 
 
 def test_nothing_committed_means_nothing_written_or_regenerated(sandbox, reg, restore_sigterm):
+    from claudex_mcp.clients import regeneration
+
     stamp = (reg / "registry.json").stat().st_mtime_ns
     with mutation.begin(reg, "upgrade") as m:
+        pass
+    assert m.result == {} and not m.changed  # the store regenerates nothing: it knows no clients
+    with regeneration.after(reg, "upgrade") as m:
         pass
     assert m.result == {"regenerated": [], "warnings": []} and not m.changed
     assert (reg / "registry.json").stat().st_mtime_ns == stamp
@@ -76,3 +81,26 @@ def test_regenerate_uses_the_registry_it_is_handed(sandbox, reg, monkeypatch, re
     written = json.loads((sandbox.home / ".mcp.json").read_text())["mcpServers"]
     assert list(written) == ["hello"]
     assert written["hello"]["env"]["CLAUDEX_MCP_REGISTRY"] == str(reg)
+
+
+def test_a_failure_after_two_commits_undoes_both(sandbox, reg, restore_sigterm):
+    """A body may commit more than once (a migration's rollback); a failure before the record
+    undoes every commit, the last first, and records nothing."""
+    for name in ("one", "two"):
+        add_server(reg, name)
+    with mutation.begin(reg, "reconcile"):
+        pass  # registry.json records the two folders
+    before = snapshot(reg)
+    with pytest.raises(RuntimeError):
+        with mutation.begin(reg, "rollback") as m:
+            lifecycle.uninstall_in(m, "one")
+            lifecycle.uninstall_in(m, "two")
+            assert not (reg / "installed" / "one").exists()
+            raise RuntimeError("a layer could not be restored")
+    assert snapshot(reg) == before
+    assert list((reg / ".staging").iterdir()) == []
+    with mutation.begin(reg, "rollback") as m:
+        lifecycle.uninstall_in(m, "one")
+        lifecycle.uninstall_in(m, "two")
+    assert json.loads((reg / "registry.json").read_text())["servers"] == {}
+    assert list((reg / "installed").iterdir()) == []

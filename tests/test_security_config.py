@@ -530,7 +530,7 @@ def test_generate_and_config_set_write_through_a_symlink_alike(sandbox, reg, tmp
 
 
 def test_escape_is_literal_and_malformed_references_are_refused(sandbox, reg):
-    from claudex_mcp.settings import expand
+    from claudex_mcp import expand
 
     assert expand.expand("$${HOME} ${A:-b} $$x", {"HOME": "/h"}) == "${HOME} b $$x"
     assert expand.references("$${HOME} ${A}") == {"A"}

@@ -15,6 +15,7 @@ import uuid
 import pytest
 
 from conftest import ECHO_SERVER, add_server, manifest
+from claudex_mcp import versions
 from claudex_mcp.runtime import sdk_probe, quick_probe
 from claudex_mcp.store import registry as registry_mod
 
@@ -72,7 +73,7 @@ def scripted(tmp_path, answers: dict, ask_first=(), **probe) -> dict:
 def test_the_handshake_versions_are_the_sdks():
     from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
-    assert quick_probe.HANDSHAKE_VERSIONS == HANDSHAKE_PROTOCOL_VERSIONS
+    assert versions.MCP_PROTOCOL_REVISIONS == HANDSHAKE_PROTOCOL_VERSIONS
 
 
 def test_the_quick_report_is_the_sdk_sessions_report(tmp_path):

@@ -247,7 +247,9 @@ def test_a_registry_folder_is_validated_whole(sandbox, tmp_path):
     unrecorded = sandbox.run("mcp", "validate", "--json", str(reg))  # folders made by hand: registry.json lags
     assert unrecorded.returncode == 1
     assert {p["rule"] for p in json.loads(unrecorded.stdout)} == {"out-of-sync"}
-    registry_mod.reconcile(reg)
+    from claudex_mcp.store import mutation
+
+    mutation.reconcile(reg)
     ok = sandbox.run("mcp", "validate", str(reg))
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert ok.stdout == f"ok  {reg}: valid registry folder\n"

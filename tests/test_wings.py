@@ -89,3 +89,21 @@ def test_the_checker_sees_a_wrong_import(tmp_path):
     assert imports(bad) == [(2, "claudex_mcp.clients.generate")]
     assert wing_of("claudex_mcp.clients.generate") == "clients" and wing_of("claudex_mcp.paths") == ""
     assert rank(wing_of("claudex_mcp.clients.generate")) > rank(wing_of("claudex_mcp.store.mutation"))
+
+
+# Ideas the package once wrote more than once, each now defined in one module (the others use it).
+ONE_DEFINITION = {
+    "a ${VAR} reference's name": ("[A-Za-z_][A-Za-z0-9_]*", "expand.py"),
+    "the MCP protocol revisions": ('"2024-11-05"', "versions.py"),
+    "the JSONC reader": ("def strip_jsonc", "jsonio.py"),
+    "a real folder of this user": ("st_uid != os.geteuid()", "safepath.py"),
+}
+
+
+def test_each_shared_idea_is_defined_once():
+    wrong = []
+    for idea, (text, home) in ONE_DEFINITION.items():
+        found = [str(p.relative_to(PACKAGE)) for p in sources() if text in p.read_text(encoding="utf-8")]
+        if found != [home]:
+            wrong.append(f"{idea} ({text!r}) is written in {found}, not only in {home}")
+    assert not wrong, "\n".join(wrong)

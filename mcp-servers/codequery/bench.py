@@ -1,4 +1,4 @@
-"""Benchmark of the codequery core (run by `make bench`): index a generated 2,000-file repository
+"""Benchmark of the codequery server (run by `make bench`): index a generated 2,000-file repository
 (time, chunks/s, peak memory), re-index after a one-file change, search latency p50/p95 per mode,
 the cost of opening the embedded store per call, and the retrieval evaluation on a PyPI package's
 code without its docstrings (MRR@10, Recall@10 on held-out queries, against plain BM25).
@@ -12,13 +12,10 @@ import json
 import os
 import random
 import resource
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 VERBS = "parse load save send fetch retry validate render compute merge sort filter encode decode compress " \
         "schedule cancel resolve authenticate authorize notify publish subscribe cache invalidate".split()

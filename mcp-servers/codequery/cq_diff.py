@@ -10,11 +10,11 @@ from __future__ import annotations
 import os
 import re
 import stat
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from cq_errors import InvalidInput
+from claudex_server.errors import InvalidInput
+from claudex_server.files import write_atomic
 
 MAX_DIFF_BYTES = 5_000_000
 MAX_FILE_BYTES = 5_000_000
@@ -275,26 +275,9 @@ def plan(root: Path, patches: list[FilePatch]) -> tuple[list[dict], dict[Path, t
     return reports, writes
 
 
-def _write_atomic(target: Path, data: bytes, mode: int | None) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if mode is None:
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o666 & ~umask
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+def _write(target: Path, data: bytes, mode: int | None) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)   # a new file may name new folders
+    write_atomic(target, data, mode)
 
 
 def apply(root: Path, diff: str, dry_run: bool = True) -> dict:
@@ -311,14 +294,14 @@ def apply(root: Path, diff: str, dry_run: bool = True) -> dict:
             if new is None:
                 os.unlink(target)
             else:
-                _write_atomic(target, new, mode)
+                _write(target, new, mode)
             done.append((target, old, mode))
     except BaseException as exc:
         for target, old, mode in reversed(done):  # put every file back as it was
             if old is None:
                 with_suppress_unlink(target)
             else:
-                _write_atomic(target, old, mode)
+                _write(target, old, mode)
         if isinstance(exc, OSError):
             raise InvalidInput(f"writing {exc.filename or 'a file'} failed ({exc.strerror or exc}); every file "
                                "was put back as it was", hint="check the folder's permissions") from None

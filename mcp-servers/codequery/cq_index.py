@@ -1,6 +1,7 @@
-"""The codequery core: a per-root index (SQLite for files, chunks and the BM25 lexical index;
+"""The codequery index: a per-root index (SQLite for files, chunks and the BM25 lexical index;
 Qdrant for the vectors), built incrementally, searched lexically, semantically or both fused.
-Never imports mcp; every failure is a CodequeryError."""
+Never imports mcp; every failure is a claudex_server ServerError (InvalidInput, NotFound,
+Conflict, Unavailable)."""
 
 from __future__ import annotations
 
@@ -13,14 +14,15 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import cq_chunks
 import cq_files
-from cq_errors import CodequeryError, Conflict, InvalidInput, NotFound, Unavailable
+from claudex_server.errors import Conflict, InvalidInput, NotFound, ServerError, Unavailable
+from claudex_server.files import write_atomic
 
 MAX_LIMIT = 100
 MAX_QUERY_CHARS = 2000
@@ -101,42 +103,8 @@ def _dir_size(path: Path) -> int:
     return total
 
 
-@contextlib.contextmanager
-def _flock(path: Path, timeout: float, what: str) -> Iterator[None]:
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    try:
-        start = time.monotonic()
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() - start >= timeout:
-                    raise Conflict(f"{what} has been running in another process for over {timeout:.0f} s",
-                                   hint="wait for it to finish, then call again") from None
-                time.sleep(0.05)
-        yield
-    finally:
-        os.close(fd)
-
-
 def _now_iso() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """A temp file in the same folder, then os.replace: a reader sees the old file or the new one."""
-    import tempfile
-
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 class IndexProgress:
@@ -169,7 +137,7 @@ class IndexProgress:
             return
         self.doc["updated"] = _now_iso()
         with contextlib.suppress(OSError):  # progress is a courtesy: a full disk must not fail the run
-            _write_atomic(self.path, json.dumps(self.doc).encode())
+            write_atomic(self.path, json.dumps(self.doc).encode())
         self._written = time.monotonic()
 
     def close(self) -> None:
@@ -255,7 +223,7 @@ class Vectors:
     def _call(self, fn, *args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except CodequeryError:
+        except ServerError:
             raise
         except Exception as exc:
             from claudex_embeddings.store import unreachable
@@ -315,13 +283,6 @@ CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(head, body, tokenize='unicode6
 """
 
 
-@dataclass
-class Hit:
-    id: str
-    score: float
-    ranks: dict[str, int] = field(default_factory=dict)
-
-
 class CodeIndex:
     """The index of one root folder, kept in `<data_dir>/<name>-<hash>/`."""
 
@@ -364,7 +325,13 @@ class CodeIndex:
         of other processes while this runs."""
         started = time.monotonic()
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with _flock(self.folder / "index.lock", INDEX_LOCK_TIMEOUT, f"indexing {self.root}"):
+        from claudex_embeddings.store import exclusive
+
+        def busy(waited: float) -> Conflict:
+            return Conflict(f"indexing {self.root} has been running in another process for over {waited:.0f} s",
+                            hint="wait for it to finish, then call again")
+
+        with exclusive(self.folder / "index.lock", INDEX_LOCK_TIMEOUT, busy):
             published = IndexProgress(self.folder, self.root, by)
             try:
                 return self._index(incremental, progress, started, published)
@@ -674,7 +641,7 @@ def check(environ: dict | None = None) -> dict:
     hints = []
     try:
         settings.resolve_root(None)
-    except CodequeryError as exc:
+    except ServerError as exc:
         report["problems"].append(exc.message)
         hints.append(exc.hint)
     if settings.qdrant_url:

@@ -13,11 +13,9 @@ from typing import Annotated, Any, Literal
 import claudex_server
 import cq_diff
 import cq_index
-from cq_errors import CodequeryError
+from claudex_server import ServerError
 
-if __name__ == "__main__" and sys.argv[1:] == ["--check"]:
-    # The self-check (healthCheck.command), answered before the SDK is imported: see claudex_server.
-    sys.exit(claudex_server.self_check(cq_index.check))
+claudex_server.check_first(__name__, cq_index.check)   # `server.py --check`, before the SDK's import
 
 import anyio
 import anyio.from_thread
@@ -25,7 +23,6 @@ import anyio.to_thread
 from pydantic import Field
 
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 
 VERSION = "0.1.0"
@@ -42,6 +39,7 @@ server = MCPServer(
                  "incrementally on later calls), then cq_search for locations and snippets, cq_chat for an answer "
                  "that cites path:line, cq_stats for the index's state, and cq_apply_diff to apply a unified diff "
                  "safely (dry run first). search, chat, stats and apply_diff work on the folder last indexed.")
+tool = claudex_server.tools(server, ServerError)
 state = cq_index.Codequery()
 
 READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
@@ -50,19 +48,12 @@ EDIT = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_h
 CHAT = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=False, open_world_hint=True)
 
 
-def _tool_error(exc: CodequeryError) -> ToolError:
-    return ToolError(f"{exc.code}: {exc}")
-
-
 async def _run(fn, *args):
-    """A blocking core call in a worker thread; core errors become tool errors."""
-    try:
-        return await anyio.to_thread.run_sync(functools.partial(fn, *args))
-    except CodequeryError as exc:
-        raise _tool_error(exc) from None
+    """A blocking call of the index in a worker thread (the session keeps answering meanwhile)."""
+    return await anyio.to_thread.run_sync(functools.partial(fn, *args))
 
 
-@server.tool(annotations=INDEX)
+@tool(annotations=INDEX)
 async def cq_embed(
     ctx: Context,
     path: Annotated[str | None, Field(description=(
@@ -90,7 +81,7 @@ def _client(ctx: Context) -> str | None:
         return None
 
 
-@server.tool(annotations=READ)
+@tool(annotations=READ)
 async def cq_search(
     query: Annotated[str, Field(description="What the code does or is called, e.g. 'where do we retry HTTP requests'.")],
     limit: Annotated[int, Field(ge=1, le=cq_index.MAX_LIMIT, description="How many results at most.")] = 10,
@@ -107,7 +98,7 @@ async def cq_search(
     return await _run(index.search, query, limit, path_glob, language, mode, max_tokens)
 
 
-@server.tool(annotations=CHAT)
+@tool(annotations=CHAT)
 async def cq_chat(
     question: Annotated[str, Field(description="A question about the codebase.")],
     limit: Annotated[int, Field(ge=1, le=30, description="How many code excerpts to give the model.")] = 8,
@@ -145,14 +136,14 @@ def _chat_failure(message: str, results: list[dict]) -> CallToolResult:
         TextContent(type="text", text=json.dumps({"retrieved": context}, indent=1))])
 
 
-@server.tool(annotations=READ)
+@tool(annotations=READ)
 async def cq_stats() -> dict[str, Any]:
     """The index of the current folder: files, chunks, languages, size on disk, model, last run, changes since, and an index run in progress (any process)."""
     index = await _run(state.index_for)
     return await _run(index.stats)
 
 
-@server.tool(annotations=EDIT)
+@tool(annotations=EDIT)
 async def cq_apply_diff(
     diff: Annotated[str, Field(description=(
         "A unified diff as `git diff` prints it (a/ and b/ prefixes optional), paths relative to the indexed folder."))],
@@ -164,15 +155,15 @@ async def cq_apply_diff(
     if result["applied"]:
         try:
             result["reindex"] = await _run(index.index, True, None)
-        except ToolError as exc:  # the edit stands; say why the index lags
-            result["reindex"] = {"error": str(exc)}
+        except ServerError as exc:  # the edit stands; say why the index lags
+            result["reindex"] = {"error": claudex_server.error_text(exc)}
     return result
 
 
 def _start() -> None:
     try:
         state.settings.resolve_root(None)
-    except CodequeryError as exc:  # said once in the log; each tool says it too
+    except ServerError as exc:  # said once in the log; each tool says it too
         sys.stderr.write(f"codequery server: {exc}\n")
 
 

@@ -1,5 +1,5 @@
 """The docker-mgmt MCP server: list, start, stop, inspect logs and stats of Docker containers, and run
-commands in them under a safety policy. Thin tools over docker_core; run with `python server.py` (stdio),
+commands in them under a safety policy. Thin tools over docker_ops; run with `python server.py` (stdio),
 `python server.py --check` for a self-test (JSON on stdout, exit 0 when the Docker daemon answers, 1 when not)."""
 
 from __future__ import annotations
@@ -9,21 +9,12 @@ import sys
 from typing import Annotated, Any
 
 import claudex_server
-import docker_core
-from docker_core import DockerMgmtError
+import docker_ops
+from claudex_server import ServerError
 
-if __name__ == "__main__" and sys.argv[1:] == ["--check"]:
-    # The self-check (healthCheck.command), answered before the SDK is imported: see claudex_server.
-    sys.exit(claudex_server.self_check(docker_core.check))
-
-try:
-    engine = docker_core.Docker()
-except DockerMgmtError as exc:  # a malformed policy setting: fail at start, with one line saying which
-    print(f"docker-mgmt: {exc}", file=sys.stderr)
-    sys.exit(1)
+claudex_server.check_first(__name__, docker_ops.check)   # `server.py --check`, before the SDK's import
 
 from mcp.server.mcpserver import MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
@@ -35,6 +26,8 @@ server = MCPServer(
                  "docker_stop and docker_exec act only on containers the policy allows, and docker_exec only "
                  "when enabled. A refusal names the setting that would allow it.")
 
+tool = claudex_server.tools(server, ServerError)
+
 READ = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 START = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
 STOP = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False)
@@ -43,19 +36,13 @@ EXEC = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_h
 Container = Annotated[str, Field(min_length=1, description="Container name or id (a unique id prefix works).")]
 
 
-def tool_errors(fn):
-    """Core errors become tool errors (isError results starting with their code); others stay crashes."""
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except DockerMgmtError as exc:
-            raise ToolError(f"{exc.code}: {exc}") from None
-    return wrapper
+@functools.cache
+def engine() -> docker_ops.Docker:
+    """The Docker operations under the policy of the environment, made at start (see _start)."""
+    return docker_ops.Docker()
 
 
-@server.tool(annotations=READ)
-@tool_errors
+@tool(annotations=READ)
 def docker_ps(
     all: Annotated[bool, Field(description="Include stopped containers (default: running only).")] = False,
     filters: Annotated[dict[str, str | list[str]] | None, Field(description=(
@@ -65,19 +52,17 @@ def docker_ps(
 ) -> dict[str, Any]:
     """List containers: id, name, image, state, status, ports, labels, and `managed` (true when the
     policy lets docker_start/docker_stop/docker_exec act on it). Also returns the active policy."""
-    return engine.ps(all=all, filters=filters, limit=limit)
+    return engine().ps(all=all, filters=filters, limit=limit)
 
 
-@server.tool(annotations=START)
-@tool_errors
+@tool(annotations=START)
 def docker_start(container: Container) -> dict[str, Any]:
     """Start a stopped container the policy allows; starting a running one changes nothing
     (started: false)."""
-    return engine.start(container)
+    return engine().start(container)
 
 
-@server.tool(annotations=STOP)
-@tool_errors
+@tool(annotations=STOP)
 def docker_stop(
     container: Container,
     timeout: Annotated[int, Field(ge=0, le=300, description=(
@@ -85,11 +70,10 @@ def docker_stop(
 ) -> dict[str, Any]:
     """Stop a running container the policy allows (SIGTERM, then SIGKILL after `timeout`); stopping a
     stopped one changes nothing (stopped: false)."""
-    return engine.stop(container, timeout)
+    return engine().stop(container, timeout)
 
 
-@server.tool(annotations=READ)
-@tool_errors
+@tool(annotations=READ)
 def docker_logs(
     container: Container,
     tail: Annotated[int | None, Field(ge=1, le=100000, description=(
@@ -100,11 +84,10 @@ def docker_logs(
 ) -> dict[str, Any]:
     """Read a container's logs (stdout and stderr interleaved). Output over the size cap keeps the end
     and starts with a "[... truncated: ...]" line; `truncated` says so too."""
-    return engine.logs(container, tail=tail, since=since, timestamps=timestamps)
+    return engine().logs(container, tail=tail, since=since, timestamps=timestamps)
 
 
-@server.tool(annotations=EXEC)
-@tool_errors
+@tool(annotations=EXEC)
 def docker_exec(
     container: Container,
     command: Annotated[list[str], Field(min_length=1, description=(
@@ -120,22 +103,25 @@ def docker_exec(
     """Run a command in a running container the policy allows (exec must be enabled; never privileged).
     Returns exit_code, stdout and stderr (each capped, keeping the start and the end); a non-zero
     exit code is a result, not an error."""
-    return engine.exec(container, command, workdir=workdir, env=env, user=user, timeout=timeout)
+    return engine().exec(container, command, workdir=workdir, env=env, user=user, timeout=timeout)
 
 
-@server.tool(annotations=READ)
-@tool_errors
+@tool(annotations=READ)
 def docker_stats(
     container: Annotated[str | None, Field(description=(
         "Container name or id; omit for every running container."))] = None,
 ) -> dict[str, Any]:
     """CPU %, memory use and limit, network and block I/O bytes and process count, sampled over about
     a second, for one container or all running ones."""
-    return engine.stats(container)
+    return engine().stats(container)
+
+
+def _start() -> None:
+    engine()   # a malformed policy setting stops the start, in one line saying which (serve)
 
 
 def main(argv: list[str] | None = None) -> int:
-    return claudex_server.serve(server, argv, docker_core.check)
+    return claudex_server.serve(server, argv, docker_ops.check, start=_start)
 
 
 if __name__ == "__main__":

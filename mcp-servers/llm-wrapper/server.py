@@ -1,6 +1,6 @@
 """The llm-wrapper MCP server: one door to OpenAI-compatible and Anthropic chat models, with
 retries, rate limits, token counts and streaming. The provider work is in the claudex_llm
-package; the server's own logic (self-check, logging, answer shapes) in llm_core.
+package; the server's own logic (self-check, logging, answer shapes) in llm_answers.
 
 Run `python server.py` for stdio, `python server.py --check` for a self-test (JSON on stdout,
 exit 0 when the default model's provider is configured, 1 when not).
@@ -14,17 +14,14 @@ from typing import Annotated, Literal
 
 import claudex_server
 import claudex_llm
-import llm_core
+import llm_answers
 from claudex_llm import LLMError
 
-if __name__ == "__main__" and sys.argv[1:] == ["--check"]:
-    # The self-check (healthCheck.command), answered before the SDK is imported: see claudex_server.
-    sys.exit(claudex_server.self_check(llm_core.check))
+claudex_server.check_first(__name__, llm_answers.check)   # `server.py --check`, before the SDK's import
 
 from pydantic import BaseModel, Field
 
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 
 VERSION = "1.0.0"
@@ -35,6 +32,7 @@ server = MCPServer(
                  "provider/model), llm_count_tokens (before sending a long prompt), llm_models "
                  "(which providers are configured, and their models), llm_usage (tokens and cost "
                  "since the server started). Answers stream as progress notifications.")
+tool = claudex_server.tools(server, LLMError)
 
 
 class Message(BaseModel):
@@ -109,7 +107,7 @@ _READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempo
                              open_world_hint=False)
 
 
-@server.tool(annotations=ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=False,
+@tool(annotations=ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=False,
                                          open_world_hint=True))
 async def llm_chat(ctx: Context, prompt: str | None = None, messages: list[Message] | None = None,
                    model: str | None = None, system: str | None = None,
@@ -117,7 +115,7 @@ async def llm_chat(ctx: Context, prompt: str | None = None, messages: list[Messa
                    temperature: Annotated[float | None, Field(ge=0, le=2)] = None,
                    stop: str | list[str] | None = None) -> Annotated[CallToolResult, ChatReply]:
     """Ask a model (provider/model, default LLM_WRAPPER_MODEL) with a prompt or a list of messages."""
-    throttle = llm_core.Throttle()
+    throttle = llm_answers.Throttle()
     step = 0
 
     async def progress(text: str, note: str | None) -> None:
@@ -130,45 +128,36 @@ async def llm_chat(ctx: Context, prompt: str | None = None, messages: list[Messa
         except Exception:  # a client that went away must not fail the call
             pass
 
-    try:
-        result = await claudex_llm.chat(prompt=prompt, messages=[m.model_dump() for m in messages] if messages else messages,
-                                        model=model, system=system, max_tokens=max_tokens, temperature=temperature,
-                                        stop=stop, on_progress=progress)
-    except LLMError as exc:
-        raise ToolError(str(exc)) from None
-    reply = llm_core.chat_reply(result)
+    result = await claudex_llm.chat(prompt=prompt, messages=[m.model_dump() for m in messages] if messages else messages,
+                                    model=model, system=system, max_tokens=max_tokens, temperature=temperature,
+                                    stop=stop, on_progress=progress)
+    reply = llm_answers.chat_reply(result)
     return CallToolResult(content=[TextContent(type="text", text=result.text)],
                           structured_content=ChatReply(**reply).model_dump(mode="json"))
 
 
-@server.tool(annotations=_READ_ONLY)
+@tool(annotations=_READ_ONLY)
 async def llm_count_tokens(text: str | None = None, messages: list[Message] | None = None,
                            model: str | None = None) -> Annotated[CallToolResult, TokenReply]:
     """Count the tokens of a text or of messages for a model: exact for OpenAI encodings, else an estimate."""
-    try:
-        counted = claudex_llm.count_tokens(text=text, messages=[m.model_dump() for m in messages] if messages else messages,
-                                           model=model)
-    except LLMError as exc:
-        raise ToolError(str(exc)) from None
+    counted = claudex_llm.count_tokens(text=text, messages=[m.model_dump() for m in messages] if messages else messages,
+                                       model=model)
     reply = TokenReply(tokens=counted.tokens, method=counted.method)
     return CallToolResult(content=[TextContent(type="text", text=f"{counted.tokens} tokens ({counted.method})")],
                           structured_content=reply.model_dump(mode="json"))
 
 
-@server.tool(annotations=ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True,
+@tool(annotations=ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True,
                                          open_world_hint=True))
 async def llm_models() -> Annotated[CallToolResult, ModelsReply]:
     """List the providers, whether each is configured, and their models."""
-    try:
-        entries = await claudex_llm.list_models()
-    except LLMError as exc:
-        raise ToolError(str(exc)) from None
+    entries = await claudex_llm.list_models()
     reply = ModelsReply(providers=[ProviderEntry(**e) for e in entries])
-    return CallToolResult(content=[TextContent(type="text", text=llm_core.models_text(entries))],
+    return CallToolResult(content=[TextContent(type="text", text=llm_answers.models_text(entries))],
                           structured_content=reply.model_dump(mode="json"))
 
 
-@server.tool(annotations=_READ_ONLY)
+@tool(annotations=_READ_ONLY)
 async def llm_usage() -> Annotated[CallToolResult, UsageReply]:
     """Requests, tokens, retries, waits, errors and cost per model since the server started."""
     usage = claudex_llm.usage()
@@ -178,13 +167,13 @@ async def llm_usage() -> Annotated[CallToolResult, UsageReply]:
 
 
 def _start() -> None:
-    llm_core.configure_logging()
-    for problem in llm_core.check()["problems"]:  # said once in the log; each call says it too
+    llm_answers.configure_logging()
+    for problem in llm_answers.check()["problems"]:  # said once in the log; each call says it too
         sys.stderr.write(f"llm-wrapper server: {problem}\n")
 
 
 def main(argv: list[str] | None = None) -> int:
-    return claudex_server.serve(server, argv, llm_core.check, start=_start, scrubber=llm_core.scrubber())
+    return claudex_server.serve(server, argv, llm_answers.check, start=_start, scrubber=llm_answers.scrubber())
 
 
 if __name__ == "__main__":

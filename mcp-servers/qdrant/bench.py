@@ -1,4 +1,4 @@
-"""Benchmark of the qdrant server's core: embedded-mode upsert of 10k 384-d points, search
+"""Benchmark of the qdrant server's store: embedded-mode upsert of 10k 384-d points, search
 latency p50/p95, and the default embedding model's throughput. Prints JSON and writes it to
 --output. Usage: python bench.py [--output bench.json] [--points 10000] [--searches 200]"""
 
@@ -8,13 +8,10 @@ import argparse
 import json
 import os
 import random
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -23,14 +20,14 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def bench_store(points: int, searches: int, dim: int = 384) -> dict:
-    import qdrant_core
+    import qdrant_store
 
     rng = random.Random(42)
     vec = lambda: [rng.uniform(-1, 1) for _ in range(dim)]  # noqa: E731
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["QDRANT_PATH"] = tmp
         os.environ.pop("QDRANT_URL", None)
-        store = qdrant_core.Store()
+        store = qdrant_store.Store()
         try:
             store.create_collection("bench", size=dim)
             batch = [{"vector": vec(), "payload": {"n": i, "group": i % 10}} for i in range(points)]

@@ -1,28 +1,25 @@
 """The qdrant MCP server: vector storage and semantic search for agents, in an embedded store
-(default) or a Qdrant server (QDRANT_URL). Thin tools over qdrant_core; run with
+(default) or a Qdrant server (QDRANT_URL). Thin tools over qdrant_store; run with
 `python server.py` (stdio), `python server.py --check` for a self-test (JSON on stdout, exit 0
 when the store can be used, 1 when QDRANT_URL is set and its server does not answer)."""
 
 from __future__ import annotations
 
 import functools
-import inspect
 import sys
 from typing import Annotated, Any, Literal
 
 import claudex_server
-import qdrant_core
-from qdrant_core import MAX_LIMIT, Point, QdrantError
+import qdrant_store
+from claudex_server import ServerError
+from qdrant_store import MAX_LIMIT, Point
 
-if __name__ == "__main__" and sys.argv[1:] == ["--check"]:
-    # The self-check (healthCheck.command), answered before the SDK is imported: see claudex_server.
-    sys.exit(claudex_server.self_check(qdrant_core.check))
+claudex_server.check_first(__name__, qdrant_store.check)   # `server.py --check`, before the SDK's import
 
 import anyio
 import anyio.from_thread
 import anyio.to_thread
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
@@ -33,7 +30,8 @@ server = MCPServer(
                  "(embedded by the server) or vectors with a JSON payload, then search by text or vector, "
                  "optionally filtered on payload fields. The store opens on first use; qdrant_status tells "
                  "the mode, the collections and the embedding model.")
-store = qdrant_core.Store()
+tool = claudex_server.tools(server, ServerError)
+store = qdrant_store.Store()
 
 READ = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 LIFECYCLE = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
@@ -47,31 +45,7 @@ Filter = Annotated[dict[str, Any] | None, Field(
                 'filter: {"must": [{"key": "field", "match": {"value": "x"}}], "must_not": [...]}.')]
 
 
-def tool_errors(fn):
-    """Core errors become tool errors (isError results with the message); others stay crashes."""
-    def convert(exc: QdrantError) -> ToolError:
-        return ToolError(f"{exc.code}: {exc}")
-
-    if inspect.iscoroutinefunction(fn):
-        @functools.wraps(fn)
-        async def async_wrapper(*args, **kwargs):
-            try:
-                return await fn(*args, **kwargs)
-            except QdrantError as exc:
-                raise convert(exc) from None
-        return async_wrapper
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except QdrantError as exc:
-            raise convert(exc) from None
-    return wrapper
-
-
-@server.tool(annotations=LIFECYCLE)
-@tool_errors
+@tool(annotations=LIFECYCLE)
 def qdrant_start() -> dict[str, Any]:
     """Check the store and report its status. Embedded mode: the local store is opened for
     each call, under a lock other processes share, so several servers can use it. Server mode: starts a local Qdrant process when QDRANT_BINARY (or qdrant on PATH) is set and
@@ -80,8 +54,7 @@ def qdrant_start() -> dict[str, Any]:
     return store.start()
 
 
-@server.tool(annotations=LIFECYCLE)
-@tool_errors
+@tool(annotations=LIFECYCLE)
 def qdrant_stop() -> dict[str, Any]:
     """Close the store (embedded mode holds it only during a call, so this changes nothing there). In
     server mode, also stops the Qdrant process that qdrant_start started (SIGTERM, then SIGKILL);
@@ -89,26 +62,23 @@ def qdrant_stop() -> dict[str, Any]:
     return store.stop()
 
 
-@server.tool(annotations=READ)
-@tool_errors
+@tool(annotations=READ)
 def qdrant_status() -> dict[str, Any]:
     """Mode (embedded or server), whether Qdrant is reachable, its version, the collections with
     point counts and vector size/distance, the storage path and size, and the embedding model."""
     return store.status()
 
 
-@server.tool(annotations=READ)
-@tool_errors
+@tool(annotations=READ)
 def qdrant_list_collections() -> dict[str, Any]:
     """List the collections with their point counts, vector size and distance."""
     return {"collections": store.list_collections()}
 
 
-@server.tool(annotations=WRITE)
-@tool_errors
+@tool(annotations=WRITE)
 def qdrant_create_collection(
     name: Collection,
-    size: Annotated[int | None, Field(ge=1, le=qdrant_core.MAX_SIZE, description=(
+    size: Annotated[int | None, Field(ge=1, le=qdrant_store.MAX_SIZE, description=(
         "Vector dimension; omit to use the embedding model's (384 for the default all-MiniLM-L6-v2)."))] = None,
     distance: Annotated[Literal["cosine", "dot", "euclid", "manhattan"], Field(
         description="Similarity measure.")] = "cosine",
@@ -118,18 +88,16 @@ def qdrant_create_collection(
     return store.create_collection(name, size, distance)
 
 
-@server.tool(annotations=DESTROY)
-@tool_errors
+@tool(annotations=DESTROY)
 def qdrant_delete_collection(name: Collection) -> dict[str, Any]:
     """Delete a collection and all its points, for good."""
     return store.delete_collection(name)
 
 
-@server.tool(annotations=WRITE)
-@tool_errors
+@tool(annotations=WRITE)
 async def qdrant_upsert(
     collection: Collection,
-    points: Annotated[list[Point], Field(min_length=1, max_length=qdrant_core.MAX_POINTS, description=(
+    points: Annotated[list[Point], Field(min_length=1, max_length=qdrant_store.MAX_POINTS, description=(
         "Points to insert or replace. Each has `text` (embedded by the server, stored in the payload as "
         "`text`) or `vector`, an optional `payload` object, and an optional `id` (unsigned integer or UUID; "
         "when absent a stable UUID is derived from the content, so repeating an upsert stores nothing new)."))],
@@ -143,8 +111,7 @@ async def qdrant_upsert(
     return await anyio.to_thread.run_sync(functools.partial(store.upsert, collection, points, progress))
 
 
-@server.tool(annotations=READ)
-@tool_errors
+@tool(annotations=READ)
 def qdrant_search(
     collection: Collection,
     query: Annotated[str | None, Field(description="Text to search for (embedded by the server).")] = None,
@@ -160,8 +127,7 @@ def qdrant_search(
                         score_threshold=score_threshold)
 
 
-@server.tool(annotations=DESTROY)
-@tool_errors
+@tool(annotations=DESTROY)
 def qdrant_delete(
     collection: Collection,
     ids: Annotated[list[int | str] | None, Field(description="Point ids to delete.")] = None,
@@ -173,7 +139,7 @@ def qdrant_delete(
 
 
 def main(argv: list[str] | None = None) -> int:
-    return claudex_server.serve(server, argv, qdrant_core.check, stop=store.close)
+    return claudex_server.serve(server, argv, qdrant_store.check, stop=store.close)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ TYPE_CHECKING = False  # typing costs 2 ms of start-up; it is only needed by che
 if TYPE_CHECKING:
     from typing import Any
 
-from claudex_mcp import atomic, paths
+from claudex_mcp import atomic, paths, safepath
 
 # Every file of the cache folder, in one place. uv/ (uv's package cache, hard-linked into the
 # servers' venvs) is uv's own: `uv cache clean` clears it.
@@ -56,10 +56,9 @@ def folder(create: bool = False) -> Path | None:
     except OSError:
         return None  # missing, a symlink (ELOOP) or not a folder (ENOTDIR)
     try:
-        st = os.fstat(fd)
-        if st.st_uid != os.geteuid():
+        if safepath.folder_problem(fd) is not None:
             return None
-        if stat.S_IMODE(st.st_mode) & 0o077:
+        if stat.S_IMODE(os.fstat(fd).st_mode) & 0o077:
             os.fchmod(fd, 0o700)  # the fd, not the name: a swapped-in link is never followed
     except OSError:
         return None
@@ -72,16 +71,12 @@ def problem() -> str | None:
     """Why the cache folder is not used (None when it is fine or not made yet)."""
     path = paths.cache_home() / "claudex"
     try:
-        st = os.lstat(path)
+        why = safepath.folder_problem(path)
     except OSError:
         return None
-    if stat.S_ISLNK(st.st_mode):
-        return f"{path} is a symbolic link; claudex works without a cache (remove it to have one)"
-    if not stat.S_ISDIR(st.st_mode):
-        return f"{path} is not a folder; claudex works without a cache (remove it to have one)"
-    if st.st_uid != os.geteuid():
-        return f"{path} belongs to another user; claudex works without a cache"
-    return None
+    if why is None:
+        return None
+    return f"{path} {why}; claudex works without a cache" + ("" if why == safepath.NOT_YOURS else " (remove it to have one)")
 
 
 def read(name: str, limit: int = MAX_BYTES) -> bytes | None:

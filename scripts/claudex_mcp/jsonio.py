@@ -232,6 +232,19 @@ def parse_jsonc(data: bytes, name: str = "<input>") -> Any:
     return parse(strip_jsonc(text, name).encode("utf-8"), name)
 
 
+def parse_json_or_jsonc(data: bytes, name: str = "<input>") -> tuple[Any, bool]:
+    """A document that may be JSONC (a client's file), and whether it needed the JSONC reader
+    (comments or trailing commas: positions in it are then found in ``strip_jsonc``'s text).
+    Strict JSON is tried first, as the JSONC reader takes ten times as long over a large
+    ~/.claude.json (0.6 s for 2 MB)."""
+    try:
+        return parse(data, name), False
+    except InvalidInput as exc:
+        if exc.code != "invalid_json":
+            raise
+    return parse_jsonc(data, name), True
+
+
 def load_jsonc(source: str | os.PathLike, *, stdin: BinaryIO | None = None) -> Any:
     """Read and parse a JSONC document (comments, trailing commas) from a path or ``-``."""
     return parse_jsonc(read_bytes(source, stdin=stdin), display_name(source))

@@ -14,6 +14,8 @@ TYPE_CHECKING = False  # typing costs 2 ms of start-up; it is only needed by che
 if TYPE_CHECKING:
     from typing import Any
 
+from claudex_mcp import expand
+
 MASK = "********"
 
 # Names: a word of the name (split at _ - . and case changes) or a known suffix.
@@ -38,16 +40,15 @@ _URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/@:\s]*:)(?P<p
 _URL_USER = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)([^/@:\s]+)@")
 _FLAG_VALUE = re.compile(r"^--?(?P<name>[A-Za-z0-9_.-]+)=(?P<value>.+)$", re.S)
 _RANDOMISH = re.compile(r"[A-Za-z0-9_-]{32,}")
-_REFERENCE = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 def literal_text(value: str) -> str:
     """The text of ``value`` that is not a variable: references removed, defaults kept."""
     def one(match: re.Match) -> str:
-        if match.group(0) == "$${":
+        if match.group(0) == expand.ESCAPE:
             return "${"
         return match.group(2) or ""
-    return _REFERENCE.sub(one, value)
+    return expand.TOKEN.sub(one, value)
 
 
 def secret_name(name: str) -> bool:

@@ -9,6 +9,12 @@ from __future__ import annotations
 
 import re
 
+# The MCP protocol revisions claudex speaks, newest last: those its launcher and health checks
+# agree on in the initialize handshake (the SDK's mcp_types.version.HANDSHAKE_PROTOCOL_VERSIONS;
+# a test keeps them equal, as importing that module imports all of mcp_types), and those a
+# manifest's compatibility.mcp must allow.
+MCP_PROTOCOL_REVISIONS = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25")
+
 _SEMVER = re.compile(r"(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?")
 _PARTIAL = re.compile(r"(>=|<=|>|<|=|\^|~)?([0-9]+|[xX*])(?:\.([0-9]+|[xX*]))?(?:\.([0-9]+|[xX*]))?(?:-([0-9A-Za-z.-]+))?")
 _DATE = re.compile(r"(>=|<=|>|<|=)?([0-9]{4}-[0-9]{2}-[0-9]{2})")

@@ -277,7 +277,7 @@ def fresh_clone_setup(root: Path) -> dict:
     caches warm (the real user's), and its uv (fresh_clone.warm_uv). The documented target is
     their sum, what `make run` takes on a fresh clone. One run each: the figure is tens of seconds."""
     sys.path.insert(0, str(ROOT / "scripts"))
-    from claudex_testkit import fresh_clone
+    from claudex_testing import fresh_clone
 
     clone = fresh_clone.copy_checkout(root / "fresh-clone")
     home = root / "fresh-clone-home"

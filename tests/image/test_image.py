@@ -4,7 +4,7 @@ the servers healthy), the entrypoint's overhead, the health check, a hardened ru
 server installed at run time into the registry volume is picked up by `watch`, a mounted home
 of another uid, and no secret in the shipped layers.
 
-The engine is the running one, else a private dockerd (claudex_testkit.dockerd) whose data-root
+The engine is the running one, else a private dockerd (claudex_testing.dockerd) whose data-root
 is cached in ~/.cache/claudex/dockerd, so the debootstrap base and the build cache survive
 between runs. The image is built once per session, without the npm CLIs."""
 
@@ -63,7 +63,7 @@ class Docker:
 
 @pytest.fixture(scope="session")
 def engine():
-    from claudex_testkit import debian_base, dockerd
+    from claudex_testing import debian_base, dockerd
 
     host = dockerd.running()
     if host is not None:
@@ -84,7 +84,7 @@ def canary() -> str:
 
 @pytest.fixture(scope="session")
 def image(engine) -> str:
-    from claudex_testkit import image as image_mod
+    from claudex_testing import image as image_mod
 
     started = time.monotonic()
     canary = ROOT / ".env"

@@ -1,5 +1,6 @@
 """The api-wrapper MCP server: an HTTP API (Open-Meteo's weather forecast) as MCP tools, with
-timeouts and retries. Thin tools over weather_api; `python server.py` serves stdio."""
+timeouts and retries. Thin tools over weather_api; `python server.py` serves stdio, `python
+server.py --check` prints its self-check."""
 
 from __future__ import annotations
 
@@ -7,14 +8,16 @@ import functools
 import sys
 from typing import Annotated, Any
 
-import anyio.to_thread
-from mcp.server.mcpserver import MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import ToolAnnotations
-from pydantic import Field
-
+import claudex_server
 import weather_api
 from weather_api import ApiError
+
+claudex_server.check_first(__name__, weather_api.check)   # `server.py --check`, before the SDK's import
+
+import anyio.to_thread
+from mcp.server.mcpserver import MCPServer
+from mcp.types import ToolAnnotations
+from pydantic import Field
 
 VERSION = "1.0.0"
 
@@ -22,6 +25,7 @@ server = MCPServer(
     "api-wrapper", version=VERSION,
     instructions="Weather at a place given by latitude and longitude (decimal degrees): weather_current "
                  "for now, weather_forecast for the next days. Data from Open-Meteo.")
+tool = claudex_server.tools(server, ApiError)   # an ApiError is the tool's error, its code first
 
 Latitude = Annotated[float, Field(ge=-90, le=90, description="Latitude in decimal degrees (north positive).")]
 Longitude = Annotated[float, Field(ge=-180, le=180, description="Longitude in decimal degrees (east positive).")]
@@ -36,19 +40,16 @@ def _client() -> weather_api.Client:
 
 async def _run(fn, *args) -> dict[str, Any]:
     # requests blocks: the call runs in a worker thread so the session keeps answering pings.
-    try:
-        return await anyio.to_thread.run_sync(lambda: fn(_client(), *args))
-    except ApiError as exc:  # the one place a domain error becomes the tool's error
-        raise ToolError(str(exc)) from None
+    return await anyio.to_thread.run_sync(lambda: fn(_client(), *args))
 
 
-@server.tool(annotations=WEB)
+@tool(annotations=WEB)
 async def weather_current(latitude: Latitude, longitude: Longitude) -> dict[str, Any]:
     """The weather now at a place: temperature, humidity, wind speed and WMO weather code, with units."""
     return await _run(weather_api.current, latitude, longitude)
 
 
-@server.tool(annotations=WEB)
+@tool(annotations=WEB)
 async def weather_forecast(latitude: Latitude, longitude: Longitude,
                            days: Annotated[int, Field(ge=1, le=16, description="How many days, today first.")] = 3,
                            ) -> dict[str, Any]:
@@ -57,12 +58,7 @@ async def weather_forecast(latitude: Latitude, longitude: Longitude,
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if args:
-        sys.stderr.write("usage: server.py (serves MCP on stdio)\n")
-        return 2
-    server.run("stdio")
-    return 0
+    return claudex_server.serve(server, argv, weather_api.check)
 
 
 if __name__ == "__main__":

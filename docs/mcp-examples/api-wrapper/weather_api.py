@@ -17,6 +17,8 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ReadTimeoutError
 from urllib3.util.retry import Retry
 
+from claudex_server.errors import ServerError
+
 DEFAULT_URL = "https://api.open-meteo.com/v1"
 DEFAULT_CONNECT_TIMEOUT = 3.05
 DEFAULT_READ_TIMEOUT = 10.0
@@ -27,8 +29,12 @@ CURRENT = ("temperature_2m", "relative_humidity_2m", "wind_speed_10m", "weather_
 DAILY = ("temperature_2m_max", "temperature_2m_min", "precipitation_sum", "weather_code")
 
 
-class ApiError(Exception):
-    """A failure the caller can act on: unreachable, refused, or an answer we cannot read."""
+class ApiError(ServerError):
+    """A failure the caller can act on: unreachable, refused, or an answer we cannot read. Its
+    ``code`` starts the tool's error: unavailable (the API failed), unless said otherwise
+    (invalid_input: a bad argument or setting, or a request the API refuses)."""
+
+    code = "unavailable"
 
 
 @dataclass(frozen=True)
@@ -44,7 +50,7 @@ class Settings:
     def from_env(cls, environ=os.environ) -> "Settings":
         url = environ.get("WEATHER_API_URL", "").strip() or DEFAULT_URL
         if not url.startswith(("http://", "https://")):
-            raise ApiError(f"WEATHER_API_URL must be an http(s) URL, not {url!r}")
+            raise ApiError(f"WEATHER_API_URL must be an http(s) URL, not {url!r}", code="invalid_input")
         try:
             return cls(url.rstrip("/"), environ.get("WEATHER_API_KEY") or None,
                        float(environ.get("WEATHER_API_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT)),
@@ -53,7 +59,18 @@ class Settings:
                        float(environ.get("WEATHER_API_BACKOFF", DEFAULT_BACKOFF)))
         except ValueError:
             raise ApiError("WEATHER_API_TIMEOUT, WEATHER_API_CONNECT_TIMEOUT and WEATHER_API_BACKOFF must be "
-                           "numbers of seconds, WEATHER_API_RETRIES an integer") from None
+                           "numbers of seconds, WEATHER_API_RETRIES an integer", code="invalid_input") from None
+
+
+def check(environ=os.environ) -> dict:
+    """The self-check behind `server.py --check` (the manifest's healthCheck.command): the settings
+    are well-formed. It sends no request (status runs it beside every session: it must be cheap);
+    a call that cannot reach the API says so itself."""
+    try:
+        settings = Settings.from_env(environ)
+    except ApiError as exc:
+        return {"ok": False, "problems": [str(exc)], "hint": "fix the WEATHER_API_* setting it names"}
+    return {"ok": True, "problems": [], "url": settings.base_url}
 
 
 class Client:
@@ -102,7 +119,7 @@ class Client:
             said = f" (HTTP {answer.status_code})" + (f": {reason}" if reason else "")
             if answer.status_code in RETRY_STATUS:  # what Retry gives back once its retries are spent
                 raise ApiError(f"the weather API kept failing{said}, after {self.settings.retries} retries")
-            raise ApiError(f"the weather API refused the request{said}")
+            raise ApiError(f"the weather API refused the request{said}", code="invalid_input")
         if not isinstance(body, dict):
             raise ApiError("the weather API answered something that is not a JSON object")
         return body
@@ -110,7 +127,7 @@ class Client:
 
 def _check_place(latitude: float, longitude: float) -> None:
     if not -90 <= latitude <= 90 or not -180 <= longitude <= 180:
-        raise ApiError("latitude must be within -90..90 and longitude within -180..180")
+        raise ApiError("latitude must be within -90..90 and longitude within -180..180", code="invalid_input")
 
 
 def current(client: Client, latitude: float, longitude: float) -> dict:
@@ -130,7 +147,7 @@ def forecast(client: Client, latitude: float, longitude: float, days: int = 3) -
     """The daily forecast at a place for ``days`` days (1 to 16): one row per day."""
     _check_place(latitude, longitude)
     if not 1 <= days <= 16:
-        raise ApiError("days must be within 1..16")
+        raise ApiError("days must be within 1..16", code="invalid_input")
     body = client.get("forecast", {"latitude": latitude, "longitude": longitude, "daily": ",".join(DAILY),
                                    "forecast_days": days, "timezone": "auto"})
     try:

@@ -1,19 +1,22 @@
 """The database-query MCP server: read-only SQL over one SQLite file (SQLITE_DATABASE), with
-parameters, a row limit and a time limit. Thin tools over sqlite_core; `python server.py` serves stdio."""
+parameters, a row limit and a time limit. Thin tools over sqlite_core; `python server.py` serves
+stdio, `python server.py --check` prints its self-check."""
 
 from __future__ import annotations
 
 import sys
 from typing import Annotated, Any
 
-import anyio.to_thread
-from mcp.server.mcpserver import MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import ToolAnnotations
-from pydantic import BaseModel, Field
-
+import claudex_server
 import sqlite_core
 from sqlite_core import QueryError
+
+claudex_server.check_first(__name__, sqlite_core.check)   # `server.py --check`, before the SDK's import
+
+import anyio.to_thread
+from mcp.server.mcpserver import MCPServer
+from mcp.types import ToolAnnotations
+from pydantic import BaseModel, Field
 
 VERSION = "1.0.0"
 
@@ -22,6 +25,7 @@ server = MCPServer(
     instructions="Query one SQLite database. Look at db_tables first, then db_query with '?' or ':name' "
                  "placeholders and the values in params (never put values into the SQL). Read-only unless "
                  "the server is configured otherwise; results are cut at a row limit.")
+tool = claudex_server.tools(server, QueryError)   # a QueryError is the tool's error, its code first
 
 
 class Column(BaseModel):
@@ -50,10 +54,7 @@ class QueryResult(BaseModel):
 
 async def _run(fn, *args):
     # SQLite blocks: the statement runs in a worker thread so the session keeps answering pings.
-    try:
-        return await anyio.to_thread.run_sync(fn, sqlite_core.Settings.from_env(), *args)
-    except QueryError as exc:  # the one place a domain error becomes the tool's error
-        raise ToolError(str(exc)) from None
+    return await anyio.to_thread.run_sync(fn, sqlite_core.Settings.from_env(), *args)
 
 
 def _hints(read_only: bool) -> ToolAnnotations:
@@ -65,13 +66,13 @@ def _hints(read_only: bool) -> ToolAnnotations:
 _READ_ONLY = not sqlite_core.writes_allowed()
 
 
-@server.tool(annotations=_hints(True))
+@tool(annotations=_hints(True))
 async def db_tables() -> Tables:
     """List the database's tables and views with their columns."""
     return Tables(tables=await _run(sqlite_core.tables))
 
 
-@server.tool(annotations=_hints(_READ_ONLY))
+@tool(annotations=_hints(_READ_ONLY))
 async def db_query(
         sql: Annotated[str, Field(description="One SQL statement, with ? or :name placeholders for values.")],
         params: Annotated[list[Any] | dict[str, Any] | None, Field(
@@ -84,12 +85,7 @@ async def db_query(
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if args:
-        sys.stderr.write("usage: server.py (serves MCP on stdio)\n")
-        return 2
-    server.run("stdio")
-    return 0
+    return claudex_server.serve(server, argv, sqlite_core.check)
 
 
 if __name__ == "__main__":

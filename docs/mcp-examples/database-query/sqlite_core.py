@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from claudex_server.errors import ServerError
+
 DEFAULT_MAX_ROWS = 500
 DEFAULT_TIMEOUT = 5.0
 # How often (in SQLite virtual-machine instructions) the progress handler looks at the clock.
@@ -26,8 +28,11 @@ PROGRESS_STEPS = 1000
 TRUE = ("1", "true", "yes", "on")
 
 
-class QueryError(Exception):
-    """A failure the caller can act on (a bad statement, a missing file, a limit reached)."""
+class QueryError(ServerError):
+    """A failure the caller can act on (a bad statement, a missing file, a limit reached); its
+    ``code`` (invalid_input unless said otherwise) starts the tool's error."""
+
+    code = "invalid_input"
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,22 @@ class Settings:
         return cls(Path(database).expanduser() if database else None, writes_allowed(environ), max_rows, timeout)
 
 
+def check(environ=os.environ) -> dict:
+    """The self-check behind `server.py --check` (the manifest's healthCheck.command): the settings
+    are well-formed and SQLITE_DATABASE, when set, names a file. Unset is fine: the tools say how
+    to set it."""
+    try:
+        settings = Settings.from_env(environ)
+    except QueryError as exc:
+        return {"ok": False, "problems": [str(exc)]}
+    report: dict = {"ok": True, "problems": [], "database": str(settings.database) if settings.database else None,
+                    "read_only": not settings.allow_write}
+    if settings.database is not None and not settings.database.is_file():
+        report.update(ok=False, problems=[f"no SQLite file at {settings.database} (SQLITE_DATABASE)"],
+                      hint="set SQLITE_DATABASE to the path of an existing SQLite file")
+    return report
+
+
 def writes_allowed(environ=os.environ) -> bool:
     return environ.get("SQLITE_ALLOW_WRITE", "").strip().lower() in TRUE
 
@@ -64,9 +85,10 @@ def connect(settings: Settings) -> sqlite3.Connection:
     created when missing."""
     if settings.database is None:
         raise QueryError("no database: set SQLITE_DATABASE to the path of a SQLite file "
-                         "(claudex mcp config set database-query env.SQLITE_DATABASE /path/to/file.db)")
+                         "(claudex mcp config set database-query env.SQLITE_DATABASE /path/to/file.db)",
+                         code="not_configured")
     if not settings.database.is_file():
-        raise QueryError(f"no SQLite file at {settings.database}")
+        raise QueryError(f"no SQLite file at {settings.database}", code="not_found")
     mode = "rw" if settings.allow_write else "ro"
     uri = f"file:{urllib.parse.quote(str(settings.database.resolve()))}?mode={mode}"
     conn = sqlite3.connect(uri, uri=True, timeout=settings.timeout, check_same_thread=False)
@@ -101,7 +123,7 @@ def query(settings: Settings, sql: str, params: list | dict | None = None, max_r
     except sqlite3.OperationalError as exc:
         if "interrupted" in str(exc):
             raise QueryError(f"the query took longer than {settings.timeout:g} s and was stopped "
-                             "(SQLITE_TIMEOUT); add a WHERE or a LIMIT") from None
+                             "(SQLITE_TIMEOUT); add a WHERE or a LIMIT", code="timeout") from None
         if "readonly" in str(exc) or "query_only" in str(exc):
             raise QueryError("the database is read-only here (set SQLITE_ALLOW_WRITE=1 to allow changes)") from None
         raise QueryError(f"SQLite: {exc}") from None

@@ -1,9 +1,9 @@
 """Fixtures of the codequery server's tests: an isolated HOME, data folder and project per test,
-the real embedding model (loaded once), small generated repositories, and MCP stdio sessions."""
+the real embedding model (loaded once), small generated repositories, and MCP stdio sessions
+(claudex_testing)."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 from pathlib import Path
@@ -12,7 +12,6 @@ import pytest
 
 TESTS = Path(__file__).resolve().parent
 SERVER_DIR = TESTS.parent
-sys.path.insert(0, str(SERVER_DIR))
 
 ENV_PREFIXES = ("QDRANT_", "EMBEDDINGS_", "XDG_", "CODEQUERY_", "OPENAI_", "ANTHROPIC_", "LLM_WRAPPER_")
 LEAKY = ("CLAUDEX_PROJECT_DIR", "PWD")
@@ -139,37 +138,19 @@ def server_env(home: Path, project: Path, **extra: str) -> dict:
     return env
 
 
-class Session:
-    """A live MCP session; `call` returns structured content, `error` the error text."""
+def session(target, env: dict, **options):
+    """An MCP session (claudex_testing) with ``target`` (this folder, started from its manifest, or
+    a registry name with ``via="run"``) in ``env`` alone; the server's stderr goes to
+    HOME/server-stderr.log, and a session lasts 300 s at most."""
+    from claudex_testing import open_session
 
-    def __init__(self, session):
-        self.session = session
-
-    async def call(self, name: str, args: dict | None = None, **kwargs) -> dict:
-        result = await self.session.call_tool(name, args or {}, **kwargs)
-        assert not result.is_error, f"{name} failed: {result.content[0].text}"
-        return result.structured_content
-
-    async def error(self, name: str, args: dict | None = None) -> str:
-        result = await self.session.call_tool(name, args or {})
-        assert result.is_error, f"{name} {args} succeeded: {result.structured_content}"
-        return "\n".join(c.text for c in result.content)
+    return open_session(target, env=env, inherit=False, stderr=Path(env["HOME"]) / "server-stderr.log",
+                        session_timeout=300, **options)
 
 
-@contextlib.asynccontextmanager
-async def mcp_session(command: str, args: list[str], env: dict, cwd: str):
-    """An MCP stdio session with a server process, ended when the block exits, whatever happened."""
-    import anyio
-    from mcp import ClientSession
-    from mcp.client.stdio import StdioServerParameters, stdio_client
-
-    params = StdioServerParameters(command=command, args=args, env=env, cwd=cwd)
-    with anyio.fail_after(300):
-        with open(Path(env["HOME"]) / "server-stderr.log", "a") as errlog:
-            async with stdio_client(params, errlog=errlog) as (read, write):
-                async with ClientSession(read, write) as session:
-                    await session.initialize()
-                    yield Session(session)
+def start(home: Path, project: Path, **extra: str):
+    """An MCP session with the server as it is started in the dev venv."""
+    return session(SERVER_DIR, server_env(home, project, **extra))
 
 
 CLAUDEX = Path(sys.executable).parent / "claudex"
@@ -212,5 +193,5 @@ def installed_env(installed: dict, home: Path, project: Path, **extra: str) -> d
 
 def run_installed(installed: dict, home: Path, project: Path, **extra: str):
     """An MCP session with the installed server, started as a client does: `claudex mcp run codequery`."""
-    return mcp_session(str(CLAUDEX), ["mcp", "run", "codequery"], installed_env(installed, home, project, **extra),
-                       cwd=str(project))
+    return session("codequery", installed_env(installed, home, project, **extra), via="run", claudex=str(CLAUDEX),
+                   cwd=project)

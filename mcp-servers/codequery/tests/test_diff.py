@@ -11,7 +11,7 @@ import subprocess
 import pytest
 
 import cq_diff
-from cq_errors import InvalidInput
+from claudex_server.errors import InvalidInput
 
 ORIGINAL = "".join(f"line {i}\n" for i in range(1, 21))
 
@@ -136,7 +136,7 @@ def test_malformed_diffs(repo, diff, message):
 def test_a_failed_write_puts_every_file_back(repo, monkeypatch):
     diff = git_diff(repo, {"a.txt": ORIGINAL.replace("line 1\n", "first\n"), "run.sh": "#!/bin/sh\necho x\n"})
     before = snapshot(repo)
-    real = cq_diff._write_atomic
+    real = cq_diff._write
     calls = []
 
     def disk_full_on_second_file(target, data, mode):
@@ -145,7 +145,7 @@ def test_a_failed_write_puts_every_file_back(repo, monkeypatch):
             raise OSError(28, "No space left on device", str(target))
         real(target, data, mode)
 
-    monkeypatch.setattr(cq_diff, "_write_atomic", disk_full_on_second_file)
+    monkeypatch.setattr(cq_diff, "_write", disk_full_on_second_file)
     with pytest.raises(InvalidInput, match="put back"):
         cq_diff.apply(repo, diff, dry_run=False)
     assert snapshot(repo) == before

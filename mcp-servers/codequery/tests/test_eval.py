@@ -4,7 +4,6 @@ and well over the plain BM25 baseline, so a broken ingredient shows. bench.py ru
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import cq_eval

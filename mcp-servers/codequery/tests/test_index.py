@@ -14,7 +14,7 @@ import pytest
 
 import cq_index
 from conftest import SERVER_DIR
-from cq_errors import Conflict, InvalidInput, NotFound
+from claudex_server.errors import Conflict, InvalidInput, NotFound
 
 
 def top(index, query, mode="hybrid", **kw):
@@ -135,25 +135,24 @@ def test_extra_roots(model, sample, tmp_path, monkeypatch):
 
 WORKER = textwrap.dedent("""
     import json, sys, time
-    sys.path.insert(0, sys.argv[1])
-    import cq_index
+    import cq_index   # python -c imports from the working directory: the server's folder
     cq = cq_index.Codequery()
-    action = sys.argv[2]
+    action = sys.argv[1]
     out = []
     deadline = time.monotonic() + 30
     if action == "index":
         out.append(cq.embed(None)["chunks"]["total"])
     else:
         cq.current = cq.settings.resolve_root(None)
-        for _ in range(int(sys.argv[3])):
+        for _ in range(int(sys.argv[2])):
             out.append([r["symbol"] for r in cq.index_for().search("retry http", limit=1)["results"]])
     print(json.dumps(out))
 """)
 
 
 def _workers(args_list):
-    procs = [subprocess.Popen([sys.executable, "-c", WORKER, str(SERVER_DIR), *args], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for args in args_list]
+    procs = [subprocess.Popen([sys.executable, "-c", WORKER, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, cwd=SERVER_DIR) for args in args_list]
     try:
         return [p.communicate(timeout=240) + (p.returncode,) for p in procs]
     finally:

@@ -12,7 +12,8 @@ from pathlib import Path
 import anyio
 import pytest
 
-from conftest import CLAUDEX, SERVER_DIR, claudex, installed_env, mcp_session, run_installed, server_env, write_tree
+from claudex_testing.embeddings import FakeEmbeddings
+from conftest import CLAUDEX, SERVER_DIR, claudex, installed_env, run_installed, server_env, start, write_tree
 
 pytestmark = pytest.mark.anyio
 
@@ -22,53 +23,47 @@ def anyio_backend():
     return "asyncio"
 
 
-def start(home, project, **env):
-    """An MCP session with the server as it is started in the dev venv."""
-    return mcp_session(sys.executable, [str(SERVER_DIR / "server.py")], server_env(home, project, **env),
-                       cwd=str(SERVER_DIR))
-
-
 def symbols(found: dict) -> list:
     return [(r["path"], r["symbol"]) for r in found["results"]]
 
 
 async def test_index_search_change_delete_and_edit_through_mcp(installed, home, sample, tmp_path):
     async with run_installed(installed, home, sample) as s:
-        tools = {t.name: t for t in (await s.session.list_tools()).tools}
+        tools = {t.name: t for t in await s.list_tools()}
         assert sorted(tools) == ["cq_apply_diff", "cq_chat", "cq_embed", "cq_search", "cq_stats"]
         assert tools["cq_search"].annotations.read_only_hint is True
         assert tools["cq_apply_diff"].annotations.destructive_hint is True
-        assert "cq_embed" in await s.error("cq_search", {"query": "anything"})
+        assert "cq_embed" in await s.error_text("cq_search", {"query": "anything"})
 
         progress = []
 
         async def on_progress(done, total, message):
             progress.append((done, total, message))
 
-        indexed = await s.call("cq_embed", {}, progress_callback=on_progress)
+        indexed = await s.call_data("cq_embed", {}, progress_callback=on_progress)
         assert indexed["files"]["added"] == 6 and indexed["chunks"]["total"] > 8
         assert progress and progress[-1][0] == progress[-1][1] == indexed["chunks"]["added"]
 
-        found = await s.call("cq_search", {"query": "where do we retry HTTP requests?", "limit": 3})
+        found = await s.call_data("cq_search", {"query": "where do we retry HTTP requests?", "limit": 3})
         assert symbols(found)[0] == ("src/net/http_client.py", "fetch_with_retry")
         hit = found["results"][0]
         assert hit["start_line"] == 6 and hit["end_line"] == 14 and "requests.get" in hit["snippet"]
-        assert symbols(await s.call("cq_search", {"query": "getUserName", "mode": "lexical", "limit": 1})) == [
+        assert symbols(await s.call_data("cq_search", {"query": "getUserName", "mode": "lexical", "limit": 1})) == [
             ("src/users/store.py", "UserStore.getUserName")]
 
         # Change a file: flagged stale until re-indexed; then the old chunk is gone.
         store = sample / "src/users/store.py"
         store.write_text(store.read_text().replace("delete_user", "erase_customer"))
-        assert (await s.call("cq_search", {"query": "delete user", "mode": "lexical"}))["results"][0]["stale"]
-        again = await s.call("cq_embed", {})
+        assert (await s.call_data("cq_search", {"query": "delete user", "mode": "lexical"}))["results"][0]["stale"]
+        again = await s.call_data("cq_embed", {})
         assert again["files"]["updated"] == 1 and again["chunks"]["removed"] == 1
-        names = [n for _p, n in symbols(await s.call("cq_search", {"query": "delete user erase customer",
+        names = [n for _p, n in symbols(await s.call_data("cq_search", {"query": "delete user erase customer",
                                                                    "limit": 50}))]
         assert "UserStore.erase_customer" in names and "UserStore.delete_user" not in names
 
         (sample / "web/stats.js").unlink()
-        assert (await s.call("cq_embed", {}))["files"]["removed"] == 1
-        found = await s.call("cq_search", {"query": "compute the average", "limit": 50})
+        assert (await s.call_data("cq_embed", {}))["files"]["removed"] == 1
+        found = await s.call_data("cq_search", {"query": "compute the average", "limit": 50})
         assert "web/stats.js" not in {p for p, _ in symbols(found)}
 
         # A diff: dry run changes nothing, then applied and re-indexed.
@@ -77,12 +72,12 @@ async def test_index_search_change_delete_and_edit_through_mcp(installed, home, 
                 '     raise RuntimeError(f"{url}: gave up after {attempts} attempts")\n'
                 "+\n+\n+def parse_rfc822_date(text):\n+    return email.utils.parsedate_to_datetime(text)\n")
         before = (sample / "src/net/http_client.py").read_text()
-        dry = await s.call("cq_apply_diff", {"diff": diff})
+        dry = await s.call_data("cq_apply_diff", {"diff": diff})
         assert dry["ok"] and not dry["applied"] and (sample / "src/net/http_client.py").read_text() == before
-        done = await s.call("cq_apply_diff", {"diff": diff, "dry_run": False})
+        done = await s.call_data("cq_apply_diff", {"diff": diff, "dry_run": False})
         assert done["applied"] and done["reindex"]["files"]["updated"] == 1
         assert "parse_rfc822_date" in (sample / "src/net/http_client.py").read_text()
-        found = await s.call("cq_search", {"query": "parse a date", "limit": 1})
+        found = await s.call_data("cq_search", {"query": "parse a date", "limit": 1})
         assert symbols(found) == [("src/net/http_client.py", "parse_rfc822_date")]
 
         # Hostile diffs: a clear error each, nothing written anywhere.
@@ -92,23 +87,23 @@ async def test_index_search_change_delete_and_edit_through_mcp(installed, home, 
         snapshot = {p: p.read_bytes() for p in sample.rglob("*") if p.is_file()}
         for target, message in (("../x", "'..' is refused"), ("/etc/passwd", "absolute paths"),
                                 ("out/evil.py", "symlink leads outside"), (".git/hooks/pre-commit", ".git")):
-            text = await s.error("cq_apply_diff", {"diff": f"--- /dev/null\n+++ b/{target}\n@@ -0,0 +1 @@\n+x\n",
+            text = await s.error_text("cq_apply_diff", {"diff": f"--- /dev/null\n+++ b/{target}\n@@ -0,0 +1 @@\n+x\n",
                                                    "dry_run": False})
             assert message in text and "invalid_input:" in text, text
         mismatch = ("--- a/src/users/store.py\n+++ b/src/users/store.py\n@@ -1,2 +1,2 @@\n"
                     "-class Account:\n+class Customer:\n     def __init__(self, db):\n")
-        result = await s.call("cq_apply_diff", {"diff": mismatch, "dry_run": False})
+        result = await s.call_data("cq_apply_diff", {"diff": mismatch, "dry_run": False})
         assert not result["ok"] and not result["applied"] and "do not match" in result["files"][0]["hunks"][0]["reason"]
         assert {p: p.read_bytes() for p in sample.rglob("*") if p.is_file()} == snapshot
         assert not any(outside.iterdir()) and not (tmp_path / "x").exists()
 
         # Bad input everywhere else.
-        assert "outside the folders" in await s.error("cq_embed", {"path": str(tmp_path)})
-        assert "does not exist" in await s.error("cq_embed", {"path": "missing"})
-        assert "query is empty" in await s.error("cq_search", {"query": "  "})
-        assert "limit" in await s.error("cq_search", {"query": "x", "limit": 10 ** 6})
+        assert "outside the folders" in await s.error_text("cq_embed", {"path": str(tmp_path)})
+        assert "does not exist" in await s.error_text("cq_embed", {"path": "missing"})
+        assert "query is empty" in await s.error_text("cq_search", {"query": "  "})
+        assert "limit" in await s.error_text("cq_search", {"query": "x", "limit": 10 ** 6})
 
-        stats = await s.call("cq_stats")
+        stats = await s.call_data("cq_stats")
         assert stats["files"] == 5 and stats["embedding_model"] == "sentence-transformers/all-MiniLM-L6-v2"
         assert stats["changed_since"]["added"] == 0 and stats["vector_store"] == "embedded"
 
@@ -123,14 +118,14 @@ async def test_a_diff_never_writes_what_configures_agents_or_claudex(installed, 
               '+{"servers": {"qdrant": {"command": "sh", "args": ["-c", "touch PWNED"]}}}\n')
     before = {p: p.read_bytes() for p in sample.rglob("*") if p.is_file()}
     async with run_installed(installed, home, sample) as s:
-        text = await s.error("cq_apply_diff", {"diff": fine + hijack, "dry_run": False})
+        text = await s.error_text("cq_apply_diff", {"diff": fine + hijack, "dry_run": False})
         assert ".claudex/mcp.json: writing into .claudex is refused" in text and "nothing was written" in text
         for rel in ("sub/.mcp.json", ".Claude/settings.json", "CLAUDE.md", ".vscode/tasks.json"):
-            text = await s.error("cq_apply_diff", {"diff": f"{fine}--- /dev/null\n+++ b/{rel}\n@@ -0,0 +1 @@\n+{{}}\n",
+            text = await s.error_text("cq_apply_diff", {"diff": f"{fine}--- /dev/null\n+++ b/{rel}\n@@ -0,0 +1 @@\n+{{}}\n",
                                                    "dry_run": False})
             assert f"{rel}: writing into" in text, text
         assert {p: p.read_bytes() for p in sample.rglob("*") if p.is_file()} == before
-        assert (await s.call("cq_apply_diff", {"diff": fine}))["ok"]   # the session goes on
+        assert (await s.call_data("cq_apply_diff", {"diff": fine}))["ok"]   # the session goes on
 
 
 async def test_a_lone_surrogate_is_a_tool_error_and_the_session_goes_on(installed, home, sample):
@@ -175,8 +170,8 @@ async def test_a_lone_surrogate_is_a_tool_error_and_the_session_goes_on(installe
 
 async def test_chat_without_a_provider_names_the_variable_and_returns_the_context(home, sample):
     async with start(home, sample) as s:
-        await s.call("cq_embed", {})
-        result = await s.session.call_tool("cq_chat", {"question": "How are HTTP requests retried?"})
+        await s.call_data("cq_embed", {})
+        result = await s.call("cq_chat", {"question": "How are HTTP requests retried?"})
         assert result.is_error
         text = "\n".join(c.text for c in result.content)
         assert "OPENAI_API_KEY" in text or "ANTHROPIC_API_KEY" in text or "claudex_llm" in text, text
@@ -190,9 +185,9 @@ async def test_two_servers_share_one_index(installed, home, sample):
         results = {}
 
         async def work(name, session):
-            results[name] = [await session.call("cq_embed", {})]
+            results[name] = [await session.call_data("cq_embed", {})]
             for _ in range(3):
-                results[name].append(await session.call("cq_search", {"query": "retry HTTP requests", "limit": 1}))
+                results[name].append(await session.call_data("cq_search", {"query": "retry HTTP requests", "limit": 1}))
 
         async with anyio.create_task_group() as group:
             group.start_soon(work, "a", a)
@@ -203,53 +198,6 @@ async def test_two_servers_share_one_index(installed, home, sample):
                 assert symbols(found) == [("src/net/http_client.py", "fetch_with_retry")]
 
 
-class GatedEmbeddings:
-    """An OpenAI-compatible /embeddings endpoint whose first request is answered at once and the
-    others only once ``release`` is set: an index run that stays in the middle of embedding for
-    as long as a test needs. The vectors are 8 numbers from the text's hash."""
-
-    def __init__(self) -> None:
-        import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-        self.release, self.held, self.count = threading.Event(), threading.Event(), 0
-        gate = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                import hashlib
-                import json
-
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                gate.count += 1
-                if gate.count > 1:
-                    gate.held.set()
-                    gate.release.wait(300)
-                data = [{"object": "embedding", "index": i,
-                         "embedding": [b / 255 + 0.01 for b in hashlib.sha256(t.encode()).digest()[:8]]}
-                        for i, t in enumerate(body["input"])]
-                payload = json.dumps({"object": "list", "data": data, "model": body["model"]}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-        self.env = {"EMBEDDINGS_URL": f"http://127.0.0.1:{self.httpd.server_address[1]}/v1",
-                    "EMBEDDINGS_DIMENSION": "8"}
-
-    def close(self) -> None:
-        self.release.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 async def test_stats_of_another_session_show_an_index_run_in_progress(installed, home, project):
     """One session indexes (held in the middle of embedding); `claudex mcp call codequery cq_stats`,
     another process and session on the same project, reports the run (phase, files and chunks
@@ -258,7 +206,7 @@ async def test_stats_of_another_session_show_an_index_run_in_progress(installed,
     import json
 
     write_tree(project, {f"pkg/mod{i:03d}.py": f"def handler_{i}(value):\n    return value + {i}\n" for i in range(100)})
-    gate = GatedEmbeddings()
+    gate = FakeEmbeddings(hold_after=1)   # the first batch at once, the others held until release()
     cli_env = installed_env(installed, home, project)
 
     def cli(*argv):
@@ -269,7 +217,7 @@ async def test_stats_of_another_session_show_an_index_run_in_progress(installed,
             done: dict = {}
 
             async def index():
-                done["result"] = await indexer.call("cq_embed", {})
+                done["result"] = await indexer.call_data("cq_embed", {})
 
             async with anyio.create_task_group() as group:
                 group.start_soon(index)
@@ -288,7 +236,7 @@ async def test_stats_of_another_session_show_an_index_run_in_progress(installed,
                 message = json.loads(search.stderr)["error"]["message"]
                 assert "is being indexed for the first time (embedding, files " in message and "cq_stats" in message
                 assert "call cq_embed" not in message
-                gate.release.set()
+                gate.release()
         assert done["result"]["files"]["added"] == 100
         proc = await anyio.to_thread.run_sync(cli, "cq_stats")
         stats = json.loads(proc.stdout)["structuredContent"]
@@ -312,8 +260,8 @@ async def test_chat_answers_from_the_retrieved_code_with_citations(home, sample)
         api.script(fake_api.Plan(text="Failed requests are retried with backoff in fetch_with_retry "
                                       "(src/net/http_client.py:6-14)."))
         async with start(home, sample, **api.env()) as s:
-            await s.call("cq_embed", {})
-            answer = await s.call("cq_chat", {"question": "How are failed HTTP requests retried?", "limit": 3})
+            await s.call_data("cq_embed", {})
+            answer = await s.call_data("cq_chat", {"question": "How are failed HTTP requests retried?", "limit": 3})
         sent = json.dumps(api.chat_requests()[0].body)
     assert "src/net/http_client.py:6-14" in answer["answer"] and answer["provider"] == "openai"
     assert answer["sources"][0]["path"] == "src/net/http_client.py"

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import anyio
+from claudex_server.errors import ServerError
 
 SANDBOX_MODES = ("read-only", "workspace-write", "danger-full-access")
 APPROVAL_POLICIES = ("untrusted", "on-failure", "on-request", "never")
@@ -43,9 +44,12 @@ _AUTH_FAILURE = re.compile(r"\b(401|403|unauthori[sz]ed|not logged in|invalid ap
 _LIVE_GROUPS: set[int] = set()
 
 
-class CodexError(Exception):
+class CodexError(ServerError):
     """A failure the caller should see as a tool error; the message says what happened and
-    what to do."""
+    what to do, ``code`` its kind: invalid_input (a setting or an argument, the default),
+    unavailable (no Codex CLI), not_configured (no credentials), timeout or failed (the run)."""
+
+    code = "invalid_input"
 
 
 # ---------------------------------------------------------------------------------------------

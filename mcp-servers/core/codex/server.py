@@ -16,15 +16,12 @@ import claudex_server
 import codex_cli
 from codex_cli import CodexError, Settings
 
-if __name__ == "__main__" and sys.argv[1:] == ["--check"]:
-    # The self-check (healthCheck.command), answered before the SDK is imported: see claudex_server.
-    sys.exit(claudex_server.self_check(codex_cli.check))
+claudex_server.check_first(__name__, codex_cli.check)   # `server.py --check`, before the SDK's import
 
 import anyio
 from pydantic import BaseModel, Field
 
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 
 VERSION = "2.0.0"
@@ -35,6 +32,7 @@ server = MCPServer(
                  "codex_consult (questions), codex_status (project summary), codex_reply (continue "
                  "a thread by its thread_id), codex_history (recent Codex sessions). Codex runs in "
                  "the project directory, read-only by default; a call can take minutes.")
+tool = claudex_server.tools(server, CodexError)
 
 
 class CodexReply(BaseModel):
@@ -74,7 +72,7 @@ _READ_ONLY = os.environ.get("CODEX_SANDBOX", "read-only").strip() in ("", "read-
 _CODEX_HINTS = _hints(_READ_ONLY)
 
 
-@server.tool(annotations=_CODEX_HINTS)
+@tool(annotations=_CODEX_HINTS)
 async def codex_review(prompt: str, ctx: Context, include_project_context: bool = True,
                        quiet: bool = False) -> Annotated[CallToolResult, CodexReply]:
     """Ask Codex to review code or a plan; with project context it also gets AGENTS.md/CLAUDE.md."""
@@ -85,32 +83,28 @@ async def codex_review(prompt: str, ctx: Context, include_project_context: bool 
                        config=[("project_doc_max_bytes", "0")])
 
 
-@server.tool(annotations=_CODEX_HINTS)
+@tool(annotations=_CODEX_HINTS)
 async def codex_consult(question: str, ctx: Context,
                         quiet: bool = False) -> Annotated[CallToolResult, CodexReply]:
     """Ask Codex a question about the project or anything else."""
     return await _turn(ctx, _settings(), question, quiet)
 
 
-@server.tool(annotations=_CODEX_HINTS)
+@tool(annotations=_CODEX_HINTS)
 async def codex_status(ctx: Context, quiet: bool = False) -> Annotated[CallToolResult, CodexReply]:
     """Ask Codex to summarise the current state of the project."""
     return await _turn(ctx, _settings(), codex_cli.STATUS_PROMPT, quiet)
 
 
-@server.tool(annotations=_CODEX_HINTS)
+@tool(annotations=_CODEX_HINTS)
 async def codex_reply(thread_id: str, prompt: str, ctx: Context,
                       quiet: bool = False) -> Annotated[CallToolResult, CodexReply]:
     """Continue a Codex thread (a thread_id from an earlier call or codex_history) with a prompt."""
     settings = _settings()
-    try:
-        thread_id = codex_cli.check_thread_id(thread_id)
-    except CodexError as exc:
-        raise ToolError(str(exc)) from None
-    return await _turn(ctx, settings, prompt, quiet, thread_id=thread_id)
+    return await _turn(ctx, settings, prompt, quiet, thread_id=codex_cli.check_thread_id(thread_id))
 
 
-@server.tool(annotations=ToolAnnotations(read_only_hint=True, destructive_hint=False,
+@tool(annotations=ToolAnnotations(read_only_hint=True, destructive_hint=False,
                                          idempotent_hint=True, open_world_hint=False))
 async def codex_history(limit: Annotated[int, Field(ge=1, le=100)] = 5) -> Annotated[CallToolResult, History]:
     """List recent Codex sessions (thread id, folder, first prompt, last answer), newest first."""
@@ -128,30 +122,27 @@ async def codex_history(limit: Annotated[int, Field(ge=1, le=100)] = 5) -> Annot
 
 
 def _settings() -> Settings:
-    try:
-        return Settings.from_env()
-    except CodexError as exc:
-        raise ToolError(str(exc)) from None
+    return Settings.from_env()   # read at each call: a bad setting is the call's error, not the server's end
 
 
 def _codex(settings: Settings) -> str:
-    """The codex executable, once it is known to be there and to have credentials."""
+    """The codex executable, once it is known to be there."""
     codex = codex_cli.find_codex(settings)
     if codex is None:
-        raise ToolError(f"The Codex CLI was not found ({settings.codex_bin!r} is not on PATH). "
-                        f"{codex_cli.INSTALL_HINT}")
+        raise CodexError(f"The Codex CLI was not found ({settings.codex_bin!r} is not on PATH). "
+                         f"{codex_cli.INSTALL_HINT}", code="unavailable")
     return codex
 
 
 async def _turn(ctx: Context, settings: Settings, prompt: str, quiet: bool, *,
                 thread_id: str | None = None,
                 config: list[tuple[str, str]] | None = None) -> CallToolResult:
-    """Run one Codex turn and shape its result; every failure becomes a ToolError."""
+    """Run one Codex turn and shape its result; every failure is a CodexError."""
     codex = _codex(settings)
     problem = codex_cli.credentials_problem(settings)
     if problem and not await anyio.to_thread.run_sync(codex_cli.login_status, codex, settings,
                                                       dict(os.environ)):
-        raise ToolError(problem)
+        raise CodexError(problem, code="not_configured")
     argv = codex_cli.exec_argv(codex, prompt, settings, thread_id=thread_id, config=config or ())
     step = 0
 
@@ -167,9 +158,10 @@ async def _turn(ctx: Context, settings: Settings, prompt: str, quiet: bool, *,
         result = await codex_cli.run_codex(argv, cwd=settings.project_dir, env=os.environ,
                                            timeout=settings.timeout, on_progress=progress)
     except OSError as exc:
-        raise ToolError(f"Could not start {codex}: {exc.strerror or exc}. {codex_cli.INSTALL_HINT}") from None
+        raise CodexError(f"Could not start {codex}: {exc.strerror or exc}. {codex_cli.INSTALL_HINT}",
+                         code="unavailable") from None
     if not result.ok:
-        raise ToolError(result.failure_message(settings.timeout))
+        raise CodexError(result.failure_message(settings.timeout), code="timeout" if result.timed_out else "failed")
     t = result.transcript
     message = t.final_message or "(Codex finished without a message.)"
     activity = "" if quiet else t.summary()

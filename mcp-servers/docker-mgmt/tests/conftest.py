@@ -1,6 +1,6 @@
 """Fixtures of the docker-mgmt server's tests: an isolated HOME per test, a private dockerd for the
 session (temp data-root, exec-root, pidfile and socket; no bridge, no iptables) with a busybox image
-imported from a local rootfs, and real MCP stdio sessions against `python server.py`."""
+imported from a local rootfs, and real MCP stdio sessions with the server (claudex_testing)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import io
 import os
 import shutil
 import struct
-import sys
 import tarfile
 import uuid
 from pathlib import Path
@@ -17,7 +16,6 @@ from pathlib import Path
 import pytest
 
 SERVER_DIR = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(SERVER_DIR))
 
 IMAGE = "claudex-test/busybox:1"
 RUN_LABEL = "claudex-test.run"
@@ -103,10 +101,10 @@ class Engine:
 
 @pytest.fixture(scope="session")
 def engine():
-    """A private dockerd for the whole session (claudex_testkit.dockerd: temp data-root, exec-root
+    """A private dockerd for the whole session (claudex_testing.dockerd: temp data-root, exec-root
     and socket, no bridge, no iptables), with IMAGE imported from a local rootfs (nothing is
     pulled). Skipped, with the reason, when dockerd or a static busybox is missing or we are not root."""
-    from claudex_testkit import dockerd
+    from claudex_testing import dockerd
 
     try:
         dockerd.dockerd_path()
@@ -144,42 +142,10 @@ def server_env(home: Path, docker_host: str, **extra: str) -> dict:
     return env
 
 
-class Session:
-    """A live MCP session; `call` returns structured content or raises ToolFailed."""
+def mcp_server(env: dict):
+    """An MCP session (claudex_testing) with this folder, started from its manifest in ``env``
+    alone; the server's stderr goes to HOME/server-stderr.log, and a session lasts 120 s at most."""
+    from claudex_testing import open_session
 
-    def __init__(self, session):
-        self.session = session
-
-    async def call(self, name: str, args: dict | None = None) -> dict:
-        result = await self.session.call_tool(name, args or {})
-        if result.is_error:
-            raise ToolFailed(name, result.content[0].text)
-        return result.structured_content
-
-    async def error(self, name: str, args: dict | None = None) -> str:
-        result = await self.session.call_tool(name, args or {})
-        assert result.is_error, f"{name} {args} succeeded: {result.structured_content}"
-        return result.content[0].text
-
-
-class ToolFailed(AssertionError):
-    def __init__(self, name, text):
-        super().__init__(f"{name} failed: {text}")
-        self.text = text
-
-
-@contextlib.asynccontextmanager
-async def mcp_server(env: dict):
-    """`python server.py` over stdio with the SDK's client; the process ends when the block exits."""
-    import anyio
-    from mcp import ClientSession
-    from mcp.client.stdio import StdioServerParameters, stdio_client
-
-    params = StdioServerParameters(command=sys.executable, args=[str(SERVER_DIR / "server.py")], env=env,
-                                   cwd=str(SERVER_DIR))
-    with anyio.fail_after(120):
-        with open(Path(env["HOME"]) / "server-stderr.log", "a") as errlog:
-            async with stdio_client(params, errlog=errlog) as (read, write):
-                async with ClientSession(read, write) as session:
-                    await session.initialize()
-                    yield Session(session)
+    return open_session(SERVER_DIR, env=env, inherit=False, stderr=Path(env["HOME"]) / "server-stderr.log",
+                        session_timeout=120)

@@ -1,4 +1,4 @@
-"""Every tool through a real MCP session (the SDK's stdio client starts `python server.py`) against
+"""Every tool through a real MCP session (claudex_testing starts the server from its manifest) against
 real containers of the session's private dockerd."""
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ import sys
 import time
 
 import anyio
-import pytest
 
 from conftest import SERVER_DIR, mcp_server, server_env
 
@@ -36,8 +35,8 @@ def test_tools_are_annotated_and_the_server_starts_without_a_daemon(home, tmp_pa
 
     async def main():
         async with mcp_server(server_env(home, host)) as s:
-            tools = {t.name: t for t in (await s.session.list_tools()).tools}
-            return tools, await s.error("docker_ps"), await s.error("docker_logs", {"container": "x"})
+            tools = {t.name: t for t in await s.list_tools()}
+            return tools, await s.error_text("docker_ps"), await s.error_text("docker_logs", {"container": "x"})
 
     tools, ps_error, logs_error = run(main)
     assert set(tools) == TOOLS
@@ -72,19 +71,19 @@ def test_ps_start_stop_and_the_policy(home, containers):
 
     async def default_policy():
         async with mcp_server(env) as s:
-            running = await s.call("docker_ps")
-            everything = await s.call("docker_ps", {"all": True, "filters": {"label": "claudex-test.run"}})
-            labelled = await s.call("docker_ps", {"all": True, "filters": {"label": ["claudex.managed=true"],
+            running = await s.call_data("docker_ps")
+            everything = await s.call_data("docker_ps", {"all": True, "filters": {"label": "claudex-test.run"}})
+            labelled = await s.call_data("docker_ps", {"all": True, "filters": {"label": ["claudex.managed=true"],
                                                                              "name": managed.name}})
-            started = await s.call("docker_start", {"container": idle.name})
-            again = await s.call("docker_start", {"container": idle.id[:10]})
-            stopped = await s.call("docker_stop", {"container": managed.name, "timeout": 1})
-            stopped_again = await s.call("docker_stop", {"container": managed.name})
-            refused_stop = await s.error("docker_stop", {"container": other.name})
-            refused_start = await s.error("docker_start", {"container": other.name})
-            missing = await s.error("docker_start", {"container": "no-such-container"})
-            missing_logs = await s.error("docker_logs", {"container": "no-such-container"})
-            bad_filter = await s.error("docker_ps", {"filters": {"colour": "red"}})
+            started = await s.call_data("docker_start", {"container": idle.name})
+            again = await s.call_data("docker_start", {"container": idle.id[:10]})
+            stopped = await s.call_data("docker_stop", {"container": managed.name, "timeout": 1})
+            stopped_again = await s.call_data("docker_stop", {"container": managed.name})
+            refused_stop = await s.error_text("docker_stop", {"container": other.name})
+            refused_start = await s.error_text("docker_start", {"container": other.name})
+            missing = await s.error_text("docker_start", {"container": "no-such-container"})
+            missing_logs = await s.error_text("docker_logs", {"container": "no-such-container"})
+            bad_filter = await s.error_text("docker_ps", {"filters": {"colour": "red"}})
             return (running, everything, labelled, started, again, stopped, stopped_again, refused_stop,
                     refused_start, missing, missing_logs, bad_filter)
 
@@ -117,9 +116,9 @@ def test_ps_start_stop_and_the_policy(home, containers):
     async def by_pattern_and_name():
         async with mcp_server(server_env(home, containers.host, DOCKER_MGMT_ALLOW_PATTERNS="other-*",
                                          DOCKER_MGMT_ALLOW_NAMES=idle.name, DOCKER_MGMT_ALLOW_LABELS="")) as s:
-            return (await s.call("docker_stop", {"container": other.name, "timeout": 0}),
-                    await s.call("docker_stop", {"container": idle.name, "timeout": 0}),
-                    await s.error("docker_start", {"container": managed.name}))
+            return (await s.call_data("docker_stop", {"container": other.name, "timeout": 0}),
+                    await s.call_data("docker_stop", {"container": idle.name, "timeout": 0}),
+                    await s.error_text("docker_start", {"container": managed.name}))
 
     by_pattern, by_name_, labels_off = run(by_pattern_and_name)
     assert by_pattern["stopped"] is True and by_name_["stopped"] is True
@@ -133,11 +132,11 @@ def test_logs(home, containers):
 
     async def main():
         async with mcp_server(server_env(home, containers.host)) as s:
-            return (await s.call("docker_logs", {"container": talker.name}),
-                    await s.call("docker_logs", {"container": talker.name, "tail": 2, "timestamps": True}),
-                    await s.call("docker_logs", {"container": talker.id, "since": "2999-01-01T00:00:00Z"}),
-                    await s.call("docker_logs", {"container": talker.name, "since": "1h"}),
-                    await s.error("docker_logs", {"container": talker.name, "since": "yesterday"}))
+            return (await s.call_data("docker_logs", {"container": talker.name}),
+                    await s.call_data("docker_logs", {"container": talker.name, "tail": 2, "timestamps": True}),
+                    await s.call_data("docker_logs", {"container": talker.id, "since": "2999-01-01T00:00:00Z"}),
+                    await s.call_data("docker_logs", {"container": talker.name, "since": "1h"}),
+                    await s.error_text("docker_logs", {"container": talker.name, "since": "yesterday"}))
 
     everything, last_two, future, recent, bad_since = run(main)
     assert sorted(everything["logs"].splitlines()) == ["err-1", "out-1", "out-2", "out-3"]
@@ -157,7 +156,7 @@ def test_ten_megabytes_of_logs_come_back_truncated_with_a_marker(home, container
 
     async def main():
         async with mcp_server(server_env(home, containers.host)) as s:
-            return await s.call("docker_logs", {"container": loud.name, "tail": None})
+            return await s.call_data("docker_logs", {"container": loud.name, "tail": None})
 
     logs = run(main)
     assert logs["truncated"] is True and logs["bytes"] >= 10_000_000
@@ -176,23 +175,23 @@ def test_exec_allowed_refused_and_timed_out(home, containers):
     async def enabled():
         async with mcp_server(env) as s:
             results = {
-                "echo": await s.call("docker_exec", {"container": box.name, "command": ["echo", "hello", "$HOME"]}),
-                "fails": await s.call("docker_exec", {"container": box.name, "command": ["cat", "/nope"]}),
-                "env": await s.call("docker_exec", {"container": box.name, "command": ["env"],
+                "echo": await s.call_data("docker_exec", {"container": box.name, "command": ["echo", "hello", "$HOME"]}),
+                "fails": await s.call_data("docker_exec", {"container": box.name, "command": ["cat", "/nope"]}),
+                "env": await s.call_data("docker_exec", {"container": box.name, "command": ["env"],
                                                     "env": {"GREETING": "hi there"}}),
-                "pwd": await s.call("docker_exec", {"container": box.name, "command": ["pwd"], "workdir": "/tmp"}),
-                "big": await s.call("docker_exec", {"container": box.name, "command": ["seq", "1", "100000"]}),
-                "shell": await s.error("docker_exec", {"container": box.name, "command": ["sh", "-c", "echo hi"]}),
-                "busybox_shell": await s.error("docker_exec", {"container": box.name,
+                "pwd": await s.call_data("docker_exec", {"container": box.name, "command": ["pwd"], "workdir": "/tmp"}),
+                "big": await s.call_data("docker_exec", {"container": box.name, "command": ["seq", "1", "100000"]}),
+                "shell": await s.error_text("docker_exec", {"container": box.name, "command": ["sh", "-c", "echo hi"]}),
+                "busybox_shell": await s.error_text("docker_exec", {"container": box.name,
                                                                 "command": ["/bin/busybox", "sh", "-c", "id"]}),
-                "user": await s.error("docker_exec", {"container": box.name, "command": ["id"], "user": "app"}),
-                "other": await s.error("docker_exec", {"container": other.name, "command": ["id"]}),
-                "missing": await s.error("docker_exec", {"container": "no-such-box", "command": ["id"]}),
-                "halted": await s.error("docker_exec", {"container": halted.name, "command": ["id"]}),
-                "empty": await s.error("docker_exec", {"container": box.name, "command": []}),
+                "user": await s.error_text("docker_exec", {"container": box.name, "command": ["id"], "user": "app"}),
+                "other": await s.error_text("docker_exec", {"container": other.name, "command": ["id"]}),
+                "missing": await s.error_text("docker_exec", {"container": "no-such-box", "command": ["id"]}),
+                "halted": await s.error_text("docker_exec", {"container": halted.name, "command": ["id"]}),
+                "empty": await s.error_text("docker_exec", {"container": box.name, "command": []}),
             }
             started = time.monotonic()
-            results["timeout"] = await s.error("docker_exec", {"container": box.name, "timeout": 1,
+            results["timeout"] = await s.error_text("docker_exec", {"container": box.name, "timeout": 1,
                                                                "command": ["sleep", "60"]})
             results["timeout_seconds"] = time.monotonic() - started
             return results
@@ -219,7 +218,7 @@ def test_exec_allowed_refused_and_timed_out(home, containers):
 
     async def disabled():
         async with mcp_server(server_env(home, containers.host)) as s:
-            return await s.error("docker_exec", {"container": box.name, "command": ["id"]})
+            return await s.error_text("docker_exec", {"container": box.name, "command": ["id"]})
 
     off = run(disabled)
     assert "refused:" in off and "exec is off" in off and "DOCKER_MGMT_EXEC=on" in off
@@ -227,12 +226,12 @@ def test_exec_allowed_refused_and_timed_out(home, containers):
     async def restricted():
         async with mcp_server(server_env(home, containers.host, DOCKER_MGMT_EXEC="on", DOCKER_MGMT_EXEC_SHELL="on",
                                          DOCKER_MGMT_EXEC_PROGRAMS="id,sh", DOCKER_MGMT_EXEC_USERS="app")) as s:
-            return (await s.error("docker_exec", {"container": box.name, "command": ["cat", "/etc/passwd"],
+            return (await s.error_text("docker_exec", {"container": box.name, "command": ["cat", "/etc/passwd"],
                                                   "user": "app"}),
-                    await s.error("docker_exec", {"container": box.name, "command": ["id", "-u"]}),
-                    await s.error("docker_exec", {"container": box.name, "command": ["id", "-u"], "user": "0"}),
-                    await s.call("docker_exec", {"container": box.name, "command": ["id", "-u"], "user": "app"}),
-                    await s.call("docker_exec", {"container": box.name, "command": ["sh", "-c", "id -un"],
+                    await s.error_text("docker_exec", {"container": box.name, "command": ["id", "-u"]}),
+                    await s.error_text("docker_exec", {"container": box.name, "command": ["id", "-u"], "user": "0"}),
+                    await s.call_data("docker_exec", {"container": box.name, "command": ["id", "-u"], "user": "app"}),
+                    await s.call_data("docker_exec", {"container": box.name, "command": ["sh", "-c", "id -un"],
                                                  "user": "app"}))
 
     program, default_root, explicit_root, as_app, shell = run(restricted)
@@ -250,10 +249,10 @@ def test_stats(home, containers):
 
     async def main():
         async with mcp_server(server_env(home, containers.host)) as s:
-            return (await s.call("docker_stats", {"container": busy.name}),
-                    await s.call("docker_stats"),
-                    await s.call("docker_stats", {"container": halted.name}),
-                    await s.error("docker_stats", {"container": "no-such-thing"}))
+            return (await s.call_data("docker_stats", {"container": busy.name}),
+                    await s.call_data("docker_stats"),
+                    await s.call_data("docker_stats", {"container": halted.name}),
+                    await s.error_text("docker_stats", {"container": "no-such-thing"}))
 
     one, every, stopped, missing = run(main)
     assert one["count"] == 1

@@ -2,11 +2,10 @@
 an environment with nothing of the developer's own (no real key can leak in), the server
 installed once per session by `claudex mcp install` into a temporary registry (which vendors
 ../lib/claudex-llm and makes the server's own venv), and MCP stdio sessions with it started by
-`claudex mcp run llm-wrapper`."""
+`claudex mcp run llm-wrapper` (claudex_testing)."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import subprocess
 import sys
@@ -20,7 +19,6 @@ from claudex_llm.pytest_fixtures import anthropic_api, openai_api  # noqa: F401 
 TESTS = Path(__file__).resolve().parent
 SERVER_DIR = TESTS.parent
 ROOT = SERVER_DIR.parents[1]
-sys.path.insert(0, str(SERVER_DIR))   # llm_core, for the tests that use it without MCP
 CLAUDEX = [sys.executable, str(ROOT / "scripts" / "claudex")]
 
 
@@ -81,21 +79,9 @@ def env(base_env, openai_api, anthropic_api) -> dict[str, str]:
     return {**base_env, **openai_api.env(), **anthropic_api.env()}
 
 
-@contextlib.asynccontextmanager
-async def mcp_session(env: dict[str, str]):
-    """An initialised SDK ClientSession with the installed server, started over stdio by
-    `claudex mcp run llm-wrapper` (which logs its stderr; stopped on exit)."""
-    from mcp import ClientSession
-    from mcp.client.stdio import StdioServerParameters, stdio_client
+def mcp_session(env: dict[str, str]):
+    """An MCP session (claudex_testing) with the installed server, started over stdio by
+    `claudex mcp run llm-wrapper` (which logs its stderr) in ``env`` alone; stopped on exit."""
+    from claudex_testing import ServerCommand, open_session
 
-    params = StdioServerParameters(command=CLAUDEX[0], args=CLAUDEX[1:] + ["mcp", "run", "llm-wrapper"],
-                                   env=env, cwd=env["HOME"])
-    with open(os.devnull, "w") as errlog:
-        async with stdio_client(params, errlog=errlog) as (read, write):
-            async with ClientSession(read, write) as session:
-                await session.initialize()
-                yield session
-
-
-def text_of(result) -> str:
-    return "\n".join(block.text for block in result.content if getattr(block, "type", "") == "text")
+    return open_session(ServerCommand(CLAUDEX + ["mcp", "run", "llm-wrapper"], env, env["HOME"]), stderr=os.devnull)

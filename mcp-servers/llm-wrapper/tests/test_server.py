@@ -11,7 +11,8 @@ import anyio
 import pytest
 
 from claudex_llm.fake_api import Plan
-from conftest import claudex, mcp_session, text_of
+from claudex_testing import text_of
+from conftest import claudex, mcp_session
 
 TOOLS = ["llm_chat", "llm_count_tokens", "llm_models", "llm_usage"]
 
@@ -34,12 +35,12 @@ def test_chat_streams_progress_and_reports_usage(env, openai_api, anthropic_api)
     openai_api.script(Plan(text="one two three four five six", chunks=6, delay=0.15))
 
     async def body(session):
-        tools = sorted(t.name for t in (await session.list_tools()).tools)
-        chat = await session.call_tool("llm_chat", {"prompt": "count", "model": "openai/gpt-4o-mini",
+        tools = sorted(t.name for t in await session.list_tools())
+        chat = await session.call("llm_chat", {"prompt": "count", "model": "openai/gpt-4o-mini",
                                                     "max_tokens": 64}, progress_callback=on_progress)
-        claude = await session.call_tool("llm_chat", {"messages": [{"role": "user", "content": "bonjour"}],
+        claude = await session.call("llm_chat", {"messages": [{"role": "user", "content": "bonjour"}],
                                                       "system": "be kind", "model": "anthropic/claude-haiku-4-5"})
-        usage = await session.call_tool("llm_usage", {})
+        usage = await session.call("llm_usage", {})
         return tools, chat, claude, usage
 
     tools, chat, claude, usage = session_run(env, body)
@@ -71,11 +72,11 @@ def test_retries_and_errors_through_the_server(env, openai_api, anthropic_api):
         notes.append(message)
 
     async def body(session):
-        waited = await session.call_tool("llm_chat", {"prompt": "x"}, progress_callback=on_progress)
-        refused = await session.call_tool("llm_chat", {"prompt": "x"})
-        stream_error = await session.call_tool("llm_chat", {"prompt": "x", "model": "anthropic/claude-haiku-4-5"})
-        too_big = await session.call_tool("llm_chat", {"prompt": "x", "max_tokens": 100_000})
-        bad_model = await session.call_tool("llm_chat", {"prompt": "x", "model": "gpt-4o"})
+        waited = await session.call("llm_chat", {"prompt": "x"}, progress_callback=on_progress)
+        refused = await session.call("llm_chat", {"prompt": "x"})
+        stream_error = await session.call("llm_chat", {"prompt": "x", "model": "anthropic/claude-haiku-4-5"})
+        too_big = await session.call("llm_chat", {"prompt": "x", "max_tokens": 100_000})
+        bad_model = await session.call("llm_chat", {"prompt": "x", "model": "gpt-4o"})
         return waited, refused, stream_error, too_big, bad_model
 
     waited, refused, stream_error, too_big, bad_model = session_run(env, body)
@@ -83,22 +84,24 @@ def test_retries_and_errors_through_the_server(env, openai_api, anthropic_api):
     assert waited.structured_content["waited_seconds"] >= 0.15
     assert any("429" in (n or "") for n in notes)
     assert refused.is_error and "HTTP 401" in text_of(refused) and "OPENAI_API_KEY" in text_of(refused)
+    # a tool error starts with its code (claudex_server.tools), after the SDK's "Error executing tool ...: "
+    assert text_of(refused).startswith("Error executing tool llm_chat: provider_error: ")
     assert stream_error.is_error and "error event" in text_of(stream_error) and "partial" not in text_of(stream_error)
-    assert too_big.is_error and "ceiling of 16384" in text_of(too_big)
-    assert bad_model.is_error and "provider/model" in text_of(bad_model)
+    assert too_big.is_error and "ceiling of 16384" in text_of(too_big) and ": limit_exceeded: max_tokens" in text_of(too_big)
+    assert bad_model.is_error and "provider/model" in text_of(bad_model) and ": invalid_input: " in text_of(bad_model)
     assert len(openai_api.chat_requests()) == 3 and len(anthropic_api.chat_requests()) == 1
 
 
 def test_without_keys_the_server_starts_and_says_which_variable(base_env):
     async def body(session):
-        chat = await session.call_tool("llm_chat", {"prompt": "x"})
-        claude = await session.call_tool("llm_chat", {"prompt": "x", "model": "anthropic/claude-haiku-4-5"})
-        models = await session.call_tool("llm_models", {})
-        counted = await session.call_tool("llm_count_tokens", {"text": "hello world"})
+        chat = await session.call("llm_chat", {"prompt": "x"})
+        claude = await session.call("llm_chat", {"prompt": "x", "model": "anthropic/claude-haiku-4-5"})
+        models = await session.call("llm_models", {})
+        counted = await session.call("llm_count_tokens", {"text": "hello world"})
         return chat, claude, models, counted
 
     chat, claude, models, counted = session_run(base_env, body)
-    assert chat.is_error and "OPENAI_API_KEY" in text_of(chat)
+    assert chat.is_error and "OPENAI_API_KEY" in text_of(chat) and ": not_configured: " in text_of(chat)
     assert claude.is_error and "ANTHROPIC_API_KEY" in text_of(claude)
     providers = {p["provider"]: p for p in models.structured_content["providers"]}
     assert not providers["openai"]["usable"] and "OPENAI_API_KEY" in providers["openai"]["problem"]
@@ -108,7 +111,7 @@ def test_without_keys_the_server_starts_and_says_which_variable(base_env):
 
 def test_models_from_the_endpoints(env, openai_api, anthropic_api):
     async def body(session):
-        return await session.call_tool("llm_models", {})
+        return await session.call("llm_models", {})
 
     models = session_run({**env, "LLM_WRAPPER_MODEL": "anthropic/claude-haiku-4-5-20251001"}, body)
     providers = {p["provider"]: p for p in models.structured_content["providers"]}
@@ -122,17 +125,17 @@ def test_models_from_the_endpoints(env, openai_api, anthropic_api):
 
 def test_count_tokens_exact_and_estimate(base_env):
     async def body(session):
-        exact = await session.call_tool("llm_count_tokens", {"messages": [{"role": "user", "content": "hi"}],
+        exact = await session.call("llm_count_tokens", {"messages": [{"role": "user", "content": "hi"}],
                                                              "model": "openai/gpt-4o"})
-        estimate = await session.call_tool("llm_count_tokens", {"text": "hello world",
+        estimate = await session.call("llm_count_tokens", {"text": "hello world",
                                                                 "model": "anthropic/claude-haiku-4-5"})
-        bad = await session.call_tool("llm_count_tokens", {})
+        bad = await session.call("llm_count_tokens", {})
         return exact, estimate, bad
 
     exact, estimate, bad = session_run(base_env, body)
     assert exact.structured_content["tokens"] == 8 and exact.structured_content["method"].startswith("exact")
     assert estimate.structured_content["method"].startswith("estimate")
-    assert bad.is_error and "text or messages" in text_of(bad)
+    assert bad.is_error and "text or messages" in text_of(bad) and ": invalid_input: Give either" in text_of(bad)
 
 
 @pytest.mark.parametrize("log_bodies", [False, True])
@@ -142,7 +145,7 @@ def test_the_log_holds_no_key_prompt_or_answer_unless_asked(env, openai_api, ins
     extra = {"LLM_WRAPPER_LOG_BODIES": "1"} if log_bodies else {}
 
     async def body(session):
-        return await session.call_tool("llm_chat", {"prompt": "the-secret-prompt"})
+        return await session.call("llm_chat", {"prompt": "the-secret-prompt"})
 
     result = session_run({**env, **extra}, body)
     assert not result.is_error
@@ -208,11 +211,11 @@ def test_no_key_leaves_the_server_when_a_provider_echoes_the_request(base_env, i
         env = {**base_env, **openai.env(), **anthropic.env(), "LLM_WRAPPER_LOG_BODIES": "1"}
 
         async def body(session):
-            out = [await session.call_tool("llm_chat", {"prompt": "x"}, progress_callback=on_progress)]
-            out.append(await session.call_tool("llm_chat", {"prompt": "x"}))
-            out.append(await session.call_tool("llm_chat", {"prompt": "x"}))
+            out = [await session.call("llm_chat", {"prompt": "x"}, progress_callback=on_progress)]
+            out.append(await session.call("llm_chat", {"prompt": "x"}))
+            out.append(await session.call("llm_chat", {"prompt": "x"}))
             for _ in range(2):
-                out.append(await session.call_tool("llm_chat", {"prompt": "x", "model": "anthropic/claude-haiku-4-5"}))
+                out.append(await session.call("llm_chat", {"prompt": "x", "model": "anthropic/claude-haiku-4-5"}))
             return out
 
         results = session_run(env, body)
@@ -223,8 +226,8 @@ def test_no_key_leaves_the_server_when_a_provider_echoes_the_request(base_env, i
                  "ANTHROPIC_API_KEY": "wrong-anthropic-key-0042", "ANTHROPIC_BASE_URL": anthropic.base_url}
 
         async def refused(session):
-            return [await session.call_tool("llm_chat", {"prompt": "x"}),
-                    await session.call_tool("llm_models", {})]
+            return [await session.call("llm_chat", {"prompt": "x"}),
+                    await session.call("llm_models", {})]
 
         results += session_run(wrong, refused)
         log += installed.log.read_text()

@@ -1,20 +1,17 @@
 """Fixtures of the qdrant server's tests: an isolated HOME per test, a fake embedder for fast
-core tests, and real MCP stdio sessions against `python server.py`."""
+store tests, and real MCP stdio sessions with the server (claudex_testing)."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
 SERVER_DIR = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(SERVER_DIR))
 
 ENV_PREFIXES = ("QDRANT_", "EMBEDDINGS_", "XDG_")
 # Read before the autouse fixture clears it: server-mode tests run only against a real server.
@@ -59,9 +56,9 @@ class HashEmbedder:
 
 @pytest.fixture
 def store(home):
-    import qdrant_core
+    import qdrant_store
 
-    s = qdrant_core.Store(embedder_factory=HashEmbedder)
+    s = qdrant_store.Store(embedder_factory=HashEmbedder)
     yield s
     s.close()
 
@@ -73,46 +70,13 @@ def server_env(home: Path, **extra: str) -> dict:
     return env
 
 
-class Session:
-    """A live MCP session; `call` returns structured content or raises ToolFailed."""
+def mcp_server(env: dict):
+    """An MCP session (claudex_testing) with this folder, started from its manifest in ``env``
+    alone; the server's stderr goes to HOME/server-stderr.log, and a session lasts 120 s at most."""
+    from claudex_testing import open_session
 
-    def __init__(self, session):
-        self.session = session
-
-    async def call(self, name: str, args: dict | None = None) -> dict:
-        result = await self.session.call_tool(name, args or {})
-        if result.is_error:
-            raise ToolFailed(name, result.content[0].text)
-        return result.structured_content
-
-    async def error(self, name: str, args: dict | None = None) -> str:
-        result = await self.session.call_tool(name, args or {})
-        assert result.is_error, f"{name} {args} succeeded: {result.structured_content}"
-        return result.content[0].text
-
-
-class ToolFailed(AssertionError):
-    def __init__(self, name, text):
-        super().__init__(f"{name} failed: {text}")
-        self.text = text
-
-
-@contextlib.asynccontextmanager
-async def mcp_server(env: dict):
-    """`python server.py` over stdio with the SDK's client; the process is ended when the block
-    exits, whatever happened inside."""
-    import anyio
-    from mcp import ClientSession
-    from mcp.client.stdio import StdioServerParameters, stdio_client
-
-    params = StdioServerParameters(command=sys.executable, args=[str(SERVER_DIR / "server.py")], env=env,
-                                   cwd=str(SERVER_DIR))
-    with anyio.fail_after(120):
-        with open(Path(env["HOME"]) / "server-stderr.log", "a") as errlog:
-            async with stdio_client(params, errlog=errlog) as (read, write):
-                async with ClientSession(read, write) as session:
-                    await session.initialize()
-                    yield Session(session)
+    return open_session(SERVER_DIR, env=env, inherit=False, stderr=Path(env["HOME"]) / "server-stderr.log",
+                        session_timeout=120)
 
 
 def dumps(value) -> str:

@@ -20,7 +20,7 @@ def run(fn, *args):
 def test_tools_are_typed_annotated_and_documented(home):
     async def main():
         async with mcp_server(server_env(home)) as s:
-            return (await s.session.list_tools()).tools
+            return await s.list_tools()
 
     tools = {t.name: t for t in run(main)}
     assert set(tools) == TOOLS
@@ -40,43 +40,43 @@ def test_data_flow_and_persistence_across_restarts(home):
 
     async def first():
         async with mcp_server(env) as s:
-            started = await s.call("qdrant_start")
+            started = await s.call_data("qdrant_start")
             assert started["mode"] == "embedded" and started["reachable"] is True
-            created = await s.call("qdrant_create_collection", {"name": "notes"})
+            created = await s.call_data("qdrant_create_collection", {"name": "notes"})
             assert created == {"name": "notes", "points": 0, "size": 384, "distance": "Cosine", "created": True}
-            await s.call("qdrant_create_collection", {"name": "raw", "size": 3, "distance": "dot"})
-            up = await s.call("qdrant_upsert", {"collection": "notes", "points": [
+            await s.call_data("qdrant_create_collection", {"name": "raw", "size": 3, "distance": "dot"})
+            up = await s.call_data("qdrant_upsert", {"collection": "notes", "points": [
                 {"text": "The cat sleeps on the sofa", "payload": {"kind": "pet", "year": 2020}},
                 {"text": "Qdrant is a vector search engine", "payload": {"kind": "db", "year": 2023}},
                 {"text": "Dogs love long walks", "payload": {"kind": "pet", "year": 2024}, "id": 42}]})
             assert up["upserted"] == 3 and up["ids"][2] == 42
-            await s.call("qdrant_upsert", {"collection": "raw", "points": [
+            await s.call_data("qdrant_upsert", {"collection": "raw", "points": [
                 {"vector": [1, 0, 0], "id": 1}, {"vector": [0, 1, 0], "id": 2, "payload": {"tag": "y"}}]})
-            hits = (await s.call("qdrant_search", {"collection": "notes", "query": "database for embeddings",
+            hits = (await s.call_data("qdrant_search", {"collection": "notes", "query": "database for embeddings",
                                                    "limit": 1}))["results"]
             assert hits[0]["payload"]["kind"] == "db"
-            pets = (await s.call("qdrant_search", {"collection": "notes", "query": "database for embeddings",
+            pets = (await s.call_data("qdrant_search", {"collection": "notes", "query": "database for embeddings",
                                                    "filter": {"kind": "pet", "year": {"gte": 2021}}}))["results"]
             assert [h["id"] for h in pets] == [42]
-            raw = (await s.call("qdrant_search", {"collection": "raw", "vector": [0, 1, 0], "limit": 1}))["results"]
+            raw = (await s.call_data("qdrant_search", {"collection": "raw", "vector": [0, 1, 0], "limit": 1}))["results"]
             assert raw[0]["id"] == 2 and raw[0]["payload"] == {"tag": "y"}
-            deleted = await s.call("qdrant_delete", {"collection": "notes", "filter": {"kind": "db"}})
+            deleted = await s.call_data("qdrant_delete", {"collection": "notes", "filter": {"kind": "db"}})
             assert deleted["deleted"] == 1
-            assert (await s.call("qdrant_delete", {"collection": "raw", "ids": [1]}))["deleted"] == 1
-            stopped = await s.call("qdrant_stop")
+            assert (await s.call_data("qdrant_delete", {"collection": "raw", "ids": [1]}))["deleted"] == 1
+            stopped = await s.call_data("qdrant_stop")
             assert stopped["closed"] is False  # embedded: open only during a call
 
     async def second():
         async with mcp_server(env) as s:
-            status = await s.call("qdrant_status")
+            status = await s.call_data("qdrant_status")
             counts = {c["name"]: c["points"] for c in status["collections"]}
             assert counts == {"notes": 2, "raw": 1}
             assert status["storage_bytes"] > 0 and status["storage_path"].startswith(str(home))
-            hits = (await s.call("qdrant_search", {"collection": "notes", "query": "a kitten napping",
+            hits = (await s.call_data("qdrant_search", {"collection": "notes", "query": "a kitten napping",
                                                    "limit": 1}))["results"]
             assert hits[0]["payload"]["text"] == "The cat sleeps on the sofa"
-            assert (await s.call("qdrant_delete_collection", {"name": "raw"}))["deleted"] is True
-            names = [c["name"] for c in (await s.call("qdrant_list_collections"))["collections"]]
+            assert (await s.call_data("qdrant_delete_collection", {"name": "raw"}))["deleted"] is True
+            names = [c["name"] for c in (await s.call_data("qdrant_list_collections"))["collections"]]
             assert names == ["notes"]
 
     run(first)
@@ -89,20 +89,20 @@ def test_two_instances_share_the_embedded_store(home):
 
     async def main():
         async with mcp_server(env) as one, mcp_server(env) as two:
-            await one.call("qdrant_start")
-            await two.call("qdrant_start")
-            await one.call("qdrant_create_collection", {"name": "shared", "size": 2})
+            await one.call_data("qdrant_start")
+            await two.call_data("qdrant_start")
+            await one.call_data("qdrant_create_collection", {"name": "shared", "size": 2})
 
             async def writer(session, base):
                 for i in range(5):
-                    await session.call("qdrant_upsert", {"collection": "shared",
+                    await session.call_data("qdrant_upsert", {"collection": "shared",
                                                          "points": [{"vector": [1, i], "id": base + i}]})
 
             async with anyio.create_task_group() as group:
                 group.start_soon(writer, one, 100)
                 group.start_soon(writer, two, 200)
             for session in (one, two):
-                listed = await session.call("qdrant_list_collections")
+                listed = await session.call_data("qdrant_list_collections")
                 assert listed == {"collections": [{"name": "shared", "points": 10, "size": 2, "distance": "Cosine"}]}
 
     run(main)
@@ -124,12 +124,12 @@ def test_two_instances_share_the_embedded_store(home):
 def test_bad_input_is_a_tool_error_and_writes_nothing(home, tool, args, expected):
     async def main():
         async with mcp_server(server_env(home)) as s:
-            await s.call("qdrant_create_collection", {"name": "c", "size": 384})
-            await s.call("qdrant_upsert", {"collection": "c", "points": [{"text": "kept", "payload": {"kind": "p"}}]})
-            message = await s.error(tool, args)
+            await s.call_data("qdrant_create_collection", {"name": "c", "size": 384})
+            await s.call_data("qdrant_upsert", {"collection": "c", "points": [{"text": "kept", "payload": {"kind": "p"}}]})
+            message = await s.error_text(tool, args)
             assert expected in message, message
             assert message.strip() != f"Error executing tool {tool}"  # a real message, not a crash
-            collections = (await s.call("qdrant_list_collections"))["collections"]
+            collections = (await s.call_data("qdrant_list_collections"))["collections"]
             assert [(c["name"], c["points"]) for c in collections] == [("c", 1)]
 
     run(main)
@@ -143,20 +143,20 @@ def test_server_mode_against_a_real_qdrant(home):
 
     async def main():
         async with mcp_server(env) as s:
-            status = await s.call("qdrant_status")
+            status = await s.call_data("qdrant_status")
             assert status["mode"] == "server" and status["reachable"] is True and status["version"]
             try:
-                await s.call("qdrant_create_collection", {"name": name})
-                await s.call("qdrant_upsert", {"collection": name, "points": [
+                await s.call_data("qdrant_create_collection", {"name": name})
+                await s.call_data("qdrant_upsert", {"collection": name, "points": [
                     {"text": "server mode works", "payload": {"k": 1}}, {"text": "another point", "payload": {"k": 2}}]})
-                hits = (await s.call("qdrant_search", {"collection": name, "query": "server mode",
+                hits = (await s.call_data("qdrant_search", {"collection": name, "query": "server mode",
                                                        "filter": {"k": 1}}))["results"]
                 assert hits[0]["payload"]["text"] == "server mode works"
-                assert (await s.call("qdrant_delete", {"collection": name, "filter": {"k": 2}}))["deleted"] == 1
-                stopped = await s.call("qdrant_stop")
+                assert (await s.call_data("qdrant_delete", {"collection": name, "filter": {"k": 2}}))["deleted"] == 1
+                stopped = await s.call_data("qdrant_stop")
                 assert stopped["process"]["stopped"] is False  # never stops a server it did not start
             finally:
-                await s.session.call_tool("qdrant_delete_collection", {"name": name})
+                await s.call("qdrant_delete_collection", {"name": name})
 
     run(main)
 

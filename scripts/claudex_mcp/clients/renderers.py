@@ -66,6 +66,8 @@ TYPE_CHECKING = False  # typing costs 2 ms of start-up; it is only needed by che
 if TYPE_CHECKING:
     from typing import Any
 
+from claudex_mcp import expand
+
 CLAUDE_CODE = "claude-code"
 CODEX = "codex"
 CLAUDE_DESKTOP = "claude-desktop"
@@ -76,8 +78,9 @@ TRANSPORTS = ("stdio", "http", "sse")
 PRIVATE = 0o600
 PUBLIC = 0o644
 
-_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_BEARER = re.compile(r"Bearer \$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# A reference without a default: the one form every client that expands variables reads.
+_REFERENCE = re.compile(r"\$\{(" + expand.NAME + r")\}")
+_BEARER = re.compile(r"Bearer \$\{(" + expand.NAME + r")\}")
 
 
 def servers_key(client: str) -> str:

@@ -29,10 +29,6 @@ STOP_POLL_SECONDS = 1.0  # how long one wait lasts before checking for a stop re
 _NOISE = (".lock", ".staging", "__pycache__", ".venv", "node_modules")
 
 
-class _Stop(BaseException):
-    pass
-
-
 def folders(registry: Path, project: Project | None) -> dict[str, set[str] | None]:
     """What to watch: the registry, its location folders and each server folder (manifests),
     and the folder of each config layer file. A missing folder is watched through its nearest

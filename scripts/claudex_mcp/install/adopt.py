@@ -391,25 +391,24 @@ def enable_for_project(project, name: str) -> bool:
                                lambda doc: config.set_value(doc, name, "enabled", True))
 
 
-def put_back(registry: Path, name: str, copy_of: Path, report: Report = quiet, regenerate: bool = True) -> dict:
-    """A server folder saved before it was replaced goes back into installed/ (migrate's rollback)."""
+def put_back_in(m: mutation.Mutation, name: str, copy_of: Path) -> None:
+    """A server folder saved before it was replaced goes back into installed/, as one commit of
+    the mutation ``m`` (a migration's rollback)."""
+    import json
     import shutil
 
-    with regeneration.after(registry, "restore", report, regenerate_clients=regenerate) as m:
-        if locate(registry, name) is not None:
-            raise Conflict(f"{name} is in the registry again", code="already_installed",
-                           hint=f"uninstall {name} first, then roll back again")
-        txn = m.stage(name, location="installed")
-        shutil.copytree(copy_of, txn.new, symlinks=True)
-        target = registry / "installed" / name
-        m.commit(lambda: (os.rename(txn.new, target), atomic.fsync_dir(target.parent)),
-                 undo=lambda: os.rename(target, txn.new))
-        marker = registry_mod.read_marker(target)
-        data = (target / "manifest.json").read_bytes()
-        import json
-
-        m.record(name, {"location": "installed", "version": json.loads(data)["metadata"]["version"],
-                        "source": marker.get("source") or {"type": "path", "path": str(target)},
-                        "manifestDigest": registry_mod.manifest_digest(data),
-                        "installedAt": marker.get("installedAt") or _now()})
-    return m.result
+    registry = m.registry
+    if locate(registry, name) is not None:
+        raise Conflict(f"{name} is in the registry again", code="already_installed",
+                       hint=f"uninstall {name} first, then roll back again")
+    txn = m.stage(name, location="installed")
+    shutil.copytree(copy_of, txn.new, symlinks=True)
+    target = registry / "installed" / name
+    m.commit(lambda: (os.rename(txn.new, target), atomic.fsync_dir(target.parent)),
+             undo=lambda: os.rename(target, txn.new))
+    marker = registry_mod.read_marker(target)
+    data = (target / "manifest.json").read_bytes()
+    m.record(name, {"location": "installed", "version": json.loads(data)["metadata"]["version"],
+                    "source": marker.get("source") or {"type": "path", "path": str(target)},
+                    "manifestDigest": registry_mod.manifest_digest(data),
+                    "installedAt": marker.get("installedAt") or _now()})

@@ -1,6 +1,7 @@
-"""install, uninstall, upgrade, enable, disable and the core servers' sync: each verb's own
-logic, run inside the one mutation path (mutation.begin: lock, recover, stage, commit or roll
-back, record, invalidate, regenerate). A failure, Ctrl-C or SIGTERM before the commit leaves the
+"""install, uninstall, upgrade, enable, disable, config set and the core servers' sync: each
+verb's own logic, run inside the one mutation path (regeneration.after: mutation.begin's lock,
+recover, stage, commit or roll back, record, invalidate; then the clients' files regenerated;
+the core sync, which clients see at the next generate, uses mutation.begin alone). A failure, Ctrl-C or SIGTERM before the commit leaves the
 registry as it was; a SIGKILL at any instant leaves it valid.
 
 Progress goes to a ``report(step, detail)`` callback; nothing here prints.
@@ -23,8 +24,6 @@ from claudex_mcp.errors import Conflict, InvalidInput, NotFound, UsageError, inv
 from claudex_mcp.store.mutation import Report, quiet as _quiet
 from claudex_mcp.store.staging import fault
 
-# The MCP protocol revisions claudex's launcher and health checks speak (the SDK's range).
-PROTOCOL_REVISIONS = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25")
 _NAME = re.compile(paths.NAME_PATTERN)
 STDERR_TAIL_LINES = 10  # of a server that failed upgrade's handshake, as `test` shows them
 
@@ -78,14 +77,14 @@ def _validated_manifest(folder: Path) -> dict:
 
 
 def _check_compatibility(manifest: dict) -> None:
-    from claudex_mcp.versions import parse, satisfies, satisfies_date
+    from claudex_mcp.versions import MCP_PROTOCOL_REVISIONS, parse, satisfies, satisfies_date
 
     wanted = manifest.get("compatibility", {})
     if "claudex" in wanted and not satisfies(parse(__version__), wanted["claudex"]):
         raise InvalidInput(f"the server needs claudex {wanted['claudex']}; this is claudex {__version__}",
                            code="incompatible", hint="upgrade claudex, or install a version of the server made for this one")
-    if "mcp" in wanted and not any(satisfies_date(r, wanted["mcp"]) for r in PROTOCOL_REVISIONS):
-        raise InvalidInput(f"the server needs MCP protocol {wanted['mcp']}; claudex speaks {', '.join(PROTOCOL_REVISIONS)}",
+    if "mcp" in wanted and not any(satisfies_date(r, wanted["mcp"]) for r in MCP_PROTOCOL_REVISIONS):
+        raise InvalidInput(f"the server needs MCP protocol {wanted['mcp']}; claudex speaks {', '.join(MCP_PROTOCOL_REVISIONS)}",
                            code="incompatible", hint="install a version of the server for these protocol revisions")
 
 
@@ -187,24 +186,30 @@ def _rename(src: Path, dst: Path) -> None:
     atomic.fsync_dir(dst.parent)
 
 
-def uninstall(registry: Path, name: str, *, purge: bool = False, report: Report = _quiet,
-              regenerate: bool = True) -> dict:
-    """``regenerate`` False leaves the clients' files to the caller (a migration's rollback
-    regenerates once, after its last mutation)."""
+def uninstall(registry: Path, name: str, *, purge: bool = False, report: Report = _quiet) -> dict:
     check_name(name)
-    with regeneration.after(registry, "uninstall", report, regenerate_clients=regenerate) as m:
-        location, folder = _installed(registry, name)
-        if location == "core":
-            raise Conflict(f"{name} is a core server and cannot be uninstalled", code="core_server",
-                           hint=f"run 'claudex mcp disable {name}' instead")
-        txn = m.stage(name, location=location)
-        report("remove")
-        m.commit(lambda: os.rename(folder, txn.removed), undo=lambda: os.rename(txn.removed, folder))
-        m.record(name, None)
+    with regeneration.after(registry, "uninstall", report) as m:
+        location = uninstall_in(m, name)
     stopped = launcher.stop_running(name)
     purged = _purge_user_config(name) if purge else False
     return {"action": "uninstall", "name": name, "location": location, "purged": purged, "stopped": stopped,
             **m.result}
+
+
+def uninstall_in(m: mutation.Mutation, name: str) -> str:
+    """An uninstall as one commit of the mutation ``m`` (the verb's own, or a migration's
+    rollback, which removes several servers and restores config layers in one): the server's
+    folder leaves the registry; its location. Stopping what runs of it is the caller's, after
+    the mutation."""
+    location, folder = _installed(m.registry, name)
+    if location == "core":
+        raise Conflict(f"{name} is a core server and cannot be uninstalled", code="core_server",
+                       hint=f"run 'claudex mcp disable {name}' instead")
+    txn = m.stage(name, location=location)
+    m.report("remove")
+    m.commit(lambda: os.rename(folder, txn.removed), undo=lambda: os.rename(txn.removed, folder))
+    m.record(name, None)
+    return location
 
 
 def _purge_user_config(name: str) -> bool:
@@ -386,6 +391,8 @@ def configure(registry: Path, target: Path, layer: str, change, secrets=frozense
     files follow; ``project`` is the project whose layer it is."""
     from claudex_mcp.settings import config
 
+    if config.checked_change(target, layer, change, secrets) is None:  # refused before any lock
+        return {"changed": False, "regenerated": [], "warnings": []}
     with regeneration.after(registry, "config", report, project=project) as m:
         if config.update_layer(target, layer, change, secrets):
             m.touched()
@@ -404,10 +411,7 @@ def core_source() -> Path | None:
 def init(registry: Path, report: Report = _quiet) -> dict:
     """Create what is missing of the registry, then put the core servers in (or bring them up
     to date)."""
-    created = registry_mod.init(registry)  # registry.json and the folders a mutation needs
-    with mutation.begin(registry, "init", report) as m:  # recovery, registry.json reconciled
-        if created:
-            m.touched()  # the registry the cache saw is not this one
+    created = mutation.create(registry)
     return {"created": created, "core": sync_core(registry, report), "registry": str(registry)}
 
 

@@ -1,4 +1,4 @@
-"""The backup set of a migration (migration.py makes it before it changes anything), and the
+"""The backup set of a migration (apply.py makes it before it changes anything), and the
 rollback that undoes what the migration changed and nothing else. Nothing here prints.
 
 A backup set keeps what the migration changes, not copies of files: for each client file it
@@ -12,9 +12,9 @@ The rollback, in this order: every client file is planned first (the migrated en
 in place, so a file as the migration left it is as it was, byte for byte; one written since, as
 Claude Code rewrites ~/.claude.json all the time, keeps every other change), and an entry changed
 or removed since, or a file that no longer parses, refuses the whole rollback (Conflict) before
-anything changes; then the files, the claims, the servers (one mutation each), and last the
-layers in one mutation that regenerates the clients. Run again after an interruption, it
-finishes the job: each step sees what is already undone.
+anything changes; then the files and the claims; then, in one mutation, the servers (each one
+commit of it) and the layers, the clients regenerated after it. Run again after an interruption,
+it finishes the job: each step sees what is already undone.
 
     $XDG_STATE_HOME/claudex/migrations/<ID>/     700
       backup.json                                600
@@ -33,7 +33,7 @@ from pathlib import Path
 
 from claudex_mcp import atomic, jsonio, paths
 from claudex_mcp.errors import ClaudexError, Conflict, InvalidInput, NotFound, UsageError
-from claudex_mcp.store.mutation import Report, quiet
+from claudex_mcp.store.mutation import Mutation, Report, quiet
 
 BACKUPS = "migrations"
 VERSION = 2
@@ -65,18 +65,6 @@ def digest(data: bytes) -> str:
 
 
 # ---- secrets cut out of kept text --------------------------------------------------------------
-
-def parse_json(data: bytes, name: str = "<input>") -> tuple[object, bool]:
-    """A client's JSON document, and whether it needed the JSONC reader (comments, trailing
-    commas): strict JSON is tried first, as the JSONC reader takes ten times as long over a large
-    ~/.claude.json (0.6 s for 2 MB)."""
-    try:
-        return jsonio.parse(data, name), False
-    except InvalidInput as exc:
-        if exc.code != "invalid_json":
-            raise
-    return jsonio.parse_jsonc(data, name), True
-
 
 def _encode(value: str, form: str) -> str:
     """``value`` as it is written in a file: raw, or inside a JSON or TOML string."""
@@ -135,7 +123,7 @@ def cut_clean(text: str, secrets: dict[tuple[str, str], str], syntax: str) -> li
 
             parsed = tomllib.loads(left)
         else:
-            parsed, _ = parse_json(left.encode("utf-8"))
+            parsed, _ = jsonio.parse_json_or_jsonc(left.encode("utf-8"))
     except (ClaudexError, ValueError):
         return None
     if any(v and v in s for v in secrets.values() for s in _strings(parsed) + [left]):
@@ -365,14 +353,19 @@ def rollback(registry: Path, ident: str | None = None, *, report: Report = quiet
             report("restore", plan["file"])
             _write(plan)
             restored.append({"file": plan["file"], "whole": plan["whole"], "entries": plan["entries"]})
-    unclaimed = _unclaim(record)
-    removed, put_back = _registry_side(registry, record, folder, ident, report)
+    _unclaim(record)
     from claudex_mcp.clients import regeneration
+    from claudex_mcp.runtime import launcher
 
+    # One mutation: the servers and the layers come back together, or (a failure) not at all.
+    # The clients are regenerated after it, always: a rollback run again after a kill between
+    # its record and the regeneration finds nothing left to undo, but still this to do.
     with regeneration.after(registry, "rollback", report) as m:
+        removed, put_back = _registry_side(m, record, folder, ident)
         layers = _restore_layers(record)
-        if restored or unclaimed or removed or put_back or layers:
-            m.touched()  # the clients are regenerated once, at the end
+        m.touched()
+    for name in removed:
+        launcher.stop_running(name)
     record["rolledBackAt"] = _now()
     save(folder, record)
     return {"action": "rollback", "id": ident, "removed": removed, "restoredServers": put_back,
@@ -481,7 +474,7 @@ def _restore_json(text: str, entries: list[dict], values: dict) -> str:
     from claudex_mcp.clients import jsonedit
 
     try:
-        doc, jsonc = parse_json(text.encode("utf-8"))
+        doc, jsonc = jsonio.parse_json_or_jsonc(text.encode("utf-8"))
     except ClaudexError as exc:
         raise _Refused([f"it no longer parses: {exc.message}"]) from None
     problems: list[str] = []
@@ -501,7 +494,7 @@ def _restore_json(text: str, entries: list[dict], values: dict) -> str:
     for container, wanted in changes.items():
         text = jsonedit.replace_members(text, container, wanted, jsonc=jsonc)
     try:
-        doc, _ = parse_json(text.encode("utf-8"))
+        doc, _ = jsonio.parse_json_or_jsonc(text.encode("utf-8"))
     except ClaudexError as exc:
         raise _Refused([f"the entries cannot be put back in place: {exc.message}"]) from None
     _check_back(doc, [e for e in entries if e["name"] in changes.get(tuple(e["container"]), {})], values)
@@ -572,36 +565,34 @@ def _write(plan: dict) -> None:
     atomic.write_bytes(real, plan["new"], mode=os.stat(real).st_mode & 0o7777)
 
 
-def _unclaim(record: dict) -> bool:
+def _unclaim(record: dict) -> None:
     """The names the migration claimed in generate's record are the user's again."""
     from claudex_mcp.clients import generate
 
-    done = False
     for item in record["sources"]:
         if item.get("claimed"):
-            done = generate.unclaim(item["claimed"]["target"], item["claimed"]["names"]) or done
-    return done
+            generate.unclaim(item["claimed"]["target"], item["claimed"]["names"])
 
 
-def _registry_side(registry: Path, record: dict, folder: Path, ident: str, report: Report) -> tuple[list, list]:
+def _registry_side(m: Mutation, record: dict, folder: Path, ident: str) -> tuple[list, list]:
     """The servers the migration added go (those whose origin names this backup set, by their
     folder's own install marker, even where a kill kept registry.json from recording them), and
-    those it replaced come back; one mutation each, the clients regenerated at the end."""
+    those it replaced come back: each one commit of the rollback's mutation ``m``."""
     from claudex_mcp.install import adopt, lifecycle
     from claudex_mcp.store import registry as registry_mod
 
     removed, put_back = [], []
     for name in record.get("servers", []):
-        where = adopt.locate(registry, name)
+        where = adopt.locate(m.registry, name)
         marker = registry_mod.read_marker(where[1]) if where is not None else {}
         if ((marker.get("source") or {}).get("origin") or {}).get("backup") == ident:
-            report("remove", name)
-            lifecycle.uninstall(registry, name, report=report, regenerate=False)
+            m.report("remove", name)
+            lifecycle.uninstall_in(m, name)
             removed.append(name)
     for name in record.get("replaced", []):
         copy_dir = folder / "servers" / name
-        if copy_dir.is_dir() and adopt.locate(registry, name) is None:
-            adopt.put_back(registry, name, copy_dir, report=report, regenerate=False)
+        if copy_dir.is_dir() and adopt.locate(m.registry, name) is None:
+            adopt.put_back_in(m, name, copy_dir)
             put_back.append(name)
     return removed, put_back
 

@@ -180,7 +180,7 @@ def secret_values(entry: dict, merged: dict, environ: dict) -> list[str]:
     and those of the other variables of the environment (the server inherits them all) that have
     a secret's name and shape (sk-..., ghp_..., a long random string). Longest first; paths and
     values too short to be a credential are left out, so that a folder or a word is not masked."""
-    from claudex_mcp.settings import expand
+    from claudex_mcp import expand
     from claudex_mcp import secrets
 
     declared = config.secret_names(entry)
@@ -289,6 +289,11 @@ def self_check(entry: dict, launch: "launcher.Launch", timeout: float) -> tuple[
     import subprocess
 
     argv = launcher.expand_in(launch.env["SERVER_DIR"], _health(entry)["command"], launch.env)
+    venv_python = str(Path(launch.env["SERVER_DIR"]) / ".venv" / "bin" / "python")
+    if argv and argv[0].startswith(venv_python) and not Path(argv[0]).exists():
+        import sys
+
+        argv[0] = sys.executable  # a folder not installed yet has no venv: claudex's Python, as check_folder
     try:
         proc = subprocess.run(argv, cwd=launch.cwd, env=launch.env, capture_output=True, text=True,
                               stdin=subprocess.DEVNULL, timeout=timeout)
@@ -312,7 +317,7 @@ def self_check(entry: dict, launch: "launcher.Launch", timeout: float) -> tuple[
 
 def _remote(entry: dict, layers: config.Layers | None, environ: dict, timeout: float) -> dict:
     """GET healthCheck.endpoint (when there is one), then an MCP session at the URL."""
-    from claudex_mcp.settings import expand
+    from claudex_mcp import expand
     from claudex_mcp.runtime import sdk_probe
     from claudex_mcp.errors import ExternalFailure
 
@@ -378,7 +383,7 @@ def _key(entry: dict, layers: config.Layers, environ: dict, shared: list, secret
     import hashlib
     import hmac
 
-    from claudex_mcp.settings import expand
+    from claudex_mcp import expand
 
     merged, _ = config.merge(layers.sources(entry))
     server = entry["manifest"].get("server", {})

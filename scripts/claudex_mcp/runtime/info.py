@@ -71,7 +71,7 @@ def variables(entry: dict, layers: config.Layers, environ: dict) -> list[dict]:
     """Each variable the manifest declares: required or optional, secret or not, its description,
     and where its value would come from when the server starts (a config layer, the
     environment, or nowhere). Values are never included."""
-    from claudex_mcp.settings import expand
+    from claudex_mcp import expand
 
     server = entry["manifest"]["server"]
     merged, history = config.merge(layers.sources(entry))

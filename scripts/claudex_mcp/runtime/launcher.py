@@ -9,8 +9,8 @@ import stat
 import time
 from pathlib import Path
 
-from claudex_mcp import atomic, paths, safepath
-from claudex_mcp.settings import config, expand
+from claudex_mcp import atomic, expand, paths, safepath
+from claudex_mcp.settings import config
 from claudex_mcp.errors import InvalidInput, NotFound, UsageError
 from claudex_mcp.store.index import require_valid
 from claudex_mcp.settings.project import Project

@@ -24,12 +24,9 @@ import threading
 import time
 
 from claudex_mcp import __version__
+from claudex_mcp.versions import MCP_PROTOCOL_REVISIONS
 from claudex_mcp.runtime.sdk_probe import CAPABILITY_FIELDS, PROBE_TAG, ProbeFailure, finish
 
-# The versions the initialize handshake may agree on, newest last: the SDK's
-# mcp_types.version.HANDSHAKE_PROTOCOL_VERSIONS (a test keeps them equal; importing that
-# module imports all of mcp_types, the cost this module exists to avoid).
-HANDSHAKE_VERSIONS = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25")
 MAX_LINE = 16 * 1024 * 1024  # one message; a server that writes more without a newline is not speaking MCP
 MAX_PAGES = 100  # of one listing: a cursor that never ends is a broken server, not a long list
 
@@ -170,15 +167,15 @@ def probe(argv: list[str], env: dict[str, str], cwd: str | None = None, timeout:
         _RUNNING[proc.pid] = proc
     session = _Session(proc, deadline, what)
     try:
-        init = session.request("initialize", {"protocolVersion": HANDSHAKE_VERSIONS[-1], "capabilities": {},
+        init = session.request("initialize", {"protocolVersion": MCP_PROTOCOL_REVISIONS[-1], "capabilities": {},
                                               "clientInfo": {"name": "claudex-mcp-status", "version": __version__}})
         latency = (time.perf_counter() - started) * 1000
         version, served, info = init.get("protocolVersion"), init.get("capabilities"), init.get("serverInfo")
         if not isinstance(served, dict) or not isinstance(info, dict) or not isinstance(info.get("name"), str):
             raise session.malformed("initialize", "no capabilities or serverInfo.name")
-        if version not in HANDSHAKE_VERSIONS:
+        if version not in MCP_PROTOCOL_REVISIONS:
             raise ProbeFailure(f"{what} answered initialize with protocol version {str(version)[:40]!r}, which "
-                               f"clients do not speak ({', '.join(HANDSHAKE_VERSIONS)})", code="failed",
+                               f"clients do not speak ({', '.join(MCP_PROTOCOL_REVISIONS)})", code="failed",
                                hint="upgrade the server's MCP SDK")
         session.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
         offers = {key: served.get(key) is not None for key in ("tools", "prompts", "resources")}

@@ -14,7 +14,7 @@ TYPE_CHECKING = False  # typing costs 2 ms of start-up; it is only needed by che
 if TYPE_CHECKING:
     from typing import Any, BinaryIO
 
-from claudex_mcp import jsonio
+from claudex_mcp import expand, jsonio
 from claudex_mcp.schemas import engine
 from claudex_mcp.errors import ClaudexError, InvalidInput, NotFound, UsageError
 
@@ -23,8 +23,8 @@ SERVER_DIR_VAR = "${SERVER_DIR}"
 # Made by the dependency installer, not shipped: not checked for existence or symlinks.
 GENERATED_DIRS = (".venv", "node_modules")
 SKIPPED_DIRS = (".git",) + GENERATED_DIRS
+# Anything written as a reference, well formed or not (expand.BODY tells which).
 _REFERENCE = re.compile(r"\$\{([^}]*)\}")
-_REFERENCE_BODY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?")
 _SCHEMA_HINT = {"manifest-v1": "manifest", "registry-v1": "registry", "config-v1": "config",
                 "effective-v1": "effective"}
 
@@ -73,8 +73,8 @@ def _reference_problems(doc: Any, file: str) -> list[dict]:
             for index, item in enumerate(value):
                 walk(item, parts + [index])
         elif isinstance(value, str):
-            value = value.replace("$${", "")  # an escaped, literal "${"
-            bad = [m.group(0) for m in _REFERENCE.finditer(value) if not _REFERENCE_BODY.fullmatch(m.group(1))]
+            value = value.replace(expand.ESCAPE, "")  # an escaped, literal "${"
+            bad = [m.group(0) for m in _REFERENCE.finditer(value) if not expand.BODY.fullmatch(m.group(1))]
             unclosed = value.count("${") > len(_REFERENCE.findall(value))
             if bad or unclosed:
                 what = engine.show(bad[0]) if bad else 'an unclosed "${"'

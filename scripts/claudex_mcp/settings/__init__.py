@@ -3,6 +3,5 @@
     config      the layers (Global -> Registry -> Project -> User), merged, explained, edited
     effective   the effective configuration of every server for one project
     project     which project is in effect
-    expand      ${VAR} references
 
 Imports store, schemas and the top-level modules."""

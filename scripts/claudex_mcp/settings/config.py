@@ -254,11 +254,6 @@ def mask(path: tuple, value: Any, secrets: set[str]) -> Any:
     return detector.mask(path, value, secrets)
 
 
-def holds_secret(path: tuple, value: Any, secrets: set[str]) -> bool:
-    """Whether writing ``value`` at ``path`` would put a secret's literal value in the file."""
-    return mask(path, value, secrets) != value
-
-
 def _record(path: tuple, r: dict, secrets: set[str]) -> dict:
     item = {"layer": r["layer"], "file": r["file"], "value": mask(path, r["value"], secrets)}
     if r.get("removed"):
@@ -332,35 +327,55 @@ def update_layer(path: Path, layer: str, change: Callable[[dict | None], dict | 
     written 0600, the shared layers 0644. A project layer is the project's own file: one that is
     a link, or whose .claudex folder is one, is refused (a repository's committed link would carry
     the write into the user layer or anywhere else). Returns whether the file changed."""
-    from claudex_mcp import atomic, secrets as detector
+    from claudex_mcp import atomic
     from claudex_mcp.store import lock
-    from claudex_mcp.schemas import validation
+
+    target = _layer_target(path, layer)
+    with lock.path_lock(target):
+        updated = checked_change(path, layer, change, secrets)
+        if updated is None:
+            return False
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return atomic.write_text(target, jsonio.dumps(updated), mode=LAYER_MODES[layer])
+
+
+def _layer_target(path: Path, layer: str) -> Path:
+    from claudex_mcp import atomic
 
     if layer == "project":
         _refuse_linked_project_layer(path)
-    target = atomic.target_of(path)
-    with lock.path_lock(target):
-        current = load_layer(target)
-        updated = change(copy.deepcopy(current))
-        if updated is None or updated == current:
-            return False
-        problems = validation.validate_document(updated, "config", str(path))
-        if problems:
-            first = problems[0]
-            raise InvalidInput(f"{path} {first['pointer'] or '/'}: {first['message']}", path=str(path),
-                               hint=first.get("hint") or "see docs/configuration.md", code="invalid_value")
-        if layer != "user":
-            before = set(detector.secret_pointers((current or {}).get("servers") or {}, (), secrets))
-            new = [p for p in detector.secret_pointers(updated.get("servers") or {}, (), secrets)
-                   if p not in before]
-            if new:
-                where = ".".join(str(p) for p in new[0])
-                raise InvalidInput(f"servers.{where} holds a secret; it is not written in plain text to the "
-                                   f"{layer} layer ({path})", path=str(path), code="secret_in_shared_layer",
-                                   hint=f"set a reference such as '${{{_variable_for(new[0])}}}' and export the "
-                                        f"variable, or set it in the user layer (--user)")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        return atomic.write_text(target, jsonio.dumps(updated), mode=LAYER_MODES[layer])
+    return atomic.target_of(path)
+
+
+def checked_change(path: Path, layer: str, change: Callable[[dict | None], dict | None],
+                   secrets: set[str] = frozenset()) -> dict | None:
+    """The layer document ``change`` makes of ``path``'s, validated and with no literal secret new
+    to a shared layer; None when it changes nothing. Writes nothing: a caller checks a change
+    with it before taking a lock (a refused change leaves no trace), update_layer again under it."""
+    from claudex_mcp import secrets as detector
+    from claudex_mcp.schemas import validation
+
+    target = _layer_target(path, layer)
+    current = load_layer(target)
+    updated = change(copy.deepcopy(current))
+    if updated is None or updated == current:
+        return None
+    problems = validation.validate_document(updated, "config", str(path))
+    if problems:
+        first = problems[0]
+        raise InvalidInput(f"{path} {first['pointer'] or '/'}: {first['message']}", path=str(path),
+                           hint=first.get("hint") or "see docs/configuration.md", code="invalid_value")
+    if layer != "user":
+        before = set(detector.secret_pointers((current or {}).get("servers") or {}, (), secrets))
+        new = [p for p in detector.secret_pointers(updated.get("servers") or {}, (), secrets)
+               if p not in before]
+        if new:
+            where = ".".join(str(p) for p in new[0])
+            raise InvalidInput(f"servers.{where} holds a secret; it is not written in plain text to the "
+                               f"{layer} layer ({path})", path=str(path), code="secret_in_shared_layer",
+                               hint=f"set a reference such as '${{{_variable_for(new[0])}}}' and export the "
+                                    f"variable, or set it in the user layer (--user)")
+    return updated
 
 
 def set_trust(project: Project, trusted: bool) -> dict:
@@ -563,7 +578,7 @@ def shadowing(entry: dict, layers: Layers, layer: str, key: str) -> dict | None:
 
 def env_reference_problems(entry: dict, merged: dict, environ: dict) -> list[str]:
     """Names of required variables that neither the environment nor the config provides."""
-    from claudex_mcp.settings.expand import expand
+    from claudex_mcp.expand import expand
 
     server = entry["manifest"]["server"]
     env = merged.get("env") or {}

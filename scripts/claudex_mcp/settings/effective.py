@@ -8,8 +8,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from claudex_mcp.settings import config, expand
-from claudex_mcp import paths
+from claudex_mcp import expand, paths
+from claudex_mcp.settings import config
 from claudex_mcp.errors import InvalidInput
 from claudex_mcp.settings.project import Project
 TYPE_CHECKING = False  # typing costs 2 ms of start-up; it is only needed by checkers

@@ -8,12 +8,16 @@ A verb's body holds only its own logic:
         m.commit(lambda: os.rename(txn.new, target), undo=lambda: os.rename(target, txn.new))
         m.record(name, record)
 
+A body may stage and commit more than once (a migration's rollback removes and puts back several
+servers in one mutation): each commit is one step, and all of them are recorded together.
+
 The store knows nothing of its readers: regenerating the clients' files after a change is the
 caller's (clients/regeneration.py's ``after`` wraps this for the verbs whose change clients see).
 
-A failure, Ctrl-C or SIGTERM before the commit leaves the registry as it was; a failure while
-recording undoes the commit; a SIGKILL at any instant leaves it valid, and the next mutation's
-recovery puts the leftovers right. Nothing here prints.
+A failure, Ctrl-C or SIGTERM before the record leaves the registry as it was (every commit is
+undone, the last first: not recorded, not done); a SIGKILL at any instant leaves it valid (each
+commit whole or not at all), and the next mutation's recovery puts the leftovers right. Nothing
+here prints.
 """
 
 from __future__ import annotations
@@ -41,31 +45,34 @@ class Mutation:
 
     def __init__(self, registry: Path, op: str, report: Report) -> None:
         self.registry, self.op, self.report = registry, op, report
-        self.txn: staging.Transaction | None = None
+        self.txn: staging.Transaction | None = None  # the one staged last
+        self._txns: list[staging.Transaction] = []
         self.records: dict[str, dict | None] = {}  # name -> new record, or None to drop it
         self.committed = False
         self.changed = False  # something the clients see changed (folders or config layers)
         self.reconciled = False  # registry.json was brought in line with the folders
-        self._undo: Callable[[], None] | None = None
+        self._undo: list[Callable[[], None]] = []  # of each commit, in order
         self.result: dict = {}  # what the layer above adds to the verb's result once it is done
 
     def stage(self, name: str | None = None, **journal) -> staging.Transaction:
-        """The transaction folder under .staging/, removed when the mutation ends."""
+        """A transaction folder under .staging/ (the commit that follows is its), removed when
+        the mutation ends."""
         self.txn = staging.Transaction(self.registry, self.op, name)
+        self._txns.append(self.txn)
         if journal:
             self.txn.write_journal(**journal)
         return self.txn
 
     def commit(self, do: Callable[[], None], undo: Callable[[], None]) -> None:
-        """The one step that makes the change visible (a rename or an exchange); ``undo`` puts
-        it back when recording fails."""
+        """The one step that makes a change visible (a rename or an exchange); ``undo`` puts it
+        back when the mutation fails before its record is written."""
         self.report("commit")
         fault("commit")
         do()
         self.committed = self.changed = True
         if self.txn is not None:
             self.txn.committed = True  # what is left in it is the old version: see Transaction.remove
-        self._undo = undo
+        self._undo.append(undo)
 
     def record(self, name: str, record: dict | None) -> None:
         """What registry.json will say of ``name`` (None: nothing) once committed."""
@@ -74,6 +81,10 @@ class Mutation:
     def touched(self) -> None:
         """Something the clients see changed without a commit (a config layer was written)."""
         self.changed = True
+
+    def _roll_back(self) -> None:
+        while self._undo:
+            self._undo.pop()()
 
     def _write_records(self) -> None:
         fault("record")
@@ -119,23 +130,30 @@ def begin(registry: Path, op: str, report: Report = quiet, *, rebuild: bool = Fa
         try:
             yield m
             if m.committed:
-                try:
-                    m._write_records()
-                except BaseException:
-                    assert m._undo is not None
-                    m._undo()  # not recorded: not done
-                    raise
+                m._write_records()
             elif registry_mod.write_records(registry, registry_mod.reconciled(registry)):
                 # A SIGKILL between a commit and its record left registry.json behind the folders:
                 # a mutation that went through brings it in line even when it committed nothing
                 # itself (a failed one changes nothing, as every user mistake).
                 m.reconciled = True
+        except BaseException:
+            m._roll_back()  # not recorded: not done
+            raise
         finally:
-            if m.txn is not None:
-                m.txn.remove()
+            for txn in m._txns:
+                txn.remove()
         fault("done")
     if m.changed or m.reconciled:
         cache.invalidate()
+
+
+def create(registry: Path) -> list[str]:
+    """`init`'s first step: what is missing of the registry made (registry.init; an existing
+    registry.json is left as it is), and the index cache dropped when something was."""
+    created = registry_mod.init(registry)
+    if created:
+        cache.invalidate()
+    return created
 
 
 def reconcile(registry: Path) -> dict:

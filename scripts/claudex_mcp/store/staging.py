@@ -175,8 +175,7 @@ def _own_journal(txn: Path) -> dict | None:
     if match is None:
         return None
     try:
-        st = os.lstat(txn)
-        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
+        if safepath.folder_problem(txn) is not None:
             return None
         fd = safepath.open_regular(txn / JOURNAL, os.O_RDONLY)
     except FileNotFoundError:

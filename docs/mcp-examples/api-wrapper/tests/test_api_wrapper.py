@@ -112,10 +112,27 @@ def test_tools_through_mcp(api):
         assert len(days.structured_content["days"]) == 5
         api.script = [{"status": 400, "body": {"error": True, "reason": "Latitude must be in range"}}]
         failed = session.call("weather_current", {"latitude": 1, "longitude": 2})
-        assert failed.is_error and "Latitude must be in range" in session.text(failed)
+        assert failed.is_error and "invalid_input: the weather API refused the request (HTTP 400): Latitude must be in range" \
+            in session.text(failed)
         out_of_range = session.call("weather_forecast", {"latitude": 1, "longitude": 2, "days": 40})
         assert out_of_range.is_error  # the input schema's bound
 
 
 def test_stdout_is_only_jsonrpc():
     assert_stdout_is_jsonrpc(FOLDER, env={"WEATHER_API_URL": "http://127.0.0.1:9/v1"})
+
+
+def test_the_self_check_reads_the_settings_and_sends_nothing():
+    import json
+    import os
+    import subprocess
+    import sys
+
+    def check(**env):
+        proc = subprocess.run([sys.executable, "server.py", "--check"], cwd=FOLDER, capture_output=True, text=True,
+                              env={**os.environ, **env}, timeout=60)
+        return proc.returncode, json.loads(proc.stdout)
+
+    assert check(WEATHER_API_URL="http://127.0.0.1:9/v1") == (0, {"ok": True, "problems": [], "url": "http://127.0.0.1:9/v1"})
+    code, report = check(WEATHER_API_RETRIES="many")
+    assert code == 1 and "WEATHER_API_RETRIES an integer" in report["problems"][0]

@@ -1,4 +1,4 @@
-"""database-query: the core against real SQLite files, then the tools through a real MCP session."""
+"""database-query: the domain module against real SQLite files, then the tools through a real MCP session."""
 
 from __future__ import annotations
 
@@ -137,7 +137,7 @@ def test_tools_through_mcp(database):
         cut = session.call("db_query", {"sql": "SELECT id FROM orders"}).structured_content
         assert len(cut["rows"]) == 10 and cut["truncated"]
         refused = session.call("db_query", {"sql": "DELETE FROM customers"})
-        assert refused.is_error and "read-only" in session.text(refused)
+        assert refused.is_error and "invalid_input: the database is read-only" in session.text(refused)
         tools = {t.name: t for t in session.list_tools()}
         assert tools["db_query"].annotations.read_only_hint is True
 
@@ -145,8 +145,30 @@ def test_tools_through_mcp(database):
 def test_without_a_database_the_tools_say_how_to_set_one():
     with connect(FOLDER, env={"SQLITE_DATABASE": ""}) as session:
         failed = session.call("db_tables")
-        assert failed.is_error and "SQLITE_DATABASE" in session.text(failed)
+        assert failed.is_error and "not_configured: no database: set SQLITE_DATABASE" in session.text(failed)
 
 
 def test_stdout_is_only_jsonrpc():
     assert_stdout_is_jsonrpc(FOLDER)
+
+
+def self_check(**env: str) -> tuple[int, dict]:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "server.py", "--check"], cwd=FOLDER, capture_output=True, text=True,
+                          env={**os.environ, **env}, timeout=60)
+    return proc.returncode, json.loads(proc.stdout)
+
+
+def test_the_self_check_names_a_missing_file_or_a_bad_setting(database, tmp_path):
+    code, report = self_check(SQLITE_DATABASE="")
+    assert (code, report["ok"], report["database"]) == (0, True, None)   # unset: the tools say how to set it
+    code, report = self_check(SQLITE_DATABASE=str(database))
+    assert (code, report["ok"], report["read_only"]) == (0, True, True)
+    code, report = self_check(SQLITE_DATABASE=str(tmp_path / "gone.db"))
+    assert code == 1 and report["problems"] == [f"no SQLite file at {tmp_path / 'gone.db'} (SQLITE_DATABASE)"]
+    code, report = self_check(SQLITE_MAX_ROWS="many")
+    assert code == 1 and "SQLITE_MAX_ROWS must be an integer" in report["problems"][0]

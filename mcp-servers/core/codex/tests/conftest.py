@@ -1,11 +1,10 @@
 """Fixtures for the codex server's tests: an isolated HOME/CODEX_HOME/project per test, the fake
-and the real Codex CLI, the local Responses API, and an MCP stdio session with `server.py`."""
+and the real Codex CLI, the local Responses API, and an MCP stdio session with the server
+(claudex_testing)."""
 
 from __future__ import annotations
 
-import contextlib
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,10 +12,8 @@ import pytest
 
 TESTS = Path(__file__).resolve().parent
 SERVER_DIR = TESTS.parent
-ROOT = SERVER_DIR.parents[2]
 FAKE_CODEX = TESTS / "fake_codex.py"
 RECORDED = TESTS / "recorded"
-sys.path.insert(0, str(SERVER_DIR))
 
 from responses_api import ResponsesAPI, codex_config  # noqa: E402
 
@@ -62,10 +59,7 @@ def responses_api():
 @pytest.fixture(scope="session")
 def real_codex() -> Path:
     """The real Codex CLI from npm, installed once under .tools/clients/codex at the repository root by the
-    project's integration helper (skips when npm's registry is unreachable)."""
-    for path in (ROOT / "scripts", ROOT / "tests" / "integration"):
-        if str(path) not in sys.path:
-            sys.path.append(str(path))
+    project's integration helper (tests/integration/clients.py; skips when npm's registry is unreachable)."""
     import clients
 
     codex, _version = clients.ensure_codex()
@@ -79,20 +73,9 @@ def codex_env(sandbox: Sandbox, responses_api: ResponsesAPI, real_codex: Path) -
     return sandbox.env(CODEX_BIN=str(real_codex), CLAUDEX_TEST_API_KEY="sk-test-local")
 
 
-@contextlib.asynccontextmanager
-async def mcp_session(env: dict[str, str]):
-    """An initialised SDK ClientSession with `python server.py` over stdio (stopped on exit)."""
-    from mcp import ClientSession
-    from mcp.client.stdio import StdioServerParameters, stdio_client
+def mcp_session(env: dict[str, str]):
+    """An MCP session (claudex_testing) with this folder, started from its manifest in ``env``
+    alone (the server's stderr dropped); stopped on exit."""
+    from claudex_testing import open_session
 
-    params = StdioServerParameters(command=sys.executable, args=[str(SERVER_DIR / "server.py")],
-                                   env=env, cwd=str(SERVER_DIR))
-    with open(os.devnull, "w") as errlog:
-        async with stdio_client(params, errlog=errlog) as (read, write):
-            async with ClientSession(read, write) as session:
-                await session.initialize()
-                yield session
-
-
-def text_of(result) -> str:
-    return "\n".join(block.text for block in result.content if getattr(block, "type", "") == "text")
+    return open_session(SERVER_DIR, env=env, inherit=False, stderr=os.devnull)

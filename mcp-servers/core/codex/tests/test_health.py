@@ -10,7 +10,8 @@ import sys
 import anyio
 import pytest
 
-from conftest import FAKE_CODEX, SERVER_DIR, mcp_session, text_of
+from claudex_testing import text_of
+from conftest import FAKE_CODEX, SERVER_DIR, mcp_session
 
 CODEX_TOOLS = {"codex_review": {"prompt": "p"}, "codex_consult": {"question": "q"},
                "codex_status": {}, "codex_reply": {"thread_id": "01a2-b3", "prompt": "p"}}
@@ -20,9 +21,9 @@ def every_tool(env: dict) -> tuple[list[str], dict]:
     async def main() -> tuple[list[str], dict]:
         with anyio.fail_after(60):
             async with mcp_session(env) as session:
-                names = sorted(t.name for t in (await session.list_tools()).tools)
-                results = {name: await session.call_tool(name, args) for name, args in CODEX_TOOLS.items()}
-                results["codex_history"] = await session.call_tool("codex_history", {})
+                names = sorted(t.name for t in await session.list_tools())
+                results = {name: await session.call(name, args) for name, args in CODEX_TOOLS.items()}
+                results["codex_history"] = await session.call("codex_history", {})
                 return names, results
 
     return anyio.run(main)
@@ -34,6 +35,7 @@ def test_without_codex_every_tool_gives_the_install_hint(sandbox):
     for name in CODEX_TOOLS:
         assert results[name].is_error, name
         assert "npm install -g @openai/codex" in text_of(results[name]), name
+        assert text_of(results[name]).startswith(f"Error executing tool {name}: unavailable: The Codex CLI was not found")
     history = results["codex_history"]  # needs no binary: Codex's files only
     assert not history.is_error and "No Codex sessions" in text_of(history)
 
@@ -42,12 +44,14 @@ def test_without_credentials_every_tool_gives_the_login_hint(sandbox):
     _names, results = every_tool(sandbox.env(CODEX_BIN=str(FAKE_CODEX)))
     for name in CODEX_TOOLS:
         assert results[name].is_error and "codex login" in text_of(results[name]), name
+        assert f"tool {name}: not_configured: " in text_of(results[name]), name
 
 
 def test_bad_settings_do_not_stop_the_server(sandbox):
     _names, results = every_tool(sandbox.env(CODEX_BIN=str(FAKE_CODEX), CODEX_TIMEOUT="soon"))
     for name in CODEX_TOOLS:
         assert results[name].is_error and "CODEX_TIMEOUT" in text_of(results[name]), name
+        assert f"tool {name}: invalid_input: CODEX_TIMEOUT='soon'" in text_of(results[name]), name
 
 
 def check(env: dict) -> tuple[int, dict]:

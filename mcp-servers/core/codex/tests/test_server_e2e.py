@@ -11,7 +11,8 @@ from pathlib import Path
 import anyio
 import pytest
 
-from conftest import mcp_session, text_of
+from claudex_testing import text_of
+from conftest import mcp_session
 
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
@@ -28,7 +29,7 @@ def call(env: dict, *calls: tuple[str, dict], progress: list | None = None) -> l
         with anyio.fail_after(120):
             async with mcp_session(env) as session:
                 for name, args in calls:
-                    results.append(await session.call_tool(name, args, progress_callback=on_progress))
+                    results.append(await session.call(name, args, progress_callback=on_progress))
         return results
 
     return anyio.run(main)
@@ -95,13 +96,13 @@ def test_reply_continues_the_thread_and_history_lists_it(codex_env, responses_ap
 
     async def steps() -> tuple:
         async with mcp_session(codex_env) as session:
-            first = await session.call_tool("codex_consult", {"question": "remember 7"})
+            first = await session.call("codex_consult", {"question": "remember 7"})
             tid = first.structured_content["thread_id"]
-            second = await session.call_tool("codex_reply", {"thread_id": tid, "prompt": "-what number?"})
-            bad = await session.call_tool("codex_reply", {"thread_id": "no such thread", "prompt": "x"})
-            unknown = await session.call_tool("codex_reply", {"thread_id": "01a20e58-0000-7000-8000-000000000000",
+            second = await session.call("codex_reply", {"thread_id": tid, "prompt": "-what number?"})
+            bad = await session.call("codex_reply", {"thread_id": "no such thread", "prompt": "x"})
+            unknown = await session.call("codex_reply", {"thread_id": "01a20e58-0000-7000-8000-000000000000",
                                                               "prompt": "x"})
-            history = await session.call_tool("codex_history", {"limit": 5})
+            history = await session.call("codex_history", {"limit": 5})
             return tid, second, bad, unknown, history
 
     tid, second, bad, unknown, history = anyio.run(main)

@@ -10,7 +10,7 @@ import contextlib
 import fcntl
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 LOCK_TIMEOUT = 60.0  # seconds one call waits for another process's call on the same store
@@ -66,11 +66,11 @@ class StoreBusy(Exception):
 
 
 @contextlib.contextmanager
-def store_lock(path: Path, timeout: float | None = None) -> Iterator[float]:
-    """Hold the store's exclusive lock; yields the seconds spent waiting for it."""
-    timeout = LOCK_TIMEOUT if timeout is None else timeout
-    path.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+def exclusive(lock_file: Path, timeout: float, busy: Callable[[float], Exception]) -> Iterator[float]:
+    """Hold an exclusive flock on ``lock_file`` (made when missing, never through a symlink),
+    waiting at most ``timeout`` seconds for another process to let go; yields the seconds waited.
+    After that, ``busy(waited)`` is raised: the caller says what was busy and what to do."""
+    fd = os.open(lock_file, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
         start = time.monotonic()
         while True:
@@ -80,11 +80,20 @@ def store_lock(path: Path, timeout: float | None = None) -> Iterator[float]:
             except BlockingIOError:
                 waited = time.monotonic() - start
                 if waited >= timeout:
-                    raise StoreBusy(path, waited) from None
+                    raise busy(waited) from None
                 time.sleep(min(_POLL * (1 + waited * 10), 0.2))
         yield time.monotonic() - start
     finally:
         os.close(fd)  # closing the descriptor releases the flock
+
+
+@contextlib.contextmanager
+def store_lock(path: Path, timeout: float | None = None) -> Iterator[float]:
+    """Hold the store's exclusive lock; yields the seconds spent waiting for it."""
+    path.mkdir(parents=True, exist_ok=True)
+    with exclusive(path / LOCK_FILE, LOCK_TIMEOUT if timeout is None else timeout,
+                   lambda waited: StoreBusy(path, waited)) as waited:
+        yield waited
 
 
 @contextlib.contextmanager

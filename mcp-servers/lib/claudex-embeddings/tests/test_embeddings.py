@@ -4,14 +4,13 @@ and the OpenAI-compatible client against a local HTTP server speaking /v1/embedd
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 import claudex_embeddings
 from claudex_embeddings import EmbeddingError
+from claudex_testing.embeddings import FakeEmbeddings
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -52,58 +51,27 @@ def test_empty_text_and_bad_model_path(tmp_path):
         provider.embed(["x"])
 
 
-class FakeOpenAI(BaseHTTPRequestHandler):
-    """POST /v1/embeddings in OpenAI's wire format; the vector encodes the text's length."""
-
-    requests: list = []
-
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        type(self).requests.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": body})
-        if body["model"] == "broken":
-            self.send_response(500)
-            self.end_headers()
-            self.wfile.write(b"boom")
-            return
-        data = [{"object": "embedding", "index": i, "embedding": [float(len(t)), 1.0, 0.0]}
-                for i, t in enumerate(body["input"])]
-        payload = json.dumps({"object": "list", "data": list(reversed(data)), "model": body["model"],
-                              "usage": {"prompt_tokens": 1, "total_tokens": 1}}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
-def openai_url():
-    FakeOpenAI.requests = []
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), FakeOpenAI)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
-    httpd.shutdown()
-    httpd.server_close()
+def api():
+    """claudex_testing's fake endpoint; the vector encodes the text's length."""
+    with FakeEmbeddings(vector=lambda text: [float(len(text)), 1.0, 0.0], dimension=3) as fake:
+        yield fake
 
 
-def test_openai_compatible_endpoint(openai_url):
-    provider = claudex_embeddings.from_env({"EMBEDDINGS_URL": openai_url, "EMBEDDINGS_MODEL": "m1",
+def test_openai_compatible_endpoint(api):
+    provider = claudex_embeddings.from_env({"EMBEDDINGS_URL": api.url, "EMBEDDINGS_MODEL": "m1",
                                             "EMBEDDINGS_API_KEY": "sk-test"})
     vectors = provider.embed(["abc", "a"])
     assert provider.dimension == 3
     assert vectors[0][0] == pytest.approx(3 / (10 ** 0.5)) and vectors[1][0] == pytest.approx(1 / (2 ** 0.5))
-    first = FakeOpenAI.requests[0]
+    first = api.requests[0]
     assert first == {"path": "/v1/embeddings", "auth": "Bearer sk-test", "body": {"model": "m1", "input": ["abc", "a"]}}
 
 
-def test_openai_endpoint_failures_are_embedding_errors(openai_url):
+def test_openai_endpoint_failures_are_embedding_errors(api):
     with pytest.raises(EmbeddingError, match="HTTP 500"):
-        claudex_embeddings.from_env({"EMBEDDINGS_URL": openai_url, "EMBEDDINGS_MODEL": "broken"}).embed(["x"])
+        claudex_embeddings.from_env({"EMBEDDINGS_URL": api.url, "EMBEDDINGS_MODEL": "broken"}).embed(["x"])
     with pytest.raises(EmbeddingError, match="could not be reached"):
         claudex_embeddings.from_env({"EMBEDDINGS_URL": "http://127.0.0.1:9/v1"}).embed(["x"])
     with pytest.raises(EmbeddingError, match="EMBEDDINGS_DIMENSION"):
-        claudex_embeddings.from_env({"EMBEDDINGS_URL": openai_url, "EMBEDDINGS_DIMENSION": "big"})
+        claudex_embeddings.from_env({"EMBEDDINGS_URL": api.url, "EMBEDDINGS_DIMENSION": "big"})

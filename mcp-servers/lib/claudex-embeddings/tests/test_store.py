@@ -65,3 +65,32 @@ def test_a_lock_held_too_long_is_store_busy(tmp_path):
         holder.wait()
     with store.open_embedded(path, timeout=5) as client:  # released when the holder died
         assert client.get_collections().collections == []
+
+
+def test_any_lock_file_waits_its_turn_then_raises_what_the_caller_says(tmp_path):
+    """store.exclusive is the one flock loop of the servers (the store's lock, codequery's index run)."""
+    lock = tmp_path / "run.lock"
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent("""
+        import sys, time
+        from pathlib import Path
+        from claudex_embeddings.store import exclusive
+        with exclusive(Path(sys.argv[1]), 5, RuntimeError):
+            print("held", flush=True)
+            time.sleep(float(sys.argv[2]))
+    """), str(lock), "1.0"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(LookupError, match=r"busy after 0\.2"):
+            with store.exclusive(lock, 0.2, lambda waited: LookupError(f"busy after {waited:.1f}")):
+                pass
+        with store.exclusive(lock, 30, LookupError) as waited:   # the holder lets go after 1 s
+            assert 0 < waited < 30
+    finally:
+        holder.kill()
+        holder.wait()
+    link = tmp_path / "link.lock"
+    link.symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(OSError):   # never through a symlink
+        with store.exclusive(link, 1, LookupError):
+            pass
+    assert not (tmp_path / "elsewhere").exists()

@@ -160,8 +160,7 @@ def check():
     return {"ok": "mcp" not in sys.modules and "pydantic" not in sys.modules, "problems": []}
 
 
-if __name__ == "__main__" and sys.argv[1:] == ["--check"]:
-    sys.exit(claudex_server.self_check(check))
+claudex_server.check_first(__name__, check)
 
 from mcp.server.mcpserver import MCPServer
 
@@ -255,3 +254,167 @@ def test_a_request_with_a_lone_surrogate_is_answered_and_the_session_goes_on(scr
     finally:
         proc.stdin.close()
         proc.wait(timeout=30)
+
+
+def test_check_first_returns_when_imported_or_given_other_arguments(monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["server.py", "--check"])
+    assert claudex_server.check_first("server", lambda: pytest.fail("checked")) is None
+    monkeypatch.setattr(sys, "argv", ["server.py"])
+    assert claudex_server.check_first("__main__", lambda: pytest.fail("checked")) is None
+
+
+def test_check_first_answers_and_exits_as_the_program(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["server.py", "--check"])
+    with pytest.raises(SystemExit) as ended:
+        claudex_server.check_first("__main__", lambda: {"ok": False, "problems": ["no key"]})
+    assert ended.value.code == 1 and json.loads(capsys.readouterr().out)["problems"] == ["no key"]
+
+
+def test_a_domain_error_reads_code_message_and_hint():
+    error = claudex_server.NotFound("collection 'x' does not exist", hint="create it first", path="x")
+    assert (error.code, error.path, str(error)) == ("not_found", "x", "collection 'x' does not exist (hint: create it first)")
+    assert claudex_server.error_text(error) == "not_found: collection 'x' does not exist (hint: create it first)"
+    assert claudex_server.error_text(claudex_server.ServerError("refused", code="refused")) == "refused: refused"
+    assert claudex_server.error_text(ValueError("plain")) == "plain"
+    assert issubclass(claudex_server.Conflict, claudex_server.ServerError)
+
+
+def test_tools_needs_the_domain_errors():
+    with pytest.raises(TypeError, match="domain error"):
+        claudex_server.tools(StandIn())
+
+
+TOOLS_SERVER = '''
+import sys
+from typing import Annotated
+
+import claudex_server
+from claudex_server import NotFound
+
+claudex_server.check_first(__name__, dict)
+
+from mcp.server.mcpserver import Context, MCPServer
+from pydantic import Field
+
+
+class ProviderError(Exception):
+    """A library's error with a code of its own (claudex_llm's, say)."""
+    code = "provider_error"
+
+
+server = MCPServer("tools-demo")
+tool = claudex_server.tools(server, claudex_server.ServerError, ProviderError)
+Limit = Annotated[int, Field(ge=1, le=50, description="How many.")]
+
+
+@tool()
+def find(name: str, limit: Limit = 5) -> dict:
+    """Find a thing."""
+    if name == "ghost":
+        raise NotFound(f"{name} does not exist", hint="list the things first")
+    if name == "crash":
+        raise RuntimeError("a secret detail of the crash")
+    return {"name": name, "limit": limit}
+
+
+@tool()
+async def ask(question: str, ctx: Context) -> str:
+    """Ask the provider."""
+    await ctx.info("asking")
+    if question == "fail":
+        raise ProviderError("HTTP 401 from the provider")
+    return f"answer to {question}"
+
+
+def start():
+    if len(sys.argv) > 1 and sys.argv[1] == "bad-setting":
+        raise claudex_server.InvalidInput("DEMO_MODE='maybe' is not a mode: use on or off")
+
+
+def main():
+    return claudex_server.serve(server, [], dict, start=start)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+'''
+
+
+def test_tools_turn_the_declared_errors_into_tool_errors_with_their_code(tmp_path):
+    script = tmp_path / "server.py"
+    script.write_text(TOOLS_SERVER)
+    proc = subprocess.Popen([sys.executable, str(script)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, env=env())
+
+    def ask(id_, method, params):
+        proc.stdin.write((json.dumps({"jsonrpc": "2.0", "id": id_, "method": method, "params": params}) + "\n").encode())
+        proc.stdin.flush()
+        while True:
+            message = json.loads(proc.stdout.readline())
+            if message.get("id") == id_:
+                return message["result"]
+
+    def call(id_, name, arguments):
+        result = ask(id_, "tools/call", {"name": name, "arguments": arguments})
+        return result.get("isError", False), result["content"][0]["text"] if result["content"] else ""
+
+    try:
+        ask(1, "initialize", {"protocolVersion": "2025-06-18", "capabilities": {},
+                              "clientInfo": {"name": "t", "version": "1"}})
+        proc.stdin.write(b'{"jsonrpc": "2.0", "method": "notifications/initialized"}\n')
+        listed = {t["name"]: t for t in ask(2, "tools/list", {})["tools"]}
+        # the schema is still built from the tool's own signature: Field bounds, no ctx
+        assert listed["find"]["inputSchema"]["properties"]["limit"]["maximum"] == 50
+        assert listed["find"]["description"] == "Find a thing."
+        assert listed["ask"]["inputSchema"]["required"] == ["question"]
+        assert call(3, "find", {"name": "a"}) == (False, '{\n  "name": "a",\n  "limit": 5\n}')
+        assert call(4, "find", {"name": "ghost"}) == (
+            True, "Error executing tool find: not_found: ghost does not exist (hint: list the things first)")
+        assert call(5, "ask", {"question": "why"}) == (False, "answer to why")
+        assert call(6, "ask", {"question": "fail"}) == (True, "Error executing tool ask: provider_error: HTTP 401 from the provider")
+        crashed, text = call(7, "find", {"name": "crash"})
+        assert crashed and "secret detail" not in text   # not declared: a crash, its text kept from the client
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=30)
+
+
+def test_a_declared_error_from_start_is_one_line_and_exit_1(tmp_path):
+    script = tmp_path / "server.py"
+    script.write_text(TOOLS_SERVER)
+    proc = subprocess.run([sys.executable, str(script), "bad-setting"], capture_output=True, text=True,
+                          env=env(), timeout=60, stdin=subprocess.DEVNULL)
+    assert (proc.returncode, proc.stdout) == (1, "")
+    assert proc.stderr == "tools-demo: DEMO_MODE='maybe' is not a mode: use on or off\n"
+
+
+def test_write_atomic_replaces_the_file_whole(tmp_path):
+    from claudex_server.files import write_atomic
+
+    target = tmp_path / "state.json"
+    write_atomic(target, b"one")
+    old_umask = os.umask(0o027)
+    try:
+        write_atomic(target, b"two")
+        assert (target.stat().st_mode & 0o777) == 0o640   # a new file's mode under the umask
+    finally:
+        os.umask(old_umask)
+    write_atomic(target, b"three", mode=0o600)
+    assert target.read_bytes() == b"three" and (target.stat().st_mode & 0o777) == 0o600
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.write_text("kept")
+    link = tmp_path / "link"
+    link.symlink_to(elsewhere)
+    write_atomic(link, b"new")   # the link is replaced, never followed
+    assert elsewhere.read_text() == "kept" and not link.is_symlink() and link.read_bytes() == b"new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["elsewhere", "link", "state.json"]
+
+
+def test_write_atomic_leaves_nothing_when_it_fails(tmp_path):
+    from claudex_server.files import write_atomic
+
+    target = tmp_path / "state.json"
+    target.write_bytes(b"old")
+    with pytest.raises(TypeError):
+        write_atomic(target, "not bytes")
+    assert target.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["state.json"]

@@ -1,6 +1,7 @@
-"""The integration harness for MCP servers' own tests: a real MCP session over stdio with a
-server folder (started from its manifest, as `claudex mcp test PATH` does) or with a registry
-server (started through the launcher, `claudex mcp run NAME`, as clients start it).
+"""The one test harness of claudex and its servers. This module: a real MCP session over stdio with
+a server folder (started from its manifest, as `claudex mcp test PATH` does), with a registry
+server (started through the launcher, `claudex mcp run NAME`, as clients start it) or with any
+command (a ServerCommand).
 
     from claudex_testing import connect, assert_stdout_is_jsonrpc
 
@@ -8,8 +9,15 @@ server (started through the launcher, `claudex mcp run NAME`, as clients start i
         assert "greet" in session.tool_names()
         assert session.call_text("greet", {"text": "Ada"}) == "greet: Ada"
 
-The API is synchronous (an anyio portal runs the client in a thread), so plain pytest tests
-use it; the server process is stopped when the block ends, whatever happens in it.
+`connect` is synchronous (an anyio portal runs the client in a thread), so plain pytest tests use
+it; `open_session` is the same session for async code (`async with open_session(...) as s:
+await s.call_data(...)`), where a test runs calls side by side. The server process is stopped
+when the block ends, whatever happens in it.
+
+Its submodules, imported only by the tests that use them: `embeddings` (a fake OpenAI-compatible
+embeddings endpoint), `dockerd` (a private Docker daemon), `debian_base` (a Debian base image
+made by debootstrap), `image` (the Claudex image build) and `fresh_clone` (a copy of this checkout
+with warm caches).
 """
 
 from __future__ import annotations
@@ -21,12 +29,13 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Session", "ServerCommand", "server_command", "connect", "assert_stdout_is_jsonrpc"]
+__all__ = ["AsyncSession", "Session", "ServerCommand", "ToolFailed", "assert_stdout_is_jsonrpc", "connect",
+           "open_session", "server_command", "text_of"]
 
 # One bound per wait: how long a server may take to start and answer, and to stop.
 START_TIMEOUT = 30.0
@@ -49,13 +58,19 @@ def _expand(value: str, scope: Mapping[str, str]) -> str:
 
 
 def server_command(target: str | os.PathLike, *, via: str = "folder", env: Mapping[str, str] | None = None,
-                   claudex: str | None = None) -> ServerCommand:
+                   claudex: str | None = None, inherit: bool = True, cwd: str | os.PathLike | None = None,
+                   ) -> ServerCommand:
     """How to start ``target``: a server folder from its manifest (``via="folder"``), or a registry
-    server through ``claudex mcp run NAME`` (``via="run"``, the launcher clients use)."""
-    base = dict(os.environ, **(env or {}))
+    server through ``claudex mcp run NAME`` (``via="run"``, the launcher clients use).
+
+    The environment is this process's with ``env`` over it; with ``inherit=False``, ``env``
+    alone (a hermetic test: nothing of the developer's own reaches the server; the SDK's client
+    still passes HOME, PATH, USER, SHELL, TERM and LOGNAME when ``env`` lacks them). ``cwd``: the
+    server's working directory (default: the folder, or this process's for ``via="run"``)."""
+    base = dict(os.environ if inherit else {}, **(env or {}))
     if via == "run":
         exe = claudex or base.get("CLAUDEX_BIN") or shutil.which("claudex") or str(Path(sys.executable).parent / "claudex")
-        return ServerCommand([exe, "mcp", "run", str(target)], base, os.getcwd())
+        return ServerCommand([exe, "mcp", "run", str(target)], base, str(cwd or os.getcwd()))
     if via != "folder":
         raise ValueError(f"via must be 'folder' or 'run', not {via!r}")
     folder = Path(target).resolve()
@@ -63,7 +78,7 @@ def server_command(target: str | os.PathLike, *, via: str = "folder", env: Mappi
     server = manifest["server"]
     if server.get("transport", "stdio") != "stdio":
         raise ValueError(f"{folder} is a remote server ({server['transport']}); the harness starts stdio servers")
-    scope = dict(base, SERVER_DIR=str(folder))
+    scope = dict(os.environ, **base, SERVER_DIR=str(folder))
     run_env = dict(base, SERVER_DIR=str(folder))
     for key, value in server.get("env", {}).items():
         run_env[key] = _expand(value, scope)
@@ -72,83 +87,181 @@ def server_command(target: str | os.PathLike, *, via: str = "folder", env: Mappi
     if argv[0] == venv_python and not Path(venv_python).exists():
         # Not installed yet (install makes the venv): the interpreter running the tests has the SDK.
         argv[0] = sys.executable
-    return ServerCommand(argv, run_env, str(folder))
+    return ServerCommand(argv, run_env, str(cwd or folder))
 
 
-class Session:
-    """A live MCP client session; every method blocks until the server answers."""
+class ToolFailed(AssertionError):
+    """A call that had to succeed answered with a tool error; ``text`` is the error's."""
 
-    def __init__(self, portal, client, initialize_result):
-        self._portal, self.client, self.initialize_result = portal, client, initialize_result
+    def __init__(self, tool: str, text: str):
+        super().__init__(f"tool {tool} failed: {text}")
+        self.tool, self.text = tool, text
+
+
+def text_of(result) -> str:
+    """The text blocks of a CallToolResult, one per line."""
+    return "\n".join(part.text for part in result.content if getattr(part, "type", "") == "text")
+
+
+class AsyncSession:
+    """A live MCP client session, for async tests; ``client`` is the SDK's ClientSession."""
+
+    def __init__(self, client, initialize_result):
+        self.client, self.initialize_result = client, initialize_result
 
     @property
     def server_name(self) -> str:
         return self.initialize_result.server_info.name
 
+    text = staticmethod(text_of)
+
+    async def list_tools(self) -> list:
+        return (await self.client.list_tools()).tools
+
+    async def tool_names(self) -> list[str]:
+        return sorted(t.name for t in await self.list_tools())
+
+    async def call(self, tool: str, arguments: Mapping[str, Any] | None = None, **options: Any):
+        """The CallToolResult (check ``.is_error``); protocol errors raise. ``options`` go to the
+        SDK's call_tool (``progress_callback``, ``read_timeout_seconds``)."""
+        return await self.client.call_tool(tool, dict(arguments or {}), **options)
+
+    async def call_data(self, tool: str, arguments: Mapping[str, Any] | None = None, **options: Any) -> Any:
+        """The structured content of a call that must succeed (ToolFailed if not)."""
+        result = await self.call(tool, arguments, **options)
+        if result.is_error:
+            raise ToolFailed(tool, text_of(result))
+        return result.structured_content
+
+    async def call_text(self, tool: str, arguments: Mapping[str, Any] | None = None, **options: Any) -> str:
+        """The text of a call that must succeed (ToolFailed if not)."""
+        result = await self.call(tool, arguments, **options)
+        if result.is_error:
+            raise ToolFailed(tool, text_of(result))
+        return text_of(result)
+
+    async def error_text(self, tool: str, arguments: Mapping[str, Any] | None = None, **options: Any) -> str:
+        """The text of a call that must fail with a tool error (AssertionError if it succeeds)."""
+        result = await self.call(tool, arguments, **options)
+        assert result.is_error, f"{tool} {dict(arguments or {})} succeeded: {result.structured_content or text_of(result)}"
+        return text_of(result)
+
+    async def ping(self) -> None:
+        await self.client.send_ping()
+
+
+class Session:
+    """The same session for synchronous tests: every method blocks until the server answers."""
+
+    def __init__(self, portal, session: AsyncSession):
+        self._portal, self.session = portal, session
+
+    @property
+    def client(self):
+        return self.session.client
+
+    @property
+    def initialize_result(self):
+        return self.session.initialize_result
+
+    @property
+    def server_name(self) -> str:
+        return self.session.server_name
+
+    text = staticmethod(text_of)
+
     def list_tools(self) -> list:
-        return self._portal.call(self.client.list_tools).tools
+        return self._portal.call(self.session.list_tools)
 
     def tool_names(self) -> list[str]:
-        return sorted(t.name for t in self.list_tools())
+        return self._portal.call(self.session.tool_names)
 
     def call(self, tool: str, arguments: Mapping[str, Any] | None = None):
         """The CallToolResult (check ``.is_error``); protocol errors raise."""
-        return self._portal.call(self.client.call_tool, tool, dict(arguments or {}))
+        return self._portal.call(self.session.call, tool, arguments)
 
-    @staticmethod
-    def text(result) -> str:
-        return "".join(getattr(part, "text", "") for part in result.content)
+    def call_data(self, tool: str, arguments: Mapping[str, Any] | None = None) -> Any:
+        """The structured content of a call that must succeed (ToolFailed if not)."""
+        return self._portal.call(self.session.call_data, tool, arguments)
 
     def call_text(self, tool: str, arguments: Mapping[str, Any] | None = None) -> str:
-        """The text of a call that must succeed (AssertionError with the server's message if not)."""
-        result = self.call(tool, arguments)
-        if result.is_error:
-            raise AssertionError(f"tool {tool} failed: {self.text(result)}")
-        return self.text(result)
+        """The text of a call that must succeed (ToolFailed, with the server's message, if not)."""
+        return self._portal.call(self.session.call_text, tool, arguments)
+
+    def error_text(self, tool: str, arguments: Mapping[str, Any] | None = None) -> str:
+        """The text of a call that must fail with a tool error (AssertionError if it succeeds)."""
+        return self._portal.call(self.session.error_text, tool, arguments)
 
     def ping(self) -> None:
-        self._portal.call(self.client.send_ping)
+        self._portal.call(self.session.ping)
+
+
+def _command(target: str | os.PathLike | ServerCommand, via: str, env: Mapping[str, str] | None,
+             claudex: str | None, inherit: bool, cwd: str | os.PathLike | None) -> ServerCommand:
+    if isinstance(target, ServerCommand):
+        return target
+    return server_command(target, via=via, env=env, claudex=claudex, inherit=inherit, cwd=cwd)
 
 
 @contextmanager
-def connect(target: str | os.PathLike, *, via: str = "folder", env: Mapping[str, str] | None = None,
-            claudex: str | None = None, timeout: float = START_TIMEOUT) -> Iterator[Session]:
-    """A real MCP session with a server (see ``server_command``), initialized and ready."""
+def connect(target: str | os.PathLike | ServerCommand, *, via: str = "folder", env: Mapping[str, str] | None = None,
+            claudex: str | None = None, inherit: bool = True, cwd: str | os.PathLike | None = None,
+            timeout: float = START_TIMEOUT, session_timeout: float | None = None,
+            stderr: str | os.PathLike | None = None) -> Iterator[Session]:
+    """A real MCP session with a server (see ``open_session``), initialized and ready."""
     from anyio.from_thread import start_blocking_portal
 
-    command = server_command(target, via=via, env=env, claudex=claudex)
+    opened = open_session(target, via=via, env=env, claudex=claudex, inherit=inherit, cwd=cwd, timeout=timeout,
+                          session_timeout=session_timeout, stderr=stderr)
     try:
         with start_blocking_portal() as portal:
-            with portal.wrap_async_context_manager(_open(command, timeout)) as (client, init):
-                yield Session(portal, client, init)
+            with portal.wrap_async_context_manager(opened) as session:
+                yield Session(portal, session)
     except BaseExceptionGroup as group:
-        # The SDK's task groups wrap what the test raised (an AssertionError, say): give it back as is.
-        leaf: BaseException = group
-        while isinstance(leaf, BaseExceptionGroup) and len(leaf.exceptions) == 1:
-            leaf = leaf.exceptions[0]
-        if leaf is group:
-            raise
-        raise leaf from None
+        raise _leaf(group) from None
 
 
-def _open(command: ServerCommand, timeout: float):
-    from contextlib import asynccontextmanager
-
+@asynccontextmanager
+async def open_session(target: str | os.PathLike | ServerCommand, *, via: str = "folder",
+                       env: Mapping[str, str] | None = None, claudex: str | None = None, inherit: bool = True,
+                       cwd: str | os.PathLike | None = None, timeout: float = START_TIMEOUT,
+                       session_timeout: float | None = None,
+                       stderr: str | os.PathLike | None = None) -> AsyncIterator[AsyncSession]:
+    """A real MCP session with ``target`` (a folder, a registry name with ``via="run"``, or a
+    ServerCommand; see ``server_command`` for ``env``, ``inherit`` and ``cwd``), initialized within
+    ``timeout`` seconds. ``session_timeout`` bounds the whole block (a server that stops answering
+    fails the test instead of hanging it); ``stderr``: a file the server's stderr is appended to
+    (default: this process's stderr)."""
     import anyio
     from mcp import ClientSession
     from mcp.client.stdio import StdioServerParameters, stdio_client
 
-    @asynccontextmanager
-    async def opened():
-        params = StdioServerParameters(command=command.argv[0], args=command.argv[1:], env=command.env,
-                                       cwd=command.cwd)
-        async with stdio_client(params) as (read, write):
-            async with ClientSession(read, write) as client:
-                with anyio.fail_after(timeout):
-                    init = await client.initialize()
-                yield client, init
+    command = _command(target, via, env, claudex, inherit, cwd)
+    params = StdioServerParameters(command=command.argv[0], args=command.argv[1:], env=command.env, cwd=command.cwd)
+    try:
+        with anyio.fail_after(session_timeout) if session_timeout else _nothing():
+            with open(stderr, "a") if stderr is not None else _nothing(sys.stderr) as errlog:
+                async with stdio_client(params, errlog=errlog) as (read, write):
+                    async with ClientSession(read, write) as client:
+                        with anyio.fail_after(timeout):
+                            init = await client.initialize()
+                        yield AsyncSession(client, init)
+    except BaseExceptionGroup as group:
+        # The SDK's task groups wrap what the test raised (an AssertionError, say): give it back as is.
+        raise _leaf(group) from None
 
-    return opened()
+
+@contextmanager
+def _nothing(value: Any = None) -> Iterator[Any]:
+    yield value
+
+
+def _leaf(group: BaseExceptionGroup) -> BaseException:
+    """The one exception a group of one (of one ...) holds, else the group."""
+    leaf: BaseException = group
+    while isinstance(leaf, BaseExceptionGroup) and len(leaf.exceptions) == 1:
+        leaf = leaf.exceptions[0]
+    return leaf
 
 
 def assert_stdout_is_jsonrpc(target: str | os.PathLike, *, via: str = "folder", env: Mapping[str, str] | None = None,

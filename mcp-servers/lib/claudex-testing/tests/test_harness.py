@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from claudex_testing import assert_stdout_is_jsonrpc, connect, server_command
+from claudex_testing import ServerCommand, ToolFailed, assert_stdout_is_jsonrpc, connect, open_session, server_command
 
 SERVER = textwrap.dedent('''
     import os, sys
@@ -24,12 +24,27 @@ SERVER = textwrap.dedent('''
         print("starting up")
     server = MCPServer("demo", version="1.2.3")
 
+    if os.environ.get("SAY"):
+        print(os.environ["SAY"], file=sys.stderr, flush=True)
+
     @server.tool()
     def shout(text: str) -> str:
         """Upper-case the text."""
         if not text:
             raise ToolError("text must not be empty")
         return text.upper() + os.environ.get("SUFFIX", "")
+
+    @server.tool()
+    def variable(name: str) -> dict[str, str | None]:
+        """A variable of the server's environment."""
+        return {"name": name, "value": os.environ.get(name)}
+
+    @server.tool()
+    async def nap(seconds: float) -> str:
+        """Sleep."""
+        import anyio
+        await anyio.sleep(seconds)
+        return "rested"
 
     server.run("stdio")
 ''')
@@ -58,12 +73,14 @@ def test_session_with_a_folder(tmp_path):
     folder = make_server(tmp_path, SUFFIX="${SUFFIX_WORD:-!}")
     with connect(folder) as session:
         assert session.server_name == "demo"
-        assert session.tool_names() == ["shout"]
+        assert session.tool_names() == ["nap", "shout", "variable"]
         assert session.call_text("shout", {"text": "hi"}) == "HI!"
         failed = session.call("shout", {"text": ""})
         assert failed.is_error and session.text(failed).endswith("text must not be empty")
         with pytest.raises(AssertionError, match="tool shout failed: .*text must not be empty"):
             session.call_text("shout", {"text": ""})
+        assert session.error_text("shout", {"text": ""}).endswith("text must not be empty")
+        assert session.call_data("variable", {"name": "SUFFIX"}) == {"name": "SUFFIX", "value": "!"}
         session.ping()
 
 
@@ -94,7 +111,71 @@ def test_server_command(tmp_path):
     # No .venv yet (claudex mcp install makes it): the interpreter running the tests starts it.
     assert command.argv == [sys.executable, str(folder.resolve() / "server.py")]
     assert command.env["SUFFIX"] == "." and command.env["SERVER_DIR"] == str(folder.resolve())
-    via_run = server_command("demo", via="run", claudex="/opt/bin/claudex")
-    assert via_run.argv == ["/opt/bin/claudex", "mcp", "run", "demo"]
+    via_run = server_command("demo", via="run", claudex="/opt/bin/claudex", cwd=tmp_path)
+    assert via_run.argv == ["/opt/bin/claudex", "mcp", "run", "demo"] and via_run.cwd == str(tmp_path)
+    hermetic = server_command(folder, env={"HOME": "/h"}, inherit=False)
+    assert hermetic.env == {"HOME": "/h", "SERVER_DIR": str(folder.resolve()), "PID_FILE": str(folder.resolve() / "pid"),
+                            "SUFFIX": "?"}
     with pytest.raises(ValueError, match="via must be"):
         server_command(folder, via="docker")
+
+
+def test_the_async_session_runs_calls_side_by_side(tmp_path):
+    import anyio
+
+    folder = make_server(tmp_path)
+
+    async def main():
+        async with open_session(folder) as session:
+            assert await session.tool_names() == ["nap", "shout", "variable"]
+            results = {}
+
+            async def one(name, args):
+                results[name] = await session.call_text(name, args)
+
+            with anyio.fail_after(20):   # two naps of 1 s side by side, not one after the other
+                started = anyio.current_time()
+                async with anyio.create_task_group() as group:
+                    group.start_soon(one, "nap", {"seconds": 1})
+                    group.start_soon(one, "shout", {"text": "hi"})
+                    group.start_soon(session.call_data, "nap", {"seconds": 1})
+                took = anyio.current_time() - started
+            assert results == {"nap": "rested", "shout": "HI"} and took < 1.9
+            with pytest.raises(ToolFailed) as failed:
+                await session.call_data("shout", {"text": ""})
+            assert failed.value.text.endswith("text must not be empty")
+            with pytest.raises(AssertionError, match="succeeded"):
+                await session.error_text("shout", {"text": "x"})
+
+    anyio.run(main)
+
+
+def test_a_hermetic_environment_and_the_servers_stderr_in_a_file(tmp_path, monkeypatch):
+    import anyio
+
+    folder = make_server(tmp_path)
+    monkeypatch.setenv("DEVELOPERS_OWN", "leaks")
+    log = tmp_path / "server-stderr.log"
+    log.write_text("earlier run\n")
+
+    async def main():
+        async with open_session(folder, env={"SAY": "hello from the server"}, inherit=False, stderr=log) as s:
+            return (await s.call_data("variable", {"name": "DEVELOPERS_OWN"}),
+                    await s.call_data("variable", {"name": "SERVER_DIR"}))
+
+    own, server_dir = anyio.run(main)
+    assert own["value"] is None and server_dir["value"] == str(folder.resolve())
+    assert log.read_text().startswith("earlier run\nhello from the server\n")
+    with connect(folder) as session:   # inherited by default
+        assert session.call_data("variable", {"name": "DEVELOPERS_OWN"})["value"] == "leaks"
+
+
+def test_a_command_of_ones_own_and_the_session_timeout(tmp_path):
+    folder = make_server(tmp_path)
+    command = ServerCommand([sys.executable, str(folder / "server.py")],
+                            {"PID_FILE": str(tmp_path / "own.pid"), "SUFFIX": "?"}, str(tmp_path))
+    with pytest.raises(TimeoutError):
+        with connect(command, session_timeout=3) as session:
+            assert session.call_text("shout", {"text": "a"}) == "A?"
+            session.call("nap", {"seconds": 30})
+    assert not alive(int((tmp_path / "own.pid").read_text()))

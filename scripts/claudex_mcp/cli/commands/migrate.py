@@ -51,13 +51,13 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 
 
 def action(args: argparse.Namespace) -> int:
-    from claudex_mcp.migrate import migration as migrate, backup as migrate_backup
+    from claudex_mcp.migrate import apply, backup
     from claudex_mcp import paths
 
     registry = paths.registry_dir()
     report = common.progress(not args.json)
     if args.list_backups:
-        found = migrate_backup.list_backups()
+        found = backup.list_backups()
         if args.json:
             common.write_json({"backups": found})
         else:
@@ -66,7 +66,7 @@ def action(args: argparse.Namespace) -> int:
                 print(f"{item['id']}  {state}  servers: {', '.join(item['servers']) or '-'}  {item['folder']}")
         return 0
     if args.rollback is not None:
-        result = migrate_backup.rollback(registry, args.rollback or None, report=report)
+        result = backup.rollback(registry, args.rollback or None, report=report)
         if args.json:
             common.write_json(result)
         else:
@@ -74,8 +74,8 @@ def action(args: argparse.Namespace) -> int:
         return 0
     given = args.sources or ["auto"]
     files = [f for f in given if f != "auto"]
-    result = migrate.migrate(registry, files or None, auto="auto" in given, on_conflict=args.on_conflict,
-                             dry_run=args.dry_run, report=report)
+    result = apply.migrate(registry, files or None, auto="auto" in given, on_conflict=args.on_conflict,
+                           dry_run=args.dry_run, report=report)
     if args.json:
         common.write_json(result)
         return 0

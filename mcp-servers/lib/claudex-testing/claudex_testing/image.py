@@ -1,7 +1,7 @@
 """Building the Claudex image (`make image`, and the image tests): with BASE=debootstrap the base
 is the cached Debian tarball from debian_base, imported once into the engine.
 
-    python -m claudex_testkit.image [--base IMAGE|debootstrap] [--tag TAG] [--no-clis]
+    python -m claudex_testing.image [--base IMAGE|debootstrap] [--tag TAG] [--no-clis]
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from . import debian_base, dockerd
 
-ROOT = Path(__file__).resolve().parent.parent.parent
+ROOT = Path(__file__).resolve().parents[4]   # the checkout: this is mcp-servers/lib/claudex-testing/claudex_testing/
 DEBOOTSTRAP = "debootstrap"
 DEFAULT_TAG = "claudex:latest"
 

@@ -1,6 +1,7 @@
-"""The qdrant server's domain logic: settings from the environment, the embedded store or a
-remote Qdrant, a managed local Qdrant process, and input checks. Never imports mcp; every
-failure is a QdrantError with a message an agent can act on."""
+"""The qdrant server's store: settings from the environment, the embedded store or a remote
+Qdrant, a managed local Qdrant process, and input checks. Never imports mcp; every failure is a
+claudex_server ServerError (InvalidInput, NotFound, Conflict, Unavailable) with a message an
+agent can act on."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from pathlib import Path
 from typing import Any, Callable, Literal
 from urllib.parse import urlparse
 
+from claudex_server.errors import Conflict, InvalidInput, NotFound, ServerError, Unavailable
+from claudex_server.files import write_atomic
 from pydantic import BaseModel, ConfigDict, Field
 
 MAX_LIMIT = 1000
@@ -33,34 +36,6 @@ RANGE_OPS = {"gt", "gte", "lt", "lte"}
 NATIVE_FILTER_KEYS = {"must", "should", "must_not", "min_should"}
 READY_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
-
-
-# -- errors --------------------------------------------------------------------------------
-
-class QdrantError(Exception):
-    """A failure the caller can act on; code is one of invalid_input, not_found, conflict,
-    unavailable."""
-
-    code = "error"
-
-    def __init__(self, message: str, hint: str | None = None) -> None:
-        super().__init__(message + (f" ({hint})" if hint else ""))
-
-
-class InvalidInput(QdrantError):
-    code = "invalid_input"
-
-
-class NotFound(QdrantError):
-    code = "not_found"
-
-
-class Conflict(QdrantError):
-    code = "conflict"
-
-
-class Unavailable(QdrantError):
-    code = "unavailable"
 
 
 # -- inputs --------------------------------------------------------------------------------
@@ -205,9 +180,7 @@ class QdrantProcess:
                 identity = _identity(proc.pid)
                 record = {"pid": proc.pid, "started": identity.get("started"), "cmdline": identity.get("cmdline"),
                           "port": self.port, "storage": str(storage)}
-                tmp = self.pid_file.with_suffix(".tmp")
-                tmp.write_text(json.dumps(record))
-                os.replace(tmp, self.pid_file)
+                write_atomic(self.pid_file, json.dumps(record).encode())
                 return {"started": True, "pid": proc.pid, "storage": str(storage), "port": self.port}
             time.sleep(0.1)
         proc.terminate()
@@ -327,7 +300,7 @@ class Store:
         """Run a client call, turning transport failures into Unavailable."""
         try:
             return fn(*args, **kwargs)
-        except QdrantError:
+        except ServerError:
             raise
         except Exception as exc:
             from claudex_embeddings.store import unreachable

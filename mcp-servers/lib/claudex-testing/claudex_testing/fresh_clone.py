@@ -11,7 +11,7 @@ import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent.parent
+ROOT = Path(__file__).resolve().parents[4]   # the checkout: this is mcp-servers/lib/claudex-testing/claudex_testing/
 # What a `make` in the clone must not inherit from a make that runs the test or the bench.
 MAKE_VARS = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")
 # Where the caller's own claudex, registry and configs would be found: the clone gets its own.

@@ -1,4 +1,4 @@
-"""qdrant_core without MCP: the embedded store, input checks, filters, ids, and the managed
+"""qdrant_store without MCP: the embedded store, input checks, filters, ids, and the managed
 Qdrant process (against a fake binary)."""
 
 from __future__ import annotations
@@ -12,20 +12,20 @@ import time
 
 import pytest
 
-import qdrant_core
-from qdrant_core import Conflict, InvalidInput, NotFound, Point, Store
+import qdrant_store
+from qdrant_store import Conflict, InvalidInput, NotFound, Point
 
 
-def test_core_never_imports_mcp():
-    code = "import sys; sys.path.insert(0, '.'); import qdrant_core, claudex_embeddings; " \
-           "s = qdrant_core.Store(); assert not any(m == 'mcp' or m.startswith('mcp.') for m in sys.modules), 'mcp'"
-    proc = subprocess.run([sys.executable, "-c", code], cwd=os.path.dirname(qdrant_core.__file__),
+def test_the_store_never_imports_mcp():
+    code = "import sys, qdrant_store, claudex_embeddings; " \
+           "s = qdrant_store.Store(); assert not any(m == 'mcp' or m.startswith('mcp.') for m in sys.modules), 'mcp'"
+    proc = subprocess.run([sys.executable, "-c", code], cwd=os.path.dirname(qdrant_store.__file__),
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
 
 
 def test_settings_default_to_embedded_under_xdg_data_home(home):
-    s = qdrant_core.Settings.from_env()
+    s = qdrant_store.Settings.from_env()
     assert s.mode == "embedded"
     assert s.path == home / ".local" / "share" / "claudex" / "qdrant"
 
@@ -33,7 +33,7 @@ def test_settings_default_to_embedded_under_xdg_data_home(home):
 def test_settings_qdrant_path_and_url(monkeypatch, tmp_path):
     monkeypatch.setenv("QDRANT_PATH", str(tmp_path / "x"))
     monkeypatch.setenv("QDRANT_URL", "http://127.0.0.1:6333/")
-    s = qdrant_core.Settings.from_env()
+    s = qdrant_store.Settings.from_env()
     assert (s.mode, s.path, s.url) == ("server", tmp_path / "x", "http://127.0.0.1:6333")
 
 
@@ -104,9 +104,9 @@ def test_a_second_process_shares_the_embedded_store(store, home):
     """The store is open only during a call: another process reads and writes it meanwhile."""
     store.start()
     store.create_collection("c", size=8)
-    code = ("import sys; sys.path.insert(0, '.'); import qdrant_core; s = qdrant_core.Store(); "
+    code = ("import sys, qdrant_store; s = qdrant_store.Store(); "
             "s.upsert('c', [{'vector': [1, 0, 0, 0, 0, 0, 0, 0], 'id': 7}]); print(s.list_collections()[0]['points'])")
-    proc = subprocess.run([sys.executable, "-c", code], cwd=os.path.dirname(qdrant_core.__file__),
+    proc = subprocess.run([sys.executable, "-c", code], cwd=os.path.dirname(qdrant_store.__file__),
                           capture_output=True, text=True, env=dict(os.environ))
     assert proc.returncode == 0 and proc.stdout.strip() == "1", proc.stderr
     assert store.list_collections()[0]["points"] == 1
@@ -135,8 +135,8 @@ def test_status_embedded(store, home):
 
 def test_point_model_rejects_unknown_keys():
     with pytest.raises(InvalidInput):
-        qdrant_core._parse_point({"txt": "typo"}, 0)
-    assert qdrant_core.point_id(Point(text="a")) == qdrant_core.point_id(Point(text="a"))
+        qdrant_store._parse_point({"txt": "typo"}, 0)
+    assert qdrant_store.point_id(Point(text="a")) == qdrant_store.point_id(Point(text="a"))
 
 
 # -- the managed Qdrant process ---------------------------------------------------------------
@@ -170,7 +170,7 @@ def fake_server(tmp_path, monkeypatch):
         port = sock.getsockname()[1]
     monkeypatch.setenv("QDRANT_URL", f"http://127.0.0.1:{port}")
     monkeypatch.setenv("QDRANT_BINARY", str(binary))
-    process = qdrant_core.QdrantProcess(qdrant_core.Settings.from_env())
+    process = qdrant_store.QdrantProcess(qdrant_store.Settings.from_env())
     yield process
     record = process.running()
     if record:  # stop what a failing test left running
@@ -190,7 +190,7 @@ def test_start_waits_for_readiness_and_stop_terminates(fake_server):
 
 def test_stop_escalates_to_sigkill(fake_server, monkeypatch):
     monkeypatch.setenv("FAKE_IGNORE_TERM", "1")
-    monkeypatch.setattr(qdrant_core, "STOP_TIMEOUT", 1.0)
+    monkeypatch.setattr(qdrant_store, "STOP_TIMEOUT", 1.0)
     fake_server.start()
     assert fake_server.stop()["signal"] == "SIGKILL"
     assert not fake_server._ready()
@@ -220,4 +220,4 @@ def test_start_without_binary_is_an_error(monkeypatch):
     monkeypatch.setenv("QDRANT_URL", "http://127.0.0.1:9")
     monkeypatch.setenv("PATH", "/nonexistent")
     with pytest.raises(InvalidInput, match="QDRANT_BINARY"):
-        qdrant_core.QdrantProcess(qdrant_core.Settings.from_env()).start()
+        qdrant_store.QdrantProcess(qdrant_store.Settings.from_env()).start()

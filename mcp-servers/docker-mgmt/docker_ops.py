@@ -1,6 +1,6 @@
-"""The docker-mgmt server's core: the safety policy (which containers the mutating tools may touch,
-what docker_exec may run) and the Docker operations behind the tools. Never imports mcp; the
-docker SDK is imported when the first operation needs the daemon."""
+"""The docker-mgmt server's operations: the safety policy (which containers the mutating tools may
+touch, what docker_exec may run) and the Docker operations behind the tools. Never imports mcp;
+the docker SDK is imported when the first operation needs the daemon."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
+
+from claudex_server.errors import ServerError
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 DEFAULT_LABELS = "claudex.managed=true"
@@ -37,13 +39,12 @@ ENV_USERS = "DOCKER_MGMT_EXEC_USERS"
 ENV_MAX_OUTPUT = "DOCKER_MGMT_MAX_OUTPUT"
 
 
-class DockerMgmtError(Exception):
+class DockerMgmtError(ServerError):
     """A failure the agent can act on. `code` is one of invalid_input, not_found, refused,
     conflict, timeout, unavailable, failed."""
 
     def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
+        super().__init__(message, code=code)
 
 
 def _split(value: str | None) -> tuple[str, ...]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-import docker_core
-from docker_core import Capped, DockerMgmtError, Policy, parse_since, summarize_stats
+import docker_ops
+from docker_ops import Capped, DockerMgmtError, Policy, parse_since, summarize_stats
 
 
 def refusal(fn, *args) -> str:
@@ -23,7 +23,7 @@ def test_the_default_policy_allows_only_the_claudex_label_and_no_exec():
     assert "DOCKER_MGMT_ALLOW_LABELS='claudex.managed=true'" in message and "DOCKER_MGMT_ALLOW_NAMES" in message
     assert "exec is off" in refusal(policy.check_exec, "web", {"claudex.managed": "true"}, ["id"], None, "root")
     assert Policy.from_env({"DOCKER_MGMT_ALLOW_LABELS": ""}).allow_labels == ()
-    assert "docker_core" not in repr(policy.describe()) and policy.describe()["exec_enabled"] is False
+    assert "docker_ops" not in repr(policy.describe()) and policy.describe()["exec_enabled"] is False
 
 
 def test_names_patterns_and_labels():
@@ -127,10 +127,10 @@ def test_stats_arithmetic_for_cgroup_v1_and_v2():
 
 
 def test_an_unreachable_daemon_is_named_and_the_client_is_retried(tmp_path):
-    engine = docker_core.Docker(Policy(), {"DOCKER_HOST": f"unix://{tmp_path}/none.sock"})
+    engine = docker_ops.Docker(Policy(), {"DOCKER_HOST": f"unix://{tmp_path}/none.sock"})
     for _ in range(2):
         with pytest.raises(DockerMgmtError) as info:
             engine.ps()
         assert info.value.code == "unavailable" and f"DOCKER_HOST=unix://{tmp_path}/none.sock" in str(info.value)
-    default = docker_core.Docker(Policy(), {"DOCKER_HOST": ""})
-    assert "the default unix:///var/run/docker.sock" in docker_core._host_description(default.environ)
+    default = docker_ops.Docker(Policy(), {"DOCKER_HOST": ""})
+    assert "the default unix:///var/run/docker.sock" in docker_ops._host_description(default.environ)

@@ -1,5 +1,8 @@
-"""${VAR} and ${VAR:-default} in command, args, env, url and headers; ``$${`` is a literal ``${``
-(``$${X}`` stays ``${X}``), as ``$$`` is in Compose files. A ``${`` that starts no valid
+"""${VAR} references: their syntax (the one definition, used wherever claudex reads, checks or
+writes one), expanding them, and the names they refer to.
+
+``${VAR}`` and ``${VAR:-default}`` in command, args, env, url and headers; ``$${`` is a literal
+``${`` (``$${X}`` stays ``${X}``), as ``$$`` is in Compose files. A ``${`` that starts no valid
 reference is refused by validation (manifests and config layers), never passed on."""
 
 from __future__ import annotations
@@ -10,10 +13,13 @@ TYPE_CHECKING = False  # typing costs 2 ms of start-up; it is only needed by che
 if TYPE_CHECKING:
     from typing import Any
 
-REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+NAME = r"[A-Za-z_][A-Za-z0-9_]*"  # a variable's name
 ESCAPE = "$${"
-# An escape or a reference, left to right, so that "$${X}" is never read as "$" + "${X}".
-_TOKEN = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+# What stands between "${" and "}": a name, and a default after ":-".
+BODY = re.compile(NAME + r"(:-[^}]*)?")
+# An escape or a reference, left to right, so that "$${X}" is never read as "$" + "${X}":
+# group 1 the name, group 2 the default (None without one).
+TOKEN = re.compile(r"\$\$\{|\$\{(" + NAME + r")(?::-([^}]*))?\}")
 
 
 def expand(value: str, env: Mapping[str, str]) -> str:
@@ -27,13 +33,13 @@ def expand(value: str, env: Mapping[str, str]) -> str:
         if default is not None and not current:
             return default
         return current or ""
-    return _TOKEN.sub(one, value)
+    return TOKEN.sub(one, value)
 
 
 def references(value: Any) -> set[str]:
     """Names of the variables ``value`` refers to (strings, lists and dict values)."""
     if isinstance(value, str):
-        return {m.group(1) for m in _TOKEN.finditer(value) if m.group(1)}
+        return {m.group(1) for m in TOKEN.finditer(value) if m.group(1)}
     if isinstance(value, list):
         return set().union(*(references(v) for v in value)) if value else set()
     if isinstance(value, dict):

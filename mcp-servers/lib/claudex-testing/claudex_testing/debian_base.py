@@ -2,7 +2,7 @@
 mirror, packed as a tarball for `docker import`, cached under ~/.cache/claudex/ and keyed by suite,
 mirror and package list (built once, reused).
 
-    python -m claudex_testkit.debian_base            # prints the cached tarball's path
+    python -m claudex_testing.debian_base            # prints the cached tarball's path
 """
 
 from __future__ import annotations
