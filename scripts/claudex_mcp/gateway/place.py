@@ -8,7 +8,7 @@ import os
 import stat
 from pathlib import Path
 
-from claudex_mcp import paths
+from claudex_mcp import paths, safepath
 from claudex_mcp.errors import InvalidInput
 
 # One gateway per registry (a server name means a server of one registry): its files are named
@@ -59,10 +59,10 @@ def runtime_dir(env=None) -> Path:
     except OSError:
         raise unsafe(folder, "is a symbolic link or not a folder") from None
     try:
-        st = os.fstat(fd)
-        if st.st_uid != os.geteuid():
-            raise unsafe(folder, "belongs to another user")
-        if stat.S_IMODE(st.st_mode) != 0o700:
+        why = safepath.folder_problem(fd)  # this user's own: not even root's
+        if why is not None:
+            raise unsafe(folder, why)
+        if stat.S_IMODE(os.fstat(fd).st_mode) != 0o700:
             os.fchmod(fd, 0o700)
     finally:
         os.close(fd)
