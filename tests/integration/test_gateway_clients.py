@@ -13,7 +13,7 @@ import threading
 
 import pytest
 
-from clients import claude_mcp_list
+from clients import claude_mcp_list, trust_folder
 from clients import real_clients as clients  # noqa: F401  (the session fixture)
 from conftest import ROOT, add_server, manifest
 from test_gateway import processes_of, status, wait_for
@@ -44,10 +44,13 @@ def test_two_claude_sessions_share_one_server_process(shared, clients):
     folders = [shared.root / "one", shared.root / "two"]
     found: dict = {}
 
-    def listing(folder):
+    for folder in folders:  # one after the other: both write ~/.claude.json
         folder.mkdir()
+        trust_folder(shared.home, folder)
+
+    def listing(folder):
         found[folder.name] = claude_mcp_list(clients.claude, folder, shared.home,
-                                             {"CLAUDEX_MCP_REGISTRY": str(shared.registry)})
+                                             {"CLAUDEX_MCP_REGISTRY": str(shared.registry)}, trust=False)
 
     threads = [threading.Thread(target=listing, args=(f,)) for f in folders]
     for thread in threads:
