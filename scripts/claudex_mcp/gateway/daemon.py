@@ -58,7 +58,9 @@ def prepare_for(name: str):
         registry = paths.registry_dir()
         index, _ = cache.load(registry)
         entry = index_mod.server_entry(index, name)
-        return launcher.prepare(entry, config.Layers(registry, None), dict(os.environ), check_enabled=False)
+        launch = launcher.prepare(entry, config.Layers(registry, None), dict(os.environ), check_enabled=False)
+        launch.env["CLAUDEX_MCP_GATEWAY"] = "1"  # the server may know it is the one process of its kind
+        return launch
     return prepare
 
 
