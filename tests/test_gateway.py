@@ -140,6 +140,14 @@ def test_two_agents_in_two_folders_share_one_process(gw):
     assert status(gw) == {"running": False}
 
 
+def test_a_shared_server_knows_it_is_shared_and_gets_no_project(gw):
+    async def talk(session):
+        return [text(await session.call_tool("getenv", {"name": name}))
+                for name in ("CLAUDEX_MCP_GATEWAY", "CLAUDEX_PROJECT_DIR")]
+
+    assert anyio.run(in_session, gw, gw.root / "a", talk) == ["1", ""]
+
+
 def test_project_dir_is_the_folder_told(gw):
     async def talk(session):
         return text(await session.call_tool("where", {}))

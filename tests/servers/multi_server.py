@@ -37,6 +37,12 @@ def pid() -> int:
 
 
 @server.tool()
+def getenv(name: str) -> str:
+    """The value of an environment variable of this server, empty when unset."""
+    return os.environ.get(name, "")
+
+
+@server.tool()
 def echo(text: str) -> str:
     """Return the text."""
     return text
