@@ -180,7 +180,9 @@ def run_script(name: str, *argv: str, input=None, cwd=None, env=None, timeout: f
 def sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     home = tmp_path / "home"
     home.mkdir()
+    (tmp_path / "run").mkdir(mode=0o700)  # the gateway's socket folder: this test's own, never the user's
     env = {
+        "XDG_RUNTIME_DIR": str(tmp_path / "run"),
         "HOME": str(home),
         "XDG_CACHE_HOME": str(home / ".cache"),
         "XDG_CONFIG_HOME": str(home / ".config"),

@@ -186,6 +186,11 @@ def world_env(root: Path, core_source: Path | None, catalog: str) -> dict:
                PATH=os.pathsep.join([str(BIN), str(ROOT / "scripts"), os.environ["PATH"]]),
                GIT_TERMINAL_PROMPT="0", GIT_SSH_COMMAND="ssh -o BatchMode=yes -o StrictHostKeyChecking=yes",
                CLAUDEX_MCP_CATALOG_URL=catalog)
+    # The gateway a shared server's `run` starts: its socket outside the world (which is copied),
+    # and gone soon after the example that started it.
+    runtime = root.with_name(root.name + "-run")
+    runtime.mkdir(mode=0o700, exist_ok=True)
+    env.update(XDG_RUNTIME_DIR=str(runtime), CLAUDEX_MCP_GATEWAY_IDLE="5")
     if core_source is not None:
         env["CLAUDEX_MCP_CORE_SOURCE"] = str(core_source)
     return env
@@ -289,7 +294,8 @@ def run(world: World, example: Example) -> tuple[int, str, str]:
     for outside, inside in OUTSIDE.items():
         line = line.replace(outside, inside.format(world=world.root))
     serves = example.verb == "run"
-    long_running = serves or example.verb == "watch" or (example.verb == "logs" and "-f" in example.argv)
+    long_running = serves or example.verb == "watch" or (example.verb == "logs" and "-f" in example.argv) \
+        or (example.verb == "gateway" and "serve" in example.argv)
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         proc = subprocess.Popen(["bash", "-o", "pipefail", "-c", line], cwd=world.work, env=world.env,
                                 stdin=subprocess.PIPE if long_running else subprocess.DEVNULL,
@@ -328,7 +334,7 @@ def _serve(proc: subprocess.Popen) -> tuple[int, str]:
 
 
 def _until_interrupted(proc: subprocess.Popen) -> int:
-    """`watch`, `logs -f`: still running after 3 s; then Ctrl-C ends it (exit 0, or 130)."""
+    """`watch`, `logs -f`, `gateway serve`: still running after 3 s; then Ctrl-C ends it (exit 0, or 130)."""
     time.sleep(3)
     if proc.poll() is not None:
         return proc.returncode or 1

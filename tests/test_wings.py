@@ -9,7 +9,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "scripts" / "claudex_mcp"
 # Bottom to top: a wing may import those before it.
-WINGS = ("schemas", "store", "settings", "clients", "runtime", "install", "migrate", "catalog", "cli")
+WINGS = ("schemas", "store", "settings", "clients", "runtime", "gateway", "install", "migrate", "catalog", "cli")
 MAX_TOP_LEVEL = 15
 
 

@@ -297,6 +297,235 @@ def fresh_clone_setup(root: Path) -> dict:
     return result
 
 
+def _rss_mb(argv_tail: list[str], registry: Path) -> float | None:
+    """The resident memory of the live process whose command line ends with ``argv_tail`` and
+    whose environment names ``registry``."""
+    tail = "\0".join(argv_tail).encode()
+    mine = f"CLAUDEX_MCP_REGISTRY={registry}".encode()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                cmdline = fh.read().rstrip(b"\0")
+            with open(f"/proc/{entry}/environ", "rb") as fh:
+                environ = fh.read().split(b"\0")
+            if cmdline.endswith(tail) and mine in environ:
+                with open(f"/proc/{entry}/status") as fh:
+                    for line in fh:
+                        if line.startswith("VmRSS:"):
+                            return round(int(line.split()[1]) / 1024, 1)
+        except OSError:
+            continue
+    return None
+
+
+def gateway_figures(root: Path, env: dict, calls: int) -> dict:
+    """The gateway against a direct stdio session to the same server (tests/servers/echo_server.py),
+    in one run: per-call p50 of each and the difference; the bridge's memory; two agents making
+    ``calls`` interleaved calls through one shared process (errors, processes)."""
+    import anyio
+    from mcp import ClientSession
+    from mcp.client.stdio import StdioServerParameters, stdio_client
+
+    registry = echo_registry(root / "registry-gateway", ["echo"])
+    manifest_file = registry / "installed" / "echo" / "manifest.json"
+    doc = json.loads(manifest_file.read_text())
+    doc["server"]["shared"] = True
+    manifest_file.write_text(json.dumps(doc))
+    runtime = tempfile.mkdtemp(prefix="gw", dir="/tmp")
+    genv = dict(env, CLAUDEX_MCP_REGISTRY=str(registry), XDG_RUNTIME_DIR=runtime,
+                XDG_STATE_HOME=str(root / "state-gateway"))
+
+    async def session(args: list[str], talk):
+        params = StdioServerParameters(command=CLAUDEX, args=["mcp", "run", "echo", *args], env=genv, cwd=str(root))
+        with open(os.devnull, "w") as quiet:
+            async with stdio_client(params, errlog=quiet) as (read, write):
+                async with ClientSession(read, write) as client:
+                    await client.initialize()
+                    return await talk(client)
+
+    def latencies(args: list[str], n: int) -> tuple[list[float], float | None]:
+        async def talk(client):
+            await client.call_tool("echo", {"text": "warm"})
+            rss = _rss_mb(["mcp", "run", "echo"], registry) if not args else None
+            out = []
+            for i in range(n):
+                start = time.perf_counter()
+                await client.call_tool("echo", {"text": f"call {i}"})
+                out.append((time.perf_counter() - start) * 1000)
+            return sorted(out), rss
+        return anyio.run(session, args, talk)
+
+    def two_agents() -> dict:
+        errors: list[str] = []
+        pids: set[str] = set()
+
+        async def agent(name: str) -> None:
+            async def talk(client):
+                for i in range(calls // 2):
+                    result = await client.call_tool("echo", {"text": f"{name} {i}"})
+                    if result.is_error or result.content[0].text != f"{name} {i}":
+                        errors.append(f"{name} {i}: {result.content[0].text}")
+                await anyio.sleep(0)
+            await session([], talk)
+
+        async def both() -> None:
+            async with anyio.create_task_group() as group:
+                group.start_soon(agent, "a")
+                group.start_soon(agent, "b")
+
+        start = time.perf_counter()
+        anyio.run(both)
+        took = time.perf_counter() - start
+        status = json.loads(subprocess.run([CLAUDEX, "mcp", "gateway", "status", "--json"], capture_output=True,
+                                           env=genv, text=True).stdout)
+        pids.update(str(s["pid"]) for s in status.get("servers", []) if s.get("pid"))
+        return {"calls": calls, "errors": len(errors), "server_processes": len(pids), "total_s": round(took, 2)}
+
+    try:
+        direct, _ = latencies(["--direct"], calls)
+        through, rss = latencies([], calls)
+        agents = two_agents()
+    finally:
+        subprocess.run([CLAUDEX, "mcp", "gateway", "stop"], capture_output=True, env=genv)
+        import shutil
+
+        shutil.rmtree(runtime, ignore_errors=True)
+    p50 = lambda values: round(statistics.median(values), 3)  # noqa: E731
+    return {"gateway_overhead": {"calls": calls, "direct_p50_ms": p50(direct), "gateway_p50_ms": p50(through),
+                                 "overhead_p50_ms": round(p50(through) - p50(direct), 3)},
+            "gateway_bridge_rss": {"rss_mb": rss},
+            "gateway_two_agents": agents}
+
+
+def gateway_aggregate(root: Path, env: dict, runs: int) -> dict:
+    """tools/list on the gateway's aggregate endpoint over 5 servers (tests/servers/echo_server.py),
+    warm: the median of ``runs`` listings in one HTTP session."""
+    import socket
+
+    import anyio
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.shared._httpx_utils import create_mcp_http_client
+
+    registry = echo_registry(root / "registry-aggregate", [f"echo-{i}" for i in range(5)])
+    runtime = tempfile.mkdtemp(prefix="gw", dir="/tmp")
+    genv = dict(env, CLAUDEX_MCP_REGISTRY=str(registry), XDG_RUNTIME_DIR=runtime,
+                XDG_STATE_HOME=str(root / "state-aggregate"), XDG_CONFIG_HOME=str(root / "config-aggregate"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    serve = subprocess.Popen([CLAUDEX, "mcp", "gateway", "serve", "--http", f"127.0.0.1:{port}"], env=genv,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        token = ""
+        for _ in range(300):
+            status = subprocess.run([CLAUDEX, "mcp", "gateway", "status", "--json"], capture_output=True, text=True,
+                                    env=genv)
+            if json.loads(status.stdout or "{}").get("http"):
+                token = subprocess.run([CLAUDEX, "mcp", "gateway", "token"], capture_output=True, text=True,
+                                       env=genv).stdout.strip()
+                break
+            time.sleep(0.1)
+
+        async def listings() -> tuple[list[float], int]:
+            async with create_mcp_http_client(headers={"Authorization": f"Bearer {token}"}) as http:
+                async with streamable_http_client(f"http://127.0.0.1:{port}/mcp", http_client=http) as streams:
+                    async with ClientSession(streams[0], streams[1]) as client:
+                        await client.initialize()
+                        count = len((await client.list_tools()).tools)  # starts the 5 servers
+                        samples = []
+                        for _ in range(runs):
+                            start = time.perf_counter()
+                            await client.list_tools()
+                            samples.append((time.perf_counter() - start) * 1000)
+                        return sorted(samples), count
+
+        samples, count = anyio.run(listings)
+    finally:
+        subprocess.run([CLAUDEX, "mcp", "gateway", "stop"], capture_output=True, env=genv)
+        if serve.poll() is None:
+            serve.kill()
+        serve.wait()
+        import shutil
+
+        shutil.rmtree(runtime, ignore_errors=True)
+    return {"servers": 5, "tools": count, "runs": runs, "median_ms": round(statistics.median(samples), 2),
+            "p90_ms": round(samples[int(len(samples) * 0.9) - 1], 2), "min_ms": round(samples[0], 2)}
+
+
+def gateway_qdrant(root: Path, env: dict, searches: int) -> dict:
+    """The shipped qdrant, installed and shared: one agent's warm semantic searches in its own
+    process (--direct) and through the gateway, then two agents at once through the gateway (each
+    upserts a few notes, then makes ``searches`` searches); the p50s, the errors, and how many
+    qdrant processes served them."""
+    import anyio
+    from mcp import ClientSession
+    from mcp.client.stdio import StdioServerParameters, stdio_client
+
+    runtime = tempfile.mkdtemp(prefix="gw", dir="/tmp")
+    genv = dict(env, CLAUDEX_MCP_REGISTRY=str(root / "registry-qdrant"), XDG_RUNTIME_DIR=runtime,
+                XDG_STATE_HOME=str(root / "state-qdrant"), XDG_DATA_HOME=str(root / "data-qdrant"),
+                XDG_CONFIG_HOME=str(root / "config-qdrant"), CLAUDEX_MCP_CORE_SOURCE="")
+    for argv in (["init"], ["install", str(ROOT / "mcp-servers" / "qdrant")]):
+        proc = subprocess.run([CLAUDEX, "mcp", *argv], capture_output=True, text=True, env=genv)
+        if proc.returncode != 0:
+            return {"error": f"claudex mcp {' '.join(argv)} failed: {proc.stderr.strip()[-300:]}"}
+    errors: list[str] = []
+    samples: list[float] = []
+
+    async def agent(name: str, direct: bool = False) -> None:
+        # Each way its own store (the embedded store is opened per call: a store another phase
+        # filled would make this one slower), the gateway's the one its first agent names.
+        store = {"XDG_DATA_HOME": str(root / ("data-direct" if direct else "data-gateway"))}
+        params = StdioServerParameters(command=CLAUDEX, args=["mcp", "run", "qdrant", *(["--direct"] if direct else [])],
+                                       env={**genv, **store}, cwd=str(root))
+        with open(os.devnull, "w") as quiet:
+            async with stdio_client(params, errlog=quiet) as (read, write):
+                async with ClientSession(read, write) as client:
+                    await client.initialize()
+                    collection = f"notes-{name}"
+                    await client.call_tool("qdrant_create_collection", {"name": collection})
+                    points = [{"text": f"{name} note {i}: deploys run on day {i % 7}"} for i in range(20)]
+                    await client.call_tool("qdrant_upsert", {"collection": collection, "points": points})
+                    await client.call_tool("qdrant_search", {"collection": collection, "query": "warm"})
+                    for i in range(searches):
+                        start = time.perf_counter()
+                        result = await client.call_tool("qdrant_search", {"collection": collection,
+                                                                          "query": f"when do we deploy {i}?"})
+                        samples.append((time.perf_counter() - start) * 1000)
+                        if result.is_error:
+                            errors.append(result.content[0].text)
+
+    async def both() -> None:
+        async with anyio.create_task_group() as group:
+            group.start_soon(agent, "a")
+            group.start_soon(agent, "b")
+
+    try:
+        anyio.run(agent, "solo", True)  # one agent, its own process: the server's own figure
+        direct = sorted(samples)
+        samples.clear()
+        anyio.run(agent, "one")  # the same, through the gateway
+        one = sorted(samples)
+        samples.clear()
+        anyio.run(both)  # two at once on one process: each waits for the other's CPU-bound search
+        status = json.loads(subprocess.run([CLAUDEX, "mcp", "gateway", "status", "--json"], capture_output=True,
+                                           text=True, env=genv).stdout)
+    finally:
+        subprocess.run([CLAUDEX, "mcp", "gateway", "stop"], capture_output=True, env=genv)
+        import shutil
+
+        shutil.rmtree(runtime, ignore_errors=True)
+    samples.sort()
+    return {"searches": len(samples), "errors": len(errors), "two_agents_p50_ms": round(statistics.median(samples), 2),
+            "two_agents_p95_ms": round(samples[int(len(samples) * 0.95) - 1], 2),
+            "direct_one_agent_p50_ms": round(statistics.median(direct), 2),
+            "gateway_one_agent_p50_ms": round(statistics.median(one), 2),
+            "server_processes": len([s for s in status.get("servers", []) if s.get("pid")])}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--output", type=Path, default=ROOT / "build" / "bench.json")
@@ -331,6 +560,9 @@ def main(argv: list[str] | None = None) -> int:
                                                                  1 if args.quick else 3)
         results.update(status_vs_claude(Path(tmp), env, 6 if args.quick else max(10, args.runs // 3)))
         results["fresh_clone"] = fresh_clone_setup(Path(tmp))
+        results.update(gateway_figures(Path(tmp), env, 200 if args.quick else 1000))
+        results["gateway_tools_list_5_servers"] = gateway_aggregate(Path(tmp), env, args.runs)
+        results["gateway_qdrant_search"] = gateway_qdrant(Path(tmp), env, 50 if args.quick else 200)
     report = {"cpus": os.cpu_count(), "python": sys.version.split()[0], "results": results}
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")

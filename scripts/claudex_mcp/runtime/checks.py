@@ -113,6 +113,8 @@ def check(entry: dict, layers: config.Layers, environ: dict, timeout: float | No
     merged, _ = config.merge(layers.sources(entry))
     result: dict = {"name": name, "location": entry["location"], "version": entry["version"],
                     "transport": entry["manifest"]["server"].get("transport", "stdio")}
+    if result["transport"] == "stdio" and merged.get("shared") is True:
+        result["shared"] = True  # its clients reach one process through the gateway (its pid below)
     _started(result, name)
     result["lastError"] = last_error(name)
     if not merged.get("enabled"):

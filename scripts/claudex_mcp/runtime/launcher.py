@@ -20,12 +20,15 @@ EXIT_CANNOT_START = 5  # the server's command could not be executed (an external
 
 
 class Launch:
-    """What to exec: the resolved argv, the environment, the folder and the log file."""
+    """What to exec: the resolved argv, the environment, the folder and the log file; ``shared``:
+    the agents reach one process of it through the gateway (the merged config's ``shared``, a
+    layer's over the manifest's ``server.shared``)."""
 
-    __slots__ = ("name", "argv", "env", "cwd", "log")
+    __slots__ = ("name", "argv", "env", "cwd", "log", "shared")
 
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], cwd: str, log: Path) -> None:
-        self.name, self.argv, self.env, self.cwd, self.log = name, argv, env, cwd, log
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], cwd: str, log: Path,
+                 shared: bool = False) -> None:
+        self.name, self.argv, self.env, self.cwd, self.log, self.shared = name, argv, env, cwd, log, shared
 
 
 def log_file(name: str) -> Path:
@@ -57,7 +60,9 @@ def _log_cap() -> int:
         return DEFAULT_LOG_MAX_BYTES
 
 
-def prepare(entry: dict, layers: config.Layers, environ: dict[str, str]) -> Launch:
+def prepare(entry: dict, layers: config.Layers, environ: dict[str, str], check_enabled: bool = True) -> Launch:
+    """What `run` execs. ``check_enabled`` False: the gateway starts a shared server that a
+    session's own project enabled (the bridge checked that with the session's layers)."""
     name = require_valid(entry)["name"]
     server = entry["manifest"]["server"]
     if server.get("transport", "stdio") != "stdio":
@@ -66,7 +71,8 @@ def prepare(entry: dict, layers: config.Layers, environ: dict[str, str]) -> Laun
                                                     f"'claudex mcp test {name}' checks it")
     sources = layers.sources(entry)
     merged, history = config.merge(sources)
-    _refuse_disabled(name, merged, history)
+    if check_enabled:
+        _refuse_disabled(name, merged, history)
     _refuse_missing(name, config.env_reference_problems(entry, merged, environ))
     folder = entry["folder"]
     (command, *args), env = start_command(folder, server["command"], merged.get("args"), merged.get("env"), environ)
@@ -82,7 +88,8 @@ def prepare(entry: dict, layers: config.Layers, environ: dict[str, str]) -> Laun
         if resolved is None:
             raise NotFound(f"{name}: command {command!r} is not on PATH", code="command_not_found",
                            hint=f"install {command}, or fix server.command in {folder}/manifest.json")
-    return Launch(name, [resolved, *args], env, start_folder(name, folder, server.get("cwd"), environ), log_file(name))
+    return Launch(name, [resolved, *args], env, start_folder(name, folder, server.get("cwd"), environ), log_file(name),
+                  merged.get("shared") is True)
 
 
 def _refuse_disabled(name: str, merged: dict, history: dict) -> None:

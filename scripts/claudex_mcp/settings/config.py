@@ -20,7 +20,7 @@ from claudex_mcp.errors import ClaudexError, InvalidInput, NotFound
 from claudex_mcp.settings.project import Project
 
 LAYERS = ("global", "registry", "project", "user")
-SERVER_KEYS = ("enabled", "env", "args", "headers", "settings")
+SERVER_KEYS = ("enabled", "shared", "env", "args", "headers", "settings")
 MASK = "********"  # the same as secrets.MASK; kept here for the readers of config
 
 
@@ -60,7 +60,7 @@ def registry_entry(entry: dict) -> dict:
     """The registry layer for one server: the manifest's defaults."""
     server = entry["manifest"]["server"]
     doc: dict = {}
-    for key in ("env", "args", "headers"):
+    for key in ("shared", "env", "args", "headers"):
         if key in server:
             doc[key] = copy.deepcopy(server[key])
     return doc
@@ -420,7 +420,7 @@ def split_key(key: str) -> tuple[str, ...]:
     if not all(parts) or parts[0] not in SERVER_KEYS:
         raise InvalidInput(f"unknown config key {_json(key)}", code="unknown_key",
                            hint=f"keys start with one of: {', '.join(SERVER_KEYS)} (e.g. env.API_URL, settings.limit)")
-    if parts[0] in ("enabled", "args") and len(parts) > 1:
+    if parts[0] in ("enabled", "shared", "args") and len(parts) > 1:
         raise InvalidInput(f"{_json(parts[0])} has no sub-keys", code="unknown_key",
                            hint=f"use the key {parts[0]}")
     return parts

@@ -19,6 +19,10 @@ NAME' writes it back.
 Claude Code starts no MCP server in a folder you have not trusted (run `claude` there once and
 accept its dialog); --trust-folder DIR does what that dialog does, for DIR and the folders below
 it (the image's entrypoint uses it for CLAUDEX_CLAUDE_TRUSTED_FOLDERS; off by default).
+--via-gateway [URL] writes one entry, claudex, at the gateway's aggregate endpoint (URL, else the
+running `gateway serve --http`; a project's file asks for that project's enabled servers) instead
+of one per local server; the client gets the bearer token from `claudex mcp gateway token
+--header`, so the token is not written into the file (docs/gateway.md).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ EXAMPLES = (
     "claudex mcp generate --project demo --client vscode --scope project",
     "claudex mcp generate --output -",
     "claudex mcp generate --trust-folder .",
+    "claudex mcp generate --client claude-code --scope user --via-gateway http://127.0.0.1:8765",
 )
 
 
@@ -46,6 +51,9 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--trust-folder", action="append", metavar="DIR", default=[],
                    help="also mark DIR trusted in Claude Code (~/.claude.json), as accepting its trust "
                         "dialog there does: it then starts MCP servers in DIR and below (repeatable)")
+    p.add_argument("--via-gateway", nargs="?", const="", metavar="URL",
+                   help="one entry at the gateway's aggregate endpoint instead of one per local server "
+                        "(URL: the gateway's; default: the running gateway's --http address)")
     return p
 
 
@@ -72,7 +80,14 @@ def action(args: argparse.Namespace) -> int:
             if shown is not None:
                 common.warn(f"the layer of project {where.name} ({where.dir}) is not applied to {shown}, which is "
                             f"outside the project; pass --project-dir {where.dir} to apply it there, or --scope project")
-    folders = generate.Folders(lambda p: effective.build(index, p, registry), [where])
+    build = lambda p: effective.build(index, p, registry)  # noqa: E731
+    if args.via_gateway is not None:
+        from claudex_mcp.gateway import entry
+
+        url = entry.gateway_url(args.via_gateway)
+        doc = entry.via_gateway(doc, url)
+        build = lambda p: entry.via_gateway(effective.build(index, p, registry), url)  # noqa: E731
+    folders = generate.Folders(build, [where])
     return common.emit_client_config(doc, args, folders)
 
 

@@ -7,6 +7,12 @@ CLAUDEX_MCP_LOG_MAX_BYTES while it runs, the older part in <server>.log.1), reco
 start time, and then execs the server: stdin and stdout pass straight through, no process in
 between. Typed on a terminal, it says that it waits for an MCP client on stdin, and Ctrl-C ends
 the server as a client would (SIGTERM), leaving no traceback in its log.
+
+A shared server (its manifest's server.shared, or a layer's `shared`: qdrant, codequery) is not
+started here: run connects to the claudex gateway (starting it when none runs) and bridges stdin
+and stdout to the one process of that server that every agent shares; each request carries this
+agent's folder (--project-dir, else $CLAUDE_PROJECT_DIR, else the current folder). --direct
+starts the server's own process instead. See docs/gateway.md.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from claudex_mcp.cli import common
 EXAMPLES = (
     "claudex mcp run qdrant",
     "claudex mcp run codex --project-dir ~/claudex/demo",
+    "claudex mcp run qdrant --direct   # its own process, not the gateway's",
 )
 
 
@@ -28,6 +35,8 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     p = common.parser(prog, __doc__, EXAMPLES)
     p.add_argument("server")
     common.add_project(p)
+    p.add_argument("--direct", action="store_true",
+                   help="start a shared server's own process instead of connecting to the gateway")
     return p
 
 
@@ -40,6 +49,14 @@ def action(args: argparse.Namespace) -> int:
     entry = index_mod.server_entry(index, args.server)
     where = project.resolve(args.project, args.project_dir)
     launch = launcher.prepare(entry, config.Layers(registry, where), dict(os.environ))
+    if launch.shared and not args.direct:
+        from claudex_mcp.gateway import client
+
+        if sys.stdin.isatty():
+            sys.stderr.write(f"{args.server} is shared: this connects to the claudex gateway's one process of it and "
+                             f"waits for an MCP client on stdin (JSON-RPC messages, one per line); Ctrl-D or Ctrl-C "
+                             f"ends this session, not the server ('claudex mcp gateway status' shows it).\n")
+        return client.bridge(args.server, session_folder(args, where))
     on_terminal = sys.stdin.isatty()
     if on_terminal:  # a person typed it: say what it waits for, before stderr becomes the log
         sys.stderr.write(
@@ -62,6 +79,14 @@ def action(args: argparse.Namespace) -> int:
         os.write(2, f"claudex mcp run {args.server}: cannot start {launch.argv[0]}: {exc.strerror}\n".encode())
         return 5
     return 0  # not reached
+
+
+def session_folder(args: argparse.Namespace, where) -> str:
+    """The folder this agent works in, which a shared server is told with each request."""
+    if where is not None and (args.project or args.project_dir):
+        return str(where.dir)
+    told = os.environ.get("CLAUDE_PROJECT_DIR", "")
+    return told if os.path.isabs(told) and os.path.isdir(told) else os.getcwd()
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "claudex mcp run") -> int:

@@ -1,8 +1,9 @@
 """Check every server enabled in the project, in parallel, as its clients would start it.
 
 For each: state (healthy, degraded, unhealthy, disabled, missing env, not installed), latency,
-tool count, last start and the pid of the instance a client started (only while it runs), and
-what is wrong with its fix. Servers are checked at most 8 at a time, each within its
+tool count, last start and the pid of the instance a client started (only while it runs; for a
+shared server, the one process the gateway runs for every agent, marked "gateway"), and what is
+wrong with its fix. Servers are checked at most 8 at a time, each within its
 healthCheck.timeout (default 10 s); a result is reused for its healthCheck.interval (default
 30 s) unless --refresh or anything it depends on changed (a config layer file, the manifest, the
 server's files or venv, a variable it uses), and the table says how old it is. The kept results
@@ -68,6 +69,7 @@ def action(args: argparse.Namespace) -> int:
         report.clear()
     for result in results:
         result.pop("toolSchemas", None)  # kept for `info`, which shows them
+        _warn_long_names(result)
     from claudex_mcp.catalog import provenance
 
     for checked in provenance.quick(registry, [r["name"] for r in results]):
@@ -79,9 +81,29 @@ def action(args: argparse.Namespace) -> int:
         _detail(results[0])
     else:
         common.print_table(results, [("NAME", "name"), ("STATE", _state_cell), ("LATENCY", _latency),
-                                     ("TOOLS", "tools"), ("PID", "pid"), ("CHECKED", _checked),
+                                     ("TOOLS", "tools"), ("PID", _pid), ("CHECKED", _checked),
                                      ("DETAIL", _detail_line)])
     return 0 if all(r["state"] in FINE for r in results) else 1
+
+
+NAME_LIMIT = 64  # Claude Code refuses a tool whose mcp__<entry>__<tool> is longer
+
+
+def _warn_long_names(r: dict) -> None:
+    """A tool Claude Code would not take: its full name, as its own entry or on the gateway's
+    aggregate endpoint (the entry claudex, the tool's own name), over NAME_LIMIT."""
+    for entry in dict.fromkeys((r["name"], "claudex")):
+        long = [t for t in r.get("toolNames") or [] if len(f"mcp__{entry}__{t}") > NAME_LIMIT]
+        if long:
+            common.warn(f"{r['name']}: mcp__{entry}__{long[0]} is over the {NAME_LIMIT} characters Claude Code allows "
+                        f"for a tool's full name" + (f" ({len(long) - 1} more)" if len(long) > 1 else "")
+                        + ("" if entry == r["name"] else " (through the gateway's aggregate endpoint)"))
+
+
+def _pid(r: dict) -> str | None:
+    if r.get("shared"):
+        return f"{r['pid']} (gateway)" if r.get("pid") else "gateway"
+    return r.get("pid")
 
 
 COLOURS = {"healthy": "32", "disabled": "2", "degraded": "33"}  # anything else: red
@@ -124,6 +146,8 @@ def _detail(r: dict) -> None:
         value = r.get(key)
         if value not in (None, [], ""):
             print(f"  {label}: {', '.join(value) if isinstance(value, list) else value}")
+    if r.get("shared"):
+        print("  shared: one process for every agent, run by the gateway ('claudex mcp gateway status')")
     if r.get("latencyMs") is not None:
         print(f"  latency: {r['latencyMs']:.0f} ms")
     if r.get("lastStart"):
