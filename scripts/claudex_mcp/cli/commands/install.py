@@ -70,7 +70,7 @@ def action(args: argparse.Namespace) -> int:
     if catalog and (args.ref or args.submodules or args.subdir is not None or args.ignore_scripts):
         raise UsageError("--ref, --submodules, --subdir and --ignore-scripts are for folders and git sources",
                          hint="a catalog server is pinned by its server.json: registry:NAME@VERSION picks a version")
-    if not catalog and not args.source:
+    if not catalog and args.source is None:  # an empty one is a source, refused as invalid_source
         raise UsageError("give the server to install", hint="claudex mcp install ./my-server | URL | registry:NAME")
     if catalog:
         return _catalog(args)
