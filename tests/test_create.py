@@ -395,7 +395,8 @@ def test_ctrl_c_in_the_questionnaire_leaves_nothing(sandbox, tmp_path, terminal)
     term.expect("Description:")
     term.send("\x03")
     assert term.wait() == 130
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["home"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["home", "run"]  # run: the sandbox's XDG_RUNTIME_DIR
+    assert list((tmp_path / "run").iterdir()) == []
 
 
 def test_defaults_and_data_never_ask_on_a_terminal(sandbox, tmp_path, terminal):
