@@ -43,6 +43,7 @@ SHAPES = {
     "disable": [["X"], ["notes", "--project-dir", "X"]],
     "enable": [["X"], ["notes", "--project", "X"]],
     "headers": [["X"], ["notes"], ["notes", "--reveal", "--project-dir", "X"]],
+    "gateway": [["status"], ["stop"], ["X"], ["token", "--header"], ["status", "X"]],  # serve runs until signalled
     "generate": [[], ["--output", "X"], ["--client", "codex", "--output", "X"], ["--scope", "user"],
                  ["--client", "vscode", "--project-dir", "X"]],
     "init": [[]],
@@ -183,8 +184,11 @@ def test_every_verb_survives_hostile_input(sandbox, arena):
             problem = f"undocumented exit {proc.returncode}: {err[-300:]}"
         elif verb in ("validate", "status", "test") and proc.returncode == 1 and out:
             pass  # their report (problems found, servers unhealthy) is the payload: exit 1 with stdout
+        elif (verb == "info" and proc.returncode == 5 or verb == "upgrade" and "--all" in words) and out and err:
+            pass  # what is known (info: all but the tools of a server that did not answer; upgrade --all:
+            # each server's result), then the error on stderr
         elif proc.returncode != 0 and out and verb != "run":
-            problem = f"stdout on failure: {out[:200]}"
+            problem = f"stdout on failure: {out[:200]} (exit {proc.returncode}) {err[-400:]}"
         elif proc.returncode != 0 and verb in ("run", "headers"):  # one readable line: clients show it
             if "hint:" not in err:
                 problem = f"no hint: {err[-300:]}"
