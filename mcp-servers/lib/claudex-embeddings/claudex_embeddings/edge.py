@@ -358,6 +358,14 @@ def owned(path: Path) -> EdgeStore:
         return store
 
 
+def forget(path: Path) -> None:
+    """Close the store at ``path`` if this process owns it: another process may own it next."""
+    with _OPEN_LOCK:
+        store = _OPEN.pop(Path(os.path.abspath(path)), None)
+    if store is not None:
+        store.close()
+
+
 def close_all() -> None:
     """Close every store this process owns (at shutdown): flushed, and free for another process."""
     with _OPEN_LOCK:
