@@ -122,7 +122,12 @@ class LocalBertProvider:
         except KeyError as exc:
             raise EmbeddingError(f"{folder}/model.safetensors is not a BERT model: tensor {exc} is missing") from None
 
-        from tokenizers import Tokenizer
+        try:
+            from tokenizers import Tokenizer
+        except ImportError:
+            raise EmbeddingError("EMBEDDINGS_MODEL_PATH needs the tokenizers package, which the server's venv does not "
+                                 "have: install it there (pip install 'tokenizers>=0.15,<1'), or unset "
+                                 "EMBEDDINGS_MODEL_PATH for the bundled model") from None
 
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.tokenizer.no_padding()
