@@ -99,7 +99,8 @@ def _dir_size(path: Path) -> int:
     for current, _dirs, files in os.walk(path):
         for name in files:
             with contextlib.suppress(OSError):
-                total += os.lstat(os.path.join(current, name)).st_size
+                # Blocks on disk: qdrant-edge preallocates sparse files far larger than their data.
+                total += os.lstat(os.path.join(current, name)).st_blocks * 512
     return total
 
 
