@@ -497,7 +497,7 @@ class CodeIndex:
             if self._dense_state["running"]:
                 self._dense_state["again"] = True  # new chunks since it looked: it looks once more
                 return
-            self._dense_state.update(running=True, error=None, again=False)
+            self._dense_state.update(running=True, error=None, again=False, stop=False)
         thread = threading.Thread(target=self._dense_loop, name=f"codequery-dense-{self.folder.name}", daemon=True)
         thread.start()
 
@@ -563,7 +563,6 @@ class CodeIndex:
             deadline = time.monotonic() + timeout
             while self._dense_state["running"] and time.monotonic() < deadline:
                 self._dense_cond.wait(0.2)
-            self._dense_state["stop"] = False
 
     def _store_dense(self, batch: list[tuple[str, cq_chunks.Chunk, list[float]]]) -> None:
         """Vectors of chunks still in the index (an index run may have removed some meanwhile), and
@@ -630,8 +629,14 @@ class CodeIndex:
             ranked: dict[str, list[tuple[int, float]]] = {}
             if mode in ("lexical", "hybrid"):
                 ranked["lexical"] = self.lexical(db, query, depth, language)
+            unavailable = None
             if mode == "semantic" or (mode == "hybrid" and done):
-                ranked["semantic"] = self.semantic(db, query, depth, language) if done else []
+                try:
+                    ranked["semantic"] = self.semantic(db, query, depth, language) if done else []
+                except Conflict as exc:  # another process owns the vectors: hybrid answers by words
+                    if mode == "semantic":
+                        raise
+                    unavailable = exc.message
             rows = {r[0]: r for r in self._rows(db, {rid for hits in ranked.values() for rid, _ in hits})}
             if path_glob:
                 ranked = {k: [h for h in v if h[0] in rows and glob_match(rows[h[0]][1], path_glob)]
@@ -645,7 +650,9 @@ class CodeIndex:
             db.close()
         answer = self._shape(fused[:limit], rows, files, max_tokens)
         answer["dense"] = {"done": done, "total": total}
-        if done < total and mode != "lexical":
+        if unavailable:
+            answer["dense"]["note"] = f"found by name and words only: {unavailable}"
+        elif done < total and mode != "lexical":
             answer["dense"]["note"] = (f"vectors cover {done} of {total} chunks so far (computed in the background): "
                                        "the rest is found by name and words only; cq_stats shows the progress")
         return answer
@@ -838,10 +845,11 @@ class Codequery:
                         raise Unavailable(str(exc)) from None
             return self._embedder
 
-    def close(self) -> None:
-        """Stop the dense workers and close the embedded stores this process owns (at shutdown)."""
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the dense workers (each after its batch, ``timeout`` at most) and close the
+        embedded stores this process owns (at shutdown)."""
         for index in list(self._indexes.values()):
-            index.close()
+            index.close(timeout)
         from claudex_embeddings.edge import close_all
 
         close_all()

