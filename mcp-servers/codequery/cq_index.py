@@ -36,7 +36,7 @@ LEXICAL_WEIGHTS = (2.0, 1.0)  # BM25 weight of the head (path, symbol, signature
 INDEX_LOCK_TIMEOUT = 600.0  # seconds an index run waits for another process's run on the same root
 PROGRESS_FILE = "indexing.json"  # next to index.lock while a run holds it: what cq_stats shows of it
 PROGRESS_EVERY = 0.5  # seconds between two writes of the progress file (a phase change writes at once)
-EMBED_BATCH = 64
+EMBED_BATCH = 16  # chunks embedded per background step: progress, and a stop, every few seconds
 SCHEMA_VERSION = "2"  # 2: chunks.dense (lexical first, vectors in the background)
 COLLECTION = "chunks"
 ProgressFn = Callable[[int, int, str], None]
@@ -642,7 +642,12 @@ class CodeIndex:
                 ranked = {k: [h for h in v if h[0] in rows and glob_match(rows[h[0]][1], path_glob)]
                           for k, v in ranked.items()}
             if mode == "hybrid":
-                fused = fuse(ranked) if "semantic" in ranked else ranked["lexical"]
+                pending: set[int] = set()
+                if "semantic" in ranked and done < total:
+                    ids = [rid for rid, _ in ranked["lexical"]]
+                    pending = {r[0] for r in db.execute(
+                        f"SELECT rowid FROM chunks WHERE dense = 0 AND rowid IN ({','.join('?' * len(ids))})", ids)}
+                fused = fuse(ranked, pending=pending) if "semantic" in ranked else ranked["lexical"]
             else:
                 fused = list(ranked[mode])
             files = dict((p, (h, s, m)) for p, h, s, m in db.execute("SELECT path, hash, size, mtime_ns FROM files"))
@@ -749,12 +754,16 @@ class CodeIndex:
         return self.search(query, limit=limit, mode="hybrid", max_tokens=max_tokens)
 
 
-def fuse(ranked: dict[str, list[tuple[int, float]]], k: int = RRF_K) -> list[tuple[int, float]]:
-    """Reciprocal-rank fusion: each list adds 1/(k + rank) for the chunks it found."""
+def fuse(ranked: dict[str, list[tuple[int, float]]], k: int = RRF_K,
+         pending: set[int] | frozenset[int] = frozenset()) -> list[tuple[int, float]]:
+    """Reciprocal-rank fusion: each list adds 1/(k + rank) for the chunks it found. A ``pending``
+    chunk (not embedded yet: a file just changed) could not be in the semantic list: its lexical
+    share counts for both, so that it is not ranked below what both lists found."""
     scores: dict[int, float] = {}
-    for hits in ranked.values():
+    for name, hits in ranked.items():
         for rank, (rid, _score) in enumerate(hits, start=1):
-            scores[rid] = scores.get(rid, 0.0) + 1.0 / (k + rank)
+            share = 1.0 / (k + rank)
+            scores[rid] = scores.get(rid, 0.0) + (share * len(ranked) if rid in pending and name == "lexical" else share)
     return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
 
 

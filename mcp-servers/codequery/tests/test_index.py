@@ -209,6 +209,14 @@ def test_lexical_first_then_dense_in_the_background(model, sample, monkeypatch):
         assert "note" not in index.search("average of an array")["dense"]
         again = cq.embed(None, wait=True)  # nothing changed: nothing embedded again
         assert again["dense"]["complete"] is True and slow.calls == -(-final["total"] // 2)
+        # A file just changed is found at once, its new chunk not ranked below those both lists found.
+        guide = sample / "docs/guide.md"
+        guide.write_text(guide.read_text() + "\n## Dates\n\nTo parse a date, call parse_rfc822_date with the text.\n")
+        (sample / "src/net/dates.py").write_text("def parse_rfc822_date(text):\n    return email.utils.parsedate_to_datetime(text)\n")
+        cq.embed(None)
+        fresh = index.search("parse a date", limit=3)
+        assert fresh["dense"]["done"] < fresh["dense"]["total"]
+        assert fresh["results"][0]["symbol"] == "parse_rfc822_date", fresh["results"]
     finally:
         cq.close()
 

@@ -224,6 +224,8 @@ async def test_stats_of_another_session_show_the_embeddings_in_progress(installe
     search there already answers; once released, wait: true returns with every chunk embedded."""
     import json
 
+    import cq_index
+
     write_tree(project, {f"pkg/mod{i:03d}.py": f"def handler_{i}(value):\n    return value + {i}\n" for i in range(100)})
     gate = FakeEmbeddings(hold_after=1)   # the first batch at once, the others held until release()
     cli_env = installed_env(installed, home, project)
@@ -240,10 +242,10 @@ async def test_stats_of_another_session_show_the_embeddings_in_progress(installe
             assert proc.returncode == 0, proc.stderr
             stats = json.loads(proc.stdout)["structuredContent"]
             assert (stats["indexed"], stats["files"]) == (True, 100)
-            assert stats["dense"]["done"] == 64 and stats["dense"]["total"] == first["chunks"]["total"] >= 100
+            assert stats["dense"]["done"] == cq_index.EMBED_BATCH and stats["dense"]["total"] == first["chunks"]["total"] >= 100
             assert stats["dense"]["complete"] is False
             mine = await indexer.call_data("cq_stats")
-            assert mine["dense"]["running"] is True and mine["dense"]["done"] == 64
+            assert mine["dense"]["running"] is True and mine["dense"]["done"] == cq_index.EMBED_BATCH
             search = await anyio.to_thread.run_sync(cli, "cq_search", "--args", '{"query": "handler_7", "mode": "lexical"}')
             assert search.returncode == 0, search.stderr
             assert json.loads(search.stdout)["structuredContent"]["results"][0]["symbol"] == "handler_7"
