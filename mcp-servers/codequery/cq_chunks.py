@@ -13,7 +13,10 @@ WINDOW = 60  # lines in a window chunk
 OVERLAP = 15
 MAX_CHUNK_LINES = 150  # a longer function is cut into windows that keep its symbol
 MIN_GAP_WORDS = 2  # module-level code between definitions with fewer words is left out
-EMBED_CHARS = 480  # of a chunk's text given to the embedding model
+# Of a chunk's text given to the embedding model. Measured on requests' code (233 chunks, 102
+# queries): 256 characters embed 1.5x faster than 480 with e5 (about 95 tokens instead of 180)
+# for the same hybrid MRR@10 (0.653 vs 0.650; semantic alone 0.606 vs 0.620).
+EMBED_CHARS = 256
 # Namespace of chunk ids (uuid5): fixed forever, or every id would change.
 ID_NAMESPACE = uuid.UUID("3d0c5f2e-9b7a-5c41-8e26-7a1f4b9d2c60")
 
@@ -35,8 +38,8 @@ class Chunk:
         return str(uuid.uuid5(ID_NAMESPACE, f"{self.path}\0{self.start_line}\0{self.end_line}\0{digest}"))
 
     def embedding_text(self) -> str:
-        # The head of a chunk says most of what it does; the cap keeps the encoder's cost (quadratic
-        # in length, ~21 MFLOP per token for MiniLM) bounded: about 128 tokens of code.
+        # The head of a chunk says most of what it does; the cap keeps the encoder's cost (linear
+        # and then quadratic in length) bounded: about 95 tokens of code for e5.
         head = self.signature or self.symbol or ""
         text = f"{self.path}\n{head}\n{self.text}" if head else f"{self.path}\n{self.text}"
         return text[:EMBED_CHARS]

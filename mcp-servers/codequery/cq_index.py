@@ -5,7 +5,6 @@ Conflict, Unavailable)."""
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import fcntl
 import fnmatch
@@ -13,9 +12,10 @@ import hashlib
 import json
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +36,8 @@ LEXICAL_WEIGHTS = (2.0, 1.0)  # BM25 weight of the head (path, symbol, signature
 INDEX_LOCK_TIMEOUT = 600.0  # seconds an index run waits for another process's run on the same root
 PROGRESS_FILE = "indexing.json"  # next to index.lock while a run holds it: what cq_stats shows of it
 PROGRESS_EVERY = 0.5  # seconds between two writes of the progress file (a phase change writes at once)
-EMBED_BATCH = 64
-SCHEMA_VERSION = "1"
+EMBED_BATCH = 16  # chunks embedded per background step: progress, and a stop, every few seconds
+SCHEMA_VERSION = "2"  # 2: chunks.dense (lexical first, vectors in the background)
 COLLECTION = "chunks"
 ProgressFn = Callable[[int, int, str], None]
 
@@ -99,7 +99,8 @@ def _dir_size(path: Path) -> int:
     for current, _dirs, files in os.walk(path):
         for name in files:
             with contextlib.suppress(OSError):
-                total += os.lstat(os.path.join(current, name)).st_size
+                # Blocks on disk: qdrant-edge preallocates sparse files far larger than their data.
+                total += os.lstat(os.path.join(current, name)).st_blocks * 512
     return total
 
 
@@ -193,8 +194,9 @@ def glob_match(path: str, pattern: str) -> bool:
 # -- the vector store ----------------------------------------------------------------------
 
 class Vectors:
-    """Qdrant for one root: the embedded store in the root's index folder (opened per call,
-    under a lock, so several server processes share it), or a collection of a Qdrant server."""
+    """Qdrant for one root: the embedded store in the root's index folder (qdrant-edge, owned by
+    this process from its first use: the gateway shares the process between agents), or a
+    collection of a Qdrant server."""
 
     def __init__(self, settings: Settings, folder: Path, key: str) -> None:
         self.settings = settings
@@ -212,13 +214,17 @@ class Vectors:
                                             timeout=30)
             yield self._remote
             return
-        from claudex_embeddings.store import StoreBusy, open_embedded
+        from claudex_embeddings.edge import StoreError, StoreOwned
+        from claudex_embeddings.store import open_embedded
 
         try:
             with open_embedded(self.path) as client:
                 yield client
-        except StoreBusy as exc:
+        except StoreOwned as exc:
             raise Conflict(str(exc), hint=exc.hint) from None
+        except StoreError as exc:
+            raise Unavailable(f"the vectors of this index could not be read: {exc}",
+                              hint="rebuild the index (cq_embed with incremental: false)") from None
 
     def _call(self, fn, *args, **kwargs):
         try:
@@ -277,8 +283,9 @@ CREATE TABLE IF NOT EXISTS files(path TEXT PRIMARY KEY, hash TEXT NOT NULL, size
     mtime_ns INTEGER NOT NULL, language TEXT NOT NULL, chunks INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS chunks(rowid INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL, path TEXT NOT NULL,
     start_line INTEGER NOT NULL, end_line INTEGER NOT NULL, language TEXT NOT NULL, kind TEXT NOT NULL,
-    symbol TEXT, signature TEXT, text TEXT NOT NULL);
+    symbol TEXT, signature TEXT, text TEXT NOT NULL, dense INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS chunks_path ON chunks(path);
+CREATE INDEX IF NOT EXISTS chunks_dense ON chunks(dense);
 CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(head, body, tokenize='unicode61');
 """
 
@@ -294,6 +301,9 @@ class CodeIndex:
         self.folder = settings.data_dir / f"{safe}-{key}"
         self.vectors = Vectors(settings, self.folder, key)
         self._embedder_factory = embedder_factory
+        self._write = threading.Lock()  # an index run's and the dense worker's writes, one at a time
+        self._dense_cond = threading.Condition()
+        self._dense_state: dict[str, Any] = {"running": False, "error": None, "again": False, "rate": None}
 
     # storage ------------------------------------------------------------------------------
     def _db(self) -> sqlite3.Connection:
@@ -301,6 +311,10 @@ class CodeIndex:
         db = sqlite3.connect(self.folder / "index.sqlite", timeout=60, isolation_level=None)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
+        columns = [row[1] for row in db.execute("PRAGMA table_info(chunks)")]
+        if columns and "dense" not in columns:  # an index of schema 1: rebuilt by the next run
+            db.executescript("DROP TABLE IF EXISTS chunks; DROP TABLE IF EXISTS fts; DROP TABLE IF EXISTS files; "
+                             "DELETE FROM meta;")
         db.executescript(SCHEMA)
         return db
 
@@ -310,19 +324,21 @@ class CodeIndex:
     def embedder(self):
         return self._embedder_factory()
 
-    def _embed(self, texts: list[str]) -> list[list[float]]:
-        from claudex_embeddings import EmbeddingError
+    def _embed(self, texts: list[str], query: bool = False) -> list[list[float]]:
+        from claudex_embeddings import EmbeddingError, embed_query
 
         try:
-            return self.embedder().embed(texts)
+            return embed_query(self.embedder(), texts) if query else self.embedder().embed(texts)
         except EmbeddingError as exc:
             raise Unavailable(f"the embedding model failed: {exc}",
                               hint="check EMBEDDINGS_URL / EMBEDDINGS_MODEL_PATH, or unset them for the bundled model") from None
 
     # indexing -----------------------------------------------------------------------------
-    def index(self, incremental: bool = True, progress: ProgressFn | None = None, by: str | None = None) -> dict[str, Any]:
-        """Index the root (under its lock); ``by`` names who asked (the MCP client), for cq_stats
-        of other processes while this runs."""
+    def index(self, incremental: bool = True, progress: ProgressFn | None = None, by: str | None = None,
+              wait: bool = False) -> dict[str, Any]:
+        """Index the root (under its lock): files, chunks and the lexical index, then returns, the
+        root searchable; the chunks' vectors are computed in the background (``wait``: returns once
+        they are all there). ``by`` names who asked (the MCP client), for cq_stats of other sessions."""
         started = time.monotonic()
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         from claudex_embeddings.store import exclusive
@@ -334,16 +350,20 @@ class CodeIndex:
         with exclusive(self.folder / "index.lock", INDEX_LOCK_TIMEOUT, busy):
             published = IndexProgress(self.folder, self.root, by)
             try:
-                return self._index(incremental, progress, started, published)
+                result = self._index(incremental, started, published)
             finally:
                 published.close()
+        self.start_dense()
+        if wait:
+            self.wait_dense(progress)
+        result["dense"] = self.dense_progress()
+        return result
 
     def running(self) -> dict[str, Any] | None:
         """The index run going on for this root now (any process), or None."""
         return running_index(self.folder)
 
-    def _index(self, incremental: bool, progress: ProgressFn | None, started: float,
-               published: IndexProgress) -> dict[str, Any]:
+    def _index(self, incremental: bool, started: float, published: IndexProgress) -> dict[str, Any]:
         embedder = self.embedder()
         model, dimension = embedder.name, embedder.dimension
         db = self._db()
@@ -364,8 +384,9 @@ class CodeIndex:
             changed: dict[str, tuple[str, list[cq_chunks.Chunk], cq_files.SourceFile, str]] = {}
             unchanged_touch: list[tuple[int, int, str]] = []
             for scanned, f in enumerate(files, start=1):
-                published.update(files_scanned=scanned - 1, files_done=scanned - 1 - len(changed))
+                published.update(files_scanned=scanned - 1, files_done=scanned - 1)
                 before = known.get(f.path)
+                # The cheap check first: a file of the same size and mtime is not read at all.
                 if before and before[1] == f.size and before[2] == f.mtime_ns:
                     current[f.path] = before
                     continue
@@ -379,11 +400,7 @@ class CodeIndex:
                     continue
                 language = cq_files.language_of(f.path)
                 changed[f.path] = (digest, cq_chunks.chunk_file(f.path, text, language), f, language)
-            deleted = sorted(set(known) - set(current)) if not rebuild else []
-            if rebuild:
-                deleted_paths = sorted(set(old_ids_by_path) - set(current))
-            else:
-                deleted_paths = deleted
+            deleted_paths = sorted(set(old_ids_by_path) - set(current)) if rebuild else sorted(set(known) - set(current))
 
             existing_ids = {cid for ids in old_ids_by_path.values() for cid in ids} if not rebuild else set()
             new_chunks = [c for _d, chunks, _f, _l in changed.values() for c in chunks]
@@ -391,71 +408,17 @@ class CodeIndex:
             to_add = [c for c in new_chunks if c.id not in existing_ids]
             stale_paths = set(changed) | set(deleted_paths)
             to_remove = sorted({cid for p in stale_paths for cid in old_ids_by_path.get(p, ())} - new_ids)
+            published.update("storing", files_scanned=len(files), files_done=len(files))
 
-            vectors: list[list[float]] = []
-            total = len(to_add)
-            # A changed file is done once its last chunk to embed is: where each one ends in to_add.
-            adding = {c.id for c in to_add}
-            ends, count = [], 0
-            for _d, chunks, _f, _l in changed.values():
-                count += sum(1 for c in chunks if c.id in adding)
-                ends.append(count)
-            settled = len(files) - len(changed)
-            published.update("embedding", files_scanned=len(files), files_done=settled + bisect.bisect_right(ends, 0),
-                             chunks_total=total)
-            if progress and total:
-                progress(0, total, f"embedding {total} chunks from {len(changed)} files")
-            for start in range(0, total, EMBED_BATCH):
-                batch = to_add[start:start + EMBED_BATCH]
-                vectors.extend(self._embed([c.embedding_text() for c in batch]))
-                published.update(chunks_done=len(vectors), force=True,
-                                 files_done=settled + bisect.bisect_right(ends, len(vectors)))
-                if progress:
-                    progress(len(vectors), total, f"embedded {len(vectors)}/{total} chunks")
-            published.update("storing")
-
-            if to_add or to_remove or rebuild:
-                with self.vectors.open() as client:
-                    if rebuild:
-                        self.vectors.reset(client, dimension)
-                    else:
-                        self.vectors.ensure(client, dimension)
-                    self.vectors.write(client, to_remove, [
-                        (c.id, v, {"path": c.path, "language": c.language}) for c, v in zip(to_add, vectors)])
-
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                if rebuild:
-                    db.execute("DELETE FROM chunks")
-                    db.execute("DELETE FROM fts")
-                    db.execute("DELETE FROM files")
-                for start in range(0, len(to_remove), 500):
-                    part = to_remove[start:start + 500]
-                    marks = ",".join("?" * len(part))
-                    db.execute(f"DELETE FROM fts WHERE rowid IN (SELECT rowid FROM chunks WHERE id IN ({marks}))", part)
-                    db.execute(f"DELETE FROM chunks WHERE id IN ({marks})", part)
-                for c in to_add:
-                    cur = db.execute("INSERT INTO chunks(id, path, start_line, end_line, language, kind, symbol, "
-                                     "signature, text) VALUES (?,?,?,?,?,?,?,?,?)",
-                                     (c.id, c.path, c.start_line, c.end_line, c.language, c.kind, c.symbol,
-                                      c.signature, c.text))
-                    head = " ".join(cq_chunks.tokens(f"{c.path} {c.symbol or ''} {c.signature or ''}"))
-                    db.execute("INSERT INTO fts(rowid, head, body) VALUES (?,?,?)",
-                               (cur.lastrowid, head, " ".join(cq_chunks.tokens(c.text))))
-                for path in deleted_paths:
-                    db.execute("DELETE FROM files WHERE path = ?", (path,))
-                for path, (digest, chunks, f, language) in changed.items():
-                    db.execute("INSERT OR REPLACE INTO files(path, hash, size, mtime_ns, language, chunks) "
-                               "VALUES (?,?,?,?,?,?)", (path, digest, f.size, f.mtime_ns, language, len(chunks)))
-                db.executemany("UPDATE files SET size = ?, mtime_ns = ? WHERE path = ?", unchanged_touch)
-                now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-                for key, value in (("model", model), ("dimension", str(dimension)), ("schema", SCHEMA_VERSION),
-                                   ("root", str(self.root)), ("last_indexed", now)):
-                    db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+            with self._write:  # the dense worker writes vectors and flags under the same lock
+                if to_remove or rebuild:
+                    with self.vectors.open() as client:
+                        if rebuild:
+                            self.vectors.reset(client, dimension)
+                        else:
+                            self.vectors.write(client, to_remove, [])
+                self._store_lexical(db, rebuild, to_remove, to_add, deleted_paths, changed, unchanged_touch,
+                                    model, dimension)
             added = sorted(p for p in changed if p not in known)
             updated = sorted(p for p in changed if p in known)
             return {"root": str(self.root), "incremental": not rebuild,
@@ -466,6 +429,160 @@ class CodeIndex:
                     "seconds": round(time.monotonic() - started, 3)}
         finally:
             db.close()
+
+    def _store_lexical(self, db: sqlite3.Connection, rebuild: bool, to_remove: list[str], to_add: list[cq_chunks.Chunk],
+                       deleted_paths: list[str], changed: dict, unchanged_touch: list, model: str,
+                       dimension: int) -> None:
+        """Files, chunks (not dense yet) and the lexical index, in one transaction."""
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if rebuild:
+                db.execute("DELETE FROM chunks")
+                db.execute("DELETE FROM fts")
+                db.execute("DELETE FROM files")
+            for start in range(0, len(to_remove), 500):
+                part = to_remove[start:start + 500]
+                marks = ",".join("?" * len(part))
+                db.execute(f"DELETE FROM fts WHERE rowid IN (SELECT rowid FROM chunks WHERE id IN ({marks}))", part)
+                db.execute(f"DELETE FROM chunks WHERE id IN ({marks})", part)
+            for c in to_add:
+                cur = db.execute("INSERT INTO chunks(id, path, start_line, end_line, language, kind, symbol, signature, "
+                                 "text, dense) VALUES (?,?,?,?,?,?,?,?,?,0)",
+                                 (c.id, c.path, c.start_line, c.end_line, c.language, c.kind, c.symbol, c.signature,
+                                  c.text))
+                head = " ".join(cq_chunks.tokens(f"{c.path} {c.symbol or ''} {c.signature or ''}"))
+                db.execute("INSERT INTO fts(rowid, head, body) VALUES (?,?,?)",
+                           (cur.lastrowid, head, " ".join(cq_chunks.tokens(c.text))))
+            for path in deleted_paths:
+                db.execute("DELETE FROM files WHERE path = ?", (path,))
+            for path, (digest, chunks, f, language) in changed.items():
+                db.execute("INSERT OR REPLACE INTO files(path, hash, size, mtime_ns, language, chunks) "
+                           "VALUES (?,?,?,?,?,?)", (path, digest, f.size, f.mtime_ns, language, len(chunks)))
+            db.executemany("UPDATE files SET size = ?, mtime_ns = ? WHERE path = ?", unchanged_touch)
+            for key, value in (("model", model), ("dimension", str(dimension)), ("schema", SCHEMA_VERSION),
+                               ("root", str(self.root)), ("last_indexed", _now_iso())):
+                db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    # dense vectors, in the background ------------------------------------------------------
+    def dense_counts(self, db: sqlite3.Connection) -> tuple[int, int]:
+        done, total = db.execute("SELECT coalesce(sum(dense), 0), count(*) FROM chunks").fetchone()
+        return int(done), int(total)
+
+    def dense_progress(self) -> dict[str, Any]:
+        """How much of the index has its vectors: ``done`` of ``total`` chunks, whether the worker
+        runs, its rate, and the error that stopped it (it starts again with the next call)."""
+        db = self._db()
+        try:
+            done, total = self.dense_counts(db)
+        finally:
+            db.close()
+        with self._dense_cond:
+            state = dict(self._dense_state)
+        out: dict[str, Any] = {"done": done, "total": total, "complete": done == total, "running": state["running"]}
+        if state.get("rate"):
+            out["chunks_per_s"] = state["rate"]
+            if state["running"] and done < total:
+                out["eta_s"] = round((total - done) / state["rate"], 1)
+        if state.get("error"):
+            out["error"] = state["error"]
+        return out
+
+    def start_dense(self) -> None:
+        """Start the worker that embeds the chunks without vectors, unless it runs already."""
+        with self._dense_cond:
+            if self._dense_state["running"]:
+                self._dense_state["again"] = True  # new chunks since it looked: it looks once more
+                return
+            self._dense_state.update(running=True, error=None, again=False, stop=False)
+        thread = threading.Thread(target=self._dense_loop, name=f"codequery-dense-{self.folder.name}", daemon=True)
+        thread.start()
+
+    def wait_dense(self, progress: ProgressFn | None = None, timeout: float | None = None) -> None:
+        """Until the worker has stopped (every chunk dense, or an error); progress as it goes."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            with self._dense_cond:
+                if not self._dense_state["running"]:
+                    break
+                self._dense_cond.wait(0.5)
+            if progress is not None:
+                counts = self.dense_progress()
+                progress(counts["done"], counts["total"], f"embedded {counts['done']}/{counts['total']} chunks")
+            if deadline is not None and time.monotonic() > deadline:
+                break
+        error = self._dense_state.get("error")
+        if error:
+            raise Unavailable(f"the vectors of {self.root} could not all be computed: {error}",
+                              hint="the index is searchable lexically; call cq_embed again to resume")
+
+    def _dense_loop(self) -> None:
+        started, embedded = time.monotonic(), 0
+        try:
+            while True:
+                db = self._db()
+                try:
+                    rows = db.execute("SELECT id, path, start_line, end_line, language, kind, symbol, signature, text "
+                                      "FROM chunks WHERE dense = 0 ORDER BY rowid LIMIT ?", (EMBED_BATCH,)).fetchall()
+                finally:
+                    db.close()
+                if self._dense_state.get("stop"):
+                    break
+                if not rows:
+                    with self._dense_cond:
+                        if not self._dense_state.get("again"):
+                            break
+                        self._dense_state["again"] = False
+                    continue
+                chunks = [cq_chunks.Chunk(path, start, end, language, kind, symbol, signature, text)
+                          for _id, path, start, end, language, kind, symbol, signature, text in rows]
+                vectors = self._embed([c.embedding_text() for c in chunks])
+                self._store_dense([(row[0], c, v) for row, c, v in zip(rows, chunks, vectors)])
+                embedded += len(rows)
+                with self._dense_cond:
+                    self._dense_state["rate"] = round(embedded / max(time.monotonic() - started, 1e-6), 1)
+                    self._dense_cond.notify_all()
+        except ServerError as exc:
+            with self._dense_cond:
+                self._dense_state.update(error=exc.message, failed_at=time.monotonic())
+        except Exception as exc:  # the worker must never die silently: the error is shown by cq_stats
+            with self._dense_cond:
+                self._dense_state.update(error=f"{exc.__class__.__name__}: {exc}", failed_at=time.monotonic())
+        finally:
+            with self._dense_cond:
+                self._dense_state["running"] = False
+                self._dense_cond.notify_all()
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Stop the dense worker after its batch (the next run resumes where it stopped)."""
+        with self._dense_cond:
+            self._dense_state["stop"] = True
+            deadline = time.monotonic() + timeout
+            while self._dense_state["running"] and time.monotonic() < deadline:
+                self._dense_cond.wait(0.2)
+
+    def _store_dense(self, batch: list[tuple[str, cq_chunks.Chunk, list[float]]]) -> None:
+        """Vectors of chunks still in the index (an index run may have removed some meanwhile), and
+        their dense flag, under the write lock the index runs take too."""
+        with self._write:
+            db = self._db()
+            try:
+                ids = [cid for cid, _c, _v in batch]
+                alive = {row[0] for row in db.execute(
+                    f"SELECT id FROM chunks WHERE dense = 0 AND id IN ({','.join('?' * len(ids))})", ids)}
+                keep = [(cid, v, {"path": c.path, "language": c.language}) for cid, c, v in batch if cid in alive]
+                if keep:
+                    dimension = len(keep[0][1])
+                    with self.vectors.open() as client:
+                        self.vectors.ensure(client, dimension)
+                        self.vectors.write(client, [], keep)
+                    marks = ",".join("?" * len(keep))
+                    db.execute(f"UPDATE chunks SET dense = 1 WHERE id IN ({marks})", [k[0] for k in keep])
+            finally:
+                db.close()
 
     # searching ----------------------------------------------------------------------------
     def _require_index(self, db: sqlite3.Connection) -> dict[str, str]:
@@ -489,7 +606,7 @@ class CodeIndex:
         return [(rowid, -score) for rowid, score in db.execute(sql, args)]
 
     def semantic(self, db: sqlite3.Connection, query: str, n: int, language: str | None) -> list[tuple[int, float]]:
-        vector = self._embed([query])[0]
+        vector = self._embed([query], query=True)[0]
         with self.vectors.open() as client:
             hits = self.vectors.query(client, vector, n, language)
         if not hits:
@@ -505,21 +622,54 @@ class CodeIndex:
         db = self._db()
         try:
             self._require_index(db)
+            done, total = self.dense_counts(db)
+            if done < total:
+                self._resume_dense()
             depth = max(CANDIDATES, limit * (4 if path_glob else 2))
             ranked: dict[str, list[tuple[int, float]]] = {}
             if mode in ("lexical", "hybrid"):
                 ranked["lexical"] = self.lexical(db, query, depth, language)
-            if mode in ("semantic", "hybrid"):
-                ranked["semantic"] = self.semantic(db, query, depth, language)
+            unavailable = None
+            if mode == "semantic" or (mode == "hybrid" and done):
+                try:
+                    ranked["semantic"] = self.semantic(db, query, depth, language) if done else []
+                except Conflict as exc:  # another process owns the vectors: hybrid answers by words
+                    if mode == "semantic":
+                        raise
+                    unavailable = exc.message
             rows = {r[0]: r for r in self._rows(db, {rid for hits in ranked.values() for rid, _ in hits})}
             if path_glob:
                 ranked = {k: [h for h in v if h[0] in rows and glob_match(rows[h[0]][1], path_glob)]
                           for k, v in ranked.items()}
-            fused = fuse(ranked) if mode == "hybrid" else [(rid, s) for rid, s in ranked[mode]]
+            if mode == "hybrid":
+                pending: set[int] = set()
+                if "semantic" in ranked and done < total:
+                    ids = [rid for rid, _ in ranked["lexical"]]
+                    pending = {r[0] for r in db.execute(
+                        f"SELECT rowid FROM chunks WHERE dense = 0 AND rowid IN ({','.join('?' * len(ids))})", ids)}
+                fused = fuse(ranked, pending=pending) if "semantic" in ranked else ranked["lexical"]
+            else:
+                fused = list(ranked[mode])
             files = dict((p, (h, s, m)) for p, h, s, m in db.execute("SELECT path, hash, size, mtime_ns FROM files"))
         finally:
             db.close()
-        return self._shape(fused[:limit], rows, files, max_tokens)
+        answer = self._shape(fused[:limit], rows, files, max_tokens)
+        answer["dense"] = {"done": done, "total": total}
+        if unavailable:
+            answer["dense"]["note"] = f"found by name and words only: {unavailable}"
+        elif done < total and mode != "lexical":
+            answer["dense"]["note"] = (f"vectors cover {done} of {total} chunks so far (computed in the background): "
+                                       "the rest is found by name and words only; cq_stats shows the progress")
+        return answer
+
+    def _resume_dense(self) -> None:
+        """Chunks without vectors and no worker (the server restarted, or a worker stopped on an
+        error): start one, unless the last one failed less than a minute ago."""
+        with self._dense_cond:
+            state = self._dense_state
+            if state["running"] or (state.get("error") and time.monotonic() - state.get("failed_at", 0) < 60):
+                return
+        self.start_dense()
 
     @staticmethod
     def _rows(db: sqlite3.Connection, rowids: set[int]) -> list[tuple]:
@@ -596,7 +746,7 @@ class CodeIndex:
                 "files": len(known), "chunks": chunks, "languages": languages,
                 "index_bytes": _dir_size(self.folder), "index_path": str(self.folder), "vector_store": mode,
                 "embedding_model": meta.get("model"), "dimension": int(meta.get("dimension", 0)),
-                "last_indexed": meta.get("last_indexed"),
+                "last_indexed": meta.get("last_indexed"), "dense": self.dense_progress(),
                 "changed_since": {"added": len(added), "changed": len(changed), "removed": len(removed),
                                   "paths": sorted(added + changed + removed)[:50]}}
 
@@ -604,12 +754,16 @@ class CodeIndex:
         return self.search(query, limit=limit, mode="hybrid", max_tokens=max_tokens)
 
 
-def fuse(ranked: dict[str, list[tuple[int, float]]], k: int = RRF_K) -> list[tuple[int, float]]:
-    """Reciprocal-rank fusion: each list adds 1/(k + rank) for the chunks it found."""
+def fuse(ranked: dict[str, list[tuple[int, float]]], k: int = RRF_K,
+         pending: set[int] | frozenset[int] = frozenset()) -> list[tuple[int, float]]:
+    """Reciprocal-rank fusion: each list adds 1/(k + rank) for the chunks it found. A ``pending``
+    chunk (not embedded yet: a file just changed) could not be in the semantic list: its lexical
+    share counts for both, so that it is not ranked below what both lists found."""
     scores: dict[int, float] = {}
-    for hits in ranked.values():
+    for name, hits in ranked.items():
         for rank, (rid, _score) in enumerate(hits, start=1):
-            scores[rid] = scores.get(rid, 0.0) + 1.0 / (k + rank)
+            share = 1.0 / (k + rank)
+            scores[rid] = scores.get(rid, 0.0) + (share * len(ranked) if rid in pending and name == "lexical" else share)
     return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
 
 
@@ -671,38 +825,68 @@ def check(environ: dict | None = None) -> dict:
 
 
 class Codequery:
-    """The server's state: settings, one embedding model, the index of each root, the current root."""
+    """The server's state: settings, one embedding model, the index of each root, and the current
+    root of each agent's folder. One process may serve many agents (the claudex gateway shares it):
+    ``folder`` is the calling agent's (the gateway's _meta); None is the process's own project
+    (CLAUDEX_PROJECT_DIR, else PWD)."""
 
     def __init__(self, settings: Settings | None = None, embedder_factory: Callable[[], Any] | None = None) -> None:
         self.settings = settings or Settings.from_env()
         self._embedder = None
         self._factory = embedder_factory
         self._indexes: dict[Path, CodeIndex] = {}
-        self.current: Path | None = None
+        self.current: Path | None = None  # of the process's own project
+        self._current: dict[Path, Path] = {}  # of each agent's folder
+        self._lock = threading.Lock()
 
     def embedder(self):
-        if self._embedder is None:
-            if self._factory is not None:
-                self._embedder = self._factory()
-            else:
-                import claudex_embeddings
-                from claudex_embeddings import EmbeddingError
+        with self._lock:
+            if self._embedder is None:
+                if self._factory is not None:
+                    self._embedder = self._factory()
+                else:
+                    import claudex_embeddings
+                    from claudex_embeddings import EmbeddingError
 
-                try:
-                    self._embedder = claudex_embeddings.from_env()
-                except EmbeddingError as exc:
-                    raise Unavailable(str(exc)) from None
-        return self._embedder
+                    try:
+                        self._embedder = claudex_embeddings.from_env()
+                    except EmbeddingError as exc:
+                        raise Unavailable(str(exc)) from None
+            return self._embedder
 
-    def index_for(self, path: str | None = None) -> CodeIndex:
-        root = self.settings.resolve_root(path) if path is not None else (self.current or self.settings.resolve_root(None))
-        if root not in self._indexes:
-            self._indexes[root] = CodeIndex(self.settings, root, self.embedder)
-        return self._indexes[root]
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the dense workers (each after its batch, ``timeout`` at most) and close the
+        embedded stores this process owns (at shutdown)."""
+        for index in list(self._indexes.values()):
+            index.close(timeout)
+        from claudex_embeddings.edge import close_all
+
+        close_all()
+
+    def settings_for(self, folder: Path | None) -> Settings:
+        """The settings of an agent's folder: it is the project, and the root paths stay in (with
+        CODEQUERY_ROOTS)."""
+        if folder is None:
+            return self.settings
+        project = Path(os.path.realpath(folder))
+        return replace(self.settings, project_dir=project, allowed_roots=[project, *self.settings.allowed_roots[1:]])
+
+    def index_for(self, path: str | None = None, folder: Path | None = None) -> CodeIndex:
+        settings = self.settings_for(folder)
+        current = self.current if folder is None else self._current.get(settings.project_dir)
+        root = settings.resolve_root(path) if path is not None else (current or settings.resolve_root(None))
+        with self._lock:
+            if root not in self._indexes:
+                self._indexes[root] = CodeIndex(settings, root, self.embedder)
+            return self._indexes[root]
 
     def embed(self, path: str | None, incremental: bool = True, progress: ProgressFn | None = None,
-              by: str | None = None) -> dict:
-        index = self.index_for(path if path is not None else str(self.settings.project_dir))
-        result = index.index(incremental, progress, by)
-        self.current = index.root
+              by: str | None = None, wait: bool = False, folder: Path | None = None) -> dict:
+        settings = self.settings_for(folder)
+        index = self.index_for(path if path is not None else str(settings.project_dir), folder)
+        result = index.index(incremental, progress, by, wait)
+        if folder is None:
+            self.current = index.root
+        else:
+            self._current[settings.project_dir] = index.root
         return result

@@ -36,7 +36,8 @@ CHAT_SYSTEM = (
 server = MCPServer(
     "codequery", version=VERSION,
     instructions="Find code by meaning in a large codebase. Call cq_embed once (it indexes the project folder, "
-                 "incrementally on later calls), then cq_search for locations and snippets, cq_chat for an answer "
+                 "incrementally on later calls, and returns once it is searchable: embeddings follow in the "
+                 "background), then cq_search for locations and snippets, cq_chat for an answer "
                  "that cites path:line, cq_stats for the index's state, and cq_apply_diff to apply a unified diff "
                  "safely (dry run first). search, chat, stats and apply_diff work on the folder last indexed.")
 tool = claudex_server.tools(server, ServerError)
@@ -48,9 +49,17 @@ EDIT = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_h
 CHAT = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=False, open_world_hint=True)
 
 
-async def _run(fn, *args):
+async def _run(fn, *args, **kwargs):
     """A blocking call of the index in a worker thread (the session keeps answering meanwhile)."""
-    return await anyio.to_thread.run_sync(functools.partial(fn, *args))
+    return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
+
+
+def _folder(ctx: Context):
+    """The calling agent's folder when the claudex gateway sent one (one process serves every
+    agent); None: the process's own project (CLAUDEX_PROJECT_DIR, else PWD)."""
+    from claudex_server.folder import meta_folder
+
+    return meta_folder(ctx)
 
 
 @tool(annotations=INDEX)
@@ -59,16 +68,19 @@ async def cq_embed(
     path: Annotated[str | None, Field(description=(
         "Folder to index, inside the project (relative to it, or absolute); default: the project folder."))] = None,
     incremental: Annotated[bool, Field(description=(
-        "Re-embed only files whose content changed (false: rebuild the whole index)."))] = True,
+        "Re-index only files whose size, time or content changed (false: rebuild the whole index)."))] = True,
+    wait: Annotated[bool, Field(description=(
+        "false: return once the index is searchable (by name and words; the embeddings follow in the "
+        "background, cq_stats shows how far); true: return once every chunk is embedded too."))] = False,
 ) -> dict[str, Any]:
-    """Index a codebase for search: structural chunks, embeddings and a lexical index, incremental by content hash."""
+    """Index a codebase for search: structural chunks and a lexical index at once, embeddings in the background; incremental by size, time and content hash."""
     def progress(done: int, total: int, message: str) -> None:
         try:
             anyio.from_thread.run(functools.partial(ctx.report_progress, done, total, message))
         except Exception:  # a client that went away must not fail the run
             pass
 
-    return await _run(state.embed, path, incremental, progress, _client(ctx))
+    return await _run(state.embed, path, incremental, progress, _client(ctx), wait, _folder(ctx))
 
 
 def _client(ctx: Context) -> str | None:
@@ -83,6 +95,7 @@ def _client(ctx: Context) -> str | None:
 
 @tool(annotations=READ)
 async def cq_search(
+    ctx: Context,
     query: Annotated[str, Field(description="What the code does or is called, e.g. 'where do we retry HTTP requests'.")],
     limit: Annotated[int, Field(ge=1, le=cq_index.MAX_LIMIT, description="How many results at most.")] = 10,
     path_glob: Annotated[str | None, Field(description=(
@@ -93,18 +106,19 @@ async def cq_search(
     max_tokens: Annotated[int, Field(ge=cq_index.MIN_MAX_TOKENS, le=cq_index.MAX_MAX_TOKENS, description=(
         "Budget for the whole answer; snippets are trimmed or dropped to fit."))] = cq_index.DEFAULT_MAX_TOKENS,
 ) -> dict[str, Any]:
-    """Find code by meaning or name; results best first with path, lines, symbol, score, snippet and a stale flag."""
-    index = await _run(state.index_for)
+    """Find code by meaning or name; results best first with path, lines, symbol, score, snippet and a stale flag; `dense` says how much of the index is embedded yet."""
+    index = await _run(state.index_for, None, _folder(ctx))
     return await _run(index.search, query, limit, path_glob, language, mode, max_tokens)
 
 
 @tool(annotations=CHAT)
 async def cq_chat(
+    ctx: Context,
     question: Annotated[str, Field(description="A question about the codebase.")],
     limit: Annotated[int, Field(ge=1, le=30, description="How many code excerpts to give the model.")] = 8,
 ) -> CallToolResult:
     """Answer a question about the codebase from retrieved code, citing path:line for every claim."""
-    index = await _run(state.index_for)
+    index = await _run(state.index_for, None, _folder(ctx))
     context = await _run(index.context, question, limit, CHAT_CONTEXT_TOKENS)
     excerpts = "\n\n".join(f"[{n}] {r['path']}:{r['start_line']}-{r['end_line']}"
                            f"{' (' + r['symbol'] + ')' if r['symbol'] else ''}\n{r['snippet']}"
@@ -137,20 +151,21 @@ def _chat_failure(message: str, results: list[dict]) -> CallToolResult:
 
 
 @tool(annotations=READ)
-async def cq_stats() -> dict[str, Any]:
-    """The index of the current folder: files, chunks, languages, size on disk, model, last run, changes since, and an index run in progress (any process)."""
-    index = await _run(state.index_for)
+async def cq_stats(ctx: Context) -> dict[str, Any]:
+    """The index of the current folder: files, chunks, languages, size on disk, model, last run, changes since, embeddings done so far (dense), and an index run in progress (any agent)."""
+    index = await _run(state.index_for, None, _folder(ctx))
     return await _run(index.stats)
 
 
 @tool(annotations=EDIT)
 async def cq_apply_diff(
+    ctx: Context,
     diff: Annotated[str, Field(description=(
         "A unified diff as `git diff` prints it (a/ and b/ prefixes optional), paths relative to the indexed folder."))],
     dry_run: Annotated[bool, Field(description="true: only check and report; false: write the files.")] = True,
 ) -> dict[str, Any]:
     """Apply a unified diff inside the indexed folder, all hunks checked first; all or nothing; re-indexes changed files; never touches .git or what configures an agent or claudex (.mcp.json, .claudex/, .claude/, CLAUDE.md, ...)."""
-    index = await _run(state.index_for)
+    index = await _run(state.index_for, None, _folder(ctx))
     result = await _run(cq_diff.apply, index.root, diff, dry_run)
     if result["applied"]:
         try:
@@ -168,7 +183,7 @@ def _start() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return claudex_server.serve(server, argv, cq_index.check, start=_start)
+    return claudex_server.serve(server, argv, cq_index.check, start=_start, stop=state.close)
 
 
 if __name__ == "__main__":

