@@ -165,6 +165,26 @@ def umask(value: int):
         os.umask(old)
 
 
+def live_processes(match) -> list[int]:
+    """The live processes (not this one, no zombie) whose environment, a list of b"NAME=value",
+    ``match`` accepts: how a test finds what it started (and must have stopped) among the
+    machine's other processes."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as fh:
+                env = fh.read().split(b"\0")
+            with open(f"/proc/{entry}/stat") as st:
+                alive = st.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+        except OSError:
+            continue
+        if alive and match(env):
+            found.append(int(entry))
+    return found
+
+
 def run_script(name: str, *argv: str, input=None, cwd=None, env=None, timeout: float = 60):
     """Run one of scripts/ with this interpreter (the venv's), text in and out."""
     if isinstance(input, str):

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from conftest import add_echo_servers, add_server, manifest
+from conftest import add_echo_servers, add_server, live_processes, manifest
 from test_status import remote  # noqa: F401  (the HTTP test server fixture)
 from claudex_mcp.runtime import sdk_probe
 from claudex_mcp.store import registry as registry_mod
@@ -29,19 +29,8 @@ def probed_processes(registry) -> list[int]:
     """Live processes that a call against ``registry`` started (tagged by the probe, with this
     test's registry: other tests on the machine probe servers too)."""
     mine = f"CLAUDEX_MCP_REGISTRY={registry}".encode()
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/environ", "rb") as fh:
-                    env = fh.read().split(b"\0")
-                with open(f"/proc/{entry}/stat") as st:
-                    alive = st.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-            except OSError:
-                continue
-            if alive and mine in env and any(v.startswith(sdk_probe.PROBE_TAG.encode() + b"=") for v in env):
-                found.append(int(entry))
-    return found
+    tag = sdk_probe.PROBE_TAG.encode() + b"="
+    return live_processes(lambda env: mine in env and any(v.startswith(tag) for v in env))
 
 
 def none_left(registry, grace: float = 5.0) -> bool:

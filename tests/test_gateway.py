@@ -15,7 +15,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from conftest import ROOT, add_server, manifest
+from conftest import ROOT, add_server, live_processes, manifest
 from claudex_mcp.store import registry as registry_mod
 
 MULTI = ROOT / "tests" / "servers" / "multi_server.py"
@@ -25,20 +25,7 @@ CLAUDEX = ROOT / "scripts" / "claudex"
 def processes_of(registry: Path) -> list[int]:
     """Live processes started for this test's registry (its variable is in their environment)."""
     mine = f"CLAUDEX_MCP_REGISTRY={registry}".encode()
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{entry}/environ", "rb") as fh:
-                env = fh.read().split(b"\0")
-            with open(f"/proc/{entry}/stat") as st:
-                alive = st.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-        except OSError:
-            continue
-        if alive and mine in env:
-            found.append(int(entry))
-    return found
+    return live_processes(lambda env: mine in env)
 
 
 def wait_for(predicate, timeout: float = 10.0, step: float = 0.05):

@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from conftest import ECHO_SERVER, ROOT, add_server, manifest
+from conftest import ECHO_SERVER, ROOT, add_server, live_processes, manifest
 from claudex_mcp.store import registry as registry_mod
 
 FORKING = """
@@ -40,21 +40,7 @@ def reg(sandbox):
 
 def marked(value: str) -> list[int]:
     wanted = f"CLAUDEX_TEST_MARK={value}".encode()
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{entry}/environ", "rb") as fh:
-                if wanted not in fh.read().split(b"\0"):
-                    continue
-            with open(f"/proc/{entry}/stat") as fh:
-                if fh.read().rsplit(")", 1)[1].split()[0] in ("Z", "X"):
-                    continue
-        except OSError:
-            continue
-        found.append(int(entry))
-    return found
+    return live_processes(lambda env: wanted in env)
 
 
 def settled(value: str, timeout: float = 10) -> list[int]:
