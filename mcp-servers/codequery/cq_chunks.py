@@ -37,12 +37,12 @@ class Chunk:
         digest = hashlib.sha1(self.text.encode()).hexdigest()
         return str(uuid.uuid5(ID_NAMESPACE, f"{self.path}\0{self.start_line}\0{self.end_line}\0{digest}"))
 
-    def embedding_text(self) -> str:
+    def embedding_text(self, chars: int = EMBED_CHARS) -> str:
         # The head of a chunk says most of what it does; the cap keeps the encoder's cost (linear
         # and then quadratic in length) bounded: about 95 tokens of code for e5.
         head = self.signature or self.symbol or ""
         text = f"{self.path}\n{head}\n{self.text}" if head else f"{self.path}\n{self.text}"
-        return text[:EMBED_CHARS]
+        return text[:chars]
 
 
 # -- tokens --------------------------------------------------------------------------------

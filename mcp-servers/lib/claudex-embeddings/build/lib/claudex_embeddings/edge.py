@@ -1,0 +1,375 @@
+"""The embedded store on Qdrant's own engine (qdrant-edge, in process): one folder per store, one
+shard per collection, owned by one process for its whole life (the claudex gateway's shared
+server, or a server started alone). A second process that opens the same store is refused at once
+with StoreOwned, which says what to do, instead of waiting or failing half-way.
+
+``EdgeStore`` answers the part of qdrant-client's API the servers use (get_collections,
+collection_exists, get_collection, create_collection, delete_collection, upsert, query_points,
+retrieve, delete, count, scroll), taking qdrant-client's models, so a server's code is the same
+against a Qdrant server (QDRANT_URL, qdrant-client) and the embedded store.
+
+Layout: ``<store>/edge/owner.lock`` (held while the process owns the store),
+``<store>/edge/shards/<collection>/`` (qdrant-edge's files) and ``<store>/edge/collections/<collection>.json``
+(size and distance; qdrant-edge keeps them but does not tell them). A store qdrant-client's local
+mode wrote (``<store>/meta.json``) is copied into this layout on first open; its files are left as
+they were (delete ``<store>/collection`` and ``<store>/meta.json`` once the copy is checked).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import threading
+import uuid
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+EDGE_DIR = "edge"
+OWNER_LOCK = "owner.lock"
+_DISTANCES = ("Cosine", "Dot", "Euclid", "Manhattan")
+_SCROLL_PAGE = 1000
+
+
+class StoreOwned(Exception):
+    """Another process owns the embedded store."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(f"the embedded Qdrant store {path} is open in another process (one process owns a store)")
+        self.path = path
+        self.hint = ("run the server shared through the claudex gateway (`claudex mcp run NAME` connects every agent "
+                     "to one process), stop the other process, or point this one at another folder "
+                     "(QDRANT_PATH / CODEQUERY_DATA) or at a Qdrant server (QDRANT_URL)")
+
+
+class StoreError(Exception):
+    """A request the embedded store cannot serve (an unknown collection, a filter it does not know)."""
+
+
+def _edge():
+    import qdrant_edge
+
+    return qdrant_edge
+
+
+def _write_json(path: Path, doc: dict) -> None:
+    # claudex_server is in every server's venv (its requirements.txt), beside this package.
+    from claudex_server.files import write_atomic
+
+    write_atomic(path, json.dumps(doc, sort_keys=True).encode())
+
+
+def _out_id(value: Any) -> int | str:
+    return str(value) if isinstance(value, uuid.UUID) else value
+
+
+def _in_id(value: Any) -> int | str:
+    return value if isinstance(value, int) else str(value)
+
+
+# -- qdrant-client's models into qdrant-edge's ------------------------------------------------
+
+def convert_filter(spec: Any):
+    """A qdrant_client ``models.Filter`` (or its dict form) as a qdrant_edge ``Filter``; None stays None."""
+    if spec is None:
+        return None
+    e = _edge()
+    if hasattr(spec, "model_dump"):
+        spec = spec.model_dump(exclude_none=True)
+
+    def conditions(items: Any) -> list | None:
+        if items is None:
+            return None
+        items = items if isinstance(items, list) else [items]
+        return [condition(c) for c in items]
+
+    def condition(c: dict):
+        if any(k in c for k in ("must", "should", "must_not", "min_should")):
+            return convert_filter(c)
+        if "has_id" in c:
+            return e.HasIdCondition({_in_id(i) for i in c["has_id"]})
+        if "is_empty" in c and isinstance(c["is_empty"], dict):
+            return e.IsEmptyCondition(c["is_empty"]["key"])
+        if "is_null" in c and isinstance(c["is_null"], dict):
+            return e.IsNullCondition(c["is_null"]["key"])
+        if "nested" in c:
+            return e.NestedCondition(c["nested"]["key"], convert_filter(c["nested"]["filter"]))
+        if "key" not in c:
+            raise StoreError(f"the embedded store does not support the filter condition {sorted(c)}")
+        kwargs: dict[str, Any] = {}
+        match = c.get("match")
+        if match is not None:
+            if "value" in match:
+                kwargs["match"] = e.MatchValue(match["value"])
+            elif "any" in match:
+                kwargs["match"] = e.MatchAny(match["any"])
+            elif "except" in match or "except_" in match:
+                kwargs["match"] = e.MatchExcept(match.get("except", match.get("except_")))
+            elif "text" in match:
+                kwargs["match"] = e.MatchText(match["text"])
+            elif "phrase" in match:
+                kwargs["match"] = e.MatchPhrase(match["phrase"])
+            else:
+                raise StoreError(f"the embedded store does not support the match {sorted(match)}")
+        rng = c.get("range")
+        if rng is not None:
+            kwargs["range"] = e.RangeFloat(**{k: rng[k] for k in ("gt", "gte", "lt", "lte") if k in rng})
+        for flag in ("is_empty", "is_null"):
+            if isinstance(c.get(flag), bool):
+                kwargs[flag] = c[flag]
+        if not kwargs:
+            raise StoreError(f"the filter condition on {c['key']!r} has nothing the embedded store supports")
+        return e.FieldCondition(key=c["key"], **kwargs)
+
+    min_should = spec.get("min_should")
+    return e.Filter(must=conditions(spec.get("must")), should=conditions(spec.get("should")),
+                    must_not=conditions(spec.get("must_not")),
+                    min_should=e.MinShould(conditions(min_should["conditions"]), min_should["min_count"])
+                    if min_should else None)
+
+
+def _selector_ids(selector: Any) -> list | None:
+    points = getattr(selector, "points", None)
+    if isinstance(selector, list):
+        return selector
+    if isinstance(points, list):
+        return points
+    return None
+
+
+# -- the store ------------------------------------------------------------------------------
+
+class EdgeStore:
+    """The collections of one store folder, open in this process until ``close``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.root = self.path / EDGE_DIR
+        self._lock = threading.RLock()
+        self._shards: dict[str, Any] = {}
+        self._meta: dict[str, dict] = {}
+        self.migrated: dict | None = None
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._owner = os.open(self.root / OWNER_LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(self._owner, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._owner)
+            raise StoreOwned(self.path) from None
+        try:
+            (self.root / "shards").mkdir(exist_ok=True)
+            (self.root / "collections").mkdir(exist_ok=True)
+            for meta in sorted((self.root / "collections").glob("*.json")):
+                name = meta.name[:-len(".json")]
+                if (self.root / "shards" / name).is_dir():
+                    self._meta[name] = json.loads(meta.read_text())
+            if (self.path / "meta.json").is_file() and not (self.root / "migrated.json").exists():
+                self._migrate_local_mode()
+        except BaseException:
+            self.close()
+            raise
+
+    # ownership ---------------------------------------------------------------------------
+    def close(self) -> None:
+        with self._lock:
+            for shard in self._shards.values():
+                try:
+                    shard.flush()
+                finally:
+                    shard.close()
+            self._shards.clear()
+            if self._owner is not None:
+                os.close(self._owner)  # releases the flock: another process may own the store now
+                self._owner = None
+
+    def _shard(self, name: str):
+        if name not in self._meta:
+            raise StoreError(f"Collection {name} not found")
+        shard = self._shards.get(name)
+        if shard is None:
+            shard = self._shards[name] = _edge().EdgeShard.load(str(self.root / "shards" / name))
+        return shard
+
+    # collections -------------------------------------------------------------------------
+    def get_collections(self):
+        with self._lock:
+            return SimpleNamespace(collections=[SimpleNamespace(name=n) for n in sorted(self._meta)])
+
+    def collection_exists(self, name: str) -> bool:
+        with self._lock:
+            return name in self._meta
+
+    def get_collection(self, name: str):
+        with self._lock:
+            meta = self._meta.get(name)
+            if meta is None:
+                raise StoreError(f"Collection {name} not found")
+            count = self._shard(name).count(_edge().CountRequest(exact=True))
+            vectors = SimpleNamespace(size=meta["size"], distance=SimpleNamespace(value=meta["distance"]))
+            return SimpleNamespace(points_count=count, config=SimpleNamespace(params=SimpleNamespace(vectors=vectors)),
+                                   metadata=meta)
+
+    def create_collection(self, name: str, vectors_config: Any = None, size: int | None = None,
+                          distance: str | None = None, **extra: Any) -> bool:
+        if vectors_config is not None:
+            size = vectors_config.size
+            distance = getattr(vectors_config.distance, "value", vectors_config.distance)
+        if distance not in _DISTANCES or not isinstance(size, int):
+            raise StoreError(f"a collection needs a whole size and one of {', '.join(_DISTANCES)} as distance")
+        e = _edge()
+        with self._lock:
+            if name in self._meta:
+                raise StoreError(f"Collection {name} already exists")
+            folder = self.root / "shards" / name
+            if folder.exists():  # a create that died before its metadata: nothing in it is kept
+                shutil.rmtree(folder)
+            config = e.EdgeConfig(vectors=e.EdgeVectorParams(size=size, distance=getattr(e.Distance, distance)))
+            self._shards[name] = e.EdgeShard.create(str(folder), config)
+            meta = {"size": size, "distance": distance, **{k: v for k, v in extra.items() if isinstance(v, str)}}
+            _write_json(self.root / "collections" / f"{name}.json", meta)
+            self._meta[name] = meta
+            return True
+
+    def set_metadata(self, name: str, **values: str) -> None:
+        """Record facts about a collection beside its size (the embedding model of its texts)."""
+        with self._lock:
+            meta = dict(self._meta[name], **values)
+            _write_json(self.root / "collections" / f"{name}.json", meta)
+            self._meta[name] = meta
+
+    def delete_collection(self, name: str) -> bool:
+        with self._lock:
+            if name not in self._meta:
+                return False
+            shard = self._shards.pop(name, None)
+            if shard is not None:
+                shard.close()
+            (self.root / "collections" / f"{name}.json").unlink()
+            del self._meta[name]
+            shutil.rmtree(self.root / "shards" / name, ignore_errors=True)
+            return True
+
+    # points ------------------------------------------------------------------------------
+    def upsert(self, collection_name: str, points: list, wait: bool = True, **_: Any):
+        e = _edge()
+        converted = [e.Point(_in_id(p.id), list(p.vector), dict(p.payload or {})) for p in points]
+        with self._lock:
+            shard = self._shard(collection_name)
+            if converted:
+                shard.update(e.UpdateOperation.upsert_points(converted))
+        return SimpleNamespace(status="completed")
+
+    def query_points(self, collection_name: str, query: list[float], limit: int = 10, query_filter: Any = None,
+                     score_threshold: float | None = None, with_payload: bool = True, **_: Any):
+        e = _edge()
+        request = e.QueryRequest(limit=limit, query=e.Query.Nearest([float(x) for x in query]),
+                                 filter=convert_filter(query_filter), score_threshold=score_threshold,
+                                 with_payload=with_payload)
+        with self._lock:
+            hits = self._shard(collection_name).query(request)
+        return SimpleNamespace(points=[SimpleNamespace(id=_out_id(h.id), score=h.score, payload=h.payload)
+                                       for h in hits])
+
+    def retrieve(self, collection_name: str, ids: list, with_payload: bool = True, with_vectors: bool = False, **_: Any):
+        with self._lock:
+            records = self._shard(collection_name).retrieve([_in_id(i) for i in ids], with_payload, with_vectors)
+        return [SimpleNamespace(id=_out_id(r.id), payload=r.payload, vector=r.vector) for r in records]
+
+    def count(self, collection_name: str, count_filter: Any = None, exact: bool = True, **_: Any):
+        with self._lock:
+            n = self._shard(collection_name).count(_edge().CountRequest(exact=True, filter=convert_filter(count_filter)))
+        return SimpleNamespace(count=n)
+
+    def delete(self, collection_name: str, points_selector: Any, wait: bool = True, **_: Any):
+        e = _edge()
+        ids = _selector_ids(points_selector)
+        if ids is not None:
+            operation = e.UpdateOperation.delete_points([_in_id(i) for i in ids])
+        else:
+            operation = e.UpdateOperation.delete_points_by_filter(convert_filter(points_selector.filter))
+        with self._lock:
+            self._shard(collection_name).update(operation)
+        return SimpleNamespace(status="completed")
+
+    def scroll(self, collection_name: str, limit: int = 10, offset: Any = None, scroll_filter: Any = None,
+               with_payload: bool = True, with_vectors: bool = False, **_: Any):
+        request = _edge().ScrollRequest(offset=None if offset is None else _in_id(offset), limit=limit,
+                                        filter=convert_filter(scroll_filter), with_payload=with_payload,
+                                        with_vector=with_vectors)
+        with self._lock:
+            records, next_offset = self._shard(collection_name).scroll(request)
+        return ([SimpleNamespace(id=_out_id(r.id), payload=r.payload, vector=r.vector) for r in records],
+                None if next_offset is None else _out_id(next_offset))
+
+    def flush(self) -> None:
+        with self._lock:
+            for shard in self._shards.values():
+                shard.flush()
+
+    # migration ---------------------------------------------------------------------------
+    def _migrate_local_mode(self) -> None:
+        """Copy every collection of qdrant-client's local mode (the store before qdrant-edge) into
+        shards, under that store's own lock (a server of the old kind may still use it)."""
+        from qdrant_client import QdrantClient
+
+        from .store import store_lock
+
+        copied: dict[str, int] = {}
+        with store_lock(self.path):
+            client = QdrantClient(path=str(self.path))
+            try:
+                for c in client.get_collections().collections:
+                    info = client.get_collection(c.name)
+                    vectors = info.config.params.vectors
+                    if c.name in self._meta or not hasattr(vectors, "size"):
+                        continue  # named vectors were never written by our servers: left out, said below
+                    self.create_collection(c.name, size=vectors.size, distance=vectors.distance.value,
+                                           migrated_from="qdrant-client local mode")
+                    offset, n = None, 0
+                    while True:
+                        records, offset = client.scroll(c.name, limit=_SCROLL_PAGE, offset=offset, with_payload=True,
+                                                        with_vectors=True)
+                        self.upsert(c.name, [SimpleNamespace(id=r.id, vector=r.vector, payload=r.payload)
+                                             for r in records])
+                        n += len(records)
+                        if offset is None:
+                            break
+                    copied[c.name] = n
+            finally:
+                client.close()
+        self.flush()
+        self.migrated = {"from": "qdrant-client local mode", "collections": copied}
+        _write_json(self.root / "migrated.json", self.migrated)
+
+
+_OPEN: dict[Path, EdgeStore] = {}
+_OPEN_LOCK = threading.Lock()
+
+
+def owned(path: Path) -> EdgeStore:
+    """The store at ``path``, opened (and owned) by this process on first use, kept open after."""
+    key = Path(os.path.abspath(path))
+    with _OPEN_LOCK:
+        store = _OPEN.get(key)
+        if store is None:
+            store = _OPEN[key] = EdgeStore(key)
+        return store
+
+
+def forget(path: Path) -> None:
+    """Close the store at ``path`` if this process owns it: another process may own it next."""
+    with _OPEN_LOCK:
+        store = _OPEN.pop(Path(os.path.abspath(path)), None)
+    if store is not None:
+        store.close()
+
+
+def close_all() -> None:
+    """Close every store this process owns (at shutdown): flushed, and free for another process."""
+    with _OPEN_LOCK:
+        stores = list(_OPEN.values())
+        _OPEN.clear()
+    for store in stores:
+        store.close()
