@@ -729,3 +729,255 @@ def test_a_server_that_keeps_crashing_is_given_up_after_five_restarts(sandbox, m
     assert "exited with code 3" in answer["error"]["message"]
     assert after == "stopped"  # a new session gives it another chance
     assert any("gave up" in line or "exited with code 3" in line for line in said)
+
+
+def project_with(box, name: str, trusted: bool, **values) -> Path:
+    """A project folder whose layer sets servers.multi.<key> for each value (env.X as env__X)."""
+    folder = box.root / name
+    folder.mkdir(exist_ok=True)
+    if trusted:
+        assert box.run("mcp", "config", "trust", str(folder)).returncode == 0
+    for key, value in values.items():
+        done = box.run("mcp", "config", "set", "multi", key.replace("__", "."), value, "--project-dir", str(folder))
+        assert done.returncode == 0, done.stderr
+    return folder
+
+
+async def report(session) -> tuple[str, str, str]:
+    """(pid, $MULTI_FLAVOUR, folder) as the shared server sees this session."""
+    return (text(await session.call_tool("pid", {})), text(await session.call_tool("getenv", {"name": "MULTI_FLAVOUR"})),
+            text(await session.call_tool("where", {})))
+
+
+def test_a_project_layer_that_changes_env_gets_its_own_process(gw):
+    secret = "sk-" + "7f3a9c" * 6
+    assert gw.run("mcp", "config", "set", "multi", "env.MULTI_API_KEY", secret).returncode == 0  # the user layer
+    own = project_with(gw, "own", True, env__MULTI_FLAVOUR="project-own")
+    only_enabled = project_with(gw, "only-enabled", True, enabled="true")  # trusted, leaves env and args alone
+    untrusted = project_with(gw, "untrusted", False, env__MULTI_FLAVOUR="ignored")
+    plain = gw.root / "plain"  # no project at all
+    plain.mkdir()
+    seen: dict = {}
+
+    async def agent(key, folder):
+        async def talk(session):
+            found = await report(session)
+            return (*found, text(await session.call_tool("getenv", {"name": "MULTI_API_KEY"})))
+        seen[key] = await in_session(gw, folder, talk)
+
+    async def all_at_once():
+        async with anyio.create_task_group() as group:
+            for key, folder in (("own1", own), ("own2", own), ("enabled", only_enabled), ("untrusted", untrusted),
+                                ("plain", plain)):
+                group.start_soon(agent, key, folder)
+
+    anyio.run(all_at_once)
+    assert seen["own1"][:3] == (seen["own1"][0], "project-own", str(own)) and seen["own2"][:2] == seen["own1"][:2]
+    default = seen["plain"][0]
+    assert default != seen["own1"][0]
+    for key in ("enabled", "untrusted", "plain"):
+        assert seen[key][0] == default and seen[key][1] == "", (key, seen[key])
+    assert {found[3] for found in seen.values()} == {secret}  # expanded for the server, in memory
+    assert sorted(starts(gw)) == sorted([default, seen["own1"][0]])  # two processes in all
+    found = status(gw)
+    by_pid = {str(s["pid"]): s for s in found["servers"]}
+    assert [s["name"] for s in found["servers"]] == ["multi", "multi"]
+    assert by_pid[default]["default"] is True
+    assert by_pid[default]["projects"] == sorted([str(only_enabled), str(untrusted)])
+    assert by_pid[seen["own1"][0]]["default"] is False and by_pid[seen["own1"][0]]["projects"] == [str(own)]
+    shown = gw.run("mcp", "gateway", "status").stdout
+    rows = {line.split("\t")[2]: line.split("\t")[-1] for line in shown.splitlines() if line.startswith("multi\t")}
+    assert rows == {default: "default", seen["own1"][0]: str(own)}, shown
+    log = (gw.state / "claudex" / "logs" / "_gateway.log").read_text()
+    assert f"(the process of {own})" in log
+    for written in (json.dumps(found), shown, log, gw.run("mcp", "logs", "multi").stdout):
+        assert secret not in written
+
+
+def test_each_process_of_a_server_restarts_and_stops_on_its_own(gw, monkeypatch):
+    from mcp.shared.exceptions import MCPError
+
+    set_env(gw, monkeypatch, CLAUDEX_MCP_GATEWAY_IDLE="1")
+    own = project_with(gw, "own", True, env__MULTI_FLAVOUR="project-own")
+    plain = gw.root / "plain"
+    plain.mkdir()
+    out: dict = {}
+
+    async def run():
+        own_done, plain_may_end = anyio.Event(), anyio.Event()
+
+        async def keeps_the_default(session):
+            out["default"] = text(await session.call_tool("pid", {}))
+            await plain_may_end.wait()
+            out["default after"] = text(await session.call_tool("pid", {}))
+
+        async def crashes_its_own(session):
+            await anyio.sleep(0.5)
+            out["own"] = text(await session.call_tool("pid", {}))
+            with pytest.raises(MCPError):
+                await session.call_tool("crash", {})
+            out["own after"] = text(await session.call_tool("pid", {}))  # restarted after 1 s
+
+        async def own_then_wait():
+            await in_session(gw, own, crashes_its_own)
+            own_done.set()
+            own_pid = int(out["own after"])
+            with anyio.fail_after(10):  # stopped once idle while the default one serves on
+                while os.path.exists(f"/proc/{own_pid}") and not _zombie(own_pid):
+                    await anyio.sleep(0.1)
+            out["servers while default runs"] = await anyio.to_thread.run_sync(lambda: status(gw)["servers"])
+            plain_may_end.set()
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(in_session, gw, plain, keeps_the_default)
+            group.start_soon(own_then_wait)
+
+    anyio.run(run)
+    assert out["own after"] != out["own"] and out["default after"] == out["default"]
+    assert sorted(starts(gw)) == sorted([out["default"], out["own"], out["own after"]])
+    (left,) = out["servers while default runs"]
+    assert left["default"] is True and left["pid"] == int(out["default"]) and left["restarts"] == 0
+    assert wait_for(lambda: not processes_of(gw.registry), timeout=15), processes_of(gw.registry)
+
+
+def test_a_project_layer_change_tells_only_that_projects_http_sessions(served, gw):
+    from contextlib import AsyncExitStack
+
+    from mcp import ClientSession, types
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.shared._httpx_utils import create_mcp_http_client
+
+    base, token = served
+    folders = {name: gw.root / name for name in ("a", "b")}
+    for folder in folders.values():
+        folder.mkdir()
+    urls = {"a": f"{base}/mcp?project={folders['a']}", "b": f"{base}/mcp?project={folders['b']}", "none": f"{base}/mcp",
+            "one": f"{base}/servers/multi/mcp?project={folders['a']}"}
+    changed: dict = {key: [] for key in urls}
+
+    def handler(key):
+        async def handle(message):
+            if isinstance(message, types.ToolListChangedNotification):
+                changed[key].append(time.monotonic())
+        return handle
+
+    async def run():
+        async with AsyncExitStack() as stack:
+            sessions = {}
+            for key, url in urls.items():
+                http = await stack.enter_async_context(create_mcp_http_client(headers={"Authorization": f"Bearer {token}"}))
+                streams = await stack.enter_async_context(streamable_http_client(url, http_client=http))
+                sessions[key] = await stack.enter_async_context(ClientSession(streams[0], streams[1],
+                                                                              message_handler=handler(key)))
+                await sessions[key].initialize()
+            names = {key: {t.name for t in (await s.list_tools()).tools} for key, s in sessions.items()}
+            pid = text(await sessions["a"].call_tool("pid", {}))
+            asked = time.monotonic()
+            done = await anyio.to_thread.run_sync(lambda: gw.run("mcp", "disable", "echo", "--project-dir",
+                                                                 str(folders["a"])))
+            assert done.returncode == 0, done.stderr
+            with anyio.move_on_after(2.0):
+                while not changed["a"]:
+                    await anyio.sleep(0.02)
+            await anyio.sleep(1.5)  # nothing more comes, to anyone
+            after = {key: {t.name for t in (await s.list_tools()).tools} for key, s in sessions.items()}
+            return names, after, asked, pid, text(await sessions["a"].call_tool("pid", {})), \
+                text(await sessions["none"].call_tool("pid", {}))
+
+    names, after, asked, pid, pid_a, pid_none = anyio.run(run)
+    assert len(changed["a"]) == 1 and changed["a"][0] - asked < 2.0 + 1.0, changed  # the verb's own run included
+    assert changed["b"] == changed["none"] == changed["one"] == []
+    assert "add" in names["a"] and "add" not in after["a"] and "multi__echo" in after["a"]
+    assert after["b"] == names["b"] == after["none"] == names["none"] and "add" in after["b"]
+    assert pid == pid_a == pid_none  # nothing restarted: every session here uses multi's default process
+
+
+def test_http_sessions_get_their_project_folder_or_their_root(served, gw):
+    import urllib.error
+    import urllib.request
+
+    from mcp import types
+
+    base, token = served
+    first = project_with(gw, "first", True, env__MULTI_FLAVOUR="first's")
+    second = gw.root / "second"
+    second.mkdir()
+    rooted = gw.root / "rooted"
+    rooted.mkdir()
+
+    async def roots(context):
+        return types.ListRootsResult(roots=[types.Root(uri=f"file://{rooted}")])
+
+    async def both():
+        out = {}
+
+        async def go(key, url, with_roots=False):
+            out[key] = await over_http(url, token, report, **({"list_roots_callback": roots} if with_roots else {}))
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(go, "first", f"{base}/servers/multi/mcp?project={first}")
+            group.start_soon(go, "second", f"{base}/mcp?project={second}")
+            group.start_soon(go, "rooted", f"{base}/servers/multi/mcp", True)
+        return out
+
+    out = anyio.run(both)
+    assert out["first"][1:] == ("first's", str(first))
+    assert out["second"][1:] == ("", str(second))
+    assert out["rooted"][1:] == ("", str(rooted))
+    assert out["second"][0] == out["rooted"][0] != out["first"][0]  # the project's env: a process of its own
+
+    def post(query):
+        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "ping"}).encode()
+        request = urllib.request.Request(f"{base}/mcp?{query}", data=body, method="POST", headers={
+            "Content-Type": "application/json", "Accept": "application/json, text/event-stream",
+            "Authorization": f"Bearer {token}"})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                return answer.status, None
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())["error"]
+
+    a_file = gw.root / "a-file"
+    a_file.write_text("")
+    cases = [("project=relative/dir", "is not an absolute path"), (f"project={gw.root}/gone", "does not exist"),
+             (f"project={a_file}", "is not a folder"), (f"project={first}&project={second}", "once")]
+    if os.geteuid() == 0:  # only root can make a folder another user's
+        theirs = gw.root / "theirs"
+        theirs.mkdir()
+        os.chown(theirs, 65534, 65534)
+        cases.append((f"project={theirs}", "belongs to another user"))
+    for query, why in cases:
+        status_code, found = post(query)
+        assert status_code == 400 and found["code"] == "invalid_project" and why in found["message"], (query, found)
+    assert "Traceback" not in (gw.root / "serve.err").read_text()
+
+
+def test_an_http_session_moves_to_the_process_of_its_projects_new_config(served, gw):
+    from mcp import types
+
+    base, token = served
+    folder = project_with(gw, "moving", True)
+    changed = []
+
+    async def handler(message):
+        if isinstance(message, types.ToolListChangedNotification):
+            changed.append(1)
+
+    async def talk(session):
+        before = await report(session)
+        done = await anyio.to_thread.run_sync(lambda: gw.run("mcp", "config", "set", "multi", "env.MULTI_FLAVOUR",
+                                                             "new", "--project-dir", str(folder)))
+        assert done.returncode == 0, done.stderr
+        after = before
+        with anyio.move_on_after(3.0):
+            while after[1] != "new":
+                await anyio.sleep(0.1)
+                after = await report(session)
+        return before, after
+
+    before, after = anyio.run(lambda: over_http(f"{base}/mcp?project={folder}", token, talk, message_handler=handler))
+    assert before[1:] == ("", str(folder)) and after[1:] == ("new", str(folder)) and after[0] != before[0]
+    assert changed == []  # the enabled set is the same: nothing to tell
+    servers = {s["pid"]: s for s in status(gw)["servers"] if s["name"] == "multi"}
+    assert servers[int(before[0])]["default"] is True and servers[int(before[0])]["sessions"] == []
+    assert servers[int(after[0])]["default"] is False and servers[int(after[0])]["projects"] == [str(folder)]

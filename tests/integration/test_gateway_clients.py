@@ -64,3 +64,20 @@ def test_claude_connects_to_the_aggregate_endpoint(gw, clients):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     assert wait_for(lambda: not processes_of(gw.registry), timeout=10)
+
+
+def test_claude_in_a_project_with_its_own_env_gets_its_own_process(gw, clients):
+    assert gw.run("mcp", "generate", "--scope", "user").returncode == 0
+    own, plain = gw.root / "own", gw.root / "plain"
+    for folder in (own, plain):
+        folder.mkdir()
+        trust_folder(gw.home, folder)
+    assert gw.run("mcp", "config", "trust", str(own)).returncode == 0
+    assert gw.run("mcp", "config", "set", "multi", "env.MULTI_FLAVOUR", "own", "--project-dir", str(own)).returncode == 0
+    env = {"CLAUDEX_MCP_REGISTRY": str(gw.registry)}
+    for folder in (own, plain, own):  # the second listing in own reaches the process the first started
+        assert claude_mcp_list(clients.claude, folder, gw.home, env, trust=False)["multi"] == "connected"
+    assert len(gw.mark.read_text().split()) == 2
+    servers = sorted(status(gw)["servers"], key=lambda s: s["default"])
+    assert [(s["default"], s["projects"]) for s in servers] == [(False, [str(own)]), (True, [])]
+    assert {str(s["pid"]) for s in servers} == set(gw.mark.read_text().split())

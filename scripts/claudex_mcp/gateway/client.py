@@ -153,10 +153,12 @@ def control(what: str) -> dict | None:
         return request(sock, {"control": what})[0]
 
 
-def open_session(server: str, folder: str) -> tuple[socket.socket, bytes]:
+def open_session(server: str, folder: str, project: str | None = None) -> tuple[socket.socket, bytes]:
+    """A session of ``server`` for an agent in ``folder``; ``project``, the folder of the project
+    whose layers `run` applied, chooses the server's process (its env and args)."""
     sock = connect()
     try:
-        answer, rest = request(sock, {"session": {"server": server, "folder": folder}})
+        answer, rest = request(sock, {"session": {"server": server, "folder": folder, "project": project}})
     except BaseException:
         sock.close()
         raise
@@ -170,9 +172,9 @@ def open_session(server: str, folder: str) -> tuple[socket.socket, bytes]:
     return sock, rest
 
 
-def bridge(server: str, folder: str) -> int:
+def bridge(server: str, folder: str, project: str | None = None) -> int:
     """stdin to the gateway's session of ``server``, its answers to stdout, until either ends."""
-    sock, rest = open_session(server, folder)
+    sock, rest = open_session(server, folder, project)
     try:
         return _pump(server, sock, rest)
     except (BrokenPipeError, ConnectionResetError):  # the client or the gateway went away

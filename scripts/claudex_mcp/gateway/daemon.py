@@ -4,8 +4,15 @@ for bridges (`claudex mcp run NAME` of a shared server) and control requests (`g
 it was started by a bridge, exits once nothing has used it for that long.
 
 The socket speaks JSON lines. A connection's first line says what it is:
-``{"gateway": 1, "session": {"server": NAME, "folder": DIR}}`` (then MCP messages both ways, after
-the gateway's ``{"ok": true}``), or ``{"gateway": 1, "control": "status" | "stop"}``."""
+``{"gateway": 1, "session": {"server": NAME, "folder": DIR, "project": DIR | null}}`` (then MCP
+messages both ways, after the gateway's ``{"ok": true}``), or ``{"gateway": 1, "control": "status" |
+"stop"}``.
+
+A server's process is its launch spec: the command line, environment and folder that `run` would
+exec for the session's project (launcher.prepare with that project's layers, trusted or not as for
+`run`), secrets expanded in memory only. Sessions whose spec is the same share one process (every
+project without a layer that changes the server's env or args shares the default one); a project
+whose layer changes it gets a process of its own."""
 
 from __future__ import annotations
 
@@ -47,19 +54,38 @@ def say(text: str) -> None:
     sys.stderr.flush()
 
 
-def prepare_for(name: str):
-    """The start of a shared server: what `run` would exec, from the layers that are not a
-    project's (one process serves every project; each session's folder reaches it per request)."""
-    def prepare():
-        from claudex_mcp.runtime import launcher
-        from claudex_mcp.settings import config
-        from claudex_mcp.store import cache, index as index_mod
+def launch_for(name: str, project_dir: str | None):
+    """What a shared server starts with for a session of the project at ``project_dir`` (None:
+    no project): what `run` would exec there, from the same layers (a project's env and args only
+    when the user trusts its folder), without the project's folder in the environment (each
+    request names its session's folder) and with CLAUDEX_MCP_GATEWAY=1. Raises what `run` would
+    refuse."""
+    from claudex_mcp.runtime import launcher
+    from claudex_mcp.settings import config, project
+    from claudex_mcp.store import cache, index as index_mod
 
-        registry = paths.registry_dir()
-        index, _ = cache.load(registry)
-        entry = index_mod.server_entry(index, name)
-        launch = launcher.prepare(entry, config.Layers(registry, None), dict(os.environ), check_enabled=False)
-        launch.env["CLAUDEX_MCP_GATEWAY"] = "1"  # the server may know it is the one process of its kind
+    registry = paths.registry_dir()
+    index, _ = cache.load(registry)
+    entry = index_mod.server_entry(index, name)
+    where = project.by_dir(project_dir) if project_dir else None
+    launch = launcher.prepare(entry, config.Layers(registry, where), dict(os.environ), check_enabled=False)
+    launch.env.pop("CLAUDEX_PROJECT_DIR", None)  # one process may serve several projects
+    launch.env["CLAUDEX_MCP_GATEWAY"] = "1"  # the server may know it is the one process of its kind
+    return launch
+
+
+def spec(launch) -> tuple:
+    """What makes two starts of a server the same process: its command line, environment and
+    folder (a key kept in memory only: the environment holds the expanded secrets)."""
+    return launch.name, tuple(launch.argv), tuple(sorted(launch.env.items())), launch.cwd
+
+
+def starter(name: str, project_dir: str | None, launch):
+    """The start of one process of a shared server: ``launch`` (a process is its spec; a changed
+    config gives new sessions a new process), after checking that the server can still start
+    (uninstalled, a broken layer: refused with the reason, as `run` would)."""
+    def prepare():
+        launch_for(name, project_dir)
         return launch
     return prepare
 
@@ -69,8 +95,9 @@ class Gateway:
 
     def __init__(self, *, idle: float, timeout: float, exit_when_idle: bool) -> None:
         self.idle, self.timeout, self.exit_when_idle = idle, timeout, exit_when_idle
-        self.upstreams: dict[str, Upstream] = {}
+        self.upstreams: dict[tuple, Upstream] = {}  # by spec()
         self.sessions: dict[int, Session] = {}
+        self.attached: dict[int, Upstream] = {}  # session id -> its process
         self.next_session = 0
         self.started = time.time()
         self.last_active = time.monotonic()
@@ -82,22 +109,31 @@ class Gateway:
 
     # -- sessions, whatever their transport ----------------------------------------------------
 
-    def upstream(self, name: str) -> Upstream:
-        found = self.upstreams.get(name)
-        if found is None:
-            found = self.upstreams[name] = Upstream(name, prepare_for(name), self.timeout, say)
-        return found
-
-    def open_session(self, server: str, folder: str, send, origin: str) -> Session:
+    def open_session(self, server: str, folder: str, send, origin: str, project: str | None = None) -> Session:
+        """A session of ``server`` for a client in ``folder`` (of the project at ``project``),
+        attached to the process whose spec is that project's; ClaudexError when the server cannot
+        start there (nothing is kept then)."""
+        launch = launch_for(server, project)
+        key = spec(launch)
+        upstream = self.upstreams.get(key)
+        if upstream is None:
+            default = project is None or key == _default_spec(server)
+            log = say if default else (lambda text: say(f"{text} (the process of {project})"))
+            upstream = self.upstreams[key] = Upstream(server, starter(server, project, launch), self.timeout, log)
+            upstream.default = default
         self.next_session += 1
-        session = Session(self.next_session, server, folder, send, origin)
+        session = Session(self.next_session, server, folder, send, origin, project)
         self.sessions[session.id] = session
-        self.upstream(server).attach(session)
+        self.attached[session.id] = upstream
+        upstream.attach(session)
         return session
+
+    def upstream_of(self, session: Session) -> Upstream:
+        return self.attached[session.id]
 
     def close_session(self, session: Session) -> None:
         self.sessions.pop(session.id, None)
-        upstream = self.upstreams.get(session.server)
+        upstream = self.attached.pop(session.id, None)
         if upstream is not None:
             upstream.detach(session)
         self.last_active = time.monotonic()
@@ -106,7 +142,8 @@ class Gateway:
         return {"pid": os.getpid(), "since": self.started, "uptime": round(time.time() - self.started, 3),
                 "socket": self.socket, "registry": self.registry, "http": self.http_url, "idleStop": self.idle, "callTimeout": self.timeout,
                 "exitWhenIdle": self.exit_when_idle, "sessions": len(self.sessions),
-                "servers": [u.describe() for _, u in sorted(self.upstreams.items())]}
+                "servers": [u.describe() for u in sorted(self.upstreams.values(), key=lambda u: (u.name, not u.default,
+                                                                                                 u.created))]}
 
     # -- the unix socket -----------------------------------------------------------------------
 
@@ -140,26 +177,26 @@ class Gateway:
             self.done.set()
             return
         wanted = hello.get("session") or {}
-        server, folder = wanted.get("server"), wanted.get("folder")
+        server, folder, project = wanted.get("server"), wanted.get("folder"), wanted.get("project")
         if not isinstance(server, str) or not NAME.match(server) or not isinstance(folder, str) \
-                or not os.path.isabs(folder):
+                or not os.path.isabs(folder) or not (project is None or isinstance(project, str)
+                                                     and os.path.isabs(project)):
             writer.write(encode({"error": {"code": "protocol", "message": "a session needs a server name and an "
-                                                                          "absolute folder"}}))
+                                                                          "absolute folder (and project, if any)"}}))
             return
-        try:
-            prepare_for(server)()  # refuse now, with the reason, what could never start
-        except ClaudexError as exc:
-            writer.write(encode({**exc.to_dict(), "exitCode": exc.exit_code}))
-            return
-        writer.write(encode({"ok": True}))
 
         def send(message: dict) -> None:
             if not writer.is_closing():
                 writer.write(encode(message))
 
         pid = _peer_pid(sock) if sock is not None else None
-        session = self.open_session(server, folder, send, f"socket (pid {pid})" if pid else "socket")
-        upstream = self.upstreams[server]
+        try:  # refused now, with the reason, when it could never start
+            session = self.open_session(server, folder, send, f"socket (pid {pid})" if pid else "socket", project)
+        except ClaudexError as exc:
+            writer.write(encode({**exc.to_dict(), "exitCode": exc.exit_code}))
+            return
+        writer.write(encode({"ok": True}))
+        upstream = self.upstream_of(session)
         try:
             while True:
                 try:
@@ -195,13 +232,13 @@ class Gateway:
             except asyncio.TimeoutError:
                 pass
             now = time.monotonic()
-            for name, upstream in list(self.upstreams.items()):
+            for key, upstream in list(self.upstreams.items()):
                 upstream.expire(now)
                 if not upstream.sessions and now - upstream.idle_since >= self.idle:
                     if upstream.proc is not None:
-                        say(f"{name}: no session for {self.idle:g} s: stopped")
+                        upstream.log(f"{upstream.name}: no session for {self.idle:g} s: stopped")
                         await upstream.stop()
-                    del self.upstreams[name]
+                    del self.upstreams[key]
             if self.exit_when_idle and not self.sessions and not self.upstreams \
                     and now - self.last_active >= self.idle:
                 say(f"nothing used the gateway for {self.idle:g} s: it exits")
@@ -209,6 +246,14 @@ class Gateway:
 
     async def shutdown(self) -> None:
         await asyncio.gather(*(u.stop() for u in self.upstreams.values()), return_exceptions=True)
+
+
+def _default_spec(server: str) -> tuple | None:
+    """The spec of ``server`` without a project's layer; None when it cannot start so."""
+    try:
+        return spec(launch_for(server, None))
+    except ClaudexError:
+        return None
 
 
 def _peer_uid(sock: socket.socket) -> int | None:

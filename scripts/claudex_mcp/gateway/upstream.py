@@ -49,14 +49,17 @@ def error(id_, code: int, message: str) -> dict:
 class Session:
     """One client of the gateway (a bridge, or an HTTP session): what it is sent goes to ``send``."""
 
-    def __init__(self, sid: int, server: str, folder: str, send: Callable[[dict], None], origin: str) -> None:
+    def __init__(self, sid: int, server: str, folder: str, send: Callable[[dict], None], origin: str,
+                 project: str | None = None) -> None:
         self.id, self.server, self.folder, self.send, self.origin = sid, server, folder, send, origin
+        self.project = project  # the folder of the project whose layers chose its process
         self.since = time.time()
         self.initialized = False
         self.calls = 0
 
     def describe(self) -> dict:
-        return {"id": self.id, "folder": self.folder, "origin": self.origin, "since": self.since, "calls": self.calls}
+        return {"id": self.id, "folder": self.folder, "project": self.project, "origin": self.origin,
+                "since": self.since, "calls": self.calls}
 
 
 class Pending:
@@ -77,6 +80,9 @@ class Upstream:
         self.call_timeout = call_timeout
         self.log = log
         self.sessions: dict[int, Session] = {}
+        self.default = True  # started as without a project's layer (else a project's layer changed it)
+        self.projects: set[str] = set()  # the projects of the sessions it served
+        self.created = time.monotonic()
         self.proc: asyncio.subprocess.Process | None = None
         self.state = "stopped"  # starting, ready, restarting, failed, stopping
         self.ready = asyncio.Event()
@@ -100,6 +106,8 @@ class Upstream:
 
     def attach(self, session: Session) -> None:
         self.sessions[session.id] = session
+        if session.project:
+            self.projects.add(session.project)
         if self.state == "failed":  # a new session gives a server that gave up one more chance
             self.state, self.crashes = "stopped", 0
             self.ready.clear()
@@ -119,7 +127,8 @@ class Upstream:
             self.idle_since = time.monotonic()
 
     def describe(self) -> dict:
-        return {"name": self.name, "state": self.state, "pid": self.proc.pid if self.proc else None,
+        return {"name": self.name, "default": self.default, "projects": sorted(self.projects),
+                "state": self.state, "pid": self.proc.pid if self.proc else None,
                 "since": self.started_at or None, "restarts": self.restarts, "calls": self.calls,
                 "inFlight": len(self.pending), "error": self.failure or None,
                 "sessions": [s.describe() for s in self.sessions.values()]}

@@ -8,7 +8,9 @@ one; every request needs "Authorization: Bearer TOKEN" (`gateway token` prints i
 browser's Origin must be the endpoint's own. HOST must be a loopback address unless
 --allow-remote is given; put a TLS reverse proxy in front of a remote endpoint.
 
-status shows the servers, their processes, sessions, calls, restarts and the uptime; stop ends
+status shows the servers, their processes, sessions, calls, restarts and the uptime (a server
+has one process per launch spec: "default" serves every project whose layer leaves its env and
+args alone, another the projects whose trusted layer changes them); stop ends
 the gateway and every server it started; token prints the bearer token (created on first use,
 kept in a mode-600 file). The socket is $XDG_RUNTIME_DIR/claudex/gateway.sock (else
 /tmp/claudex-UID/), mode 600. See docs/gateway.md.
@@ -81,11 +83,13 @@ def status(args: argparse.Namespace) -> int:
     print(f"gateway pid {found['pid']}, up {_duration(found['uptime'])}, socket {found['socket']}"
           + (f", http {found['http']}" if found.get("http") else "") + f", {found['sessions']} sessions")
     rows = [{"server": s["name"], "state": s["state"], "pid": s["pid"] or "-", "sessions": len(s["sessions"]),
-             "calls": s["calls"], "restarts": s["restarts"], "error": s["error"] or ""} for s in found["servers"]]
+             "calls": s["calls"], "restarts": s["restarts"], "error": s["error"] or "",
+             "projects": "default" if s.get("default", True) else ", ".join(s.get("projects") or [])}
+            for s in found["servers"]]
     if rows:
         common.print_table(rows, [("SERVER", "server"), ("STATE", "state"), ("PID", "pid"),
                                   ("SESSIONS", "sessions"), ("CALLS", "calls"), ("RESTARTS", "restarts"),
-                                  ("ERROR", "error")])
+                                  ("ERROR", "error"), ("PROJECTS", "projects")])
     return 0
 
 

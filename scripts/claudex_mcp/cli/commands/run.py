@@ -8,11 +8,12 @@ start time, and then execs the server: stdin and stdout pass straight through, n
 between. Typed on a terminal, it says that it waits for an MCP client on stdin, and Ctrl-C ends
 the server as a client would (SIGTERM), leaving no traceback in its log.
 
-A shared server (its manifest's server.shared, or a layer's `shared`: qdrant, codequery) is not
-started here: run connects to the claudex gateway (starting it when none runs) and bridges stdin
-and stdout to the one process of that server that every agent shares; each request carries this
-agent's folder (--project-dir, else $CLAUDE_PROJECT_DIR, else the current folder). --direct
-starts the server's own process instead. See docs/gateway.md.
+A shared server (its manifest's server.shared, or a layer's `shared`: qdrant) is not started
+here: run connects to the claudex gateway (starting it when none runs) and bridges stdin and
+stdout to the one process of that server that every agent shares (a project whose trusted layer
+changes the server's env or args has a process of its own, shared by that project's agents);
+each request carries this agent's folder (--project-dir, else $CLAUDE_PROJECT_DIR, else the
+current folder). --direct starts the server's own process instead. See docs/gateway.md.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def action(args: argparse.Namespace) -> int:
             sys.stderr.write(f"{args.server} is shared: this connects to the claudex gateway's one process of it and "
                              f"waits for an MCP client on stdin (JSON-RPC messages, one per line); Ctrl-D or Ctrl-C "
                              f"ends this session, not the server ('claudex mcp gateway status' shows it).\n")
-        return client.bridge(args.server, session_folder(args, where))
+        return client.bridge(args.server, session_folder(args, where), str(where.dir) if where else None)
     on_terminal = sys.stdin.isatty()
     if on_terminal:  # a person typed it: say what it waits for, before stderr becomes the log
         sys.stderr.write(
