@@ -128,6 +128,12 @@ class Gateway:
         upstream.attach(session)
         return session
 
+    @staticmethod
+    def spec_for(server: str, project: str | None) -> tuple:
+        """The spec of ``server``'s process for a session of ``project`` now (ClaudexError when it
+        cannot start there): the HTTP side asks it without importing this module."""
+        return spec(launch_for(server, project))
+
     def upstream_of(self, session: Session) -> Upstream:
         return self.attached[session.id]
 

@@ -301,12 +301,11 @@ class Endpoint:
         """Close ``link`` when its server's spec for ``project`` is no longer its process's: the
         next request opens a link to the process of the new one."""
         from claudex_mcp.errors import ClaudexError
-        from claudex_mcp.gateway import daemon
 
         if link.session is None:
             return
         try:
-            key = daemon.spec(daemon.launch_for(server, project))
+            key = self.gateway.spec_for(server, project)
         except ClaudexError as exc:  # it could not start now: its process goes on
             self.gateway.log(f"http: {server} cannot start with its new config: {exc.message}")
             return
