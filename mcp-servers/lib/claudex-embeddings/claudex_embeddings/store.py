@@ -98,11 +98,12 @@ def store_lock(path: Path, timeout: float | None = None) -> Iterator[float]:
 
 
 @contextlib.contextmanager
-def open_embedded(path: Path, timeout: float | None = None):
+def open_embedded(path: Path, timeout: float | None = None, legacy: str = "migrate"):
     """The embedded store at ``path`` (qdrant-edge, see edge.py): opened by this process on first
     use and kept open, so a call costs no open. Raises StoreOwned when another process owns it.
     ``timeout`` is accepted for the callers of the per-call store, and unused: an owned store
-    never waits."""
+    never waits. ``legacy``: a store of qdrant-client's local mode found there is copied
+    ("migrate", with qdrant-client) or deleted unread ("drop", for vectors computed again)."""
     from .edge import owned
 
-    yield owned(path)
+    yield owned(path, legacy)
