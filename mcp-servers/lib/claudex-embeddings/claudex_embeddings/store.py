@@ -2,7 +2,7 @@
 owned by one process (edge.py): the gateway shares that process between every agent. ``exclusive``
 is the flock with bounded waiting that other one-at-a-time work uses (codequery's index runs);
 ``store_lock`` is the lock the per-call store of qdrant-client's local mode took, still taken while
-such a store is migrated.
+such a store is migrated (or dropped).
 """
 
 from __future__ import annotations
