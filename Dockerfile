@@ -4,6 +4,7 @@
 #   make image                                   # BASE=python:3.12.8-slim-bookworm (needs Docker Hub)
 #   make image BASE=debootstrap                  # no registry: a Debian base built with debootstrap
 #   docker build --network host --build-arg WITH_AGENT_CLIS=0 .   # without the npm CLIs (tests)
+#   docker build --build-arg SERVER_EXTRAS="codequery=chat,server" .  # shipped servers' extras too
 #
 # Hardened run (README "The image"): read-only root, no capabilities, no new privileges; the home
 # on a volume or tmpfs; a named volume for the registry keeps servers installed at run time.
@@ -15,6 +16,10 @@ ARG BASE=python:3.12.8-slim-bookworm
 # ---- build: everything that reaches PyPI and npm ----------------------------------------------
 FROM ${BASE} AS build
 ARG WITH_AGENT_CLIS=1
+# The shipped servers are installed without their optional extras (codequery's cq_chat and Qdrant
+# server client: 70 MB the agents, LLMs themselves, rarely need); NAME=EXTRA[,EXTRA] pairs,
+# separated by spaces, install some (README, "The image").
+ARG SERVER_EXTRAS=""
 # 2.1.197 is the newest Claude Code that runs on Node 18 (Debian bookworm's); 2.1.198 needs Node 22.
 ARG CLAUDE_CODE_VERSION=2.1.197
 ARG CODEX_VERSION=0.171.0
@@ -58,7 +63,11 @@ RUN set -eu; \
     python -m compileall -q /opt/claudex/scripts; \
     claudex mcp init >/dev/null; \
     for manifest in /opt/claudex/mcp-servers/*/manifest.json; do \
-      claudex mcp install "${manifest%/manifest.json}" >/dev/null; \
+      folder="${manifest%/manifest.json}"; with=""; \
+      for pair in $SERVER_EXTRAS; do \
+        if [ "${pair%%=*}" = "${folder##*/}" ]; then with="--with=${pair#*=}"; fi; \
+      done; \
+      claudex mcp install "$folder" $with >/dev/null; \
     done; \
     reg=$CLAUDEX_MCP_REGISTRY; \
     chown -R root:root /opt/claudex "$reg"; \

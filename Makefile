@@ -4,10 +4,11 @@ PYTHON ?= python3
 VENV := .venv
 INV := $(VENV)/bin/inv
 STAMP := $(VENV)/.installed
-# The shipped (and example) servers' own requirements go into the same venv, so their tests run in `make test`;
-# `claudex mcp install` gives each installed server a venv of its own.
-SERVER_REQUIREMENTS := $(wildcard mcp-servers/*/requirements.txt mcp-servers/core/*/requirements.txt \
-                                 docs/mcp-examples/*/requirements.txt)
+# The shipped (and example) servers' own requirements, their extras' too (requirements-chat.txt ...),
+# go into the same venv, so their tests run in `make test`; `claudex mcp install` gives each
+# installed server a venv of its own, with the extras asked for.
+SERVER_REQUIREMENTS := $(wildcard mcp-servers/*/requirements*.txt mcp-servers/core/*/requirements*.txt \
+                                 docs/mcp-examples/*/requirements*.txt)
 SHARED_PACKAGES := $(wildcard mcp-servers/lib/*/pyproject.toml)
 # The verbs: one module each in the dispatcher's commands folder (tasks.py reads the same folder).
 MCP_VERBS := $(subst _,-,$(basename $(notdir $(wildcard scripts/claudex_mcp/cli/commands/[a-z]*.py))))

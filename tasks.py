@@ -94,8 +94,9 @@ def _failed(exc, prog: str) -> Exit:
 @task(name="install")
 def install_dev(c):
     """Install the shared server packages (mcp-servers/lib/*, editable) and every shipped and example
-    server's requirements into this venv with uv, so the servers' tests run in `make test`
-    (make install's second step, after scripts/bootstrap.py made the venv)."""
+    server's requirements, with those of all its extras (codequery's chat and server), into this
+    venv with uv, so the servers' tests run in `make test` (make install's second step, after
+    scripts/bootstrap.py made the venv)."""
     import bootstrap
     from claudex_mcp.install import vendor
     from claudex_mcp.cli import common

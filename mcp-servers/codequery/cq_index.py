@@ -196,7 +196,8 @@ def glob_match(path: str, pattern: str) -> bool:
 class Vectors:
     """Qdrant for one root: the embedded store in the root's index folder (qdrant-edge, owned by
     this process from its first use: the gateway shares the process between agents), or a
-    collection of a Qdrant server."""
+    collection of a Qdrant server (QDRANT_URL, through qdrant-client: the server extra). The
+    embedded store takes the dict forms of qdrant-client's models, so it needs no qdrant-client."""
 
     def __init__(self, settings: Settings, folder: Path, key: str) -> None:
         self.settings = settings
@@ -207,18 +208,18 @@ class Vectors:
     @contextlib.contextmanager
     def open(self):
         if self.settings.qdrant_url:
-            from qdrant_client import QdrantClient
-
             if self._remote is None:
-                self._remote = QdrantClient(url=self.settings.qdrant_url, api_key=self.settings.qdrant_api_key,
-                                            timeout=30)
+                self._remote = _qdrant_client().QdrantClient(
+                    url=self.settings.qdrant_url, api_key=self.settings.qdrant_api_key, timeout=30)
             yield self._remote
             return
         from claudex_embeddings.edge import StoreError, StoreOwned
         from claudex_embeddings.store import open_embedded
 
         try:
-            with open_embedded(self.path) as client:
+            # A store of qdrant-client's local mode (before qdrant-edge) belongs to an index of
+            # schema 1, which is rebuilt from the files: its vectors are dropped unread.
+            with open_embedded(self.path, legacy="drop") as client:
                 yield client
         except StoreOwned as exc:
             raise Conflict(str(exc), hint=exc.hint) from None
@@ -239,40 +240,55 @@ class Vectors:
                                   hint="start it, or unset QDRANT_URL to use the embedded store") from None
             raise
 
-    def reset(self, client, dimension: int) -> None:
-        from qdrant_client import models
+    def _model(self, kind: str, **fields):
+        """qdrant-client's model for a Qdrant server; its dict form for the embedded store."""
+        return getattr(_qdrant_client().models, kind)(**fields) if self.settings.qdrant_url else fields
 
+    def reset(self, client, dimension: int) -> None:
         if self._call(client.collection_exists, self.collection):
             self._call(client.delete_collection, self.collection)
         self._call(client.create_collection, self.collection,
-                   vectors_config=models.VectorParams(size=dimension, distance=models.Distance.COSINE))
+                   vectors_config=self._model("VectorParams", size=dimension, distance="Cosine"))
 
     def ensure(self, client, dimension: int) -> None:
         if not self._call(client.collection_exists, self.collection):
             self.reset(client, dimension)
 
     def write(self, client, remove: list[str], add: list[tuple[str, list[float], dict]]) -> None:
-        from qdrant_client import models
-
         for start in range(0, len(remove), 1000):
             self._call(client.delete, self.collection,
-                       points_selector=models.PointIdsList(points=remove[start:start + 1000]), wait=True)
+                       points_selector=self._model("PointIdsList", points=remove[start:start + 1000]), wait=True)
         for start in range(0, len(add), 500):
             batch = add[start:start + 500]
             self._call(client.upsert, self.collection, wait=True,
-                       points=[models.PointStruct(id=i, vector=v, payload=p) for i, v, p in batch])
+                       points=[self._model("PointStruct", id=i, vector=v, payload=p) for i, v, p in batch])
 
     def query(self, client, vector: list[float], limit: int, language: str | None) -> list[tuple[str, float]]:
-        from qdrant_client import models
-
         if not self._call(client.collection_exists, self.collection):
             return []
         qfilter = None
         if language:
-            qfilter = models.Filter(must=[models.FieldCondition(key="language", match=models.MatchValue(value=language))])
+            qfilter = self._model("Filter", must=[self._model("FieldCondition", key="language",
+                                                              match=self._model("MatchValue", value=language))])
         hits = self._call(client.query_points, self.collection, query=vector, limit=limit, query_filter=qfilter,
                           with_payload=False).points
         return [(str(h.id), float(h.score)) for h in hits]
+
+
+SERVER_EXTRA = "claudex mcp upgrade codequery --with server"
+CHAT_EXTRA = "claudex mcp upgrade codequery --with chat"
+
+
+def _qdrant_client():
+    """qdrant_client, for a Qdrant server at QDRANT_URL: codequery's server extra installs it."""
+    try:
+        import qdrant_client
+        import qdrant_client.models  # noqa: F401  (a submodule: imported for _model)
+    except ImportError:
+        raise Unavailable("QDRANT_URL is set, but qdrant-client, which talks to a Qdrant server, is not installed "
+                          "(codequery's server extra)",
+                          hint=f"run '{SERVER_EXTRA}', or unset QDRANT_URL to use the embedded store") from None
+    return qdrant_client
 
 
 # -- the index of one root -----------------------------------------------------------------
@@ -784,8 +800,10 @@ def check_search(query: str, limit: int, mode: str, max_tokens: int, path_glob: 
 
 def check(environ: dict | None = None) -> dict:
     """The self-test behind `server.py --check` (status's healthCheck): the project folder can be
-    indexed, the Qdrant server at QDRANT_URL (when set) answers, and cq_chat's provider has its key.
-    ok is False (the server is degraded) otherwise; each problem names the variable to set."""
+    indexed, the Qdrant server at QDRANT_URL (when set) answers (qdrant-client, the server extra,
+    is installed), and cq_chat's provider has its key (when the chat extra is installed). ok is
+    False (the server is degraded) otherwise; each problem names the variable to set or the
+    command to run."""
     from claudex_embeddings.store import SERVER_HINT, server_problem
 
     env = dict(os.environ if environ is None else environ)
@@ -800,16 +818,21 @@ def check(environ: dict | None = None) -> dict:
         hints.append(exc.hint)
     if settings.qdrant_url:
         report["qdrant_url"] = settings.qdrant_url
-        problem = server_problem(settings.qdrant_url, settings.qdrant_api_key)
-        if problem:
-            report["problems"].append(problem)
-            hints.append(SERVER_HINT)
+        try:
+            _qdrant_client()
+        except Unavailable as exc:  # the server extra is not installed: one problem, its command
+            report["problems"].append(exc.message)
+            hints.append(exc.hint)
+        else:
+            problem = server_problem(settings.qdrant_url, settings.qdrant_api_key)
+            if problem:
+                report["problems"].append(problem)
+                hints.append(SERVER_HINT)
     try:
         from claudex_llm import LLMError
         from claudex_llm.client import default_model, provider_config, split_model
-    except ImportError:
-        report["problems"].append("cq_chat cannot answer: the claudex_llm package is missing from the server's venv")
-        hints.append("reinstall the server (claudex mcp upgrade codequery)")
+    except ImportError:  # cq_chat is an extra: without it, nothing is missing
+        report["chat"] = f"not installed (the chat extra: {CHAT_EXTRA})"
     else:
         try:
             report["chat_model"] = model = default_model(env)

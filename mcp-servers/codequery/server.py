@@ -1,7 +1,8 @@
 """The codequery MCP server: semantic code search over a codebase (incremental index, hybrid
 lexical + embedding retrieval), answers that cite path:line, and safe edits by unified diff.
 The work is in cq_index / cq_diff; run `python server.py` (stdio), `python server.py --check` for
-a self-test (JSON on stdout, exit 0 when search and chat can work, 1 when a setting is missing)."""
+a self-test (JSON on stdout, exit 0 when search and chat (with its extra) can work, 1 when a setting
+or the server extra QDRANT_URL needs is missing)."""
 
 from __future__ import annotations
 
@@ -126,9 +127,9 @@ async def cq_chat(
     sources = [{k: r[k] for k in ("path", "start_line", "end_line", "symbol", "score")} for r in context["results"]]
     try:
         from claudex_llm import LLMError, NotConfigured, chat
-    except ImportError:
-        return _chat_failure("the LLM provider package claudex_llm is not installed in this server's venv; "
-                             "reinstall the server (claudex mcp install)", context["results"])
+    except ImportError:  # an extra: the LLM providers' SDKs are ~35 MB most users never need
+        return _chat_failure("cq_chat needs codequery's chat extra (the LLM providers), which is not installed: "
+                             f"run '{cq_index.CHAT_EXTRA}'", context["results"])
     try:
         result = await chat(messages=[{"role": "user", "content": f"Question: {question}\n\nCode excerpts:\n\n{excerpts}"}],
                             system=CHAT_SYSTEM, max_tokens=CHAT_MAX_TOKENS, on_progress=None)

@@ -159,30 +159,39 @@ def bench_text_upsert(texts: int) -> dict:
     return {"texts": texts, "seconds": round(took, 1), "seconds_per_2000": round(took * 2000 / texts, 1)}
 
 
+# Each venv measured: (its name in the report, the server, its extras' requirements files).
+VENVS = (("qdrant", "qdrant", ()), ("codequery", "codequery", ()),
+         ("codequery+chat", "codequery", ("requirements-chat.txt",)),
+         ("codequery+server", "codequery", ("requirements-server.txt",)),
+         ("codequery+chat+server", "codequery", ("requirements-chat.txt", "requirements-server.txt")))
+
+
 def venv_sizes() -> dict:
-    """A fresh venv of each embedding server's requirements.txt, made by uv as `claudex mcp install` does (MB)."""
+    """A fresh venv of each embedding server's requirements.txt (and of codequery with each of its
+    extras: `claudex mcp install codequery --with chat`), made by uv as `claudex mcp install` does (MB)."""
     import shutil
     import subprocess
 
     uv = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
     out: dict = {}
-    for name in ("qdrant", "codequery"):
+    for label, name, extras in VENVS:
         folder = Path(__file__).resolve().parent.parent / name
         with tempfile.TemporaryDirectory() as tmp:
             # A copy of the servers' tree: building the local packages writes build/ next to them.
             shutil.copytree(folder.parent, Path(tmp) / "src", ignore=shutil.ignore_patterns(".venv", "__pycache__", "build", "*.egg-info"))
             venv = Path(tmp) / "venv"
+            requirements = ["-r", "requirements.txt"] + [arg for extra in extras for arg in ("-r", extra)]
             try:
                 subprocess.run([uv, "venv", "-q", str(venv), "-p", sys.executable], check=True, timeout=120)
-                subprocess.run([uv, "pip", "install", "-q", "--python", str(venv / "bin" / "python"), "-r", "requirements.txt"],
+                subprocess.run([uv, "pip", "install", "-q", "--python", str(venv / "bin" / "python"), *requirements],
                                cwd=Path(tmp) / "src" / name, check=True, timeout=600, capture_output=True)
             except (OSError, subprocess.SubprocessError) as exc:
-                out[name] = {"skipped": f"uv could not build it: {exc}"}
+                out[label] = {"skipped": f"uv could not build it: {exc}"}
                 continue
             size = sum(f.lstat().st_blocks * 512 for f in venv.rglob("*") if not f.is_symlink())
             site = next(venv.glob("lib/python*/site-packages"))
             banned = sorted(p for p in ("torch", "pandas", "duckdb") if (site / p).exists())
-            out[name] = {"mb": round(size / 2 ** 20), "heavy": banned}
+            out[label] = {"mb": round(size / 2 ** 20), "heavy": banned}
     return out
 
 
@@ -201,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
               "local_mode_per_call": bench_local_mode_per_call(args.points, min(args.searches, 20 if args.quick else 50)),
               "embeddings": bench_embeddings(args.texts),
               "upsert_texts": bench_text_upsert(100 if args.quick else 2000)}
-    result["venv"] = {"skipped": "builds two venvs (a minute): full size only"} if args.quick else venv_sizes()
+    result["venv"] = {"skipped": "builds five venvs (a few minutes): full size only"} if args.quick else venv_sizes()
     text = json.dumps(result, indent=2, sort_keys=True) + "\n"
     sys.stdout.write(text)
     if args.output:

@@ -262,6 +262,23 @@ def add_install_options(p: argparse.ArgumentParser, catalog: bool = False) -> No
     p.add_argument("--ignore-scripts", action="store_true",
                    help="npm runs no package scripts; pip installs only wheels from indexes (no downloaded "
                    "sdist is built), though the server's own local packages are still built (see docs/lifecycle.md)")
+    add_extras_option(p, "--with", "also install these optional extras of the server (its manifest's \"extras\"; "
+                      "'claudex mcp info NAME' lists them), comma-separated or repeated")
+
+
+def add_extras_option(p: argparse.ArgumentParser, flag: str, help: str) -> None:
+    """--with / --without EXTRA[,EXTRA]: install's and upgrade's choice of a server's extras."""
+    p.add_argument(flag, action="append", metavar="EXTRA[,EXTRA]", dest=flag.lstrip("-") + "_extras", help=help)
+
+
+def extras(values: list[str] | None) -> list[str]:
+    """The extras named by one of those options (repeatable, each comma-separated), in order, once each."""
+    from claudex_mcp.errors import UsageError
+
+    names = [part.strip() for value in values or () for part in value.split(",")]
+    if values and not any(names):
+        raise UsageError("no extra named", code="no_extra", hint="name one or more: --with chat or --with chat,server")
+    return list(dict.fromkeys(n for n in names if n))
 
 
 def add_client_options(p: argparse.ArgumentParser, default_targets: bool = False) -> None:

@@ -32,7 +32,8 @@ def action(args: argparse.Namespace) -> int:
     from claudex_mcp import paths
 
     common.write_json(lifecycle.install(paths.registry_dir(), args.source, ref=args.ref, submodules=args.submodules,
-                                       subdir=args.subdir, ignore_scripts=args.ignore_scripts))
+                                       subdir=args.subdir, ignore_scripts=args.ignore_scripts,
+                                       extras=common.extras(args.with_extras)))
     return 0
 
 

@@ -129,10 +129,13 @@ def _editable_inside(folder: Path) -> None:
     vendor.drop_editable(folder)
 
 
-def _python(folder: Path, ignore_scripts: bool, prefer_cache: bool) -> str:
-    """The server's venv in ``folder``/.venv, with uv when there is one, else venv + pip."""
+def _python(folder: Path, ignore_scripts: bool, prefer_cache: bool, extras: list[str]) -> str:
+    """The server's venv in ``folder``/.venv, with uv when there is one, else venv + pip; its
+    requirements and its ``extras``' requirements files resolved together, in one install."""
     venv = folder / ".venv"
     requirement = ["-r", "requirements.txt"] if (folder / "requirements.txt").exists() else ["."]
+    for extra in extras:
+        requirement += ["-r", extra]
     what = "uv pip install " + " ".join(requirement)
     if (folder / "requirements.txt").exists():
         _editable_inside(folder)
@@ -207,8 +210,12 @@ def _compile(venv: Path, folder: Path) -> None:
          folder, "byte-compiling the server's venv", check=False)
 
 
-def install(folder: Path, ignore_scripts: bool = False, prefer_cache: bool = True) -> str | None:
+def install(folder: Path, ignore_scripts: bool = False, prefer_cache: bool = True,
+            extras: list[str] | tuple[str, ...] = ()) -> str | None:
     """Install the dependencies of the server in ``folder``; return what was done.
+
+    ``extras``: the requirements files of the extras chosen (manifest.json's "extras", which
+    validation allows only for a Python server), installed with requirements.txt.
 
     ``ignore_scripts``: npm runs no package scripts (--ignore-scripts); uv and pip take only
     wheels from indexes (--only-binary :all:), so no downloaded sdist's setup.py or build
@@ -221,7 +228,7 @@ def install(folder: Path, ignore_scripts: bool = False, prefer_cache: bool = Tru
     False, to get the newest releases."""
     found = kind(folder)
     if found == "python":
-        return _python(folder, ignore_scripts, prefer_cache)
+        return _python(folder, ignore_scripts, prefer_cache, list(extras))
     if found == "node":
         npm = shutil.which("npm")
         if npm is None:
@@ -277,11 +284,13 @@ def suite_packages(folder: Path, python: str) -> Path:
 
     requirements = test_requirements(folder)
     # Its key: the Python, the requirements and the files they come from (requirements-test.txt
-    # may include requirements.txt), and the folder when one of them names a local path.
+    # may include requirements.txt and the extras' files: every requirements*.txt beside it), and
+    # the folder when one of them names a local path.
+    names = [TEST_REQUIREMENTS] + sorted(p.name for p in folder.glob("requirements*.txt") if p.name != TEST_REQUIREMENTS)
     texts = [(folder / name).read_text(encoding="utf-8", errors="replace") if (folder / name).is_file() else None
-             for name in (TEST_REQUIREMENTS, "requirements.txt")]
+             for name in names]
     local = any(line.strip().startswith(_LOCAL) for text in texts if text for line in text.splitlines())
-    key = hashlib.sha256(json.dumps([_python_identity(python), requirements, texts,
+    key = hashlib.sha256(json.dumps([_python_identity(python), requirements, list(zip(names, texts)),
                                      str(folder.resolve()) if local else None]).encode()).hexdigest()[:20]
     if texts[0] is not None:
         requirements += ["-r", str(folder / TEST_REQUIREMENTS)]

@@ -103,23 +103,26 @@ def _prepare(txn: staging.Transaction, source: dict, report: Report) -> tuple[di
 
 
 def _build(txn: staging.Transaction, manifest: dict, record: dict, report: Report, tree: str | None = None,
-           prefer_cache: bool = True) -> None:
-    _dependencies(txn, record, report, prefer_cache)
-    _finish(txn, manifest, record, report, tree)
+           prefer_cache: bool = True, extras: list[str] = ()) -> None:
+    _dependencies(txn, record, report, prefer_cache, [manifest["extras"][x]["requirements"] for x in extras])
+    _finish(txn, manifest, record, report, tree, extras)
 
 
-def _dependencies(txn: staging.Transaction, record: dict, report: Report, prefer_cache: bool = True) -> None:
+def _dependencies(txn: staging.Transaction, record: dict, report: Report, prefer_cache: bool = True,
+                  extra_files: list[str] = ()) -> None:
     report("dependencies", deps.installer(txn.new))
     fault("dependencies")
-    done = deps.install(txn.new, ignore_scripts=bool(record.get("ignoreScripts")), prefer_cache=prefer_cache)
+    done = deps.install(txn.new, ignore_scripts=bool(record.get("ignoreScripts")), prefer_cache=prefer_cache,
+                        extras=extra_files)
     if done:
         report("dependencies", f"{done}: done")
 
 
-def _finish(txn: staging.Transaction, manifest: dict, record: dict, report: Report, tree: str | None = None) -> None:
+def _finish(txn: staging.Transaction, manifest: dict, record: dict, report: Report, tree: str | None = None,
+            extras: list[str] = ()) -> None:
     """The staged server made ready to commit: its command checked, its modes normalised, and
     its install record (the marker) written with the digest of everything in it, which
-    `verify` recomputes."""
+    `verify` recomputes, and the extras its venv holds (registry.json follows the marker)."""
     deps.check_command(txn.new, manifest)
     report("permissions")
     fault("permissions")
@@ -128,7 +131,33 @@ def _finish(txn: staging.Transaction, manifest: dict, record: dict, report: Repo
               "statFingerprint": registry_mod.content_fingerprint(txn.new)}
     if tree:
         marker["treeDigest"] = tree  # a folder source: upgrade copies it again only when it changed
+    if extras:
+        marker["extras"] = list(extras)
     atomic.write_json(txn.new / staging.MARKER, marker)
+
+
+def declared_extras(manifest: dict) -> dict:
+    """{name: {"description", "requirements"}} of the extras a (valid) manifest declares."""
+    extras = manifest.get("extras")
+    return extras if isinstance(extras, dict) else {}
+
+
+def _extras(name: str, manifest: dict, wanted=(), *, keep=(), drop=()) -> tuple[list[str], list[str]]:
+    """(the extras to install: ``keep`` and ``wanted`` less ``drop``, among those ``manifest``
+    declares; the kept ones it no longer declares). An extra named in ``wanted`` or ``drop`` that
+    it does not declare is an error that lists the ones it does."""
+    declared = declared_extras(manifest)
+    unknown = [x for x in dict.fromkeys([*wanted, *drop]) if x not in declared]
+    if unknown:
+        which = ", ".join(repr(x) for x in unknown)
+        listed = ", ".join(sorted(declared))
+        raise InvalidInput(f"{name} {manifest['metadata']['version']} has no extra {which}; "
+                           + (f"its extras: {listed}" if declared else "it declares no extras"),
+                           code="unknown_extra",
+                           hint=(f"choose among {listed} (claudex mcp info {name} describes them)" if declared
+                                 else f"install {name} without --with"))
+    chosen = sorted((set(keep) & set(declared) | set(wanted)) - set(drop))
+    return chosen, sorted(set(keep) - set(declared))
 
 
 def _tree_of(source: dict) -> str | None:
@@ -139,17 +168,23 @@ def _installed_tree(folder: Path) -> str | None:
     return registry_mod.read_marker(folder).get("treeDigest")
 
 
-def _record(manifest: dict, location: str, source: dict, folder: Path, installed_at: str | None = None) -> dict:
+def _record(manifest: dict, location: str, source: dict, folder: Path, installed_at: str | None = None,
+            extras: list[str] = ()) -> dict:
     record = {"location": location, "version": manifest["metadata"]["version"], "source": source,
               "manifestDigest": registry_mod.manifest_digest((folder / "manifest.json").read_bytes()),
               "installedAt": installed_at or _now()}
     if installed_at:
         record["updatedAt"] = _now()
+    if extras:
+        record["extras"] = list(extras)
     return record
 
 
 def install(registry: Path, spec: str, *, ref: str | None = None, submodules: bool = False,
-            subdir: str | None = None, ignore_scripts: bool = False, report: Report = _quiet) -> dict:
+            subdir: str | None = None, ignore_scripts: bool = False, extras: list[str] = (),
+            report: Report = _quiet) -> dict:
+    """Install the server at ``spec`` (a folder or a git URL) with the ``extras`` its manifest
+    declares (an unknown one fails the install before its dependencies, changing nothing)."""
     source = sources.parse(spec)
     if source["type"] == "path":
         folder, home = Path(source["path"]), registry.resolve()
@@ -184,13 +219,14 @@ def install(registry: Path, spec: str, *, ref: str | None = None, submodules: bo
                                hint="rename the server (metadata.name)")
             raise Conflict(f"{name} is already installed ({where[0]}/)", code="already_installed",
                            hint=f"run 'claudex mcp upgrade {name}', or uninstall it first")
+        chosen, _ = _extras(name, manifest, extras)
         txn.write_journal(name=name, location="installed")
-        _build(txn, manifest, record, report, _tree_of(source))
+        _build(txn, manifest, record, report, _tree_of(source), extras=chosen)
         target = registry / "installed" / name
         m.commit(lambda: _rename(txn.new, target), undo=lambda: os.rename(target, txn.new))
-        m.record(name, _record(manifest, "installed", record, target))
+        m.record(name, _record(manifest, "installed", record, target, extras=chosen))
     return {"action": "install", "name": name, "version": manifest["metadata"]["version"], "location": "installed",
-            "folder": str(target), "source": record, **m.result}
+            "folder": str(target), "source": record, "extras": chosen, **m.result}
 
 
 def install_generated(registry: Path, name: str, populate, source: dict, *, finish=None,
@@ -362,40 +398,79 @@ def _health_check(registry: Path, folder: Path, manifest: dict, location: str, r
                 + "; fix the server, then upgrade again") from None
 
 
-def upgrade(registry: Path, name: str, *, check: bool = False, force: bool = False,
-            report: Report = _quiet) -> dict:
+def upgrade(registry: Path, name: str, *, check: bool = False, force: bool = False, add: list[str] = (),
+            remove: list[str] = (), report: Report = _quiet) -> dict:
+    """Upgrade ``name`` to its source's newest version, keeping its extras, plus ``add`` and less
+    ``remove``. When only the extras change (no newer version), the installed copy is rebuilt
+    with them: the same files, a new venv, the same health check and atomic exchange."""
     from claudex_mcp.versions import parse
 
     check_name(name)
+    both = [x for x in add if x in remove]
+    if both:
+        raise UsageError(f"{', '.join(repr(x) for x in both)} is given to both --with and --without",
+                         code="extras_conflict", hint="name each extra once")
+    if check and (add or remove):
+        raise UsageError("--check only reports; --with and --without change the server",
+                         code="check_with_extras", hint=f"run 'claudex mcp upgrade {name} --check' alone")
     with regeneration.after(registry, "upgrade", report) as m:
         location, folder = _installed(registry, name)
         if location == "core":
             raise Conflict(f"{name} is a core server; it is upgraded with claudex itself", code="core_server",
                            hint="upgrade claudex; 'claudex mcp init' then updates the core servers")
         record = registry_mod.reconciled(registry).get(name, {})
-        current = jsonio.load(folder / "manifest.json")["metadata"]["version"]
+        installed = jsonio.load(folder / "manifest.json")
+        current = installed["metadata"]["version"]
+        kept = record.get("extras") or []
         source = record.get("source") or {"type": "path", "path": str(folder)}
         report("check", source.get("url") or source.get("path"))
         new_source, why = _newer_source(name, folder, source, force)
-        result = {"action": "upgrade", "name": name, "from": current, "location": location, "reason": why}
-        if check or new_source is None:
+        result = {"action": "upgrade", "name": name, "from": current, "location": location, "reason": why,
+                  "extras": sorted(kept)}
+        rebuild = False
+        if new_source is None and (add or remove):
+            extras, _ = _extras(name, installed, add, keep=kept, drop=remove)
+            rebuild = extras != sorted(kept)
+            if rebuild:
+                result["reason"] = _extras_change(kept, extras)
+        if check or (new_source is None and not rebuild):
             return dict(result, check=check, available=new_source is not None, to=None, upgraded=False)
         txn = m.stage(name, location=location)
-        manifest, new_record = _prepare(txn, new_source, report)
-        if manifest["metadata"]["name"] != name:
-            raise InvalidInput(f"the source now holds {manifest['metadata']['name']!r}, not {name!r}",
-                               code="name_changed", hint="install it under its new name instead")
+        if rebuild:  # the same version: its installed files (shared packages vendored), a new venv
+            report("fetch", f"{folder} (the installed copy)")
+            fault("fetch")
+            sources.copy_tree(folder, txn.new)
+            report("validate")
+            manifest, new_record, tree = _validated_manifest(txn.new), dict(source), _installed_tree(folder)
+            dropped = []
+        else:
+            manifest, new_record = _prepare(txn, new_source, report)
+            if manifest["metadata"]["name"] != name:
+                raise InvalidInput(f"the source now holds {manifest['metadata']['name']!r}, not {name!r}",
+                                   code="name_changed", hint="install it under its new name instead")
+            new_version = manifest["metadata"]["version"]
+            if parse(new_version) < parse(current) and not force:
+                raise Conflict(f"{new_version} is older than the installed {current}", code="downgrade",
+                               hint="pass --force to downgrade")
+            extras, dropped = _extras(name, manifest, add, keep=kept, drop=remove)
+            tree = _tree_of(new_source)
         new_version = manifest["metadata"]["version"]
-        if parse(new_version) < parse(current) and not force:
-            raise Conflict(f"{new_version} is older than the installed {current}", code="downgrade",
-                           hint="pass --force to downgrade")
-        _build(txn, manifest, new_record, report, _tree_of(new_source), prefer_cache=False)
+        _build(txn, manifest, new_record, report, tree, prefer_cache=rebuild, extras=extras)
         health = _health_check(registry, txn.new, manifest, location, report)
         # After the exchange txn.new holds the old version; exchanging again puts it back.
         m.commit(lambda: staging.exchange(txn.new, folder), undo=lambda: staging.exchange(txn.new, folder))
-        m.record(name, _record(manifest, location, new_record, folder, record.get("installedAt") or _now()))
+        m.record(name, _record(manifest, location, new_record, folder, record.get("installedAt") or _now(), extras))
     stopped = launcher.stop_running(name)
-    return dict(result, to=new_version, upgraded=True, source=new_record, health=health, stopped=stopped, **m.result)
+    if dropped:  # the new version no longer has them
+        result["extrasDropped"] = dropped
+    return dict(result, to=new_version, upgraded=True, source=new_record, health=health, stopped=stopped,
+                extras=extras, **m.result)
+
+
+def _extras_change(before: list[str], after: list[str]) -> str:
+    """What an upgrade of the extras alone does, in words: "extras: +chat, -server"."""
+    changes = [f"+{x}" for x in after if x not in before] + [f"-{x}" for x in before if x not in after]
+    return "extras: " + ", ".join(changes)
 
 
 def _newer_source(name: str, folder: Path, source: dict, force: bool) -> tuple[dict | None, str]:

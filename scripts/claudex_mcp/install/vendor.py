@@ -1,5 +1,5 @@
-"""Shared server packages: what a server's requirements.txt may point at on disk, and the
-vendoring of `../lib/<dist>` packages into the staged server.
+"""Shared server packages: what a server's requirements.txt (and its extras' requirements
+files) may point at on disk, and the vendoring of `../lib/<dist>` packages into the staged server.
 
 A local path in requirements.txt that stays inside the server folder is left alone. One that
 leaves it is accepted only when its realpath lies inside the *source root* (the clone of a git
@@ -219,15 +219,40 @@ def _is_local(value: str) -> bool:
     return os.sep in value or value.startswith(".") or value.startswith("~")
 
 
-def scan(folder: Path) -> list[Line]:
-    """Every line of ``folder``'s requirements files (requirements.txt and what it includes)
-    that names a local path; refuses files that cannot be read safely."""
-    found: list[Line] = []
-    top = folder / REQUIREMENTS
+# The requirements file of an extra: a bare file name beside requirements.txt (the manifest's schema).
+_EXTRA_FILE = re.compile(r"(?!requirements\.txt$)[A-Za-z0-9_][A-Za-z0-9._-]{0,99}\.txt")
+
+
+def extra_files(folder: Path) -> dict[str, str]:
+    """{extra: its requirements file} of the extras ``folder``'s manifest.json declares. Read
+    leniently (a fetched folder is validated after its requirements are vendored): an unreadable
+    manifest, or a name that is not a bare file name, gives nothing here and a problem there."""
+    from claudex_mcp import jsonio
+    from claudex_mcp.errors import ClaudexError
+
     try:
-        os.lstat(top)
-    except FileNotFoundError:
-        return found
+        doc = jsonio.parse(jsonio.read_bytes(folder / "manifest.json", follow_symlinks=False), "manifest.json")
+    except (OSError, ClaudexError):
+        return {}
+    extras = doc.get("extras") if isinstance(doc, dict) else None
+    if not isinstance(extras, dict):
+        return {}
+    return {name: extra["requirements"] for name, extra in extras.items()
+            if isinstance(extra, dict) and isinstance(extra.get("requirements"), str)
+            and _EXTRA_FILE.fullmatch(extra["requirements"])}
+
+
+def requirement_files(folder: Path) -> list[Path]:
+    """The top requirements files of a server that exist: requirements.txt, then its extras' (in
+    name order): what an install may read, what vendoring and the tree digest look at."""
+    names = [REQUIREMENTS, *sorted(set(extra_files(folder).values()))]
+    return [folder / name for name in names if os.path.lexists(folder / name)]
+
+
+def scan(folder: Path) -> list[Line]:
+    """Every line of ``folder``'s requirements files (requirements.txt, its extras' files and what
+    they include) that names a local path; refuses files that cannot be read safely."""
+    found: list[Line] = []
     seen: set[str] = set()
 
     def walk(file: Path, depth: int) -> None:
@@ -259,7 +284,8 @@ def scan(folder: Path) -> list[Line]:
                 else:
                     found.append(line)
 
-    walk(top, 0)
+    for top in requirement_files(folder):
+        walk(top, 0)
     return found
 
 
@@ -417,8 +443,8 @@ def _rewrite(file: Path, changes: dict[int, str]) -> None:
 
 
 def pip_lines(folder: Path) -> list[str]:
-    """``folder``'s requirements as lines pip reads the same from any working directory:
-    nested -r files inlined, local paths made absolute (for the dev venv, which installs every
+    """``folder``'s requirements (its extras' too) as lines pip reads the same from any working
+    directory: nested -r files inlined, local paths made absolute (for the dev venv, which installs every
     shipped server's requirements in one pip run from the repository's root)."""
     out: list[str] = []
 
@@ -449,6 +475,6 @@ def pip_lines(folder: Path) -> list[str]:
                 else:
                     out.append(text)
 
-    if os.path.lexists(folder / REQUIREMENTS):
-        walk(folder / REQUIREMENTS, 0)
+    for top in requirement_files(folder):
+        walk(top, 0)
     return out

@@ -26,6 +26,7 @@ def describe(entry: dict, layers: config.Layers, environ: dict, checked: dict | 
     for key in ("installedAt", "updatedAt"):
         if entry.get(key):
             doc[key] = entry[key]
+    doc["extras"] = entry.get("extras") or {"available": {}, "installed": []}
     if not entry.get("valid"):
         doc["problems"] = entry.get("problems", [])
         return doc

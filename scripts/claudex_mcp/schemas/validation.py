@@ -224,6 +224,36 @@ def _folder_reference_problems(folder: Path, doc: dict, file: str) -> list[dict]
     return found
 
 
+def _extras_problems(folder: Path, doc: dict, file: str) -> list[dict]:
+    """Each extra's requirements file is a regular file in the folder itself (the schema checked
+    its name), and the server is a Python one: only its venv takes extras."""
+    extras = doc.get("extras")
+    if not isinstance(extras, dict) or not extras:
+        return []
+    found = []
+    if not any(os.path.isfile(folder / name) for name in ("requirements.txt", "pyproject.toml")):
+        found.append(_problem(file, "/extras", "extras-python", "extras are for Python servers, and this folder has "
+                              "no requirements.txt or pyproject.toml", "add requirements.txt, or remove \"extras\""))
+    for name, extra in extras.items():
+        requirements = extra.get("requirements") if isinstance(extra, dict) else None
+        if not isinstance(requirements, str) or "/" in requirements or requirements in ("", ".", ".."):
+            continue  # the schema says what is wrong with it
+        where, target = f"/extras/{engine.pointer([name])[1:]}/requirements", folder / requirements
+        try:
+            mode = os.lstat(target).st_mode
+        except OSError:
+            found.append(_problem(file, where, "file-exists", f"{engine.show(requirements)} names a file that does "
+                                  "not exist", f"add {requirements} to the server folder, or fix the name"))
+            continue
+        if stat.S_ISLNK(mode):
+            found.append(_problem(file, where, "path-escape", f"{engine.show(requirements)} is a symlink",
+                                  "ship the requirements file itself instead of a link to it"))
+        elif not stat.S_ISREG(mode):
+            found.append(_problem(file, where, "special-file", f"{engine.show(requirements)} is not a regular file",
+                                  "make it a requirements file"))
+    return found
+
+
 def _tree_problems(folder: Path) -> list[dict]:
     """No symlink leaves the folder, no special files, nothing world-writable."""
     real = folder.resolve()
@@ -273,7 +303,7 @@ def validate_folder(folder: Path) -> list[dict]:
         return [_problem(shown, "", exc.code, exc.message, exc.hint)] + _tree_problems(folder)
     problems = validate_document(doc, "manifest", shown)
     if isinstance(doc, dict):
-        problems += _folder_reference_problems(folder, doc, shown)
+        problems += _folder_reference_problems(folder, doc, shown) + _extras_problems(folder, doc, shown)
     return problems + _tree_problems(folder)
 
 

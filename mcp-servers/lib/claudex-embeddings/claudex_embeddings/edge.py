@@ -5,14 +5,21 @@ with StoreOwned, which says what to do, instead of waiting or failing half-way.
 
 ``EdgeStore`` answers the part of qdrant-client's API the servers use (get_collections,
 collection_exists, get_collection, create_collection, delete_collection, upsert, query_points,
-retrieve, delete, count, scroll), taking qdrant-client's models, so a server's code is the same
-against a Qdrant server (QDRANT_URL, qdrant-client) and the embedded store.
+retrieve, delete, count, scroll), taking qdrant-client's models or their dict form
+(``{"size", "distance"}`` for vectors_config, ``{"id", "vector", "payload"}`` for a point,
+``{"must": [{"key", "match": {"value"}}]}`` for a filter, a list of ids or ``{"points"}`` /
+``{"filter"}`` for a points selector), so a server's code is the same against a Qdrant server
+(QDRANT_URL, qdrant-client) and the embedded store, and a server without qdrant-client installed
+(codequery without its server extra) uses the dict forms.
 
 Layout: ``<store>/edge/owner.lock`` (held while the process owns the store),
 ``<store>/edge/shards/<collection>/`` (qdrant-edge's files) and ``<store>/edge/collections/<collection>.json``
 (size and distance; qdrant-edge keeps them but does not tell them). A store qdrant-client's local
-mode wrote (``<store>/meta.json``) is copied into this layout on first open; its files are left as
-they were (delete ``<store>/collection`` and ``<store>/meta.json`` once the copy is checked).
+mode wrote (``<store>/meta.json``) is copied into this layout on first open (``legacy="migrate"``,
+which needs qdrant-client); its files are left as they were (delete ``<store>/collection`` and
+``<store>/meta.json`` once the copy is checked). A caller whose vectors can be computed again
+(codequery re-indexes from the files) opens with ``legacy="drop"``: the old files are deleted
+unread, and qdrant-client is not needed.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ EDGE_DIR = "edge"
 OWNER_LOCK = "owner.lock"
 _DISTANCES = ("Cosine", "Dot", "Euclid", "Manhattan")
 _SCROLL_PAGE = 1000
+LEGACY = ("migrate", "drop")  # what opening a store does with one of qdrant-client's local mode
 
 
 class StoreOwned(Exception):
@@ -130,13 +138,16 @@ def convert_filter(spec: Any):
                     if min_should else None)
 
 
+def _field(value: Any, name: str, default: Any = None) -> Any:
+    """``name`` of a qdrant-client model or of its dict form."""
+    return value.get(name, default) if isinstance(value, dict) else getattr(value, name, default)
+
+
 def _selector_ids(selector: Any) -> list | None:
-    points = getattr(selector, "points", None)
     if isinstance(selector, list):
         return selector
-    if isinstance(points, list):
-        return points
-    return None
+    points = _field(selector, "points")
+    return points if isinstance(points, list) else None
 
 
 # -- the store ------------------------------------------------------------------------------
@@ -144,7 +155,9 @@ def _selector_ids(selector: Any) -> list | None:
 class EdgeStore:
     """The collections of one store folder, open in this process until ``close``."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, legacy: str = "migrate") -> None:
+        if legacy not in LEGACY:
+            raise ValueError(f"legacy must be one of {LEGACY}, not {legacy!r}")
         self.path = Path(path)
         self.root = self.path / EDGE_DIR
         self._lock = threading.RLock()
@@ -165,7 +178,9 @@ class EdgeStore:
                 name = meta.name[:-len(".json")]
                 if (self.root / "shards" / name).is_dir():
                     self._meta[name] = json.loads(meta.read_text())
-            if (self.path / "meta.json").is_file() and not (self.root / "migrated.json").exists():
+            if (self.path / "meta.json").is_file() and legacy == "drop":
+                self._drop_local_mode()
+            elif (self.path / "meta.json").is_file() and not (self.root / "migrated.json").exists():
                 self._migrate_local_mode()
         except BaseException:
             self.close()
@@ -214,8 +229,9 @@ class EdgeStore:
     def create_collection(self, name: str, vectors_config: Any = None, size: int | None = None,
                           distance: str | None = None, **extra: Any) -> bool:
         if vectors_config is not None:
-            size = vectors_config.size
-            distance = getattr(vectors_config.distance, "value", vectors_config.distance)
+            size = _field(vectors_config, "size")
+            distance = _field(vectors_config, "distance")
+            distance = getattr(distance, "value", distance)
         if distance not in _DISTANCES or not isinstance(size, int):
             raise StoreError(f"a collection needs a whole size and one of {', '.join(_DISTANCES)} as distance")
         e = _edge()
@@ -254,7 +270,8 @@ class EdgeStore:
     # points ------------------------------------------------------------------------------
     def upsert(self, collection_name: str, points: list, wait: bool = True, **_: Any):
         e = _edge()
-        converted = [e.Point(_in_id(p.id), list(p.vector), dict(p.payload or {})) for p in points]
+        converted = [e.Point(_in_id(_field(p, "id")), list(_field(p, "vector")), dict(_field(p, "payload") or {}))
+                     for p in points]
         with self._lock:
             shard = self._shard(collection_name)
             if converted:
@@ -288,7 +305,7 @@ class EdgeStore:
         if ids is not None:
             operation = e.UpdateOperation.delete_points([_in_id(i) for i in ids])
         else:
-            operation = e.UpdateOperation.delete_points_by_filter(convert_filter(points_selector.filter))
+            operation = e.UpdateOperation.delete_points_by_filter(convert_filter(_field(points_selector, "filter")))
         with self._lock:
             self._shard(collection_name).update(operation)
         return SimpleNamespace(status="completed")
@@ -309,10 +326,26 @@ class EdgeStore:
                 shard.flush()
 
     # migration ---------------------------------------------------------------------------
+    def _drop_local_mode(self) -> None:
+        """Delete the files of qdrant-client's local mode unread (``legacy="drop"``: the caller
+        computes its vectors again), under that store's own lock."""
+        from .store import store_lock
+
+        with store_lock(self.path):
+            old = self.path / "collection"
+            if old.is_dir() and not old.is_symlink():
+                shutil.rmtree(old)
+            (self.path / "meta.json").unlink(missing_ok=True)
+        self.migrated = {"from": "qdrant-client local mode", "dropped": True}
+
     def _migrate_local_mode(self) -> None:
         """Copy every collection of qdrant-client's local mode (the store before qdrant-edge) into
         shards, under that store's own lock (a server of the old kind may still use it)."""
-        from qdrant_client import QdrantClient
+        try:
+            from qdrant_client import QdrantClient
+        except ImportError:
+            raise StoreError(f"{self.path} is a store of qdrant-client's local mode, and qdrant-client, which "
+                             "reads it to copy it into the embedded store, is not installed") from None
 
         from .store import store_lock
 
@@ -348,13 +381,14 @@ _OPEN: dict[Path, EdgeStore] = {}
 _OPEN_LOCK = threading.Lock()
 
 
-def owned(path: Path) -> EdgeStore:
-    """The store at ``path``, opened (and owned) by this process on first use, kept open after."""
+def owned(path: Path, legacy: str = "migrate") -> EdgeStore:
+    """The store at ``path``, opened (and owned) by this process on first use, kept open after;
+    ``legacy``: what that first open does with a store of qdrant-client's local mode there."""
     key = Path(os.path.abspath(path))
     with _OPEN_LOCK:
         store = _OPEN.get(key)
         if store is None:
-            store = _OPEN[key] = EdgeStore(key)
+            store = _OPEN[key] = EdgeStore(key, legacy)
         return store
 
 

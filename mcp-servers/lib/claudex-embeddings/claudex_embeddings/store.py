@@ -2,7 +2,7 @@
 owned by one process (edge.py): the gateway shares that process between every agent. ``exclusive``
 is the flock with bounded waiting that other one-at-a-time work uses (codequery's index runs);
 ``store_lock`` is the lock the per-call store of qdrant-client's local mode took, still taken while
-such a store is migrated.
+such a store is migrated (or dropped).
 """
 
 from __future__ import annotations
@@ -98,11 +98,12 @@ def store_lock(path: Path, timeout: float | None = None) -> Iterator[float]:
 
 
 @contextlib.contextmanager
-def open_embedded(path: Path, timeout: float | None = None):
+def open_embedded(path: Path, timeout: float | None = None, legacy: str = "migrate"):
     """The embedded store at ``path`` (qdrant-edge, see edge.py): opened by this process on first
     use and kept open, so a call costs no open. Raises StoreOwned when another process owns it.
     ``timeout`` is accepted for the callers of the per-call store, and unused: an owned store
-    never waits."""
+    never waits. ``legacy``: a store of qdrant-client's local mode found there is copied
+    ("migrate", with qdrant-client) or deleted unread ("drop", for vectors computed again)."""
     from .edge import owned
 
-    yield owned(path)
+    yield owned(path, legacy)

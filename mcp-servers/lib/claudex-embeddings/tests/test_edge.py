@@ -80,3 +80,48 @@ def test_a_local_mode_store_is_migrated_on_first_open(tmp_path):
         assert again.migrated is None and again.count("notes").count == 3
     finally:
         again.close()
+
+
+def test_the_dict_forms_need_no_qdrant_client(edge, monkeypatch):
+    """What a server without qdrant-client passes (codequery without its server extra): the same
+    calls with plain dicts and lists, and qdrant_client never imported."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "qdrant_client", None)  # an import of it fails
+    edge.create_collection("c", vectors_config={"size": 3, "distance": "Cosine"})
+    edge.upsert("c", points=[{"id": 1, "vector": [1.0, 0.0, 0.0], "payload": {"lang": "py"}},
+                             {"id": 2, "vector": [0.9, 0.1, 0.0], "payload": {"lang": "go"}},
+                             {"id": 3, "vector": [0.0, 1.0, 0.0]}])
+    only_go = {"must": [{"key": "lang", "match": {"value": "go"}}]}
+    assert [h.id for h in edge.query_points("c", query=[1.0, 0.0, 0.0], limit=5, query_filter=only_go).points] == [2]
+    edge.delete("c", points_selector={"points": [1]})
+    edge.delete("c", points_selector={"filter": only_go})
+    assert [r.id for r in edge.scroll("c", limit=10)[0]] == [3]
+    edge.create_collection("d", size=2, distance="Dot")
+    assert edge.get_collection("d").config.params.vectors.distance.value == "Dot"
+
+
+def test_a_local_mode_store_is_dropped_unread_when_asked(tmp_path, monkeypatch):
+    """legacy="drop" (vectors computed again by the caller): the old files go, nothing is read,
+    qdrant-client is not needed; without it, "migrate" says what is missing instead of a traceback."""
+    import sys
+
+    path = tmp_path / "old"
+    old = QdrantClient(path=str(path))
+    fill(old, "notes")
+    old.close()
+    monkeypatch.setitem(sys.modules, "qdrant_client", None)
+    with pytest.raises(StoreError, match="qdrant-client, which reads it .* is not installed"):
+        EdgeStore(path)
+    store = EdgeStore(path, legacy="drop")
+    try:
+        assert store.migrated == {"from": "qdrant-client local mode", "dropped": True}
+        assert not store.collection_exists("notes")
+    finally:
+        store.close()
+    assert not (path / "meta.json").exists() and not (path / "collection").exists()
+    again = EdgeStore(path)  # nothing of the old kind is left to migrate
+    try:
+        assert again.migrated is None
+    finally:
+        again.close()

@@ -1,14 +1,16 @@
-"""Show one server: manifest, location, source and commit, variables, tools and config provenance.
+"""Show one server: manifest, location, source and commit, extras, variables, tools and config provenance.
 
-The variables are those the manifest declares (required or optional, secret or not) and whether
-each is set, in the environment or in a config layer; values are never shown. The tools come
-with their descriptions and input schemas: on a terminal one line per argument (type, required
-or its default, the allowed values, a nested object's keys), in --json each tool's whole
-inputSchema. They come from the listing the last check kept ('claudex mcp status' or an earlier
-info) when it is under 10 minutes old and the server, its config and its variables have not
-changed since; else info asks the server now, started as its clients start it (--refresh always
-asks). Every config value is shown with the layer and file it comes from (secrets masked), as
-'config explain' does. Writes nothing but the status results.
+The extras are the optional parts the manifest declares, each installed or not ('upgrade NAME
+--with EXTRA' adds one, '--without EXTRA' removes it). The variables are those the manifest
+declares (required or optional, secret or not) and whether each is set, in the environment or in
+a config layer; values are never shown. The tools come with their descriptions and input
+schemas: on a terminal one line per argument (type, required or its default, the allowed values,
+a nested object's keys), in --json each tool's whole inputSchema. They come from the listing the
+last check kept ('claudex mcp status' or an earlier info) when it is under 10 minutes old and the
+server, its config and its variables have not changed since; else info asks the server now,
+started as its clients start it (--refresh always asks). Every config value is shown with the
+layer and file it comes from (secrets masked), as 'config explain' does. Writes nothing but the
+status results.
 Exit 0 when the document is printed, also for a disabled server or one missing a variable (the
 tools section says why there are none); 5 when the server was started, or its URL asked, and did
 not answer: the document is still printed, and the error on stderr says why.
@@ -91,6 +93,7 @@ def _print(d: dict) -> None:
         print(f"  url: {d['url']} ({d['transport']})")
     if d.get("capabilities"):
         print(f"  capabilities: {', '.join(d['capabilities'])}")
+    _print_extras(d["name"], d["extras"])
     print()
     print(bold("variables") + ("" if d["variables"] else "  none declared"))
     for v in d["variables"]:
@@ -112,6 +115,19 @@ def _print(d: dict) -> None:
         value = "removed (null)" if item.get("removed") else _json(item.get("value"))
         print(f"  {item['key']} = {value}")
         print(common.paint(f"      from {item['layer']}: {item['file']}", "2"))
+
+
+def _print_extras(name: str, extras: dict) -> None:
+    """The optional extras: which are installed, what each adds, how to change them."""
+    if not extras["available"]:
+        return
+    print("  extras:")
+    for extra, description in extras["available"].items():
+        state = common.paint("installed", "32") if extra in extras["installed"] else "not installed"
+        print(f"    {extra}  [{state}]  {description}")
+    missing = [x for x in extras["available"] if x not in extras["installed"]]
+    if missing:
+        print(common.paint(f"      add: claudex mcp upgrade {name} --with {','.join(missing)}", "2"))
 
 
 def _print_tools(name: str, tools: dict) -> None:

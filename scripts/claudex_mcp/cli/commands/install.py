@@ -7,7 +7,9 @@ Ctrl-C or SIGTERM leaves the registry as it was. Sources: a path, or a git URL (
 ssh://, git@host:path, file://) with an optional @ref (tag, branch or commit), and --subdir for a
 server in a folder of the repository. A local path in requirements.txt that leaves the server
 folder (../lib/<dist>) must stay inside the repository holding it; that package is copied into
-the server's vendor/ folder. Absolute paths and other escapes are refused.
+the server's vendor/ folder. Absolute paths and other escapes are refused. --with EXTRA installs
+optional extras the manifest declares (their own requirements files, in the same venv); an
+unknown one is refused, naming those there are; 'upgrade NAME --with/--without' changes them later.
 
 registry:NAME[@VERSION] installs a server of the MCP Registry ('claudex mcp search' finds it;
 the latest version unless one is named), and --from-file a server.json: the document is
@@ -67,18 +69,21 @@ def action(args: argparse.Namespace) -> int:
     if not catalog and (args.env or args.name or args.use):
         raise UsageError("--env, --name and --use are for a catalog server (registry:NAME or --from-file)",
                          hint="a folder or git server names itself in its manifest.json")
-    if catalog and (args.ref or args.submodules or args.subdir is not None or args.ignore_scripts):
-        raise UsageError("--ref, --submodules, --subdir and --ignore-scripts are for folders and git sources",
+    if catalog and (args.ref or args.submodules or args.subdir is not None or args.ignore_scripts or args.with_extras):
+        raise UsageError("--ref, --submodules, --subdir, --ignore-scripts and --with are for folders and git sources",
                          hint="a catalog server is pinned by its server.json: registry:NAME@VERSION picks a version")
     if not catalog and args.source is None:  # an empty one is a source, refused as invalid_source
         raise UsageError("give the server to install", hint="claudex mcp install ./my-server | URL | registry:NAME")
     if catalog:
         return _catalog(args)
-    result = lifecycle.install(paths.registry_dir(), args.source, ref=args.ref, submodules=args.submodules, subdir=args.subdir, ignore_scripts=args.ignore_scripts, report=common.progress(not args.json))
+    result = lifecycle.install(paths.registry_dir(), args.source, ref=args.ref, submodules=args.submodules,
+                               subdir=args.subdir, ignore_scripts=args.ignore_scripts,
+                               extras=common.extras(args.with_extras), report=common.progress(not args.json))
     if args.json:
         common.write_json(result)
     else:
-        common.print_result(result, f"installed {result['name']} {result['version']} in {result['folder']}")
+        with_extras = f" with {', '.join(result['extras'])}" if result["extras"] else ""
+        common.print_result(result, f"installed {result['name']} {result['version']}{with_extras} in {result['folder']}")
     return 0
 
 

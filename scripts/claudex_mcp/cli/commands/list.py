@@ -37,7 +37,7 @@ def rows(index: dict, layers) -> list[dict]:
             enabled = bool(merged.get("enabled"))
         row = {"name": entry["name"], "location": entry["location"], "version": entry["version"],
                "enabled": enabled, "valid": entry["valid"], "description": entry.get("description"),
-               "source": _redacted(entry["source"]), "folder": entry["folder"]}
+               "source": _redacted(entry["source"]), "folder": entry["folder"], "extras": entry.get("extras")}
         if not entry["valid"]:
             row["problems"] = entry["problems"]
         found.append(row)

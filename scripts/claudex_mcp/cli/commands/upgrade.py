@@ -8,6 +8,12 @@ installed server, as with --all). A downgrade needs --force. A catalog server (i
 registry:NAME) keeps its inputs and its secrets in the user layer; --force installs the catalog's
 version again, which also puts back a server 'claudex mcp verify' finds changed. --all goes on after a failure,
 reports every server (upgraded, unchanged or failed and why) and exits non-zero when any failed.
+
+The optional extras installed (install --with) are kept. --with EXTRA adds one, --without EXTRA
+removes one (comma-separated or repeated; 'claudex mcp info NAME' lists them): with the upgrade
+when there is one, else the installed version is rebuilt with them, through the same staging,
+health check and atomic exchange. An extra the server does not declare is refused, naming those
+it does, and nothing changes.
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true",
                    help="only report what would change (without SERVER: for every installed server)")
     p.add_argument("--force", action="store_true", help="allow a downgrade")
+    common.add_extras_option(p, "--with", "also install these optional extras of the server (kept by later upgrades)")
+    common.add_extras_option(p, "--without", "remove these optional extras of the server")
     common.add_json(p)
     p.set_defaults(prog=prog)
     return p
@@ -46,9 +54,13 @@ def action(args: argparse.Namespace) -> int:
         args.all = True  # a check changes nothing: without a name it is the check of every server
     if bool(args.server) == bool(args.all):
         raise UsageError("name one server, or give --all", hint="claudex mcp upgrade NAME | --all")
+    add, remove = common.extras(args.with_extras), common.extras(args.without_extras)
+    if args.all and (add or remove):
+        raise UsageError("--with and --without choose one server's extras", code="extras_with_all",
+                         hint="claudex mcp upgrade NAME --with EXTRA")
     registry = paths.registry_dir()
     if not args.all:
-        result = _upgrade(registry, args.server, args.check, args.force, common.progress(not args.json))
+        result = _upgrade(registry, args.server, args.check, args.force, common.progress(not args.json), add, remove)
         if args.json:
             common.write_json(dict(result, state=_state(result)))
         else:
@@ -81,7 +93,7 @@ def action(args: argparse.Namespace) -> int:
     return failed[0].exit_code
 
 
-def _upgrade(registry, name: str, check: bool, force: bool, report) -> dict:
+def _upgrade(registry, name: str, check: bool, force: bool, report, add=(), remove=()) -> dict:
     """A catalog server's upgrade looks in its catalog; any other's in its folder or repository."""
     from claudex_mcp.install import lifecycle
     from claudex_mcp.store import registry as registry_mod
@@ -89,9 +101,13 @@ def _upgrade(registry, name: str, check: bool, force: bool, report) -> dict:
     entry = registry_mod.reconciled(registry).get(name) or {}
     if (entry.get("source") or {}).get("type") == "catalog":
         from claudex_mcp.catalog import installer
+        from claudex_mcp.errors import InvalidInput
 
+        if add or remove:
+            raise InvalidInput(f"{name} is a catalog server; it has no extras", code="unknown_extra",
+                               hint=f"run 'claudex mcp upgrade {name}' without --with and --without")
         return installer.upgrade(registry, name, entry, check=check, force=force, report=report)
-    return lifecycle.upgrade(registry, name, check=check, force=force, report=report)
+    return lifecycle.upgrade(registry, name, check=check, force=force, add=add, remove=remove, report=report)
 
 
 def _failed(name: str, exc) -> dict:
@@ -116,8 +132,14 @@ def _print(r: dict) -> None:
             print(f"  | {line}")
         if error.get("hint"):
             print(f"  hint: {error['hint']}")
+    elif r.get("upgraded") and r["reason"].startswith("extras:"):  # the same version, other extras
+        extras = ", ".join(r["extras"]) or "none"
+        common.print_result(r, f"rebuilt {r['name']} {r['to']} ({r['reason']}); its extras: {extras}")
     elif r.get("upgraded"):
-        common.print_result(r, f"upgraded {r['name']} {r['from']} -> {r['to']} ({r['reason']})")
+        kept = f"; its extras: {', '.join(r['extras'])}" if r.get("extras") else ""
+        common.print_result(r, f"upgraded {r['name']} {r['from']} -> {r['to']} ({r['reason']}){kept}")
+        if r.get("extrasDropped"):
+            print(f"  {r['to']} no longer has the extras {', '.join(r['extrasDropped'])}: they were removed")
     elif r.get("available"):
         print(f"{r['name']} {r['from']}: an upgrade is available ({r['reason']})")
     else:
