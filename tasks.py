@@ -136,7 +136,15 @@ def install_dev(c):
 @task
 def pytest(c):
     """Run the Python test suite, then each shipped server's own tests (from its own folder)."""
-    _call([sys.executable, "-m", "pytest", "-q"])
+    # Two workers (pytest-xdist), each test file on one of them (its module fixtures built once);
+    # a short base folder, so that a test's gateway socket ($XDG_RUNTIME_DIR below it) stays
+    # within the 107 bytes of a unix socket path.
+    base = tempfile.mkdtemp(prefix="cxt-")
+    try:
+        _call([sys.executable, "-m", "pytest", "-q", "-n", str(min(os.cpu_count() or 1, 2)), "--dist", "loadfile",
+               "--basetemp", base])
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
     for tests in server_test_dirs():
         code = subprocess.call([sys.executable, "-m", "pytest", "-q", "tests"], cwd=tests.parent)
         if code:
