@@ -729,3 +729,15 @@ def test_a_server_that_keeps_crashing_is_given_up_after_five_restarts(sandbox, m
     assert "exited with code 3" in answer["error"]["message"]
     assert after == "stopped"  # a new session gives it another chance
     assert any("gave up" in line or "exited with code 3" in line for line in said)
+
+
+def test_a_lone_surrogate_is_passed_on_escaped():
+    """JSON may carry "\\ud800" (not UTF-8): the gateway passes it on as the escape it came as, so
+    the server answers it as without the gateway (codequery's tests send one through the bridge);
+    other text stays UTF-8."""
+    from claudex_mcp.gateway.upstream import encode
+
+    message = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"arguments": {"diff": "+# \ud800é"}}}
+    line = encode(message)
+    assert line.endswith(b"\n") and b"\\ud800" in line and json.loads(line) == message
+    assert encode({"text": "é"}) == '{"text":"é"}\n'.encode()
