@@ -15,9 +15,9 @@ await s.call_data(...)`), where a test runs calls side by side. The server proce
 when the block ends, whatever happens in it.
 
 Its submodules, imported only by the tests that use them: `embeddings` (a fake OpenAI-compatible
-embeddings endpoint), `dockerd` (a private Docker daemon), `debian_base` (a Debian base image
-made by debootstrap), `image` (the Claudex image build) and `fresh_clone` (a copy of this checkout
-with warm caches).
+embeddings endpoint), `gateway` (a claudex gateway of the test's own, for shared servers),
+`dockerd` (a private Docker daemon), `debian_base` (a Debian base image made by debootstrap),
+`image` (the Claudex image build) and `fresh_clone` (a copy of this checkout with warm caches).
 """
 
 from __future__ import annotations
