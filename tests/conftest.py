@@ -13,9 +13,15 @@ from pathlib import Path
 
 import pytest
 
+from claudex_testing import gateway as _gateway
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 sys.path.insert(0, str(ROOT / "scripts"))
+
+# How a test finds what it started among the machine's processes: the one /proc scan, shared with
+# the servers' suites (claudex_testing.gateway).
+live_processes = _gateway.live_processes
 
 REAL_HOME = os.path.realpath(os.path.expanduser("~"))
 _ALLOWED = tuple(os.path.realpath(p) for p in {sys.prefix, sys.base_prefix, sys.exec_prefix,
@@ -163,26 +169,6 @@ def umask(value: int):
         yield
     finally:
         os.umask(old)
-
-
-def live_processes(match) -> list[int]:
-    """The live processes (not this one, no zombie) whose environment, a list of b"NAME=value",
-    ``match`` accepts: how a test finds what it started (and must have stopped) among the
-    machine's other processes."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{entry}/environ", "rb") as fh:
-                env = fh.read().split(b"\0")
-            with open(f"/proc/{entry}/stat") as st:
-                alive = st.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-        except OSError:
-            continue
-        if alive and match(env):
-            found.append(int(entry))
-    return found
 
 
 def run_script(name: str, *argv: str, input=None, cwd=None, env=None, timeout: float = 60):

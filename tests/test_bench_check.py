@@ -80,3 +80,25 @@ def test_every_documented_target_names_a_figure_the_bench_writes():
             continue
         top = key.split(".")[0]
         assert f'"{top}"' in source, key
+
+
+def test_a_count_must_equal_its_target_and_a_figure_may_have_several(tmp_path):
+    """Server processes are 1, not "within twice 1"; a latency may have an absolute bound and a
+    bound from another figure of the same run."""
+    targets = {"two.processes.qdrant": {"equals": 1},
+               "one.p50_ms": [{"max": 50}, {"max": "direct.p50_ms"}]}
+    write(tmp_path, "bench.json", {"two": {"processes": {"qdrant": 1}}, "one": {"p50_ms": 30}, "direct": {"p50_ms": 40}})
+    proc = run(tmp_path, targets)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "ok       two.processes.qdrant = 1 (target 1; fails on any other value)" in proc.stdout
+    assert "ok       one.p50_ms = 30 (target < 50;" in proc.stdout
+    assert "ok       one.p50_ms = 30 (target < direct.p50_ms = 40;" in proc.stdout
+    for processes in (2, 0):
+        write(tmp_path, "bench.json", {"two": {"processes": {"qdrant": processes}}, "one": {"p50_ms": 30},
+                                       "direct": {"p50_ms": 40}})
+        proc = run(tmp_path, targets)
+        assert proc.returncode == 1 and f"fail     two.processes.qdrant = {processes}" in proc.stdout
+    write(tmp_path, "bench.json", {"two": {"processes": {"qdrant": 1}}, "one": {"p50_ms": 90}, "direct": {"p50_ms": 40}})
+    proc = run(tmp_path, targets)
+    assert proc.returncode == 1, proc.stdout
+    assert "slow     one.p50_ms = 90 (target < 50;" in proc.stdout and "fail     one.p50_ms = 90 (target < direct" in proc.stdout

@@ -981,3 +981,15 @@ def test_an_http_session_moves_to_the_process_of_its_projects_new_config(served,
     servers = {s["pid"]: s for s in status(gw)["servers"] if s["name"] == "multi"}
     assert servers[int(before[0])]["default"] is True and servers[int(before[0])]["sessions"] == []
     assert servers[int(after[0])]["default"] is False and servers[int(after[0])]["projects"] == [str(folder)]
+
+
+def test_a_lone_surrogate_is_passed_on_escaped():
+    """JSON may carry "\\ud800" (not UTF-8): the gateway passes it on as the escape it came as, so
+    the server answers it as without the gateway (codequery's tests send one through the bridge);
+    other text stays UTF-8."""
+    from claudex_mcp.gateway.upstream import encode
+
+    message = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"arguments": {"diff": "+# \ud800é"}}}
+    line = encode(message)
+    assert line.endswith(b"\n") and b"\\ud800" in line and json.loads(line) == message
+    assert encode({"text": "é"}) == '{"text":"é"}\n'.encode()

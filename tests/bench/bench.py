@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -455,48 +456,200 @@ def gateway_aggregate(root: Path, env: dict, runs: int) -> dict:
             "p90_ms": round(samples[int(len(samples) * 0.9) - 1], 2), "min_ms": round(samples[0], 2)}
 
 
-def gateway_qdrant(root: Path, env: dict, searches: int) -> dict:
-    """The shipped qdrant, installed and shared: one agent's warm semantic searches in its own
-    process (--direct) and through the gateway, then two agents at once through the gateway (each
-    upserts a few notes, then makes ``searches`` searches); the p50s, the errors, and how many
-    qdrant processes served them."""
-    import anyio
+@contextmanager
+def shipped_gateway(root: Path, env: dict, names: tuple[str, ...]):
+    """The shipped servers ``names`` installed (shared, as they ship) into a registry of their own,
+    with XDG folders of their own and a runtime folder for their gateway. Yields (environment,
+    None), or (None, why) when an install failed; the gateway is stopped on the way out."""
+    import shutil
+
+    runtime = tempfile.mkdtemp(prefix="gw", dir="/tmp")  # short: a unix socket's path has 107 bytes
+    genv = dict(env, CLAUDEX_MCP_REGISTRY=str(root / "registry-shipped"), XDG_RUNTIME_DIR=runtime,
+                XDG_STATE_HOME=str(root / "state-shipped"), XDG_DATA_HOME=str(root / "data-shipped"),
+                XDG_CONFIG_HOME=str(root / "config-shipped"), CLAUDEX_MCP_CORE_SOURCE="")
+    try:
+        for argv in (["init"], *(["install", str(ROOT / "mcp-servers" / name)] for name in names)):
+            proc = subprocess.run([CLAUDEX, "mcp", *argv], capture_output=True, text=True, env=genv)
+            if proc.returncode != 0:
+                yield None, f"claudex mcp {' '.join(argv)} failed: {proc.stderr.strip()[-300:]}"
+                return
+        yield genv, None
+    finally:
+        stop_gateway(genv)
+        shutil.rmtree(runtime, ignore_errors=True)
+
+
+def stop_gateway(genv: dict) -> dict:
+    """`claudex mcp gateway status --json` just before `claudex mcp gateway stop`."""
+    proc = subprocess.run([CLAUDEX, "mcp", "gateway", "status", "--json"], capture_output=True, text=True, env=genv)
+    subprocess.run([CLAUDEX, "mcp", "gateway", "stop"], capture_output=True, env=genv)
+    try:
+        return json.loads(proc.stdout)
+    except ValueError:
+        return {}
+
+
+@asynccontextmanager
+async def shipped_session(genv: dict, name: str, folder: Path, *, data: Path, direct: bool = False):
+    """An SDK stdio session with the shipped server ``name`` as an agent working in ``folder``
+    reaches it: `claudex mcp run NAME` started there (a session of the gateway's one process;
+    ``direct``: a process of its own); ``data``: its XDG_DATA_HOME, where its store is (the
+    gateway's process has the one of the session that started it)."""
     from mcp import ClientSession
     from mcp.client.stdio import StdioServerParameters, stdio_client
 
-    runtime = tempfile.mkdtemp(prefix="gw", dir="/tmp")
-    genv = dict(env, CLAUDEX_MCP_REGISTRY=str(root / "registry-qdrant"), XDG_RUNTIME_DIR=runtime,
-                XDG_STATE_HOME=str(root / "state-qdrant"), XDG_DATA_HOME=str(root / "data-qdrant"),
-                XDG_CONFIG_HOME=str(root / "config-qdrant"), CLAUDEX_MCP_CORE_SOURCE="")
-    for argv in (["init"], ["install", str(ROOT / "mcp-servers" / "qdrant")]):
-        proc = subprocess.run([CLAUDEX, "mcp", *argv], capture_output=True, text=True, env=genv)
-        if proc.returncode != 0:
-            return {"error": f"claudex mcp {' '.join(argv)} failed: {proc.stderr.strip()[-300:]}"}
+    params = StdioServerParameters(command=CLAUDEX, args=["mcp", "run", name, *(["--direct"] if direct else [])],
+                                   env=dict(genv, XDG_DATA_HOME=str(data)), cwd=str(folder))
+    with open(os.devnull, "w") as quiet:
+        async with stdio_client(params, errlog=quiet) as (read, write):
+            async with ClientSession(read, write) as client:
+                await client.initialize()
+                yield client
+
+
+def percentiles(samples: list[float], label: str) -> dict:
+    samples = sorted(samples)
+    return {f"{label}_p50_ms": round(statistics.median(samples), 2),
+            f"{label}_p95_ms": round(samples[max(0, int(len(samples) * 0.95) - 1)], 2)}
+
+
+def server_processes(registry: str, name: str) -> int:
+    """How many processes run server ``name`` of ``registry`` (its server.py in their argv)."""
+    script = os.fsencode(os.path.join(registry, "installed", name, "server.py"))
+    count = 0
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                    count += script in fh.read().split(b"\0")
+            except OSError:
+                continue
+    return count
+
+
+def gateway_qdrant(root: Path, genv: dict, searches: int) -> dict:
+    """The shipped qdrant, shared: one agent's warm semantic searches in its own process (--direct)
+    and through the gateway, then two agents at once through the gateway (each upserts a few
+    notes, then searches). Each makes ``searches`` searches whose text no one asked before
+    (``distinct``: the embedder computes each query), then the same again (``repeated``: its
+    query cache answers them); the p50 and p95 of each, the errors, and how many qdrant
+    processes served them."""
+    import anyio
+
     errors: list[str] = []
-    samples: list[float] = []
+    samples: dict[str, list[float]] = {}
 
     async def agent(name: str, direct: bool = False) -> None:
         # Each way its own store (the embedded store is opened per call: a store another phase
         # filled would make this one slower), the gateway's the one its first agent names.
-        store = {"XDG_DATA_HOME": str(root / ("data-direct" if direct else "data-gateway"))}
-        params = StdioServerParameters(command=CLAUDEX, args=["mcp", "run", "qdrant", *(["--direct"] if direct else [])],
-                                       env={**genv, **store}, cwd=str(root))
-        with open(os.devnull, "w") as quiet:
-            async with stdio_client(params, errlog=quiet) as (read, write):
-                async with ClientSession(read, write) as client:
-                    await client.initialize()
-                    collection = f"notes-{name}"
-                    await client.call_tool("qdrant_create_collection", {"name": collection})
-                    points = [{"text": f"{name} note {i}: deploys run on day {i % 7}"} for i in range(20)]
-                    await client.call_tool("qdrant_upsert", {"collection": collection, "points": points})
-                    await client.call_tool("qdrant_search", {"collection": collection, "query": "warm"})
-                    for i in range(searches):
-                        start = time.perf_counter()
-                        result = await client.call_tool("qdrant_search", {"collection": collection,
-                                                                          "query": f"when do we deploy {i}?"})
-                        samples.append((time.perf_counter() - start) * 1000)
-                        if result.is_error:
-                            errors.append(result.content[0].text)
+        data = root / ("data-direct" if direct else "data-gateway")
+        async with shipped_session(genv, "qdrant", root, data=data, direct=direct) as client:
+            collection = f"notes-{name}"
+            await client.call_tool("qdrant_create_collection", {"name": collection})
+            points = [{"text": f"{name} note {i}: deploys run on day {i % 7}"} for i in range(20)]
+            await client.call_tool("qdrant_upsert", {"collection": collection, "points": points})
+            await client.call_tool("qdrant_search", {"collection": collection, "query": "warm"})
+            queries = [f"when does team {name} deploy build {i}?" for i in range(searches)]  # new to every process
+            for label in ("distinct", "repeated"):
+                for query in queries:
+                    start = time.perf_counter()
+                    result = await client.call_tool("qdrant_search", {"collection": collection, "query": query})
+                    samples.setdefault(label, []).append((time.perf_counter() - start) * 1000)
+                    if result.is_error:
+                        errors.append(result.content[0].text)
+
+    async def both() -> None:
+        async with anyio.create_task_group() as group:
+            group.start_soon(agent, "a")
+            group.start_soon(agent, "b")
+
+    figures = {}
+    try:
+        for phase, run in (("direct_one_agent", lambda: anyio.run(agent, "solo", True)),  # the server's own figure
+                           ("gateway_one_agent", lambda: anyio.run(agent, "one")),  # the same, through the gateway
+                           # two at once on one process: each waits for the other's CPU-bound search
+                           ("gateway_two_agents", lambda: anyio.run(both))):
+            samples.clear()
+            run()
+            figures[phase] = {**percentiles(samples["distinct"], "distinct"), **percentiles(samples["repeated"], "repeated")}
+    finally:
+        status = stop_gateway(genv)
+    return {"searches": searches, "errors": len(errors), **figures,
+            "server_processes": len([s for s in status.get("servers", []) if s.get("pid")])}
+
+
+def write_project(folder: Path, agent: str, files: int) -> None:
+    """A small repository of ``files`` Python files, each path under ``agent/`` (an answer from
+    the other agent's folder is seen at once)."""
+    words = ("invoice", "shipment", "refund", "login", "report", "upload", "backup", "search")
+    for k in range(files):
+        word = words[k % len(words)]
+        path = folder / agent / f"{word}_{k:03d}.py"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f'def handle_{word}_{k}(request):\n    """Handle the {word} request {k} of team {agent}."""\n'
+                        f'    return request.get("{word}")\n\n\n'
+                        f'class {word.title()}Store{k}:\n    def save(self, item):\n        self.items.append(item)\n')
+
+
+def gateway_two_agents_shipped(root: Path, genv: dict, calls: int, files: int) -> dict:
+    """The issue's pair: two agents, each in a project of its own (a generated repository of
+    ``files`` files), each with a session of the shipped qdrant and one of codequery through
+    `claudex mcp run` (the SDK's stdio client), make ``calls`` calls in all, interleaved:
+    qdrant_upsert and qdrant_search in the folder's default collection, cq_search and cq_stats on
+    the folder's index (each agent indexes its project first, not counted). An error is a tool
+    error, a failed request, or an answer from the other agent's folder; the processes are
+    those of each server that run for the registry (1 each: the gateway's)."""
+    import anyio
+
+    projects = {agent: root / f"project-{agent}" for agent in ("a", "b")}
+    for agent, folder in projects.items():
+        write_project(folder, agent, files)
+    errors: list[str] = []
+    samples: dict[str, list[float]] = {"qdrant": [], "codequery": []}
+    data = root / "data-two-agents"
+
+    def wrong(agent: str, tool: str, result) -> str | None:
+        if result.is_error:
+            return result.content[0].text if result.content else "a tool error"
+        found = result.structured_content or {}
+        if tool == "qdrant_upsert":
+            return None if found.get("upserted") == 1 else f"upserted {found.get('upserted')}"
+        if tool == "qdrant_search":
+            others = [h["payload"].get("agent") for h in found.get("results", []) if h["payload"].get("agent") != agent]
+            return f"found the notes of {others}" if others or not found.get("results") else None
+        if tool == "cq_search":
+            paths = [r["path"] for r in found.get("results", [])]
+            return None if paths and all(p.startswith(f"{agent}/") for p in paths) else f"found {paths[:3]}"
+        return None if found.get("root") == str(projects[agent]) else f"the stats of {found.get('root')}"
+
+    async def agent(name: str) -> None:
+        made = 0
+        try:
+            async with shipped_session(genv, "qdrant", projects[name], data=data) as qdrant, \
+                    shipped_session(genv, "codequery", projects[name], data=data) as codequery:
+                indexed = await codequery.call_tool("cq_embed", {"wait": True})
+                if indexed.is_error:
+                    errors.append(f"{name} cq_embed: {indexed.content[0].text[:200]}")
+                for i in range(calls // 2):
+                    word = ("invoice", "refund", "backup", "login")[i % 4]
+                    server, client, tool, args = [
+                        ("qdrant", qdrant, "qdrant_upsert", {"points": [{"text": f"{name} note {i}: the {word} job "
+                                                                                  f"runs on day {i % 7}",
+                                                                          "payload": {"agent": name}}]}),
+                        ("qdrant", qdrant, "qdrant_search", {"query": f"which {word} job runs on day {i % 7}?",
+                                                             "limit": 5}),
+                        ("codequery", codequery, "cq_search", {"query": f"handle a {word} request", "limit": 5}),
+                        ("codequery", codequery, "cq_stats", {}),
+                    ][i % 4]
+                    start = time.perf_counter()
+                    made += 1
+                    result = await client.call_tool(tool, args)
+                    samples[server].append((time.perf_counter() - start) * 1000)
+                    problem = wrong(name, tool, result)
+                    if problem:
+                        errors.append(f"{name} {tool} {i}: {problem[:200]}")
+        except Exception as exc:  # a failed session: it and the calls it did not make are errors
+            errors.extend([f"{name}: {type(exc).__name__}: {exc}"] * (calls // 2 - made + 1))
 
     async def both() -> None:
         async with anyio.create_task_group() as group:
@@ -504,26 +657,17 @@ def gateway_qdrant(root: Path, env: dict, searches: int) -> dict:
             group.start_soon(agent, "b")
 
     try:
-        anyio.run(agent, "solo", True)  # one agent, its own process: the server's own figure
-        direct = sorted(samples)
-        samples.clear()
-        anyio.run(agent, "one")  # the same, through the gateway
-        one = sorted(samples)
-        samples.clear()
-        anyio.run(both)  # two at once on one process: each waits for the other's CPU-bound search
-        status = json.loads(subprocess.run([CLAUDEX, "mcp", "gateway", "status", "--json"], capture_output=True,
-                                           text=True, env=genv).stdout)
+        start = time.perf_counter()
+        anyio.run(both)
+        took = time.perf_counter() - start
+        processes = {name: server_processes(genv["CLAUDEX_MCP_REGISTRY"], name) for name in samples}
     finally:
-        subprocess.run([CLAUDEX, "mcp", "gateway", "stop"], capture_output=True, env=genv)
-        import shutil
-
-        shutil.rmtree(runtime, ignore_errors=True)
-    samples.sort()
-    return {"searches": len(samples), "errors": len(errors), "two_agents_p50_ms": round(statistics.median(samples), 2),
-            "two_agents_p95_ms": round(samples[int(len(samples) * 0.95) - 1], 2),
-            "direct_one_agent_p50_ms": round(statistics.median(direct), 2),
-            "gateway_one_agent_p50_ms": round(statistics.median(one), 2),
-            "server_processes": len([s for s in status.get("servers", []) if s.get("pid")])}
+        status = stop_gateway(genv)
+    restarts = {s["name"]: s.get("restarts", 0) for s in status.get("servers", [])}
+    return {"calls": calls, "errors": len(errors), "first_errors": errors[:3], "processes": processes,
+            "restarts": restarts, "files_per_project": files, "total_s": round(took, 2),
+            **{f"{name}_{key}": value for name, values in samples.items() if values
+               for key, value in percentiles(values, "call").items()}}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -562,7 +706,11 @@ def main(argv: list[str] | None = None) -> int:
         results["fresh_clone"] = fresh_clone_setup(Path(tmp))
         results.update(gateway_figures(Path(tmp), env, 200 if args.quick else 1000))
         results["gateway_tools_list_5_servers"] = gateway_aggregate(Path(tmp), env, args.runs)
-        results["gateway_qdrant_search"] = gateway_qdrant(Path(tmp), env, 50 if args.quick else 200)
+        with shipped_gateway(Path(tmp), env, ("qdrant", "codequery")) as (genv, failed):
+            results["gateway_qdrant_search"] = {"error": failed} if failed else \
+                gateway_qdrant(Path(tmp), genv, 50 if args.quick else 200)
+            results["gateway_two_agents_shipped"] = {"error": failed} if failed else \
+                gateway_two_agents_shipped(Path(tmp), genv, 200 if args.quick else 1000, 20 if args.quick else 60)
     report = {"cpus": os.cpu_count(), "python": sys.version.split()[0], "results": results}
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
@@ -571,7 +719,8 @@ def main(argv: list[str] | None = None) -> int:
         if "median_ms" not in r:
             print(f"{name:28} {json.dumps(r)}")
             continue
-        bound = targets.get(f"{name}.median_ms", {}).get("max")
+        found = targets.get(f"{name}.median_ms", [])
+        bound = next((t["max"] for t in (found if isinstance(found, list) else [found]) if "max" in t), None)
         target = f"  (target < {bound}{' ms' if not isinstance(bound, str) else ''})" if bound is not None else ""
         print(f"{name:28} median {r['median_ms']:8.2f} ms   p90 {r['p90_ms']:8.2f} ms{target}")
     print(f"written to {args.output}")

@@ -2,9 +2,11 @@
 
 A figure fails only when it is more than twice as bad as its target (over 2 x `max`, under
 `min` / 2): shared machines are noisy, and that must not turn CI red; a real regression does.
+A count that is not a time (`{"equals": 1}`: server processes) fails on any other value.
 A target may be another figure of the same file, by its path (`{"max": "claude_mcp_list_8.median_ms"}`:
-status against Claude Code timed in the same run). Prints one line per target; exit 1 when any
-failed, 2 when a figure is missing (a bench that skipped it says why) or the files cannot be read.
+status against Claude Code timed in the same run), and a figure may have several (a list).
+Prints one line per target; exit 1 when any failed, 2 when a figure is missing (a bench that
+skipped it says why) or the files cannot be read.
 
 Usage: python tests/bench/check.py [--results build] [--targets tests/bench/targets.json]
 """
@@ -20,8 +22,13 @@ ROOT = Path(__file__).resolve().parents[2]
 FACTOR = 2.0
 
 
+SIDES = ("max", "min", "equals")
+
+
 def verdict(value: float, target: dict) -> str:
     """"ok" (within the target), "slow" (worse than the target, within twice) or "fail"."""
+    if "equals" in target:
+        return "ok" if value == target["equals"] else "fail"
     if "max" in target:
         limit = target["max"]
         return "ok" if value <= limit else "slow" if value <= limit * FACTOR else "fail"
@@ -54,7 +61,9 @@ def check(results_dir: Path, targets: dict) -> tuple[list[str], int]:
     """(report lines, exit code)."""
     loaded: dict[str, dict] = {}
     lines, code = [], 0
-    for key, target in sorted((k, v) for k, v in targets.items() if not k.startswith("_")):
+    listed = ((k, t) for k, v in sorted(targets.items()) if not k.startswith("_")
+              for t in (v if isinstance(v, list) else [v]))
+    for key, target in listed:
         source, _, path = key.rpartition(":")
         name = f"{source}-bench.json" if source else "bench.json"
         if name not in loaded:
@@ -64,7 +73,7 @@ def check(results_dir: Path, targets: dict) -> tuple[list[str], int]:
             except (OSError, ValueError, AttributeError):
                 loaded[name] = {}
         value = lookup(loaded[name], path)
-        side = "max" if "max" in target else "min"
+        side = next(s for s in SIDES if s in target)
         limit = target[side]
         if isinstance(limit, str):  # another figure of the same run
             limit = lookup(loaded[name], target[side])
@@ -77,8 +86,11 @@ def check(results_dir: Path, targets: dict) -> tuple[list[str], int]:
             continue
         state = verdict(value, {side: limit})
         named = f"{target[side]} = {limit}" if isinstance(target[side], str) else f"{limit}"
-        bound = f"< {named}" if side == "max" else f"> {named}"
-        lines.append(f"{state:7}  {key} = {value} (target {bound}; fails beyond {FACTOR:g}x)")
+        if side == "equals":
+            lines.append(f"{state:7}  {key} = {value} (target {named}; fails on any other value)")
+        else:
+            bound = f"< {named}" if side == "max" else f"> {named}"
+            lines.append(f"{state:7}  {key} = {value} (target {bound}; fails beyond {FACTOR:g}x)")
         if state == "fail":
             code = max(code, 1)
     return lines, code

@@ -1,6 +1,7 @@
 """Fixtures of the codequery server's tests: an isolated HOME, data folder and project per test,
 the real embedding model (loaded once), small generated repositories, and MCP stdio sessions
-(claudex_testing)."""
+(claudex_testing): with the server itself, or as clients reach it, through `claudex mcp run` and
+the claudex gateway (codequery is shared) of the test's own."""
 
 from __future__ import annotations
 
@@ -158,11 +159,11 @@ def start(home: Path, project: Path, **extra: str):
 CLAUDEX = Path(sys.executable).parent / "claudex"
 
 
-def claudex(env: dict, *argv: str, timeout: float = 900):
-    """`claudex mcp <argv>` in a process of its own, as a person or script runs it."""
+def claudex(env: dict, *argv: str, timeout: float = 900, cwd: Path | None = None):
+    """`claudex mcp <argv>` in a process of its own (in ``cwd``), as a person or script runs it."""
     import subprocess
 
-    return subprocess.run([str(CLAUDEX), "mcp", *argv], capture_output=True, text=True, env=env,
+    return subprocess.run([str(CLAUDEX), "mcp", *argv], capture_output=True, text=True, env=env, cwd=cwd,
                           stdin=subprocess.DEVNULL, timeout=timeout)
 
 
@@ -186,14 +187,28 @@ def installed(tmp_path_factory):
     return env
 
 
-def installed_env(installed: dict, home: Path, project: Path, **extra: str) -> dict:
-    """The environment of the installed server for this test's home, index folder and project."""
-    env = dict(installed, CLAUDEX_PROJECT_DIR=str(project), **extra)
+@pytest.fixture
+def gw(installed):
+    """The claudex gateway of the installed registry, this test's own (claudex_testing.gateway):
+    codequery is shared, so every `claudex mcp run codequery` of the test reaches its one process
+    through it; stopped, with all it started, when the test ends."""
+    from claudex_testing.gateway import own_gateway
+
+    with own_gateway(installed, claudex=str(CLAUDEX)) as gateway:
+        yield gateway
+
+
+def installed_env(gw, home: Path, project: Path, **extra: str) -> dict:
+    """The environment of the installed server (its registry, ``gw``'s runtime folder) for this
+    test's home, index folder and project."""
+    env = dict(gw.env, CLAUDEX_PROJECT_DIR=str(project), **extra)
     env["XDG_DATA_HOME"] = str(home / ".local" / "share")  # this test's index folder
     return dict(env, HOME=str(home))
 
 
-def run_installed(installed: dict, home: Path, project: Path, **extra: str):
-    """An MCP session with the installed server, started as a client does: `claudex mcp run codequery`."""
-    return session("codequery", installed_env(installed, home, project, **extra), via="run", claudex=str(CLAUDEX),
+def run_installed(gw, home: Path, project: Path, **extra: str):
+    """An MCP session with the installed server, started as a client does: `claudex mcp run
+    codequery` in ``project``, a session of ``gw``'s one codequery process (the first session's
+    environment, with ``extra``, is the process's)."""
+    return session("codequery", installed_env(gw, home, project, **extra), via="run", claudex=str(CLAUDEX),
                    cwd=project)

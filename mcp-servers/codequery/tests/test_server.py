@@ -1,7 +1,9 @@
 """The codequery server through real MCP stdio sessions (the official SDK's client), installed
-with `claudex mcp install` and started with `claudex mcp run` as a client does: index a small
-repository, search by meaning, change and delete files, apply diffs, refuse hostile input, one
-process serving two folders (the gateway's _meta), and embeddings in the background. cq_chat runs from the dev venv, where claudex_llm is."""
+with `claudex mcp install` and reached with `claudex mcp run` as a client does (codequery is
+shared: through a claudex gateway of the test's own): index a small repository, search by meaning,
+change and delete files, apply diffs, refuse hostile input, two agents in two folders on one
+process, a process of its own told of the conflict, and embeddings in the background seen by
+another agent. cq_chat runs from the dev venv, where claudex_llm is."""
 
 from __future__ import annotations
 
@@ -27,8 +29,8 @@ def symbols(found: dict) -> list:
     return [(r["path"], r["symbol"]) for r in found["results"]]
 
 
-async def test_index_search_change_delete_and_edit_through_mcp(installed, home, sample, tmp_path):
-    async with run_installed(installed, home, sample) as s:
+async def test_index_search_change_delete_and_edit_through_mcp(gw, home, sample, tmp_path):
+    async with run_installed(gw, home, sample) as s:
         tools = {t.name: t for t in await s.list_tools()}
         assert sorted(tools) == ["cq_apply_diff", "cq_chat", "cq_embed", "cq_search", "cq_stats"]
         assert tools["cq_search"].annotations.read_only_hint is True
@@ -111,7 +113,7 @@ async def test_index_search_change_delete_and_edit_through_mcp(installed, home, 
         assert stats["changed_since"]["added"] == 0 and stats["vector_store"] == "embedded"
 
 
-async def test_a_diff_never_writes_what_configures_agents_or_claudex(installed, home, sample):
+async def test_a_diff_never_writes_what_configures_agents_or_claudex(gw, home, sample):
     """A diff that would set a server's args in the project's .claudex/mcp.json (code that runs
     at that server's next start), or write another agent's config, is refused whole."""
     (sample / ".claudex").mkdir()
@@ -120,7 +122,7 @@ async def test_a_diff_never_writes_what_configures_agents_or_claudex(installed, 
     hijack = ("--- a/.claudex/mcp.json\n+++ b/.claudex/mcp.json\n@@ -1 +1 @@\n-{\"servers\": {}}\n"
               '+{"servers": {"qdrant": {"command": "sh", "args": ["-c", "touch PWNED"]}}}\n')
     before = {p: p.read_bytes() for p in sample.rglob("*") if p.is_file()}
-    async with run_installed(installed, home, sample) as s:
+    async with run_installed(gw, home, sample) as s:
         text = await s.error_text("cq_apply_diff", {"diff": fine + hijack, "dry_run": False})
         assert ".claudex/mcp.json: writing into .claudex is refused" in text and "nothing was written" in text
         for rel in ("sub/.mcp.json", ".Claude/settings.json", "CLAUDE.md", ".vscode/tasks.json"):
@@ -131,15 +133,16 @@ async def test_a_diff_never_writes_what_configures_agents_or_claudex(installed, 
         assert (await s.call_data("cq_apply_diff", {"diff": fine}))["ok"]   # the session goes on
 
 
-async def test_a_lone_surrogate_is_a_tool_error_and_the_session_goes_on(installed, home, sample):
+async def test_a_lone_surrogate_is_a_tool_error_and_the_session_goes_on(gw, home, sample):
     """JSON may carry "\\ud800"; Unicode text may not. The SDK cannot even send it, so this client
-    speaks JSON-RPC itself, to the server as `claudex mcp run` starts it."""
+    speaks JSON-RPC itself, to the server as `claudex mcp run` reaches it: through the bridge and
+    the gateway, which pass the escape on as it came."""
     import json
     import queue
     import subprocess
     import threading
 
-    env = dict(installed, CLAUDEX_PROJECT_DIR=str(sample), HOME=str(home), XDG_DATA_HOME=str(home / ".local" / "share"))
+    env = installed_env(gw, home, sample)
     proc = subprocess.Popen([str(CLAUDEX), "mcp", "run", "codequery"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, env=env, cwd=str(sample))
     lines: queue.Queue = queue.Queue()
@@ -162,6 +165,7 @@ async def test_a_lone_surrogate_is_a_tool_error_and_the_session_goes_on(installe
         good = ask(3, "tools/call", {"name": "cq_apply_diff", "arguments": {"diff": diff.replace("\ud800", "Guide!")}})
         assert good["result"].get("isError") is not True and good["result"]["structuredContent"]["ok"] is True
         assert (sample / "docs" / "guide.md").read_text().startswith("# Guide\n")
+        assert len(gw.server_pids("codequery")) == 1  # the gateway's process answered
     finally:
         proc.stdin.close()
         try:
@@ -181,60 +185,74 @@ async def test_chat_without_a_provider_names_the_variable_and_returns_the_contex
         assert "src/net/http_client.py" in text and "requests.get" in text  # the retrieved code is still there
 
 
-async def test_one_process_serves_two_folders_and_a_second_process_is_told(installed, home, sample, tmp_path):
-    """As the gateway shares it: one process, each agent's folder in its requests' _meta; each
-    folder has its own index and current root. Another process on an owned index gets a conflict
-    that names the gateway, never a traceback."""
-    from claudex_server.folder import FOLDER_KEY
-
+async def test_two_agents_in_two_folders_share_one_process_each_with_its_own_index(gw, home, sample, tmp_path):
+    """As users get it: two agents, each `claudex mcp run codequery` in its own project, reach one
+    process through the gateway, which tells it each agent's folder; each folder has its own
+    index and root, and neither agent sees the other's code."""
     other = tmp_path / "other"
     write_tree(other, {"lib/billing.py": "def refund_invoice(invoice):\n    return invoice.total\n"})
-    async with run_installed(installed, home, sample) as s:
-        mine, theirs = {FOLDER_KEY: str(sample)}, {FOLDER_KEY: str(other)}
+    async with run_installed(gw, home, sample) as mine, run_installed(gw, home, other) as theirs:
         results = {}
 
-        async def work(name, meta):
-            results[name] = await s.call_data("cq_embed", {"wait": True}, meta=meta)
+        async def work(name, s):
+            results[name] = await s.call_data("cq_embed", {"wait": True})
 
         async with anyio.create_task_group() as group:
             group.start_soon(work, "mine", mine)
             group.start_soon(work, "theirs", theirs)
         assert results["mine"]["root"] == str(sample) and results["theirs"]["root"] == str(other)
-        assert results["theirs"]["files"]["total"] == 1
-        assert symbols(await s.call_data("cq_search", {"query": "retry HTTP requests", "limit": 1}, meta=mine)) == [
+        assert results["mine"]["files"]["total"] == 6 and results["theirs"]["files"]["total"] == 1
+        assert symbols(await mine.call_data("cq_search", {"query": "retry HTTP requests", "limit": 1})) == [
             ("src/net/http_client.py", "fetch_with_retry")]
-        assert symbols(await s.call_data("cq_search", {"query": "give money back", "limit": 1}, meta=theirs)) == [
+        assert symbols(await theirs.call_data("cq_search", {"query": "give money back", "limit": 1})) == [
             ("lib/billing.py", "refund_invoice")]
-        assert (await s.call_data("cq_stats", meta=theirs))["files"] == 1
-        assert "outside the folders" in await s.error_text("cq_embed", {"path": str(sample)}, meta=theirs)
+        found = await theirs.call_data("cq_search", {"query": "retry HTTP requests", "limit": 50})
+        assert {path for path, _ in symbols(found)} == {"lib/billing.py"}  # never the other folder's code
+        assert (await theirs.call_data("cq_stats"))["files"] == 1 and (await mine.call_data("cq_stats"))["files"] == 6
+        assert "outside the folders" in await theirs.error_text("cq_embed", {"path": str(sample)})
+        (server,) = gw.status()["servers"]
+        assert server["name"] == "codequery" and server["pid"] and server["restarts"] == 0
+        assert sorted(s["folder"] for s in server["sessions"]) == sorted([str(sample), str(other)])
 
-        async with run_installed(installed, home, sample) as second:
+
+async def test_a_second_process_on_the_same_index_is_told(home, sample):
+    """The server alone: the process that indexed owns the embedded vector store of the folder's
+    index (the gateway's, when shared); another process on the same index (one started outside
+    the gateway) gets a conflict that names the gateway, never a traceback, and its searches by
+    name and words still work (SQLite: any process)."""
+    async with start(home, sample) as first:
+        await first.call_data("cq_embed", {"wait": True})
+        async with start(home, sample) as second:
             text = await second.error_text("cq_search", {"query": "retry", "mode": "semantic"})
             assert "conflict: the embedded Qdrant store" in text and "gateway" in text and "Traceback" not in text
             lexical = await second.call_data("cq_search", {"query": "retry", "mode": "lexical", "limit": 1})
-            assert symbols(lexical) == [("src/net/http_client.py", "fetch_with_retry")]  # SQLite: any process
+            assert symbols(lexical) == [("src/net/http_client.py", "fetch_with_retry")]
             hybrid = await second.call_data("cq_search", {"query": "retry", "limit": 1})
             assert symbols(hybrid) == symbols(lexical) and "found by name and words only" in hybrid["dense"]["note"]
+        assert symbols(await first.call_data("cq_search", {"query": "retry", "mode": "semantic", "limit": 1})) == [
+            ("src/net/http_client.py", "fetch_with_retry")]
 
 
-async def test_stats_of_another_session_show_the_embeddings_in_progress(installed, home, project):
-    """One session indexes: cq_embed returns once the index is searchable, the embeddings go on in
-    the background (held after the first batch here). `claudex mcp call codequery cq_stats`,
-    another process and session on the same project, shows how far they are, and a lexical
-    search there already answers; once released, wait: true returns with every chunk embedded."""
+async def test_stats_of_another_session_show_the_embeddings_in_progress(gw, home, project):
+    """One agent indexes: cq_embed returns once the index is searchable, the embeddings go on in
+    the background (held after the first batch here). Another agent's session on the same
+    project, and `claudex mcp call codequery cq_stats` (a person's), both through the gateway to
+    the one process, show how far they are, and a lexical search there already answers; once
+    released, wait: true returns with every chunk embedded."""
     import json
 
     import cq_index
 
     write_tree(project, {f"pkg/mod{i:03d}.py": f"def handler_{i}(value):\n    return value + {i}\n" for i in range(100)})
     gate = FakeEmbeddings(hold_after=1)   # the first batch at once, the others held until release()
-    cli_env = installed_env(installed, home, project)
+    cli_env = installed_env(gw, home, project)
 
     def cli(*argv):
-        return claudex(cli_env, "call", "codequery", *argv, "--json", timeout=120)
+        return claudex(cli_env, "call", "codequery", *argv, "--json", timeout=120, cwd=project)
 
     try:
-        async with start(home, project, **gate.env) as indexer:
+        # The first session's environment is the shared process's: the held embeddings endpoint.
+        async with run_installed(gw, home, project, **gate.env) as indexer:
             first = await indexer.call_data("cq_embed", {})
             assert first["files"]["added"] == 100 and first["dense"]["complete"] is False
             assert await anyio.to_thread.run_sync(gate.held.wait, 120), "the embeddings never reached their second batch"
@@ -243,12 +261,14 @@ async def test_stats_of_another_session_show_the_embeddings_in_progress(installe
             stats = json.loads(proc.stdout)["structuredContent"]
             assert (stats["indexed"], stats["files"]) == (True, 100)
             assert stats["dense"]["done"] == cq_index.EMBED_BATCH and stats["dense"]["total"] == first["chunks"]["total"] >= 100
-            assert stats["dense"]["complete"] is False
-            mine = await indexer.call_data("cq_stats")
-            assert mine["dense"]["running"] is True and mine["dense"]["done"] == cq_index.EMBED_BATCH
+            assert stats["dense"]["complete"] is False and stats["dense"]["running"] is True
+            async with run_installed(gw, home, project) as other:
+                theirs = await other.call_data("cq_stats")
+            assert theirs["dense"]["running"] is True and theirs["dense"]["done"] == cq_index.EMBED_BATCH
             search = await anyio.to_thread.run_sync(cli, "cq_search", "--args", '{"query": "handler_7", "mode": "lexical"}')
             assert search.returncode == 0, search.stderr
             assert json.loads(search.stdout)["structuredContent"]["results"][0]["symbol"] == "handler_7"
+            assert len(gw.server_pids("codequery")) == 1
             gate.release()
             done = await indexer.call_data("cq_embed", {"wait": True})
             assert done["dense"]["complete"] is True and done["dense"]["done"] == done["chunks"]["total"]
@@ -261,6 +281,8 @@ async def test_stats_of_another_session_show_the_embeddings_in_progress(installe
         (folder / "indexing.json").write_text(json.dumps({"phase": "scanning", "root": str(project)}))
         stats = json.loads((await anyio.to_thread.run_sync(cli, "cq_stats")).stdout)["structuredContent"]
         assert (stats["indexed"], "indexing" in stats) == (True, False)
+        (server,) = gw.status()["servers"]
+        assert server["restarts"] == 0 and server["calls"] >= 7  # every call above went to that one process
     finally:
         gate.close()
 

@@ -39,7 +39,13 @@ INTERNAL = -32603
 
 
 def encode(message: dict) -> bytes:
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+    text = json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+    try:
+        return text.encode() + b"\n"
+    except UnicodeEncodeError:
+        # A lone surrogate ("\ud800") is valid JSON but not UTF-8: passed on escaped, as it came,
+        # so that the server (or the session) answers it as it would without the gateway.
+        return json.dumps(message, separators=(",", ":")).encode() + b"\n"
 
 
 def error(id_, code: int, message: str) -> dict:

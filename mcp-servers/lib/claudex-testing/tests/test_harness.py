@@ -179,3 +179,35 @@ def test_a_command_of_ones_own_and_the_session_timeout(tmp_path):
             assert session.call_text("shout", {"text": "a"}) == "A?"
             session.call("nap", {"seconds": 30})
     assert not alive(int((tmp_path / "own.pid").read_text()))
+
+
+def test_own_gateway_stops_all_it_started_even_when_the_block_fails(tmp_path):
+    """A shared server reached through `claudex mcp run`: both sessions on one process of the
+    block's gateway, and after a failing block neither the gateway nor its server runs, and its
+    runtime folder is gone."""
+    from claudex_testing.gateway import own_gateway
+
+    registry = tmp_path / "registry"
+    for location in ("core", "installed", "disabled"):
+        (registry / location).mkdir(parents=True)
+    (registry / "registry.json").write_text('{"apiVersion": "v1", "servers": {}}')
+    folder = make_server(registry / "installed")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["server"].update(command=sys.executable, shared=True)
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {"PATH": os.environ["PATH"], "HOME": str(home), "XDG_CACHE_HOME": str(home / ".cache"),
+           "XDG_CONFIG_HOME": str(home / ".config"), "XDG_STATE_HOME": str(home / ".state"),
+           "CLAUDEX_MCP_REGISTRY": str(registry)}
+    seen = {}
+    with pytest.raises(RuntimeError, match="the block failed"):
+        with own_gateway(env, claudex=str(Path(sys.executable).parent / "claudex")) as gw:
+            with connect("demo", via="run", env=gw.env, inherit=False, cwd=tmp_path) as one, \
+                    connect("demo", via="run", env=gw.env, inherit=False, cwd=tmp_path) as two:
+                shared = [s.call_data("variable", {"name": "CLAUDEX_MCP_GATEWAY"})["value"] for s in (one, two)]
+            seen.update(shared=shared, pids=gw.server_pids("demo"), gateway=gw.status()["pid"], runtime=gw.runtime)
+            raise RuntimeError("the block failed")
+    assert seen["shared"] == ["1", "1"] and seen["pids"] == [int((folder / "pid").read_text())]
+    assert not alive(seen["pids"][0]) and not alive(seen["gateway"])
+    assert not seen["runtime"].exists()
