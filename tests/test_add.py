@@ -315,6 +315,7 @@ def runner_env(sandbox) -> dict:
     """The sandbox's HOME and XDG folders hold npm's and uv's caches: a first download is real."""
     env = {k: v for k, v in sandbox.env.items() if not k.lower().startswith(("npm_config_", "uv_"))}
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env["COLUMNS"] = "60"  # uv and npm wrap their messages at it: what claudex reads of them must not care
     return env
 
 
@@ -373,7 +374,7 @@ def test_a_package_that_cannot_be_resolved_adds_nothing(sandbox, registry, argv,
     before = files_under(registry)
     proc = sandbox.run("mcp", "add", "pkg", "--", *argv, env={**runner_env(sandbox), **extra}, timeout=300)
     assert proc.returncode == code, proc.stderr
-    assert json.loads(proc.stderr)["error"]["code"] == error
+    assert json.loads(proc.stderr)["error"]["code"] == error, proc.stderr
     assert ("--no-pin" in proc.stderr) == (code == 5)  # offline: add it unpinned; no such package: no way round
     assert proc.stdout == "" and files_under(registry) == before
 

@@ -128,7 +128,8 @@ def _failed(text: str, package: Package, what: str):
     from claudex_mcp.secrets import redact_url
 
     manager = "npm registry" if package.manager == "npm" else "Python package index"
-    lower = text.lower()
+    # One line: uv wraps its messages at $COLUMNS ("... not found in the package\n registry ...").
+    lower = " ".join(text.lower().split())
     if _NETWORK.search(text):
         found = [line.strip() for line in text.splitlines() if _NETWORK.search(line)]
         reason = next((line for line in found if re.search(r"request to|Failed to fetch|error sending", line)), found[0])
