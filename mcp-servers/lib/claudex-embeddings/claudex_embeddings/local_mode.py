@@ -39,9 +39,10 @@ class _Model:
     """What a pickled qdrant-client model becomes: the state pickle gives it, nothing run."""
 
     kind = "?"
+    state: Any = None  # pickle makes the object without __init__, then hands it its state
 
-    def __init__(self, *_: Any) -> None:
-        self.state: Any = None
+    def __init__(self, *_: Any) -> None:  # called only by a pickle that names the class with arguments
+        pass
 
     def __setstate__(self, state: Any) -> None:
         self.state = state
@@ -56,6 +57,10 @@ class _Model:
 _HOLDERS: dict[str, type[_Model]] = {}
 
 
+class _Refused(pickle.UnpicklingError):
+    """The pickle names something the unpickler will not give it."""
+
+
 class _PointUnpickler(pickle.Unpickler):
     """Unpickles a point of qdrant-client's local mode, and nothing that could run code."""
 
@@ -65,10 +70,10 @@ class _PointUnpickler(pickle.Unpickler):
             if holder is None:
                 holder = _HOLDERS[name] = type(name, (_Model,), {"kind": name})
             return holder
-        raise pickle.UnpicklingError(f"it names {module}.{name}, which is not one of qdrant-client's models")
+        raise _Refused(f"it names {module}.{name}, which is not one of qdrant-client's models")
 
     def persistent_load(self, pid: Any) -> Any:
-        raise pickle.UnpicklingError("it holds a persistent id")
+        raise _Refused("it holds a persistent id")
 
 
 @dataclass
@@ -83,7 +88,7 @@ class Collection:
 
 
 def _point_id(value: Any, where: str) -> int | str:
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2 ** 64:
         return value
     if isinstance(value, str):
         try:
@@ -111,7 +116,7 @@ def _load_point(blob: Any, where: str) -> dict:
         raise StoreError(f"{where}: the point is not a pickled object")
     try:
         point = _PointUnpickler(io.BytesIO(blob)).load()
-    except pickle.UnpicklingError as exc:
+    except _Refused as exc:
         raise StoreError(f"{where}: the point cannot be read safely: {exc}; refused, nothing was run") from None
     except Exception as exc:  # a damaged pickle raises anything from EOFError to TypeError
         raise StoreError(f"{where}: the point cannot be read ({exc.__class__.__name__}: {exc})") from None
@@ -143,8 +148,12 @@ def _read_points(path: Path, collection: Collection, where: str) -> None:
         seen.add(point_id)
         vector = _vector(fields.get("vector"), collection.size, row)
         payload = fields.get("payload") or {}
-        if not isinstance(payload, dict):
-            raise StoreError(f"{row}: the point's payload is not an object")
+        try:  # JSON, as qdrant-client stored it: a tampered row could hold bytes or sets
+            payload = json.loads(json.dumps(payload)) if isinstance(payload, dict) else None
+        except (TypeError, ValueError, RecursionError):
+            payload = None
+        if payload is None:
+            raise StoreError(f"{row}: the point's payload is not a JSON object")
         if vector is None:
             collection.without_vector += 1
         else:

@@ -265,3 +265,31 @@ def test_filters_that_are_not_valid_name_where(edge):
                        ([1], "filter is not an object")]:
         with pytest.raises(StoreError, match=re.escape(where)):
             edge.query_points("c", query=[1.0, 0.0, 0.0], query_filter=bad)
+
+
+@pytest.mark.parametrize("row, message", [
+    (pickle.dumps(models.PointStruct.model_construct(id=1, vector=[1.0, 0.0, 0.0], payload={"b": b"x"})),
+     "the point's payload is not a JSON object"),
+    (pickle.dumps(models.PointStruct.model_construct(id="nope", vector=[1.0, 0.0, 0.0])),
+     "the point id 'nope' is neither an unsigned integer nor a UUID"),
+    (pickle.dumps(models.PointStruct.model_construct(id=1, vector=[1.0])), "the point's vector is not a list of 3 numbers"),
+    (pickle.dumps(models.VectorParams(size=3, distance="Cosine")), "the row holds VectorParams, not a point"),
+    (pickle.dumps([1, 2]), "the row holds list, not a point"),
+    (b"\x80\x04\x95garbage", "the point cannot be read (UnpicklingError: pickle data was truncated)"),
+])
+def test_a_row_qdrant_client_never_writes_stops_the_migration_before_anything_is_copied(tmp_path, row, message):
+    path = tmp_path / "old"
+    old = QdrantClient(path=str(path))
+    fill(old, "notes")
+    old.close()
+    storage = path / "collection" / "notes" / "storage.sqlite"
+    with sqlite3.connect(storage) as db:
+        db.execute("INSERT INTO points(rowid, id, point) VALUES (9, 'bad', ?)", (row,))
+    with pytest.raises(StoreError) as caught:
+        EdgeStore(path)
+    assert str(caught.value) == f"{storage}, row 9: {message}"
+    again = EdgeStore(path, legacy="drop")  # nothing was copied: the store is as empty as it was
+    try:
+        assert again.get_collections().collections == []
+    finally:
+        again.close()
