@@ -23,6 +23,15 @@ def test_twice_the_target_is_the_line(value, target, state):
     assert check.verdict(value, target) == state
 
 
+def test_a_figure_that_does_not_vary_fails_beyond_its_target(tmp_path):
+    """A venv's size is the same in every run: `"factor": 1` makes its target the line."""
+    assert (check.verdict(250, {"max": 250, "factor": 1}), check.verdict(250.1, {"max": 250, "factor": 1})) == ("ok", "fail")
+    write(tmp_path, "qdrant-bench.json", {"venv": {"codequery": {"mb": 251.5}}})
+    proc = run(tmp_path, {"qdrant:venv.codequery.mb": {"max": 250, "factor": 1}})
+    assert proc.returncode == 1
+    assert "fail     qdrant:venv.codequery.mb = 251.5 (target < 250; fails beyond it)" in proc.stdout
+
+
 def write(folder, name, results):
     (folder / name).write_text(json.dumps({"results": results}))
 

@@ -99,6 +99,29 @@ def test_uv_builds_the_venv_and_the_committed_server_runs(sandbox, reg, uv_cache
     assert (reg / "installed" / "hello" / "requirements.txt").read_text().splitlines()[-1] == "./pkg"
 
 
+def test_what_a_server_does_not_import_is_left_uncompiled_wherever_the_registry_is(sandbox, uv_cache):
+    """Below site-packages, the folders packages ship for their developers and builders (tests,
+    testing, distutils, f2py, benchmarks, PyInstaller hooks) get no byte code, and the rest does,
+    also in a registry under a folder named tests or testing."""
+    sandbox.env["UV_CACHE_DIR"] = str(uv_cache)
+    registry = sandbox.root / "testing" / "tests" / "registry"
+    registry_mod.init(registry)
+    sandbox.env["CLAUDEX_MCP_REGISTRY"] = str(registry)
+    folder = python_server(sandbox, "mcp>=2.3,<3\n./pkg\n", mcp=True)
+    extra = {f"pkg/localpkg/{sub}/__init__.py": "X = 1\n"
+             for sub in ("testing", "distutils", "f2py", "benchmarks", "_pyinstaller", "tools")}
+    write_files(folder, extra)
+    proc = sandbox.run("mcp", "install", str(folder), "--json", timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    site = next((registry / "installed" / "hello" / ".venv").glob("lib/python3*/site-packages"))
+    assert list(site.glob("mcp/__pycache__/__init__.cpython-*.pyc"))
+    assert list(site.glob("localpkg/__pycache__/__init__.cpython-*.pyc"))
+    assert list(site.glob("localpkg/tools/__pycache__/*.pyc"))
+    for sub in ("tests", "testing", "distutils", "f2py", "benchmarks", "_pyinstaller"):
+        assert (site / "localpkg" / sub / "__init__.py").is_file(), sub
+        assert not list(site.glob(f"localpkg/{sub}/__pycache__/*.pyc")), sub
+
+
 EDITABLE_SOURCE = {  # localpkg needs inner, which its [tool.uv.sources] names as an editable path
     "pkg/pyproject.toml": '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n'
                           '[project]\nname = "localpkg"\nversion = "0.1.0"\ndependencies = ["inner"]\n'

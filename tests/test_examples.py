@@ -253,6 +253,7 @@ def light_world(tmp_path_factory, catalog) -> tuple[Path, Path]:
         doc = json.loads((real / "manifest.json").read_text())
         doc["server"].update(command=sys.executable, args=["${SERVER_DIR}/server.py"])
         doc.pop("healthCheck", None)
+        doc.pop("extras", None)  # a stand-in has no Python environment to add them to
         folder = sources / ("core" if name == "codex" else "") / name
         folder.mkdir(parents=True)
         (folder / "manifest.json").write_text(json.dumps(doc, indent=2))

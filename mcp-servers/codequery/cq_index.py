@@ -275,20 +275,17 @@ class Vectors:
         return [(str(h.id), float(h.score)) for h in hits]
 
 
-SERVER_EXTRA = "claudex mcp upgrade codequery --with server"
 CHAT_EXTRA = "claudex mcp upgrade codequery --with chat"
 
 
 def _qdrant_client():
     """qdrant_client, for a Qdrant server at QDRANT_URL: codequery's server extra installs it."""
+    from claudex_embeddings.store import ClientMissing, qdrant_client
+
     try:
-        import qdrant_client
-        import qdrant_client.models  # noqa: F401  (a submodule: imported for _model)
-    except ImportError:
-        raise Unavailable("QDRANT_URL is set, but qdrant-client, which talks to a Qdrant server, is not installed "
-                          "(codequery's server extra)",
-                          hint=f"run '{SERVER_EXTRA}', or unset QDRANT_URL to use the embedded store") from None
-    return qdrant_client
+        return qdrant_client("codequery")
+    except ClientMissing as exc:
+        raise Unavailable(str(exc), hint=exc.hint) from None
 
 
 # -- the index of one root -----------------------------------------------------------------

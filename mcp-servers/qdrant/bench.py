@@ -2,7 +2,8 @@
 latency p50/p95 (qdrant-edge, owned by the process), beside today's store (qdrant-client's local
 mode opened per call) in the same run; the default embedding model's throughput beside the NumPy
 all-MiniLM-L6-v2 it replaced (when its weights are on this machine); 2,000 texts embedded and
-upserted; the server venvs' sizes. Prints JSON and writes it to --output.
+upserted; the server venvs' sizes as `claudex mcp install` leaves them (with --quick, those
+without extras: a few seconds each from uv's warm cache). Prints JSON and writes it to --output.
 Usage: python bench.py [--output bench.json] [--points 10000] [--searches 200] [--quick]"""
 
 from __future__ import annotations
@@ -159,39 +160,67 @@ def bench_text_upsert(texts: int) -> dict:
     return {"texts": texts, "seconds": round(took, 1), "seconds_per_2000": round(took * 2000 / texts, 1)}
 
 
-# Each venv measured: (its name in the report, the server, its extras' requirements files).
-VENVS = (("qdrant", "qdrant", ()), ("codequery", "codequery", ()),
-         ("codequery+chat", "codequery", ("requirements-chat.txt",)),
-         ("codequery+server", "codequery", ("requirements-server.txt",)),
-         ("codequery+chat+server", "codequery", ("requirements-chat.txt", "requirements-server.txt")))
+# Each venv measured: (its name in the report, the server, its extras).
+VENVS = (("qdrant", "qdrant", ()), ("qdrant+server", "qdrant", ("server",)),
+         ("codequery", "codequery", ()), ("codequery+chat", "codequery", ("chat",)),
+         ("codequery+server", "codequery", ("server",)), ("codequery+chat+server", "codequery", ("chat", "server")))
 
 
-def venv_sizes() -> dict:
-    """A fresh venv of each embedding server's requirements.txt (and of codequery with each of its
-    extras: `claudex mcp install codequery --with chat`), made by uv as `claudex mcp install` does (MB)."""
+def du_bytes(folder: Path) -> int:
+    """What `du -s` counts: the blocks of every file and folder, a hard-linked file once."""
+    seen: set[tuple[int, int]] = set()
+    total = 0
+    for current, dirs, files in os.walk(folder):
+        for name in [".", *files]:
+            st = os.lstat(os.path.join(current, name))
+            if (st.st_dev, st.st_ino) not in seen:
+                seen.add((st.st_dev, st.st_ino))
+                total += st.st_blocks * 512
+    return total
+
+
+def venv_sizes(quick: bool = False) -> dict:
+    """Each embedding server's venv as `claudex mcp install` leaves it, without its extras and
+    (unless ``quick``) with each (`--with chat`): built by the same function,
+    claudex_mcp.install.deps.install (uv venv, uv pip install, byte-compiled but for what a server
+    does not import), in a copy of the servers' folder; its size in MB as `du -s` counts it, and
+    the seconds it took. uv's cache is the one `make install` filled (UV_CACHE_DIR, else uv's
+    own), so in CI nothing is downloaded: ~4 s a venv."""
     import shutil
     import subprocess
 
-    uv = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
+    from claudex_mcp.errors import ClaudexError
+    from claudex_mcp.install import deps
+
+    uv = deps.uv_binary()
+    if uv is None:
+        return {"skipped": "no uv: claudex mcp install would build with venv + pip"}
+    if not os.environ.get("UV_CACHE_DIR"):
+        found = subprocess.run([uv, "cache", "dir"], capture_output=True, text=True, env=deps.uv_env())
+        if found.returncode == 0 and found.stdout.strip():
+            os.environ["UV_CACHE_DIR"] = found.stdout.strip()
+    servers = Path(__file__).resolve().parent.parent
     out: dict = {}
     for label, name, extras in VENVS:
-        folder = Path(__file__).resolve().parent.parent / name
+        if quick and extras:
+            continue
         with tempfile.TemporaryDirectory() as tmp:
             # A copy of the servers' tree: building the local packages writes build/ next to them.
-            shutil.copytree(folder.parent, Path(tmp) / "src", ignore=shutil.ignore_patterns(".venv", "__pycache__", "build", "*.egg-info"))
-            venv = Path(tmp) / "venv"
-            requirements = ["-r", "requirements.txt"] + [arg for extra in extras for arg in ("-r", extra)]
+            shutil.copytree(servers, Path(tmp) / "src", ignore=shutil.ignore_patterns(
+                ".venv", "__pycache__", "build", "*.egg-info", "node_modules"))
+            folder = Path(tmp) / "src" / name
+            declared = json.loads((folder / "manifest.json").read_text()).get("extras", {})
+            start = time.perf_counter()
             try:
-                subprocess.run([uv, "venv", "-q", str(venv), "-p", sys.executable], check=True, timeout=120)
-                subprocess.run([uv, "pip", "install", "-q", "--python", str(venv / "bin" / "python"), *requirements],
-                               cwd=Path(tmp) / "src" / name, check=True, timeout=600, capture_output=True)
-            except (OSError, subprocess.SubprocessError) as exc:
-                out[label] = {"skipped": f"uv could not build it: {exc}"}
+                deps.install(folder, extras=[declared[extra]["requirements"] for extra in extras])
+            except (ClaudexError, KeyError) as exc:
+                out[label] = {"skipped": f"could not build it: {exc}"}
                 continue
-            size = sum(f.lstat().st_blocks * 512 for f in venv.rglob("*") if not f.is_symlink())
+            took = time.perf_counter() - start
+            venv = folder / ".venv"
             site = next(venv.glob("lib/python*/site-packages"))
             banned = sorted(p for p in ("torch", "pandas", "duckdb") if (site / p).exists())
-            out[label] = {"mb": round(size / 2 ** 20), "heavy": banned}
+            out[label] = {"mb": round(du_bytes(venv) / 2 ** 20, 1), "seconds": round(took, 1), "heavy": banned}
     return out
 
 
@@ -210,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
               "local_mode_per_call": bench_local_mode_per_call(args.points, min(args.searches, 20 if args.quick else 50)),
               "embeddings": bench_embeddings(args.texts),
               "upsert_texts": bench_text_upsert(100 if args.quick else 2000)}
-    result["venv"] = {"skipped": "builds five venvs (a few minutes): full size only"} if args.quick else venv_sizes()
+    result["venv"] = venv_sizes(args.quick)
     text = json.dumps(result, indent=2, sort_keys=True) + "\n"
     sys.stdout.write(text)
     if args.output:

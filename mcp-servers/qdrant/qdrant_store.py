@@ -1,7 +1,9 @@
 """The qdrant server's store: settings from the environment, the embedded store or a remote
 Qdrant, a managed local Qdrant process, and input checks. Never imports mcp; every failure is a
 claudex_server ServerError (InvalidInput, NotFound, Conflict, Unavailable) with a message an
-agent can act on."""
+agent can act on. The embedded store takes the dict forms of qdrant-client's models, so
+qdrant-client (the server extra: `claudex mcp upgrade qdrant --with server`) is needed only for a
+Qdrant server at QDRANT_URL."""
 
 from __future__ import annotations
 
@@ -81,21 +83,37 @@ class Settings:
 
 
 def check() -> dict:
-    """The self-test behind `server.py --check` (status's healthCheck): in server mode, the Qdrant
-    server at QDRANT_URL answers; ok is False (the server is degraded) when it does not. The
-    embedded store needs nothing running, so embedded mode is ok."""
-    from claudex_embeddings.store import SERVER_HINT, server_problem
+    """The self-test behind `server.py --check` (status's healthCheck): in server mode, qdrant-client
+    (the server extra) is installed and the Qdrant server at QDRANT_URL answers; ok is False (the
+    server is degraded) when not, with the one problem and what to do. The embedded store needs
+    nothing running, so embedded mode is ok."""
+    from claudex_embeddings.store import SERVER_HINT, ClientMissing, qdrant_client, server_problem
 
     settings = Settings.from_env()
     report: dict = {"ok": True, "problems": [], "mode": settings.mode}
     if settings.url:
         report["url"] = settings.url
+        try:
+            qdrant_client("qdrant")
+        except ClientMissing as exc:  # the server extra is not installed: one problem, its command
+            report.update(ok=False, problems=[str(exc)], hint=exc.hint)
+            return report
         problem = server_problem(settings.url, settings.api_key)
         if problem:
             report.update(ok=False, problems=[problem], hint=SERVER_HINT)
     else:
         report["path"] = str(settings.path)
     return report
+
+
+def _qdrant_client():
+    """qdrant_client, for a Qdrant server at QDRANT_URL: qdrant's server extra installs it."""
+    from claudex_embeddings.store import ClientMissing, qdrant_client
+
+    try:
+        return qdrant_client("qdrant")
+    except ClientMissing as exc:
+        raise Unavailable(str(exc), hint=exc.hint) from None
 
 
 def _dir_size(path: Path) -> int:
@@ -139,11 +157,13 @@ class QdrantProcess:
             now["cmdline"] == record.get("cmdline")
 
     def _ready(self, timeout: float = 2.0) -> bool:
-        import requests
+        import urllib.error
+        import urllib.request
 
         try:
-            return requests.get(f"{self.settings.url}/readyz", timeout=timeout).status_code == 200
-        except requests.RequestException:
+            with urllib.request.urlopen(f"{self.settings.url}/readyz", timeout=timeout) as response:
+                return response.status == 200
+        except (urllib.error.URLError, OSError, ValueError):  # refused, not ready (an HTTP error), timed out
             return False
 
     def start(self) -> dict:
@@ -276,10 +296,35 @@ class Store:
                 raise Unavailable(f"the embedded store {self.settings.path} could not be opened: {exc}",
                                   hint="check the folder (QDRANT_PATH) and its permissions") from None
             return self._client
-        from qdrant_client import QdrantClient
-
-        self._client = QdrantClient(url=self.settings.url, api_key=self.settings.api_key, timeout=30)
+        self._client = _qdrant_client().QdrantClient(url=self.settings.url, api_key=self.settings.api_key, timeout=30)
         return self._client
+
+    def _model(self, kind: str, **fields):
+        """qdrant-client's model for a Qdrant server; its dict form for the embedded store."""
+        return getattr(_qdrant_client().models, kind)(**fields) if self.settings.mode == "server" else fields
+
+    def _filter(self, spec: dict | None):
+        """A filter given to a tool (see build_filter) as the store takes it, checked: a
+        qdrant-client Filter for a Qdrant server, the dict form for the embedded store."""
+        native = build_filter(spec)
+        if native is None:
+            return None
+        if self.settings.mode == "server":
+            from pydantic import ValidationError
+
+            try:
+                return _qdrant_client().models.Filter.model_validate(native)
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(x) for x in first["loc"])
+                raise InvalidInput(f"filter is not a valid Qdrant filter: {where}: {first['msg']}") from None
+        from claudex_embeddings.edge import StoreError, convert_filter
+
+        try:
+            convert_filter(native)
+        except StoreError as exc:
+            raise InvalidInput(f"filter is not a valid Qdrant filter for the embedded store: {exc}") from None
+        return native
 
     @contextlib.contextmanager
     def session(self):
@@ -433,8 +478,6 @@ class Store:
     # collections --------------------------------------------------------------------------
     @_in_session
     def create_collection(self, name: str, size: int | None = None, distance: str = "cosine") -> dict:
-        from qdrant_client import models
-
         check_name(name)
         key = distance.lower()
         if key not in DISTANCES:
@@ -451,7 +494,7 @@ class Store:
                 raise Conflict(f"collection {name!r} already exists with size {existing['size']} and distance "
                                f"{existing['distance']}", hint="choose another name or delete it first")
             self._call(self.client.create_collection, name,
-                       vectors_config=models.VectorParams(size=size, distance=models.Distance(DISTANCES[key])))
+                       vectors_config=self._model("VectorParams", size=size, distance=DISTANCES[key]))
             return {**self._describe(name), "created": True}
 
     def ensure_collection(self, name: str) -> None:
@@ -498,9 +541,7 @@ class Store:
             done += len(chunk)
             if progress:
                 progress(done, total)
-        structs = []
-        from qdrant_client import models
-
+        structs, ids = [], []
         for i, p in enumerate(parsed):
             vector = p.vector if p.vector is not None else vectors[i]
             if len(vector) != size:
@@ -510,12 +551,13 @@ class Store:
             payload = dict(p.payload)
             if p.text is not None:
                 payload["text"] = p.text
-            structs.append(models.PointStruct(id=point_id(p), vector=vector, payload=payload))
+            ids.append(point_id(p))
+            structs.append(self._model("PointStruct", id=ids[-1], vector=vector, payload=payload))
         with self.session():
             self._call(self.client.upsert, collection, points=structs, wait=True)
             if texts:
                 self._note_model(collection)
-        return {"collection": collection, "upserted": len(structs), "ids": [s.id for s in structs]}
+        return {"collection": collection, "upserted": len(structs), "ids": ids}
 
     def _note_model(self, collection: str) -> None:
         """The embedded store records which model embedded a collection's texts (the first one)."""
@@ -549,7 +591,7 @@ class Store:
         if query is not None and not query.strip():
             raise InvalidInput("query is empty: give some text to search for")
         info = self._existing(collection)
-        qfilter = build_filter(filter)
+        qfilter = self._filter(filter)
         warning = None
         if vector is None:
             vector = self._embed([query], query=True)[0]
@@ -566,8 +608,6 @@ class Store:
 
     @_in_session
     def delete(self, collection: str, ids: list[int | str] | None = None, filter: dict | None = None) -> dict:
-        from qdrant_client import models
-
         if (ids is None) == (filter is None):
             raise InvalidInput("give exactly one of ids or filter")
         self._existing(collection)
@@ -577,14 +617,16 @@ class Store:
             checked = [check_id(i) for i in ids]
             with self._lock:
                 found = self._call(self.client.retrieve, collection, ids=checked, with_payload=False)
-                self._call(self.client.delete, collection, points_selector=models.PointIdsList(points=checked), wait=True)
+                self._call(self.client.delete, collection, points_selector=self._model("PointIdsList", points=checked),
+                           wait=True)
             return {"collection": collection, "deleted": len(found)}
-        qfilter = build_filter(filter)
-        if qfilter is None or not (qfilter.must or qfilter.should or qfilter.must_not or qfilter.min_should):
+        if not any((build_filter(filter) or {}).get(k) for k in NATIVE_FILTER_KEYS):
             raise InvalidInput("an empty filter would delete every point", hint="use qdrant_delete_collection for that")
+        qfilter = self._filter(filter)
         with self._lock:
             count = self._call(self.client.count, collection, count_filter=qfilter, exact=True).count
-            self._call(self.client.delete, collection, points_selector=models.FilterSelector(filter=qfilter), wait=True)
+            self._call(self.client.delete, collection, points_selector=self._model("FilterSelector", filter=qfilter),
+                       wait=True)
         return {"collection": collection, "deleted": count}
 
 
@@ -664,36 +706,29 @@ def point_id(p: Point) -> int | str:
     return str(uuid.uuid5(ID_NAMESPACE, json.dumps(content, sort_keys=True, separators=(",", ":"))))
 
 
-def build_filter(spec: dict | None):
-    """A Qdrant Filter from either the native filter JSON ({"must": [...], ...}) or the short
-    form {"field": value, "field": [any, of], "field": {"gte": 1, "lt": 5}}."""
-    from pydantic import ValidationError
-    from qdrant_client import models
-
+def build_filter(spec: dict | None) -> dict | None:
+    """The native Qdrant filter (its dict form: ``{"must": [...], ...}``) of a tool's filter: the
+    native one as given (Store._filter checks it), or the short form {"field": value, "field":
+    [any, of], "field": {"gte": 1, "lt": 5}} translated."""
     if spec is None:
         return None
     if not isinstance(spec, dict):
         raise InvalidInput("filter must be a JSON object")
     if spec and set(spec) <= NATIVE_FILTER_KEYS:
-        try:
-            return models.Filter.model_validate(spec)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(x) for x in first["loc"])
-            raise InvalidInput(f"filter is not a valid Qdrant filter: {where}: {first['msg']}") from None
+        return spec
     conditions = []
     for key, value in spec.items():
         if not isinstance(key, str) or not key:
             raise InvalidInput("filter keys must be payload field names")
         if isinstance(value, (str, int)) and not isinstance(value, float):
-            conditions.append(models.FieldCondition(key=key, match=models.MatchValue(value=value)))
+            conditions.append({"key": key, "match": {"value": value}})
         elif isinstance(value, list) and value and all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in value):
-            conditions.append(models.FieldCondition(key=key, match=models.MatchAny(any=value)))
+            conditions.append({"key": key, "match": {"any": value}})
         elif isinstance(value, dict) and value and set(value) <= RANGE_OPS and \
                 all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value.values()):
-            conditions.append(models.FieldCondition(key=key, range=models.Range(**value)))
+            conditions.append({"key": key, "range": value})
         else:
             raise InvalidInput(f"filter on {key!r} is not valid: use a string, integer or boolean to match, a non-empty "
                                "list of strings or integers to match any, or an object with gt/gte/lt/lte numbers",
                                hint='or a native Qdrant filter {"must": [{"key": ..., "match": {"value": ...}}]}')
-    return models.Filter(must=conditions)
+    return {"must": conditions}

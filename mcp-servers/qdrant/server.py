@@ -1,7 +1,8 @@
 """The qdrant MCP server: vector storage and semantic search for agents, in an embedded store
 (default) or a Qdrant server (QDRANT_URL). Thin tools over qdrant_store; run with
 `python server.py` (stdio), `python server.py --check` for a self-test (JSON on stdout, exit 0
-when the store can be used, 1 when QDRANT_URL is set and its server does not answer)."""
+when the store can be used, 1 when QDRANT_URL is set and its server does not answer, or the
+server extra, qdrant-client, is not installed)."""
 
 from __future__ import annotations
 

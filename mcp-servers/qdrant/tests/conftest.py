@@ -7,6 +7,8 @@ import hashlib
 import json
 import math
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -81,3 +83,57 @@ def mcp_server(env: dict):
 
 def dumps(value) -> str:
     return json.dumps(value, sort_keys=True)
+
+
+CLAUDEX = Path(sys.executable).parent / "claudex"
+
+
+def claudex(env: dict, *argv: str, timeout: float = 900):
+    """`claudex mcp <argv>` in a process of its own, as a person or script runs it."""
+    return subprocess.run([str(CLAUDEX), "mcp", *argv], capture_output=True, text=True, env=env,
+                          stdin=subprocess.DEVNULL, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    """qdrant installed by `claudex mcp install mcp-servers/qdrant` into a registry of its own,
+    without its extras (no qdrant-client in its venv), as a user gets it: the environment to run it."""
+    base = tmp_path_factory.mktemp("installed")
+    home = base / "home"
+    home.mkdir()
+    env = {"PATH": os.environ.get("PATH", os.defpath), "HOME": str(home),
+           "XDG_CACHE_HOME": str(home / ".cache"), "XDG_CONFIG_HOME": str(home / ".config"),
+           "XDG_DATA_HOME": str(home / ".local" / "share"), "XDG_STATE_HOME": str(home / ".local" / "state"),
+           "CLAUDEX_MCP_REGISTRY": str(base / "registry"), "CLAUDEX_PROJECTS_DIR": str(home / "claudex"),
+           "CLAUDEX_MCP_CORE_SOURCE": ""}
+    for argv in (("init",), ("install", str(SERVER_DIR))):
+        proc = claudex(env, *argv)
+        assert proc.returncode == 0, f"claudex mcp {' '.join(argv)}: {proc.stderr}"
+    python = base / "registry" / "installed" / "qdrant" / ".venv" / "bin" / "python"
+    for module in ("qdrant_client", "requests"):  # the server extra's, and what the stdlib does (issue #27)
+        found = subprocess.run([str(python), "-c", f"import {module}"], capture_output=True).returncode == 0
+        assert not found, f"{module} is in the venv of qdrant installed without its server extra"
+    return env
+
+
+@pytest.fixture
+def gateway(installed):
+    """The installed qdrant is shared (manifest "shared"): `claudex mcp run` starts it in the
+    gateway of that registry, which outlives a session. Stopped after the test, with the server."""
+    yield
+    proc = claudex(installed, "gateway", "stop", timeout=60)
+    assert proc.returncode == 0, proc.stderr
+
+
+def installed_env(installed: dict, home: Path, **extra: str) -> dict:
+    """The environment of the installed server for this test's home and data folder."""
+    return dict(installed, HOME=str(home), XDG_DATA_HOME=str(home / ".local" / "share"), **extra)
+
+
+def run_installed(installed: dict, home: Path, **extra: str):
+    """An MCP session with the installed server, started as a client does: `claudex mcp run qdrant`."""
+    from claudex_testing import open_session
+
+    env = installed_env(installed, home, **extra)
+    return open_session("qdrant", via="run", claudex=str(CLAUDEX), env=env, inherit=False,
+                        stderr=Path(env["HOME"]) / "server-stderr.log", session_timeout=120)

@@ -2,8 +2,9 @@
 default, bundled, offline), any local BERT sentence encoder in NumPy, or an OpenAI-compatible
 HTTP client. Knows nothing of MCP. `claudex_embeddings.store`
 opens the embedded Qdrant store (qdrant-edge, owned by one process: edge.py), which takes
-qdrant-client's models or their dict form; qdrant_client is imported only to migrate a store of
-its local mode, so a server without it (codequery without its server extra) uses the store too.
+qdrant-client's models or their dict form and never imports qdrant_client (a store of its local
+mode is migrated from its files: local_mode.py), so a server without it (qdrant and codequery
+without their server extra) uses the store too.
 
     provider = from_env()            # chosen by EMBEDDINGS_* variables
     vectors = provider.embed(["some text"])   # list of lists of floats, L2-normalised

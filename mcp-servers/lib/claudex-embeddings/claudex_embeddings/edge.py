@@ -15,11 +15,11 @@ retrieve, delete, count, scroll), taking qdrant-client's models or their dict fo
 Layout: ``<store>/edge/owner.lock`` (held while the process owns the store),
 ``<store>/edge/shards/<collection>/`` (qdrant-edge's files) and ``<store>/edge/collections/<collection>.json``
 (size and distance; qdrant-edge keeps them but does not tell them). A store qdrant-client's local
-mode wrote (``<store>/meta.json``) is copied into this layout on first open (``legacy="migrate"``,
-which needs qdrant-client); its files are left as they were (delete ``<store>/collection`` and
-``<store>/meta.json`` once the copy is checked). A caller whose vectors can be computed again
-(codequery re-indexes from the files) opens with ``legacy="drop"``: the old files are deleted
-unread, and qdrant-client is not needed.
+mode wrote (``<store>/meta.json``) is copied into this layout on first open (``legacy="migrate"``;
+its files are read directly, by local_mode.py: qdrant-client is not needed); its files are left as
+they were (delete ``<store>/collection`` and ``<store>/meta.json`` once the copy is checked). A
+caller whose vectors can be computed again (codequery re-indexes from the files) opens with
+``legacy="drop"``: the old files are deleted unread.
 """
 
 from __future__ import annotations
@@ -34,11 +34,14 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from .errors import StoreError
+
 EDGE_DIR = "edge"
 OWNER_LOCK = "owner.lock"
 _DISTANCES = ("Cosine", "Dot", "Euclid", "Manhattan")
 _SCROLL_PAGE = 1000
 LEGACY = ("migrate", "drop")  # what opening a store does with one of qdrant-client's local mode
+MIGRATED_FROM = "qdrant-client local mode"
 
 
 class StoreOwned(Exception):
@@ -50,10 +53,6 @@ class StoreOwned(Exception):
         self.hint = ("run the server shared through the claudex gateway (`claudex mcp run NAME` connects every agent "
                      "to one process), stop the other process, or point this one at another folder "
                      "(QDRANT_PATH / CODEQUERY_DATA) or at a Qdrant server (QDRANT_URL)")
-
-
-class StoreError(Exception):
-    """A request the embedded store cannot serve (an unknown collection, a filter it does not know)."""
 
 
 def _edge():
@@ -79,63 +78,91 @@ def _in_id(value: Any) -> int | str:
 
 # -- qdrant-client's models into qdrant-edge's ------------------------------------------------
 
-def convert_filter(spec: Any):
-    """A qdrant_client ``models.Filter`` (or its dict form) as a qdrant_edge ``Filter``; None stays None."""
+_FILTER_KEYS = ("must", "should", "must_not", "min_should")
+_MATCHES = ("value", "any", "except", "except_", "text", "phrase")
+_RANGE_KEYS = ("gt", "gte", "lt", "lte")
+
+
+def convert_filter(spec: Any, where: str = "filter"):
+    """A qdrant_client ``models.Filter`` (or its dict form) as a qdrant_edge ``Filter``; None stays
+    None. What is not a filter, or a condition the embedded store does not know, raises
+    StoreError naming where in the filter (``filter.must[0].match``)."""
     if spec is None:
         return None
     e = _edge()
     if hasattr(spec, "model_dump"):
         spec = spec.model_dump(exclude_none=True)
+    if not isinstance(spec, dict):
+        raise StoreError(f"{where} is not an object with {', '.join(_FILTER_KEYS)}")
+    unknown = sorted(set(spec) - set(_FILTER_KEYS))
+    if unknown:
+        raise StoreError(f"{where} has {', '.join(map(repr, unknown))}; a filter has {', '.join(_FILTER_KEYS)}")
 
-    def conditions(items: Any) -> list | None:
+    def conditions(items: Any, at: str) -> list | None:
         if items is None:
             return None
-        items = items if isinstance(items, list) else [items]
-        return [condition(c) for c in items]
+        if not isinstance(items, list):
+            return [condition(items, at)]
+        return [condition(c, f"{at}[{i}]") for i, c in enumerate(items)]
 
-    def condition(c: dict):
-        if any(k in c for k in ("must", "should", "must_not", "min_should")):
-            return convert_filter(c)
-        if "has_id" in c:
-            return e.HasIdCondition({_in_id(i) for i in c["has_id"]})
-        if "is_empty" in c and isinstance(c["is_empty"], dict):
-            return e.IsEmptyCondition(c["is_empty"]["key"])
-        if "is_null" in c and isinstance(c["is_null"], dict):
-            return e.IsNullCondition(c["is_null"]["key"])
-        if "nested" in c:
-            return e.NestedCondition(c["nested"]["key"], convert_filter(c["nested"]["filter"]))
-        if "key" not in c:
-            raise StoreError(f"the embedded store does not support the filter condition {sorted(c)}")
-        kwargs: dict[str, Any] = {}
-        match = c.get("match")
-        if match is not None:
-            if "value" in match:
-                kwargs["match"] = e.MatchValue(match["value"])
-            elif "any" in match:
-                kwargs["match"] = e.MatchAny(match["any"])
-            elif "except" in match or "except_" in match:
-                kwargs["match"] = e.MatchExcept(match.get("except", match.get("except_")))
-            elif "text" in match:
-                kwargs["match"] = e.MatchText(match["text"])
-            elif "phrase" in match:
-                kwargs["match"] = e.MatchPhrase(match["phrase"])
-            else:
-                raise StoreError(f"the embedded store does not support the match {sorted(match)}")
-        rng = c.get("range")
-        if rng is not None:
-            kwargs["range"] = e.RangeFloat(**{k: rng[k] for k in ("gt", "gte", "lt", "lte") if k in rng})
-        for flag in ("is_empty", "is_null"):
-            if isinstance(c.get(flag), bool):
-                kwargs[flag] = c[flag]
-        if not kwargs:
-            raise StoreError(f"the filter condition on {c['key']!r} has nothing the embedded store supports")
-        return e.FieldCondition(key=c["key"], **kwargs)
+    def condition(c: Any, at: str):
+        if not isinstance(c, dict):
+            raise StoreError(f"{at} is not a condition (an object)")
+        try:
+            return _condition(e, c, at)
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:  # a value of the wrong shape
+            raise StoreError(f"{at} is not valid: {exc.__class__.__name__}: {exc}") from None
 
     min_should = spec.get("min_should")
-    return e.Filter(must=conditions(spec.get("must")), should=conditions(spec.get("should")),
-                    must_not=conditions(spec.get("must_not")),
-                    min_should=e.MinShould(conditions(min_should["conditions"]), min_should["min_count"])
-                    if min_should else None)
+    if min_should is not None and not (isinstance(min_should, dict) and isinstance(min_should.get("min_count"), int)):
+        raise StoreError(f"{where}.min_should is not an object with conditions and min_count")
+    return e.Filter(must=conditions(spec.get("must"), f"{where}.must"),
+                    should=conditions(spec.get("should"), f"{where}.should"),
+                    must_not=conditions(spec.get("must_not"), f"{where}.must_not"),
+                    min_should=e.MinShould(conditions(min_should.get("conditions") or [], f"{where}.min_should.conditions"),
+                                           min_should["min_count"]) if min_should is not None else None)
+
+
+def _condition(e, c: dict, at: str):
+    """One condition of a filter (see convert_filter) as qdrant-edge's."""
+    if any(k in c for k in _FILTER_KEYS):
+        return convert_filter(c, at)
+    if "has_id" in c:
+        return e.HasIdCondition({_in_id(i) for i in c["has_id"]})
+    if isinstance(c.get("is_empty"), dict):
+        return e.IsEmptyCondition(c["is_empty"]["key"])
+    if isinstance(c.get("is_null"), dict):
+        return e.IsNullCondition(c["is_null"]["key"])
+    if "nested" in c:
+        return e.NestedCondition(c["nested"]["key"], convert_filter(c["nested"]["filter"], f"{at}.nested.filter"))
+    if not isinstance(c.get("key"), str):
+        raise StoreError(f"{at} has no key (a payload field) and is no condition the embedded store supports "
+                         f"(it has {', '.join(map(repr, sorted(c))) or 'nothing'})")
+    kwargs: dict[str, Any] = {}
+    match = c.get("match")
+    if match is not None:
+        found = [k for k in _MATCHES if isinstance(match, dict) and k in match]
+        if not found:
+            raise StoreError(f"{at}.match is not one of the matches the embedded store supports "
+                             "({\"value\"}, {\"any\"}, {\"except\"}, {\"text\"}, {\"phrase\"})")
+        kind = found[0]
+        value = match[kind]
+        kwargs["match"] = {"value": e.MatchValue, "any": e.MatchAny, "except": e.MatchExcept, "except_": e.MatchExcept,
+                           "text": e.MatchText, "phrase": e.MatchPhrase}[kind](value)
+    rng = c.get("range")
+    if rng is not None:
+        if not isinstance(rng, dict) or not set(rng) & set(_RANGE_KEYS):
+            raise StoreError(f"{at}.range is not an object with {', '.join(_RANGE_KEYS)}")
+        kwargs["range"] = e.RangeFloat(**{k: rng[k] for k in _RANGE_KEYS if k in rng})
+    for flag in ("is_empty", "is_null"):
+        if isinstance(c.get(flag), bool):
+            kwargs[flag] = c[flag]
+    unsupported = sorted(set(c) - {"key", "match", "range", "is_empty", "is_null"})
+    if unsupported:
+        raise StoreError(f"{at} uses {', '.join(map(repr, unsupported))}, which the embedded store does not support")
+    if not kwargs:
+        raise StoreError(f"{at} on {c['key']!r} has no match or range")
+    return e.FieldCondition(key=c["key"], **kwargs)
 
 
 def _field(value: Any, name: str, default: Any = None) -> Any:
@@ -336,44 +363,38 @@ class EdgeStore:
             if old.is_dir() and not old.is_symlink():
                 shutil.rmtree(old)
             (self.path / "meta.json").unlink(missing_ok=True)
-        self.migrated = {"from": "qdrant-client local mode", "dropped": True}
+        self.migrated = {"from": MIGRATED_FROM, "dropped": True}
 
     def _migrate_local_mode(self) -> None:
         """Copy every collection of qdrant-client's local mode (the store before qdrant-edge) into
-        shards, under that store's own lock (a server of the old kind may still use it)."""
-        try:
-            from qdrant_client import QdrantClient
-        except ImportError:
-            raise StoreError(f"{self.path} is a store of qdrant-client's local mode, and qdrant-client, which "
-                             "reads it to copy it into the embedded store, is not installed") from None
-
+        shards, under that store's own lock (a server of the old kind may still use it). The old
+        files are read whole first, without qdrant-client (local_mode.py): a file that cannot be
+        read raises StoreError before anything is copied. A collection that an interrupted copy
+        left half-made is made again."""
+        from . import local_mode
         from .store import store_lock
 
-        copied: dict[str, int] = {}
         with store_lock(self.path):
-            client = QdrantClient(path=str(self.path))
-            try:
-                for c in client.get_collections().collections:
-                    info = client.get_collection(c.name)
-                    vectors = info.config.params.vectors
-                    if c.name in self._meta or not hasattr(vectors, "size"):
-                        continue  # named vectors were never written by our servers: left out, said below
-                    self.create_collection(c.name, size=vectors.size, distance=vectors.distance.value,
-                                           migrated_from="qdrant-client local mode")
-                    offset, n = None, 0
-                    while True:
-                        records, offset = client.scroll(c.name, limit=_SCROLL_PAGE, offset=offset, with_payload=True,
-                                                        with_vectors=True)
-                        self.upsert(c.name, [SimpleNamespace(id=r.id, vector=r.vector, payload=r.payload)
-                                             for r in records])
-                        n += len(records)
-                        if offset is None:
-                            break
-                    copied[c.name] = n
-            finally:
-                client.close()
+            collections, skipped = local_mode.read(self.path)
+            copied: dict[str, int] = {}
+            for c in collections:
+                existing = self._meta.get(c.name)
+                if existing is not None and existing.get("migrated_from") != MIGRATED_FROM:
+                    skipped[c.name] = "a collection of that name exists in the embedded store already"
+                    continue
+                if existing is not None:
+                    self.delete_collection(c.name)
+                self.create_collection(c.name, size=c.size, distance=c.distance, migrated_from=MIGRATED_FROM)
+                for start in range(0, len(c.points), _SCROLL_PAGE):
+                    self.upsert(c.name, [{"id": i, "vector": v, "payload": p}
+                                         for i, v, p in c.points[start:start + _SCROLL_PAGE]])
+                copied[c.name] = len(c.points)
+                if c.without_vector:
+                    skipped[c.name] = f"{c.without_vector} of its points had no vector (deleted): left out"
         self.flush()
-        self.migrated = {"from": "qdrant-client local mode", "collections": copied}
+        self.migrated = {"from": MIGRATED_FROM, "collections": copied}
+        if skipped:
+            self.migrated["skipped"] = skipped
         _write_json(self.root / "migrated.json", self.migrated)
 
 

@@ -4,7 +4,9 @@ same wire format."""
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import threading
 
 from .errors import EmbeddingError
@@ -30,21 +32,28 @@ class OpenAIProvider:
         return self._dimension
 
     def _post(self, texts: list[str]) -> list[list[float]]:
-        import requests
+        # The standard library, not requests: one JSON POST does not need 3 MB in every server's venv
+        # (requests, urllib3, charset_normalizer, certifi). It honours the same proxy variables.
+        import urllib.error
+        import urllib.request
 
-        headers = {"Content-Type": "application/json"}
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
+        body = json.dumps({"model": self.model, "input": texts}).encode()
+        request = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
         try:
-            response = requests.post(self.url, json={"model": self.model, "input": texts}, headers=headers,
-                                     timeout=TIMEOUT)
-        except requests.RequestException as exc:
-            raise EmbeddingError(f"the embeddings endpoint {self.url} could not be reached: {exc}") from None
-        if response.status_code != 200:
-            raise EmbeddingError(f"the embeddings endpoint {self.url} answered HTTP {response.status_code}: "
-                                 f"{response.text[:300]}")
+            with urllib.request.urlopen(request, timeout=TIMEOUT, context=_tls_context()) as response:
+                status, text = response.status, response.read().decode("utf-8", "replace")
+        except urllib.error.HTTPError as exc:
+            status, text = exc.code, exc.read().decode("utf-8", "replace")
+        except (urllib.error.URLError, OSError, ValueError) as exc:  # refused, DNS, TLS, timeout, a bad URL
+            reason = getattr(exc, "reason", None) or exc
+            raise EmbeddingError(f"the embeddings endpoint {self.url} could not be reached: {reason}") from None
+        if status != 200:
+            raise EmbeddingError(f"the embeddings endpoint {self.url} answered HTTP {status}: {text[:300]}")
         try:
-            data = sorted(response.json()["data"], key=lambda item: item["index"])
+            data = sorted(json.loads(text)["data"], key=lambda item: item["index"])
             vectors = [[float(x) for x in item["embedding"]] for item in data]
         except (ValueError, KeyError, TypeError) as exc:
             raise EmbeddingError(f"the embeddings endpoint {self.url} gave an answer that is not the OpenAI "
@@ -70,3 +79,20 @@ class OpenAIProvider:
             norm = math.sqrt(sum(x * x for x in vector)) or 1.0
             normalised.append([x / norm for x in vector])
         return normalised
+
+
+def _tls_context():
+    """The certificates an HTTPS endpoint is checked against: the operating system's store
+    (truststore, which the MCP SDK's HTTP client brings, when it is there), else OpenSSL's
+    defaults (SSL_CERT_FILE); a bundle named by REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE, which the
+    requests-based client before this one honoured, first."""
+    import ssl
+
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if bundle:
+        return ssl.create_default_context(cafile=bundle)
+    try:
+        import truststore
+    except ImportError:
+        return ssl.create_default_context()
+    return truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)

@@ -55,6 +55,26 @@ def server_problem(url: str, api_key: str | None = None, timeout: float = 5.0) -
 SERVER_HINT = "start the Qdrant server (or the qdrant_start tool), or unset QDRANT_URL to use the embedded store"
 
 
+class ClientMissing(Exception):
+    """QDRANT_URL is set and qdrant-client, which a server's ``server`` extra installs, is not."""
+
+    def __init__(self, server: str) -> None:
+        super().__init__("QDRANT_URL is set, but qdrant-client, which talks to a Qdrant server, is not installed "
+                         f"({server}'s server extra)")
+        self.hint = f"run 'claudex mcp upgrade {server} --with server', or unset QDRANT_URL to use the embedded store"
+
+
+def qdrant_client(server: str):
+    """The qdrant_client module (its models imported too), for a Qdrant server at QDRANT_URL;
+    ClientMissing, in the words every server uses, when ``server``'s server extra is not installed."""
+    try:
+        import qdrant_client
+        import qdrant_client.models  # noqa: F401  (a submodule: the servers build models with it)
+    except ImportError:
+        raise ClientMissing(server) from None
+    return qdrant_client
+
+
 class StoreBusy(Exception):
     """Another process held the store for longer than the bounded wait."""
 
@@ -103,7 +123,8 @@ def open_embedded(path: Path, timeout: float | None = None, legacy: str = "migra
     use and kept open, so a call costs no open. Raises StoreOwned when another process owns it.
     ``timeout`` is accepted for the callers of the per-call store, and unused: an owned store
     never waits. ``legacy``: a store of qdrant-client's local mode found there is copied
-    ("migrate", with qdrant-client) or deleted unread ("drop", for vectors computed again)."""
+    ("migrate", read from its files: no qdrant-client needed) or deleted unread ("drop", for
+    vectors computed again)."""
     from .edge import owned
 
     yield owned(path, legacy)

@@ -105,6 +105,49 @@ def test_openai_endpoint_failures_are_embedding_errors(api):
         claudex_embeddings.from_env({"EMBEDDINGS_URL": api.url, "EMBEDDINGS_DIMENSION": "big"})
 
 
+def self_signed(folder):
+    """A certificate for 127.0.0.1 and its key, as PEM files in ``folder``."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+            .sign(key, hashes.SHA256()))
+    (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (folder / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                       serialization.NoEncryption()))
+    return str(folder / "cert.pem"), str(folder / "key.pem")
+
+
+def test_an_https_endpoint_is_checked_against_the_bundle_the_user_names(tmp_path, monkeypatch):
+    """HTTPS through the standard library: a certificate no trusted authority signed is refused
+    (an EmbeddingError that says so), and trusted once REQUESTS_CA_BUNDLE (as with the requests
+    client before) or SSL_CERT_FILE names it."""
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    cert, key = self_signed(tmp_path)
+    with FakeEmbeddings(vector=lambda text: [1.0, 0.0, 0.0], dimension=3, tls=(cert, key)) as api:
+        assert api.url.startswith("https://")
+        with pytest.raises(EmbeddingError, match="could not be reached: .*CERTIFICATE_VERIFY_FAILED"):
+            claudex_embeddings.from_env(api.env).embed(["x"])
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", cert)
+        assert claudex_embeddings.from_env(api.env).embed(["x"]) == [[1.0, 0.0, 0.0]]
+        monkeypatch.delenv("REQUESTS_CA_BUNDLE")
+        monkeypatch.setenv("SSL_CERT_FILE", cert)
+        assert claudex_embeddings.from_env(api.env).embed(["y"]) == [[1.0, 0.0, 0.0]]
+
+
 def test_a_repeated_query_is_not_embedded_again(e5, monkeypatch):
     first = claudex_embeddings.embed_query(e5, ["where is the retry loop"])
     calls = []

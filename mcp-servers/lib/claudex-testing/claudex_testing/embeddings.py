@@ -7,7 +7,8 @@ the network or a model.
 
 Answers come back in reverse order (a client must place each vector by its index); the model
 "broken" is answered with HTTP 500; every request is recorded; with ``hold_after=N`` the requests
-after the Nth wait until ``release()`` (an index run that stays in the middle of embedding).
+after the Nth wait until ``release()`` (an index run that stays in the middle of embedding); with
+``tls=(certificate, key)`` it speaks HTTPS.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ class FakeEmbeddings:
     """The endpoint; ``vector(text)`` makes each embedding (default: hash_vector, 8 numbers)."""
 
     def __init__(self, vector: Callable[[str], list[float]] = hash_vector, dimension: int = DIMENSION,
-                 hold_after: int | None = None) -> None:
+                 hold_after: int | None = None, tls: tuple[str, str] | None = None) -> None:
+        """``tls``: (certificate file, key file) to serve HTTPS with instead of HTTP."""
         self.vector, self.dimension, self.hold_after = vector, dimension, hold_after
         self.requests: list[dict] = []
         self.held = threading.Event()   # set once a request waits for release()
@@ -68,9 +70,16 @@ class FakeEmbeddings:
                 pass
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        if tls is not None:
+            import ssl
+
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self._httpd.socket = context.wrap_socket(self._httpd.socket, server_side=True)
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
         self._thread.start()
-        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
+        scheme = "https" if tls is not None else "http"
+        self.url = f"{scheme}://127.0.0.1:{self._httpd.server_address[1]}/v1"
         self.env = {"EMBEDDINGS_URL": self.url, "EMBEDDINGS_DIMENSION": str(dimension)}
 
     def release(self) -> None:
