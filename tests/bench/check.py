@@ -1,14 +1,10 @@
 """Compare `make bench`'s figures with their documented targets (tests/bench/targets.json).
 
 A figure fails only when it is more than twice as bad as its target (over 2 x `max`, under
-<<<<<<< HEAD
 `min` / 2): shared machines are noisy, and that must not turn CI red; a real regression does.
-A count that is not a time (`{"equals": 1}`: server processes) fails on any other value.
-=======
-`min` / 2): shared machines are noisy, and that must not turn CI red; a real regression does. A
+A count that is not a time (`{"equals": 1}`: server processes) fails on any other value. A
 figure that does not vary from run to run (a venv's size) says so with `"factor": 1`: it fails
 beyond its target itself.
->>>>>>> qslim
 A target may be another figure of the same file, by its path (`{"max": "claude_mcp_list_8.median_ms"}`:
 status against Claude Code timed in the same run), and a figure may have several (a list).
 Prints one line per target; exit 1 when any failed, 2 when a figure is missing (a bench that
@@ -32,15 +28,11 @@ SIDES = ("max", "min", "equals")
 
 
 def verdict(value: float, target: dict) -> str:
-<<<<<<< HEAD
-    """"ok" (within the target), "slow" (worse than the target, within twice) or "fail"."""
-    if "equals" in target:
-        return "ok" if value == target["equals"] else "fail"
-=======
     """"ok" (within the target), "slow" (worse than the target, within its factor: twice unless
     the target says) or "fail"."""
+    if "equals" in target:
+        return "ok" if value == target["equals"] else "fail"
     factor = target.get("factor", FACTOR)
->>>>>>> qslim
     if "max" in target:
         limit = target["max"]
         return "ok" if value <= limit else "slow" if value <= limit * factor else "fail"
@@ -99,17 +91,12 @@ def check(results_dir: Path, targets: dict) -> tuple[list[str], int]:
         factor = target.get("factor", FACTOR)
         state = verdict(value, {side: limit, "factor": factor})
         named = f"{target[side]} = {limit}" if isinstance(target[side], str) else f"{limit}"
-<<<<<<< HEAD
         if side == "equals":
             lines.append(f"{state:7}  {key} = {value} (target {named}; fails on any other value)")
         else:
             bound = f"< {named}" if side == "max" else f"> {named}"
-            lines.append(f"{state:7}  {key} = {value} (target {bound}; fails beyond {FACTOR:g}x)")
-=======
-        bound = f"< {named}" if side == "max" else f"> {named}"
-        beyond = "fails beyond it" if factor == 1 else f"fails beyond {factor:g}x"
-        lines.append(f"{state:7}  {key} = {value} (target {bound}; {beyond})")
->>>>>>> qslim
+            beyond = "fails beyond it" if factor == 1 else f"fails beyond {factor:g}x"
+            lines.append(f"{state:7}  {key} = {value} (target {bound}; {beyond})")
         if state == "fail":
             code = max(code, 1)
     return lines, code
