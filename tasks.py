@@ -92,6 +92,17 @@ def _failed(exc, prog: str) -> Exit:
     return Exit(code=exc.exit_code)
 
 
+def _extras_of(package: Path) -> str:
+    """``[a,b]``: the optional dependencies a package's pyproject.toml declares, or ""."""
+    import tomllib
+
+    try:
+        declared = tomllib.loads((package / "pyproject.toml").read_text()).get("project", {}).get("optional-dependencies", {})
+    except (OSError, ValueError):
+        return ""
+    return f"[{','.join(sorted(declared))}]" if declared else ""
+
+
 @task(name="install")
 def install_dev(c):
     """Install the shared server packages (mcp-servers/lib/*, editable) and every shipped and example
@@ -108,7 +119,9 @@ def install_dev(c):
     # A path in a -r file is read relative to the installer's working directory, not to the
     # file, so a server's `../lib/<dist>` cannot be passed on as `-r server/requirements.txt`:
     # the lines are made absolute, and a shared package becomes its editable install.
-    lines = [f"-e {lib}" for lib in sorted(libs)]
+    # Each with all its extras (claudex-embeddings[bert]: the NumPy BERT encoder's test and the
+    # benches' MiniLM baseline need tokenizers).
+    lines = [f"-e {lib}{_extras_of(Path(lib))}" for lib in sorted(libs)]
     folders = sorted(p.parent for pattern in ("*/requirements.txt", "core/*/requirements.txt")
                      for p in (ROOT / "mcp-servers").glob(pattern))
     folders += [p for p in example_servers() if (p / "requirements.txt").is_file()]  # their tests share the venv
