@@ -1,9 +1,10 @@
 """Benchmark of the codequery server (run by `make bench`): index a generated 2,000-file repository
 (time to the first answer, lexical first; time until every chunk is embedded, chunks/s, peak
 memory), a one-file change searchable again, search latency p50/p95 per mode, the embedded store's
-open, and the retrieval evaluation on a PyPI package's
-code without its docstrings (MRR@10, Recall@10 on held-out queries, against plain BM25).
-Usage: python bench.py [--output bench.json] [--quick] [--files 2000] [--searches 30] [--package urllib3]"""
+open, and the retrieval evaluation on packages' code without its docstrings (MRR@10, Recall@10 on
+held-out queries, against plain BM25, with each ranking and chunking ingredient's gain).
+Usage: python bench.py [--output bench.json] [--quick] [--files 2000] [--searches 30]
+                       [--package urllib3 --package email] [--model-path FOLDER] [--skip-chunking]"""
 
 from __future__ import annotations
 
@@ -122,28 +123,87 @@ def bench_index(files: int, searches: int, dense_timeout: float | None = None) -
     return out
 
 
-def bench_eval(package: str) -> dict:
+class Memo:
+    """An embedding model that embeds each text once per run: the evaluation's indexes of one
+    package (its chunking ablation) share most of their texts."""
+
+    def __init__(self, model) -> None:
+        self.model, self.name, self.dimension = model, model.name, model.dimension
+        self.seen: dict[tuple[bool, str], list[float]] = {}
+
+    def _get(self, texts: list[str], query: bool) -> list[list[float]]:
+        from claudex_embeddings import embed_query
+
+        missing = list(dict.fromkeys(t for t in texts if (query, t) not in self.seen))
+        if missing:
+            vectors = embed_query(self.model, missing) if query else self.model.embed(missing)
+            self.seen.update(((query, t), v) for t, v in zip(missing, vectors))
+        return [self.seen[(query, t)] for t in texts]
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        return self._get(texts, False)
+
+    def embed_query(self, texts: list[str]) -> list[list[float]]:
+        return self._get(texts, True)
+
+
+# The chunking ablation: the index built again with the chunks of before (cq_chunks' switches),
+# one ingredient at a time, up to today's.
+CHUNKING = [("chunks and embedding text of before", {"CONSTRUCTORS_JOIN": False, "SYMBOL_WORDS": False}),
+            ("symbol's words in the embedding text", {"CONSTRUCTORS_JOIN": False}),
+            ("class chunk with its constructor", {})]
+
+
+def bench_eval(package: str, model_path: str | None = None, chunking: bool = True) -> dict:
+    """The retrieval evaluation on ``package`` (held-out queries), each ranking ingredient's gain,
+    and with ``chunking`` each chunking ingredient's (the index built once per step)."""
     import claudex_embeddings
+    import cq_chunks
     import cq_eval
-    import cq_index
 
     module = importlib.import_module(package)
+    model = Memo(claudex_embeddings.from_env({"EMBEDDINGS_MODEL_PATH": model_path} if model_path else {}))
     with tempfile.TemporaryDirectory() as tmp:
         corpus = Path(tmp) / "corpus"
         queries = cq_eval.build_corpus(Path(module.__file__).parent, corpus)
-        os.environ.update(CLAUDEX_PROJECT_DIR=str(corpus), XDG_DATA_HOME=str(Path(tmp) / "data"))
-        model = claudex_embeddings.from_env({})
-        cq = cq_index.Codequery(embedder_factory=lambda: model)
-        try:
-            start = time.perf_counter()
-            indexed = cq.embed(None, wait=True)
-            seconds = time.perf_counter() - start
-            scores = cq_eval.evaluate(cq.index_for(), corpus, queries, ablations=True)
-        finally:
-            cq.close()
-    return {"package": f"{package} {getattr(module, '__version__', '?')}", "queries": len(queries),
-            "held_out": sum(q.held_out for q in queries), "chunks": indexed["chunks"]["total"],
-            "index_seconds": round(seconds, 1), "scores": scores}
+        indexed, seconds, scores = _evaluate(corpus, Path(tmp) / "data", model, queries, ablations=True)
+        out = {"package": f"{package} {getattr(module, '__version__', '?')}", "model": model.name,
+               "queries": len(queries), "held_out": sum(q.held_out for q in queries),
+               "chunks": indexed["chunks"]["total"], "index_seconds": round(seconds, 1), "scores": scores,
+               "gains": cq_eval.gains(scores)}
+        if chunking:
+            steps, before = [], None
+            for number, (ingredient, switches) in enumerate(CHUNKING):
+                saved = {name: getattr(cq_chunks, name) for name in switches}
+                try:
+                    for name, value in switches.items():
+                        setattr(cq_chunks, name, value)
+                    step = scores if not switches else _evaluate(corpus, Path(tmp) / f"data{number}", model, queries)[2]
+                finally:
+                    for name, value in saved.items():
+                        setattr(cq_chunks, name, value)
+                row = {"ingredient": ingredient, **{m: step[m]["held_out"]["mrr@10"] for m in ("semantic", "hybrid")}}
+                if before is not None:
+                    row["gain"] = {m: round(row[m] - before[m], 4) for m in ("semantic", "hybrid")}
+                steps.append(row)
+                before = row
+            out["gains"]["chunking"] = steps
+    return out
+
+
+def _evaluate(corpus: Path, data: Path, model, queries, ablations: bool = False) -> tuple[dict, float, dict]:
+    import cq_eval
+    import cq_index
+
+    os.environ.update(CLAUDEX_PROJECT_DIR=str(corpus), XDG_DATA_HOME=str(data))
+    cq = cq_index.Codequery(embedder_factory=lambda: model)
+    try:
+        start = time.perf_counter()
+        indexed = cq.embed(None, wait=True)
+        seconds = time.perf_counter() - start
+        return indexed, seconds, cq_eval.evaluate(cq.index_for(), corpus, queries, ablations=ablations)
+    finally:
+        cq.close()
 
 
 def bench_dense_throughput(chunks: int) -> dict:
@@ -192,7 +252,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true",
                         help="the small sizes, for CI (make bench QUICK=1): 50 files, and no retrieval evaluation "
                              "(it embeds a whole package: minutes; the server's tests check retrieval quality)")
-    parser.add_argument("--package", default="urllib3")
+    parser.add_argument("--package", action="append",
+                        help="a package to evaluate retrieval on (repeatable; default urllib3 and email)")
+    parser.add_argument("--model-path", help="a sentence-transformers folder to evaluate retrieval with "
+                                             "(as EMBEDDINGS_MODEL_PATH; default: the bundled e5)")
+    parser.add_argument("--skip-chunking", action="store_true",
+                        help="leave out the chunking ablation (it builds each package's index three times)")
     parser.add_argument("--skip-eval", action="store_true")
     parser.add_argument("--throughput-chunks", type=int,
                         help="chunks embedded by today's and the earlier pipeline (default 120; 8 with --quick)")
@@ -207,7 +272,8 @@ def main(argv: list[str] | None = None) -> int:
         report["index"] = bench_index(args.files, args.searches, args.dense_timeout)
     report["dense_throughput"] = bench_dense_throughput(args.throughput_chunks or (8 if args.quick else 120))
     if not (args.skip_eval or args.quick):
-        report["retrieval"] = bench_eval(args.package)
+        report["retrieval"] = [bench_eval(package, args.model_path, not args.skip_chunking)
+                               for package in args.package or ["urllib3", "email"]]
     text = json.dumps(report, indent=2, sort_keys=True) + "\n"
     sys.stdout.write(text)
     if args.output:

@@ -10,7 +10,7 @@ import hashlib
 import math
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cq_chunks
@@ -178,10 +178,13 @@ def window_chunks(root: Path) -> list[tuple[dict, str]]:
 def evaluate(index, root: Path, queries: list[Query], modes=("lexical", "semantic", "hybrid"),
              ablations: bool = False) -> dict:
     """Scores of each mode of ``index`` (a CodeIndex of ``root``) and of the baseline, on all
-    queries and on the held-out ones."""
+    queries and on the held-out ones; with ``ablations``, also each ranking ingredient's step
+    (INGREDIENTS: the runs named there) and the index-free BM25 references."""
+    import cq_index
+
     runs: dict[str, list[list[dict]]] = {}
     for mode in modes:
-        runs[mode] = [index.search(q.text, limit=10, mode=mode, max_tokens=32000)["results"] for q in queries]
+        runs[mode] = _search_all(index, queries, mode)
     functions = function_chunks(root)
     baseline = BM25([(meta, plain_tokens(text)) for meta, text in functions])
     runs["baseline_bm25_functions"] = [baseline.search(plain_tokens(q.text)) for q in queries]
@@ -189,8 +192,11 @@ def evaluate(index, root: Path, queries: list[Query], modes=("lexical", "semanti
         split = BM25([(meta, cq_chunks.tokens(f"{meta['path']} {meta['symbol']} {text}")) for meta, text in functions])
         runs["bm25_functions_identifier_split"] = [split.search(cq_chunks.query_tokens(q.text)) for q in queries]
         windows = window_chunks(root)
-        runs["bm25_windows_identifier_split"] = _search_all(
+        runs["bm25_windows_identifier_split"] = _bm25_all(
             BM25([(meta, cq_chunks.tokens(f"{meta['path']} {text}")) for meta, text in windows]), queries)
+        for name, mode, weights in ranking_steps(cq_index):
+            if name not in runs:
+                runs[name] = _search_all(index, queries, mode, weights)
     held = [i for i, q in enumerate(queries) if q.held_out]
     out = {}
     for name, ranked in runs.items():
@@ -199,5 +205,59 @@ def evaluate(index, root: Path, queries: list[Query], modes=("lexical", "semanti
     return out
 
 
-def _search_all(bm25: BM25, queries: list[Query]) -> list[list[dict]]:
+# The ranking's ingredients, each run adding one to the run before it: (ingredient, run).
+# `lexical`, `semantic` and `hybrid` are the index's defaults (cq_index.LEXICAL and HYBRID).
+INGREDIENTS = {
+    "lexical": [("plain BM25 over functions", "baseline_bm25_functions"),
+                ("identifier splitting, stemming, stop words", "bm25_functions_identifier_split"),
+                ("codequery's chunks, BM25 with head and body weights", "lexical_bm25"),
+                ("symbol boost", "lexical_+name"),
+                ("definition boost", "lexical_+module"),
+                ("path signal", "lexical")],
+    "hybrid": [("semantic alone", "semantic"),
+               ("reciprocal-rank fusion with BM25 (k=60)", "hybrid_rrf"),
+               ("weighted fusion of the scores instead", "hybrid_weighted"),
+               ("symbol boost", "hybrid_+name"),
+               ("definition boost", "hybrid_+module"),
+               ("path signal", "hybrid")],
+}
+
+
+def ranking_steps(cq_index) -> list[tuple[str, str, object]]:
+    """(run, mode, weights) of each ranking step: the weights of cq_index's defaults, one
+    ingredient at a time (a step whose weight is 0 gives the same run as the one before)."""
+    steps: list[tuple[str, str, object]] = [("hybrid_rrf", "hybrid", "rrf")]
+    for mode, full, base in (("lexical", cq_index.LEXICAL, cq_index.Weights(lexical=cq_index.LEXICAL.lexical)),
+                             ("hybrid", cq_index.HYBRID, cq_index.Weights(lexical=cq_index.HYBRID.lexical,
+                                                                         semantic=cq_index.HYBRID.semantic))):
+        steps.append((f"{mode}_bm25" if mode == "lexical" else f"{mode}_weighted", mode, base))
+        current = base
+        for field_name in ("name", "module"):
+            current = replace(current, **{field_name: getattr(full, field_name)})
+            steps.append((f"{mode}_+{field_name}", mode, current))
+    return steps
+
+
+def gains(scores: dict, side: str = "held_out") -> dict[str, list[dict]]:
+    """Each ingredient's MRR@10 (on ``side``'s queries) and its gain over the step before, per
+    chain of INGREDIENTS (the runs that ``scores`` has)."""
+    out: dict[str, list[dict]] = {}
+    for chain, steps in INGREDIENTS.items():
+        rows, before = [], None
+        for ingredient, run in steps:
+            if run not in scores:
+                continue
+            mrr = scores[run][side]["mrr@10"]
+            rows.append({"ingredient": ingredient, "run": run, "mrr@10": mrr,
+                         "gain": None if before is None else round(mrr - before, 4)})
+            before = mrr
+        out[chain] = rows
+    return out
+
+
+def _search_all(index, queries: list[Query], mode: str, weights=None) -> list[list[dict]]:
+    return [index.search(q.text, limit=10, mode=mode, max_tokens=32000, weights=weights)["results"] for q in queries]
+
+
+def _bm25_all(bm25: BM25, queries: list[Query]) -> list[list[dict]]:
     return [bm25.search(cq_chunks.query_tokens(q.text)) for q in queries]

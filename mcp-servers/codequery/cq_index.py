@@ -31,15 +31,74 @@ MIN_MAX_TOKENS, MAX_MAX_TOKENS = 200, 32000
 SNIPPET_LINES = 30
 SNIPPET_CHARS = 1600
 CANDIDATES = 50  # hits taken from each retriever before fusion
-RRF_K = 60  # reciprocal-rank fusion constant (Cormack et al.); MRR was flat for k in 5..60 when tuned
+RRF_K = 60  # reciprocal-rank fusion constant (Cormack et al.): the fusion before Weights, kept for the ablation
 LEXICAL_WEIGHTS = (2.0, 1.0)  # BM25 weight of the head (path, symbol, signature) and of the body
 INDEX_LOCK_TIMEOUT = 600.0  # seconds an index run waits for another process's run on the same root
 PROGRESS_FILE = "indexing.json"  # next to index.lock while a run holds it: what cq_stats shows of it
 PROGRESS_EVERY = 0.5  # seconds between two writes of the progress file (a phase change writes at once)
 EMBED_BATCH = 16  # chunks embedded per background step: progress, and a stop, every few seconds
-SCHEMA_VERSION = "2"  # 2: chunks.dense (lexical first, vectors in the background)
+SCHEMA_VERSION = "3"  # 2: chunks.dense (lexical first, vectors in the background); 3: embedding text names the symbol
 COLLECTION = "chunks"
 ProgressFn = Callable[[int, int, str], None]
+
+
+# -- ranking -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Weights:
+    """How an answer ranks its candidates (the lexical and the semantic retrievers' CANDIDATES
+    best each): a weighted sum of
+    - ``lexical``: the chunk's BM25 score divided by the best one's (0 when BM25 did not find it);
+    - ``semantic``: its cosine scaled from the CANDIDATES-th semantic hit's (0) to the best's (1);
+    - ``name`` (the symbol boost): the share of the query's words that are in the definition's
+      own name, so that a query naming what it looks for ranks the definition over its call sites;
+    - ``module`` (the definition boost): added for module-level code between the definitions
+      (imports, constants), which a query about what code does rarely means;
+    - ``path``: the share of the query's words in the file's name.
+    Fitted by cq_eval.tune on the training queries only (never the held-out ones) of five
+    packages' evaluations, with both embedders (e5 and MiniLM); see bench.py for each one's gain."""
+    lexical: float = 1.0
+    semantic: float = 0.0
+    name: float = 0.0
+    module: float = 0.0
+    path: float = 0.0
+
+
+HYBRID = Weights(lexical=0.5, semantic=1.0, name=0.4, module=-0.2)
+LEXICAL = Weights(lexical=1.0, name=0.8, module=-0.2)
+
+
+def rank(ranked: dict[str, list[tuple[int, float]]], rows: dict[int, tuple], query: str, weights: Weights,
+         pending: set[int] | frozenset[int] = frozenset()) -> list[tuple[int, float]]:
+    """The candidates of ``ranked`` (``lexical``: rowid and BM25 score, best first; ``semantic``:
+    rowid and cosine) ordered by ``weights``. ``rows``: each candidate's chunk row (rowid, path,
+    start, end, language, kind, symbol, ...). A ``pending`` chunk (not embedded yet: its file just
+    changed) could not be found semantically: its lexical score stands in for its semantic one."""
+    lexical, semantic = ranked.get("lexical", []), ranked.get("semantic", [])
+    lex = {rid: score / lexical[0][1] for rid, score in lexical} if lexical and lexical[0][1] > 0 else {}
+    sem: dict[int, float] = {}
+    if semantic:
+        best, floor = semantic[0][1], semantic[min(len(semantic), CANDIDATES) - 1][1]
+        sem = {rid: (score - floor) / (best - floor) if best > floor else 1.0 for rid, score in semantic}
+    for rid in pending:
+        if rid in lex and weights.semantic:
+            sem.setdefault(rid, lex[rid])
+    terms = set(cq_chunks.query_tokens(query))
+    scores: list[tuple[int, float]] = []
+    for rid in lex.keys() | sem.keys():
+        row = rows.get(rid)
+        if row is None:
+            continue
+        score = weights.lexical * lex.get(rid, 0.0) + weights.semantic * sem.get(rid, 0.0)
+        if terms and weights.name:
+            score += weights.name * len(terms & cq_chunks.name_tokens(row[6])) / len(terms)
+        if terms and weights.path:
+            stem = row[1].rsplit("/", 1)[-1].rsplit(".", 1)[0]
+            score += weights.path * len(terms & set(cq_chunks.tokens(stem))) / len(terms)
+        if row[5] == "module":
+            score += weights.module
+        scores.append((rid, score))
+    return sorted(scores, key=lambda item: (-item[1], item[0]))
 
 
 # -- settings ------------------------------------------------------------------------------
@@ -630,7 +689,11 @@ class CodeIndex:
         return [(rows[i], s) for i, s in hits if i in rows]
 
     def search(self, query: str, limit: int = 10, path_glob: str | None = None, language: str | None = None,
-               mode: str = "hybrid", max_tokens: int = DEFAULT_MAX_TOKENS) -> dict[str, Any]:
+               mode: str = "hybrid", max_tokens: int = DEFAULT_MAX_TOKENS,
+               weights: Weights | str | None = None) -> dict[str, Any]:
+        """``weights``: how the candidates are ranked, HYBRID or LEXICAL by default (by mode; a
+        semantic answer is ranked by its cosines); "rrf" fuses by reciprocal ranks instead (the
+        evaluation's ablations)."""
         check_search(query, limit, mode, max_tokens, path_glob)
         db = self._db()
         try:
@@ -654,15 +717,19 @@ class CodeIndex:
             if path_glob:
                 ranked = {k: [h for h in v if h[0] in rows and glob_match(rows[h[0]][1], path_glob)]
                           for k, v in ranked.items()}
-            if mode == "hybrid":
-                pending: set[int] = set()
-                if "semantic" in ranked and done < total:
-                    ids = [rid for rid, _ in ranked["lexical"]]
-                    pending = {r[0] for r in db.execute(
-                        f"SELECT rowid FROM chunks WHERE dense = 0 AND rowid IN ({','.join('?' * len(ids))})", ids)}
-                fused = fuse(ranked, pending=pending) if "semantic" in ranked else ranked["lexical"]
+            pending: set[int] = set()
+            if mode == "hybrid" and "semantic" in ranked and done < total:
+                ids = [rid for rid, _ in ranked["lexical"]]
+                pending = {r[0] for r in db.execute(
+                    f"SELECT rowid FROM chunks WHERE dense = 0 AND rowid IN ({','.join('?' * len(ids))})", ids)}
+            if mode == "semantic" and weights is None:
+                fused = list(ranked["semantic"])
+            elif weights == "rrf":
+                fused = fuse(ranked, pending=pending)
             else:
-                fused = list(ranked[mode])
+                # Hybrid without vectors yet (or another process owns them) ranks as lexical does.
+                chosen = weights or (HYBRID if "semantic" in ranked else LEXICAL)
+                fused = rank(ranked, rows, query, chosen, pending)
             files = dict((p, (h, s, m)) for p, h, s, m in db.execute("SELECT path, hash, size, mtime_ns FROM files"))
         finally:
             db.close()
@@ -774,8 +841,8 @@ def fuse(ranked: dict[str, list[tuple[int, float]]], k: int = RRF_K,
     share counts for both, so that it is not ranked below what both lists found."""
     scores: dict[int, float] = {}
     for name, hits in ranked.items():
-        for rank, (rid, _score) in enumerate(hits, start=1):
-            share = 1.0 / (k + rank)
+        for position, (rid, _score) in enumerate(hits, start=1):
+            share = 1.0 / (k + position)
             scores[rid] = scores.get(rid, 0.0) + (share * len(ranked) if rid in pending and name == "lexical" else share)
     return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
 

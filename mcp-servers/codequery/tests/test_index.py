@@ -237,3 +237,67 @@ def test_a_failing_model_leaves_the_index_searchable_and_says_why(model, sample)
         assert "the endpoint said no" in index.stats()["dense"]["error"]
     finally:
         cq.close()
+
+
+# A definition, its call sites (more mentions, shorter), and the module code that imports it.
+CALLERS = {
+    "billing/ledger.py": '''\
+def reconcile_ledger(entries, statement):
+    matched, missing = [], []
+    for entry in entries:
+        line = statement.find(entry.amount, entry.day)
+        if line is None:
+            missing.append(entry)
+        else:
+            matched.append((entry, line))
+    totals = sum(e.amount for e, _ in matched)
+    return matched, missing, totals
+''',
+    "jobs/nightly.py": '''\
+from billing.ledger import reconcile_ledger
+from billing import ledger as reconcile_ledger_module
+
+RECONCILE_LEDGER_EVERY = 24
+
+
+def nightly(books):
+    for book in books:
+        reconcile_ledger(book.entries, book.statement)
+        reconcile_ledger(book.pending, book.statement)
+''',
+}
+
+
+def test_a_query_that_names_a_definition_finds_it_before_its_call_sites(cq, project):
+    from conftest import write_tree
+
+    write_tree(project, CALLERS)
+    cq.embed(None, wait=True)
+    index = cq.index_for()
+    for mode in ("lexical", "hybrid"):
+        found = top(index, "reconcile the ledger", mode)
+        assert found[0] == ("billing/ledger.py", "reconcile_ledger"), (mode, found)
+    # BM25 alone ranks the imports and the call sites first: the boosts are what makes the difference.
+    bare = index.search("reconcile the ledger", mode="lexical", weights=cq_index.Weights())["results"]
+    assert (bare[0]["path"], bare[0]["symbol"]) != ("billing/ledger.py", "reconcile_ledger"), bare
+
+
+def test_rank_weighs_each_retriever_and_each_boost():
+    rows = {1: (1, "billing/ledger.py", 1, 9, "python", "function", "reconcile_ledger", "def reconcile_ledger():", ""),
+            2: (2, "jobs/nightly.py", 6, 9, "python", "function", "nightly", "def nightly(books):", ""),
+            3: (3, "jobs/nightly.py", 1, 3, "python", "module", None, None, "")}
+    lexical = [(3, 9.0), (2, 8.0), (1, 6.0)]
+    semantic = [(2, 0.9), (1, 0.8), (3, 0.5)]
+    order = lambda ranked, weights, **kw: [rid for rid, _ in cq_index.rank(ranked, rows, "reconcile ledger", weights, **kw)]
+    assert order({"lexical": lexical}, cq_index.Weights()) == [3, 2, 1]  # BM25 alone
+    assert order({"lexical": lexical}, cq_index.Weights(name=1.0)) == [1, 3, 2]  # the definition named
+    assert order({"lexical": lexical}, cq_index.Weights(module=-0.5)) == [2, 1, 3]  # module code last
+    assert order({"semantic": semantic}, cq_index.Weights(lexical=0, semantic=1)) == [2, 1, 3]
+    both = {"lexical": lexical, "semantic": semantic}
+    # Scaled: lexical 1, 8/9, 6/9; semantic from the last hit (0) to the best (1): 0, 1, 0.75.
+    scores = dict(cq_index.rank(both, rows, "reconcile ledger", cq_index.Weights(lexical=1, semantic=1)))
+    assert scores == pytest.approx({3: 1.0, 2: 8 / 9 + 1.0, 1: 6 / 9 + 0.75})
+    # A chunk not embedded yet counts its lexical score for its semantic one.
+    pending = dict(cq_index.rank({"lexical": lexical, "semantic": semantic[:1]}, rows, "x",
+                                 cq_index.Weights(lexical=1, semantic=1), pending={1}))
+    assert pending[1] == pytest.approx(2 * 6 / 9)
