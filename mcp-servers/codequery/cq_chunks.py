@@ -4,6 +4,7 @@ identifier-aware tokens the lexical index is built from."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import uuid
@@ -105,12 +106,20 @@ def symbol_words(symbol: str) -> list[str]:
     return [p for piece in re.split(r"[^A-Za-z0-9]+", symbol) for p in _CAMEL.findall(piece)]
 
 
+@functools.lru_cache(maxsize=16384)  # each search ranks up to a hundred chunks, mostly the same ones
 def name_tokens(symbol: str | None) -> frozenset[str]:
     """The tokens of a definition's own name (the last part of its qualified name: the method,
     not its class), for the symbol boost: a query that names what it looks for."""
     if not symbol:
         return frozenset()
     return frozenset(tokens(re.split(r"[.:]+", symbol)[-1] or symbol))
+
+
+@functools.lru_cache(maxsize=16384)
+def file_name_tokens(path: str) -> frozenset[str]:
+    """The tokens of a file's name without its extension (`net/http_client.py`: http, client),
+    for the path signal."""
+    return frozenset(tokens(path.rsplit("/", 1)[-1].rsplit(".", 1)[0]))
 
 
 # -- chunking ------------------------------------------------------------------------------

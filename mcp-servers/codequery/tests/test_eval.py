@@ -1,5 +1,5 @@
 """The small built-in retrieval evaluation: part of `requests` (code we did not write) with its
-docstrings removed, queried by their first lines. The floor is well under what the index scores
+docstrings removed, queried by their first lines. The floor is under what the index scores
 and well over the plain BM25 baseline, so a broken ingredient shows. bench.py runs the full one."""
 
 from __future__ import annotations
@@ -22,7 +22,14 @@ def test_hybrid_retrieval_beats_plain_bm25_with_a_floor(cq, tmp_path, monkeypatc
     monkeypatch.setenv("CLAUDEX_PROJECT_DIR", str(corpus))
     cq.settings = type(cq.settings).from_env()
     cq.embed(None, wait=True)
-    scores = cq_eval.evaluate(cq.index_for(), corpus, queries, modes=("hybrid",))
+    scores = cq_eval.evaluate(cq.index_for(), corpus, queries, modes=("lexical", "hybrid"), ablations=True)
     hybrid, baseline = scores["hybrid"]["all"], scores["baseline_bm25_functions"]["all"]
-    assert hybrid["mrr@10"] >= 0.5 and hybrid["recall@10"] >= 0.75, scores
-    assert hybrid["mrr@10"] >= baseline["mrr@10"] + 0.05, scores
+    # 0.62 and 0.96 here with e5; 0.565 with reciprocal-rank fusion and the chunks of before.
+    assert hybrid["mrr@10"] >= 0.58 and hybrid["recall@10"] >= 0.9, scores
+    assert hybrid["mrr@10"] >= baseline["mrr@10"] + 0.1, scores
+    # Each ranking ingredient is measured, and the weighted fusion beats reciprocal ranks.
+    steps = cq_eval.gains(scores, "all")
+    assert [row["run"] for row in steps["hybrid"]] == ["hybrid_rrf", "hybrid_weighted", "hybrid_+name",
+                                                       "hybrid_+module", "hybrid"], steps
+    assert hybrid["mrr@10"] > scores["hybrid_rrf"]["all"]["mrr@10"], steps
+    assert scores["lexical"]["all"]["mrr@10"] > scores["lexical_bm25"]["all"]["mrr@10"], steps
