@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from conftest import claudex, installed_env, run_installed
+from conftest import CLAUDEX, claudex, installed_env, run_installed
 
 pytestmark = pytest.mark.anyio
 CHAT = "claudex mcp upgrade codequery --with chat"
@@ -31,25 +31,31 @@ def refused_url() -> str:
 
 
 async def test_without_the_extras_chat_and_a_qdrant_server_name_the_command_that_adds_them(installed, home, sample):
-    async with run_installed(installed, home, sample, QDRANT_URL=refused_url()) as s:
-        text = await s.error_text("cq_embed", {})
-        assert "QDRANT_URL is set, but qdrant-client" in text and SERVER in text and "unset QDRANT_URL" in text
-        assert "Traceback" not in text
-    async with run_installed(installed, home, sample) as s:
-        done = await s.call_data("cq_embed", {"wait": True})  # the embedded store, no qdrant-client
-        assert done["dense"]["complete"] is True
-        result = await s.call("cq_chat", {"question": "How are HTTP requests retried?"})
-        assert result.is_error
-        text = "\n".join(c.text for c in result.content)
-        assert f"cq_chat needs codequery's chat extra (the LLM providers), which is not installed: run '{CHAT}'" in text
-        assert "src/net/http_client.py" in text  # the retrieved code is still there to read
+    from claudex_testing.gateway import own_gateway
+
+    # codequery is shared: its one process has the environment of the session that started it, so
+    # each environment gets a gateway (and a process) of its own.
+    with own_gateway(installed, claudex=str(CLAUDEX)) as gw:
+        async with run_installed(gw, home, sample, QDRANT_URL=refused_url()) as s:
+            text = await s.error_text("cq_embed", {})
+            assert "QDRANT_URL is set, but qdrant-client" in text and SERVER in text and "unset QDRANT_URL" in text
+            assert "Traceback" not in text
+    with own_gateway(installed, claudex=str(CLAUDEX)) as gw:
+        async with run_installed(gw, home, sample) as s:
+            done = await s.call_data("cq_embed", {"wait": True})  # the embedded store, no qdrant-client
+            assert done["dense"]["complete"] is True
+            result = await s.call("cq_chat", {"question": "How are HTTP requests retried?"})
+            assert result.is_error
+            text = "\n".join(c.text for c in result.content)
+            assert f"cq_chat needs codequery's chat extra (the LLM providers), which is not installed: run '{CHAT}'" in text
+            assert "src/net/http_client.py" in text  # the retrieved code is still there to read
 
 
-def test_status_of_codequery_without_extras(installed, home, project):
+def test_status_of_codequery_without_extras(gw, home, project):
     """Healthy without them (cq_chat is optional); QDRANT_URL without the server extra is degraded,
     with the one problem and its command."""
     def status(**extra):
-        proc = claudex(installed_env(installed, home, project, **extra), "status", "codequery", "--json", "--refresh",
+        proc = claudex(installed_env(gw, home, project, **extra), "status", "codequery", "--json", "--refresh",
                        timeout=180)
         found = json.loads(proc.stdout)
         return found[0] if isinstance(found, list) else found
