@@ -171,17 +171,10 @@ def claudex(env: dict, *argv: str, timeout: float = 900, cwd: Path | None = None
 def installed(tmp_path_factory):
     """codequery installed by `claudex mcp install mcp-servers/codequery` into a registry of its
     own (the shared ../lib package vendored, a venv of its own): the base environment to run it."""
+    from claudex_testing.gateway import installed_registry
+
     base = tmp_path_factory.mktemp("installed")
-    home = base / "home"
-    home.mkdir()
-    env = {"PATH": os.environ.get("PATH", os.defpath), "HOME": str(home),
-           "XDG_CACHE_HOME": str(home / ".cache"), "XDG_CONFIG_HOME": str(home / ".config"),
-           "XDG_DATA_HOME": str(home / ".local" / "share"), "XDG_STATE_HOME": str(home / ".local" / "state"),
-           "CLAUDEX_MCP_REGISTRY": str(base / "registry"), "CLAUDEX_PROJECTS_DIR": str(home / "claudex"),
-           "CLAUDEX_MCP_CORE_SOURCE": ""}
-    for argv in (("init",), ("install", str(SERVER_DIR))):
-        proc = claudex(env, *argv)
-        assert proc.returncode == 0, f"claudex mcp {' '.join(argv)}: {proc.stderr}"
+    env = installed_registry(base, SERVER_DIR, str(CLAUDEX))
     vendored = base / "registry" / "installed" / "codequery" / "vendor" / "claudex-embeddings"
     assert (vendored / "claudex_embeddings" / "store.py").is_file(), "the shared package was not vendored"
     return env

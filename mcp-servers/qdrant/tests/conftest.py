@@ -98,17 +98,10 @@ def claudex(env: dict, *argv: str, timeout: float = 900):
 def installed(tmp_path_factory):
     """qdrant installed by `claudex mcp install mcp-servers/qdrant` into a registry of its own,
     without its extras (no qdrant-client in its venv), as a user gets it: the environment to run it."""
+    from claudex_testing.gateway import installed_registry
+
     base = tmp_path_factory.mktemp("installed")
-    home = base / "home"
-    home.mkdir()
-    env = {"PATH": os.environ.get("PATH", os.defpath), "HOME": str(home),
-           "XDG_CACHE_HOME": str(home / ".cache"), "XDG_CONFIG_HOME": str(home / ".config"),
-           "XDG_DATA_HOME": str(home / ".local" / "share"), "XDG_STATE_HOME": str(home / ".local" / "state"),
-           "CLAUDEX_MCP_REGISTRY": str(base / "registry"), "CLAUDEX_PROJECTS_DIR": str(home / "claudex"),
-           "CLAUDEX_MCP_CORE_SOURCE": ""}
-    for argv in (("init",), ("install", str(SERVER_DIR))):
-        proc = claudex(env, *argv)
-        assert proc.returncode == 0, f"claudex mcp {' '.join(argv)}: {proc.stderr}"
+    env = installed_registry(base, SERVER_DIR, str(CLAUDEX))
     python = base / "registry" / "installed" / "qdrant" / ".venv" / "bin" / "python"
     for module in ("qdrant_client", "requests"):  # the server extra's, and what the stdlib does (issue #27)
         found = subprocess.run([str(python), "-c", f"import {module}"], capture_output=True).returncode == 0

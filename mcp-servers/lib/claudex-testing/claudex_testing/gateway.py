@@ -25,7 +25,28 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["Gateway", "live_processes", "own_gateway"]
+__all__ = ["Gateway", "installed_registry", "live_processes", "own_gateway"]
+
+INSTALL_TIMEOUT = 900.0  # seconds `claudex mcp install` of a server with a venv may take
+
+
+def installed_registry(base: Path, folder: Path, claudex: str) -> dict[str, str]:
+    """A registry of its own under ``base`` (HOME, XDG folders, no core servers) with the server
+    ``folder`` installed by `claudex mcp install`, as a user gets it: the environment to run it
+    (the base for ``own_gateway``). AssertionError with claudex's stderr when a step fails."""
+    home = base / "home"
+    home.mkdir(exist_ok=True)
+    env = {"PATH": os.environ.get("PATH", os.defpath), "HOME": str(home),
+           "XDG_CACHE_HOME": str(home / ".cache"), "XDG_CONFIG_HOME": str(home / ".config"),
+           "XDG_DATA_HOME": str(home / ".local" / "share"), "XDG_STATE_HOME": str(home / ".local" / "state"),
+           "CLAUDEX_MCP_REGISTRY": str(base / "registry"), "CLAUDEX_PROJECTS_DIR": str(home / "claudex"),
+           "CLAUDEX_MCP_CORE_SOURCE": ""}
+    for argv in (("init",), ("install", str(folder))):
+        proc = subprocess.run([claudex, "mcp", *argv], capture_output=True, text=True, env=env,
+                              stdin=subprocess.DEVNULL, timeout=INSTALL_TIMEOUT)
+        assert proc.returncode == 0, f"claudex mcp {' '.join(argv)}: {proc.stderr}"
+    return env
+
 
 STOP_TIMEOUT = 60.0  # seconds `gateway stop` may take: it stops every server, SIGKILL after 5 s each
 
